@@ -1,1 +1,12 @@
+//! mna-reportd: keeps Tencent Cloud MNA traffic reports on your own disk.
+//!
+//! The library holds the whole program; `main.rs` only parses the command
+//! line and maps results to exit codes. Pure core (windows, schedules,
+//! signing, retry classes, config validation) and thin edges (HTTP, disk,
+//! SQLite, clock, signals) live in separate modules, each owning one job.
 
+pub mod config;
+pub mod schedule;
+pub mod sign;
+pub mod target;
+pub mod window;

@@ -1,0 +1,174 @@
+//! The job file: read in two stages, [`raw`] (serde, spans, unknown keys
+//! refused) then [`validate`] into the [`model`] the program uses. Every
+//! problem found names the key, its line and, where one exists, the fix; all
+//! problems of a file are reported at once. Nothing is written while loading.
+
+mod model;
+mod raw;
+mod validate;
+
+pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The default config path when neither `--config` nor `$MNA_REPORTD_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/mna-reportd/config.toml";
+
+/// One thing wrong with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `jobs[2].timezone` or `api.rate_limit`.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}\n  fix: pass --config PATH or set MNA_REPORTD_CONFIG", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems found, empty for a read error.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+fn render(path: &Path, problems: &[Problem]) -> String {
+    let mut out = format!(
+        "{} is not a valid config ({} problem{}):",
+        path.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str(&format!("\n{p}"));
+    }
+    out
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "  line {line}: {}: {}", self.key, self.message)?,
+            None => write!(f, "  {}: {}", self.key, self.message)?,
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n    fix: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read and validate the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validate config `text`, read from `path` (relative paths in it are taken
+/// relative to the file's directory).
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: vec![syntax_problem(text, &e)],
+            });
+        }
+    };
+    validate::validate(raw, text, path).map_err(|problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// 1-based line of byte offset `at` in `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The `[table]` or `[[table]]` header in force at `line` (1-based), with the
+/// index of the entry for arrays of tables.
+fn table_at(text: &str, line: usize) -> Option<String> {
+    let mut current: Option<String> = None;
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, l) in text.lines().enumerate() {
+        if i + 1 > line {
+            break;
+        }
+        let t = l.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = counts.entry(name.clone()).or_insert(0);
+            current = Some(format!("{name}[{}]", *n));
+            *n += 1;
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            current = Some(name.trim().to_string());
+        }
+    }
+    current
+}
+
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let line = e.span().map(|s| line_of(text, s.start));
+    let message = e.message().trim().to_string();
+    let spanned = e
+        .span()
+        .and_then(|s| text.get(s))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && !s.contains('\n') && s.len() <= 64);
+    let table = line.and_then(|l| table_at(text, l));
+    let unknown = message.starts_with("unknown field");
+    let key = match (table, &spanned) {
+        (Some(t), Some(k)) if unknown => format!("{t}.{k}"),
+        (None, Some(k)) if unknown => k.clone(),
+        (Some(t), _) => t,
+        (None, _) => "(file)".to_string(),
+    };
+    let hint = if unknown {
+        Some(
+            "remove the key or correct its spelling; config.example.toml lists every key"
+                .to_string(),
+        )
+    } else {
+        Some("fix the TOML at that line; config.example.toml shows the expected form".to_string())
+    };
+    Problem {
+        key,
+        line,
+        message,
+        hint,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,99 @@
+//! Stage two of the config: the validated model the rest of the program uses.
+//! Every value here has been checked; defaults are filled in.
+
+use crate::schedule::Schedule;
+use crate::target::{Gateway, Granularity, Region, Target};
+use crate::window::Cadence;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub api: Api,
+    pub credentials: CredentialSettings,
+    pub storage: Storage,
+    pub retry: RetrySettings,
+    pub metrics: Metrics,
+    pub jobs: Vec<Job>,
+}
+
+impl Config {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub endpoint: reqwest::Url,
+    /// The `Host` header the client sends (and signs): host, plus `:port` when not the default.
+    pub host: String,
+    pub rate_limit: NonZeroU32,
+    pub timeout: Duration,
+    pub concurrency: NonZeroUsize,
+    pub language: Option<String>,
+    pub region: Option<String>,
+}
+
+/// `[credentials]`: where to look; the keys themselves are read by [`crate::credentials`].
+#[derive(Debug, Clone)]
+pub struct CredentialSettings {
+    pub secret_id_file: Option<PathBuf>,
+    pub secret_key_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub profile: String,
+    pub cvm_role: bool,
+    pub metadata_endpoint: reqwest::Url,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub state_dir: PathBuf,
+    pub reports_dir: PathBuf,
+    pub retention: Option<Duration>,
+}
+
+impl Storage {
+    pub fn database_path(&self) -> PathBuf {
+        self.state_dir.join("history.db")
+    }
+}
+
+/// `[retry]`: per report, inside one fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    pub max_attempts: NonZeroU32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub listen: Option<SocketAddr>,
+}
+
+/// One `[[jobs]]` entry, defaults applied.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub granularity: Granularity,
+    pub cadence: Cadence,
+    /// The IANA name the zone was given as (for display).
+    pub timezone: String,
+    pub lag: Duration,
+    pub catch_up: Duration,
+    pub schedule: Option<Schedule>,
+    pub targets: Vec<Target>,
+    /// `None` stands for all regions (no `AccessRegion`).
+    pub regions: Vec<Option<Region>>,
+    pub gateway: Gateway,
+    pub enabled: bool,
+}

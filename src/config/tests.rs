@@ -1,0 +1,240 @@
+use super::*;
+use crate::target::{Gateway, Region, Selection};
+use std::path::Path;
+
+const GOOD: &str = r#"
+[api]
+endpoint = "http://127.0.0.1:9999"
+rate_limit = 20
+
+[storage]
+state_dir = "state"
+
+[[jobs]]
+name = "hourly-all"
+granularity = "hourly"
+timezone = "Asia/Shanghai"
+"#;
+
+fn ok(text: &str) -> Config {
+    match parse(text, Path::new("/etc/mna-reportd/config.toml")) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+/// The problems of an invalid config, as (key, line).
+fn problems(text: &str) -> Vec<(String, Option<usize>)> {
+    match parse(text, Path::new("/tmp/c.toml")) {
+        Ok(_) => panic!("expected an invalid config"),
+        Err(e) => e
+            .problems()
+            .iter()
+            .map(|p| (p.key.clone(), p.line))
+            .collect(),
+    }
+}
+
+fn with_job(extra: &str) -> String {
+    format!("{GOOD}{extra}\n")
+}
+
+#[test]
+fn a_minimal_config_gets_the_documented_defaults() {
+    let c = ok(GOOD);
+    assert_eq!(c.api.rate_limit.get(), 20);
+    assert_eq!(c.api.concurrency.get(), 4);
+    assert_eq!(c.api.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(c.api.host, "127.0.0.1:9999");
+    assert_eq!(c.storage.state_dir, Path::new("/etc/mna-reportd/state"));
+    assert_eq!(
+        c.storage.reports_dir,
+        Path::new("/etc/mna-reportd/state/reports")
+    );
+    assert_eq!(c.retry.max_attempts.get(), 8);
+    let j = &c.jobs[0];
+    assert_eq!(j.name, "hourly-all");
+    assert_eq!(j.lag, std::time::Duration::from_secs(300));
+    assert_eq!(j.catch_up, std::time::Duration::from_secs(86_400));
+    assert_eq!(j.targets.len(), 1);
+    assert_eq!(j.targets[0].selection, Selection::All);
+    assert_eq!(j.regions, vec![None]);
+    assert_eq!(j.gateway, Gateway::Public);
+    assert!(j.enabled);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../config.example.toml");
+    let c = ok(text);
+    assert!(!c.jobs.is_empty());
+}
+
+#[test]
+fn defaults_apply_to_every_job_and_jobs_override_them() {
+    let c = ok(r#"
+[defaults]
+granularity = "daily"
+timezone = "Europe/Berlin"
+regions = ["MC", "EU"]
+
+[[jobs]]
+name = "a"
+
+[[jobs]]
+name = "b"
+granularity = "hourly"
+devices = ["d1", "d2"]
+per_device = true
+"#);
+    assert_eq!(c.jobs[0].timezone, "Europe/Berlin");
+    assert_eq!(c.jobs[0].regions, vec![Some(Region::MC), Some(Region::EU)]);
+    assert_eq!(c.jobs[1].granularity.code(), 1);
+    assert_eq!(c.jobs[1].targets.len(), 2);
+    assert_eq!(
+        c.jobs[1].targets[1].selection,
+        Selection::Device("d2".into())
+    );
+}
+
+#[test]
+fn syntax_error_names_its_line() {
+    let p = problems("[api]\nrate_limit = = 3\n[[jobs]]\nname=\"a\"\ngranularity=\"hourly\"\n");
+    assert_eq!(p[0].1, Some(2));
+    assert_eq!(p[0].0, "api");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_table_and_line() {
+    let p = problems(&with_job("colour = \"blue\""));
+    assert_eq!(p, vec![("jobs[0].colour".to_string(), Some(13))]);
+    let p = problems("[api]\nrate_limt = 3\n");
+    assert_eq!(p, vec![("api.rate_limt".to_string(), Some(2))]);
+}
+
+#[test]
+fn bad_cron() {
+    let p = problems(&with_job("schedule = \"61 * * * *\""));
+    assert_eq!(p, vec![("jobs[0].schedule".to_string(), Some(13))]);
+}
+
+#[test]
+fn bad_zone() {
+    let p = problems(&GOOD.replace("Asia/Shanghai", "Mars/Olympus"));
+    assert_eq!(p, vec![("jobs[0].timezone".to_string(), Some(12))]);
+}
+
+#[test]
+fn bad_region() {
+    let p = problems(&with_job("regions = [\"MC\", \"XX\"]"));
+    assert_eq!(p, vec![("jobs[0].regions".to_string(), Some(13))]);
+}
+
+#[test]
+fn eleven_devices_without_per_device() {
+    let devices: Vec<String> = (1..=11).map(|i| format!("\"d{i}\"")).collect();
+    let p = problems(&with_job(&format!("devices = [{}]", devices.join(", "))));
+    assert_eq!(p, vec![("jobs[0].devices".to_string(), Some(13))]);
+    // with per_device it is fine
+    ok(&with_job(&format!(
+        "devices = [{}]\nper_device = true",
+        devices.join(", ")
+    )));
+}
+
+#[test]
+fn unknown_granularity() {
+    let p = problems(&GOOD.replace("\"hourly\"", "\"weekly\""));
+    assert_eq!(p, vec![("jobs[0].granularity".to_string(), Some(11))]);
+}
+
+#[test]
+fn window_not_a_multiple_of_the_granularity() {
+    let p = problems(&with_job("window = \"90m\""));
+    assert_eq!(p, vec![("jobs[0].window".to_string(), Some(13))]);
+    let p = problems(
+        &GOOD
+            .replace("\"hourly\"", "\"daily\"")
+            .replace("[[jobs]]", "[[jobs]]\nwindow = \"12h\""),
+    );
+    assert_eq!(p[0].0, "jobs[0].window");
+}
+
+#[test]
+fn unsafe_job_names() {
+    for bad in ["../etc", "a/b", "", "x y", &"n".repeat(65)] {
+        let p = problems(&GOOD.replace("hourly-all", bad));
+        assert_eq!(p, vec![("jobs[0].name".to_string(), Some(10))], "{bad:?}");
+    }
+}
+
+#[test]
+fn duplicate_job() {
+    let text = format!("{GOOD}\n[[jobs]]\nname = \"hourly-all\"\ngranularity = \"daily\"\n");
+    let p = problems(&text);
+    assert_eq!(p, vec![("jobs[1].name".to_string(), Some(15))]);
+}
+
+#[test]
+fn bad_durations() {
+    let p = problems(&with_job("lag = \"soon\""));
+    assert_eq!(p, vec![("jobs[0].lag".to_string(), Some(13))]);
+    let p =
+        problems("[api]\ntimeout = \"30 parsecs\"\n[[jobs]]\nname=\"a\"\ngranularity=\"hourly\"\n");
+    assert_eq!(p, vec![("api.timeout".to_string(), Some(2))]);
+    let p = problems(
+        "[retry]\ninitial_delay = \"10s\"\nmax_delay = \"1s\"\n[[jobs]]\nname=\"a\"\ngranularity=\"hourly\"\n",
+    );
+    assert_eq!(p, vec![("retry.max_delay".to_string(), Some(3))]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = "[api]\nrate_limit = 0\n[[jobs]]\nname = \"a\"\ngranularity = \"yearly\"\ntimezone = \"Nowhere\"\n";
+    let keys: Vec<String> = problems(text).into_iter().map(|p| p.0).collect();
+    assert_eq!(
+        keys,
+        vec!["api.rate_limit", "jobs[0].granularity", "jobs[0].timezone"]
+    );
+}
+
+#[test]
+fn group_and_devices_are_exclusive() {
+    let p = problems(&with_job("group = \"g\"\ndevices = [\"d\"]"));
+    assert_eq!(p[0].0, "jobs[0].group");
+}
+
+#[test]
+fn plain_http_only_for_loopback() {
+    let p = problems(&GOOD.replace("http://127.0.0.1:9999", "http://mna.tencentcloudapi.com"));
+    assert_eq!(p, vec![("api.endpoint".to_string(), Some(3))]);
+    ok(&GOOD.replace(
+        "http://127.0.0.1:9999",
+        "https://mna.intl.tencentcloudapi.com",
+    ));
+}
+
+#[test]
+fn catch_up_shorter_than_lag_plus_step() {
+    let p = problems(&with_job("lag = \"30m\"\ncatch_up = \"1h\""));
+    assert_eq!(p, vec![("jobs[0].catch_up".to_string(), Some(14))]);
+}
+
+#[test]
+fn sub_day_step_must_divide_a_day() {
+    let p = problems(&with_job("step = \"7h\""));
+    assert_eq!(p[0].0, "jobs[0].step");
+}
+
+#[test]
+fn messages_say_what_to_do() {
+    let err = parse(
+        &GOOD.replace("Asia/Shanghai", "Mars/Olympus"),
+        Path::new("/tmp/c.toml"),
+    )
+    .err();
+    let text = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("line 12"), "{text}");
+    assert!(text.contains("jobs[0].timezone"), "{text}");
+    assert!(text.contains("fix:"), "{text}");
+}
