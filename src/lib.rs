@@ -5,8 +5,16 @@
 //! signing, retry classes, config validation) and thin edges (HTTP, disk,
 //! SQLite, clock, signals) live in separate modules, each owning one job.
 
+pub mod api;
 pub mod config;
+pub mod credentials;
+pub mod download;
+pub mod files;
+pub mod owner;
+pub mod ratelimit;
+pub mod retry;
 pub mod schedule;
 pub mod sign;
+pub mod store;
 pub mod target;
 pub mod window;

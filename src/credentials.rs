@@ -1,0 +1,408 @@
+//! API credentials: where they come from and the type that holds them.
+//!
+//! The chain, first complete source wins: `secret_id_file`/`secret_key_file`
+//! (+ `token_file`); `$CREDENTIALS_DIRECTORY/{secret_id,secret_key,token}`
+//! (systemd `LoadCredential=`); `TENCENTCLOUD_SECRET_ID`/`_KEY`/`TENCENTCLOUD_TOKEN`;
+//! the INI profile file (`$TENCENTCLOUD_CREDENTIALS_FILE`, else
+//! `~/.tencentcloud/credentials`, else `/etc/tencentcloud/credentials`); with
+//! `cvm_role = true`, the CVM instance role from the metadata service,
+//! refreshed 300 s before it expires.
+//!
+//! Keys live in [`SecretString`] from the moment they are read: they cannot be
+//! printed, and `Debug` shows them redacted. The environment is read through
+//! the [`Env`] seam so that the chain is tested without touching the process.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::CredentialSettings;
+
+/// A key pair, and a token for temporary keys.
+#[derive(Clone)]
+pub struct Credentials {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    pub token: Option<SecretString>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("secret_id", &redact_id(&self.secret_id))
+            .field("secret_key", &"[redacted]")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// The SecretId with all but its first 4 and last 2 characters hidden
+/// (enough to tell keys apart in a log).
+pub fn redact_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 8 {
+        return "****".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Where the credentials in use were found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    ConfigFiles { id: PathBuf, key: PathBuf },
+    CredentialsDirectory(PathBuf),
+    Environment,
+    ProfileFile { path: PathBuf, profile: String },
+    CvmRole { endpoint: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::ConfigFiles { id, key } => {
+                write!(f, "files {} and {} ([credentials] secret_id_file/secret_key_file)", id.display(), key.display())
+            }
+            Source::CredentialsDirectory(d) => write!(f, "systemd credentials in {}", d.display()),
+            Source::Environment => f.write_str("environment TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY"),
+            Source::ProfileFile { path, profile } => write!(f, "profile [{profile}] of {}", path.display()),
+            Source::CvmRole { endpoint } => write!(f, "CVM instance role from {endpoint}"),
+        }
+    }
+}
+
+/// Why no credentials could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} {} is empty", path.display())]
+    Empty { what: &'static str, path: PathBuf },
+    #[error("cannot parse credentials file {}: {message}", path.display())]
+    Profile { path: PathBuf, message: String },
+    #[error(
+        "no API credentials found; looked in: {}\n  fix: set secret_id_file/secret_key_file in [credentials], \
+         use LoadCredential= in the systemd unit, export TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, \
+         write ~/.tencentcloud/credentials, or set cvm_role = true on a CVM",
+        tried.join("; ")
+    )]
+    NotFound { tried: Vec<String> },
+    #[error("CVM role credentials from {endpoint}: {message}")]
+    Metadata { endpoint: String, message: String },
+}
+
+/// The process environment, as the chain sees it.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+    fn home(&self) -> Option<PathBuf>;
+}
+
+/// The real environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+    fn home(&self) -> Option<PathBuf> {
+        self.var("HOME").map(PathBuf::from)
+    }
+}
+
+fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, CredentialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(CredentialError::Empty {
+            what,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+fn read_optional_secret(what: &'static str, path: &Path) -> Result<Option<SecretString>, CredentialError> {
+    if path.exists() { read_secret(what, path).map(Some) } else { Ok(None) }
+}
+
+fn env_secret(env: &dyn Env, name: &str) -> Option<SecretString> {
+    env.var(name).map(|v| SecretString::from(v.trim().to_string()))
+}
+
+/// What the chain settled on: a fixed key pair, or the CVM role.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Static(Credentials),
+    CvmRole,
+}
+
+/// Walk the chain and return the first complete source. No network: the CVM
+/// role, when it is the source, is fetched later by [`Provider`].
+pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, Found), CredentialError> {
+    let mut tried = Vec::new();
+
+    // 1. Files named in the config: configured on purpose, so an unreadable one is an error.
+    if let (Some(id), Some(key)) = (&settings.secret_id_file, &settings.secret_key_file) {
+        let secret_id = read_secret("secret_id_file", id)?.expose_secret().to_string();
+        let secret_key = read_secret("secret_key_file", key)?;
+        let token = match &settings.token_file {
+            Some(t) => Some(read_secret("token_file", t)?),
+            None => None,
+        };
+        return Ok((
+            Source::ConfigFiles {
+                id: id.clone(),
+                key: key.clone(),
+            },
+            Found::Static(Credentials {
+                secret_id,
+                secret_key,
+                token,
+            }),
+        ));
+    }
+    tried.push("[credentials] secret_id_file/secret_key_file (not set)".to_string());
+
+    // 2. systemd credentials.
+    match env.var("CREDENTIALS_DIRECTORY") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let (id, key) = (dir.join("secret_id"), dir.join("secret_key"));
+            if id.exists() && key.exists() {
+                let secret_id = read_secret("credential", &id)?.expose_secret().to_string();
+                let secret_key = read_secret("credential", &key)?;
+                let token = read_optional_secret("credential", &dir.join("token"))?;
+                return Ok((
+                    Source::CredentialsDirectory(dir),
+                    Found::Static(Credentials {
+                        secret_id,
+                        secret_key,
+                        token,
+                    }),
+                ));
+            }
+            tried.push(format!("{} (no secret_id and secret_key)", dir.display()));
+        }
+        None => tried.push("$CREDENTIALS_DIRECTORY (not set)".to_string()),
+    }
+
+    // 3. Environment.
+    match (env.var("TENCENTCLOUD_SECRET_ID"), env_secret(env, "TENCENTCLOUD_SECRET_KEY")) {
+        (Some(id), Some(key)) => {
+            return Ok((
+                Source::Environment,
+                Found::Static(Credentials {
+                    secret_id: id.trim().to_string(),
+                    secret_key: key,
+                    token: env_secret(env, "TENCENTCLOUD_TOKEN"),
+                }),
+            ));
+        }
+        _ => tried.push("TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY (not both set)".to_string()),
+    }
+
+    // 4. INI profile file.
+    let explicit = env.var("TENCENTCLOUD_CREDENTIALS_FILE").map(PathBuf::from);
+    let candidates: Vec<PathBuf> = match &explicit {
+        Some(p) => vec![p.clone()],
+        None => env
+            .home()
+            .map(|h| h.join(".tencentcloud/credentials"))
+            .into_iter()
+            .chain(std::iter::once(PathBuf::from("/etc/tencentcloud/credentials")))
+            .collect(),
+    };
+    for path in candidates {
+        if !path.exists() {
+            if explicit.is_some() {
+                return Err(CredentialError::Read {
+                    what: "TENCENTCLOUD_CREDENTIALS_FILE",
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    path,
+                });
+            }
+            tried.push(format!("{} (absent)", path.display()));
+            continue;
+        }
+        if let Some(creds) = read_profile(&path, &settings.profile)? {
+            return Ok((
+                Source::ProfileFile {
+                    path,
+                    profile: settings.profile.clone(),
+                },
+                Found::Static(creds),
+            ));
+        }
+        tried.push(format!("{} (no complete [{}] section)", path.display(), settings.profile));
+        // The first existing file decides, as the SDKs do.
+        break;
+    }
+
+    // 5. CVM role.
+    if settings.cvm_role {
+        return Ok((
+            Source::CvmRole {
+                endpoint: settings.metadata_endpoint.to_string(),
+            },
+            Found::CvmRole,
+        ));
+    }
+    tried.push("CVM role (cvm_role = false)".to_string());
+    Err(CredentialError::NotFound { tried })
+}
+
+fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
+    let ini = ini::Ini::load_from_file(path).map_err(|e| match e {
+        ini::Error::Io(source) => CredentialError::Read {
+            what: "credentials file",
+            path: path.to_path_buf(),
+            source,
+        },
+        ini::Error::Parse(p) => CredentialError::Profile {
+            path: path.to_path_buf(),
+            message: format!("line {}: {}", p.line, p.msg),
+        },
+    })?;
+    let Some(section) = ini.section(Some(profile)) else {
+        return Ok(None);
+    };
+    let get = |k: &str| section.get(k).map(str::trim).filter(|v| !v.is_empty());
+    match (get("secret_id"), get("secret_key")) {
+        (Some(id), Some(key)) => Ok(Some(Credentials {
+            secret_id: id.to_string(),
+            secret_key: SecretString::from(key.to_string()),
+            token: get("token").map(|t| SecretString::from(t.to_string())),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Refresh CVM role credentials this long before they expire (as the SDKs do).
+pub const CVM_REFRESH_BEFORE: Duration = Duration::from_secs(300);
+
+/// Hands out the credentials to sign with: fixed ones, or the CVM role's,
+/// fetched on first use and refreshed before `ExpiredTime`.
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<ProviderInner>,
+}
+
+enum ProviderInner {
+    Static(Arc<Credentials>),
+    Cvm {
+        endpoint: reqwest::Url,
+        http: reqwest::Client,
+        cached: tokio::sync::Mutex<Option<(Arc<Credentials>, i64)>>,
+    },
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleCredentials {
+    tmp_secret_id: String,
+    tmp_secret_key: String,
+    token: String,
+    expired_time: i64,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+impl Provider {
+    pub fn fixed(creds: Credentials) -> Provider {
+        Provider {
+            inner: Arc::new(ProviderInner::Static(Arc::new(creds))),
+        }
+    }
+
+    pub fn cvm_role(endpoint: reqwest::Url, http: reqwest::Client) -> Provider {
+        Provider {
+            inner: Arc::new(ProviderInner::Cvm {
+                endpoint,
+                http,
+                cached: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn from_found(found: Found, settings: &CredentialSettings, http: reqwest::Client) -> Provider {
+        match found {
+            Found::Static(c) => Provider::fixed(c),
+            Found::CvmRole => Provider::cvm_role(settings.metadata_endpoint.clone(), http),
+        }
+    }
+
+    /// The credentials to sign the next request with.
+    pub async fn current(&self) -> Result<Arc<Credentials>, CredentialError> {
+        match &*self.inner {
+            ProviderInner::Static(c) => Ok(c.clone()),
+            ProviderInner::Cvm { endpoint, http, cached } => {
+                let mut guard = cached.lock().await;
+                let now = jiff::Timestamp::now().as_second();
+                if let Some((creds, expires)) = guard.as_ref() {
+                    if now + (CVM_REFRESH_BEFORE.as_secs() as i64) < *expires {
+                        return Ok(creds.clone());
+                    }
+                }
+                let (creds, expires) = fetch_role(endpoint, http).await?;
+                let creds = Arc::new(creds);
+                *guard = Some((creds.clone(), expires));
+                Ok(creds)
+            }
+        }
+    }
+}
+
+async fn fetch_role(endpoint: &reqwest::Url, http: &reqwest::Client) -> Result<(Credentials, i64), CredentialError> {
+    let fail = |message: String| CredentialError::Metadata {
+        endpoint: endpoint.to_string(),
+        message,
+    };
+    let base = endpoint.join("cam/security-credentials/").map_err(|e| fail(e.to_string()))?;
+    let get_text = |url: reqwest::Url| async move {
+        let resp = http
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: is this a CVM with a role bound to it?"));
+        }
+        resp.text().await.map_err(|e| format!("reading the answer: {e}"))
+    };
+    let role = get_text(base.clone()).await.map_err(fail)?;
+    let role = role.lines().next().unwrap_or_default().trim().to_string();
+    if role.is_empty() || role.contains('/') {
+        return Err(fail("no role is bound to this instance".to_string()));
+    }
+    let url = base.join(&role).map_err(|e| fail(e.to_string()))?;
+    let body = get_text(url).await.map_err(fail)?;
+    let parsed: RoleCredentials = serde_json::from_str(&body).map_err(|e| fail(format!("unexpected answer: {e}")))?;
+    if parsed.code.as_deref().is_some_and(|c| c != "Success") {
+        return Err(fail(format!("metadata service answered Code {:?}", parsed.code)));
+    }
+    Ok((
+        Credentials {
+            secret_id: parsed.tmp_secret_id,
+            secret_key: SecretString::from(parsed.tmp_secret_key),
+            token: Some(SecretString::from(parsed.token)),
+        },
+        parsed.expired_time,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,193 @@
+use super::*;
+use std::collections::HashMap;
+
+struct FakeEnv {
+    vars: HashMap<String, String>,
+    home: Option<PathBuf>,
+}
+
+impl Env for FakeEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+    fn home(&self) -> Option<PathBuf> {
+        self.home.clone()
+    }
+}
+
+fn env(vars: &[(&str, &str)], home: Option<&Path>) -> FakeEnv {
+    FakeEnv {
+        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        home: home.map(Path::to_path_buf),
+    }
+}
+
+fn settings() -> CredentialSettings {
+    CredentialSettings {
+        secret_id_file: None,
+        secret_key_file: None,
+        token_file: None,
+        profile: "default".to_string(),
+        cvm_role: false,
+        metadata_endpoint: reqwest::Url::parse("http://127.0.0.1:1/latest/meta-data/").expect("url"),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn id_of(found: &Found) -> String {
+    match found {
+        Found::Static(c) => c.secret_id.clone(),
+        Found::CvmRole => "cvm".to_string(),
+    }
+}
+
+#[test]
+fn config_files_come_first() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut s = settings();
+    s.secret_id_file = Some(write(d.path(), "id", "AKIDfromfile\n"));
+    s.secret_key_file = Some(write(d.path(), "key", "keyfromfile\n"));
+    let creddir = d.path().join("creds");
+    write(&creddir, "secret_id", "AKIDfromsystemd");
+    write(&creddir, "secret_key", "k");
+    let e = env(
+        &[
+            ("CREDENTIALS_DIRECTORY", creddir.to_str().expect("utf8")),
+            ("TENCENTCLOUD_SECRET_ID", "AKIDfromenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+        ],
+        None,
+    );
+    let (source, found) = resolve(&s, &e).expect("resolve");
+    assert!(matches!(source, Source::ConfigFiles { .. }));
+    assert_eq!(id_of(&found), "AKIDfromfile");
+    if let Found::Static(c) = found {
+        assert_eq!(c.secret_key.expose_secret(), "keyfromfile");
+    }
+}
+
+#[test]
+fn systemd_credentials_before_environment_with_token() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "secret_id", "AKIDsystemd");
+    write(d.path(), "secret_key", "k");
+    write(d.path(), "token", "tok-1");
+    let e = env(
+        &[
+            ("CREDENTIALS_DIRECTORY", d.path().to_str().expect("utf8")),
+            ("TENCENTCLOUD_SECRET_ID", "AKIDfromenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+        ],
+        None,
+    );
+    let (source, found) = resolve(&settings(), &e).expect("resolve");
+    assert_eq!(source, Source::CredentialsDirectory(d.path().to_path_buf()));
+    let Found::Static(c) = found else { panic!("static expected") };
+    assert_eq!(c.secret_id, "AKIDsystemd");
+    assert_eq!(c.token.as_ref().map(|t| t.expose_secret().to_string()), Some("tok-1".to_string()));
+}
+
+#[test]
+fn incomplete_credentials_directory_falls_through_to_environment() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "secret_id", "AKIDsystemd");
+    let e = env(
+        &[
+            ("CREDENTIALS_DIRECTORY", d.path().to_str().expect("utf8")),
+            ("TENCENTCLOUD_SECRET_ID", "AKIDfromenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+            ("TENCENTCLOUD_TOKEN", "t"),
+        ],
+        None,
+    );
+    let (source, found) = resolve(&settings(), &e).expect("resolve");
+    assert_eq!(source, Source::Environment);
+    let Found::Static(c) = found else { panic!("static expected") };
+    assert_eq!(c.secret_id, "AKIDfromenv");
+    assert!(c.token.is_some());
+}
+
+#[test]
+fn environment_before_profile_file() {
+    let home = tempfile::tempdir().expect("tempdir");
+    write(home.path(), ".tencentcloud/credentials", "[default]\nsecret_id = AKIDini\nsecret_key = k\n");
+    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], Some(home.path()));
+    assert_eq!(resolve(&settings(), &e).expect("resolve").0, Source::Environment);
+    // only half of the environment: the profile file wins
+    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv")], Some(home.path()));
+    let (source, found) = resolve(&settings(), &e).expect("resolve");
+    assert!(matches!(source, Source::ProfileFile { .. }));
+    assert_eq!(id_of(&found), "AKIDini");
+}
+
+#[test]
+fn profile_file_sections_and_explicit_path() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let f = write(
+        d.path(),
+        "creds.ini",
+        "[default]\nsecret_id = AKIDdefault\nsecret_key = k\n\n[prod]\nsecret_id = AKIDprod\nsecret_key = k2\n",
+    );
+    let e = env(&[("TENCENTCLOUD_CREDENTIALS_FILE", f.to_str().expect("utf8"))], None);
+    let mut s = settings();
+    assert_eq!(id_of(&resolve(&s, &e).expect("resolve").1), "AKIDdefault");
+    s.profile = "prod".to_string();
+    assert_eq!(id_of(&resolve(&s, &e).expect("resolve").1), "AKIDprod");
+    s.profile = "absent".to_string();
+    assert!(matches!(resolve(&s, &e), Err(CredentialError::NotFound { .. })));
+}
+
+#[test]
+fn explicit_profile_file_that_does_not_exist_is_an_error() {
+    let e = env(&[("TENCENTCLOUD_CREDENTIALS_FILE", "/nonexistent/creds")], None);
+    assert!(matches!(resolve(&settings(), &e), Err(CredentialError::Read { .. })));
+}
+
+#[test]
+fn cvm_role_is_the_last_resort() {
+    let mut s = settings();
+    s.cvm_role = true;
+    let (source, found) = resolve(&s, &env(&[], None)).expect("resolve");
+    assert!(matches!(source, Source::CvmRole { .. }));
+    assert!(matches!(found, Found::CvmRole));
+    // any earlier source wins over it
+    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], None);
+    assert_eq!(resolve(&s, &e).expect("resolve").0, Source::Environment);
+}
+
+#[test]
+fn nothing_found_says_where_it_looked_and_what_to_do() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let err = resolve(&settings(), &env(&[], Some(home.path()))).expect_err("no credentials");
+    let text = err.to_string();
+    assert!(text.contains("TENCENTCLOUD_SECRET_ID"), "{text}");
+    assert!(text.contains("fix:"), "{text}");
+}
+
+#[test]
+fn configured_file_that_is_missing_is_an_error_not_a_fallthrough() {
+    let mut s = settings();
+    s.secret_id_file = Some(PathBuf::from("/nonexistent/id"));
+    s.secret_key_file = Some(PathBuf::from("/nonexistent/key"));
+    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], None);
+    assert!(matches!(resolve(&s, &e), Err(CredentialError::Read { .. })));
+}
+
+#[test]
+fn debug_never_shows_the_key() {
+    let c = Credentials {
+        secret_id: "AKIDabcdefghijkl".to_string(),
+        secret_key: SecretString::from("super-secret-key-value"),
+        token: Some(SecretString::from("super-secret-token")),
+    };
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("super-secret"), "{shown}");
+    assert!(!shown.contains("AKIDabcdefghijkl"), "{shown}");
+    assert!(shown.contains("AKID"), "{shown}");
+}

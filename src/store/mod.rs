@@ -1,0 +1,142 @@
+//! The history database (`<state_dir>/history.db`): SQLite in WAL mode,
+//! migrated on open from `migrations/` (embedded at build time), created
+//! 0600. [`reports`] owns the life of a report row (plan, claim, attempts,
+//! outcome); [`query`] reads the history for people and for the scheduler.
+//!
+//! rusqlite is synchronous: async code goes through [`Store::call`], which
+//! runs the closure on tokio's blocking pool with the connection locked.
+
+pub mod query;
+pub mod reports;
+
+use include_dir::{Dir, include_dir};
+use rusqlite::Connection;
+use rusqlite_migration::Migrations;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
+
+static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
+    LazyLock::new(|| Migrations::from_directory(&MIGRATIONS_DIR).map_err(|e| e.to_string()));
+
+/// How long a writer waits for another process's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the history database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create {}: {source}\n  fix: check storage.state_dir and that this user may write there", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the history database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot migrate the history database {}: {message}", path.display())]
+    Migrate { path: PathBuf, message: String },
+    #[error("history database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("history database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle on the history database, shared by the tasks of a process.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    owner: Arc<str>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode never corrupts; a power cut may lose the last
+    // commits, which only costs a refetch: a report is `ok` only after its
+    // file is durable.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Open (creating it 0600 and its directory 0750 if needed) and migrate.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            crate::files::create_dirs(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        if !path.exists() {
+            // Create it private before SQLite does; -wal and -shm copy its mode.
+            crate::files::create_private(path).map_err(|source| StoreError::CreateDir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        configure(&conn).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let migrations = MIGRATIONS.as_ref().map_err(|m| StoreError::Migrate {
+            path: path.to_path_buf(),
+            message: m.clone(),
+        })?;
+        migrations.to_latest(&mut conn).map_err(|e| StoreError::Migrate {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            owner: crate::owner::current().into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This process's claim owner string.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Run `f` with the connection, on the calling thread. For start-up,
+    /// commands and tests; async code uses [`Store::call`].
+    pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
+        let mut guard = self.conn.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+        Ok(f(&mut guard)?)
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+/// Now, Unix seconds.
+pub fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! The life of a report row: planned (`pending`), claimed by one process
+//! (`running`), its tries recorded in `attempts`, ended `ok` or `failed`.
+//!
+//! A claim is taken in an `IMMEDIATE` transaction, so two processes on one
+//! database never both win it; a claim whose owner process is gone (see
+//! [`crate::owner`]) is taken over. `ok` is written only once the file is
+//! durable, in the same transaction that drops the claim.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::PathBuf;
+
+/// Status of a report row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Running,
+    Ok,
+    Failed,
+    Pruned,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "pending" => Status::Pending,
+            "running" => Status::Running,
+            "ok" => Status::Ok,
+            "failed" => Status::Failed,
+            "pruned" => Status::Pruned,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Pruned => "pruned",
+        }
+    }
+
+    /// Done reports are not fetched again (unless forced).
+    pub fn is_done(self) -> bool {
+        matches!(self, Status::Ok | Status::Pruned)
+    }
+}
+
+/// Why a report was fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Trigger {
+    #[serde(rename = "schedule")]
+    Schedule,
+    #[serde(rename = "catch-up")]
+    CatchUp,
+    #[serde(rename = "manual")]
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch-up",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// The identity of a report: the history's unique key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportKey {
+    pub job: String,
+    pub target: String,
+    /// `""` for all regions.
+    pub region: String,
+    pub window_start: i64,
+    pub window_end: i64,
+}
+
+/// Record (if new) the report as `pending`, and return its id and status.
+pub fn plan(conn: &mut Connection, key: &ReportKey, granularity: u8, trigger: Trigger, now: i64) -> rusqlite::Result<(i64, Status)> {
+    conn.execute(
+        r#"INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, "trigger", created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
+           ON CONFLICT (job, target, region, window_start, window_end) DO NOTHING"#,
+        params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now],
+    )?;
+    conn.query_row(
+        "SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5",
+        params![key.job, key.target, key.region, key.window_start, key.window_end],
+        |r| Ok((r.get::<_, i64>(0)?, Status::parse(&r.get::<_, String>(1)?).unwrap_or(Status::Pending))),
+    )
+}
+
+/// The outcome of trying to claim a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours now; `attempts` tries were recorded before.
+    Claimed { attempts: u32 },
+    /// Already `ok` or `pruned`.
+    Done,
+    /// Another live process (or another task of ours) is fetching it.
+    Busy { owner: String },
+}
+
+/// Claim report `id` for `owner`, recording the file it will get and why it runs.
+pub fn claim(conn: &mut Connection, id: i64, owner: &str, force: bool, trigger: Trigger, file_path: &str, now: i64) -> rusqlite::Result<Claim> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (status, attempts): (String, u32) = tx.query_row("SELECT status, attempts FROM reports WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if Status::parse(&status).is_some_and(Status::is_done) && !force {
+        return Ok(Claim::Done);
+    }
+    let holder: Option<String> = tx.query_row("SELECT owner FROM claims WHERE report_id = ?1", [id], |r| r.get(0)).optional()?;
+    if let Some(holder) = holder {
+        if holder == owner || crate::owner::is_alive(&holder) {
+            return Ok(Claim::Busy { owner: holder });
+        }
+        tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+    }
+    tx.execute("INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)", params![id, owner, now])?;
+    tx.execute(
+        r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#,
+        params![id, trigger.as_str(), file_path, now],
+    )?;
+    tx.commit()?;
+    Ok(Claim::Claimed { attempts })
+}
+
+/// One API call or download try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub kind: AttemptKind,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    Call,
+    Download,
+}
+
+impl AttemptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Call => "call",
+            AttemptKind::Download => "download",
+        }
+    }
+}
+
+/// Append a try to report `id`; returns its number (1-based, across fetches).
+pub fn record_attempt(conn: &mut Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n: u32 = tx.query_row("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts", params![id, now], |r| r.get(0))?;
+    tx.execute(
+        "INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// What a fetched report ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub request_id: String,
+    pub file_path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Mark report `id` `ok` (its file is durable) and drop the claim, inside
+/// the caller's transaction.
+pub fn mark_ok(tx: &rusqlite::Transaction<'_>, id: i64, f: &Fetched, now: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE reports SET status = 'ok', request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
+                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1",
+        params![id, f.request_id, f.file_path, f.bytes as i64, f.sha256, now],
+    )?;
+    tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+    Ok(())
+}
+
+/// Mark report `id` `failed` with the last error, and drop the claim.
+pub fn mark_failed(conn: &mut Connection, id: i64, code: &str, message: &str, request_id: Option<&str>, now: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
+                request_id = COALESCE(?4, request_id), updated_at = ?5 WHERE id = ?1",
+        params![id, code, message, request_id, now],
+    )?;
+    tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+    tx.commit()
+}
+
+/// Give back an unfinished claim (shutdown): the report is `pending` again.
+pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute("DELETE FROM claims WHERE report_id = ?1 AND owner = ?2", params![id, owner])?;
+    if n > 0 {
+        tx.execute("UPDATE reports SET status = 'pending', updated_at = ?2 WHERE id = ?1 AND status = 'running'", params![id, now])?;
+    }
+    tx.commit()
+}
+
+/// Drop the claims of processes that no longer run, putting their reports
+/// back to `pending`; also `running` rows without any claim. Returns how
+/// many reports were released.
+pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claims: Vec<(i64, String)> = {
+        let mut stmt = tx.prepare("SELECT report_id, owner FROM claims")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut released = 0;
+    for (id, owner) in claims {
+        if !crate::owner::is_alive(&owner) {
+            tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+            released += tx.execute("UPDATE reports SET status = 'pending', updated_at = ?2 WHERE id = ?1 AND status = 'running'", params![id, now])?;
+        }
+    }
+    released += tx.execute(
+        "UPDATE reports SET status = 'pending', updated_at = ?1
+         WHERE status = 'running' AND id NOT IN (SELECT report_id FROM claims)",
+        [now],
+    )?;
+    tx.commit()?;
+    Ok(released)
+}
+
+/// The `.part` files that live claims may be writing right now.
+pub fn claimed_part_paths(conn: &mut Connection) -> rusqlite::Result<Vec<PathBuf>> {
+    let mut stmt = conn.prepare("SELECT r.file_path, c.owner FROM claims c JOIN reports r ON r.id = c.report_id WHERE r.file_path IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (path, owner) = row?;
+        if crate::owner::is_alive(&owner) {
+            out.push(crate::files::part_path(std::path::Path::new(&path)));
+        }
+    }
+    Ok(out)
+}
