@@ -64,11 +64,20 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::ConfigFiles { id, key } => {
-                write!(f, "files {} and {} ([credentials] secret_id_file/secret_key_file)", id.display(), key.display())
+                write!(
+                    f,
+                    "files {} and {} ([credentials] secret_id_file/secret_key_file)",
+                    id.display(),
+                    key.display()
+                )
             }
             Source::CredentialsDirectory(d) => write!(f, "systemd credentials in {}", d.display()),
-            Source::Environment => f.write_str("environment TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY"),
-            Source::ProfileFile { path, profile } => write!(f, "profile [{profile}] of {}", path.display()),
+            Source::Environment => {
+                f.write_str("environment TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY")
+            }
+            Source::ProfileFile { path, profile } => {
+                write!(f, "profile [{profile}] of {}", path.display())
+            }
             Source::CvmRole { endpoint } => write!(f, "CVM instance role from {endpoint}"),
         }
     }
@@ -133,12 +142,20 @@ fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, Credenti
     Ok(SecretString::from(trimmed.to_string()))
 }
 
-fn read_optional_secret(what: &'static str, path: &Path) -> Result<Option<SecretString>, CredentialError> {
-    if path.exists() { read_secret(what, path).map(Some) } else { Ok(None) }
+fn read_optional_secret(
+    what: &'static str,
+    path: &Path,
+) -> Result<Option<SecretString>, CredentialError> {
+    if path.exists() {
+        read_secret(what, path).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 fn env_secret(env: &dyn Env, name: &str) -> Option<SecretString> {
-    env.var(name).map(|v| SecretString::from(v.trim().to_string()))
+    env.var(name)
+        .map(|v| SecretString::from(v.trim().to_string()))
 }
 
 /// What the chain settled on: a fixed key pair, or the CVM role.
@@ -150,12 +167,17 @@ pub enum Found {
 
 /// Walk the chain and return the first complete source. No network: the CVM
 /// role, when it is the source, is fetched later by [`Provider`].
-pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, Found), CredentialError> {
+pub fn resolve(
+    settings: &CredentialSettings,
+    env: &dyn Env,
+) -> Result<(Source, Found), CredentialError> {
     let mut tried = Vec::new();
 
     // 1. Files named in the config: configured on purpose, so an unreadable one is an error.
     if let (Some(id), Some(key)) = (&settings.secret_id_file, &settings.secret_key_file) {
-        let secret_id = read_secret("secret_id_file", id)?.expose_secret().to_string();
+        let secret_id = read_secret("secret_id_file", id)?
+            .expose_secret()
+            .to_string();
         let secret_key = read_secret("secret_key_file", key)?;
         let token = match &settings.token_file {
             Some(t) => Some(read_secret("token_file", t)?),
@@ -199,7 +221,10 @@ pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, 
     }
 
     // 3. Environment.
-    match (env.var("TENCENTCLOUD_SECRET_ID"), env_secret(env, "TENCENTCLOUD_SECRET_KEY")) {
+    match (
+        env.var("TENCENTCLOUD_SECRET_ID"),
+        env_secret(env, "TENCENTCLOUD_SECRET_KEY"),
+    ) {
         (Some(id), Some(key)) => {
             return Ok((
                 Source::Environment,
@@ -210,7 +235,9 @@ pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, 
                 }),
             ));
         }
-        _ => tried.push("TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY (not both set)".to_string()),
+        _ => {
+            tried.push("TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY (not both set)".to_string())
+        }
     }
 
     // 4. INI profile file.
@@ -221,7 +248,9 @@ pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, 
             .home()
             .map(|h| h.join(".tencentcloud/credentials"))
             .into_iter()
-            .chain(std::iter::once(PathBuf::from("/etc/tencentcloud/credentials")))
+            .chain(std::iter::once(PathBuf::from(
+                "/etc/tencentcloud/credentials",
+            )))
             .collect(),
     };
     for path in candidates {
@@ -245,7 +274,11 @@ pub fn resolve(settings: &CredentialSettings, env: &dyn Env) -> Result<(Source, 
                 Found::Static(creds),
             ));
         }
-        tried.push(format!("{} (no complete [{}] section)", path.display(), settings.profile));
+        tried.push(format!(
+            "{} (no complete [{}] section)",
+            path.display(),
+            settings.profile
+        ));
         // The first existing file decides, as the SDKs do.
         break;
     }
@@ -336,7 +369,11 @@ impl Provider {
         }
     }
 
-    pub fn from_found(found: Found, settings: &CredentialSettings, http: reqwest::Client) -> Provider {
+    pub fn from_found(
+        found: Found,
+        settings: &CredentialSettings,
+        http: reqwest::Client,
+    ) -> Provider {
         match found {
             Found::Static(c) => Provider::fixed(c),
             Found::CvmRole => Provider::cvm_role(settings.metadata_endpoint.clone(), http),
@@ -347,7 +384,11 @@ impl Provider {
     pub async fn current(&self) -> Result<Arc<Credentials>, CredentialError> {
         match &*self.inner {
             ProviderInner::Static(c) => Ok(c.clone()),
-            ProviderInner::Cvm { endpoint, http, cached } => {
+            ProviderInner::Cvm {
+                endpoint,
+                http,
+                cached,
+            } => {
                 let mut guard = cached.lock().await;
                 let now = jiff::Timestamp::now().as_second();
                 if let Some((creds, expires)) = guard.as_ref() {
@@ -364,12 +405,17 @@ impl Provider {
     }
 }
 
-async fn fetch_role(endpoint: &reqwest::Url, http: &reqwest::Client) -> Result<(Credentials, i64), CredentialError> {
+async fn fetch_role(
+    endpoint: &reqwest::Url,
+    http: &reqwest::Client,
+) -> Result<(Credentials, i64), CredentialError> {
     let fail = |message: String| CredentialError::Metadata {
         endpoint: endpoint.to_string(),
         message,
     };
-    let base = endpoint.join("cam/security-credentials/").map_err(|e| fail(e.to_string()))?;
+    let base = endpoint
+        .join("cam/security-credentials/")
+        .map_err(|e| fail(e.to_string()))?;
     let get_text = |url: reqwest::Url| async move {
         let resp = http
             .get(url)
@@ -379,9 +425,13 @@ async fn fetch_role(endpoint: &reqwest::Url, http: &reqwest::Client) -> Result<(
             .map_err(|e| format!("request failed: {e}"))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("HTTP {status}: is this a CVM with a role bound to it?"));
+            return Err(format!(
+                "HTTP {status}: is this a CVM with a role bound to it?"
+            ));
         }
-        resp.text().await.map_err(|e| format!("reading the answer: {e}"))
+        resp.text()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))
     };
     let role = get_text(base.clone()).await.map_err(fail)?;
     let role = role.lines().next().unwrap_or_default().trim().to_string();
@@ -390,9 +440,13 @@ async fn fetch_role(endpoint: &reqwest::Url, http: &reqwest::Client) -> Result<(
     }
     let url = base.join(&role).map_err(|e| fail(e.to_string()))?;
     let body = get_text(url).await.map_err(fail)?;
-    let parsed: RoleCredentials = serde_json::from_str(&body).map_err(|e| fail(format!("unexpected answer: {e}")))?;
+    let parsed: RoleCredentials =
+        serde_json::from_str(&body).map_err(|e| fail(format!("unexpected answer: {e}")))?;
     if parsed.code.as_deref().is_some_and(|c| c != "Success") {
-        return Err(fail(format!("metadata service answered Code {:?}", parsed.code)));
+        return Err(fail(format!(
+            "metadata service answered Code {:?}",
+            parsed.code
+        )));
     }
     Ok((
         Credentials {

@@ -70,14 +70,19 @@ impl DownloadError {
 
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            DownloadError::Expired { status } | DownloadError::HttpStatus { status } => Some(*status),
+            DownloadError::Expired { status } | DownloadError::HttpStatus { status } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
 
     /// Whether the URL is spent and the API must be asked again.
     pub fn needs_new_url(&self) -> bool {
-        matches!(self, DownloadError::Expired { .. } | DownloadError::BadUrl(_))
+        matches!(
+            self,
+            DownloadError::Expired { .. } | DownloadError::BadUrl(_)
+        )
     }
 }
 
@@ -98,7 +103,8 @@ fn transport(e: reqwest::Error) -> DownloadError {
 /// the central directory.
 pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
     let file = std::fs::File::open(path).map_err(io("reopen"))?;
-    let zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| DownloadError::NotXlsx(format!("not a zip archive ({e})")))?;
+    let zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| DownloadError::NotXlsx(format!("not a zip archive ({e})")))?;
     for needed in ["[Content_Types].xml", "xl/workbook.xml"] {
         if zip.index_for_name(needed).is_none() {
             return Err(DownloadError::NotXlsx(format!("zip without {needed}")));
@@ -109,7 +115,12 @@ pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
 
 /// Download `url` to `part` (created 0600, truncated), check it and fsync it.
 /// On error the part file is removed.
-pub async fn fetch(http: &reqwest::Client, url: &str, part: &Path, timeout: Duration) -> Result<Downloaded, DownloadError> {
+pub async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    part: &Path,
+    timeout: Duration,
+) -> Result<Downloaded, DownloadError> {
     let result = fetch_inner(http, url, part, timeout).await;
     if result.is_err() {
         // Best effort: a leftover part file is also swept at the next start.
@@ -118,10 +129,18 @@ pub async fn fetch(http: &reqwest::Client, url: &str, part: &Path, timeout: Dura
     result
 }
 
-async fn fetch_inner(http: &reqwest::Client, url: &str, part: &Path, timeout: Duration) -> Result<Downloaded, DownloadError> {
+async fn fetch_inner(
+    http: &reqwest::Client,
+    url: &str,
+    part: &Path,
+    timeout: Duration,
+) -> Result<Downloaded, DownloadError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| DownloadError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(DownloadError::BadUrl(format!("scheme {:?} is not http(s)", parsed.scheme())));
+        return Err(DownloadError::BadUrl(format!(
+            "scheme {:?} is not http(s)",
+            parsed.scheme()
+        )));
     }
     let resp = tokio::time::timeout(timeout, http.get(parsed).send())
         .await
@@ -142,7 +161,9 @@ async fn fetch_inner(http: &reqwest::Client, url: &str, part: &Path, timeout: Du
     loop {
         // `timeout` bounds each read, not the whole transfer: a large file on
         // a slow link is fine as long as bytes keep coming.
-        let next = tokio::time::timeout(timeout, body.next()).await.map_err(|_| DownloadError::Timeout)?;
+        let next = tokio::time::timeout(timeout, body.next())
+            .await
+            .map_err(|_| DownloadError::Timeout)?;
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(transport)?;
         got += chunk.len() as u64;
@@ -191,8 +212,12 @@ mod tests {
         {
             let mut w = zip::ZipWriter::new(&mut buf);
             for n in names {
-                w.start_file(*n, zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
-                    .expect("start");
+                w.start_file(
+                    *n,
+                    zip::write::SimpleFileOptions::default()
+                        .compression_method(zip::CompressionMethod::Stored),
+                )
+                .expect("start");
                 w.write_all(b"<x/>").expect("write");
             }
             w.finish().expect("finish");
@@ -204,7 +229,15 @@ mod tests {
     fn xlsx_check_wants_a_workbook_zip() {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("f");
-        std::fs::write(&p, zip_with(&["[Content_Types].xml", "xl/workbook.xml", "xl/worksheets/sheet1.xml"])).expect("write");
+        std::fs::write(
+            &p,
+            zip_with(&[
+                "[Content_Types].xml",
+                "xl/workbook.xml",
+                "xl/worksheets/sheet1.xml",
+            ]),
+        )
+        .expect("write");
         assert!(check_xlsx(&p).is_ok());
         std::fs::write(&p, zip_with(&["word/document.xml", "[Content_Types].xml"])).expect("write");
         assert!(matches!(check_xlsx(&p), Err(DownloadError::NotXlsx(_))));

@@ -32,7 +32,10 @@ pub struct Layout {
 
 fn stamp(t: i64, zone: &TimeZone) -> String {
     match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts.to_zoned(zone.clone()).strftime("%Y%m%dT%H%M%z").to_string(),
+        Ok(ts) => ts
+            .to_zoned(zone.clone())
+            .strftime("%Y%m%dT%H%M%z")
+            .to_string(),
         Err(_) => t.to_string(),
     }
 }
@@ -50,7 +53,14 @@ impl Layout {
     /// year, month and times in the job's zone (with their UTC offset, so a
     /// repeated hour on a DST fold keeps two names). `job` must be a
     /// validated job name.
-    pub fn final_path(&self, job: &str, target: &Target, region: Option<Region>, window: Window, zone: &TimeZone) -> PathBuf {
+    pub fn final_path(
+        &self,
+        job: &str,
+        target: &Target,
+        region: Option<Region>,
+        window: Window,
+        zone: &TimeZone,
+    ) -> PathBuf {
         let (year, month) = match jiff::Timestamp::from_second(window.start) {
             Ok(ts) => {
                 let z = ts.to_zoned(zone.clone());
@@ -86,7 +96,10 @@ impl Layout {
                 let ft = entry.file_type()?;
                 if ft.is_dir() {
                     stack.push(path);
-                } else if ft.is_file() && path.to_string_lossy().ends_with(PART_SUFFIX) && !keep.contains(&path) {
+                } else if ft.is_file()
+                    && path.to_string_lossy().ends_with(PART_SUFFIX)
+                    && !keep.contains(&path)
+                {
                     fs::remove_file(&path)?;
                     removed += 1;
                 }
@@ -127,7 +140,11 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
 
 /// fsync a directory, so that entries created or renamed in it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)?.sync_all()
 }
 
@@ -176,12 +193,19 @@ mod tests {
         let p = l.final_path("hourly-all", &Target::new(Selection::All), None, w, &tz);
         assert_eq!(
             p,
-            Path::new("/var/lib/mna-reportd/reports/hourly-all/2026/11/hourly-all_all_ALL_20261101T0000+0800_20261101T0100+0800.xlsx")
+            Path::new(
+                "/var/lib/mna-reportd/reports/hourly-all/2026/11/hourly-all_all_ALL_20261101T0000+0800_20261101T0100+0800.xlsx"
+            )
         );
         let hostile = Target::new(Selection::Device("../../../etc/passwd".into()));
         let p = l.final_path("j", &hostile, Some(Region::EU), w, &tz);
         assert!(p.starts_with("/var/lib/mna-reportd/reports/j/2026/11/"));
-        assert_eq!(p.components().count(), Path::new("/var/lib/mna-reportd/reports/j/2026/11/x").components().count());
+        assert_eq!(
+            p.components().count(),
+            Path::new("/var/lib/mna-reportd/reports/j/2026/11/x")
+                .components()
+                .count()
+        );
     }
 
     #[test]
@@ -189,10 +213,19 @@ mod tests {
         let l = Layout::new("/r");
         let tz = TimeZone::get("Europe/Berlin").expect("zone");
         // 2026-10-25 02:00 CEST and 02:00 CET
-        let a = Window { start: 1_792_886_400, end: 1_792_890_000 };
-        let b = Window { start: 1_792_890_000, end: 1_792_893_600 };
+        let a = Window {
+            start: 1_792_886_400,
+            end: 1_792_890_000,
+        };
+        let b = Window {
+            start: 1_792_890_000,
+            end: 1_792_893_600,
+        };
         let t = Target::new(Selection::All);
-        assert_ne!(l.final_path("j", &t, None, a, &tz), l.final_path("j", &t, None, b, &tz));
+        assert_ne!(
+            l.final_path("j", &t, None, a, &tz),
+            l.final_path("j", &t, None, b, &tz)
+        );
     }
 
     #[test]
@@ -201,19 +234,27 @@ mod tests {
         let l = Layout::new(d.path());
         let dir = d.path().join("j/2026/11");
         create_dirs(&dir).expect("mkdir");
-        assert_eq!(fs::metadata(&dir).expect("meta").permissions().mode() & 0o777, DIR_MODE);
+        assert_eq!(
+            fs::metadata(&dir).expect("meta").permissions().mode() & 0o777,
+            DIR_MODE
+        );
         let keep = dir.join("a.xlsx.part");
         let stale = dir.join("b.xlsx.part");
         let done = dir.join("c.xlsx");
         for p in [&keep, &stale, &done] {
             create_private(p).expect("create");
         }
-        let removed = l.sweep_parts(&HashSet::from([keep.clone()])).expect("sweep");
+        let removed = l
+            .sweep_parts(&HashSet::from([keep.clone()]))
+            .expect("sweep");
         assert_eq!(removed, 1);
         assert!(keep.exists() && !stale.exists() && done.exists());
         let fin = dir.join("a.xlsx");
         commit(&keep, &fin).expect("commit");
         assert!(fin.exists() && !keep.exists());
-        assert_eq!(fs::metadata(&fin).expect("meta").permissions().mode() & 0o777, FILE_MODE);
+        assert_eq!(
+            fs::metadata(&fin).expect("meta").permissions().mode() & 0o777,
+            FILE_MODE
+        );
     }
 }

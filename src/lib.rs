@@ -6,15 +6,24 @@
 //! SQLite, clock, signals) live in separate modules, each owning one job.
 
 pub mod api;
+pub mod app;
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod download;
+pub mod engine;
+pub mod exit;
 pub mod files;
+pub mod logging;
 pub mod owner;
+pub mod plan;
 pub mod ratelimit;
 pub mod retry;
 pub mod schedule;
 pub mod sign;
+pub mod signals;
 pub mod store;
 pub mod target;
+pub mod timearg;
 pub mod window;

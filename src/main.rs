@@ -1,1 +1,29 @@
-fn main() {}
+//! The `mna-reportd` binary: parse the command line, set up logging and the
+//! runtime, run the command, exit with its code.
+
+use clap::Parser;
+use mna_reportd::cli::Cli;
+use mna_reportd::{commands, logging};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Files and the database must not be readable by other users, whatever
+    // the caller's umask.
+    // SAFETY: umask only sets the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o027);
+    }
+    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(commands::dispatch(cli)).into()
+}

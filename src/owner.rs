@@ -12,11 +12,18 @@ use std::fs;
 /// This process's owner string.
 pub fn current() -> String {
     let pid = std::process::id();
-    format!("{}:{}:{}", boot_id().unwrap_or_default(), pid, start_time(pid).unwrap_or(0))
+    format!(
+        "{}:{}:{}",
+        boot_id().unwrap_or_default(),
+        pid,
+        start_time(pid).unwrap_or(0)
+    )
 }
 
 fn boot_id() -> Option<String> {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Field 22 of `/proc/<pid>/stat`: start time in clock ticks after boot.
@@ -54,11 +61,18 @@ mod tests {
 
     #[test]
     fn a_finished_process_is_not() {
-        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
         let pid = child.id();
         let start = start_time(pid);
         child.wait().expect("wait");
-        let owner = format!("{}:{}:{}", boot_id().unwrap_or_default(), pid, start.unwrap_or(0));
+        let owner = format!(
+            "{}:{}:{}",
+            boot_id().unwrap_or_default(),
+            pid,
+            start.unwrap_or(0)
+        );
         assert!(!is_alive(&owner));
     }
 

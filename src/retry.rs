@@ -41,7 +41,9 @@ pub fn classify_call(e: &CallError) -> Class {
         // A garbled 200 is most likely a proxy or a truncated answer.
         CallError::BadResponse(_) => Class::Retry,
         // The metadata service can be briefly unavailable; a missing key cannot.
-        CallError::Credentials(crate::credentials::CredentialError::Metadata { .. }) => Class::Retry,
+        CallError::Credentials(crate::credentials::CredentialError::Metadata { .. }) => {
+            Class::Retry
+        }
         CallError::Credentials(_) => Class::Fail,
     }
 }
@@ -65,20 +67,28 @@ pub fn hint(code: &str) -> Option<&'static str> {
             "the SecretId is unknown; check the key in use (mna-reportd check shows where it comes from)"
         }
         "AuthFailure.SignatureFailure" => "the SecretKey does not match the SecretId; check both",
-        "AuthFailure.TokenFailure" => "the temporary token is invalid or expired; renew the temporary credentials",
+        "AuthFailure.TokenFailure" => {
+            "the temporary token is invalid or expired; renew the temporary credentials"
+        }
         "AuthFailure.UnauthorizedOperation" | "UnauthorizedOperation" => {
             "the key's CAM policy does not allow mna:GetStatisticData; grant it"
         }
-        "AuthFailure.MFAFailure" => "the key requires MFA, which an unattended daemon cannot do; use a key without MFA",
+        "AuthFailure.MFAFailure" => {
+            "the key requires MFA, which an unattended daemon cannot do; use a key without MFA"
+        }
         "InvalidParameter" | "InvalidParameterValue" | "MissingParameter" => {
             "the API refused the request parameters; check the job's devices, group, regions and window"
         }
-        "InvalidAction" | "ActionOffline" => "the API endpoint does not offer GetStatisticData; check api.endpoint",
+        "InvalidAction" | "ActionOffline" => {
+            "the API endpoint does not offer GetStatisticData; check api.endpoint"
+        }
         "ResourceNotFound" => "a device or group of the job does not exist; check its ids",
         _ if code.starts_with("InvalidParameter") => {
             "the API refused the request parameters; check the job's devices, group, regions and window"
         }
-        _ if code.starts_with("AuthFailure") => "the API refused the credentials; check the key in use",
+        _ if code.starts_with("AuthFailure") => {
+            "the API refused the credentials; check the key in use"
+        }
         _ => return None,
     })
 }
@@ -86,7 +96,9 @@ pub fn hint(code: &str) -> Option<&'static str> {
 /// The delays between tries of one report: exponential from `initial_delay`
 /// doubling up to `max_delay`, each with full jitter (uniform in `[0, d]`),
 /// at most `max_attempts - 1` of them.
-pub fn backoff(settings: &RetrySettings) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + use<> {
+pub fn backoff(
+    settings: &RetrySettings,
+) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + use<> {
     let base = backon::ExponentialBuilder::default()
         .with_min_delay(settings.initial_delay)
         .with_max_delay(settings.max_delay)
@@ -160,20 +172,50 @@ mod tests {
 
     #[test]
     fn transport_failures() {
-        assert_eq!(classify_call(&CallError::HttpStatus { status: 502 }), Class::Retry);
-        assert_eq!(classify_call(&CallError::HttpStatus { status: 503 }), Class::Retry);
-        assert_eq!(classify_call(&CallError::HttpStatus { status: 400 }), Class::Fail);
-        assert_eq!(classify_call(&CallError::HttpStatus { status: 404 }), Class::Fail);
+        assert_eq!(
+            classify_call(&CallError::HttpStatus { status: 502 }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_call(&CallError::HttpStatus { status: 503 }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_call(&CallError::HttpStatus { status: 400 }),
+            Class::Fail
+        );
+        assert_eq!(
+            classify_call(&CallError::HttpStatus { status: 404 }),
+            Class::Fail
+        );
         assert_eq!(classify_call(&CallError::Timeout), Class::Retry);
-        assert_eq!(classify_call(&CallError::Connect("reset".into())), Class::Retry);
+        assert_eq!(
+            classify_call(&CallError::Connect("reset".into())),
+            Class::Retry
+        );
     }
 
     #[test]
     fn downloads() {
-        assert_eq!(classify_download(&DownloadError::Expired { status: 403 }), Class::Retry);
-        assert_eq!(classify_download(&DownloadError::Short { expected: 10, got: 5 }), Class::Retry);
-        assert_eq!(classify_download(&DownloadError::NotXlsx("x".into())), Class::Retry);
-        assert_eq!(classify_download(&DownloadError::HttpStatus { status: 500 }), Class::Retry);
+        assert_eq!(
+            classify_download(&DownloadError::Expired { status: 403 }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_download(&DownloadError::Short {
+                expected: 10,
+                got: 5
+            }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_download(&DownloadError::NotXlsx("x".into())),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_download(&DownloadError::HttpStatus { status: 500 }),
+            Class::Retry
+        );
         assert_eq!(
             classify_download(&DownloadError::Io {
                 what: "write",

@@ -3,7 +3,7 @@
 //! posts it and interprets the answer. One call, no retry: retrying is the
 //! caller's decision ([`crate::retry`]).
 
-use super::{CONTENT_TYPE, CallError, StatisticRequest, Success, ACTION, SERVICE, VERSION};
+use super::{ACTION, CONTENT_TYPE, CallError, SERVICE, StatisticRequest, Success, VERSION};
 use crate::config::Api;
 use crate::credentials::Provider;
 use crate::ratelimit::Limiter;
@@ -64,7 +64,12 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(http: reqwest::Client, api: Api, credentials: Provider, limiter: Arc<Limiter>) -> Client {
+    pub fn new(
+        http: reqwest::Client,
+        api: Api,
+        credentials: Provider,
+        limiter: Arc<Limiter>,
+    ) -> Client {
         Client {
             http,
             api: Arc::new(api),

@@ -38,7 +38,13 @@ pub struct StatisticRequest {
 
 impl StatisticRequest {
     /// The request for one report: a target in one region over one window.
-    pub fn new(target: &Target, region: Option<Region>, window: Window, granularity: Granularity, gateway: Gateway) -> Self {
+    pub fn new(
+        target: &Target,
+        region: Option<Region>,
+        window: Window,
+        granularity: Granularity,
+        gateway: Gateway,
+    ) -> Self {
         let (device_id, device_list, group_id) = match &target.selection {
             Selection::All => ("-1".to_string(), None, None),
             Selection::Device(d) => (d.clone(), None, None),
@@ -156,7 +162,8 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
     if status != 200 {
         return Err(CallError::HttpStatus { status });
     }
-    let env: Envelope = serde_json::from_slice(body).map_err(|e| CallError::BadResponse(format!("not the API's JSON envelope: {e}")))?;
+    let env: Envelope = serde_json::from_slice(body)
+        .map_err(|e| CallError::BadResponse(format!("not the API's JSON envelope: {e}")))?;
     let request_id = env.response.request_id.unwrap_or_default();
     if let Some(err) = env.response.error {
         return Err(CallError::Api(ApiError {
@@ -166,8 +173,13 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
         }));
     }
     match env.response.file_path {
-        Some(file_path) if !file_path.is_empty() => Ok(Success { file_path, request_id }),
-        _ => Err(CallError::BadResponse(format!("no FilePath in the answer (request id {request_id})"))),
+        Some(file_path) if !file_path.is_empty() => Ok(Success {
+            file_path,
+            request_id,
+        }),
+        _ => Err(CallError::BadResponse(format!(
+            "no FilePath in the answer (request id {request_id})"
+        ))),
     }
 }
 
@@ -184,7 +196,13 @@ mod tests {
 
     #[test]
     fn bodies_follow_the_official_model() {
-        let all = StatisticRequest::new(&Target::new(Selection::All), None, w(), Granularity::Hourly, Gateway::Public);
+        let all = StatisticRequest::new(
+            &Target::new(Selection::All),
+            None,
+            w(),
+            Granularity::Hourly,
+            Gateway::Public,
+        );
         assert_eq!(
             String::from_utf8(all.to_body()).expect("utf8"),
             r#"{"DeviceId":"-1","BeginTime":1700000000,"EndTime":1700003600,"TimeGranularity":1,"GatewayType":0}"#
@@ -200,18 +218,34 @@ mod tests {
             String::from_utf8(list.to_body()).expect("utf8"),
             r#"{"DeviceId":"-1","BeginTime":1700000000,"EndTime":1700003600,"TimeGranularity":2,"AccessRegion":"EU","GatewayType":1,"DeviceList":["a","b"]}"#
         );
-        let group = StatisticRequest::new(&Target::new(Selection::Group("g1".into())), None, w(), Granularity::FiveMin, Gateway::Public);
+        let group = StatisticRequest::new(
+            &Target::new(Selection::Group("g1".into())),
+            None,
+            w(),
+            Granularity::FiveMin,
+            Gateway::Public,
+        );
         assert_eq!(group.group_id.as_deref(), Some("g1"));
         assert_eq!(group.device_id, "-1");
         assert_eq!(group.time_granularity, 4);
-        let one = StatisticRequest::new(&Target::new(Selection::Device("mna-1".into())), Some(Region::MC), w(), Granularity::Minute, Gateway::Public);
+        let one = StatisticRequest::new(
+            &Target::new(Selection::Device("mna-1".into())),
+            Some(Region::MC),
+            w(),
+            Granularity::Minute,
+            Gateway::Public,
+        );
         assert_eq!(one.device_id, "mna-1");
         assert_eq!(one.device_list, None);
     }
 
     #[test]
     fn parses_success() {
-        let ok = parse_response(200, br#"{"Response": {"RequestId": "r1", "FilePath": "http://x/y.xlsx"}}"#).expect("success");
+        let ok = parse_response(
+            200,
+            br#"{"Response": {"RequestId": "r1", "FilePath": "http://x/y.xlsx"}}"#,
+        )
+        .expect("success");
         assert_eq!(ok.request_id, "r1");
         assert_eq!(ok.file_path, "http://x/y.xlsx");
     }
@@ -226,8 +260,17 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(parse_response(502, b"<html>bad gateway</html>"), Err(CallError::HttpStatus { status: 502 })));
-        assert!(matches!(parse_response(200, b"not json"), Err(CallError::BadResponse(_))));
-        assert!(matches!(parse_response(200, br#"{"Response": {"RequestId": "r"}}"#), Err(CallError::BadResponse(_))));
+        assert!(matches!(
+            parse_response(502, b"<html>bad gateway</html>"),
+            Err(CallError::HttpStatus { status: 502 })
+        ));
+        assert!(matches!(
+            parse_response(200, b"not json"),
+            Err(CallError::BadResponse(_))
+        ));
+        assert!(matches!(
+            parse_response(200, br#"{"Response": {"RequestId": "r"}}"#),
+            Err(CallError::BadResponse(_))
+        ));
     }
 }

@@ -81,6 +81,9 @@ impl fmt::Display for Problem {
 
 /// Read and validate the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    // Relative paths in the file are taken from its directory, wherever we run.
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = absolute.as_path();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,

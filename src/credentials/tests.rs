@@ -17,7 +17,10 @@ impl Env for FakeEnv {
 
 fn env(vars: &[(&str, &str)], home: Option<&Path>) -> FakeEnv {
     FakeEnv {
-        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         home: home.map(Path::to_path_buf),
     }
 }
@@ -29,7 +32,8 @@ fn settings() -> CredentialSettings {
         token_file: None,
         profile: "default".to_string(),
         cvm_role: false,
-        metadata_endpoint: reqwest::Url::parse("http://127.0.0.1:1/latest/meta-data/").expect("url"),
+        metadata_endpoint: reqwest::Url::parse("http://127.0.0.1:1/latest/meta-data/")
+            .expect("url"),
     }
 }
 
@@ -88,9 +92,14 @@ fn systemd_credentials_before_environment_with_token() {
     );
     let (source, found) = resolve(&settings(), &e).expect("resolve");
     assert_eq!(source, Source::CredentialsDirectory(d.path().to_path_buf()));
-    let Found::Static(c) = found else { panic!("static expected") };
+    let Found::Static(c) = found else {
+        panic!("static expected")
+    };
     assert_eq!(c.secret_id, "AKIDsystemd");
-    assert_eq!(c.token.as_ref().map(|t| t.expose_secret().to_string()), Some("tok-1".to_string()));
+    assert_eq!(
+        c.token.as_ref().map(|t| t.expose_secret().to_string()),
+        Some("tok-1".to_string())
+    );
 }
 
 #[test]
@@ -108,7 +117,9 @@ fn incomplete_credentials_directory_falls_through_to_environment() {
     );
     let (source, found) = resolve(&settings(), &e).expect("resolve");
     assert_eq!(source, Source::Environment);
-    let Found::Static(c) = found else { panic!("static expected") };
+    let Found::Static(c) = found else {
+        panic!("static expected")
+    };
     assert_eq!(c.secret_id, "AKIDfromenv");
     assert!(c.token.is_some());
 }
@@ -116,9 +127,22 @@ fn incomplete_credentials_directory_falls_through_to_environment() {
 #[test]
 fn environment_before_profile_file() {
     let home = tempfile::tempdir().expect("tempdir");
-    write(home.path(), ".tencentcloud/credentials", "[default]\nsecret_id = AKIDini\nsecret_key = k\n");
-    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], Some(home.path()));
-    assert_eq!(resolve(&settings(), &e).expect("resolve").0, Source::Environment);
+    write(
+        home.path(),
+        ".tencentcloud/credentials",
+        "[default]\nsecret_id = AKIDini\nsecret_key = k\n",
+    );
+    let e = env(
+        &[
+            ("TENCENTCLOUD_SECRET_ID", "AKIDenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+        ],
+        Some(home.path()),
+    );
+    assert_eq!(
+        resolve(&settings(), &e).expect("resolve").0,
+        Source::Environment
+    );
     // only half of the environment: the profile file wins
     let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv")], Some(home.path()));
     let (source, found) = resolve(&settings(), &e).expect("resolve");
@@ -134,19 +158,31 @@ fn profile_file_sections_and_explicit_path() {
         "creds.ini",
         "[default]\nsecret_id = AKIDdefault\nsecret_key = k\n\n[prod]\nsecret_id = AKIDprod\nsecret_key = k2\n",
     );
-    let e = env(&[("TENCENTCLOUD_CREDENTIALS_FILE", f.to_str().expect("utf8"))], None);
+    let e = env(
+        &[("TENCENTCLOUD_CREDENTIALS_FILE", f.to_str().expect("utf8"))],
+        None,
+    );
     let mut s = settings();
     assert_eq!(id_of(&resolve(&s, &e).expect("resolve").1), "AKIDdefault");
     s.profile = "prod".to_string();
     assert_eq!(id_of(&resolve(&s, &e).expect("resolve").1), "AKIDprod");
     s.profile = "absent".to_string();
-    assert!(matches!(resolve(&s, &e), Err(CredentialError::NotFound { .. })));
+    assert!(matches!(
+        resolve(&s, &e),
+        Err(CredentialError::NotFound { .. })
+    ));
 }
 
 #[test]
 fn explicit_profile_file_that_does_not_exist_is_an_error() {
-    let e = env(&[("TENCENTCLOUD_CREDENTIALS_FILE", "/nonexistent/creds")], None);
-    assert!(matches!(resolve(&settings(), &e), Err(CredentialError::Read { .. })));
+    let e = env(
+        &[("TENCENTCLOUD_CREDENTIALS_FILE", "/nonexistent/creds")],
+        None,
+    );
+    assert!(matches!(
+        resolve(&settings(), &e),
+        Err(CredentialError::Read { .. })
+    ));
 }
 
 #[test]
@@ -157,7 +193,13 @@ fn cvm_role_is_the_last_resort() {
     assert!(matches!(source, Source::CvmRole { .. }));
     assert!(matches!(found, Found::CvmRole));
     // any earlier source wins over it
-    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], None);
+    let e = env(
+        &[
+            ("TENCENTCLOUD_SECRET_ID", "AKIDenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+        ],
+        None,
+    );
     assert_eq!(resolve(&s, &e).expect("resolve").0, Source::Environment);
 }
 
@@ -175,7 +217,13 @@ fn configured_file_that_is_missing_is_an_error_not_a_fallthrough() {
     let mut s = settings();
     s.secret_id_file = Some(PathBuf::from("/nonexistent/id"));
     s.secret_key_file = Some(PathBuf::from("/nonexistent/key"));
-    let e = env(&[("TENCENTCLOUD_SECRET_ID", "AKIDenv"), ("TENCENTCLOUD_SECRET_KEY", "k")], None);
+    let e = env(
+        &[
+            ("TENCENTCLOUD_SECRET_ID", "AKIDenv"),
+            ("TENCENTCLOUD_SECRET_KEY", "k"),
+        ],
+        None,
+    );
     assert!(matches!(resolve(&s, &e), Err(CredentialError::Read { .. })));
 }
 

@@ -94,10 +94,12 @@ impl Store {
             path: path.to_path_buf(),
             message: m.clone(),
         })?;
-        migrations.to_latest(&mut conn).map_err(|e| StoreError::Migrate {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        migrations
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migrate {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
@@ -116,8 +118,14 @@ impl Store {
 
     /// Run `f` with the connection, on the calling thread. For start-up,
     /// commands and tests; async code uses [`Store::call`].
-    pub fn with<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
-        let mut guard = self.conn.lock().map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
         Ok(f(&mut guard)?)
     }
 

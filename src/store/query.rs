@@ -70,7 +70,10 @@ pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<Rep
     let mut sql = format!("SELECT {COLUMNS} FROM reports WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
     if !f.jobs.is_empty() {
-        sql.push_str(&format!(" AND job IN ({})", vec!["?"; f.jobs.len()].join(", ")));
+        sql.push_str(&format!(
+            " AND job IN ({})",
+            vec!["?"; f.jobs.len()].join(", ")
+        ));
         args.extend(f.jobs.iter().cloned().map(Value::Text));
     }
     if let Some(since) = f.since {
@@ -92,7 +95,12 @@ pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<Rep
 }
 
 /// The keys of `job`'s done (`ok` or `pruned`) reports whose window ends in `(after, until]`.
-pub fn done_keys(conn: &Connection, job: &str, after: i64, until: i64) -> rusqlite::Result<HashSet<ReportKey>> {
+pub fn done_keys(
+    conn: &Connection,
+    job: &str,
+    after: i64,
+    until: i64,
+) -> rusqlite::Result<HashSet<ReportKey>> {
     let mut stmt = conn.prepare(
         "SELECT target, region, window_start, window_end FROM reports
          WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND status IN ('ok', 'pruned')",
@@ -110,7 +118,10 @@ pub fn done_keys(conn: &Connection, job: &str, after: i64, until: i64) -> rusqli
 }
 
 /// The attempts of report `id`, oldest first, as (attempt, kind, http_status, error_code).
-pub fn attempts_of(conn: &Connection, id: i64) -> rusqlite::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
+pub fn attempts_of(
+    conn: &Connection,
+    id: i64,
+) -> rusqlite::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
     let mut stmt = conn.prepare("SELECT attempt, kind, http_status, error_code FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
     let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     rows.collect()

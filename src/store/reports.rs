@@ -81,7 +81,13 @@ pub struct ReportKey {
 }
 
 /// Record (if new) the report as `pending`, and return its id and status.
-pub fn plan(conn: &mut Connection, key: &ReportKey, granularity: u8, trigger: Trigger, now: i64) -> rusqlite::Result<(i64, Status)> {
+pub fn plan(
+    conn: &mut Connection,
+    key: &ReportKey,
+    granularity: u8,
+    trigger: Trigger,
+    now: i64,
+) -> rusqlite::Result<(i64, Status)> {
     conn.execute(
         r#"INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, "trigger", created_at, updated_at)
            VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
@@ -107,20 +113,39 @@ pub enum Claim {
 }
 
 /// Claim report `id` for `owner`, recording the file it will get and why it runs.
-pub fn claim(conn: &mut Connection, id: i64, owner: &str, force: bool, trigger: Trigger, file_path: &str, now: i64) -> rusqlite::Result<Claim> {
+pub fn claim(
+    conn: &mut Connection,
+    id: i64,
+    owner: &str,
+    force: bool,
+    trigger: Trigger,
+    file_path: &str,
+    now: i64,
+) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (status, attempts): (String, u32) = tx.query_row("SELECT status, attempts FROM reports WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (status, attempts): (String, u32) = tx.query_row(
+        "SELECT status, attempts FROM reports WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if Status::parse(&status).is_some_and(Status::is_done) && !force {
         return Ok(Claim::Done);
     }
-    let holder: Option<String> = tx.query_row("SELECT owner FROM claims WHERE report_id = ?1", [id], |r| r.get(0)).optional()?;
+    let holder: Option<String> = tx
+        .query_row("SELECT owner FROM claims WHERE report_id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
     if let Some(holder) = holder {
         if holder == owner || crate::owner::is_alive(&holder) {
             return Ok(Claim::Busy { owner: holder });
         }
         tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
     }
-    tx.execute("INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)", params![id, owner, now])?;
+    tx.execute(
+        "INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)",
+        params![id, owner, now],
+    )?;
     tx.execute(
         r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#,
         params![id, trigger.as_str(), file_path, now],
@@ -157,7 +182,12 @@ impl AttemptKind {
 }
 
 /// Append a try to report `id`; returns its number (1-based, across fetches).
-pub fn record_attempt(conn: &mut Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+pub fn record_attempt(
+    conn: &mut Connection,
+    id: i64,
+    a: &AttemptRecord,
+    now: i64,
+) -> rusqlite::Result<u32> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let n: u32 = tx.query_row("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts", params![id, now], |r| r.get(0))?;
     tx.execute(
@@ -180,7 +210,12 @@ pub struct Fetched {
 
 /// Mark report `id` `ok` (its file is durable) and drop the claim, inside
 /// the caller's transaction.
-pub fn mark_ok(tx: &rusqlite::Transaction<'_>, id: i64, f: &Fetched, now: i64) -> rusqlite::Result<()> {
+pub fn mark_ok(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    f: &Fetched,
+    now: i64,
+) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE reports SET status = 'ok', request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
                 error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1",
@@ -191,7 +226,14 @@ pub fn mark_ok(tx: &rusqlite::Transaction<'_>, id: i64, f: &Fetched, now: i64) -
 }
 
 /// Mark report `id` `failed` with the last error, and drop the claim.
-pub fn mark_failed(conn: &mut Connection, id: i64, code: &str, message: &str, request_id: Option<&str>, now: i64) -> rusqlite::Result<()> {
+pub fn mark_failed(
+    conn: &mut Connection,
+    id: i64,
+    code: &str,
+    message: &str,
+    request_id: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
@@ -205,7 +247,10 @@ pub fn mark_failed(conn: &mut Connection, id: i64, code: &str, message: &str, re
 /// Give back an unfinished claim (shutdown): the report is `pending` again.
 pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = tx.execute("DELETE FROM claims WHERE report_id = ?1 AND owner = ?2", params![id, owner])?;
+    let n = tx.execute(
+        "DELETE FROM claims WHERE report_id = ?1 AND owner = ?2",
+        params![id, owner],
+    )?;
     if n > 0 {
         tx.execute("UPDATE reports SET status = 'pending', updated_at = ?2 WHERE id = ?1 AND status = 'running'", params![id, now])?;
     }

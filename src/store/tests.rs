@@ -29,21 +29,30 @@ fn dead_owner() -> String {
 #[test]
 fn opens_private_in_wal_mode_with_the_spec_tables() {
     let (d, s) = open();
-    let mode = std::fs::metadata(d.path().join("state/history.db")).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(d.path().join("state/history.db"))
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "database readable by others: {mode:o}");
-    let journal: String = s.with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0))).expect("pragma");
+    let journal: String = s
+        .with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .expect("pragma");
     assert_eq!(journal, "wal");
     for (table, cols) in [
         (
             "reports",
             "id job target region granularity window_start window_end status attempts trigger request_id file_path bytes sha256 error_code error_message created_at updated_at",
         ),
-        ("attempts", "report_id attempt started_at duration_ms http_status error_code error_message request_id"),
+        (
+            "attempts",
+            "report_id attempt started_at duration_ms http_status error_code error_message request_id",
+        ),
         ("report_rows", "report_id sheet row_number data"),
     ] {
         let have: Vec<String> = s
             .with(|c| {
-                let mut st = c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+                let mut st =
+                    c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
                 let r = st.query_map([], |r| r.get(0))?;
                 r.collect()
             })
@@ -60,8 +69,12 @@ fn opens_private_in_wal_mode_with_the_spec_tables() {
 #[test]
 fn plan_is_idempotent() {
     let (_d, s) = open();
-    let a = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 10)).expect("plan");
-    let b = s.with(|c| plan(c, &key(0), 1, Trigger::Schedule, 20)).expect("plan");
+    let a = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    let b = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Schedule, 20))
+        .expect("plan");
     assert_eq!(a, b);
     assert_eq!(a.1, Status::Pending);
 }
@@ -69,23 +82,34 @@ fn plan_is_idempotent() {
 #[test]
 fn a_claim_excludes_other_live_owners_and_is_taken_over_from_dead_ones() {
     let (_d, s) = open();
-    let (id, _) = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 10)).expect("plan");
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
     let me = s.owner().to_string();
-    let got = s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11)).expect("claim");
+    let got = s
+        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11))
+        .expect("claim");
     assert_eq!(got, Claim::Claimed { attempts: 0 });
     // the same owner (another task) and any other live process are refused
-    let again = s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 12)).expect("claim");
+    let again = s
+        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 12))
+        .expect("claim");
     assert!(matches!(again, Claim::Busy { .. }));
     // a claim held by a dead process is taken over
-    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()])).expect("update");
-    let taken = s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13)).expect("claim");
+    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+        .expect("update");
+    let taken = s
+        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13))
+        .expect("claim");
     assert_eq!(taken, Claim::Claimed { attempts: 0 });
 }
 
 #[test]
 fn attempts_are_numbered_and_counted() {
     let (_d, s) = open();
-    let (id, _) = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 10)).expect("plan");
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
     let a = AttemptRecord {
         kind: AttemptKind::Call,
         started_at: 10,
@@ -95,20 +119,35 @@ fn attempts_are_numbered_and_counted() {
         error_message: Some("boom".into()),
         request_id: Some("r1".into()),
     };
-    assert_eq!(s.with(|c| record_attempt(c, id, &a, 11)).expect("attempt"), 1);
-    assert_eq!(s.with(|c| record_attempt(c, id, &a, 12)).expect("attempt"), 2);
+    assert_eq!(
+        s.with(|c| record_attempt(c, id, &a, 11)).expect("attempt"),
+        1
+    );
+    assert_eq!(
+        s.with(|c| record_attempt(c, id, &a, 12)).expect("attempt"),
+        2
+    );
     let rows = s.with(|c| query::attempts_of(c, id)).expect("attempts");
     assert_eq!(rows.len(), 2);
-    let n: i64 = s.with(|c| c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| r.get(0))).expect("count");
+    let n: i64 = s
+        .with(|c| {
+            c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+        })
+        .expect("count");
     assert_eq!(n, 2);
 }
 
 #[test]
 fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
     let (_d, s) = open();
-    let (id, _) = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 10)).expect("plan");
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
     let me = s.owner().to_string();
-    s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11)).expect("claim");
+    s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11))
+        .expect("claim");
     let f = Fetched {
         request_id: "r".into(),
         file_path: "/r/f.xlsx".into(),
@@ -121,11 +160,18 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
         tx.commit()
     })
     .expect("ok");
-    assert_eq!(s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13)).expect("claim"), Claim::Done);
-    let done = s.with(|c| query::done_keys(c, "j", -1, 10_000)).expect("done");
+    assert_eq!(
+        s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13))
+            .expect("claim"),
+        Claim::Done
+    );
+    let done = s
+        .with(|c| query::done_keys(c, "j", -1, 10_000))
+        .expect("done");
     assert!(done.contains(&key(0)));
     assert!(matches!(
-        s.with(|c| claim(c, id, &me, true, Trigger::Manual, "/r/f.xlsx", 13)).expect("claim"),
+        s.with(|c| claim(c, id, &me, true, Trigger::Manual, "/r/f.xlsx", 13))
+            .expect("claim"),
         Claim::Claimed { .. }
     ));
 }
@@ -134,17 +180,41 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
 fn dead_claims_are_released_and_parts_of_live_ones_kept() {
     let (_d, s) = open();
     let me = s.owner().to_string();
-    let (a, _) = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 10)).expect("plan");
-    let (b, _) = s.with(|c| plan(c, &key(3600), 1, Trigger::Manual, 10)).expect("plan");
-    s.with(|c| claim(c, a, &me, false, Trigger::Manual, "/r/a.xlsx", 11)).expect("claim");
-    s.with(|c| claim(c, b, &me, false, Trigger::Manual, "/r/b.xlsx", 11)).expect("claim");
-    s.with(|c| c.execute("UPDATE claims SET owner = ?1 WHERE report_id = ?2", rusqlite::params![dead_owner(), b])).expect("update");
+    let (a, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    let (b, _) = s
+        .with(|c| plan(c, &key(3600), 1, Trigger::Manual, 10))
+        .expect("plan");
+    s.with(|c| claim(c, a, &me, false, Trigger::Manual, "/r/a.xlsx", 11))
+        .expect("claim");
+    s.with(|c| claim(c, b, &me, false, Trigger::Manual, "/r/b.xlsx", 11))
+        .expect("claim");
+    s.with(|c| {
+        c.execute(
+            "UPDATE claims SET owner = ?1 WHERE report_id = ?2",
+            rusqlite::params![dead_owner(), b],
+        )
+    })
+    .expect("update");
     let parts = s.with(claimed_part_paths).expect("parts");
     assert_eq!(parts, vec![std::path::PathBuf::from("/r/a.xlsx.part")]);
     assert_eq!(s.with(|c| release_dead_claims(c, 20)).expect("release"), 1);
-    let status: String = s.with(|c| c.query_row("SELECT status FROM reports WHERE id = ?1", [b], |r| r.get(0))).expect("status");
+    let status: String = s
+        .with(|c| {
+            c.query_row("SELECT status FROM reports WHERE id = ?1", [b], |r| {
+                r.get(0)
+            })
+        })
+        .expect("status");
     assert_eq!(status, "pending");
-    let status: String = s.with(|c| c.query_row("SELECT status FROM reports WHERE id = ?1", [a], |r| r.get(0))).expect("status");
+    let status: String = s
+        .with(|c| {
+            c.query_row("SELECT status FROM reports WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
+        })
+        .expect("status");
     assert_eq!(status, "running");
 }
 
@@ -152,9 +222,12 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
 fn history_filters_and_orders_newest_first() {
     let (_d, s) = open();
     for i in 0..5 {
-        s.with(|c| plan(c, &key(i * 3600), 1, Trigger::Manual, 10)).expect("plan");
+        s.with(|c| plan(c, &key(i * 3600), 1, Trigger::Manual, 10))
+            .expect("plan");
     }
-    let all = s.with(|c| query::history(c, &query::HistoryFilter::default())).expect("history");
+    let all = s
+        .with(|c| query::history(c, &query::HistoryFilter::default()))
+        .expect("history");
     assert_eq!(all.len(), 5);
     assert!(all.windows(2).all(|p| p[0].window_end > p[1].window_end));
     let some = s

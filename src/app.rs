@@ -1,0 +1,127 @@
+//! Putting a process together from the config: which config file, the
+//! credentials, the HTTP client, the rate limiter, the history and the
+//! engine. Shared by every command that needs them.
+
+use crate::api::{self, Client};
+use crate::config::{self, Config, Job};
+use crate::credentials::{self, Found, Provider, Source};
+use crate::engine::Engine;
+use crate::exit::UsageError;
+use crate::files::Layout;
+use crate::ratelimit::Limiter;
+use crate::store::{self, Store, reports};
+use anyhow::Context;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// The config path: `--config`, else `$MNA_REPORTD_CONFIG`, else the default.
+pub fn config_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("MNA_REPORTD_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+}
+
+/// Read and validate the config.
+pub fn load_config(flag: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(config::load(&config_path(flag))?)
+}
+
+/// Find the credentials (no network).
+pub fn find_credentials(config: &Config) -> anyhow::Result<(Source, Found)> {
+    Ok(credentials::resolve(
+        &config.credentials,
+        &credentials::ProcessEnv,
+    )?)
+}
+
+/// The jobs named (all must exist), or every enabled job with `all`.
+pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Result<Vec<Arc<Job>>> {
+    if all {
+        return Ok(config
+            .jobs
+            .iter()
+            .filter(|j| j.enabled)
+            .cloned()
+            .map(Arc::new)
+            .collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        match config.job(n) {
+            Some(j) => out.push(Arc::new(j.clone())),
+            None => {
+                let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+                return Err(UsageError(format!(
+                    "no job named {n:?} in {}; its jobs are: {}",
+                    config.path.display(),
+                    known.join(", ")
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Open the history, releasing the claims of dead processes and sweeping
+/// the `.part` files nobody is writing.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.storage.database_path())?;
+    let released = store.with(|c| reports::release_dead_claims(c, store::now()))?;
+    if released > 0 {
+        warn!(
+            released,
+            "took back reports claimed by a process that is gone; they will be fetched again"
+        );
+    }
+    let keep: HashSet<PathBuf> = store
+        .with(reports::claimed_part_paths)?
+        .into_iter()
+        .collect();
+    let layout = Layout::new(&config.storage.reports_dir);
+    match layout.sweep_parts(&keep) {
+        Ok(0) => {}
+        Ok(n) => info!(
+            removed = n,
+            "removed unfinished .part files left by an earlier run"
+        ),
+        Err(e) => {
+            warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
+        }
+    }
+    Ok(store)
+}
+
+/// The engine for `config`, with its own HTTP client and rate limiter.
+pub fn engine(config: &Config, found: Found, store: Store) -> anyhow::Result<Engine> {
+    let http = api::client::http_client(&config.api).map_err(anyhow::Error::msg)?;
+    let provider = Provider::from_found(found, &config.credentials, http.clone());
+    let limiter = Arc::new(Limiter::new(config.api.rate_limit));
+    let client = Client::new(http, config.api.clone(), provider, limiter);
+    Ok(Engine::new(
+        client,
+        store,
+        Layout::new(&config.storage.reports_dir),
+        config.retry,
+        config.api.concurrency.get(),
+    ))
+}
+
+/// Open the history read-only if it exists (for `check` and dry runs, which write nothing).
+pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connection>> {
+    let path = config.storage.database_path();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open {} read-only", path.display()))?;
+    conn.busy_timeout(store::BUSY_TIMEOUT)?;
+    Ok(Some(conn))
+}

@@ -1,0 +1,154 @@
+//! `history`: the recorded reports, newest first, as an aligned table, JSON
+//! (an array of objects whose fields are the `reports` columns) or CSV (the
+//! same columns, with a header row).
+
+use crate::app;
+use crate::cli::{HistoryArgs, TableFormat};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::store::query::{self, HistoryFilter, ReportRow};
+use jiff::tz::TimeZone;
+use std::io::Write;
+use std::path::Path;
+
+pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit> {
+    let config = app::load_config(config_flag)?;
+    // `--since` in local form is read in the zone of the job asked for (UTC otherwise).
+    let zone = match args.jobs.as_slice() {
+        [one] => config
+            .job(one)
+            .map(|j| j.cadence.zone().clone())
+            .unwrap_or(TimeZone::UTC),
+        _ => TimeZone::UTC,
+    };
+    let since = args
+        .since
+        .map(|t| t.resolve(&zone))
+        .transpose()
+        .map_err(crate::exit::UsageError)?
+        .map(|t| t.as_second());
+    let filter = HistoryFilter {
+        jobs: args.jobs.clone(),
+        since,
+        status: args.status.clone(),
+        limit: args.limit,
+    };
+    let rows = match app::open_readonly(&config)? {
+        Some(conn) => query::history(&conn, &filter)?,
+        None => Vec::new(),
+    };
+    let text = match args.format {
+        TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
+        TableFormat::Csv => csv_text(&rows)?,
+        TableFormat::Table => table_text(&rows, &config),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+/// CSV with a header row of the column names.
+pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    if rows.is_empty() {
+        w.write_record(COLUMNS)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
+
+const COLUMNS: [&str; 18] = [
+    "id",
+    "job",
+    "target",
+    "region",
+    "granularity",
+    "window_start",
+    "window_end",
+    "status",
+    "attempts",
+    "trigger",
+    "request_id",
+    "file_path",
+    "bytes",
+    "sha256",
+    "error_code",
+    "error_message",
+    "created_at",
+    "updated_at",
+];
+
+fn local(t: i64, zone: &TimeZone) -> String {
+    match jiff::Timestamp::from_second(t) {
+        Ok(ts) => ts
+            .to_zoned(zone.clone())
+            .strftime("%Y-%m-%d %H:%M%:z")
+            .to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// Byte counts for people.
+pub fn human_bytes(b: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// An aligned table; window times in each job's zone.
+pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
+    if rows.is_empty() {
+        return "no reports recorded\n".to_string();
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header([
+        "WINDOW START",
+        "WINDOW END",
+        "JOB",
+        "TARGET",
+        "REGION",
+        "STATUS",
+        "TRIES",
+        "SIZE",
+        "TRIGGER",
+        "ERROR",
+    ]);
+    for r in rows {
+        let zone = config
+            .job(&r.job)
+            .map(|j| j.cadence.zone().clone())
+            .unwrap_or(TimeZone::UTC);
+        t.add_row([
+            local(r.window_start, &zone),
+            local(r.window_end, &zone),
+            r.job.clone(),
+            r.target.clone(),
+            if r.region.is_empty() {
+                "ALL".to_string()
+            } else {
+                r.region.clone()
+            },
+            r.status.clone(),
+            r.attempts.to_string(),
+            r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
+            r.trigger.clone(),
+            r.error_code.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    let mut s = t.trim_fmt();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,498 @@
+//! Fetching planned reports: `api.concurrency` in flight, each claimed in
+//! the history, tried with backoff (API call, then download; an expired URL
+//! asks the API again), committed durably, and recorded `ok` or `failed`
+//! with every try in `attempts`.
+//!
+//! Stopping: when `stop` is cancelled no new report starts; when `abort` is
+//! cancelled the reports in flight are abandoned, their claims given back
+//! (`pending`) and their `.part` files removed.
+
+use crate::api::{CallError, Client, Success};
+use crate::config::RetrySettings;
+use crate::download::{self, DownloadError, Downloaded};
+use crate::files::{self, Layout};
+use crate::plan::Planned;
+use crate::retry::{self, Class};
+use crate::store::reports::{self, AttemptKind, AttemptRecord, Claim, Fetched, ReportKey};
+use crate::store::{self, Store, StoreError};
+use backon::Retryable;
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
+#[derive(Clone, Default)]
+pub struct Control {
+    pub stop: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+/// A report that ended `failed`, for the operator.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: ReportKey,
+    pub window: String,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub hint: Option<&'static str>,
+    pub attempts: u32,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub ok: usize,
+    pub failed: Vec<Failure>,
+    /// Already `ok` or `pruned` when their turn came.
+    pub already_done: usize,
+    /// Being fetched by another process.
+    pub busy: usize,
+    /// Not started, or abandoned, because of a stop.
+    pub interrupted: usize,
+    pub bytes: u64,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
+    }
+}
+
+enum Outcome {
+    Ok { bytes: u64 },
+    Failed(Box<Failure>),
+    Done,
+    Busy,
+    Interrupted,
+}
+
+/// One failed try of a report.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Call(CallError),
+    #[error(transparent)]
+    Download(DownloadError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl StepError {
+    fn class(&self) -> Class {
+        match self {
+            StepError::Call(e) => retry::classify_call(e),
+            StepError::Download(e) => retry::classify_download(e),
+            StepError::Store(_) => Class::Fail,
+        }
+    }
+
+    fn code(&self) -> String {
+        match self {
+            StepError::Call(e) => e.code(),
+            StepError::Download(e) => e.code().to_string(),
+            StepError::Store(_) => "HistoryDatabaseError".to_string(),
+        }
+    }
+
+    fn request_id(&self) -> Option<String> {
+        match self {
+            StepError::Call(e) => e.request_id().map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
+/// Fetches reports.
+#[derive(Clone)]
+pub struct Engine {
+    client: Client,
+    store: Store,
+    layout: Layout,
+    retry: RetrySettings,
+    concurrency: usize,
+}
+
+impl Engine {
+    pub fn new(
+        client: Client,
+        store: Store,
+        layout: Layout,
+        retry: RetrySettings,
+        concurrency: usize,
+    ) -> Engine {
+        Engine {
+            client,
+            store,
+            layout,
+            retry,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetch `planned` (oldest first), `concurrency` at a time. `force`
+    /// fetches done reports again.
+    pub async fn run(&self, planned: Vec<Planned>, force: bool, ctl: &Control) -> Summary {
+        let mut seen = HashSet::new();
+        let planned: Vec<Planned> = planned
+            .into_iter()
+            .filter(|p| seen.insert(p.key()))
+            .collect();
+        let total = planned.len();
+        let mut summary = Summary::default();
+        let stop = ctl.stop.clone();
+        let mut outcomes = futures_util::stream::iter(planned)
+            .take_while(move |_| std::future::ready(!stop.is_cancelled()))
+            .map(|p| self.one(p, force, ctl))
+            .buffer_unordered(self.concurrency);
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Outcome::Ok { bytes } => {
+                    summary.ok += 1;
+                    summary.bytes += bytes;
+                }
+                Outcome::Failed(f) => summary.failed.push(*f),
+                Outcome::Done => summary.already_done += 1,
+                Outcome::Busy => summary.busy += 1,
+                Outcome::Interrupted => summary.interrupted += 1,
+            }
+        }
+        summary.interrupted += total - summary.total();
+        summary
+    }
+
+    async fn one(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+        if ctl.stop.is_cancelled() {
+            return Outcome::Interrupted;
+        }
+        let key = p.key();
+        let final_path = self.layout.final_path(
+            &p.job.name,
+            &p.target,
+            p.region,
+            p.window,
+            p.job.cadence.zone(),
+        );
+        let part = files::part_path(&final_path);
+        let claimed = self.claim(&p, &key, &final_path, force).await;
+        let id = match claimed {
+            Ok(Ok(id)) => id,
+            Ok(Err(outcome)) => return outcome,
+            Err(e) => {
+                return self
+                    .failed(
+                        &p,
+                        key,
+                        None,
+                        "HistoryDatabaseError",
+                        &e.to_string(),
+                        None,
+                        0,
+                    )
+                    .await;
+            }
+        };
+        let prepared = {
+            let (dir, part) = (final_path.parent().map(Path::to_path_buf), part.clone());
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                if let Some(dir) = dir {
+                    files::create_dirs(&dir)?;
+                }
+                files::remove_if_exists(&part)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+        };
+        if let Err(e) = prepared {
+            let msg = format!("cannot create the report directory: {e}");
+            return self
+                .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
+                .await;
+        }
+        let work = self.fetch_with_retries(&p, id, &part);
+        let result = tokio::select! {
+            r = work => Some(r),
+            _ = ctl.abort.cancelled() => None,
+        };
+        match result {
+            None => {
+                let _ = files::remove_if_exists(&part);
+                let owner = self.store.owner().to_string();
+                if let Err(e) = self
+                    .store
+                    .call(move |c| reports::release(c, id, &owner, store::now()))
+                    .await
+                {
+                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; the next start will");
+                }
+                info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
+                Outcome::Interrupted
+            }
+            Some(Ok((success, downloaded))) => {
+                self.commit(&p, key, id, success, downloaded, final_path)
+                    .await
+            }
+            Some(Err(e)) => {
+                let attempts = self.attempts_of(id).await;
+                let code = e.code();
+                let message = e.to_string();
+                self.failed(&p, key, Some(id), &code, &message, e.request_id(), attempts)
+                    .await
+            }
+        }
+    }
+
+    /// Plan and claim: the report id, or the outcome when it is not ours to fetch.
+    async fn claim(
+        &self,
+        p: &Planned,
+        key: &ReportKey,
+        final_path: &Path,
+        force: bool,
+    ) -> Result<Result<i64, Outcome>, StoreError> {
+        let (k, granularity, trigger, owner) = (
+            key.clone(),
+            p.job.granularity.code(),
+            p.trigger,
+            self.store.owner().to_string(),
+        );
+        let file = final_path.to_string_lossy().into_owned();
+        self.store
+            .call(move |c| {
+                let now = store::now();
+                let (id, status) = reports::plan(c, &k, granularity, trigger, now)?;
+                if status.is_done() && !force {
+                    return Ok(Err(Outcome::Done));
+                }
+                Ok(
+                    match reports::claim(c, id, &owner, force, trigger, &file, now)? {
+                        Claim::Claimed { .. } => Ok(id),
+                        Claim::Done => Err(Outcome::Done),
+                        Claim::Busy { .. } => Err(Outcome::Busy),
+                    },
+                )
+            })
+            .await
+    }
+
+    async fn fetch_with_retries(
+        &self,
+        p: &Planned,
+        id: i64,
+        part: &Path,
+    ) -> Result<(Success, Downloaded), StepError> {
+        let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
+        let job = p.job.name.clone();
+        (|| self.try_once(p, id, part, &url))
+            .retry(retry::backoff(&self.retry))
+            .sleep(tokio::time::sleep)
+            .when(|e: &StepError| e.class() == Class::Retry)
+            .notify(|e: &StepError, after: Duration| {
+                metrics::counter!("mna_reportd_retries_total", "job" => job.clone()).increment(1);
+                warn!(job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
+            })
+            .await
+    }
+
+    /// One try: the API call if no URL is in hand, then the download.
+    async fn try_once(
+        &self,
+        p: &Planned,
+        id: i64,
+        part: &Path,
+        url: &tokio::sync::Mutex<Option<Success>>,
+    ) -> Result<(Success, Downloaded), StepError> {
+        let mut url = url.lock().await;
+        let success = match url.as_ref() {
+            Some(s) => s.clone(),
+            None => {
+                let (started, t0) = (store::now(), Instant::now());
+                let res = self.client.get_statistic_data(&p.request()).await;
+                let record = AttemptRecord {
+                    kind: AttemptKind::Call,
+                    started_at: started,
+                    duration_ms: t0.elapsed().as_millis() as i64,
+                    http_status: match &res {
+                        Ok(_) => Some(200),
+                        Err(e) => e.http_status(),
+                    },
+                    error_code: res.as_ref().err().map(CallError::code),
+                    error_message: res.as_ref().err().map(ToString::to_string),
+                    request_id: match &res {
+                        Ok(s) => Some(s.request_id.clone()),
+                        Err(e) => e.request_id().map(str::to_string),
+                    },
+                };
+                self.record(id, record).await?;
+                let s = res.map_err(StepError::Call)?;
+                *url = Some(s.clone());
+                s
+            }
+        };
+        let (started, t0) = (store::now(), Instant::now());
+        let res = download::fetch(
+            self.client.http(),
+            &success.file_path,
+            part,
+            self.client.timeout(),
+        )
+        .await;
+        let record = AttemptRecord {
+            kind: AttemptKind::Download,
+            started_at: started,
+            duration_ms: t0.elapsed().as_millis() as i64,
+            http_status: match &res {
+                Ok(d) => Some(d.http_status),
+                Err(e) => e.http_status(),
+            },
+            error_code: res.as_ref().err().map(|e| e.code().to_string()),
+            error_message: res.as_ref().err().map(ToString::to_string),
+            request_id: Some(success.request_id.clone()),
+        };
+        self.record(id, record).await?;
+        match res {
+            Ok(d) => {
+                metrics::counter!("mna_reportd_download_bytes_total").increment(d.bytes);
+                Ok((success, d))
+            }
+            Err(e) => {
+                if e.needs_new_url() {
+                    *url = None;
+                }
+                Err(StepError::Download(e))
+            }
+        }
+    }
+
+    async fn record(&self, id: i64, record: AttemptRecord) -> Result<u32, StepError> {
+        self.store
+            .call(move |c| reports::record_attempt(c, id, &record, store::now()))
+            .await
+            .map_err(StepError::Store)
+    }
+
+    async fn attempts_of(&self, id: i64) -> u32 {
+        self.store
+            .call(move |c| {
+                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+            })
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Give the checked part file its final name and mark the report `ok`.
+    async fn commit(
+        &self,
+        p: &Planned,
+        key: ReportKey,
+        id: i64,
+        success: Success,
+        d: Downloaded,
+        final_path: PathBuf,
+    ) -> Outcome {
+        let fetched = Fetched {
+            request_id: success.request_id.clone(),
+            file_path: final_path.to_string_lossy().into_owned(),
+            bytes: d.bytes,
+            sha256: d.sha256.clone(),
+        };
+        let part = d.path.clone();
+        let committed = self
+            .store
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                // The file is durable under its final name before `ok` is committed.
+                if let Err(e) = files::commit(&part, &final_path) {
+                    return Ok(Err(e));
+                }
+                reports::mark_ok(&tx, id, &fetched, store::now())?;
+                tx.commit()?;
+                Ok(Ok(()))
+            })
+            .await;
+        let attempts = self.attempts_of(id).await;
+        let committed = match committed {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(io)) => Err(io.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match committed {
+            Ok(()) => {
+                metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
+                metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
+                info!(
+                    job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+                    attempts, bytes = d.bytes, request_id = %success.request_id, "report ok"
+                );
+                Outcome::Ok { bytes: d.bytes }
+            }
+            Err(e) => {
+                let _ = files::remove_if_exists(&d.path);
+                let msg = format!("cannot commit the report: {e}");
+                self.failed(
+                    p,
+                    key,
+                    Some(id),
+                    "LocalIoError",
+                    &msg,
+                    Some(success.request_id),
+                    attempts,
+                )
+                .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &self,
+        p: &Planned,
+        key: ReportKey,
+        id: Option<i64>,
+        code: &str,
+        message: &str,
+        request_id: Option<String>,
+        attempts: u32,
+    ) -> Outcome {
+        if let Some(id) = id {
+            let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
+            if let Err(e) = self
+                .store
+                .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
+                .await
+            {
+                warn!(job = %key.job, error = %e, "could not record a failure in the history");
+            }
+        }
+        metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
+        let hint = retry::hint(code);
+        warn!(
+            job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+            attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
+            hint = hint.unwrap_or("-"), "report failed"
+        );
+        Outcome::Failed(Box::new(Failure {
+            window: p.window_text(),
+            key,
+            code: code.to_string(),
+            message: message.to_string(),
+            request_id,
+            hint,
+            attempts,
+        }))
+    }
+}
+
+fn region_text(r: &str) -> &str {
+    if r.is_empty() { "ALL" } else { r }
+}
