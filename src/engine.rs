@@ -114,6 +114,8 @@ pub struct Engine {
     layout: Layout,
     retry: RetrySettings,
     concurrency: usize,
+    /// Reports in flight across every run of this engine (all jobs' fires).
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -130,6 +132,7 @@ impl Engine {
             layout,
             retry,
             concurrency: concurrency.max(1),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
         }
     }
 
@@ -172,6 +175,13 @@ impl Engine {
         if ctl.stop.is_cancelled() {
             return Outcome::Interrupted;
         }
+        let _permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return Outcome::Interrupted,
+            },
+            _ = ctl.stop.cancelled() => return Outcome::Interrupted,
+        };
         let key = p.key();
         let final_path = self.layout.final_path(
             &p.job.name,

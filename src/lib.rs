@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod credentials;
 pub mod download;
 pub mod engine;

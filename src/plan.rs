@@ -116,13 +116,6 @@ pub fn without_done(planned: Vec<Planned>, done: &HashSet<ReportKey>) -> Vec<Pla
         .collect()
 }
 
-/// The `(after, until]` span of window ends that `planned` covers, for a done-set query.
-pub fn end_span(planned: &[Planned]) -> Option<(i64, i64)> {
-    let min = planned.iter().map(|p| p.window.end).min()?;
-    let max = planned.iter().map(|p| p.window.end).max()?;
-    Some((min - 1, max))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,13 +170,6 @@ mod tests {
         let done: HashSet<ReportKey> = p.iter().take(10).map(Planned::key).collect();
         let rest = without_done(p.clone(), &done);
         assert_eq!(rest.len(), 14);
-        assert_eq!(
-            end_span(&p),
-            Some((
-                ts("2026-11-01T01:00:00Z").as_second() - 1,
-                ts("2026-11-02T00:00:00Z").as_second()
-            ))
-        );
     }
 
     #[test]

@@ -116,12 +116,7 @@ fn describe_job(
     let due = plan::due(&job, now, false);
     let due_count = due.len();
     let todo = match conn {
-        Some(c) => match plan::end_span(&due) {
-            Some((after, until)) => {
-                plan::without_done(due, &query::done_keys(c, &job.name, after, until)?)
-            }
-            None => due,
-        },
+        Some(c) => query::not_done(c, due)?,
         None => due,
     };
     match (todo.first(), todo.last()) {

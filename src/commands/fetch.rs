@@ -10,7 +10,6 @@ use crate::plan::{self, Planned};
 use crate::store::query;
 use crate::store::reports::Trigger;
 use jiff::Timestamp;
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -48,23 +47,6 @@ fn planned(
     Ok(out)
 }
 
-/// `planned` minus the reports the history has as done.
-fn pending(conn: &rusqlite::Connection, planned: Vec<Planned>) -> rusqlite::Result<Vec<Planned>> {
-    let mut done = HashSet::new();
-    let jobs: HashSet<String> = planned.iter().map(|p| p.job.name.clone()).collect();
-    for job in jobs {
-        let mine: Vec<Planned> = planned
-            .iter()
-            .filter(|p| p.job.name == job)
-            .cloned()
-            .collect();
-        if let Some((after, until)) = plan::end_span(&mine) {
-            done.extend(query::done_keys(conn, &job, after, until)?);
-        }
-    }
-    Ok(plan::without_done(planned, &done))
-}
-
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
     let config = app::load_config(config_flag)?;
     let (source, found) = app::find_credentials(&config)?;
@@ -74,7 +56,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     if args.dry_run {
         if !args.force {
             if let Some(conn) = app::open_readonly(&config)? {
-                todo = pending(&conn, todo)?;
+                todo = query::not_done(&conn, todo)?;
             }
         }
         print_dry_run(&todo, asked, &source);
@@ -83,7 +65,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
 
     let store = app::open_store(&config)?;
     if !args.force {
-        todo = store.with(|c| pending(c, todo))?;
+        todo = store.with(|c| query::not_done(c, todo))?;
     }
     let skipped = asked - todo.len();
     let engine = app::engine(&config, found, store)?;

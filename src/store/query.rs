@@ -126,3 +126,18 @@ pub fn attempts_of(
     let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     rows.collect()
 }
+
+/// `planned` minus the reports the history has as done.
+pub fn not_done(conn: &Connection, planned: Vec<crate::plan::Planned>) -> rusqlite::Result<Vec<crate::plan::Planned>> {
+    let mut done = HashSet::new();
+    let jobs: HashSet<String> = planned.iter().map(|p| p.job.name.clone()).collect();
+    for job in jobs {
+        let mine: Vec<&crate::plan::Planned> = planned.iter().filter(|p| p.job.name == job).collect();
+        let min = mine.iter().map(|p| p.window.end).min();
+        let max = mine.iter().map(|p| p.window.end).max();
+        if let (Some(min), Some(max)) = (min, max) {
+            done.extend(done_keys(conn, &job, min - 1, max)?);
+        }
+    }
+    Ok(crate::plan::without_done(planned, &done))
+}

@@ -1,0 +1,260 @@
+//! `run`: the daemon. At start it catches up every job (everything due
+//! within the horizon and not done), then fires each job on its schedule,
+//! one fire of a job at a time. SIGHUP reloads the job file (a broken one is
+//! logged and the running jobs go on); SIGTERM/SIGINT stop new work, give
+//! reports in flight [`GRACE`] to finish, leave the rest to the next start
+//! and exit 0. The loop itself pings the systemd watchdog.
+
+pub mod notify;
+pub mod timetable;
+
+use crate::app;
+use crate::config::{self, Config, Job};
+use crate::engine::{Control, Engine, Summary};
+use crate::exit::Exit;
+use crate::plan;
+use crate::store::query;
+use jiff::Timestamp;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timetable::Timetable;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// How long reports in flight may finish after SIGTERM/SIGINT.
+pub const GRACE: Duration = Duration::from_secs(20);
+
+/// A fire in progress.
+struct Fire {
+    ctl: Control,
+    started: Instant,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// What a finished fire reports back to the loop.
+struct Finished {
+    job: String,
+    summary: Summary,
+    elapsed: Duration,
+    missing: usize,
+}
+
+struct Daemon {
+    path: PathBuf,
+    config: Config,
+    jobs: Vec<Arc<Job>>,
+    engine: Engine,
+    timetable: Timetable,
+    fires: HashMap<String, Fire>,
+    done_tx: mpsc::UnboundedSender<Finished>,
+}
+
+fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
+    config.jobs.iter().filter(|j| j.enabled).cloned().map(Arc::new).collect()
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
+    let path = app::config_path(config_flag);
+    let config = config::load(&path)?;
+    let (source, found) = app::find_credentials(&config)?;
+    let store = app::open_store(&config)?;
+    let engine = app::engine(&config, found, store)?;
+    info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
+
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        anyhow::bail!("cannot install signal handlers");
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let now = Timestamp::now();
+    let jobs = jobs_of(&config);
+    let mut d = Daemon {
+        timetable: Timetable::new(&jobs, now),
+        path,
+        config,
+        jobs,
+        engine,
+        fires: HashMap::new(),
+        done_tx,
+    };
+    for job in d.jobs.clone() {
+        d.start_fire(job, true);
+    }
+    notify::ready(&d.status_line());
+    info!(jobs = d.jobs.len(), "ready; caught-up fires started");
+
+    let watchdog = notify::watchdog_interval();
+    let mut last_observed = Instant::now();
+    loop {
+        let mut sleep = d.timetable.sleep_for(Timestamp::now());
+        if let Some(w) = watchdog {
+            sleep = sleep.min(w);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            Some(done) = done_rx.recv() => d.finish(done),
+            _ = hup.recv() => d.reload(),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+        let now = Timestamp::now();
+        if let Some(jump) = d.timetable.observe(now, last_observed.elapsed()) {
+            warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
+            d.timetable.realign(&d.jobs, now);
+        }
+        last_observed = Instant::now();
+        for name in d.timetable.take_due(&d.jobs, now) {
+            if let Some(job) = d.jobs.iter().find(|j| j.name == name).cloned() {
+                d.start_fire(job, false);
+            }
+        }
+        notify::watchdog();
+    }
+
+    notify::stopping();
+    d.shutdown(&mut done_rx).await;
+    Ok(Exit::Ok)
+}
+
+impl Daemon {
+    fn status_line(&self) -> String {
+        let running: Vec<&str> = self.fires.keys().map(String::as_str).collect();
+        if running.is_empty() {
+            format!("{} jobs, idle", self.jobs.len())
+        } else {
+            format!("{} jobs, fetching: {}", self.jobs.len(), running.join(", "))
+        }
+    }
+
+    /// Start a fire of `job`, unless one is still running.
+    fn start_fire(&mut self, job: Arc<Job>, at_start: bool) {
+        if let Some(f) = self.fires.get(&job.name) {
+            warn!(job = %job.name, running_for = ?f.started.elapsed(), "previous fire still running; skipping this one (its windows stay due)");
+            return;
+        }
+        let ctl = Control::default();
+        let engine = self.engine.clone();
+        let tx = self.done_tx.clone();
+        let (c2, j2) = (ctl.clone(), job.clone());
+        let started = Instant::now();
+        let handle = tokio::spawn(async move {
+            let summary = fire(&engine, &j2, at_start, &c2).await;
+            let missing = missing_count(&engine, &j2).await;
+            let _ = tx.send(Finished {
+                job: j2.name.clone(),
+                summary,
+                elapsed: started.elapsed(),
+                missing,
+            });
+        });
+        self.fires.insert(job.name.clone(), Fire { ctl, started, handle });
+        notify::status(&self.status_line());
+    }
+
+    fn finish(&mut self, done: Finished) {
+        self.fires.remove(&done.job);
+        let s = &done.summary;
+        metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone()).set(done.missing as f64);
+        if s.total() > 0 || !s.failed.is_empty() {
+            info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
+        }
+        if let Some(job) = self.jobs.iter().find(|j| j.name == done.job) {
+            let step = Duration::from_secs(job.cadence.step().nominal_secs());
+            if done.elapsed > step {
+                warn!(job = %done.job, took = ?done.elapsed, step = ?step, "slow fire: it took longer than the job's step; fires in between were skipped");
+            }
+        }
+        notify::status(&self.status_line());
+    }
+
+    /// SIGHUP: re-read the job file; keep everything if it is broken.
+    fn reload(&mut self) {
+        notify::reloading();
+        match self.try_reload() {
+            Ok((added, removed)) => info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file"),
+            Err(e) => error!(config = %self.path.display(), "reload failed, the running jobs go on unchanged: {e:#}"),
+        }
+        notify::ready(&self.status_line());
+    }
+
+    fn try_reload(&mut self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let mut new = config::load(&self.path)?;
+        if new.storage.state_dir != self.config.storage.state_dir || new.storage.reports_dir != self.config.storage.reports_dir {
+            warn!("[storage] changes take effect at the next restart; keeping the current directories");
+            new.storage = self.config.storage.clone();
+        }
+        let (_, found) = app::find_credentials(&new)?;
+        let engine = app::engine(&new, found, self.engine.store().clone())?;
+        let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        let jobs = jobs_of(&new);
+        let now_names: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
+        let removed: Vec<String> = old.difference(&now_names).cloned().collect();
+        let added: Vec<String> = now_names.difference(&old).cloned().collect();
+        for name in &removed {
+            if let Some(f) = self.fires.get(name) {
+                f.ctl.stop.cancel();
+            }
+        }
+        self.engine = engine;
+        self.config = new;
+        self.jobs = jobs;
+        self.timetable.replan(&self.jobs, Timestamp::now());
+        for name in &added {
+            if let Some(job) = self.jobs.iter().find(|j| &j.name == name).cloned() {
+                self.start_fire(job, true);
+            }
+        }
+        Ok((added, removed))
+    }
+
+    /// Stop: no new reports; in-flight ones get the grace period, then are abandoned.
+    async fn shutdown(mut self, done_rx: &mut mpsc::UnboundedReceiver<Finished>) {
+        info!(running = self.fires.len(), grace = ?GRACE, "stopping: no new reports; those in flight may finish");
+        for f in self.fires.values() {
+            f.ctl.stop.cancel();
+        }
+        let deadline = tokio::time::Instant::now() + GRACE;
+        while !self.fires.is_empty() {
+            tokio::select! {
+                Some(done) = done_rx.recv() => self.finish(done),
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        if !self.fires.is_empty() {
+            warn!(running = self.fires.len(), "grace period over; abandoning the reports in flight, they are fetched at the next start");
+            for f in self.fires.values() {
+                f.ctl.abort.cancel();
+            }
+            for (_, f) in self.fires.drain() {
+                let _ = f.handle.await;
+            }
+        }
+        info!("stopped");
+    }
+}
+
+/// One fire of `job`: every due report not yet done.
+async fn fire(engine: &Engine, job: &Arc<Job>, at_start: bool, ctl: &Control) -> Summary {
+    let planned = plan::due(job, Timestamp::now(), at_start);
+    let todo = match engine.store().call(move |c| query::not_done(c, planned)).await {
+        Ok(t) => t,
+        Err(e) => {
+            error!(job = %job.name, error = %e, "cannot read the history; this fire does nothing");
+            return Summary::default();
+        }
+    };
+    engine.run(todo, false, ctl).await
+}
+
+/// Reports of `job` due now and not done (after a fire: failed or interrupted ones).
+async fn missing_count(engine: &Engine, job: &Arc<Job>) -> usize {
+    let planned = plan::due(job, Timestamp::now(), false);
+    engine.store().call(move |c| query::not_done(c, planned)).await.map(|t| t.len()).unwrap_or(0)
+}
