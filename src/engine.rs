@@ -10,6 +10,7 @@
 use crate::api::{CallError, Client, Success};
 use crate::config::RetrySettings;
 use crate::download::{self, DownloadError, Downloaded};
+use crate::ingest;
 use crate::files::{self, Layout};
 use crate::plan::Planned;
 use crate::retry::{self, Class};
@@ -18,7 +19,7 @@ use crate::store::{self, Store, StoreError};
 use backon::Retryable;
 use futures_util::StreamExt;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -60,6 +61,13 @@ impl Summary {
     pub fn total(&self) -> usize {
         self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
     }
+}
+
+/// A report fetched and committed.
+struct Committed {
+    request_id: String,
+    bytes: u64,
+    rows: usize,
 }
 
 enum Outcome {
@@ -227,7 +235,7 @@ impl Engine {
                 .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
                 .await;
         }
-        let work = self.fetch_with_retries(&p, id, &part);
+        let work = self.fetch_with_retries(&p, id, &final_path);
         let result = tokio::select! {
             r = work => Some(r),
             _ = ctl.abort.cancelled() => None,
@@ -246,9 +254,15 @@ impl Engine {
                 info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
             }
-            Some(Ok((success, downloaded))) => {
-                self.commit(&p, key, id, success, downloaded, final_path)
-                    .await
+            Some(Ok(done)) => {
+                let attempts = self.attempts_of(id).await;
+                metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
+                metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
+                info!(
+                    job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+                    attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
+                );
+                Outcome::Ok { bytes: done.bytes }
             }
             Some(Err(e)) => {
                 let attempts = self.attempts_of(id).await;
@@ -293,15 +307,10 @@ impl Engine {
             .await
     }
 
-    async fn fetch_with_retries(
-        &self,
-        p: &Planned,
-        id: i64,
-        part: &Path,
-    ) -> Result<(Success, Downloaded), StepError> {
+    async fn fetch_with_retries(&self, p: &Planned, id: i64, final_path: &Path) -> Result<Committed, StepError> {
         let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
         let job = p.job.name.clone();
-        (|| self.try_once(p, id, part, &url))
+        (|| self.try_once(p, id, final_path, &url))
             .retry(retry::backoff(&self.retry))
             .sleep(tokio::time::sleep)
             .when(|e: &StepError| e.class() == Class::Retry)
@@ -312,14 +321,9 @@ impl Engine {
             .await
     }
 
-    /// One try: the API call if no URL is in hand, then the download.
-    async fn try_once(
-        &self,
-        p: &Planned,
-        id: i64,
-        part: &Path,
-        url: &tokio::sync::Mutex<Option<Success>>,
-    ) -> Result<(Success, Downloaded), StepError> {
+    /// One try: the API call if no URL is in hand, then the download, then
+    /// (when it is a readable workbook) the commit.
+    async fn try_once(&self, p: &Planned, id: i64, final_path: &Path, url: &tokio::sync::Mutex<Option<Success>>) -> Result<Committed, StepError> {
         let mut url = url.lock().await;
         let success = match url.as_ref() {
             Some(s) => s.clone(),
@@ -347,15 +351,10 @@ impl Engine {
                 s
             }
         };
+        let part = files::part_path(final_path);
         let (started, t0) = (store::now(), Instant::now());
-        let res = download::fetch(
-            self.client.http(),
-            &success.file_path,
-            part,
-            self.client.timeout(),
-        )
-        .await;
-        let record = AttemptRecord {
+        let res = download::fetch(self.client.http(), &success.file_path, &part, self.client.timeout()).await;
+        let mut record = AttemptRecord {
             kind: AttemptKind::Download,
             started_at: started,
             duration_ms: t0.elapsed().as_millis() as i64,
@@ -363,104 +362,87 @@ impl Engine {
                 Ok(d) => Some(d.http_status),
                 Err(e) => e.http_status(),
             },
-            error_code: res.as_ref().err().map(|e| e.code().to_string()),
-            error_message: res.as_ref().err().map(ToString::to_string),
+            error_code: None,
+            error_message: None,
             request_id: Some(success.request_id.clone()),
         };
-        self.record(id, record).await?;
-        match res {
-            Ok(d) => {
-                metrics::counter!("mna_reportd_download_bytes_total").increment(d.bytes);
-                Ok((success, d))
-            }
+        let downloaded = match res {
+            Ok(d) => d,
             Err(e) => {
+                record.error_code = Some(e.code().to_string());
+                record.error_message = Some(e.to_string());
+                self.record(id, record).await?;
                 if e.needs_new_url() {
                     *url = None;
                 }
+                return Err(StepError::Download(e));
+            }
+        };
+        metrics::counter!("mna_reportd_download_bytes_total").increment(downloaded.bytes);
+        match self.commit(id, &success, &downloaded, final_path, record.clone()).await {
+            Ok(Ok(rows)) => Ok(Committed {
+                request_id: success.request_id,
+                bytes: downloaded.bytes,
+                rows,
+            }),
+            Ok(Err(e)) => {
+                let _ = files::remove_if_exists(&part);
+                record.error_code = Some(e.code().to_string());
+                record.error_message = Some(e.to_string());
+                self.record(id, record).await?;
                 Err(StepError::Download(e))
+            }
+            Err(e) => {
+                let _ = files::remove_if_exists(&part);
+                Err(StepError::Store(e))
             }
         }
     }
 
     async fn record(&self, id: i64, record: AttemptRecord) -> Result<u32, StepError> {
         self.store
-            .call(move |c| reports::record_attempt(c, id, &record, store::now()))
+            .call(move |c| reports::record_attempt_now(c, id, &record, store::now()))
             .await
             .map_err(StepError::Store)
     }
 
     async fn attempts_of(&self, id: i64) -> u32 {
         self.store
-            .call(move |c| {
-                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-            })
+            .call(move |c| c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| r.get(0)))
             .await
             .unwrap_or(0)
     }
 
-    /// Give the checked part file its final name and mark the report `ok`.
-    async fn commit(
-        &self,
-        p: &Planned,
-        key: ReportKey,
-        id: i64,
-        success: Success,
-        d: Downloaded,
-        final_path: PathBuf,
-    ) -> Outcome {
+    /// In one transaction: read the workbook into `report_rows`, record the
+    /// successful download, give the file its final name durably, mark the
+    /// report `ok`. A workbook that cannot be read is a failed download
+    /// (retried), and nothing of it is kept.
+    async fn commit(&self, id: i64, success: &Success, d: &Downloaded, final_path: &Path, record: AttemptRecord) -> Result<Result<usize, DownloadError>, StoreError> {
         let fetched = Fetched {
             request_id: success.request_id.clone(),
             file_path: final_path.to_string_lossy().into_owned(),
             bytes: d.bytes,
             sha256: d.sha256.clone(),
         };
-        let part = d.path.clone();
-        let committed = self
-            .store
+        let (part, final_path) = (d.path.clone(), final_path.to_path_buf());
+        self.store
             .call(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let rows = match ingest::ingest(&tx, id, &part) {
+                    Ok(i) => i.rows,
+                    Err(e) => return Ok(Err(DownloadError::NotXlsx(e.to_string()))),
+                };
+                let now = store::now();
+                reports::record_attempt(&tx, id, &record, now)?;
                 // The file is durable under its final name before `ok` is committed.
-                if let Err(e) = files::commit(&part, &final_path) {
-                    return Ok(Err(e));
+                if let Err(source) = files::commit(&part, &final_path) {
+                    return Ok(Err(DownloadError::Io { what: "rename", source }));
                 }
-                reports::mark_ok(&tx, id, &fetched, store::now())?;
+                reports::mark_ok(&tx, id, &fetched, now)?;
                 tx.commit()?;
-                Ok(Ok(()))
+                Ok(Ok(rows))
             })
-            .await;
-        let attempts = self.attempts_of(id).await;
-        let committed = match committed {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(io)) => Err(io.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match committed {
-            Ok(()) => {
-                metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
-                metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
-                info!(
-                    job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
-                    attempts, bytes = d.bytes, request_id = %success.request_id, "report ok"
-                );
-                Outcome::Ok { bytes: d.bytes }
-            }
-            Err(e) => {
-                let _ = files::remove_if_exists(&d.path);
-                let msg = format!("cannot commit the report: {e}");
-                self.failed(
-                    p,
-                    key,
-                    Some(id),
-                    "LocalIoError",
-                    &msg,
-                    Some(success.request_id),
-                    attempts,
-                )
-                .await
-            }
-        }
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -16,6 +16,7 @@ pub mod download;
 pub mod engine;
 pub mod exit;
 pub mod files;
+pub mod ingest;
 pub mod logging;
 pub mod owner;
 pub mod plan;

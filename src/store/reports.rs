@@ -181,20 +181,26 @@ impl AttemptKind {
     }
 }
 
-/// Append a try to report `id`; returns its number (1-based, across fetches).
-pub fn record_attempt(
-    conn: &mut Connection,
-    id: i64,
-    a: &AttemptRecord,
-    now: i64,
-) -> rusqlite::Result<u32> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n: u32 = tx.query_row("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts", params![id, now], |r| r.get(0))?;
-    tx.execute(
+/// Append a try to report `id`; returns its number (1-based, across
+/// fetches). Two statements: run it inside a transaction.
+pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+    let n: u32 = conn.query_row(
+        "UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts",
+        params![id, now],
+        |r| r.get(0),
+    )?;
+    conn.execute(
         "INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id],
     )?;
+    Ok(n)
+}
+
+/// [`record_attempt`] in a transaction of its own.
+pub fn record_attempt_now(conn: &mut Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = record_attempt(&tx, id, a, now)?;
     tx.commit()?;
     Ok(n)
 }

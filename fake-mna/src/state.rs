@@ -1,0 +1,114 @@
+//! The state one fake server shares between its connections and handles:
+//! records, fault queues, the rate limiter, issued URLs and credentials.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::clock::unix_now;
+use crate::config::{Credential, FakeConfig};
+use crate::faults::{FaultQueues, RateLimiter, lock};
+use crate::params::Params;
+use crate::records::{CallRecord, DownloadEntry};
+use crate::xlsx::{LargeFile, WorkbookCache};
+
+/// A URL the API handed out.
+#[derive(Clone, Debug)]
+pub(crate) struct IssuedFile {
+    pub request_id: String,
+    pub params: Params,
+    pub sign: String,
+    pub expires: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct Files {
+    pub by_id: HashMap<String, IssuedFile>,
+    pub by_request: HashMap<String, String>,
+}
+
+/// A temporary credential issued by the metadata endpoint.
+pub(crate) struct TempCredential {
+    pub cred: Credential,
+    /// On the fake's clock (offset applied).
+    pub expires: SystemTime,
+}
+
+/// The result of looking up a SecretId.
+pub(crate) enum Lookup {
+    Found(Credential),
+    Expired,
+    NotFound,
+}
+
+pub(crate) struct Shared {
+    pub cfg: FakeConfig,
+    pub endpoint: String,
+    pub calls: Mutex<Vec<CallRecord>>,
+    pub downloads: Mutex<Vec<DownloadEntry>>,
+    pub faults: FaultQueues,
+    pub limiter: Option<Mutex<RateLimiter>>,
+    pub rate_limited: AtomicUsize,
+    pub files: Mutex<Files>,
+    pub cache: WorkbookCache,
+    pub large: Option<LargeFile>,
+    pub temp: Mutex<Vec<TempCredential>>,
+    pub metadata_requests: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(cfg: FakeConfig, endpoint: String, large: Option<LargeFile>) -> Shared {
+        Shared {
+            limiter: cfg.rate_limit.map(|n| Mutex::new(RateLimiter::new(n))),
+            cache: WorkbookCache::new(cfg.rows_per_report, cfg.with_summary_sheet),
+            cfg,
+            endpoint,
+            calls: Mutex::default(),
+            downloads: Mutex::default(),
+            faults: FaultQueues::default(),
+            rate_limited: AtomicUsize::new(0),
+            files: Mutex::default(),
+            large,
+            temp: Mutex::default(),
+            metadata_requests: AtomicUsize::new(0),
+        }
+    }
+
+    /// The fake's clock, in Unix seconds.
+    pub fn now_unix(&self) -> i64 {
+        unix_now().saturating_add(self.cfg.clock_offset)
+    }
+
+    /// The fake's clock as a `SystemTime`.
+    pub fn now_system(&self) -> SystemTime {
+        let now = SystemTime::now();
+        let off = Duration::from_secs(self.cfg.clock_offset.unsigned_abs());
+        let shifted = if self.cfg.clock_offset >= 0 {
+            now.checked_add(off)
+        } else {
+            now.checked_sub(off)
+        };
+        shifted.unwrap_or(now)
+    }
+
+    pub fn lookup(&self, secret_id: &str) -> Lookup {
+        if let Some(c) = self
+            .cfg
+            .credentials
+            .iter()
+            .find(|c| c.secret_id == secret_id)
+        {
+            return Lookup::Found(c.clone());
+        }
+        let now = self.now_system();
+        match lock(&self.temp)
+            .iter()
+            .find(|t| t.cred.secret_id == secret_id)
+        {
+            Some(t) if now < t.expires => Lookup::Found(t.cred.clone()),
+            Some(_) => Lookup::Expired,
+            None => Lookup::NotFound,
+        }
+    }
+}
