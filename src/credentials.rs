@@ -391,10 +391,10 @@ impl Provider {
             } => {
                 let mut guard = cached.lock().await;
                 let now = jiff::Timestamp::now().as_second();
-                if let Some((creds, expires)) = guard.as_ref() {
-                    if now + (CVM_REFRESH_BEFORE.as_secs() as i64) < *expires {
-                        return Ok(creds.clone());
-                    }
+                if let Some((creds, expires)) = guard.as_ref()
+                    && now + (CVM_REFRESH_BEFORE.as_secs() as i64) < *expires
+                {
+                    return Ok(creds.clone());
                 }
                 let (creds, expires) = fetch_role(endpoint, http).await?;
                 let creds = Arc::new(creds);

@@ -165,21 +165,31 @@ async fn fetch_inner(
             .await
             .map_err(|_| DownloadError::Timeout)?;
         let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(transport)?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            // A body cut off before its announced length is a short download,
+            // whatever the transport says about the cut.
+            Err(e) => match expected {
+                Some(expected) if got < expected && !e.is_timeout() => {
+                    return Err(DownloadError::Short { expected, got });
+                }
+                _ => return Err(transport(e)),
+            },
+        };
         got += chunk.len() as u64;
-        if let Some(expected) = expected {
-            if got > expected {
-                return Err(DownloadError::Long { expected });
-            }
+        if let Some(expected) = expected
+            && got > expected
+        {
+            return Err(DownloadError::Long { expected });
         }
         hasher.update(&chunk);
         // A write to the page cache; the fsync below is the slow part.
         out.write_all(&chunk).map_err(io("write"))?;
     }
-    if let Some(expected) = expected {
-        if got != expected {
-            return Err(DownloadError::Short { expected, got });
-        }
+    if let Some(expected) = expected
+        && got != expected
+    {
+        return Err(DownloadError::Short { expected, got });
     }
     let file = out.into_inner().map_err(|e| DownloadError::Io {
         what: "write",

@@ -10,8 +10,8 @@
 use crate::api::{CallError, Client, Success};
 use crate::config::RetrySettings;
 use crate::download::{self, DownloadError, Downloaded};
-use crate::ingest;
 use crate::files::{self, Layout};
+use crate::ingest;
 use crate::plan::Planned;
 use crate::retry::{self, Class};
 use crate::store::reports::{self, AttemptKind, AttemptRecord, Claim, Fetched, ReportKey};
@@ -307,7 +307,12 @@ impl Engine {
             .await
     }
 
-    async fn fetch_with_retries(&self, p: &Planned, id: i64, final_path: &Path) -> Result<Committed, StepError> {
+    async fn fetch_with_retries(
+        &self,
+        p: &Planned,
+        id: i64,
+        final_path: &Path,
+    ) -> Result<Committed, StepError> {
         let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
         let job = p.job.name.clone();
         (|| self.try_once(p, id, final_path, &url))
@@ -323,7 +328,13 @@ impl Engine {
 
     /// One try: the API call if no URL is in hand, then the download, then
     /// (when it is a readable workbook) the commit.
-    async fn try_once(&self, p: &Planned, id: i64, final_path: &Path, url: &tokio::sync::Mutex<Option<Success>>) -> Result<Committed, StepError> {
+    async fn try_once(
+        &self,
+        p: &Planned,
+        id: i64,
+        final_path: &Path,
+        url: &tokio::sync::Mutex<Option<Success>>,
+    ) -> Result<Committed, StepError> {
         let mut url = url.lock().await;
         let success = match url.as_ref() {
             Some(s) => s.clone(),
@@ -353,7 +364,13 @@ impl Engine {
         };
         let part = files::part_path(final_path);
         let (started, t0) = (store::now(), Instant::now());
-        let res = download::fetch(self.client.http(), &success.file_path, &part, self.client.timeout()).await;
+        let res = download::fetch(
+            self.client.http(),
+            &success.file_path,
+            &part,
+            self.client.timeout(),
+        )
+        .await;
         let mut record = AttemptRecord {
             kind: AttemptKind::Download,
             started_at: started,
@@ -379,7 +396,10 @@ impl Engine {
             }
         };
         metrics::counter!("mna_reportd_download_bytes_total").increment(downloaded.bytes);
-        match self.commit(id, &success, &downloaded, final_path, record.clone()).await {
+        match self
+            .commit(id, &success, &downloaded, final_path, record.clone())
+            .await
+        {
             Ok(Ok(rows)) => Ok(Committed {
                 request_id: success.request_id,
                 bytes: downloaded.bytes,
@@ -408,7 +428,11 @@ impl Engine {
 
     async fn attempts_of(&self, id: i64) -> u32 {
         self.store
-            .call(move |c| c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| r.get(0)))
+            .call(move |c| {
+                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+            })
             .await
             .unwrap_or(0)
     }
@@ -417,7 +441,14 @@ impl Engine {
     /// successful download, give the file its final name durably, mark the
     /// report `ok`. A workbook that cannot be read is a failed download
     /// (retried), and nothing of it is kept.
-    async fn commit(&self, id: i64, success: &Success, d: &Downloaded, final_path: &Path, record: AttemptRecord) -> Result<Result<usize, DownloadError>, StoreError> {
+    async fn commit(
+        &self,
+        id: i64,
+        success: &Success,
+        d: &Downloaded,
+        final_path: &Path,
+        record: AttemptRecord,
+    ) -> Result<Result<usize, DownloadError>, StoreError> {
         let fetched = Fetched {
             request_id: success.request_id.clone(),
             file_path: final_path.to_string_lossy().into_owned(),
@@ -436,7 +467,10 @@ impl Engine {
                 reports::record_attempt(&tx, id, &record, now)?;
                 // The file is durable under its final name before `ok` is committed.
                 if let Err(source) = files::commit(&part, &final_path) {
-                    return Ok(Err(DownloadError::Io { what: "rename", source }));
+                    return Ok(Err(DownloadError::Io {
+                        what: "rename",
+                        source,
+                    }));
                 }
                 reports::mark_ok(&tx, id, &fetched, now)?;
                 tx.commit()?;

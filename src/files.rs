@@ -122,10 +122,10 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        if !parent.as_os_str().is_empty() {
-            create_dirs(parent)?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_dirs(parent)?;
     }
     match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
         Ok(()) => {}

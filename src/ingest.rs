@@ -60,7 +60,9 @@ fn excel_datetime(dt: &calamine::ExcelDateTime) -> Value {
 fn json(cell: &DataRef<'_>) -> Value {
     match cell {
         DataRef::Int(i) => Value::from(*i),
-        DataRef::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        DataRef::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         DataRef::String(s) => Value::String(s.clone()),
         DataRef::SharedString(s) => Value::String((*s).to_string()),
         DataRef::Bool(b) => Value::Bool(*b),
@@ -81,7 +83,11 @@ fn header_text(cell: &DataRef<'_>, col: u32) -> String {
             v => v.to_string(),
         },
     };
-    if text.is_empty() { column_name(col) } else { text }
+    if text.is_empty() {
+        column_name(col)
+    } else {
+        text
+    }
 }
 
 /// Header names, made unique (`Bytes`, `Bytes_2`, ...), by column.
@@ -102,10 +108,14 @@ fn unique_headers(cells: Vec<(u32, String)>) -> Vec<(u32, String)> {
 pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
     let err = |e: &dyn std::fmt::Display| IngestError(e.to_string());
     let file = File::open(path).map_err(|e| err(&e))?;
-    let mut wb: Xlsx<BufReader<File>> = Xlsx::new(BufReader::with_capacity(64 * 1024, file)).map_err(|e| err(&e))?;
-    tx.execute("DELETE FROM report_rows WHERE report_id = ?1", [report_id]).map_err(|e| err(&e))?;
+    let mut wb: Xlsx<BufReader<File>> =
+        Xlsx::new(BufReader::with_capacity(64 * 1024, file)).map_err(|e| err(&e))?;
+    tx.execute("DELETE FROM report_rows WHERE report_id = ?1", [report_id])
+        .map_err(|e| err(&e))?;
     let mut insert = tx
-        .prepare_cached("INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)")
+        .prepare_cached(
+            "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)",
+        )
         .map_err(|e| err(&e))?;
     let mut total = Ingested::default();
     for sheet in wb.sheet_names() {
@@ -114,7 +124,11 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
         let mut row: Option<u32> = None;
         let mut values: Vec<(u32, Value)> = Vec::new();
         let mut header_cells: Vec<(u32, String)> = Vec::new();
-        let mut flush = |row: u32, header: &mut Option<Vec<(u32, String)>>, header_cells: &mut Vec<(u32, String)>, values: &mut Vec<(u32, Value)>| -> Result<(), IngestError> {
+        let mut flush = |row: u32,
+                         header: &mut Option<Vec<(u32, String)>>,
+                         header_cells: &mut Vec<(u32, String)>,
+                         values: &mut Vec<(u32, Value)>|
+         -> Result<(), IngestError> {
             match header {
                 None => {
                     if !header_cells.is_empty() {
@@ -132,11 +146,20 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
                         let _ = col;
                     }
                     for (col, v) in values.drain(..) {
-                        let name = h.iter().find(|(c, _)| *c == col).map(|(_, n)| n.clone()).unwrap_or_else(|| column_name(col));
+                        let name = h
+                            .iter()
+                            .find(|(c, _)| *c == col)
+                            .map(|(_, n)| n.clone())
+                            .unwrap_or_else(|| column_name(col));
                         obj.insert(name, v);
                     }
                     insert
-                        .execute(params![report_id, sheet, i64::from(row) + 1, Value::Object(obj).to_string()])
+                        .execute(params![
+                            report_id,
+                            sheet,
+                            i64::from(row) + 1,
+                            Value::Object(obj).to_string()
+                        ])
                         .map_err(|e| err(&e))?;
                     total.rows += 1;
                 }
@@ -145,10 +168,10 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
         };
         while let Some(cell) = cells.next_cell().map_err(|e| err(&e))? {
             let (r, c) = cell.get_position();
-            if row.is_some_and(|cur| cur != r) {
-                if let Some(cur) = row {
-                    flush(cur, &mut header, &mut header_cells, &mut values)?;
-                }
+            if row.is_some_and(|cur| cur != r)
+                && let Some(cur) = row
+            {
+                flush(cur, &mut header, &mut header_cells, &mut values)?;
             }
             row = Some(r);
             let v = cell.get_value();
@@ -168,12 +191,18 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
     Ok(total)
 }
 
+/// A sheet's name and its cells, row by row.
+pub type SheetCells = (String, Vec<Vec<Data>>);
+
 /// Every cell of every sheet, as calamine reads it whole (for tests comparing against [`ingest`]).
-pub fn read_all(path: &Path) -> Result<Vec<(String, Vec<Vec<Data>>)>, IngestError> {
-    let mut wb: Xlsx<BufReader<File>> = calamine::open_workbook(path).map_err(|e: calamine::XlsxError| IngestError(e.to_string()))?;
+pub fn read_all(path: &Path) -> Result<Vec<SheetCells>, IngestError> {
+    let mut wb: Xlsx<BufReader<File>> = calamine::open_workbook(path)
+        .map_err(|e: calamine::XlsxError| IngestError(e.to_string()))?;
     let mut out = Vec::new();
     for sheet in wb.sheet_names() {
-        let range = wb.worksheet_range(&sheet).map_err(|e| IngestError(e.to_string()))?;
+        let range = wb
+            .worksheet_range(&sheet)
+            .map_err(|e| IngestError(e.to_string()))?;
         out.push((sheet, range.rows().map(|r| r.to_vec()).collect()));
     }
     Ok(out)
@@ -195,8 +224,19 @@ mod tests {
 
     #[test]
     fn duplicate_headers_are_made_unique() {
-        let h = unique_headers(vec![(0, "Bytes".into()), (1, "Bytes".into()), (2, "Time".into())]);
-        assert_eq!(h, vec![(0, "Bytes".into()), (1, "Bytes_2".into()), (2, "Time".into())]);
+        let h = unique_headers(vec![
+            (0, "Bytes".into()),
+            (1, "Bytes".into()),
+            (2, "Time".into()),
+        ]);
+        assert_eq!(
+            h,
+            vec![
+                (0, "Bytes".into()),
+                (1, "Bytes_2".into()),
+                (2, "Time".into())
+            ]
+        );
     }
 
     #[test]
@@ -213,7 +253,8 @@ mod tests {
         let p = d.path().join("x.xlsx");
         std::fs::write(&p, b"PK\x03\x04garbage").expect("write");
         let mut conn = rusqlite::Connection::open_in_memory().expect("db");
-        conn.execute_batch("CREATE TABLE report_rows (report_id, sheet, row_number, data)").expect("table");
+        conn.execute_batch("CREATE TABLE report_rows (report_id, sheet, row_number, data)")
+            .expect("table");
         let tx = conn.transaction().expect("tx");
         assert!(ingest(&tx, 1, &p).is_err());
     }

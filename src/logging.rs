@@ -14,7 +14,7 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     };
     // Our own crate at the chosen level; dependencies one notch quieter.
     let default = if verbose >= 2 {
-        format!("{level}")
+        level.to_string()
     } else {
         format!("warn,mna_reportd={level}")
     };

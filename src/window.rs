@@ -38,7 +38,7 @@ impl Length {
         if secs == 0 {
             return None;
         }
-        if secs % DAY == 0 {
+        if secs.is_multiple_of(DAY) {
             u32::try_from(secs / DAY).ok().map(Length::Days)
         } else {
             u32::try_from(secs).ok().map(Length::Seconds)
@@ -95,10 +95,10 @@ fn unix_day(date: Date) -> i64 {
 impl Cadence {
     /// A cadence; a sub-day step must divide a day.
     pub fn new(step: Length, window: Length, zone: TimeZone) -> Result<Cadence, CadenceError> {
-        if let Length::Seconds(s) = step {
-            if DAY % u64::from(s) != 0 {
-                return Err(CadenceError::StepDoesNotDivideDay);
-            }
+        if let Length::Seconds(s) = step
+            && !DAY.is_multiple_of(u64::from(s))
+        {
+            return Err(CadenceError::StepDoesNotDivideDay);
         }
         Ok(Cadence { step, window, zone })
     }
@@ -151,10 +151,10 @@ impl Cadence {
         while day <= last {
             match self.step {
                 Length::Days(n) => {
-                    if unix_day(day).rem_euclid(i64::from(n)) == 0 {
-                        if let Ok(z) = day.to_zoned(self.zone.clone()) {
-                            ends.push(z.timestamp());
-                        }
+                    if unix_day(day).rem_euclid(i64::from(n)) == 0
+                        && let Ok(z) = day.to_zoned(self.zone.clone())
+                    {
+                        ends.push(z.timestamp());
                     }
                 }
                 Length::Seconds(s) => {

@@ -54,10 +54,10 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let asked = todo.len();
 
     if args.dry_run {
-        if !args.force {
-            if let Some(conn) = app::open_readonly(&config)? {
-                todo = query::not_done(&conn, todo)?;
-            }
+        if !args.force
+            && let Some(conn) = app::open_readonly(&config)?
+        {
+            todo = query::not_done(&conn, todo)?;
         }
         print_dry_run(&todo, asked, &source);
         return Ok(Exit::Ok);

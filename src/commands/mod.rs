@@ -3,6 +3,8 @@
 pub mod check;
 pub mod fetch;
 pub mod history;
+pub mod prune;
+pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::exit::{self, Exit};
@@ -14,9 +16,9 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Check => check::run(config),
         Command::Fetch(args) => fetch::run(config, args).await,
         Command::History(args) => history::run(config, args),
-        Command::Run | Command::Status(_) | Command::Prune(_) => Err(anyhow::anyhow!(
-            "this command is not available in this build"
-        )),
+        Command::Run => crate::daemon::run(config).await,
+        Command::Status(args) => status::run(config, args),
+        Command::Prune(args) => prune::run(config, args),
     };
     match result {
         Ok(exit) => exit,

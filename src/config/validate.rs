@@ -338,15 +338,15 @@ fn storage(cx: &mut Ctx<'_>, raw: super::raw::RawStorage, base: &Path) -> Option
         ("storage.state_dir", &raw.state_dir),
         ("storage.reports_dir", &raw.reports_dir),
     ] {
-        if let Some(v) = v {
-            if v.get_ref().trim().is_empty() {
-                cx.problem(
-                    key,
-                    Some(v.span()),
-                    "an empty path",
-                    Some("give a directory path".to_string()),
-                );
-            }
+        if let Some(v) = v
+            && v.get_ref().trim().is_empty()
+        {
+            cx.problem(
+                key,
+                Some(v.span()),
+                "an empty path",
+                Some("give a directory path".to_string()),
+            );
         }
     }
     let reports_dir = raw

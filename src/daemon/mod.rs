@@ -53,7 +53,13 @@ struct Daemon {
 }
 
 fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
-    config.jobs.iter().filter(|j| j.enabled).cloned().map(Arc::new).collect()
+    config
+        .jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .cloned()
+        .map(Arc::new)
+        .collect()
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
@@ -154,14 +160,22 @@ impl Daemon {
                 missing,
             });
         });
-        self.fires.insert(job.name.clone(), Fire { ctl, started, handle });
+        self.fires.insert(
+            job.name.clone(),
+            Fire {
+                ctl,
+                started,
+                handle,
+            },
+        );
         notify::status(&self.status_line());
     }
 
     fn finish(&mut self, done: Finished) {
         self.fires.remove(&done.job);
         let s = &done.summary;
-        metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone()).set(done.missing as f64);
+        metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
+            .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {
             info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
         }
@@ -178,16 +192,24 @@ impl Daemon {
     fn reload(&mut self) {
         notify::reloading();
         match self.try_reload() {
-            Ok((added, removed)) => info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file"),
-            Err(e) => error!(config = %self.path.display(), "reload failed, the running jobs go on unchanged: {e:#}"),
+            Ok((added, removed)) => {
+                info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file")
+            }
+            Err(e) => {
+                error!(config = %self.path.display(), "reload failed, the running jobs go on unchanged: {e:#}")
+            }
         }
         notify::ready(&self.status_line());
     }
 
     fn try_reload(&mut self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         let mut new = config::load(&self.path)?;
-        if new.storage.state_dir != self.config.storage.state_dir || new.storage.reports_dir != self.config.storage.reports_dir {
-            warn!("[storage] changes take effect at the next restart; keeping the current directories");
+        if new.storage.state_dir != self.config.storage.state_dir
+            || new.storage.reports_dir != self.config.storage.reports_dir
+        {
+            warn!(
+                "[storage] changes take effect at the next restart; keeping the current directories"
+            );
             new.storage = self.config.storage.clone();
         }
         let (_, found) = app::find_credentials(&new)?;
@@ -228,7 +250,10 @@ impl Daemon {
             }
         }
         if !self.fires.is_empty() {
-            warn!(running = self.fires.len(), "grace period over; abandoning the reports in flight, they are fetched at the next start");
+            warn!(
+                running = self.fires.len(),
+                "grace period over; abandoning the reports in flight, they are fetched at the next start"
+            );
             for f in self.fires.values() {
                 f.ctl.abort.cancel();
             }
@@ -243,7 +268,11 @@ impl Daemon {
 /// One fire of `job`: every due report not yet done.
 async fn fire(engine: &Engine, job: &Arc<Job>, at_start: bool, ctl: &Control) -> Summary {
     let planned = plan::due(job, Timestamp::now(), at_start);
-    let todo = match engine.store().call(move |c| query::not_done(c, planned)).await {
+    let todo = match engine
+        .store()
+        .call(move |c| query::not_done(c, planned))
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             error!(job = %job.name, error = %e, "cannot read the history; this fire does nothing");
@@ -256,5 +285,10 @@ async fn fire(engine: &Engine, job: &Arc<Job>, at_start: bool, ctl: &Control) ->
 /// Reports of `job` due now and not done (after a fire: failed or interrupted ones).
 async fn missing_count(engine: &Engine, job: &Arc<Job>) -> usize {
     let planned = plan::due(job, Timestamp::now(), false);
-    engine.store().call(move |c| query::not_done(c, planned)).await.map(|t| t.len()).unwrap_or(0)
+    engine
+        .store()
+        .call(move |c| query::not_done(c, planned))
+        .await
+        .map(|t| t.len())
+        .unwrap_or(0)
 }

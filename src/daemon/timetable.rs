@@ -60,7 +60,11 @@ impl Timetable {
     pub fn realign(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
         for j in jobs.iter().filter(|j| j.enabled) {
             if let Some(fresh) = schedule::next_fire(j, now) {
-                let kept = self.next.get(&j.name).copied().map_or(fresh, |old| old.min(fresh));
+                let kept = self
+                    .next
+                    .get(&j.name)
+                    .copied()
+                    .map_or(fresh, |old| old.min(fresh));
                 self.next.insert(j.name.clone(), kept);
             }
         }
@@ -92,10 +96,16 @@ impl Timetable {
     /// time since the last reading. Returns the jump, if the two disagree.
     pub fn observe(&mut self, now: Timestamp, slept: Duration) -> Option<Jump> {
         let prev = self.last_wall.replace(now)?;
-        let expected = prev.checked_add(SignedDuration::try_from(slept).ok()?).ok()?;
+        let expected = prev
+            .checked_add(SignedDuration::try_from(slept).ok()?)
+            .ok()?;
         let diff = now.duration_since(expected);
         let tol = SignedDuration::try_from(JUMP_TOLERANCE).ok()?;
-        if diff.abs() > tol { Some(Jump(diff)) } else { None }
+        if diff.abs() > tol {
+            Some(Jump(diff))
+        } else {
+            None
+        }
     }
 
     /// The jobs whose fire time has come at `now`, each once however many
@@ -103,7 +113,9 @@ impl Timetable {
     pub fn take_due(&mut self, jobs: &[Arc<Job>], now: Timestamp) -> Vec<String> {
         let mut due = Vec::new();
         for j in jobs.iter().filter(|j| j.enabled) {
-            let Some(at) = self.next.get(&j.name).copied() else { continue };
+            let Some(at) = self.next.get(&j.name).copied() else {
+                continue;
+            };
             if at <= now {
                 due.push(j.name.clone());
                 match schedule::next_fire(j, now) {

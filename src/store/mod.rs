@@ -141,6 +141,16 @@ impl Store {
     }
 }
 
+/// Bring `conn` to the latest schema of `migrations/`.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let migrations = MIGRATIONS
+        .as_ref()
+        .map_err(|m| StoreError::Task(m.clone()))?;
+    migrations
+        .to_latest(conn)
+        .map_err(|e| StoreError::Task(e.to_string()))
+}
+
 /// Now, Unix seconds.
 pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()

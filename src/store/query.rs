@@ -117,22 +117,39 @@ pub fn done_keys(
     rows.collect()
 }
 
-/// The attempts of report `id`, oldest first, as (attempt, kind, http_status, error_code).
-pub fn attempts_of(
-    conn: &Connection,
-    id: i64,
-) -> rusqlite::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
+/// One `attempts` row, in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptBrief {
+    pub attempt: i64,
+    pub kind: String,
+    pub http_status: Option<i64>,
+    pub error_code: Option<String>,
+}
+
+/// The attempts of report `id`, oldest first.
+pub fn attempts_of(conn: &Connection, id: i64) -> rusqlite::Result<Vec<AttemptBrief>> {
     let mut stmt = conn.prepare("SELECT attempt, kind, http_status, error_code FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
-    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(AttemptBrief {
+            attempt: r.get(0)?,
+            kind: r.get(1)?,
+            http_status: r.get(2)?,
+            error_code: r.get(3)?,
+        })
+    })?;
     rows.collect()
 }
 
 /// `planned` minus the reports the history has as done.
-pub fn not_done(conn: &Connection, planned: Vec<crate::plan::Planned>) -> rusqlite::Result<Vec<crate::plan::Planned>> {
+pub fn not_done(
+    conn: &Connection,
+    planned: Vec<crate::plan::Planned>,
+) -> rusqlite::Result<Vec<crate::plan::Planned>> {
     let mut done = HashSet::new();
     let jobs: HashSet<String> = planned.iter().map(|p| p.job.name.clone()).collect();
     for job in jobs {
-        let mine: Vec<&crate::plan::Planned> = planned.iter().filter(|p| p.job.name == job).collect();
+        let mine: Vec<&crate::plan::Planned> =
+            planned.iter().filter(|p| p.job.name == job).collect();
         let min = mine.iter().map(|p| p.window.end).min();
         let max = mine.iter().map(|p| p.window.end).max();
         if let (Some(min), Some(max)) = (min, max) {

@@ -183,7 +183,12 @@ impl AttemptKind {
 
 /// Append a try to report `id`; returns its number (1-based, across
 /// fetches). Two statements: run it inside a transaction.
-pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+pub fn record_attempt(
+    conn: &Connection,
+    id: i64,
+    a: &AttemptRecord,
+    now: i64,
+) -> rusqlite::Result<u32> {
     let n: u32 = conn.query_row(
         "UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts",
         params![id, now],
@@ -198,7 +203,12 @@ pub fn record_attempt(conn: &Connection, id: i64, a: &AttemptRecord, now: i64) -
 }
 
 /// [`record_attempt`] in a transaction of its own.
-pub fn record_attempt_now(conn: &mut Connection, id: i64, a: &AttemptRecord, now: i64) -> rusqlite::Result<u32> {
+pub fn record_attempt_now(
+    conn: &mut Connection,
+    id: i64,
+    a: &AttemptRecord,
+    now: i64,
+) -> rusqlite::Result<u32> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let n = record_attempt(&tx, id, a, now)?;
     tx.commit()?;

@@ -120,11 +120,13 @@ fn attempts_are_numbered_and_counted() {
         request_id: Some("r1".into()),
     };
     assert_eq!(
-        s.with(|c| record_attempt_now(c, id, &a, 11)).expect("attempt"),
+        s.with(|c| record_attempt_now(c, id, &a, 11))
+            .expect("attempt"),
         1
     );
     assert_eq!(
-        s.with(|c| record_attempt_now(c, id, &a, 12)).expect("attempt"),
+        s.with(|c| record_attempt_now(c, id, &a, 12))
+            .expect("attempt"),
         2
     );
     let rows = s.with(|c| query::attempts_of(c, id)).expect("attempts");

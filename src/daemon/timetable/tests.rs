@@ -52,7 +52,12 @@ impl Sim {
 
     fn fire(&mut self, name: &str, at_start: bool) {
         self.fires += 1;
-        let job = self.jobs.iter().find(|j| j.name == name).cloned().expect("job");
+        let job = self
+            .jobs
+            .iter()
+            .find(|j| j.name == name)
+            .cloned()
+            .expect("job");
         for p in plan::without_done(plan::due(&job, self.wall, at_start), &self.done) {
             *self.fetched.entry(p.key()).or_default() += 1;
             self.done.insert(p.key());
@@ -99,7 +104,11 @@ fn steady_running_fetches_every_window_once() {
     let js = hourly_job();
     let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
     sim.run_until(ts("2026-11-02T00:30:00Z"));
-    let want = expected_windows(&js[0], ts("2026-10-31T18:00:00Z"), ts("2026-11-02T00:00:00Z"));
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-02T00:00:00Z"),
+    );
     assert_eq!(sim.done, want);
     assert!(sim.fetched.values().all(|n| *n == 1));
     assert!(sim.jumps.is_empty());
@@ -111,7 +120,10 @@ fn sleeps_are_bounded() {
     let t = Timetable::new(&js, ts("2026-11-01T00:06:00Z"));
     assert_eq!(t.sleep_for(ts("2026-11-01T00:06:00Z")), MAX_SLEEP);
     assert_eq!(t.next_of("h"), Some(ts("2026-11-01T01:05:00Z")));
-    assert_eq!(t.sleep_for(ts("2026-11-01T01:04:50Z")), Duration::from_secs(10));
+    assert_eq!(
+        t.sleep_for(ts("2026-11-01T01:04:50Z")),
+        Duration::from_secs(10)
+    );
     assert_eq!(t.sleep_for(ts("2026-11-01T01:06:00Z")), Duration::ZERO);
 }
 
@@ -129,9 +141,19 @@ fn clock_jumping_forward_and_back_neither_skips_nor_repeats() {
     assert_eq!(sim.jumps.len(), 2);
     assert!(sim.jumps[0].0 > SignedDuration::ZERO);
     assert!(sim.jumps[1].0 < SignedDuration::ZERO);
-    let want = expected_windows(&js[0], ts("2026-10-31T18:00:00Z"), ts("2026-11-01T12:00:00Z"));
-    assert_eq!(sim.done, want, "a window was skipped or an extra one fetched");
-    assert!(sim.fetched.values().all(|n| *n == 1), "a window was fetched twice");
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-01T12:00:00Z"),
+    );
+    assert_eq!(
+        sim.done, want,
+        "a window was skipped or an extra one fetched"
+    );
+    assert!(
+        sim.fetched.values().all(|n| *n == 1),
+        "a window was fetched twice"
+    );
 }
 
 #[test]
@@ -142,14 +164,33 @@ fn a_jump_beyond_the_horizon_loses_only_what_the_horizon_lets_go() {
     // a 10-hour suspend with a 6-hour horizon: the 6 most recent windows are caught up at once
     let before = sim.fires;
     sim.step(SignedDuration::from_hours(10));
-    assert_eq!(sim.fires, before + 1, "one fire catches up, not one per missed slot");
+    assert_eq!(
+        sim.fires,
+        before + 1,
+        "one fire catches up, not one per missed slot"
+    );
     // woken at 11:00:30: windows ending 06:00 .. 10:00 are in the horizon and due
-    let caught: Vec<&ReportKey> = sim.done.iter().filter(|k| k.window_end > ts("2026-11-01T01:00:00Z").as_second()).collect();
+    let caught: Vec<&ReportKey> = sim
+        .done
+        .iter()
+        .filter(|k| k.window_end > ts("2026-11-01T01:00:00Z").as_second())
+        .collect();
     assert_eq!(caught.len(), 5);
     sim.run_until(ts("2026-11-01T12:00:00Z"));
-    let lost = expected_windows(&js[0], ts("2026-11-01T01:00:00Z"), ts("2026-11-01T05:00:00Z"));
-    let kept = expected_windows(&js[0], ts("2026-11-01T05:00:00Z"), ts("2026-11-01T11:00:00Z"));
-    assert!(lost.iter().all(|k| !sim.done.contains(k)), "windows beyond the horizon are left to a manual backfill");
+    let lost = expected_windows(
+        &js[0],
+        ts("2026-11-01T01:00:00Z"),
+        ts("2026-11-01T05:00:00Z"),
+    );
+    let kept = expected_windows(
+        &js[0],
+        ts("2026-11-01T05:00:00Z"),
+        ts("2026-11-01T11:00:00Z"),
+    );
+    assert!(
+        lost.iter().all(|k| !sim.done.contains(k)),
+        "windows beyond the horizon are left to a manual backfill"
+    );
     assert!(kept.iter().all(|k| sim.done.contains(k)));
     assert!(sim.fetched.values().all(|n| *n == 1));
 }
@@ -167,10 +208,22 @@ fn daily_cron_in_berlin_fires_once_a_day_across_both_dst_changes() {
         let start_fires = sim.fires;
         sim.run_until(ts(to));
         let days = (ts(to).as_second() - ts(from).as_second()) / 86_400;
-        assert_eq!((sim.fires - start_fires) as i64, days, "one fire a day from {from}");
+        assert_eq!(
+            (sim.fires - start_fires) as i64,
+            days,
+            "one fire a day from {from}"
+        );
         assert!(sim.fetched.values().all(|n| *n == 1));
         // every local day's window in the span was fetched, the DST one 23 or 25 hours long
-        let want = expected_windows(&js[0], ts(from).checked_sub(SignedDuration::from_hours(72)).expect("ts"), ts(to).checked_sub(SignedDuration::from_hours(24)).expect("ts"));
+        let want = expected_windows(
+            &js[0],
+            ts(from)
+                .checked_sub(SignedDuration::from_hours(72))
+                .expect("ts"),
+            ts(to)
+                .checked_sub(SignedDuration::from_hours(24))
+                .expect("ts"),
+        );
         for k in &want {
             assert!(sim.done.contains(k), "missed {k:?}");
         }

@@ -1,0 +1,88 @@
+//! `status`: per job, the last done window, the next fire, the reports
+//! missing or failed inside the horizon and the last error, as a table or
+//! as JSON (an array of [`crate::status::JobStatus`] objects).
+
+use crate::app;
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::status::{self, JobStatus};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use std::io::Write;
+use std::path::Path;
+
+pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
+    let config = app::load_config(config_flag)?;
+    let now = Timestamp::now();
+    let conn = match app::open_readonly(&config)? {
+        Some(c) => c,
+        // No history yet: an empty in-memory one with the same tables.
+        None => {
+            let mut c = rusqlite::Connection::open_in_memory()?;
+            crate::store::migrate(&mut c)?;
+            c
+        }
+    };
+    let rows: Vec<JobStatus> = config
+        .jobs
+        .iter()
+        .map(|j| status::job_status(&conn, j, now))
+        .collect::<rusqlite::Result<_>>()?;
+    let text = match args.format {
+        StatusFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
+        StatusFormat::Table => table_text(&rows, &config),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(Exit::Ok)
+}
+
+fn when(t: Option<i64>, zone: &TimeZone) -> String {
+    t.and_then(|t| Timestamp::from_second(t).ok())
+        .map(|ts| {
+            ts.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M%:z")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// An aligned table, times in each job's zone.
+pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header([
+        "JOB",
+        "LAST DONE WINDOW END",
+        "NEXT FIRE",
+        "MISSING",
+        "FAILED",
+        "RUNNING",
+        "LAST ERROR",
+    ]);
+    for r in rows {
+        let zone = config
+            .job(&r.job)
+            .map(|j| j.cadence.zone().clone())
+            .unwrap_or(TimeZone::UTC);
+        t.add_row([
+            if r.enabled {
+                r.job.clone()
+            } else {
+                format!("{} (disabled)", r.job)
+            },
+            when(r.last_done_window_end, &zone),
+            when(r.next_fire, &zone),
+            r.missing.to_string(),
+            r.failed.to_string(),
+            r.running.to_string(),
+            r.last_error
+                .as_ref()
+                .map(|e| e.code.clone())
+                .unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    let mut s = t.trim_fmt();
+    s.push('\n');
+    s
+}
