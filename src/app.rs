@@ -72,6 +72,7 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
 /// Open the history, releasing the claims of dead processes and sweeping
 /// the `.part` files nobody is writing.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    warn_if_foreign_state_dir(&config.storage.state_dir);
     let store = Store::open(&config.storage.database_path())?;
     let released = store.with(|c| reports::release_dead_claims(c, store::now()))?;
     if released > 0 {
@@ -124,4 +125,22 @@ pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connect
             .with_context(|| format!("cannot open {} read-only", path.display()))?;
     conn.busy_timeout(store::BUSY_TIMEOUT)?;
     Ok(Some(conn))
+}
+
+/// Processes sharing a state directory must run as one user (claims are
+/// checked through /proc, and files are private to their owner): say so
+/// when this one is not the directory's owner.
+fn warn_if_foreign_state_dir(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else { return };
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        warn!(
+            dir = %dir.display(),
+            owner_uid = meta.uid(),
+            uid = me,
+            "this state directory belongs to another user; run mna-reportd as that user (e.g. sudo -u mna-reportd mna-reportd ...)"
+        );
+    }
 }

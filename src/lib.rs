@@ -18,6 +18,7 @@ pub mod exit;
 pub mod files;
 pub mod ingest;
 pub mod logging;
+pub mod monitor;
 pub mod owner;
 pub mod plan;
 pub mod prune;

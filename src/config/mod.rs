@@ -88,12 +88,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    // systemd's StateDirectory= tells where state belongs when the file does not say.
+    let default_state = std::env::var_os("STATE_DIRECTORY")
+        .and_then(|v| v.to_str().and_then(|s| s.split(':').next()).map(PathBuf::from))
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    parse_with(&text, path, &default_state)
 }
+
+/// The state directory when neither the file nor `$STATE_DIRECTORY` gives one.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/mna-reportd";
 
 /// Validate config `text`, read from `path` (relative paths in it are taken
 /// relative to the file's directory).
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with(text, path, Path::new(DEFAULT_STATE_DIR))
+}
+
+/// [`parse`], with `default_state` as the state directory when the file sets none.
+pub fn parse_with(text: &str, path: &Path, default_state: &Path) -> Result<Config, ConfigError> {
     let raw: raw::RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -103,7 +116,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             });
         }
     };
-    validate::validate(raw, text, path).map_err(|problems| ConfigError::Invalid {
+    validate::validate(raw, text, path, default_state).map_err(|problems| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems,
     })

@@ -12,14 +12,16 @@ use crate::app;
 use crate::config::{self, Config, Job};
 use crate::engine::{Control, Engine, Summary};
 use crate::exit::Exit;
+use crate::monitor::{self, Health};
 use crate::plan;
-use crate::store::query;
+use crate::store::{self, query};
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timetable::Timetable;
+use tokio_util::sync::CancellationToken;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -50,7 +52,14 @@ struct Daemon {
     timetable: Timetable,
     fires: HashMap<String, Fire>,
     done_tx: mpsc::UnboundedSender<Finished>,
+    health: Arc<Health>,
+    /// When retention last ran (`None`: not yet).
+    last_prune: Option<Instant>,
+    pruning: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// How often the daemon applies `[storage] retention`.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
     config
@@ -79,8 +88,18 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         anyhow::bail!("cannot install signal handlers");
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let health = Arc::new(Health::new(&config.storage.database_path(), monitor::STALE_AFTER));
+    health.tick();
+    let stop_listener = CancellationToken::new();
+    if let Some(listen) = config.metrics.listen {
+        let handle = monitor::install().map_err(anyhow::Error::msg)?;
+        monitor::serve(listen, handle, health.clone(), stop_listener.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
+    }
     let now = Timestamp::now();
     let jobs = jobs_of(&config);
+    seed_gauges(engine.store(), &jobs, now).await;
     let mut d = Daemon {
         timetable: Timetable::new(&jobs, now),
         path,
@@ -89,6 +108,9 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         engine,
         fires: HashMap::new(),
         done_tx,
+        health,
+        last_prune: None,
+        pruning: None,
     };
     for job in d.jobs.clone() {
         d.start_fire(job, true);
@@ -121,11 +143,14 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
                 d.start_fire(job, false);
             }
         }
+        d.maybe_prune();
+        d.health.tick();
         notify::watchdog();
     }
 
     notify::stopping();
     d.shutdown(&mut done_rx).await;
+    stop_listener.cancel();
     Ok(Exit::Ok)
 }
 
@@ -186,6 +211,25 @@ impl Daemon {
             }
         }
         notify::status(&self.status_line());
+    }
+
+    /// Apply `[storage] retention` at start and then once a day, in the background.
+    fn maybe_prune(&mut self) {
+        let Some(retention) = self.config.storage.retention else { return };
+        if self.pruning.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        if self.last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.last_prune = Some(Instant::now());
+        let store = self.engine.store().clone();
+        let cutoff = Timestamp::now().as_second() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+        self.pruning = Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::prune::prune(&store, cutoff, false) {
+                warn!(error = %e, "retention: pruning failed; trying again tomorrow");
+            }
+        }));
     }
 
     /// SIGHUP: re-read the job file; keep everything if it is broken.
@@ -291,4 +335,26 @@ async fn missing_count(engine: &Engine, job: &Arc<Job>) -> usize {
         .await
         .map(|t| t.len())
         .unwrap_or(0)
+}
+
+/// Start the per-job series from the history, so that a restart does not
+/// blank `last_success` (and the alert on it) until the next success.
+async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>], now: Timestamp) {
+    for job in jobs {
+        metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "ok").increment(0);
+        metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "failed").increment(0);
+        metrics::counter!("mna_reportd_retries_total", "job" => job.name.clone()).increment(0);
+        let name = job.name.clone();
+        let last = store
+            .call(move |c| c.query_row("SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'", [&name], |r| r.get::<_, Option<i64>>(0)))
+            .await;
+        if let Ok(Some(t)) = last {
+            metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => job.name.clone()).set(t as f64);
+        }
+        let planned = plan::due(job, now, false);
+        if let Ok(missing) = store.call(move |c| query::not_done(c, planned)).await {
+            metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone()).set(missing.len() as f64);
+        }
+    }
+    metrics::counter!("mna_reportd_download_bytes_total").increment(0);
 }
