@@ -132,7 +132,9 @@ pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connect
 /// when this one is not the directory's owner.
 fn warn_if_foreign_state_dir(dir: &Path) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(dir) else { return };
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
     // SAFETY: geteuid cannot fail and touches no memory.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {

@@ -32,13 +32,33 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Install the process's Prometheus recorder and describe the series.
 pub fn install() -> Result<PrometheusHandle, String> {
-    let handle = PrometheusBuilder::new().install_recorder().map_err(|e| e.to_string())?;
-    metrics::describe_counter!("mna_reportd_reports_total", "Reports ended, by job and outcome (ok, failed)");
-    metrics::describe_counter!("mna_reportd_api_requests_total", "GetStatisticData calls, by answer code (Success or the error code)");
-    metrics::describe_counter!("mna_reportd_retries_total", "Tries of a report that failed and were retried, by job");
-    metrics::describe_gauge!("mna_reportd_last_success_timestamp_seconds", "When the job's last report became ok (Unix seconds)");
-    metrics::describe_gauge!("mna_reportd_missing_windows", "Reports due inside the job's horizon that are not done");
-    metrics::describe_counter!("mna_reportd_download_bytes_total", "Bytes of report files downloaded");
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    metrics::describe_counter!(
+        "mna_reportd_reports_total",
+        "Reports ended, by job and outcome (ok, failed)"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_api_requests_total",
+        "GetStatisticData calls, by answer code (Success or the error code)"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_retries_total",
+        "Tries of a report that failed and were retried, by job"
+    );
+    metrics::describe_gauge!(
+        "mna_reportd_last_success_timestamp_seconds",
+        "When the job's last report became ok (Unix seconds)"
+    );
+    metrics::describe_gauge!(
+        "mna_reportd_missing_windows",
+        "Reports due inside the job's horizon that are not done"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_download_bytes_total",
+        "Bytes of report files downloaded"
+    );
     Ok(handle)
 }
 
@@ -77,21 +97,54 @@ impl Health {
         let mut reasons = Vec::new();
         let age = self.loop_age();
         if age > self.stale_after {
-            reasons.push(format!("the scheduler loop last ticked {}s ago", age.as_secs()));
+            reasons.push(format!(
+                "the scheduler loop last ticked {}s ago",
+                age.as_secs()
+            ));
         }
         if let Err(e) = probe_db(&self.db) {
             reasons.push(format!("the history database is not writable: {e}"));
         }
-        if reasons.is_empty() { Ok(()) } else { Err(reasons.join("; ")) }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons.join("; "))
+        }
     }
 }
 
-/// Prove the database at `path` takes a write: a fresh connection (so a
-/// file made read-only since start is noticed) commits a tiny change.
+/// Whether this process may write `path` (effective ids; a read-only file
+/// system answers no even to root).
+fn writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// Prove the database at `path` takes a write: the file and its directory
+/// (where SQLite keeps its WAL) are writable, and a connection commits a
+/// tiny change within [`PROBE_TIMEOUT`] (a stuck writer holding the lock
+/// fails it).
 pub fn probe_db(path: &Path) -> Result<(), String> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    writable(path)?;
+    if let Some(dir) = path.parent() {
+        writable(dir)?;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| e.to_string())?;
+    conn.busy_timeout(PROBE_TIMEOUT)
         .map_err(|e| e.to_string())?;
-    conn.busy_timeout(PROBE_TIMEOUT).map_err(|e| e.to_string())?;
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          INSERT INTO health (id, probed_at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at;
@@ -108,7 +161,13 @@ struct AppState {
 
 async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
     s.metrics.run_upkeep();
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -118,7 +177,10 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
         .unwrap_or_else(|e| Err(format!("health check failed: {e}")));
     match verdict {
         Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {reason}\n")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {reason}\n"),
+        ),
     }
 }
 
@@ -131,7 +193,12 @@ pub fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
 }
 
 /// Bind `listen` and serve until `stop` is cancelled. Returns the bound address.
-pub async fn serve(listen: SocketAddr, metrics: PrometheusHandle, health: Arc<Health>, stop: CancellationToken) -> std::io::Result<SocketAddr> {
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: PrometheusHandle,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
@@ -140,7 +207,9 @@ pub async fn serve(listen: SocketAddr, metrics: PrometheusHandle, health: Arc<He
     info!(%addr, "serving /metrics and /healthz");
     let app = router(metrics, health);
     tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
         if let Err(e) = served {
             warn!(error = %e, "the metrics listener stopped");
         }
@@ -167,6 +236,43 @@ mod tests {
         let gone = Health::new(&d.path().join("absent/h.db"), Duration::from_secs(60));
         gone.tick();
         assert!(gone.check().expect_err("no db").contains("not writable"));
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_503_with_the_reason_when_the_loop_is_stuck() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        crate::store::Store::open(&db).expect("open");
+        let health = Arc::new(Health::new(&db, Duration::from_millis(200)));
+        health.tick();
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let stop = CancellationToken::new();
+        let addr = serve(
+            "127.0.0.1:0".parse().expect("addr"),
+            handle,
+            health.clone(),
+            stop.clone(),
+        )
+        .await
+        .expect("serve");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let get = |path: &'static str| async move {
+            let r = reqwest::get(format!("http://{addr}{path}"))
+                .await
+                .expect("get");
+            (r.status().as_u16(), r.text().await.expect("body"))
+        };
+        assert_eq!(get("/healthz").await.0, 200);
+        // the loop stops ticking
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (status, body) = get("/healthz").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("scheduler loop last ticked"), "{body}");
+        health.tick();
+        assert_eq!(get("/healthz").await.0, 200);
+        let (status, body) = get("/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        stop.cancel();
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })?;
     // systemd's StateDirectory= tells where state belongs when the file does not say.
     let default_state = std::env::var_os("STATE_DIRECTORY")
-        .and_then(|v| v.to_str().and_then(|s| s.split(':').next()).map(PathBuf::from))
+        .and_then(|v| {
+            v.to_str()
+                .and_then(|s| s.split(':').next())
+                .map(PathBuf::from)
+        })
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     parse_with(&text, path, &default_state)

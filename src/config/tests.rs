@@ -242,9 +242,17 @@ fn messages_say_what_to_do() {
 #[test]
 fn state_dir_defaults_to_the_given_directory() {
     let text = "[[jobs]]\nname = \"a\"\ngranularity = \"hourly\"\n";
-    let c = parse_with(text, Path::new("/etc/x/config.toml"), Path::new("/var/lib/mna-reportd/acct1")).expect("valid");
+    let c = parse_with(
+        text,
+        Path::new("/etc/x/config.toml"),
+        Path::new("/var/lib/mna-reportd/acct1"),
+    )
+    .expect("valid");
     assert_eq!(c.storage.state_dir, Path::new("/var/lib/mna-reportd/acct1"));
-    assert_eq!(c.storage.reports_dir, Path::new("/var/lib/mna-reportd/acct1/reports"));
+    assert_eq!(
+        c.storage.reports_dir,
+        Path::new("/var/lib/mna-reportd/acct1/reports")
+    );
     let c = parse(text, Path::new("/etc/x/config.toml")).expect("valid");
     assert_eq!(c.storage.state_dir, Path::new(DEFAULT_STATE_DIR));
 }

@@ -119,7 +119,12 @@ pub fn host_header(url: &reqwest::Url) -> String {
     }
 }
 
-pub(super) fn validate(raw: RawConfig, text: &str, path: &Path, default_state: &Path) -> Result<Config, Vec<Problem>> {
+pub(super) fn validate(
+    raw: RawConfig,
+    text: &str,
+    path: &Path,
+    default_state: &Path,
+) -> Result<Config, Vec<Problem>> {
     let mut cx = Ctx {
         text,
         problems: Vec::new(),
@@ -127,7 +132,12 @@ pub(super) fn validate(raw: RawConfig, text: &str, path: &Path, default_state: &
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let api = api(&mut cx, raw.api.unwrap_or_default());
     let credentials = credentials(&mut cx, raw.credentials.unwrap_or_default(), &base);
-    let storage = storage(&mut cx, raw.storage.unwrap_or_default(), &base, default_state);
+    let storage = storage(
+        &mut cx,
+        raw.storage.unwrap_or_default(),
+        &base,
+        default_state,
+    );
     let retry = retry(&mut cx, raw.retry.unwrap_or_default());
     let metrics = metrics(&mut cx, raw.metrics.unwrap_or_default());
     let defaults = match raw.defaults {
@@ -328,7 +338,12 @@ fn credentials(
     })
 }
 
-fn storage(cx: &mut Ctx<'_>, raw: super::raw::RawStorage, base: &Path, default_state: &Path) -> Option<Storage> {
+fn storage(
+    cx: &mut Ctx<'_>,
+    raw: super::raw::RawStorage,
+    base: &Path,
+    default_state: &Path,
+) -> Option<Storage> {
     let state_dir = raw
         .state_dir
         .as_ref()

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timetable::Timetable;
-use tokio_util::sync::CancellationToken;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 /// How long reports in flight may finish after SIGTERM/SIGINT.
@@ -88,7 +88,10 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         anyhow::bail!("cannot install signal handlers");
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let health = Arc::new(Health::new(&config.storage.database_path(), monitor::STALE_AFTER));
+    let health = Arc::new(Health::new(
+        &config.storage.database_path(),
+        monitor::STALE_AFTER,
+    ));
     health.tick();
     let stop_listener = CancellationToken::new();
     if let Some(listen) = config.metrics.listen {
@@ -215,7 +218,9 @@ impl Daemon {
 
     /// Apply `[storage] retention` at start and then once a day, in the background.
     fn maybe_prune(&mut self) {
-        let Some(retention) = self.config.storage.retention else { return };
+        let Some(retention) = self.config.storage.retention else {
+            return;
+        };
         if self.pruning.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
@@ -224,7 +229,8 @@ impl Daemon {
         }
         self.last_prune = Some(Instant::now());
         let store = self.engine.store().clone();
-        let cutoff = Timestamp::now().as_second() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+        let cutoff = Timestamp::now().as_second()
+            - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
         self.pruning = Some(tokio::task::spawn_blocking(move || {
             if let Err(e) = crate::prune::prune(&store, cutoff, false) {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
@@ -346,14 +352,21 @@ async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>], now: Timestamp) {
         metrics::counter!("mna_reportd_retries_total", "job" => job.name.clone()).increment(0);
         let name = job.name.clone();
         let last = store
-            .call(move |c| c.query_row("SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'", [&name], |r| r.get::<_, Option<i64>>(0)))
+            .call(move |c| {
+                c.query_row(
+                    "SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'",
+                    [&name],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+            })
             .await;
         if let Ok(Some(t)) = last {
             metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => job.name.clone()).set(t as f64);
         }
         let planned = plan::due(job, now, false);
         if let Ok(missing) = store.call(move |c| query::not_done(c, planned)).await {
-            metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone()).set(missing.len() as f64);
+            metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone())
+                .set(missing.len() as f64);
         }
     }
     metrics::counter!("mna_reportd_download_bytes_total").increment(0);

@@ -1,0 +1,142 @@
+//! Driving `mna-reportd run` as a child process.
+
+use super::World;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running daemon; killed (SIGKILL) when dropped if still running.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl World {
+    /// Start `mna-reportd run`, stderr to a log file in the temp dir.
+    pub fn start_daemon(&self, extra_env: &[(&str, &str)]) -> Daemon {
+        let n = std::fs::read_dir(self.dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let log = self.dir.path().join(format!("daemon-{n}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = self.cmd();
+        cmd.arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file));
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn daemon");
+        Daemon { child, log }
+    }
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill only sends a signal to our own child.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait for the process to exit, at most `limit`; its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop with SIGTERM and insist on exit code 0.
+    pub fn stop(mut self) {
+        self.signal(libc::SIGTERM);
+        let code = self.wait_exit(Duration::from_secs(60));
+        assert_eq!(
+            code,
+            Some(0),
+            "daemon did not exit 0 after SIGTERM; log:\n{}",
+            self.log_text()
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Poll `cond` every 50 ms until it holds; panic with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Count of `reports` rows with `status`, 0 when the database is not there yet.
+pub fn count_status(w: &World, status: &str) -> i64 {
+    if !w.db_path().exists() {
+        return 0;
+    }
+    let Ok(db) = rusqlite::Connection::open(w.db_path()) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT count(*) FROM reports WHERE status = ?1",
+        [status],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// GET `path` on 127.0.0.1:`port`: (status, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).expect("read");
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

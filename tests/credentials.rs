@@ -1,0 +1,190 @@
+//! Each credential source drives a real fetch; tokens reach `X-TC-Token`;
+//! the CVM role comes from the metadata endpoint and is refreshed before it
+//! expires. (The order of the chain is unit-tested in src/credentials.)
+
+mod common;
+
+use common::*;
+use fake_mna::{Credential, FakeConfig};
+use std::time::Duration;
+
+const JOB: &str = "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\n";
+const FETCH: [&str; 6] = [
+    "fetch",
+    "--all",
+    "--from",
+    "2026-11-01T00:00:00Z",
+    "--to",
+    "2026-11-01T02:00:00Z",
+];
+
+/// Fetch two hourly windows with `cmd`.
+fn fetch(cmd: &mut std::process::Command) -> std::process::Output {
+    cmd.args(FETCH).output().expect("run")
+}
+
+fn world(cred: Credential, extra: &str) -> World {
+    World::with(
+        FakeConfig {
+            credentials: vec![cred],
+            ..FakeConfig::default()
+        },
+        extra,
+        JOB,
+    )
+}
+
+#[test]
+fn config_files() {
+    let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
+    std::fs::write(w.dir.path().join("id"), "AKIDfiles0001\n").expect("write");
+    std::fs::write(w.dir.path().join("key"), "key-from-files\n").expect("write");
+    w.write_config(
+        "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
+        JOB,
+    );
+    let mut cmd = w.cmd();
+    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let o = fetch(&mut cmd);
+    assert_exit(&o, 0);
+    assert!(
+        w.fake
+            .calls()
+            .iter()
+            .all(|c| c.secret_id.as_deref() == Some("AKIDfiles0001"))
+    );
+}
+
+#[test]
+fn systemd_credentials_directory_with_a_token() {
+    let w = world(
+        Credential::new("AKIDsystemd01", "key-systemd").with_token("tok-systemd"),
+        "",
+    );
+    let creds = w.dir.path().join("creds");
+    std::fs::create_dir(&creds).expect("mkdir");
+    for (f, v) in [
+        ("secret_id", "AKIDsystemd01"),
+        ("secret_key", "key-systemd"),
+        ("token", "tok-systemd"),
+    ] {
+        std::fs::write(creds.join(f), v).expect("write");
+    }
+    let mut cmd = w.cmd();
+    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .env("CREDENTIALS_DIRECTORY", &creds);
+    let o = fetch(&mut cmd);
+    assert_exit(&o, 0);
+    let calls = w.fake.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.header("x-tc-token") == Some("tok-systemd"))
+    );
+}
+
+#[test]
+fn profile_file() {
+    let w = world(Credential::new("AKIDprofile01", "key-profile"), "");
+    let ini = w.dir.path().join("credentials.ini");
+    std::fs::write(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n").expect("write");
+    w.write_config("[credentials]\nprofile = \"acct\"\n", JOB);
+    let mut cmd = w.cmd();
+    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);
+    let o = fetch(&mut cmd);
+    assert_exit(&o, 0);
+    assert!(
+        w.fake
+            .calls()
+            .iter()
+            .all(|c| c.secret_id.as_deref() == Some("AKIDprofile01"))
+    );
+}
+
+#[test]
+fn cvm_role_from_the_metadata_endpoint_cached_until_near_expiry() {
+    let cfg = FakeConfig {
+        credentials: vec![],
+        cvm_role: Some("mna-reader".to_string()),
+        cvm_ttl: Duration::from_secs(3600),
+        ..FakeConfig::default()
+    };
+    let w = World::with(cfg, "", JOB);
+    let meta = w.fake.metadata_endpoint();
+    w.write_config(
+        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
+        JOB,
+    );
+    let check = w
+        .cmd()
+        .env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_exit(&check, 0);
+    assert!(
+        stdout(&check).contains("CVM instance role"),
+        "{}",
+        stdout(&check)
+    );
+    assert_eq!(w.fake.metadata_requests(), 0, "check makes no network call");
+    let mut cmd = w.cmd();
+    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let o = fetch(&mut cmd);
+    assert_exit(&o, 0);
+    let calls = w.fake.calls();
+    assert_eq!(calls.len(), 2);
+    let issued = w.fake.issued_temp_credentials();
+    assert_eq!(issued.len(), 1, "fetched once, then cached");
+    assert_eq!(
+        w.fake.metadata_requests(),
+        2,
+        "the role name, then its credentials"
+    );
+    for c in &calls {
+        assert_eq!(c.secret_id.as_deref(), Some(issued[0].secret_id.as_str()));
+        assert_eq!(c.header("x-tc-token"), issued[0].token.as_deref());
+    }
+}
+
+#[test]
+fn cvm_role_credentials_near_expiry_are_refreshed_before_use() {
+    // Credentials that expire in 200 s are inside the 300 s refresh margin:
+    // every use fetches fresh ones.
+    let cfg = FakeConfig {
+        credentials: vec![],
+        cvm_role: Some("mna-reader".to_string()),
+        cvm_ttl: Duration::from_secs(200),
+        ..FakeConfig::default()
+    };
+    let w = World::with(cfg, "", JOB);
+    let meta = w.fake.metadata_endpoint();
+    w.write_config(
+        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
+        JOB,
+    );
+    let mut cmd = w.cmd();
+    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let o = fetch(&mut cmd);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.fake.issued_temp_credentials().len(),
+        2,
+        "one refresh per call"
+    );
+    let ids: std::collections::BTreeSet<_> = w
+        .fake
+        .calls()
+        .iter()
+        .filter_map(|c| c.secret_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+}
