@@ -60,6 +60,10 @@ fn excel_datetime(dt: &calamine::ExcelDateTime) -> Value {
 fn json(cell: &DataRef<'_>) -> Value {
     match cell {
         DataRef::Int(i) => Value::from(*i),
+        // xlsx stores every number as a float: whole ones become integers, so that sums stay exact.
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            Value::from(*f as i64)
+        }
         DataRef::Float(f) => serde_json::Number::from_f64(*f)
             .map(Value::Number)
             .unwrap_or(Value::Null),
@@ -243,6 +247,8 @@ mod tests {
     fn numbers_stay_numbers() {
         assert_eq!(json(&DataRef::Int(5)), Value::from(5));
         assert_eq!(json(&DataRef::Float(1.5)), Value::from(1.5));
+        assert_eq!(json(&DataRef::Float(1234.0)), Value::from(1234));
+        assert!(json(&DataRef::Float(1234.0)).is_i64());
         assert_eq!(json(&DataRef::Float(f64::NAN)), Value::Null);
         assert_eq!(json(&DataRef::Empty), Value::Null);
     }
