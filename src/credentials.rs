@@ -142,14 +142,19 @@ fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, Credenti
     Ok(SecretString::from(trimmed.to_string()))
 }
 
+/// A secret that may be absent: a missing or empty file is none (so a unit
+/// can always pass a `token` credential, empty for permanent keys).
 fn read_optional_secret(
     what: &'static str,
     path: &Path,
 ) -> Result<Option<SecretString>, CredentialError> {
-    if path.exists() {
-        read_secret(what, path).map(Some)
-    } else {
-        Ok(None)
+    if !path.exists() {
+        return Ok(None);
+    }
+    match read_secret(what, path) {
+        Ok(s) => Ok(Some(s)),
+        Err(CredentialError::Empty { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

@@ -239,3 +239,20 @@ fn debug_never_shows_the_key() {
     assert!(!shown.contains("AKIDabcdefghijkl"), "{shown}");
     assert!(shown.contains("AKID"), "{shown}");
 }
+
+#[test]
+fn an_empty_token_credential_means_no_token() {
+    let d = tempfile::tempdir().expect("tempdir");
+    write(d.path(), "secret_id", "AKIDsystemd");
+    write(d.path(), "secret_key", "k");
+    write(d.path(), "token", "\n");
+    let e = env(
+        &[("CREDENTIALS_DIRECTORY", d.path().to_str().expect("utf8"))],
+        None,
+    );
+    let (_, found) = resolve(&settings(), &e).expect("resolve");
+    let Found::Static(c) = found else {
+        panic!("static expected")
+    };
+    assert!(c.token.is_none());
+}
