@@ -292,17 +292,18 @@ impl Engine {
         self.store
             .call(move |c| {
                 let now = store::now();
-                let (id, status) = reports::plan(c, &k, granularity, trigger, now)?;
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let (id, status) = reports::plan(&tx, &k, granularity, trigger, now)?;
                 if status.is_done() && !force {
                     return Ok(Err(Outcome::Done));
                 }
-                Ok(
-                    match reports::claim(c, id, &owner, force, trigger, &file, now)? {
-                        Claim::Claimed { .. } => Ok(id),
-                        Claim::Done => Err(Outcome::Done),
-                        Claim::Busy { .. } => Err(Outcome::Busy),
-                    },
-                )
+                let claim = reports::claim_in(&tx, id, &owner, force, trigger, &file, now)?;
+                tx.commit()?;
+                Ok(match claim {
+                    Claim::Claimed { .. } => Ok(id),
+                    Claim::Done => Err(Outcome::Done),
+                    Claim::Busy { .. } => Err(Outcome::Busy),
+                })
             })
             .await
     }
@@ -327,7 +328,8 @@ impl Engine {
     }
 
     /// One try: the API call if no URL is in hand, then the download, then
-    /// (when it is a readable workbook) the commit.
+    /// (when it is a readable workbook) the commit. The attempt rows of a try
+    /// are written together: with the failure, or in the commit transaction.
     async fn try_once(
         &self,
         p: &Planned,
@@ -336,12 +338,13 @@ impl Engine {
         url: &tokio::sync::Mutex<Option<Success>>,
     ) -> Result<Committed, StepError> {
         let mut url = url.lock().await;
+        let mut records = Vec::with_capacity(2);
         let success = match url.as_ref() {
             Some(s) => s.clone(),
             None => {
                 let (started, t0) = (store::now(), Instant::now());
                 let res = self.client.get_statistic_data(&p.request()).await;
-                let record = AttemptRecord {
+                records.push(AttemptRecord {
                     kind: AttemptKind::Call,
                     started_at: started,
                     duration_ms: t0.elapsed().as_millis() as i64,
@@ -355,11 +358,17 @@ impl Engine {
                         Ok(s) => Some(s.request_id.clone()),
                         Err(e) => e.request_id().map(str::to_string),
                     },
-                };
-                self.record(id, record).await?;
-                let s = res.map_err(StepError::Call)?;
-                *url = Some(s.clone());
-                s
+                });
+                match res {
+                    Ok(s) => {
+                        *url = Some(s.clone());
+                        s
+                    }
+                    Err(e) => {
+                        self.record(id, records).await?;
+                        return Err(StepError::Call(e));
+                    }
+                }
             }
         };
         let part = files::part_path(final_path);
@@ -371,7 +380,7 @@ impl Engine {
             self.client.timeout(),
         )
         .await;
-        let mut record = AttemptRecord {
+        let mut download = AttemptRecord {
             kind: AttemptKind::Download,
             started_at: started,
             duration_ms: t0.elapsed().as_millis() as i64,
@@ -386,9 +395,10 @@ impl Engine {
         let downloaded = match res {
             Ok(d) => d,
             Err(e) => {
-                record.error_code = Some(e.code().to_string());
-                record.error_message = Some(e.to_string());
-                self.record(id, record).await?;
+                download.error_code = Some(e.code().to_string());
+                download.error_message = Some(e.to_string());
+                records.push(download);
+                self.record(id, records).await?;
                 if e.needs_new_url() {
                     *url = None;
                 }
@@ -396,8 +406,10 @@ impl Engine {
             }
         };
         metrics::counter!("mna_reportd_download_bytes_total").increment(downloaded.bytes);
+        let mut with_success = records.clone();
+        with_success.push(download.clone());
         match self
-            .commit(id, &success, &downloaded, final_path, record.clone())
+            .commit(id, &success, &downloaded, final_path, with_success)
             .await
         {
             Ok(Ok(rows)) => Ok(Committed {
@@ -407,9 +419,10 @@ impl Engine {
             }),
             Ok(Err(e)) => {
                 let _ = files::remove_if_exists(&part);
-                record.error_code = Some(e.code().to_string());
-                record.error_message = Some(e.to_string());
-                self.record(id, record).await?;
+                download.error_code = Some(e.code().to_string());
+                download.error_message = Some(e.to_string());
+                records.push(download);
+                self.record(id, records).await?;
                 Err(StepError::Download(e))
             }
             Err(e) => {
@@ -419,9 +432,17 @@ impl Engine {
         }
     }
 
-    async fn record(&self, id: i64, record: AttemptRecord) -> Result<u32, StepError> {
+    /// Append `records` to report `id`'s attempts, in one transaction.
+    async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<(), StepError> {
         self.store
-            .call(move |c| reports::record_attempt_now(c, id, &record, store::now()))
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let now = store::now();
+                for r in &records {
+                    reports::record_attempt(&tx, id, r, now)?;
+                }
+                tx.commit()
+            })
             .await
             .map_err(StepError::Store)
     }
@@ -447,7 +468,7 @@ impl Engine {
         success: &Success,
         d: &Downloaded,
         final_path: &Path,
-        record: AttemptRecord,
+        records: Vec<AttemptRecord>,
     ) -> Result<Result<usize, DownloadError>, StoreError> {
         let fetched = Fetched {
             request_id: success.request_id.clone(),
@@ -464,7 +485,9 @@ impl Engine {
                     Err(e) => return Ok(Err(DownloadError::NotXlsx(e.to_string()))),
                 };
                 let now = store::now();
-                reports::record_attempt(&tx, id, &record, now)?;
+                for r in &records {
+                    reports::record_attempt(&tx, id, r, now)?;
+                }
                 // The file is durable under its final name before `ok` is committed.
                 if let Err(source) = files::commit(&part, &final_path) {
                     return Ok(Err(DownloadError::Io {

@@ -37,6 +37,7 @@ async fn binary_serves_and_summarises_on_sigterm() {
     let body =
         br#"{"DeviceId":"-1","BeginTime":1700000000,"EndTime":1700086400,"TimeGranularity":2}"#;
     let ts = unix_now();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()

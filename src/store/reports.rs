@@ -82,7 +82,7 @@ pub struct ReportKey {
 
 /// Record (if new) the report as `pending`, and return its id and status.
 pub fn plan(
-    conn: &mut Connection,
+    conn: &Connection,
     key: &ReportKey,
     granularity: u8,
     trigger: Trigger,
@@ -123,6 +123,21 @@ pub fn claim(
     now: i64,
 ) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let claim = claim_in(&tx, id, owner, force, trigger, file_path, now)?;
+    tx.commit()?;
+    Ok(claim)
+}
+
+/// [`claim`] inside the caller's `IMMEDIATE` transaction.
+pub fn claim_in(
+    tx: &Connection,
+    id: i64,
+    owner: &str,
+    force: bool,
+    trigger: Trigger,
+    file_path: &str,
+    now: i64,
+) -> rusqlite::Result<Claim> {
     let (status, attempts): (String, u32) = tx.query_row(
         "SELECT status, attempts FROM reports WHERE id = ?1",
         [id],
@@ -150,7 +165,6 @@ pub fn claim(
         r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#,
         params![id, trigger.as_str(), file_path, now],
     )?;
-    tx.commit()?;
     Ok(Claim::Claimed { attempts })
 }
 

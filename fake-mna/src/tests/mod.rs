@@ -11,6 +11,7 @@ use crate::sign::{canonical_request, sha256_hex, sign_canonical};
 use crate::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna, unix_now};
 
 pub(crate) fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .build()
