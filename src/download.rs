@@ -1,9 +1,9 @@
-//! Fetching the file an API answer points to: streamed to `<final>.part`
-//! with bounded memory, hashed on the way, its length checked against
-//! `Content-Length`, checked to be an xlsx workbook (a zip holding
-//! `[Content_Types].xml` and `xl/workbook.xml`) and fsynced. Giving it its
-//! final name is [`crate::files::commit`]'s job, after the caller is done
-//! with it.
+//! Fetching the file an API answer points to: [`fetch`] streams it to
+//! `<final>.part` with bounded memory, hashing it on the way and checking
+//! its length against `Content-Length`; [`seal`] (blocking) fsyncs it and
+//! checks that it is an xlsx workbook (a zip holding `[Content_Types].xml`
+//! and `xl/workbook.xml`). Giving it its final name is
+//! [`crate::files::commit`]'s job, after that.
 
 use crate::files;
 use futures_util::StreamExt;
@@ -15,13 +15,21 @@ use std::time::Duration;
 /// Size of the write buffer between the network and the disk.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// A download that reached the disk intact.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
+/// Files up to this size are also kept in memory while they are written,
+/// so that checking and reading them costs no trip back to the disk.
+/// Larger ones are read back from the file: memory stays bounded.
+pub const IN_MEMORY_MAX: u64 = 1024 * 1024;
+
+/// A download whose bytes are all in the part file (not yet fsynced or checked).
+#[derive(Debug)]
+pub struct Received {
     pub path: PathBuf,
+    pub file: std::fs::File,
     pub bytes: u64,
     pub sha256: String,
     pub http_status: u16,
+    /// The bytes too, when the file is at most [`IN_MEMORY_MAX`].
+    pub body: Option<Vec<u8>>,
 }
 
 /// Why a download failed.
@@ -103,7 +111,12 @@ fn transport(e: reqwest::Error) -> DownloadError {
 /// the central directory.
 pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
     let file = std::fs::File::open(path).map_err(io("reopen"))?;
-    let zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+    check_xlsx_in(std::io::BufReader::new(file))
+}
+
+/// [`check_xlsx`] over any seekable source.
+pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), DownloadError> {
+    let zip = zip::ZipArchive::new(source)
         .map_err(|e| DownloadError::NotXlsx(format!("not a zip archive ({e})")))?;
     for needed in ["[Content_Types].xml", "xl/workbook.xml"] {
         if zip.index_for_name(needed).is_none() {
@@ -113,14 +126,14 @@ pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
     Ok(())
 }
 
-/// Download `url` to `part` (created 0600, truncated), check it and fsync it.
-/// On error the part file is removed.
+/// Download `url` to `part` (created 0600, truncated). On error the part
+/// file is removed. The caller [`seal`]s what it receives.
 pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
     part: &Path,
     timeout: Duration,
-) -> Result<Downloaded, DownloadError> {
+) -> Result<Received, DownloadError> {
     let result = fetch_inner(http, url, part, timeout).await;
     if result.is_err() {
         // Best effort: a leftover part file is also swept at the next start.
@@ -134,7 +147,7 @@ async fn fetch_inner(
     url: &str,
     part: &Path,
     timeout: Duration,
-) -> Result<Downloaded, DownloadError> {
+) -> Result<Received, DownloadError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| DownloadError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(DownloadError::BadUrl(format!(
@@ -155,6 +168,11 @@ async fn fetch_inner(
     let expected = resp.content_length();
     let file = files::create_private(part).map_err(io("create"))?;
     let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut body_copy: Option<Vec<u8>> = match expected {
+        Some(n) if n <= IN_MEMORY_MAX => Some(Vec::with_capacity(n as usize)),
+        Some(_) => None,
+        None => Some(Vec::new()),
+    };
     let mut hasher = Sha256::new();
     let mut got: u64 = 0;
     let mut body = resp.bytes_stream();
@@ -183,6 +201,13 @@ async fn fetch_inner(
             return Err(DownloadError::Long { expected });
         }
         hasher.update(&chunk);
+        if let Some(copy) = body_copy.as_mut() {
+            if copy.len() as u64 + chunk.len() as u64 <= IN_MEMORY_MAX {
+                copy.extend_from_slice(&chunk);
+            } else {
+                body_copy = None;
+            }
+        }
         // A write to the page cache; the fsync below is the slow part.
         out.write_all(&chunk).map_err(io("write"))?;
     }
@@ -195,22 +220,23 @@ async fn fetch_inner(
         what: "write",
         source: e.into_error(),
     })?;
-    let part_owned = part.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        file.sync_all().map_err(io("fsync"))?;
-        check_xlsx(&part_owned)
-    })
-    .await
-    .map_err(|e| DownloadError::Io {
-        what: "check",
-        source: std::io::Error::other(e.to_string()),
-    })??;
-    Ok(Downloaded {
+    Ok(Received {
         path: part.to_path_buf(),
+        file,
         bytes: got,
         sha256: hex::encode(hasher.finalize()),
         http_status: status,
+        body: body_copy,
     })
+}
+
+/// Make a received file durable and check it is a workbook (blocking).
+pub fn seal(received: &Received) -> Result<(), DownloadError> {
+    received.file.sync_all().map_err(io("fsync"))?;
+    match &received.body {
+        Some(bytes) => check_xlsx_in(std::io::Cursor::new(bytes)),
+        None => check_xlsx(&received.path),
+    }
 }
 
 #[cfg(test)]

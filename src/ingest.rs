@@ -110,10 +110,18 @@ fn unique_headers(cells: Vec<(u32, String)>) -> Vec<(u32, String)> {
 
 /// Store the rows of the workbook at `path` as report `report_id`'s, replacing any earlier ones.
 pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError(e.to_string()))?;
+    ingest_from(tx, report_id, BufReader::with_capacity(64 * 1024, file))
+}
+
+/// [`ingest`] from any seekable source (a file, or bytes in memory).
+pub fn ingest_from<RS: std::io::Read + std::io::Seek>(
+    tx: &Transaction<'_>,
+    report_id: i64,
+    source: RS,
+) -> Result<Ingested, IngestError> {
     let err = |e: &dyn std::fmt::Display| IngestError(e.to_string());
-    let file = File::open(path).map_err(|e| err(&e))?;
-    let mut wb: Xlsx<BufReader<File>> =
-        Xlsx::new(BufReader::with_capacity(64 * 1024, file)).map_err(|e| err(&e))?;
+    let mut wb: Xlsx<RS> = Xlsx::new(source).map_err(|e| err(&e))?;
     tx.execute("DELETE FROM report_rows WHERE report_id = ?1", [report_id])
         .map_err(|e| err(&e))?;
     let mut insert = tx

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         libc::umask(0o027);
     }
     logging::init(cli.verbose, cli.quiet, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -25,7 +25,6 @@ CREATE TABLE reports (
     UNIQUE (job, target, region, window_start, window_end)
 );
 CREATE INDEX reports_by_job_end ON reports (job, window_end);
-CREATE INDEX reports_by_status ON reports (status);
 
 -- One row per API call or download try.
 CREATE TABLE attempts (
@@ -46,7 +45,7 @@ CREATE TABLE report_rows (
     report_id     INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
     sheet         TEXT    NOT NULL,
     row_number    INTEGER NOT NULL,
-    data          TEXT    NOT NULL CHECK (json_valid(data)),
+    data          TEXT    NOT NULL,
     PRIMARY KEY (report_id, sheet, row_number)
 ) WITHOUT ROWID;
 

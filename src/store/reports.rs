@@ -88,15 +88,13 @@ pub fn plan(
     trigger: Trigger,
     now: i64,
 ) -> rusqlite::Result<(i64, Status)> {
-    conn.execute(
+    conn.prepare_cached(
         r#"INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, "trigger", created_at, updated_at)
            VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
            ON CONFLICT (job, target, region, window_start, window_end) DO NOTHING"#,
-        params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now],
-    )?;
-    conn.query_row(
-        "SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5",
-        params![key.job, key.target, key.region, key.window_start, key.window_end],
+    )?
+    .execute(params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now])?;
+    conn.prepare_cached("SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5")?.query_row(params![key.job, key.target, key.region, key.window_start, key.window_end],
         |r| Ok((r.get::<_, i64>(0)?, Status::parse(&r.get::<_, String>(1)?).unwrap_or(Status::Pending))),
     )
 }
@@ -138,33 +136,27 @@ pub fn claim_in(
     file_path: &str,
     now: i64,
 ) -> rusqlite::Result<Claim> {
-    let (status, attempts): (String, u32) = tx.query_row(
-        "SELECT status, attempts FROM reports WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (status, attempts): (String, u32) = tx
+        .prepare_cached("SELECT status, attempts FROM reports WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if Status::parse(&status).is_some_and(Status::is_done) && !force {
         return Ok(Claim::Done);
     }
     let holder: Option<String> = tx
-        .query_row("SELECT owner FROM claims WHERE report_id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT owner FROM claims WHERE report_id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()?;
     if let Some(holder) = holder {
         if holder == owner || crate::owner::is_alive(&holder) {
             return Ok(Claim::Busy { owner: holder });
         }
-        tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM claims WHERE report_id = ?1")?
+            .execute([id])?;
     }
-    tx.execute(
-        "INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)",
-        params![id, owner, now],
-    )?;
-    tx.execute(
-        r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#,
-        params![id, trigger.as_str(), file_path, now],
-    )?;
+    tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, owner, now])?;
+    tx.prepare_cached(r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#)?
+        .execute(params![id, trigger.as_str(), file_path, now])?;
     Ok(Claim::Claimed { attempts })
 }
 
@@ -203,16 +195,11 @@ pub fn record_attempt(
     a: &AttemptRecord,
     now: i64,
 ) -> rusqlite::Result<u32> {
-    let n: u32 = conn.query_row(
-        "UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts",
-        params![id, now],
+    let n: u32 = conn.prepare_cached("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts")?.query_row(params![id, now],
         |r| r.get(0),
     )?;
-    conn.execute(
-        "INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id],
-    )?;
+    conn.prepare_cached("INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id])?;
     Ok(n)
 }
 
@@ -246,12 +233,10 @@ pub fn mark_ok(
     f: &Fetched,
     now: i64,
 ) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE reports SET status = 'ok', request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
-                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1",
-        params![id, f.request_id, f.file_path, f.bytes as i64, f.sha256, now],
-    )?;
-    tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
+    tx.prepare_cached("UPDATE reports SET status = 'ok', request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
+                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1")?.execute(params![id, f.request_id, f.file_path, f.bytes as i64, f.sha256, now])?;
+    tx.prepare_cached("DELETE FROM claims WHERE report_id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 

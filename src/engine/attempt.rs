@@ -1,0 +1,286 @@
+//! The tries of one report: the API call (when no file URL is in hand),
+//! the download, and the commit; with backoff between tries (`backon`).
+//!
+//! The commit is one trip to the blocking pool: fsync and check the part
+//! file, give it its final name durably (rename, fsync the directory), then,
+//! under the history lock, read the workbook into `report_rows`, write the
+//! try's attempt rows and mark the report `ok`, in one transaction. The
+//! fsyncs happen outside the lock, so the reports in flight overlap them.
+//! A try's attempt rows are written together, with its outcome.
+
+use super::Engine;
+use crate::api::{CallError, Success};
+use crate::download::{self, DownloadError, Received};
+use crate::files;
+use crate::ingest;
+use crate::plan::Planned;
+use crate::retry::{self, Class};
+use crate::store::reports::{self, AttemptKind, AttemptRecord, Fetched};
+use crate::store::{self, Store, StoreError};
+use backon::Retryable;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// One failed try of a report.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StepError {
+    #[error(transparent)]
+    Call(CallError),
+    #[error(transparent)]
+    Download(DownloadError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl StepError {
+    fn class(&self) -> Class {
+        match self {
+            StepError::Call(e) => retry::classify_call(e),
+            StepError::Download(e) => retry::classify_download(e),
+            StepError::Store(_) => Class::Fail,
+        }
+    }
+
+    pub(super) fn code(&self) -> String {
+        match self {
+            StepError::Call(e) => e.code(),
+            StepError::Download(e) => e.code().to_string(),
+            StepError::Store(_) => "HistoryDatabaseError".to_string(),
+        }
+    }
+
+    pub(super) fn request_id(&self) -> Option<String> {
+        match self {
+            StepError::Call(e) => e.request_id().map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
+/// A report fetched and committed.
+pub(super) struct Committed {
+    pub request_id: String,
+    pub bytes: u64,
+    pub rows: usize,
+    pub attempts: u32,
+}
+
+/// How the blocking part of a commit ended.
+enum Sealed {
+    Committed {
+        rows: usize,
+        attempts: u32,
+    },
+    /// The file is not good (fsync, check, rename or workbook failed): nothing kept.
+    Rejected(DownloadError),
+    Store(StoreError),
+}
+
+impl Engine {
+    pub(super) async fn fetch_with_retries(
+        &self,
+        p: &Planned,
+        id: i64,
+        final_path: &Path,
+    ) -> Result<Committed, StepError> {
+        let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
+        let job = p.job.name.clone();
+        (|| self.try_once(p, id, final_path, &url))
+            .retry(retry::backoff(&self.retry))
+            .sleep(tokio::time::sleep)
+            .when(|e: &StepError| e.class() == Class::Retry)
+            .notify(|e: &StepError, after: Duration| {
+                metrics::counter!("mna_reportd_retries_total", "job" => job.clone()).increment(1);
+                warn!(job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
+            })
+            .await
+    }
+
+    /// One try: the API call if no URL is in hand, then the download and the commit.
+    async fn try_once(
+        &self,
+        p: &Planned,
+        id: i64,
+        final_path: &Path,
+        url: &tokio::sync::Mutex<Option<Success>>,
+    ) -> Result<Committed, StepError> {
+        let mut url = url.lock().await;
+        let mut records = Vec::with_capacity(2);
+        let success = match url.as_ref() {
+            Some(s) => s.clone(),
+            None => {
+                let (started, t0) = (store::now(), Instant::now());
+                let res = self.client.get_statistic_data(&p.request()).await;
+                records.push(AttemptRecord {
+                    kind: AttemptKind::Call,
+                    started_at: started,
+                    duration_ms: t0.elapsed().as_millis() as i64,
+                    http_status: match &res {
+                        Ok(_) => Some(200),
+                        Err(e) => e.http_status(),
+                    },
+                    error_code: res.as_ref().err().map(CallError::code),
+                    error_message: res.as_ref().err().map(ToString::to_string),
+                    request_id: match &res {
+                        Ok(s) => Some(s.request_id.clone()),
+                        Err(e) => e.request_id().map(str::to_string),
+                    },
+                });
+                match res {
+                    Ok(s) => {
+                        *url = Some(s.clone());
+                        s
+                    }
+                    Err(e) => {
+                        self.record(id, records).await?;
+                        return Err(StepError::Call(e));
+                    }
+                }
+            }
+        };
+        let part = files::part_path(final_path);
+        let (started, t0) = (store::now(), Instant::now());
+        let res = download::fetch(
+            self.client.http(),
+            &success.file_path,
+            &part,
+            self.client.timeout(),
+        )
+        .await;
+        let mut download = AttemptRecord {
+            kind: AttemptKind::Download,
+            started_at: started,
+            duration_ms: t0.elapsed().as_millis() as i64,
+            http_status: match &res {
+                Ok(d) => Some(d.http_status),
+                Err(e) => e.http_status(),
+            },
+            error_code: None,
+            error_message: None,
+            request_id: Some(success.request_id.clone()),
+        };
+        let failure = match res {
+            Ok(received) => {
+                let bytes = received.bytes;
+                metrics::counter!("mna_reportd_download_bytes_total").increment(bytes);
+                let mut all = records.clone();
+                all.push(download.clone());
+                match self
+                    .seal_and_commit(id, &success, received, final_path, all)
+                    .await
+                {
+                    Sealed::Committed { rows, attempts } => {
+                        return Ok(Committed {
+                            request_id: success.request_id,
+                            bytes,
+                            rows,
+                            attempts,
+                        });
+                    }
+                    Sealed::Store(e) => return Err(StepError::Store(e)),
+                    Sealed::Rejected(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        download.error_code = Some(failure.code().to_string());
+        download.error_message = Some(failure.to_string());
+        records.push(download);
+        self.record(id, records).await?;
+        if failure.needs_new_url() {
+            *url = None;
+        }
+        Err(StepError::Download(failure))
+    }
+
+    /// The blocking part of a commit (see the module docs).
+    async fn seal_and_commit(
+        &self,
+        id: i64,
+        success: &Success,
+        received: Received,
+        final_path: &Path,
+        records: Vec<AttemptRecord>,
+    ) -> Sealed {
+        let fetched = Fetched {
+            request_id: success.request_id.clone(),
+            file_path: final_path.to_string_lossy().into_owned(),
+            bytes: received.bytes,
+            sha256: received.sha256.clone(),
+        };
+        let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            seal_and_commit(&store, id, &received, &final_path, &fetched, &records)
+        })
+        .await
+        .unwrap_or_else(|e| Sealed::Store(StoreError::Task(e.to_string())))
+    }
+
+    /// Append `records` to report `id`'s attempts, in one transaction.
+    async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<(), StepError> {
+        self.store
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let now = store::now();
+                for r in &records {
+                    reports::record_attempt(&tx, id, r, now)?;
+                }
+                tx.commit()
+            })
+            .await
+            .map_err(StepError::Store)
+    }
+}
+
+fn seal_and_commit(
+    store: &Store,
+    id: i64,
+    received: &Received,
+    final_path: &Path,
+    fetched: &Fetched,
+    records: &[AttemptRecord],
+) -> Sealed {
+    if let Err(e) = download::seal(received) {
+        let _ = files::remove_if_exists(&received.path);
+        return Sealed::Rejected(e);
+    }
+    if let Err(source) = files::commit(&received.path, final_path) {
+        let _ = files::remove_if_exists(&received.path);
+        return Sealed::Rejected(DownloadError::Io {
+            what: "rename",
+            source,
+        });
+    }
+    let committed = store.with(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let read = match &received.body {
+            Some(bytes) => ingest::ingest_from(&tx, id, std::io::Cursor::new(bytes)),
+            None => ingest::ingest(&tx, id, final_path),
+        };
+        let rows = match read {
+            Ok(i) => i.rows,
+            Err(e) => return Ok(Err(DownloadError::NotXlsx(e.to_string()))),
+        };
+        let now = store::now();
+        let mut attempts = 0;
+        for r in records {
+            attempts = reports::record_attempt(&tx, id, r, now)?;
+        }
+        reports::mark_ok(&tx, id, fetched, now)?;
+        tx.commit()?;
+        Ok(Ok((rows, attempts)))
+    });
+    match committed {
+        Ok(Ok((rows, attempts))) => Sealed::Committed { rows, attempts },
+        // A workbook that cannot be read does not stay under its final name.
+        Ok(Err(e)) => {
+            let _ = files::remove_if_exists(final_path);
+            Sealed::Rejected(e)
+        }
+        Err(e) => {
+            let _ = files::remove_if_exists(final_path);
+            Sealed::Store(e)
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Fetching planned reports: `api.concurrency` in flight, each claimed in
+//! the history, tried with backoff (API call, then download; an expired URL
+//! asks the API again), committed durably, and recorded `ok` or `failed`
+//! with every try in `attempts`.
+//!
+//! Stopping: when `stop` is cancelled no new report starts; when `abort` is
+//! cancelled the reports in flight are abandoned, their claims given back
+//! (`pending`) and their `.part` files removed.
+
+mod attempt;
+
+use crate::api::Client;
+use crate::config::RetrySettings;
+use crate::files::{self, Layout};
+use crate::plan::Planned;
+use crate::retry;
+use crate::store::reports::{self, Claim, ReportKey};
+use crate::store::{self, Store, StoreError};
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
+#[derive(Clone, Default)]
+pub struct Control {
+    pub stop: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+/// A report that ended `failed`, for the operator.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: ReportKey,
+    pub window: String,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub hint: Option<&'static str>,
+    pub attempts: u32,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub ok: usize,
+    pub failed: Vec<Failure>,
+    /// Already `ok` or `pruned` when their turn came.
+    pub already_done: usize,
+    /// Being fetched by another process.
+    pub busy: usize,
+    /// Not started, or abandoned, because of a stop.
+    pub interrupted: usize,
+    pub bytes: u64,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
+    }
+}
+
+/// What claiming a report gave.
+enum Claimed {
+    Ours(i64),
+    NotOurs(Outcome),
+    /// Ours, but its directory cannot be made.
+    NoDirectory(i64, std::io::Error),
+}
+
+enum Outcome {
+    Ok { bytes: u64 },
+    Failed(Box<Failure>),
+    Done,
+    Busy,
+    Interrupted,
+}
+
+/// Fetches reports.
+#[derive(Clone)]
+pub struct Engine {
+    client: Client,
+    store: Store,
+    layout: Layout,
+    retry: RetrySettings,
+    concurrency: usize,
+    /// Reports in flight across every run of this engine (all jobs' fires).
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Engine {
+    pub fn new(
+        client: Client,
+        store: Store,
+        layout: Layout,
+        retry: RetrySettings,
+        concurrency: usize,
+    ) -> Engine {
+        Engine {
+            client,
+            store,
+            layout,
+            retry,
+            concurrency: concurrency.max(1),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetch `planned` (oldest first), `concurrency` at a time. `force`
+    /// fetches done reports again.
+    pub async fn run(&self, planned: Vec<Planned>, force: bool, ctl: &Control) -> Summary {
+        let mut seen = HashSet::new();
+        let planned: Vec<Planned> = planned
+            .into_iter()
+            .filter(|p| seen.insert(p.key()))
+            .collect();
+        let total = planned.len();
+        let mut summary = Summary::default();
+        let stop = ctl.stop.clone();
+        let mut outcomes = futures_util::stream::iter(planned)
+            .take_while(move |_| std::future::ready(!stop.is_cancelled()))
+            .map(|p| self.one(p, force, ctl))
+            .buffer_unordered(self.concurrency);
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Outcome::Ok { bytes } => {
+                    summary.ok += 1;
+                    summary.bytes += bytes;
+                }
+                Outcome::Failed(f) => summary.failed.push(*f),
+                Outcome::Done => summary.already_done += 1,
+                Outcome::Busy => summary.busy += 1,
+                Outcome::Interrupted => summary.interrupted += 1,
+            }
+        }
+        summary.interrupted += total - summary.total();
+        summary
+    }
+
+    async fn one(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+        if ctl.stop.is_cancelled() {
+            return Outcome::Interrupted;
+        }
+        let _permit = tokio::select! {
+            p = self.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return Outcome::Interrupted,
+            },
+            _ = ctl.stop.cancelled() => return Outcome::Interrupted,
+        };
+        let key = p.key();
+        let final_path = self.layout.final_path(
+            &p.job.name,
+            &p.target,
+            p.region,
+            p.window,
+            p.job.cadence.zone(),
+        );
+        let id = match self.claim(&p, &key, &final_path, force).await {
+            Ok(Claimed::Ours(id)) => id,
+            Ok(Claimed::NotOurs(outcome)) => return outcome,
+            Ok(Claimed::NoDirectory(id, e)) => {
+                let msg = format!("cannot create the report directory: {e}");
+                return self
+                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .failed(
+                        &p,
+                        key,
+                        None,
+                        "HistoryDatabaseError",
+                        &e.to_string(),
+                        None,
+                        0,
+                    )
+                    .await;
+            }
+        };
+        let result = tokio::select! {
+            r = self.fetch_with_retries(&p, id, &final_path) => Some(r),
+            _ = ctl.abort.cancelled() => None,
+        };
+        match result {
+            None => {
+                let _ = files::remove_if_exists(&files::part_path(&final_path));
+                let owner = self.store.owner().to_string();
+                if let Err(e) = self
+                    .store
+                    .call(move |c| reports::release(c, id, &owner, store::now()))
+                    .await
+                {
+                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; the next start will");
+                }
+                info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
+                Outcome::Interrupted
+            }
+            Some(Ok(done)) => {
+                metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
+                metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
+                info!(
+                    job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+                    attempts = done.attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
+                );
+                Outcome::Ok { bytes: done.bytes }
+            }
+            Some(Err(e)) => {
+                let attempts = self.attempts_of(id).await;
+                self.failed(
+                    &p,
+                    key,
+                    Some(id),
+                    &e.code(),
+                    &e.to_string(),
+                    e.request_id(),
+                    attempts,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Plan and claim the report; when it is ours, make its directory and
+    /// clear a part file left by a dead claimant. One trip to the blocking pool.
+    async fn claim(
+        &self,
+        p: &Planned,
+        key: &ReportKey,
+        final_path: &Path,
+        force: bool,
+    ) -> Result<Claimed, StoreError> {
+        let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
+        let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        let owner = store.owner().to_string();
+        let file = final_path.to_string_lossy().into_owned();
+        let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
+            let claimed = store.with(|c| {
+                let now = store::now();
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let (id, status) = reports::plan(&tx, &k, granularity, trigger, now)?;
+                if status.is_done() && !force {
+                    return Ok(Claimed::NotOurs(Outcome::Done));
+                }
+                let claim = reports::claim_in(&tx, id, &owner, force, trigger, &file, now)?;
+                tx.commit()?;
+                Ok(match claim {
+                    Claim::Claimed { .. } => Claimed::Ours(id),
+                    Claim::Done => Claimed::NotOurs(Outcome::Done),
+                    Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
+                })
+            })?;
+            let Claimed::Ours(id) = claimed else {
+                return Ok(claimed);
+            };
+            let prepared = final_path
+                .parent()
+                .map_or(Ok(()), files::create_dirs)
+                .and_then(|()| files::remove_if_exists(&files::part_path(&final_path)));
+            Ok(match prepared {
+                Ok(()) => Claimed::Ours(id),
+                Err(e) => Claimed::NoDirectory(id, e),
+            })
+        });
+        task.await.map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    async fn attempts_of(&self, id: i64) -> u32 {
+        self.store
+            .call(move |c| {
+                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+            })
+            .await
+            .unwrap_or(0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &self,
+        p: &Planned,
+        key: ReportKey,
+        id: Option<i64>,
+        code: &str,
+        message: &str,
+        request_id: Option<String>,
+        attempts: u32,
+    ) -> Outcome {
+        if let Some(id) = id {
+            let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
+            if let Err(e) = self
+                .store
+                .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
+                .await
+            {
+                warn!(job = %key.job, error = %e, "could not record a failure in the history");
+            }
+        }
+        metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
+        let hint = retry::hint(code);
+        warn!(
+            job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+            attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
+            hint = hint.unwrap_or("-"), "report failed"
+        );
+        Outcome::Failed(Box::new(Failure {
+            window: p.window_text(),
+            key,
+            code: code.to_string(),
+            message: message.to_string(),
+            request_id,
+            hint,
+            attempts,
+        }))
+    }
+}
+
+fn region_text(r: &str) -> &str {
+    if r.is_empty() { "ALL" } else { r }
+}
