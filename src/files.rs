@@ -31,13 +31,7 @@ pub struct Layout {
 }
 
 fn stamp(t: i64, zone: &TimeZone) -> String {
-    match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts
-            .to_zoned(zone.clone())
-            .strftime("%Y%m%dT%H%M%z")
-            .to_string(),
-        Err(_) => t.to_string(),
-    }
+    crate::window::local_text(t, zone, "%Y%m%dT%H%M%z")
 }
 
 impl Layout {

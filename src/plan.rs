@@ -54,13 +54,7 @@ impl Planned {
 
 /// A window in `zone`, for people.
 pub fn window_text(w: Window, zone: &jiff::tz::TimeZone) -> String {
-    let f = |t: i64| match Timestamp::from_second(t) {
-        Ok(ts) => ts
-            .to_zoned(zone.clone())
-            .strftime("%Y-%m-%dT%H:%M%:z")
-            .to_string(),
-        Err(_) => t.to_string(),
-    };
+    let f = |t| crate::window::local_text(t, zone, "%Y-%m-%dT%H:%M%:z");
     format!("{}..{}", f(w.start), f(w.end))
 }
 

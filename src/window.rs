@@ -243,6 +243,15 @@ impl Cadence {
     }
 }
 
+/// Unix seconds `t` as wall time in `zone`, formatted with `pattern`
+/// (strftime); the bare number when out of range.
+pub fn local_text(t: i64, zone: &TimeZone, pattern: &str) -> String {
+    match Timestamp::from_second(t) {
+        Ok(ts) => ts.to_zoned(zone.clone()).strftime(pattern).to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
 /// `t - d`, `None` when out of range.
 pub fn sub(t: Timestamp, d: std::time::Duration) -> Option<Timestamp> {
     let d = jiff::SignedDuration::try_from(d).ok()?;

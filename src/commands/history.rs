@@ -81,16 +81,6 @@ const COLUMNS: [&str; 18] = [
     "updated_at",
 ];
 
-fn local(t: i64, zone: &TimeZone) -> String {
-    match jiff::Timestamp::from_second(t) {
-        Ok(ts) => ts
-            .to_zoned(zone.clone())
-            .strftime("%Y-%m-%d %H:%M%:z")
-            .to_string(),
-        Err(_) => t.to_string(),
-    }
-}
-
 /// Byte counts for people.
 pub fn human_bytes(b: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -112,9 +102,7 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
     if rows.is_empty() {
         return "no reports recorded\n".to_string();
     }
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    t.set_header([
+    let header = [
         "WINDOW START",
         "WINDOW END",
         "JOB",
@@ -125,30 +113,27 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
         "SIZE",
         "TRIGGER",
         "ERROR",
-    ]);
-    for r in rows {
-        let zone = config
-            .job(&r.job)
-            .map(|j| j.cadence.zone().clone())
-            .unwrap_or(TimeZone::UTC);
-        t.add_row([
-            local(r.window_start, &zone),
-            local(r.window_end, &zone),
-            r.job.clone(),
-            r.target.clone(),
-            if r.region.is_empty() {
-                "ALL".to_string()
-            } else {
-                r.region.clone()
-            },
-            r.status.clone(),
-            r.attempts.to_string(),
-            r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
-            r.trigger.clone(),
-            r.error_code.clone().unwrap_or_else(|| "-".to_string()),
-        ]);
-    }
-    let mut s = t.trim_fmt();
-    s.push('\n');
-    s
+    ];
+    super::table(
+        header,
+        rows.iter().map(|r| {
+            let zone = config.zone_of(&r.job);
+            [
+                super::time_cell(Some(r.window_start), &zone),
+                super::time_cell(Some(r.window_end), &zone),
+                r.job.clone(),
+                r.target.clone(),
+                if r.region.is_empty() {
+                    "ALL".to_string()
+                } else {
+                    r.region.clone()
+                },
+                r.status.clone(),
+                r.attempts.to_string(),
+                r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
+                r.trigger.clone(),
+                r.error_code.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        }),
+    )
 }

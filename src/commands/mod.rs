@@ -8,6 +8,7 @@ pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::exit::{self, Exit};
+use jiff::tz::TimeZone;
 
 /// Run the command line and report an error the way operators read it.
 pub async fn dispatch(cli: Cli) -> Exit {
@@ -28,4 +29,26 @@ pub async fn dispatch(cli: Cli) -> Exit {
             code
         }
     }
+}
+
+/// A time column of the tables: wall time in the job's zone, `-` for none.
+pub(crate) fn time_cell(t: Option<i64>, zone: &TimeZone) -> String {
+    t.map(|t| crate::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// An aligned, borderless table for a terminal, ending in a newline.
+pub(crate) fn table<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t.set_header(header);
+    for r in rows {
+        t.add_row(r);
+    }
+    let mut s = t.trim_fmt();
+    s.push('\n');
+    s
 }

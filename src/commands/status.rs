@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::status::{self, JobStatus};
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use std::io::Write;
 use std::path::Path;
 
@@ -37,21 +36,9 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
     Ok(Exit::Ok)
 }
 
-fn when(t: Option<i64>, zone: &TimeZone) -> String {
-    t.and_then(|t| Timestamp::from_second(t).ok())
-        .map(|ts| {
-            ts.to_zoned(zone.clone())
-                .strftime("%Y-%m-%d %H:%M%:z")
-                .to_string()
-        })
-        .unwrap_or_else(|| "-".to_string())
-}
-
 /// An aligned table, times in each job's zone.
 pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_preset(comfy_table::presets::NOTHING);
-    t.set_header([
+    let header = [
         "JOB",
         "LAST DONE WINDOW END",
         "NEXT FIRE",
@@ -59,30 +46,27 @@ pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
         "FAILED",
         "RUNNING",
         "LAST ERROR",
-    ]);
-    for r in rows {
-        let zone = config
-            .job(&r.job)
-            .map(|j| j.cadence.zone().clone())
-            .unwrap_or(TimeZone::UTC);
-        t.add_row([
-            if r.enabled {
-                r.job.clone()
-            } else {
-                format!("{} (disabled)", r.job)
-            },
-            when(r.last_done_window_end, &zone),
-            when(r.next_fire, &zone),
-            r.missing.to_string(),
-            r.failed.to_string(),
-            r.running.to_string(),
-            r.last_error
-                .as_ref()
-                .map(|e| e.code.clone())
-                .unwrap_or_else(|| "-".to_string()),
-        ]);
-    }
-    let mut s = t.trim_fmt();
-    s.push('\n');
-    s
+    ];
+    super::table(
+        header,
+        rows.iter().map(|r| {
+            let zone = config.zone_of(&r.job);
+            [
+                if r.enabled {
+                    r.job.clone()
+                } else {
+                    format!("{} (disabled)", r.job)
+                },
+                super::time_cell(r.last_done_window_end, &zone),
+                super::time_cell(r.next_fire, &zone),
+                r.missing.to_string(),
+                r.failed.to_string(),
+                r.running.to_string(),
+                r.last_error
+                    .as_ref()
+                    .map(|e| e.code.clone())
+                    .unwrap_or_else(|| "-".to_string()),
+            ]
+        }),
+    )
 }

@@ -26,6 +26,12 @@ impl Config {
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
     }
+
+    /// The zone of job `name`; UTC for a job the config no longer has.
+    pub fn zone_of(&self, name: &str) -> jiff::tz::TimeZone {
+        self.job(name)
+            .map_or(jiff::tz::TimeZone::UTC, |j| j.cadence.zone().clone())
+    }
 }
 
 /// `[api]`.
