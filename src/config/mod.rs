@@ -3,6 +3,7 @@
 //! problem found names the key, its line and, where one exists, the fix; all
 //! problems of a file are reported at once. Nothing is written while loading.
 
+mod job;
 mod model;
 mod raw;
 mod validate;
