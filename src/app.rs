@@ -99,11 +99,20 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The engine for `config`, with its own HTTP client and rate limiter.
-pub fn engine(config: &Config, found: Found, store: Store) -> anyhow::Result<Engine> {
+/// The process's rate limiter, for `config`.
+pub fn limiter(config: &Config) -> Arc<Limiter> {
+    Arc::new(Limiter::new(config.api.rate_limit))
+}
+
+/// The engine for `config`, with its own HTTP client, sending through `limiter`.
+pub fn engine(
+    config: &Config,
+    found: Found,
+    store: Store,
+    limiter: Arc<Limiter>,
+) -> anyhow::Result<Engine> {
     let http = api::client::http_client(&config.api).map_err(anyhow::Error::msg)?;
     let provider = Provider::from_found(found, &config.credentials, http.clone());
-    let limiter = Arc::new(Limiter::new(config.api.rate_limit));
     let client = Client::new(http, config.api.clone(), provider, limiter);
     Ok(Engine::new(
         client,

@@ -31,8 +31,10 @@ pub fn window() -> Duration {
 }
 
 /// A sliding-window limiter: at most `limit` calls in any [`window`].
+/// One per process; a reload changes its limit in place
+/// ([`Limiter::set_limit`]), so fires before and after share it.
 pub struct Limiter {
-    limit: usize,
+    limit: std::sync::atomic::AtomicUsize,
     window: Duration,
     /// Send times of the last `limit` calls, oldest first.
     sent: Mutex<VecDeque<Instant>>,
@@ -47,10 +49,23 @@ impl Limiter {
     pub fn with_window(limit: NonZeroU32, window: Duration) -> Limiter {
         let limit = limit.get() as usize;
         Limiter {
-            limit,
+            limit: std::sync::atomic::AtomicUsize::new(limit),
             window,
             sent: Mutex::new(VecDeque::with_capacity(limit)),
         }
+    }
+
+    /// Calls allowed per window.
+    pub fn limit(&self) -> usize {
+        self.limit.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Change the limit; calls already sent still count.
+    pub fn set_limit(&self, per_second: NonZeroU32) {
+        self.limit.store(
+            per_second.get() as usize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Take a slot now if one is free; else say when one frees up.
@@ -62,12 +77,14 @@ impl Limiter {
         {
             sent.pop_front();
         }
-        if sent.len() < self.limit {
+        if sent.len() < self.limit() {
             sent.push_back(now);
             return Ok(());
         }
-        // Full: the oldest call leaves the window at `oldest + window`.
-        Err(sent.front().map_or(now, |t| *t + self.window))
+        // Full: a slot frees when the call `len - limit` places from the
+        // oldest leaves the window (the oldest, unless the limit was lowered).
+        let over = sent.len() - self.limit();
+        Err(sent.get(over).map_or(now, |t| *t + self.window))
     }
 
     /// Wait until the next call may go, and count it.
@@ -164,6 +181,20 @@ mod tests {
         let at = run(1000, 16, 300).await;
         // 300 calls in well under a second: only the 7 ms per call of each of 16 tasks
         assert!(at[299] < 200_000, "last call at {} µs", at[299]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowered_limit_counts_the_calls_already_sent() {
+        let l = Limiter::new(NonZeroU32::new(4).expect("nonzero"));
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            l.acquire().await;
+        }
+        l.set_limit(NonZeroU32::new(2).expect("nonzero"));
+        l.acquire().await;
+        // the 5th call waits until only one of the first four is left in the window
+        assert_eq!(t0.elapsed(), Duration::from_millis(1025));
+        assert_eq!(l.limit(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,7 +68,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         todo = store.with(|c| query::not_done(c, todo))?;
     }
     let skipped = asked - todo.len();
-    let engine = app::engine(&config, found, store)?;
+    let engine = app::engine(&config, found, store, app::limiter(&config))?;
     let ctl = Control::default();
     let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
     let summary = engine.run(todo, args.force, &ctl).await;

@@ -49,6 +49,7 @@ struct Daemon {
     config: Config,
     jobs: Vec<Arc<Job>>,
     engine: Engine,
+    limiter: Arc<crate::ratelimit::Limiter>,
     timetable: Timetable,
     fires: HashMap<String, Fire>,
     done_tx: mpsc::UnboundedSender<Finished>,
@@ -77,7 +78,8 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let config = config::load(&path)?;
     let (source, found) = app::find_credentials(&config)?;
     let store = app::open_store(&config)?;
-    let engine = app::engine(&config, found, store)?;
+    let limiter = app::limiter(&config);
+    let engine = app::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
@@ -109,6 +111,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config,
         jobs,
         engine,
+        limiter,
         fires: HashMap::new(),
         done_tx,
         health,
@@ -152,7 +155,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     }
 
     notify::stopping();
-    d.shutdown(&mut done_rx).await;
+    d.shutdown(&mut done_rx, &mut term, &mut int).await;
     stop_listener.cancel();
     Ok(Exit::Ok)
 }
@@ -263,7 +266,14 @@ impl Daemon {
             new.storage = self.config.storage.clone();
         }
         let (_, found) = app::find_credentials(&new)?;
-        let engine = app::engine(&new, found, self.engine.store().clone())?;
+        let engine = app::engine(
+            &new,
+            found,
+            self.engine.store().clone(),
+            self.limiter.clone(),
+        )?;
+        // One limiter for the whole process: fires started before the reload and after share it.
+        self.limiter.set_limit(new.api.rate_limit);
         let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
         let jobs = jobs_of(&new);
         let now_names: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
@@ -287,7 +297,12 @@ impl Daemon {
     }
 
     /// Stop: no new reports; in-flight ones get the grace period, then are abandoned.
-    async fn shutdown(mut self, done_rx: &mut mpsc::UnboundedReceiver<Finished>) {
+    async fn shutdown(
+        mut self,
+        done_rx: &mut mpsc::UnboundedReceiver<Finished>,
+        term: &mut tokio::signal::unix::Signal,
+        int: &mut tokio::signal::unix::Signal,
+    ) {
         info!(running = self.fires.len(), grace = ?GRACE, "stopping: no new reports; those in flight may finish");
         for f in self.fires.values() {
             f.ctl.stop.cancel();
@@ -297,6 +312,9 @@ impl Daemon {
             tokio::select! {
                 Some(done) = done_rx.recv() => self.finish(done),
                 _ = tokio::time::sleep_until(deadline) => break,
+                // A second signal: do not wait for the grace period.
+                _ = term.recv() => break,
+                _ = int.recv() => break,
             }
         }
         if !self.fires.is_empty() {
