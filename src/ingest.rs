@@ -114,8 +114,25 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
     ingest_from(tx, report_id, BufReader::with_capacity(64 * 1024, file))
 }
 
-/// [`ingest`] from any seekable source (a file, or bytes in memory).
+/// [`ingest`] from any seekable source (a file, or bytes in memory). A
+/// workbook malformed enough to make the reader panic is an error like any
+/// other, never a crash.
 pub fn ingest_from<RS: std::io::Read + std::io::Seek>(
+    tx: &Transaction<'_>,
+    report_id: i64,
+    source: RS,
+) -> Result<Ingested, IngestError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_into(tx, report_id, source)
+    }))
+    .unwrap_or_else(|_| {
+        Err(IngestError(
+            "the workbook reader failed on this file".to_string(),
+        ))
+    })
+}
+
+fn read_into<RS: std::io::Read + std::io::Seek>(
     tx: &Transaction<'_>,
     report_id: i64,
     source: RS,
@@ -259,6 +276,33 @@ mod tests {
         assert!(json(&DataRef::Float(1234.0)).is_i64());
         assert_eq!(json(&DataRef::Float(f64::NAN)), Value::Null);
         assert_eq!(json(&DataRef::Empty), Value::Null);
+    }
+
+    #[test]
+    fn truncated_and_damaged_workbooks_are_errors_not_panics() {
+        // a real workbook, then every prefix and some damaged copies of it
+        let params = fake_mna::Params::new("-1", 1_700_000_000, 1_700_010_800, 1);
+        let good = fake_mna::workbook_for(&params, 3, true);
+        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE report_rows (report_id, sheet, row_number, data)")
+            .expect("table");
+        let tx = conn.transaction().expect("tx");
+        let rows =
+            ingest_from(&tx, 1, std::io::Cursor::new(&good)).expect("the whole workbook reads");
+        assert_eq!(rows.sheets, 2);
+        assert!(rows.rows >= 3);
+        for cut in (0..good.len()).step_by(13) {
+            let _ = ingest_from(&tx, 1, std::io::Cursor::new(&good[..cut]));
+        }
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..300 {
+            let mut b = good.clone();
+            for _ in 0..rng.usize(1..8) {
+                let i = rng.usize(..b.len());
+                b[i] = rng.u8(..);
+            }
+            let _ = ingest_from(&tx, 1, std::io::Cursor::new(&b));
+        }
     }
 
     #[test]

@@ -256,3 +256,26 @@ fn state_dir_defaults_to_the_given_directory() {
     let c = parse(text, Path::new("/etc/x/config.toml")).expect("valid");
     assert_eq!(c.storage.state_dir, Path::new(DEFAULT_STATE_DIR));
 }
+
+#[test]
+fn no_input_makes_the_parser_panic() {
+    let base = include_str!("../../config.example.toml");
+    let mut rng = fastrand::Rng::with_seed(7);
+    // every prefix at some stride, and random byte edits
+    for cut in (0..base.len()).step_by(37) {
+        if let Some(prefix) = base.get(..cut) {
+            let _ = parse(prefix, Path::new("/tmp/c.toml"));
+        }
+    }
+    let bytes = base.as_bytes();
+    for _ in 0..400 {
+        let mut b = bytes.to_vec();
+        for _ in 0..rng.usize(1..6) {
+            let i = rng.usize(..b.len());
+            b[i] = *rng.choice(b"=[]\"'#\n 0-.:{}z\\".iter()).unwrap_or(&b'x');
+        }
+        if let Ok(text) = String::from_utf8(b) {
+            let _ = parse(&text, Path::new("/tmp/c.toml"));
+        }
+    }
+}

@@ -122,10 +122,9 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Task("database lock poisoned".into()))?;
+        // A panic while the lock was held unwound through the open transaction,
+        // which rolled it back: the connection is fine to use again.
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut guard)?)
     }
 
