@@ -10,13 +10,13 @@
 
 use calamine::{Data, DataRef, Reader, Xlsx};
 use rusqlite::{Transaction, params};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 /// Why a workbook could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot read the workbook: {0}")]
 pub struct IngestError(pub String);
 
@@ -108,22 +108,116 @@ fn unique_headers(cells: Vec<(u32, String)>) -> Vec<(u32, String)> {
         .collect()
 }
 
-/// Store the rows of the workbook at `path` as report `report_id`'s, replacing any earlier ones.
-pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
-    let file = File::open(path).map_err(|e| IngestError(e.to_string()))?;
-    ingest_from(tx, report_id, BufReader::with_capacity(64 * 1024, file))
+/// One row of a sheet, ready for `report_rows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetRow {
+    pub sheet: String,
+    /// The sheet's own 1-based row number.
+    pub row_number: i64,
+    /// A JSON object keyed by the header row.
+    pub data: String,
 }
 
-/// [`ingest`] from any seekable source (a file, or bytes in memory). A
-/// workbook malformed enough to make the reader panic is an error like any
-/// other, never a crash.
-pub fn ingest_from<RS: std::io::Read + std::io::Seek>(
+/// Store the rows of the workbook at `path` as report `report_id`'s,
+/// replacing any earlier ones, reading as it writes (memory does not grow
+/// with the rows).
+pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
+    let file = File::open(path).map_err(|e| IngestError(e.to_string()))?;
+    let mut insert = Inserter::new(tx, report_id)?;
+    let sheets = read_rows(BufReader::with_capacity(64 * 1024, file), |row| {
+        insert.add(&row)
+    })?;
+    Ok(Ingested {
+        sheets,
+        rows: insert.rows,
+    })
+}
+
+/// Most JSON text [`parse_rows`] holds in memory; a workbook with more is
+/// left to [`ingest`], which streams.
+pub const PARSED_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Read every row of a workbook held in memory (so the reading can happen
+/// before the history lock is taken); [`store_rows`] writes them. `None`
+/// when the rows would take more than [`PARSED_MAX_BYTES`].
+pub fn parse_rows(bytes: &[u8]) -> Result<Option<(usize, Vec<SheetRow>)>, IngestError> {
+    /// Stops the reading once the budget is spent.
+    const OVER: &str = "over the in-memory budget";
+    let mut rows = Vec::new();
+    let mut held = 0usize;
+    let read = read_rows(std::io::Cursor::new(bytes), |row| {
+        held += row.data.len() + row.sheet.len();
+        if held > PARSED_MAX_BYTES {
+            return Err(IngestError(OVER.to_string()));
+        }
+        rows.push(row);
+        Ok(())
+    });
+    match read {
+        Ok(sheets) => Ok(Some((sheets, rows))),
+        Err(e) if e.0 == OVER => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Store rows read by [`parse_rows`] as report `report_id`'s, replacing any earlier ones.
+pub fn store_rows(
     tx: &Transaction<'_>,
     report_id: i64,
-    source: RS,
+    sheets: usize,
+    rows: &[SheetRow],
 ) -> Result<Ingested, IngestError> {
+    let mut insert = Inserter::new(tx, report_id)?;
+    for row in rows {
+        insert.add(row)?;
+    }
+    Ok(Ingested {
+        sheets,
+        rows: insert.rows,
+    })
+}
+
+/// Writes rows of one report into `report_rows`.
+struct Inserter<'t> {
+    stmt: rusqlite::CachedStatement<'t>,
+    report_id: i64,
+    rows: usize,
+}
+
+impl<'t> Inserter<'t> {
+    fn new(tx: &'t Transaction<'_>, report_id: i64) -> Result<Inserter<'t>, IngestError> {
+        let err = |e: rusqlite::Error| IngestError(e.to_string());
+        tx.prepare_cached("DELETE FROM report_rows WHERE report_id = ?1")
+            .and_then(|mut s| s.execute([report_id]))
+            .map_err(err)?;
+        let stmt = tx
+            .prepare_cached("INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(err)?;
+        Ok(Inserter {
+            stmt,
+            report_id,
+            rows: 0,
+        })
+    }
+
+    fn add(&mut self, row: &SheetRow) -> Result<(), IngestError> {
+        self.stmt
+            .execute(params![self.report_id, row.sheet, row.row_number, row.data])
+            .map_err(|e| IngestError(e.to_string()))?;
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+/// Read every sheet of a workbook, row by row, into `sink`; the number of
+/// sheets. A workbook malformed enough to make the reader panic is an error
+/// like any other, never a crash.
+pub fn read_rows<RS: std::io::Read + std::io::Seek>(
+    source: RS,
+    mut sink: impl FnMut(SheetRow) -> Result<(), IngestError>,
+) -> Result<usize, IngestError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_into(tx, report_id, source)
+        read_sheets(source, &mut sink)
     }))
     .unwrap_or_else(|_| {
         Err(IngestError(
@@ -132,92 +226,119 @@ pub fn ingest_from<RS: std::io::Read + std::io::Seek>(
     })
 }
 
-fn read_into<RS: std::io::Read + std::io::Seek>(
-    tx: &Transaction<'_>,
-    report_id: i64,
+fn read_sheets<RS: std::io::Read + std::io::Seek>(
     source: RS,
-) -> Result<Ingested, IngestError> {
+    sink: &mut impl FnMut(SheetRow) -> Result<(), IngestError>,
+) -> Result<usize, IngestError> {
     let err = |e: &dyn std::fmt::Display| IngestError(e.to_string());
     let mut wb: Xlsx<RS> = Xlsx::new(source).map_err(|e| err(&e))?;
-    tx.execute("DELETE FROM report_rows WHERE report_id = ?1", [report_id])
-        .map_err(|e| err(&e))?;
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(|e| err(&e))?;
-    let mut total = Ingested::default();
-    for sheet in wb.sheet_names() {
-        let mut cells = wb.worksheet_cells_reader(&sheet).map_err(|e| err(&e))?;
-        let mut header: Option<Vec<(u32, String)>> = None;
-        let mut row: Option<u32> = None;
-        let mut values: Vec<(u32, Value)> = Vec::new();
-        let mut header_cells: Vec<(u32, String)> = Vec::new();
-        let mut flush = |row: u32,
-                         header: &mut Option<Vec<(u32, String)>>,
-                         header_cells: &mut Vec<(u32, String)>,
-                         values: &mut Vec<(u32, Value)>|
-         -> Result<(), IngestError> {
-            match header {
-                None => {
-                    if !header_cells.is_empty() {
-                        *header = Some(unique_headers(std::mem::take(header_cells)));
-                    }
-                }
-                Some(h) => {
-                    if values.iter().all(|(_, v)| v.is_null()) {
-                        values.clear();
-                        return Ok(());
-                    }
-                    let mut obj = Map::with_capacity(h.len());
-                    for (col, name) in h.iter() {
-                        obj.insert(name.clone(), Value::Null);
-                        let _ = col;
-                    }
-                    for (col, v) in values.drain(..) {
-                        let name = h
-                            .iter()
-                            .find(|(c, _)| *c == col)
-                            .map(|(_, n)| n.clone())
-                            .unwrap_or_else(|| column_name(col));
-                        obj.insert(name, v);
-                    }
-                    insert
-                        .execute(params![
-                            report_id,
-                            sheet,
-                            i64::from(row) + 1,
-                            Value::Object(obj).to_string()
-                        ])
-                        .map_err(|e| err(&e))?;
-                    total.rows += 1;
-                }
-            }
-            Ok(())
+    let names = wb.sheet_names();
+    for sheet in &names {
+        let mut cells = wb.worksheet_cells_reader(sheet).map_err(|e| err(&e))?;
+        let mut rows = Rows::default();
+        let mut emit = |(row, data): (u32, String)| {
+            sink(SheetRow {
+                sheet: sheet.clone(),
+                row_number: i64::from(row) + 1,
+                data,
+            })
         };
         while let Some(cell) = cells.next_cell().map_err(|e| err(&e))? {
             let (r, c) = cell.get_position();
-            if row.is_some_and(|cur| cur != r)
-                && let Some(cur) = row
-            {
-                flush(cur, &mut header, &mut header_cells, &mut values)?;
-            }
-            row = Some(r);
-            let v = cell.get_value();
-            if header.is_none() {
-                if !matches!(v, DataRef::Empty) {
-                    header_cells.push((c, header_text(v, c)));
-                }
-            } else {
-                values.push((c, json(v)));
+            if let Some(done) = rows.push(r, c, cell.get_value()) {
+                emit(done)?;
             }
         }
-        if let Some(cur) = row {
-            flush(cur, &mut header, &mut header_cells, &mut values)?;
+        if let Some(done) = rows.finish() {
+            emit(done)?;
         }
-        total.sheets += 1;
     }
-    Ok(total)
+    Ok(names.len())
+}
+
+/// Turns a sheet's cells, in row order, into JSON rows keyed by its header.
+#[derive(Default)]
+struct Rows {
+    /// Column and JSON key (already a JSON string literal) of each header cell.
+    header: Option<Vec<(u32, String)>>,
+    header_cells: Vec<(u32, String)>,
+    row: Option<u32>,
+    values: Vec<(u32, Value)>,
+}
+
+impl Rows {
+    /// Take cell (`row`, `col`); when it starts a new row, the finished one
+    /// (its 0-based row number and JSON text), if it was a data row with a value.
+    fn push(&mut self, row: u32, col: u32, cell: &DataRef<'_>) -> Option<(u32, String)> {
+        let done = match self.row {
+            Some(cur) if cur != row => self.end_row(cur),
+            _ => None,
+        };
+        self.row = Some(row);
+        if self.header.is_some() {
+            self.values.push((col, json(cell)));
+        } else if !matches!(cell, DataRef::Empty) {
+            self.header_cells.push((col, header_text(cell, col)));
+        }
+        done
+    }
+
+    /// The last row, once the cells are over.
+    fn finish(&mut self) -> Option<(u32, String)> {
+        let cur = self.row.take()?;
+        self.end_row(cur)
+    }
+
+    fn end_row(&mut self, row: u32) -> Option<(u32, String)> {
+        let Some(header) = &self.header else {
+            // The first row with a value is the header.
+            if !self.header_cells.is_empty() {
+                let names = unique_headers(std::mem::take(&mut self.header_cells));
+                self.header = Some(
+                    names
+                        .into_iter()
+                        .map(|(c, n)| (c, key_literal(&n)))
+                        .collect(),
+                );
+            }
+            return None;
+        };
+        if self.values.iter().all(|(_, v)| v.is_null()) {
+            self.values.clear();
+            return None;
+        }
+        // Header columns in sheet order (null where the row has no value),
+        // then any cell beyond the header under its column letter.
+        let mut out = String::with_capacity(32 * header.len());
+        out.push('{');
+        for (i, (col, key)) in header.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push(':');
+            let v = self.values.iter().find(|(c, _)| c == col).map(|(_, v)| v);
+            out.push_str(&v.map_or_else(|| "null".to_string(), Value::to_string));
+        }
+        for (col, v) in &self.values {
+            if !header.iter().any(|(c, _)| c == col) {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str(&key_literal(&column_name(*col)));
+                out.push(':');
+                out.push_str(&v.to_string());
+            }
+        }
+        out.push('}');
+        self.values.clear();
+        Some((row, out))
+    }
+}
+
+/// `name` as a JSON string literal.
+fn key_literal(name: &str) -> String {
+    Value::String(name.to_string()).to_string()
 }
 
 /// A sheet's name and its cells, row by row.
@@ -283,16 +404,13 @@ mod tests {
         // a real workbook, then every prefix and some damaged copies of it
         let params = fake_mna::Params::new("-1", 1_700_000_000, 1_700_010_800, 1);
         let good = fake_mna::workbook_for(&params, 3, true);
-        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
-        conn.execute_batch("CREATE TABLE report_rows (report_id, sheet, row_number, data)")
-            .expect("table");
-        let tx = conn.transaction().expect("tx");
-        let rows =
-            ingest_from(&tx, 1, std::io::Cursor::new(&good)).expect("the whole workbook reads");
-        assert_eq!(rows.sheets, 2);
-        assert!(rows.rows >= 3);
+        let (sheets, rows) = parse_rows(&good)
+            .expect("the whole workbook reads")
+            .expect("small");
+        assert_eq!(sheets, 2);
+        assert!(rows.len() >= 3);
         for cut in (0..good.len()).step_by(13) {
-            let _ = ingest_from(&tx, 1, std::io::Cursor::new(&good[..cut]));
+            let _ = parse_rows(&good[..cut]);
         }
         let mut rng = fastrand::Rng::with_seed(3);
         for _ in 0..300 {
@@ -301,8 +419,51 @@ mod tests {
                 let i = rng.usize(..b.len());
                 b[i] = rng.u8(..);
             }
-            let _ = ingest_from(&tx, 1, std::io::Cursor::new(&b));
+            let _ = parse_rows(&b);
         }
+    }
+
+    #[test]
+    fn rows_from_memory_and_from_the_file_are_the_same() {
+        let params = fake_mna::Params::new("dev-1", 1_700_000_000, 1_700_003_600, 1);
+        let bytes = fake_mna::workbook_for(&params, 40, true);
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("w.xlsx");
+        std::fs::write(&path, &bytes).expect("write");
+        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE report_rows (report_id, sheet, row_number, data)")
+            .expect("table");
+        let tx = conn.transaction().expect("tx");
+        let streamed = ingest(&tx, 1, &path).expect("from the file");
+        let (sheets, rows) = parse_rows(&bytes).expect("from memory").expect("small");
+        let stored = store_rows(&tx, 2, sheets, &rows).expect("store");
+        assert_eq!(streamed, stored);
+        let same: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM report_rows a JOIN report_rows b
+                 ON a.sheet = b.sheet AND a.row_number = b.row_number AND a.data = b.data
+                 WHERE a.report_id = 1 AND b.report_id = 2",
+                [],
+                |r| r.get(0),
+            )
+            .expect("compare");
+        assert_eq!(same as usize, streamed.rows);
+        // header order is the sheet's; numbers are numbers
+        let first: String = tx
+            .query_row("SELECT data FROM report_rows WHERE report_id = 1 AND sheet = 'Traffic' ORDER BY row_number LIMIT 1", [], |r| r.get(0))
+            .expect("row");
+        assert!(first.starts_with("{\"Time\":"), "{first}");
+        let v: Value = serde_json::from_str(&first).expect("json");
+        assert!(v["TotalBytes"].is_i64(), "{first}");
+    }
+
+    #[test]
+    fn rows_beyond_the_memory_budget_are_left_to_streaming() {
+        let params = fake_mna::Params::new("dev-1", 1_700_000_000, 1_700_003_600, 1);
+        // ~150 bytes of JSON a row: 40,000 rows exceed 4 MiB
+        let bytes = fake_mna::workbook_for(&params, 40_000, false);
+        assert!(bytes.len() < 4 * 1024 * 1024);
+        assert_eq!(parse_rows(&bytes).expect("readable"), None);
     }
 
     #[test]

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna, Fault};
+use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna, Fault, Params};
 use tempfile::TempDir;
 
 use crate::harness::{ChildRun, Measured, median, secs_between, tail};
 use crate::sdk::SDK_REPORTS;
-use crate::world::{BASE, History, SUMMARY_ROWS, World, loopback};
+use crate::world::{BASE, HOUR, History, SUMMARY_ROWS, World, loopback};
 
 const SDK_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/sdk_sequential.py");
 /// A RAM file system, to take the disk out of the comparison.
@@ -81,10 +81,21 @@ impl Env {
         made.expect("create a temp dir")
     }
 
-    /// A fresh unthrottled fake, each call and download delayed by the latency.
+    /// A fresh unthrottled fake, each call and download delayed by the
+    /// latency, its workbooks for the benchmark's windows built before the
+    /// clock starts (a real server's work does not run on the client's cores).
     fn fake(self) -> FakeMna {
         let fake = FakeMna::start_background(loopback(), FakeConfig::default())
             .expect("the fake API starts");
+        let windows = (0..SDK_REPORTS).map(|i| {
+            let begin = BASE + i * HOUR;
+            Params {
+                gateway: Some(0),
+                ..Params::new("-1", begin, begin + HOUR, 1)
+            }
+        });
+        fake.prewarm(windows)
+            .expect("the fake builds the workbooks");
         if let Some(d) = self.latency {
             fake.push_api_faults(SDK_REPORTS as usize, Fault::Delay(d));
             fake.push_api_faults(SDK_REPORTS as usize, Fault::DownloadDelay(d));

@@ -247,6 +247,20 @@ impl FakeMna {
         Some(bytes.as_ref().clone())
     }
 
+    /// Build the workbooks of `params` now, so that requests for them are
+    /// served from the cache: a benchmark then measures its client, not the
+    /// fake's workbook writer competing for the same cores (a real server
+    /// does that work on its own machines).
+    pub fn prewarm(
+        &self,
+        params: impl IntoIterator<Item = Params>,
+    ) -> Result<(), rust_xlsxwriter::XlsxError> {
+        for p in params {
+            self.shared.cache.get(&p)?;
+        }
+        Ok(())
+    }
+
     /// Hex SHA-256 of what [`FakeMna::served_file`] would return; also works
     /// in large-file mode (hashing the file once).
     pub fn served_sha256(&self, request_id: &str) -> Option<String> {

@@ -252,11 +252,22 @@ fn seal_and_commit(
             source,
         });
     }
+    // A small workbook (in memory, rows within their budget) is read before
+    // the history lock is taken, so reports in flight read theirs side by
+    // side; a large one is read as it is written, inside the transaction,
+    // with flat memory.
+    let parsed = received
+        .body
+        .as_deref()
+        .map(ingest::parse_rows)
+        .transpose()
+        .map(Option::flatten);
     let committed = store.with(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let read = match &received.body {
-            Some(bytes) => ingest::ingest_from(&tx, id, std::io::Cursor::new(bytes)),
-            None => ingest::ingest(&tx, id, final_path),
+        let read = match &parsed {
+            Ok(Some((sheets, rows))) => ingest::store_rows(&tx, id, *sheets, rows),
+            Err(e) => Err(e.clone()),
+            Ok(None) => ingest::ingest(&tx, id, final_path),
         };
         let rows = match read {
             Ok(i) => i.rows,

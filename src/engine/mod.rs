@@ -227,8 +227,8 @@ impl Engine {
         }
     }
 
-    /// Plan and claim the report; when it is ours, make its directory and
-    /// clear a part file left by a dead claimant. One trip to the blocking pool.
+    /// Plan and claim the report; when it is ours, make its directory. One
+    /// trip to the blocking pool.
     async fn claim(
         &self,
         p: &Planned,
@@ -259,10 +259,8 @@ impl Engine {
             let Claimed::Ours(id) = claimed else {
                 return Ok(claimed);
             };
-            let prepared = final_path
-                .parent()
-                .map_or(Ok(()), files::create_dirs)
-                .and_then(|()| files::remove_if_exists(&files::part_path(&final_path)));
+            // A part file a dead claimant left is truncated when the download starts.
+            let prepared = final_path.parent().map_or(Ok(()), files::create_dirs);
             Ok(match prepared {
                 Ok(()) => Claimed::Ours(id),
                 Err(e) => Claimed::NoDirectory(id, e),
