@@ -25,7 +25,7 @@ use tracing::{info, warn};
 
 /// The loop is stuck when it has not ticked for this long (it ticks at
 /// least every [`crate::daemon::timetable::MAX_SLEEP`]).
-pub const STALE_AFTER: Duration = Duration::from_secs(90);
+pub const STALE_AFTER: Duration = Duration::from_secs(180);
 
 /// How long the health probe waits for the database's write lock.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

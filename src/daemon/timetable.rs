@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest single sleep before the wall clock is read again.
-pub const MAX_SLEEP: Duration = Duration::from_secs(30);
+pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// A wall-clock difference from what the monotonic clock predicts beyond
 /// this is reported as a jump (suspend, NTP step, manual change).
