@@ -307,7 +307,7 @@ pub fn scenario(r: &mut Results) {
     let same_work = ensure_python("openpyxl", "openpyxl");
     let tmpfs = std::path::Path::new(TMPFS).is_dir();
     r.note(format!(
-        "sdk: {SDK_REPORTS} hourly reports (24 rows each) from an unthrottled fake, a fresh fake per run; \
+        "sdk: {SDK_REPORTS} hourly reports (24 rows each) from an unthrottled fake, a fresh fake per run with its workbooks built before the clock starts; \
          whole-process wall times, median of {SDK_REPEATS}; files in the default temp dir unless said. \
          Python plain: call, download, write, one-row commit. Python same-work: call, download, \
          .part + fsync, zip check, rename + dir fsync, one transaction with the report, 2 attempts \
