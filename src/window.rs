@@ -68,6 +68,15 @@ impl Window {
     }
 }
 
+/// How a window's start is found from its end (see [`Cadence::start_rule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartRule {
+    StartOfDay(u32),
+    SameWallTime(u32),
+    EndsBefore(u32),
+    Seconds(u32),
+}
+
 /// Why a window rule cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CadenceError {
@@ -185,29 +194,89 @@ impl Cadence {
         self.ends_between(before, end).contains(&end)
     }
 
-    /// The window that ends at `end`.
-    pub fn window_ending(&self, end: Timestamp) -> Window {
-        let start = match self.window {
-            Length::Seconds(s) => end.as_second() - i64::from(s),
-            Length::Days(d) => {
-                let z: Zoned = end.to_zoned(self.zone.clone());
-                z.checked_sub(i64::from(d).days())
-                    .map(|s| s.timestamp().as_second())
-                    .unwrap_or(end.as_second() - i64::from(d) * DAY as i64)
-            }
-        };
-        Window {
-            start,
-            end: end.as_second(),
+    /// How the start of a window follows from its end, so that tumbling
+    /// windows tile and rolling ones overlap evenly across DST changes:
+    /// - a window of whole days ending on a day boundary starts at the
+    ///   beginning of the local day that many days before (a skipped
+    ///   midnight included);
+    /// - a window that is a whole number of sub-day steps starts that many
+    ///   window ends earlier (so a 2-hour window over a spring-forward gap
+    ///   is 3 hours long, and one over a fall-back fold 1 hour);
+    /// - a window of days with a sub-day step starts at the same wall time
+    ///   that many days before;
+    /// - any other window is exact seconds.
+    fn start_rule(&self) -> StartRule {
+        match (self.window, self.step) {
+            (Length::Days(w), Length::Days(_)) => StartRule::StartOfDay(w),
+            (Length::Days(w), Length::Seconds(_)) => StartRule::SameWallTime(w),
+            (Length::Seconds(w), Length::Seconds(s)) if w % s == 0 => StartRule::EndsBefore(w / s),
+            (Length::Seconds(w), _) => StartRule::Seconds(w),
         }
+    }
+
+    /// The window that ends at `end` (an end of this cadence).
+    pub fn window_ending(&self, end: Timestamp) -> Window {
+        let before = end.checked_sub(1.second()).unwrap_or(end);
+        self.windows_ending_between(before, end)
+            .into_iter()
+            .next()
+            .unwrap_or(Window {
+                start: end.as_second() - self.window.nominal_secs() as i64,
+                end: end.as_second(),
+            })
     }
 
     /// Windows whose end lies in `(after, until]`, ascending by end.
     pub fn windows_ending_between(&self, after: Timestamp, until: Timestamp) -> Vec<Window> {
-        self.ends_between(after, until)
-            .into_iter()
-            .map(|e| self.window_ending(e))
-            .collect()
+        let window = |start: i64, e: Timestamp| Window {
+            start,
+            end: e.as_second(),
+        };
+        match self.start_rule() {
+            StartRule::EndsBefore(k) => {
+                // Every end from far enough back that the k-th end before the first is in.
+                let reach = (u64::from(k) * self.step.nominal_secs() + 2 * DAY) as i64;
+                let from = after
+                    .checked_sub(jiff::SignedDuration::from_secs(reach))
+                    .unwrap_or(after);
+                let all = self.ends_between(from, until);
+                let k = k as usize;
+                all.iter()
+                    .enumerate()
+                    .filter(|(_, e)| **e > after)
+                    .map(|(i, e)| {
+                        let start = match i.checked_sub(k) {
+                            Some(j) => all[j].as_second(),
+                            None => e.as_second() - (k as u64 * self.step.nominal_secs()) as i64,
+                        };
+                        window(start, *e)
+                    })
+                    .collect()
+            }
+            rule => self
+                .ends_between(after, until)
+                .into_iter()
+                .map(|e| window(self.start_by(rule, e), e))
+                .collect(),
+        }
+    }
+
+    /// The start of the window ending at `end` by a calendar or seconds rule.
+    fn start_by(&self, rule: StartRule, end: Timestamp) -> i64 {
+        let z: Zoned = end.to_zoned(self.zone.clone());
+        let fallback = end.as_second() - self.window.nominal_secs() as i64;
+        match rule {
+            StartRule::StartOfDay(d) => z
+                .date()
+                .checked_sub(i64::from(d).days())
+                .ok()
+                .and_then(|date| date.to_zoned(self.zone.clone()).ok())
+                .map_or(fallback, |s| s.timestamp().as_second()),
+            StartRule::SameWallTime(d) => z
+                .checked_sub(i64::from(d).days())
+                .map_or(fallback, |s| s.timestamp().as_second()),
+            StartRule::Seconds(_) | StartRule::EndsBefore(_) => fallback,
+        }
     }
 
     /// Every window lying wholly inside `[from, to)`: `start >= from` and `end <= to`.
@@ -449,5 +518,115 @@ mod tests {
         assert_eq!(n, Some(ts("2026-03-29T22:00:00Z")));
         assert!(c.is_end(ts("2026-03-29T22:00:00Z")));
         assert!(!c.is_end(ts("2026-03-29T21:00:00Z")));
+    }
+
+    /// Zones with ordinary, half-hour, 45-minute and midnight DST changes.
+    const ZONES: &[&str] = &[
+        "UTC",
+        "Asia/Shanghai",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+        "America/St_Johns",
+        "America/Santiago",
+        "America/Havana",
+        "Asia/Beirut",
+        "Africa/Cairo",
+    ];
+
+    fn assert_tiles(c: &Cadence, from: &str, to: &str, what: &str) {
+        let w = c.windows_within(ts(from), ts(to));
+        assert!(!w.is_empty(), "{what}: no windows");
+        for pair in w.windows(2) {
+            assert_eq!(
+                pair[0].end, pair[1].start,
+                "{what}: {:?} then {:?}",
+                pair[0], pair[1]
+            );
+        }
+        assert!(w.iter().all(|w| w.secs() > 0), "{what}: an empty window");
+    }
+
+    #[test]
+    fn tumbling_windows_tile_a_whole_year_in_every_zone() {
+        for zone in ZONES {
+            for step in [
+                3_600,
+                2 * 3_600,
+                3 * 3_600,
+                6 * 3_600,
+                12 * 3_600,
+                86_400,
+                7 * 86_400,
+            ] {
+                let c = cad(step, step, zone);
+                assert_tiles(
+                    &c,
+                    "2026-01-01T00:00:00Z",
+                    "2027-01-01T00:00:00Z",
+                    &format!("{zone} step {step}"),
+                );
+            }
+            // minute steps: the months with DST changes
+            for step in [300, 900] {
+                let c = cad(step, step, zone);
+                for (from, to) in [
+                    ("2026-03-01T00:00:00Z", "2026-04-15T00:00:00Z"),
+                    ("2026-09-01T00:00:00Z", "2026-11-15T00:00:00Z"),
+                ] {
+                    assert_tiles(&c, from, to, &format!("{zone} step {step} from {from}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_windows_start_a_fixed_number_of_ends_back() {
+        for zone in ZONES {
+            let c = cad(3_600, 3 * 3_600, zone);
+            let w = c.windows_within(ts("2026-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"));
+            for i in 3..w.len() {
+                assert_eq!(w[i].start, w[i - 3].end, "{zone}: {:?}", w[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_skipped_midnight_still_tiles_daily_windows() {
+        // Santiago skips 2026-09-06 00:00 (clocks go to 01:00): the day starts at 01:00.
+        let c = cad(86_400, 86_400, "America/Santiago");
+        let w = c.windows_within(
+            ts("2026-09-04T00:00:00-04:00"),
+            ts("2026-09-08T00:00:00-03:00"),
+        );
+        assert!(w.windows(2).all(|p| p[0].end == p[1].start));
+        let short = w
+            .iter()
+            .find(|w| w.secs() == 82_800)
+            .expect("a 23-hour day");
+        assert_eq!(short.start, ts("2026-09-06T01:00:00-03:00").as_second());
+    }
+
+    #[test]
+    fn two_hour_windows_over_berlin_dst_are_3_and_1_hours() {
+        let c = cad(7_200, 7_200, "Europe/Berlin");
+        let spring = c.windows_within(
+            ts("2026-03-29T00:00:00+01:00"),
+            ts("2026-03-29T06:00:00+02:00"),
+        );
+        let lens: Vec<i64> = spring.iter().map(Window::secs).collect();
+        assert_eq!(
+            lens,
+            vec![10_800, 7_200],
+            "00:00-04:00 holds the skipped hour"
+        );
+        let fall = c.windows_within(
+            ts("2026-10-25T00:00:00+02:00"),
+            ts("2026-10-25T04:00:00+01:00"),
+        );
+        let lens: Vec<i64> = fall.iter().map(Window::secs).collect();
+        assert_eq!(lens, vec![7_200, 3_600, 7_200]);
     }
 }
