@@ -85,7 +85,27 @@ fn expand(
 /// otherwise the newest due window is the scheduled one and older ones are
 /// catch-up.
 pub fn due(job: &Arc<Job>, now: Timestamp, at_start: bool) -> Vec<Planned> {
-    let windows = job.cadence.due(now, job.lag, job.catch_up);
+    due_since(job, now, None, at_start)
+}
+
+/// [`due`], and also every window that ended after `covered`: the cutoff
+/// (`now - lag`) of the job's previous fire. A schedule that fires less
+/// often than the horizon is long (a daily cron for hourly windows), or a
+/// day longer than usual, then loses no window while the daemon runs.
+pub fn due_since(
+    job: &Arc<Job>,
+    now: Timestamp,
+    covered: Option<Timestamp>,
+    at_start: bool,
+) -> Vec<Planned> {
+    let (Some(until), Some(horizon)) = (
+        crate::window::sub(now, job.lag),
+        crate::window::sub(now, job.catch_up),
+    ) else {
+        return Vec::new();
+    };
+    let after = covered.map_or(horizon, |c| c.min(horizon));
+    let windows = job.cadence.windows_ending_between(after, until);
     let newest = windows.last().map(|w| w.end);
     expand(job, &windows, |w| {
         if at_start || Some(w.end) != newest {
@@ -94,6 +114,11 @@ pub fn due(job: &Arc<Job>, now: Timestamp, at_start: bool) -> Vec<Planned> {
             Trigger::Schedule
         }
     })
+}
+
+/// The cutoff of a fire of `job` at `now` (`now - lag`), for [`due_since`].
+pub fn cutoff(job: &Job, now: Timestamp) -> Option<Timestamp> {
+    crate::window::sub(now, job.lag)
 }
 
 /// Every report of `job` whose window lies wholly inside `[from, to)`, oldest first.

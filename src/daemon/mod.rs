@@ -52,6 +52,9 @@ struct Daemon {
     limiter: Arc<crate::ratelimit::Limiter>,
     timetable: Timetable,
     fires: HashMap<String, Fire>,
+    /// Per job, the cutoff of its last fire: the next one plans from there
+    /// at least (see [`plan::due_since`]).
+    covered: HashMap<String, Timestamp>,
     done_tx: mpsc::UnboundedSender<Finished>,
     health: Arc<Health>,
     /// When retention last ran (`None`: not yet).
@@ -113,6 +116,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         engine,
         limiter,
         fires: HashMap::new(),
+        covered: HashMap::new(),
         done_tx,
         health,
         last_prune: None,
@@ -176,13 +180,18 @@ impl Daemon {
             warn!(job = %job.name, running_for = ?f.started.elapsed(), "previous fire still running; skipping this one (its windows stay due)");
             return;
         }
+        let now = Timestamp::now();
+        let planned = plan::due_since(&job, now, self.covered.get(&job.name).copied(), at_start);
+        if let Some(cut) = plan::cutoff(&job, now) {
+            self.covered.insert(job.name.clone(), cut);
+        }
         let ctl = Control::default();
         let engine = self.engine.clone();
         let tx = self.done_tx.clone();
         let (c2, j2) = (ctl.clone(), job.clone());
         let started = Instant::now();
         let handle = tokio::spawn(async move {
-            let summary = fire(&engine, &j2, at_start, &c2).await;
+            let summary = fire(&engine, &j2, planned, &c2).await;
             let missing = missing_count(&engine, &j2).await;
             let _ = tx.send(Finished {
                 job: j2.name.clone(),
@@ -333,9 +342,13 @@ impl Daemon {
     }
 }
 
-/// One fire of `job`: every due report not yet done.
-async fn fire(engine: &Engine, job: &Arc<Job>, at_start: bool, ctl: &Control) -> Summary {
-    let planned = plan::due(job, Timestamp::now(), at_start);
+/// One fire of `job`: the `planned` reports not yet done.
+async fn fire(
+    engine: &Engine,
+    job: &Arc<Job>,
+    planned: Vec<plan::Planned>,
+    ctl: &Control,
+) -> Summary {
     let todo = match engine
         .store()
         .call(move |c| query::not_done(c, planned))

@@ -29,6 +29,7 @@ struct Sim {
     fetched: HashMap<ReportKey, usize>,
     fires: usize,
     jumps: Vec<Jump>,
+    covered: HashMap<String, Timestamp>,
 }
 
 impl Sim {
@@ -41,6 +42,7 @@ impl Sim {
             fetched: HashMap::new(),
             fires: 0,
             jumps: Vec::new(),
+            covered: HashMap::new(),
         };
         // at start: catch up
         let names: Vec<String> = s.jobs.iter().map(|j| j.name.clone()).collect();
@@ -58,7 +60,11 @@ impl Sim {
             .find(|j| j.name == name)
             .cloned()
             .expect("job");
-        for p in plan::without_done(plan::due(&job, self.wall, at_start), &self.done) {
+        let planned = plan::due_since(&job, self.wall, self.covered.get(name).copied(), at_start);
+        if let Some(cut) = plan::cutoff(&job, self.wall) {
+            self.covered.insert(name.to_string(), cut);
+        }
+        for p in plan::without_done(planned, &self.done) {
             *self.fetched.entry(p.key()).or_default() += 1;
             self.done.insert(p.key());
         }
@@ -157,11 +163,12 @@ fn clock_jumping_forward_and_back_neither_skips_nor_repeats() {
 }
 
 #[test]
-fn a_jump_beyond_the_horizon_loses_only_what_the_horizon_lets_go() {
+fn a_suspend_longer_than_the_horizon_loses_nothing() {
+    // The process sleeps through 10 hours with a 6-hour horizon: its next
+    // fire takes every window since its last one, at once, in one fire.
     let js = hourly_job();
     let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
     sim.run_until(ts("2026-11-01T01:00:00Z"));
-    // a 10-hour suspend with a 6-hour horizon: the 6 most recent windows are caught up at once
     let before = sim.fires;
     sim.step(SignedDuration::from_hours(10));
     assert_eq!(
@@ -169,30 +176,43 @@ fn a_jump_beyond_the_horizon_loses_only_what_the_horizon_lets_go() {
         before + 1,
         "one fire catches up, not one per missed slot"
     );
-    // woken at 11:00:30: windows ending 06:00 .. 10:00 are in the horizon and due
+    // woken at 11:00:30: windows ending 02:00 .. 10:00 (the 01:00 one was fetched before)
     let caught: Vec<&ReportKey> = sim
         .done
         .iter()
         .filter(|k| k.window_end > ts("2026-11-01T01:00:00Z").as_second())
         .collect();
-    assert_eq!(caught.len(), 5);
+    assert_eq!(caught.len(), 9);
     sim.run_until(ts("2026-11-01T12:00:00Z"));
+    let all = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-01T11:00:00Z"),
+    );
+    assert!(all.iter().all(|k| sim.done.contains(k)));
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_restart_after_downtime_longer_than_the_horizon_catches_up_the_horizon() {
+    // A new process knows no previous fire: the horizon bounds its catch-up.
+    let js = hourly_job();
+    let mut first = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    first.run_until(ts("2026-11-01T01:00:00Z"));
+    let mut second = Sim::new(js.clone(), ts("2026-11-01T11:00:30Z"));
+    second.done = first.done.clone();
+    let before = second.done.len();
+    second.fire("h", true);
     let lost = expected_windows(
         &js[0],
         ts("2026-11-01T01:00:00Z"),
         ts("2026-11-01T05:00:00Z"),
     );
-    let kept = expected_windows(
-        &js[0],
-        ts("2026-11-01T05:00:00Z"),
-        ts("2026-11-01T11:00:00Z"),
-    );
     assert!(
-        lost.iter().all(|k| !sim.done.contains(k)),
+        lost.iter().all(|k| !second.done.contains(k)),
         "windows beyond the horizon are left to a manual backfill"
     );
-    assert!(kept.iter().all(|k| sim.done.contains(k)));
-    assert!(sim.fetched.values().all(|n| *n == 1));
+    assert!(second.done.len() > before);
 }
 
 #[test]
@@ -249,4 +269,42 @@ fn disabled_jobs_never_fire() {
     let mut t = Timetable::new(&js, ts("2026-11-01T00:00:00Z"));
     assert_eq!(t.earliest(), None);
     assert!(t.take_due(&js, ts("2026-11-02T00:00:00Z")).is_empty());
+}
+
+#[test]
+fn a_schedule_sparser_than_the_horizon_loses_no_window() {
+    // hourly windows fetched once a day at 03:00, with a one-day horizon
+    let js = jobs(
+        "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nschedule = \"0 3 * * *\"\nlag = \"5m\"\ncatch_up = \"1d\"\n",
+    );
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    sim.run_until(ts("2026-11-05T04:00:00Z"));
+    // the last fire, 11-05 03:00, takes every window ending up to 02:55
+    let want = expected_windows(
+        &js[0],
+        ts("2026-11-01T00:00:00Z"),
+        ts("2026-11-05T02:00:00Z"),
+    );
+    for k in &want {
+        assert!(sim.done.contains(k), "window ending {} lost", k.window_end);
+    }
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_25_hour_day_with_a_tight_horizon_loses_no_window() {
+    let js = jobs(
+        "[[jobs]]\nname = \"d\"\ngranularity = \"daily\"\ntimezone = \"Europe/Berlin\"\nschedule = \"30 0 * * *\"\nlag = \"30m\"\ncatch_up = \"25h\"\n",
+    );
+    let mut sim = Sim::new(js.clone(), ts("2026-10-22T00:00:00Z"));
+    sim.run_until(ts("2026-10-29T00:00:00Z"));
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-22T00:00:00+02:00"),
+        ts("2026-10-28T00:00:00+01:00"),
+    );
+    for k in &want {
+        assert!(sim.done.contains(k), "window ending {} lost", k.window_end);
+    }
+    assert!(sim.fetched.values().all(|n| *n == 1));
 }
