@@ -69,6 +69,33 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
     Ok(out)
 }
 
+/// Remove the `.part` files that no live claim is writing and that have not
+/// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
+pub fn sweep_parts(store: &Store, reports_dir: &Path) {
+    let keep: HashSet<PathBuf> = match store.with(reports::claimed_part_paths) {
+        Ok(k) => k.into_iter().collect(),
+        Err(e) => {
+            warn!(error = %e, "could not read the claims; not sweeping .part files");
+            return;
+        }
+    };
+    let layout = Layout::new(reports_dir);
+    match layout.sweep_parts(&keep, PART_IDLE) {
+        Ok(0) => {}
+        Ok(n) => info!(
+            removed = n,
+            "removed unfinished .part files left by an earlier run"
+        ),
+        Err(e) => {
+            warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
+        }
+    }
+}
+
+/// A `.part` file not written to for this long, and of no live claim, is
+/// left from a process that is gone.
+pub const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Open the history, releasing the claims of dead processes and sweeping
 /// the `.part` files nobody is writing.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -81,21 +108,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
             "took back reports claimed by a process that is gone; they will be fetched again"
         );
     }
-    let keep: HashSet<PathBuf> = store
-        .with(reports::claimed_part_paths)?
-        .into_iter()
-        .collect();
-    let layout = Layout::new(&config.storage.reports_dir);
-    match layout.sweep_parts(&keep) {
-        Ok(0) => {}
-        Ok(n) => info!(
-            removed = n,
-            "removed unfinished .part files left by an earlier run"
-        ),
-        Err(e) => {
-            warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
-        }
-    }
+    sweep_parts(&store, &config.storage.reports_dir);
     Ok(store)
 }
 

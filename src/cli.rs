@@ -74,7 +74,7 @@ pub struct FetchArgs {
     /// Fetch reports that are already done again
     #[arg(long)]
     pub force: bool,
-    /// Print the windows and request bodies; send nothing, write nothing
+    /// Print the windows and request bodies; send nothing, change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

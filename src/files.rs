@@ -73,9 +73,15 @@ impl Layout {
         self.root.join(&job).join(year).join(month).join(name)
     }
 
-    /// Every `.part` file under the root that is not in `keep`, deleted.
-    /// Returns how many were removed.
-    pub fn sweep_parts(&self, keep: &HashSet<PathBuf>) -> io::Result<usize> {
+    /// Every `.part` file under the root that is not in `keep` and was last
+    /// written more than `idle` ago, deleted. (A part file being written is
+    /// younger: another process may have claimed its report after `keep`
+    /// was read.) Returns how many were removed.
+    pub fn sweep_parts(
+        &self,
+        keep: &HashSet<PathBuf>,
+        idle: std::time::Duration,
+    ) -> io::Result<usize> {
         let mut removed = 0;
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
@@ -90,9 +96,18 @@ impl Layout {
                 let ft = entry.file_type()?;
                 if ft.is_dir() {
                     stack.push(path);
-                } else if ft.is_file()
+                    continue;
+                }
+                let stale = entry
+                    .metadata()?
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_none_or(|age| age >= idle);
+                if ft.is_file()
                     && path.to_string_lossy().ends_with(PART_SUFFIX)
                     && !keep.contains(&path)
+                    && stale
                 {
                     fs::remove_file(&path)?;
                     removed += 1;
@@ -238,8 +253,13 @@ mod tests {
         for p in [&keep, &stale, &done] {
             create_private(p).expect("create");
         }
+        // too young: kept whatever the list says
         let removed = l
-            .sweep_parts(&HashSet::from([keep.clone()]))
+            .sweep_parts(&HashSet::new(), std::time::Duration::from_secs(3600))
+            .expect("sweep");
+        assert_eq!(removed, 0);
+        let removed = l
+            .sweep_parts(&HashSet::from([keep.clone()]), std::time::Duration::ZERO)
             .expect("sweep");
         assert_eq!(removed, 1);
         assert!(keep.exists() && !stale.exists() && done.exists());

@@ -15,10 +15,19 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-/// Why a workbook could not be read.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot read the workbook: {0}")]
-pub struct IngestError(pub String);
+/// Why rows could not be read or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is not a readable workbook (a failed download: retried).
+    #[error("cannot read the workbook: {0}")]
+    Workbook(String),
+    /// The history database refused the rows.
+    #[error("cannot store the workbook's rows: {0}")]
+    Store(#[from] rusqlite::Error),
+    /// [`parse_rows`] stopped: the rows would not fit its memory budget.
+    #[error("the rows exceed the in-memory budget")]
+    OverBudget,
+}
 
 /// What was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,7 +131,7 @@ pub struct SheetRow {
 /// replacing any earlier ones, reading as it writes (memory does not grow
 /// with the rows).
 pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
-    let file = File::open(path).map_err(|e| IngestError(e.to_string()))?;
+    let file = File::open(path).map_err(|e| IngestError::Workbook(e.to_string()))?;
     let mut insert = Inserter::new(tx, report_id)?;
     let sheets = read_rows(BufReader::with_capacity(64 * 1024, file), |row| {
         insert.add(&row)
@@ -141,21 +150,19 @@ pub const PARSED_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// before the history lock is taken); [`store_rows`] writes them. `None`
 /// when the rows would take more than [`PARSED_MAX_BYTES`].
 pub fn parse_rows(bytes: &[u8]) -> Result<Option<(usize, Vec<SheetRow>)>, IngestError> {
-    /// Stops the reading once the budget is spent.
-    const OVER: &str = "over the in-memory budget";
     let mut rows = Vec::new();
     let mut held = 0usize;
     let read = read_rows(std::io::Cursor::new(bytes), |row| {
         held += row.data.len() + row.sheet.len();
         if held > PARSED_MAX_BYTES {
-            return Err(IngestError(OVER.to_string()));
+            return Err(IngestError::OverBudget);
         }
         rows.push(row);
         Ok(())
     });
     match read {
         Ok(sheets) => Ok(Some((sheets, rows))),
-        Err(e) if e.0 == OVER => Ok(None),
+        Err(IngestError::OverBudget) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -186,13 +193,11 @@ struct Inserter<'t> {
 
 impl<'t> Inserter<'t> {
     fn new(tx: &'t Transaction<'_>, report_id: i64) -> Result<Inserter<'t>, IngestError> {
-        let err = |e: rusqlite::Error| IngestError(e.to_string());
-        tx.prepare_cached("DELETE FROM report_rows WHERE report_id = ?1")
-            .and_then(|mut s| s.execute([report_id]))
-            .map_err(err)?;
-        let stmt = tx
-            .prepare_cached("INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)")
-            .map_err(err)?;
+        tx.prepare_cached("DELETE FROM report_rows WHERE report_id = ?1")?
+            .execute([report_id])?;
+        let stmt = tx.prepare_cached(
+            "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         Ok(Inserter {
             stmt,
             report_id,
@@ -202,8 +207,7 @@ impl<'t> Inserter<'t> {
 
     fn add(&mut self, row: &SheetRow) -> Result<(), IngestError> {
         self.stmt
-            .execute(params![self.report_id, row.sheet, row.row_number, row.data])
-            .map_err(|e| IngestError(e.to_string()))?;
+            .execute(params![self.report_id, row.sheet, row.row_number, row.data])?;
         self.rows += 1;
         Ok(())
     }
@@ -220,7 +224,7 @@ pub fn read_rows<RS: std::io::Read + std::io::Seek>(
         read_sheets(source, &mut sink)
     }))
     .unwrap_or_else(|_| {
-        Err(IngestError(
+        Err(IngestError::Workbook(
             "the workbook reader failed on this file".to_string(),
         ))
     })
@@ -230,7 +234,7 @@ fn read_sheets<RS: std::io::Read + std::io::Seek>(
     source: RS,
     sink: &mut impl FnMut(SheetRow) -> Result<(), IngestError>,
 ) -> Result<usize, IngestError> {
-    let err = |e: &dyn std::fmt::Display| IngestError(e.to_string());
+    let err = |e: &dyn std::fmt::Display| IngestError::Workbook(e.to_string());
     let mut wb: Xlsx<RS> = Xlsx::new(source).map_err(|e| err(&e))?;
     let names = wb.sheet_names();
     for sheet in &names {
@@ -347,12 +351,12 @@ pub type SheetCells = (String, Vec<Vec<Data>>);
 /// Every cell of every sheet, as calamine reads it whole (for tests comparing against [`ingest`]).
 pub fn read_all(path: &Path) -> Result<Vec<SheetCells>, IngestError> {
     let mut wb: Xlsx<BufReader<File>> = calamine::open_workbook(path)
-        .map_err(|e: calamine::XlsxError| IngestError(e.to_string()))?;
+        .map_err(|e: calamine::XlsxError| IngestError::Workbook(e.to_string()))?;
     let mut out = Vec::new();
     for sheet in wb.sheet_names() {
         let range = wb
             .worksheet_range(&sheet)
-            .map_err(|e| IngestError(e.to_string()))?;
+            .map_err(|e| IngestError::Workbook(e.to_string()))?;
         out.push((sheet, range.rows().map(|r| r.to_vec()).collect()));
     }
     Ok(out)

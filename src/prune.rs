@@ -1,12 +1,17 @@
 //! Pruning: report files whose window ended before a cutoff are deleted and
 //! their rows marked `pruned` (the rows, and their `report_rows`, stay: the
 //! history is the record). A pruned report counts as done, so it is never
-//! fetched again. Rows are marked before files are deleted: a crash in
-//! between leaves a stray file, never an `ok` row without its file.
+//! fetched again.
+//!
+//! Rows are marked first (a crash in between leaves a stray file, never an
+//! `ok` row without its file), and a report being fetched (claimed) is
+//! skipped. A file is then deleted only while the history's write lock is
+//! held and its row is still `pruned` and unclaimed, so a `fetch --force`
+//! of the same report can neither lose its new file nor race the deletion.
 
 use crate::store::{self, Store, StoreError};
 use rusqlite::params;
-use std::path::PathBuf;
+use std::path::Path;
 use tracing::{info, warn};
 
 /// What a prune did (or, dry, would do).
@@ -21,53 +26,56 @@ pub struct Pruned {
 /// Rows per transaction.
 const BATCH: i64 = 500;
 
+/// The reports to prune: `ok`, ended before the cutoff, not being fetched.
+const CANDIDATES: &str =
+    "SELECT id FROM reports WHERE status = 'ok' AND window_end < ?1 AND id > ?2
+     AND id NOT IN (SELECT report_id FROM claims) ORDER BY id LIMIT ?3";
+
 /// Prune reports whose window ended before `cutoff` (Unix seconds).
 pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreError> {
     let mut out = Pruned::default();
     let mut after_id = 0i64;
     loop {
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
         let batch: Vec<(i64, Option<String>, Option<i64>)> = store.with(|c| {
-            let mut st = c.prepare(
-                "SELECT id, file_path, bytes FROM reports WHERE status = 'ok' AND window_end < ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![cutoff, after_id, BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect()
-        })?;
-        let Some(last) = batch.last() else { break };
-        after_id = last.0;
-        if !dry_run {
-            store.with(|c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                for (id, _, _) in &batch {
-                    tx.execute(
-                        "UPDATE reports SET status = 'pruned', updated_at = ?2 WHERE id = ?1 AND status = 'ok'",
-                        params![id, store::now()],
-                    )?;
-                }
-                tx.commit()
-            })?;
-        }
-        for (_, path, bytes) in batch {
-            out.reports += 1;
-            out.bytes += bytes.unwrap_or(0).max(0) as u64;
-            let Some(path) = path.map(PathBuf::from) else {
-                continue;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows = if dry_run {
+                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
+                    .query_map(params![cutoff, after_id, BATCH], row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            } else {
+                tx.prepare(&format!(
+                    "UPDATE reports SET status = 'pruned', updated_at = ?4 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
+                ))?
+                .query_map(params![cutoff, after_id, BATCH, store::now()], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
             };
-            if dry_run {
-                if path.exists() {
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        let Some(last) = batch.iter().map(|b| b.0).max() else {
+            break;
+        };
+        after_id = last;
+        out.reports += batch.len();
+        out.bytes += batch
+            .iter()
+            .map(|b| b.2.unwrap_or(0).max(0) as u64)
+            .sum::<u64>();
+        let files: Vec<(i64, String)> = batch
+            .into_iter()
+            .filter_map(|(id, p, _)| p.map(|p| (id, p)))
+            .collect();
+        if dry_run {
+            for (_, path) in &files {
+                if Path::new(path).exists() {
                     out.files_deleted += 1;
                 } else {
                     out.missing_files += 1;
                 }
-                continue;
             }
-            match std::fs::remove_file(&path) {
-                Ok(()) => out.files_deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.missing_files += 1,
-                Err(e) => {
-                    warn!(file = %path.display(), error = %e, "cannot delete a pruned report file")
-                }
-            }
+        } else {
+            delete_files(store, &files, &mut out)?;
         }
     }
     if out.reports > 0 && !dry_run {
@@ -81,12 +89,40 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
     Ok(out)
 }
 
+/// Delete the files of pruned reports, each only if its row is still
+/// `pruned` and unclaimed, under the history's write lock.
+fn delete_files(
+    store: &Store,
+    files: &[(i64, String)],
+    out: &mut Pruned,
+) -> Result<(), StoreError> {
+    store.with(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut still = tx.prepare(
+            "SELECT count(*) FROM reports WHERE id = ?1 AND status = 'pruned' AND id NOT IN (SELECT report_id FROM claims)",
+        )?;
+        for (id, path) in files {
+            if still.query_row([id], |r| r.get::<_, i64>(0))? == 0 {
+                continue;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => out.files_deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.missing_files += 1,
+                Err(e) => warn!(file = %path, error = %e, "cannot delete a pruned report file"),
+            }
+        }
+        drop(still);
+        // Nothing was written: the transaction only held the lock.
+        tx.commit()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::reports::{self, Fetched, ReportKey, Trigger};
 
-    fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> PathBuf {
+    fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> std::path::PathBuf {
         let key = ReportKey {
             job: "j".into(),
             target: "all".into(),
@@ -114,6 +150,32 @@ mod tests {
         })
         .expect("ok row");
         file
+    }
+
+    #[test]
+    fn a_report_being_fetched_is_not_pruned() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let old = ok_report(&s, d.path(), 1_000);
+        let me = s.owner().to_string();
+        // a forced fetch holds it
+        s.with(|c| {
+            reports::claim(
+                c,
+                1,
+                &reports::ClaimRequest {
+                    owner: &me,
+                    force: true,
+                    trigger: Trigger::Manual,
+                    file_path: &old.to_string_lossy(),
+                    now: 5,
+                },
+            )
+        })
+        .expect("claim");
+        let p = prune(&s, 5_000, false).expect("prune");
+        assert_eq!(p.reports, 0);
+        assert!(old.exists());
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub fn classify_call(e: &CallError) -> Class {
 /// is retried (an expired URL by asking the API again); a local disk error is not.
 pub fn classify_download(e: &DownloadError) -> Class {
     match e {
+        // A part file that vanished under us (swept by another process) is fetched again.
+        DownloadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Class::Retry
+        }
         DownloadError::Io { .. } | DownloadError::BadUrl(_) => Class::Fail,
         _ => Class::Retry,
     }
@@ -222,6 +226,13 @@ mod tests {
                 source: std::io::Error::other("disk full")
             }),
             Class::Fail
+        );
+        assert_eq!(
+            classify_download(&DownloadError::Io {
+                what: "rename",
+                source: std::io::Error::from(std::io::ErrorKind::NotFound)
+            }),
+            Class::Retry
         );
     }
 

@@ -531,3 +531,73 @@ fn files_and_database_are_private() {
     }
     assert!(checked >= 3);
 }
+
+#[test]
+fn a_forced_fetch_that_fails_keeps_the_good_report() {
+    let w = World::new(HOURLY);
+    let range = [
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-01T01:00:00Z",
+    ];
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        range[0],
+        range[1],
+        range[2],
+        range[3],
+    ]);
+    assert_exit(&o, 0);
+    let before = w.ok_rows();
+    let rows_before: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM report_rows", [], |r| r.get(0))
+        .expect("rows");
+    let bytes_before = std::fs::read(&before[0].1).expect("the file");
+
+    // the API refuses the forced fetch
+    w.fake.push_fault(Fault::api_error("InvalidParameterValue"));
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        range[0],
+        range[1],
+        range[2],
+        range[3],
+        "--force",
+    ]);
+    assert_exit(&o, 1);
+    assert_eq!(w.ok_rows(), before, "the report stays ok with its file");
+
+    // every download of the forced fetch is a zip that is not a workbook
+    for _ in 0..8 {
+        w.fake.push_fault(Fault::DownloadNotXlsx);
+    }
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        range[0],
+        range[1],
+        range[2],
+        range[3],
+        "--force",
+    ]);
+    assert_exit(&o, 1);
+    assert_eq!(w.ok_rows(), before);
+    assert_eq!(
+        std::fs::read(&before[0].1).expect("the file"),
+        bytes_before,
+        "the good file was not replaced"
+    );
+    let rows_after: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM report_rows", [], |r| r.get(0))
+        .expect("rows");
+    assert_eq!(rows_after, rows_before);
+    assert!(w.part_files().is_empty());
+}

@@ -51,7 +51,14 @@ fn replay_claim(store: &Store, i: i64, file: &str) -> i64 {
     store
         .with(|c| {
             let (id, _) = reports::plan(c, &key, 1, Trigger::Manual, BASE)?;
-            reports::claim(c, id, &owner, false, Trigger::Manual, file, BASE)?;
+            let req = reports::ClaimRequest {
+                owner: &owner,
+                force: false,
+                trigger: Trigger::Manual,
+                file_path: file,
+                now: BASE,
+            };
+            reports::claim(c, id, &req)?;
             Ok(id)
         })
         .expect("plan and claim")

@@ -49,9 +49,11 @@ CREATE TABLE report_rows (
     PRIMARY KEY (report_id, sheet, row_number)
 ) WITHOUT ROWID;
 
--- Which process is fetching a report right now.
+-- Which process is fetching a report right now, and the report's status
+-- before (a forced fetch that fails or is interrupted gives it back).
 CREATE TABLE claims (
-    report_id     INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
-    owner         TEXT    NOT NULL,
-    claimed_at    INTEGER NOT NULL
+    report_id       INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    owner           TEXT    NOT NULL,
+    claimed_at      INTEGER NOT NULL,
+    previous_status TEXT    NOT NULL DEFAULT 'pending'
 );

@@ -24,6 +24,9 @@ pub fn http_client(api: &Api) -> Result<reqwest::Client, String> {
         .connect_timeout(api.timeout.min(Duration::from_secs(10)))
         .read_timeout(api.timeout)
         .pool_idle_timeout(Duration::from_secs(50))
+        // No redirects: an API call carries X-TC-Token, which a redirect to
+        // another host would pass on; pre-signed download URLs answer directly.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
 }

@@ -1,6 +1,6 @@
 //! `check`: validate the config, say where the credentials come from, and
 //! show each job's targets, next fires and the reports it would fetch now.
-//! No API call; nothing is written.
+//! No API call; it only reads the history, if there is one.
 
 use crate::app;
 use crate::config::Job;

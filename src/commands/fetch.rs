@@ -123,7 +123,7 @@ fn print_summary(s: &Summary, skipped: usize) {
         };
         let _ = writeln!(
             err,
-            "failed: {} {} {} {} after {} tries: {} ({}){}",
+            "failed: {} {} {} {} ({} tries in all): {} ({}){}",
             f.key.job,
             f.key.target,
             region,

@@ -194,7 +194,8 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
                 cx.problem(
                     "api.endpoint",
                     span(&raw.endpoint),
-                    format!("{endpoint_text:?} has a path, query or user part"),
+                    // Not echoed: a user part may hold a password.
+                    "the endpoint has a path, query or user part".to_string(),
                     Some(
                         "give only scheme and host, e.g. \"https://mna.tencentcloudapi.com\""
                             .to_string(),

@@ -57,13 +57,13 @@ struct Daemon {
     covered: HashMap<String, Timestamp>,
     done_tx: mpsc::UnboundedSender<Finished>,
     health: Arc<Health>,
-    /// When retention last ran (`None`: not yet).
-    last_prune: Option<Instant>,
-    pruning: Option<tokio::task::JoinHandle<()>>,
+    /// When housekeeping last ran (`None`: not yet).
+    last_housekeeping: Option<Instant>,
+    housekeeping_task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// How often the daemon applies `[storage] retention`.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
     config
@@ -119,8 +119,8 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         covered: HashMap::new(),
         done_tx,
         health,
-        last_prune: None,
-        pruning: None,
+        last_housekeeping: None,
+        housekeeping_task: None,
     };
     for job in d.jobs.clone() {
         d.start_fire(job, true);
@@ -153,7 +153,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
                 d.start_fire(job, false);
             }
         }
-        d.maybe_prune();
+        d.housekeeping();
         d.health.tick();
         notify::watchdog();
     }
@@ -228,22 +228,31 @@ impl Daemon {
         notify::status(&self.status_line());
     }
 
-    /// Apply `[storage] retention` at start and then once a day, in the background.
-    fn maybe_prune(&mut self) {
-        let Some(retention) = self.config.storage.retention else {
-            return;
-        };
-        if self.pruning.as_ref().is_some_and(|h| !h.is_finished()) {
+    /// Once a day (and at start), in the background: sweep `.part` files
+    /// left by processes that are gone, and apply `[storage] retention`.
+    fn housekeeping(&mut self) {
+        if self
+            .housekeeping_task
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
             return;
         }
-        if self.last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+        if self
+            .last_housekeeping
+            .is_some_and(|t| t.elapsed() < HOUSEKEEPING_EVERY)
+        {
             return;
         }
-        self.last_prune = Some(Instant::now());
+        self.last_housekeeping = Some(Instant::now());
         let store = self.engine.store().clone();
-        let cutoff = Timestamp::now().as_second()
-            - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
-        self.pruning = Some(tokio::task::spawn_blocking(move || {
+        let reports_dir = self.config.storage.reports_dir.clone();
+        let retention = self.config.storage.retention;
+        self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
+            app::sweep_parts(&store, &reports_dir);
+            let Some(retention) = retention else { return };
+            let cutoff = Timestamp::now().as_second()
+                - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
             if let Err(e) = crate::prune::prune(&store, cutoff, false) {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
             }

@@ -27,8 +27,9 @@ use tracing::warn;
 pub(super) enum StepError {
     #[error(transparent)]
     Call(CallError),
-    #[error(transparent)]
-    Download(DownloadError),
+    /// A download failure, with the request id of the answer that gave the URL.
+    #[error("{0}")]
+    Download(DownloadError, String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -37,7 +38,7 @@ impl StepError {
     fn class(&self) -> Class {
         match self {
             StepError::Call(e) => retry::classify_call(e),
-            StepError::Download(e) => retry::classify_download(e),
+            StepError::Download(e, _) => retry::classify_download(e),
             StepError::Store(_) => Class::Fail,
         }
     }
@@ -45,7 +46,7 @@ impl StepError {
     pub(super) fn code(&self) -> String {
         match self {
             StepError::Call(e) => e.code(),
-            StepError::Download(e) => e.code().to_string(),
+            StepError::Download(e, _) => e.code().to_string(),
             StepError::Store(_) => "HistoryDatabaseError".to_string(),
         }
     }
@@ -53,7 +54,8 @@ impl StepError {
     pub(super) fn request_id(&self) -> Option<String> {
         match self {
             StepError::Call(e) => e.request_id().map(str::to_string),
-            _ => None,
+            StepError::Download(_, request_id) => Some(request_id.clone()),
+            StepError::Store(_) => None,
         }
     }
 }
@@ -191,7 +193,7 @@ impl Engine {
         if failure.needs_new_url() {
             *url = None;
         }
-        Err(StepError::Download(failure))
+        Err(StepError::Download(failure, success.request_id))
     }
 
     /// The blocking part of a commit (see the module docs).
@@ -241,38 +243,53 @@ fn seal_and_commit(
     fetched: &Fetched,
     records: &[AttemptRecord],
 ) -> Sealed {
+    let part = &received.path;
+    let reject = |e: DownloadError| {
+        let _ = files::remove_if_exists(part);
+        Sealed::Rejected(e)
+    };
     if let Err(e) = download::seal(received) {
-        let _ = files::remove_if_exists(&received.path);
-        return Sealed::Rejected(e);
+        return reject(e);
     }
-    if let Err(source) = files::commit(&received.path, final_path) {
-        let _ = files::remove_if_exists(&received.path);
-        return Sealed::Rejected(DownloadError::Io {
+    // Read the rows before the file takes its final name: a file that is no
+    // workbook never replaces anything (a report fetched again with --force
+    // keeps its good file). A small workbook (in memory, rows within their
+    // budget) is read here, before the history lock, so reports in flight
+    // read theirs side by side; a large one is read as it is stored, inside
+    // the transaction, with flat memory.
+    let parsed = match received.body.as_deref().map(ingest::parse_rows) {
+        Some(Ok(parsed)) => parsed,
+        Some(Err(e)) => return reject(DownloadError::NotXlsx(e.to_string())),
+        None => None,
+    };
+    let rename = || {
+        files::commit(part, final_path).map_err(|source| DownloadError::Io {
             what: "rename",
             source,
-        });
+        })
+    };
+    if parsed.is_some() {
+        // Outside the lock: the fsync of the directory overlaps other commits.
+        if let Err(e) = rename() {
+            return reject(e);
+        }
     }
-    // A small workbook (in memory, rows within their budget) is read before
-    // the history lock is taken, so reports in flight read theirs side by
-    // side; a large one is read as it is written, inside the transaction,
-    // with flat memory.
-    let parsed = received
-        .body
-        .as_deref()
-        .map(ingest::parse_rows)
-        .transpose()
-        .map(Option::flatten);
     let committed = store.with(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let read = match &parsed {
-            Ok(Some((sheets, rows))) => ingest::store_rows(&tx, id, *sheets, rows),
-            Err(e) => Err(e.clone()),
-            Ok(None) => ingest::ingest(&tx, id, final_path),
+            Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
+            None => ingest::ingest(&tx, id, part),
         };
         let rows = match read {
             Ok(i) => i.rows,
+            Err(ingest::IngestError::Store(e)) => return Err(e),
             Err(e) => return Ok(Err(DownloadError::NotXlsx(e.to_string()))),
         };
+        if parsed.is_none()
+            && let Err(e) = rename()
+        {
+            return Ok(Err(e));
+        }
         let now = store::now();
         let mut attempts = 0;
         for r in records {
@@ -284,13 +301,11 @@ fn seal_and_commit(
     });
     match committed {
         Ok(Ok((rows, attempts))) => Sealed::Committed { rows, attempts },
-        // A workbook that cannot be read does not stay under its final name.
-        Ok(Err(e)) => {
-            let _ = files::remove_if_exists(final_path);
-            Sealed::Rejected(e)
-        }
+        Ok(Err(e)) => reject(e),
+        // The history refused the commit. A renamed file stays: it is whole
+        // and checked, and the report, not `ok`, is fetched again later.
         Err(e) => {
-            let _ = files::remove_if_exists(final_path);
+            let _ = files::remove_if_exists(part);
             Sealed::Store(e)
         }
     }

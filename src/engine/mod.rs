@@ -61,12 +61,12 @@ impl Summary {
     }
 }
 
-/// What claiming a report gave.
+/// What claiming a report gave; a report of ours stays in flight while its guard lives.
 enum Claimed {
-    Ours(i64),
+    Ours(i64, store::InFlight),
     NotOurs(Outcome),
     /// Ours, but its directory cannot be made.
-    NoDirectory(i64, std::io::Error),
+    NoDirectory(i64, store::InFlight, std::io::Error),
 }
 
 enum Outcome {
@@ -161,10 +161,10 @@ impl Engine {
             p.window,
             p.job.cadence.zone(),
         );
-        let id = match self.claim(&p, &key, &final_path, force).await {
-            Ok(Claimed::Ours(id)) => id,
+        let (id, _in_flight) = match self.claim(&p, &key, &final_path, force).await {
+            Ok(Claimed::Ours(id, guard)) => (id, guard),
             Ok(Claimed::NotOurs(outcome)) => return outcome,
-            Ok(Claimed::NoDirectory(id, e)) => {
+            Ok(Claimed::NoDirectory(id, _guard, e)) => {
                 let msg = format!("cannot create the report directory: {e}");
                 return self
                     .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
@@ -248,22 +248,31 @@ impl Engine {
                 if status.is_done() && !force {
                     return Ok(Claimed::NotOurs(Outcome::Done));
                 }
-                let claim = reports::claim_in(&tx, id, &owner, force, trigger, &file, now)?;
+                let req = reports::ClaimRequest {
+                    owner: &owner,
+                    force,
+                    trigger,
+                    file_path: &file,
+                    now,
+                };
+                let claim =
+                    reports::claim_in(&tx, id, &req, |holder| store.holder_alive(id, holder))?;
                 tx.commit()?;
                 Ok(match claim {
-                    Claim::Claimed { .. } => Claimed::Ours(id),
+                    // In flight from the moment the claim is ours, under the lock.
+                    Claim::Claimed { .. } => Claimed::Ours(id, store.in_flight(id)),
                     Claim::Done => Claimed::NotOurs(Outcome::Done),
                     Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
                 })
             })?;
-            let Claimed::Ours(id) = claimed else {
+            let Claimed::Ours(id, guard) = claimed else {
                 return Ok(claimed);
             };
             // A part file a dead claimant left is truncated when the download starts.
             let prepared = final_path.parent().map_or(Ok(()), files::create_dirs);
             Ok(match prepared {
-                Ok(()) => Claimed::Ours(id),
-                Err(e) => Claimed::NoDirectory(id, e),
+                Ok(()) => Claimed::Ours(id, guard),
+                Err(e) => Claimed::NoDirectory(id, guard, e),
             })
         });
         task.await.map_err(|e| StoreError::Task(e.to_string()))?

@@ -53,6 +53,9 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
     owner: Arc<str>,
+    /// Reports this process is working on now: a claim of ours on any
+    /// other report is stale (say its release failed) and may be retaken.
+    in_flight: Arc<Mutex<std::collections::HashSet<i64>>>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -104,6 +107,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             owner: crate::owner::current().into(),
+            in_flight: Arc::default(),
         })
     }
 
@@ -114,6 +118,31 @@ impl Store {
     /// This process's claim owner string.
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// Whether the holder of a claim on report `id` still works on it: a
+    /// live other process, or this one with the report in flight.
+    pub fn holder_alive(&self, id: i64, holder: &str) -> bool {
+        if holder == &*self.owner {
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id)
+        } else {
+            crate::owner::is_alive(holder)
+        }
+    }
+
+    /// Mark report `id` in flight in this process until the guard drops.
+    pub fn in_flight(&self, id: i64) -> InFlight {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        InFlight {
+            store: self.clone(),
+            id,
+        }
     }
 
     /// Run `f` with the connection, on the calling thread. For start-up,
@@ -137,6 +166,22 @@ impl Store {
         tokio::task::spawn_blocking(move || store.with(f))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+/// A report in flight in this process (see [`Store::in_flight`]).
+pub struct InFlight {
+    store: Store,
+    id: i64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.store
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 

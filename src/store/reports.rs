@@ -110,53 +110,59 @@ pub enum Claim {
     Busy { owner: String },
 }
 
-/// Claim report `id` for `owner`, recording the file it will get and why it runs.
-pub fn claim(
-    conn: &mut Connection,
-    id: i64,
-    owner: &str,
-    force: bool,
-    trigger: Trigger,
-    file_path: &str,
-    now: i64,
-) -> rusqlite::Result<Claim> {
+/// Who claims a report, and for what.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    pub owner: &'a str,
+    /// Claim a done report too (`fetch --force`).
+    pub force: bool,
+    pub trigger: Trigger,
+    /// The file the report will get.
+    pub file_path: &'a str,
+    pub now: i64,
+}
+
+/// Claim report `id`, taking over a claim whose holder no longer runs
+/// ([`crate::owner::is_alive`]).
+pub fn claim(conn: &mut Connection, id: i64, req: &ClaimRequest<'_>) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let claim = claim_in(&tx, id, owner, force, trigger, file_path, now)?;
+    let claim = claim_in(&tx, id, req, crate::owner::is_alive)?;
     tx.commit()?;
     Ok(claim)
 }
 
-/// [`claim`] inside the caller's `IMMEDIATE` transaction.
+/// [`claim`] inside the caller's `IMMEDIATE` transaction; `holder_alive`
+/// says whether the holder of an existing claim still works on it.
 pub fn claim_in(
     tx: &Connection,
     id: i64,
-    owner: &str,
-    force: bool,
-    trigger: Trigger,
-    file_path: &str,
-    now: i64,
+    req: &ClaimRequest<'_>,
+    holder_alive: impl Fn(&str) -> bool,
 ) -> rusqlite::Result<Claim> {
     let (status, attempts): (String, u32) = tx
         .prepare_cached("SELECT status, attempts FROM reports WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if Status::parse(&status).is_some_and(Status::is_done) && !force {
+    if Status::parse(&status).is_some_and(Status::is_done) && !req.force {
         return Ok(Claim::Done);
     }
-    let holder: Option<String> = tx
-        .prepare_cached("SELECT owner FROM claims WHERE report_id = ?1")?
-        .query_row([id], |r| r.get(0))
+    let held: Option<(String, String)> = tx
+        .prepare_cached("SELECT owner, previous_status FROM claims WHERE report_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some(holder) = holder {
-        if holder == owner || crate::owner::is_alive(&holder) {
-            return Ok(Claim::Busy { owner: holder });
+    // Taking over a stale claim keeps the status from before it.
+    let previous = match held {
+        Some((holder, _)) if holder_alive(&holder) => return Ok(Claim::Busy { owner: holder }),
+        Some((_, previous)) => {
+            tx.prepare_cached("DELETE FROM claims WHERE report_id = ?1")?
+                .execute([id])?;
+            previous
         }
-        tx.prepare_cached("DELETE FROM claims WHERE report_id = ?1")?
-            .execute([id])?;
-    }
-    tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, owner, now])?;
+        None => status,
+    };
+    tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at, previous_status) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, req.owner, req.now, previous])?;
     tx.prepare_cached(r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#)?
-        .execute(params![id, trigger.as_str(), file_path, now])?;
+        .execute(params![id, req.trigger.as_str(), req.file_path, req.now])?;
     Ok(Claim::Claimed { attempts })
 }
 
@@ -240,7 +246,28 @@ pub fn mark_ok(
     Ok(())
 }
 
-/// Mark report `id` `failed` with the last error, and drop the claim.
+/// The status a report goes back to when its claim ends without `ok`:
+/// a done report (fetched again with `--force`) stays done, any other
+/// becomes `otherwise`.
+fn status_after_claim(
+    tx: &Connection,
+    id: i64,
+    otherwise: &'static str,
+) -> rusqlite::Result<&'static str> {
+    let previous: Option<String> = tx
+        .prepare_cached("SELECT previous_status FROM claims WHERE report_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(match previous.as_deref() {
+        Some("ok") => "ok",
+        Some("pruned") => "pruned",
+        _ => otherwise,
+    })
+}
+
+/// Mark report `id` `failed` with the last error, and drop the claim. A
+/// report that was done before (a forced fetch) stays done, with its file;
+/// the failure is in `attempts`.
 pub fn mark_failed(
     conn: &mut Connection,
     id: i64,
@@ -250,30 +277,42 @@ pub fn mark_failed(
     now: i64,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
-                request_id = COALESCE(?4, request_id), updated_at = ?5 WHERE id = ?1",
-        params![id, code, message, request_id, now],
-    )?;
+    match status_after_claim(&tx, id, "failed")? {
+        "failed" => tx.execute(
+            "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
+                    request_id = COALESCE(?4, request_id), updated_at = ?5 WHERE id = ?1",
+            params![id, code, message, request_id, now],
+        )?,
+        done => tx.execute(
+            "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, done, now],
+        )?,
+    };
     tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
     tx.commit()
 }
 
-/// Give back an unfinished claim (shutdown): the report is `pending` again.
+/// Give back an unfinished claim (shutdown): the report is `pending` again
+/// (or done, if it was before).
 pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let back = status_after_claim(&tx, id, "pending")?;
     let n = tx.execute(
         "DELETE FROM claims WHERE report_id = ?1 AND owner = ?2",
         params![id, owner],
     )?;
     if n > 0 {
-        tx.execute("UPDATE reports SET status = 'pending', updated_at = ?2 WHERE id = ?1 AND status = 'running'", params![id, now])?;
+        tx.execute(
+            "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'running'",
+            params![id, now, back],
+        )?;
     }
     tx.commit()
 }
 
 /// Drop the claims of processes that no longer run, putting their reports
-/// back to `pending`; also `running` rows without any claim. Returns how
+/// back to `pending` (or done, if they were); also `running` rows without
+/// any claim. Returns how
 /// many reports were released.
 pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -285,8 +324,12 @@ pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<
     let mut released = 0;
     for (id, owner) in claims {
         if !crate::owner::is_alive(&owner) {
+            let back = status_after_claim(&tx, id, "pending")?;
             tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
-            released += tx.execute("UPDATE reports SET status = 'pending', updated_at = ?2 WHERE id = ?1 AND status = 'running'", params![id, now])?;
+            released += tx.execute(
+                "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'running'",
+                params![id, now, back],
+            )?;
         }
     }
     released += tx.execute(

@@ -12,6 +12,25 @@ fn key(start: i64) -> ReportKey {
     }
 }
 
+fn req<'a>(owner: &'a str, force: bool, file: &'a str, now: i64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        owner,
+        force,
+        trigger: Trigger::Manual,
+        file_path: file,
+        now,
+    }
+}
+
+fn status_of(s: &Store, id: i64) -> String {
+    s.with(|c| {
+        c.query_row("SELECT status FROM reports WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+    })
+    .expect("status")
+}
+
 fn open() -> (tempfile::TempDir, Store) {
     let d = tempfile::tempdir().expect("tempdir");
     let s = Store::open(&d.path().join("state/history.db")).expect("open");
@@ -87,19 +106,19 @@ fn a_claim_excludes_other_live_owners_and_is_taken_over_from_dead_ones() {
         .expect("plan");
     let me = s.owner().to_string();
     let got = s
-        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11))
+        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
     assert_eq!(got, Claim::Claimed { attempts: 0 });
     // the same owner (another task) and any other live process are refused
     let again = s
-        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 12))
+        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
         .expect("claim");
     assert!(matches!(again, Claim::Busy { .. }));
     // a claim held by a dead process is taken over
     s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
         .expect("update");
     let taken = s
-        .with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13))
+        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
         .expect("claim");
     assert_eq!(taken, Claim::Claimed { attempts: 0 });
 }
@@ -148,7 +167,7 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
         .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let me = s.owner().to_string();
-    s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 11))
+    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
     let f = Fetched {
         request_id: "r".into(),
@@ -163,7 +182,7 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
     })
     .expect("ok");
     assert_eq!(
-        s.with(|c| claim(c, id, &me, false, Trigger::Manual, "/r/f.xlsx", 13))
+        s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
             .expect("claim"),
         Claim::Done
     );
@@ -172,7 +191,7 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
         .expect("done");
     assert!(done.contains(&key(0)));
     assert!(matches!(
-        s.with(|c| claim(c, id, &me, true, Trigger::Manual, "/r/f.xlsx", 13))
+        s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 13)))
             .expect("claim"),
         Claim::Claimed { .. }
     ));
@@ -188,9 +207,9 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
     let (b, _) = s
         .with(|c| plan(c, &key(3600), 1, Trigger::Manual, 10))
         .expect("plan");
-    s.with(|c| claim(c, a, &me, false, Trigger::Manual, "/r/a.xlsx", 11))
+    s.with(|c| claim(c, a, &req(&me, false, "/r/a.xlsx", 11)))
         .expect("claim");
-    s.with(|c| claim(c, b, &me, false, Trigger::Manual, "/r/b.xlsx", 11))
+    s.with(|c| claim(c, b, &req(&me, false, "/r/b.xlsx", 11)))
         .expect("claim");
     s.with(|c| {
         c.execute(
@@ -246,4 +265,123 @@ fn history_filters_and_orders_newest_first() {
         .expect("history");
     assert_eq!(some.len(), 1);
     assert_eq!(some[0].window_end, 5 * 3600);
+}
+
+fn ok_report(s: &Store, start: i64) -> i64 {
+    let me = s.owner().to_string();
+    let (id, _) = s
+        .with(|c| plan(c, &key(start), 1, Trigger::Manual, 10))
+        .expect("plan");
+    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+        .expect("claim");
+    let f = Fetched {
+        request_id: "r".into(),
+        file_path: "/r/f.xlsx".into(),
+        bytes: 10,
+        sha256: "00".into(),
+    };
+    s.with(|c| {
+        let tx = c.transaction()?;
+        mark_ok(&tx, id, &f, 12)?;
+        tx.commit()
+    })
+    .expect("ok");
+    id
+}
+
+#[test]
+fn a_forced_fetch_that_fails_or_stops_leaves_a_done_report_done() {
+    let (_d, s) = open();
+    let me = s.owner().to_string();
+    let id = ok_report(&s, 0);
+    // forced, then failed: still ok (the failure is in attempts)
+    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
+        .expect("claim");
+    assert_eq!(status_of(&s, id), "running");
+    s.with(|c| mark_failed(c, id, "InvalidParameter", "no", Some("r2"), 21))
+        .expect("failed");
+    assert_eq!(status_of(&s, id), "ok");
+    let rid: String = s
+        .with(|c| {
+            c.query_row("SELECT request_id FROM reports WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+        })
+        .expect("rid");
+    assert_eq!(rid, "r", "the row still describes the file it has");
+    // forced, then interrupted: still ok
+    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 22)))
+        .expect("claim");
+    s.with(|c| release(c, id, &me, 23)).expect("release");
+    assert_eq!(status_of(&s, id), "ok");
+    // forced by a process that died: taken back to ok at the next start
+    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 24)))
+        .expect("claim");
+    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+        .expect("update");
+    s.with(|c| release_dead_claims(c, 25)).expect("release");
+    assert_eq!(status_of(&s, id), "ok");
+    // a failure without a done past is a failure
+    let (fresh, _) = s
+        .with(|c| plan(c, &key(7200), 1, Trigger::Manual, 30))
+        .expect("plan");
+    s.with(|c| claim(c, fresh, &req(&me, false, "/r/g.xlsx", 31)))
+        .expect("claim");
+    s.with(|c| mark_failed(c, fresh, "InternalError", "boom", None, 32))
+        .expect("failed");
+    assert_eq!(status_of(&s, fresh), "failed");
+}
+
+#[test]
+fn taking_over_a_dead_claim_keeps_the_status_from_before_it() {
+    let (_d, s) = open();
+    let me = s.owner().to_string();
+    let id = ok_report(&s, 0);
+    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
+        .expect("claim");
+    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+        .expect("update");
+    // another forced fetch takes it over, then fails: back to ok, not to the dead claim's 'running'
+    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 21)))
+        .expect("claim");
+    s.with(|c| mark_failed(c, id, "InternalError", "boom", None, 22))
+        .expect("failed");
+    assert_eq!(status_of(&s, id), "ok");
+}
+
+#[test]
+fn a_claim_of_this_process_that_is_not_in_flight_is_stale() {
+    let (_d, s) = open();
+    let me = s.owner().to_string();
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+        .expect("claim");
+    // in flight: busy for another task of ours
+    let guard = s.in_flight(id);
+    assert!(s.holder_alive(id, &me));
+    let busy = s
+        .with(|c| {
+            let tx = c.transaction()?;
+            claim_in(&tx, id, &req(&me, false, "/r/f.xlsx", 12), |h| {
+                s.holder_alive(id, h)
+            })
+        })
+        .expect("claim");
+    assert!(matches!(busy, Claim::Busy { .. }));
+    // no longer in flight (say its release failed): ours to take again
+    drop(guard);
+    assert!(!s.holder_alive(id, &me));
+    let again = s
+        .with(|c| {
+            let tx = c.transaction()?;
+            let r = claim_in(&tx, id, &req(&me, false, "/r/f.xlsx", 13), |h| {
+                s.holder_alive(id, h)
+            });
+            tx.commit()?;
+            r
+        })
+        .expect("claim");
+    assert!(matches!(again, Claim::Claimed { .. }));
 }
