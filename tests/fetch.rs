@@ -6,6 +6,24 @@ use common::*;
 use fake_mna::{FakeConfig, Fault, Params};
 use std::collections::BTreeSet;
 
+/// `fetch --job hourly-all --from FROM --to TO`, and `extra` flags.
+fn fetch_hourly(w: &World, from: &str, to: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["fetch", "--job", "hourly-all", "--from", from, "--to", to];
+    args.extend_from_slice(extra);
+    w.run(&args)
+}
+
+/// (status, attempts, error code) of the only report in the history.
+fn only_report(w: &World) -> (String, i64, String) {
+    w.db()
+        .query_row(
+            "SELECT status, attempts, coalesce(error_code, '') FROM reports",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("one report")
+}
+
 const HOURLY: &str = r#"
 [[jobs]]
 name = "hourly-all"
@@ -24,15 +42,7 @@ fn params_of(w: &World) -> Vec<Params> {
 #[test]
 fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     let w = World::new(HOURLY);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-02T00:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", &[]);
     assert_exit(&o, 0);
     let calls = w.fake.calls();
     assert_eq!(calls.len(), 24, "one call per window");
@@ -62,15 +72,7 @@ fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     assert!(stdout(&o).contains("24 ok, 0 failed"), "{}", stdout(&o));
 
     // the same range again: no call at all
-    let again = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-02T00:00:00Z",
-    ]);
+    let again = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", &[]);
     assert_exit(&again, 0);
     assert_eq!(w.fake.calls().len(), 24, "a done range makes no call");
     assert!(
@@ -80,16 +82,12 @@ fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     );
 
     // --force fetches them again
-    let forced = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
+    let forced = fetch_hourly(
+        &w,
         "2026-11-01T00:00:00Z",
-        "--to",
         "2026-11-01T02:00:00Z",
-        "--force",
-    ]);
+        &["--force"],
+    );
     assert_exit(&forced, 0);
     assert_eq!(w.fake.calls().len(), 26);
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 24)]);
@@ -270,15 +268,7 @@ fn injected_faults_are_retried_until_every_window_is_ok_with_intact_bytes() {
     w.fake.push_fault(Fault::DownloadStatus(404));
     w.fake.push_fault(Fault::DownloadCorrupt);
     w.fake.push_fault(Fault::DownloadNotXlsx);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T06:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", &[]);
     assert_exit(&o, 0);
     assert_eq!(w.fake.pending_faults(), (0, 0), "every fault was hit");
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 6)]);
@@ -333,39 +323,15 @@ fn injected_faults_are_retried_until_every_window_is_ok_with_intact_bytes() {
 fn a_report_that_keeps_failing_gives_up_after_max_attempts_and_exits_1() {
     let w = World::new(HOURLY);
     w.fake.push_api_faults(8, Fault::api_error("InternalError"));
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
     assert_exit(&o, 1);
     assert_eq!(w.fake.calls().len(), 8);
-    let (status, attempts, code): (String, i64, String) = w
-        .db()
-        .query_row(
-            "SELECT status, attempts, error_code FROM reports",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .expect("row");
     assert_eq!(
-        (status.as_str(), attempts, code.as_str()),
-        ("failed", 8, "InternalError")
+        only_report(&w),
+        ("failed".to_string(), 8, "InternalError".to_string())
     );
     // the next fetch tries it again and succeeds
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
     assert_exit(&o, 0);
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 1)]);
 }
@@ -389,17 +355,13 @@ fn a_wrong_key_fails_at_once_is_recorded_and_shown() {
         .expect("run");
     assert_exit(&o, 1);
     assert_eq!(w.fake.calls().len(), 1, "not retried");
-    let (status, attempts, code): (String, i64, String) = w
-        .db()
-        .query_row(
-            "SELECT status, attempts, error_code FROM reports",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .expect("row");
     assert_eq!(
-        (status.as_str(), attempts, code.as_str()),
-        ("failed", 1, "AuthFailure.SignatureFailure")
+        only_report(&w),
+        (
+            "failed".to_string(),
+            1,
+            "AuthFailure.SignatureFailure".to_string()
+        )
     );
     let err = stderr(&o);
     assert!(err.contains("AuthFailure.SignatureFailure"), "{err}");
@@ -410,24 +372,13 @@ fn a_wrong_key_fails_at_once_is_recorded_and_shown() {
 fn an_invalid_parameter_fails_at_once() {
     let w = World::new(HOURLY);
     w.fake.push_fault(Fault::api_error("InvalidParameter"));
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
     assert_exit(&o, 1);
     assert_eq!(w.fake.calls().len(), 1);
-    let (attempts, code): (i64, String) = w
-        .db()
-        .query_row("SELECT attempts, error_code FROM reports", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .expect("row");
-    assert_eq!((attempts, code.as_str()), (1, "InvalidParameter"));
+    assert_eq!(
+        only_report(&w),
+        ("failed".to_string(), 1, "InvalidParameter".to_string())
+    );
     assert!(stderr(&o).contains("InvalidParameter"));
 }
 
@@ -438,15 +389,7 @@ fn a_signature_expired_error_says_the_clock_is_off() {
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", HOURLY);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
     assert_exit(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("AuthFailure.SignatureExpire"), "{err}");
@@ -492,15 +435,7 @@ fn temporary_credentials_send_their_token() {
 fn files_and_database_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::new(HOURLY);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T02:00:00Z",
-    ]);
+    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]);
     assert_exit(&o, 0);
     let mut checked = 0;
     let mut stack = vec![w.state()];

@@ -163,24 +163,8 @@ fn attempts_are_numbered_and_counted() {
 #[test]
 fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
     let (_d, s) = open();
-    let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
-        .expect("plan");
     let me = s.owner().to_string();
-    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
-        .expect("claim");
-    let f = Fetched {
-        request_id: "r".into(),
-        file_path: "/r/f.xlsx".into(),
-        bytes: 10,
-        sha256: "00".into(),
-    };
-    s.with(|c| {
-        let tx = c.transaction()?;
-        mark_ok(&tx, id, &f, 12)?;
-        tx.commit()
-    })
-    .expect("ok");
+    let id = ok_report(&s, 0);
     assert_eq!(
         s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
             .expect("claim"),
