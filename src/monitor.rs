@@ -184,8 +184,8 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The router of the listener (separate for tests).
-pub fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
+/// The routes of the listener.
+fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(healthz))

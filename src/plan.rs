@@ -98,14 +98,7 @@ pub fn due_since(
     covered: Option<Timestamp>,
     at_start: bool,
 ) -> Vec<Planned> {
-    let (Some(until), Some(horizon)) = (
-        crate::window::sub(now, job.lag),
-        crate::window::sub(now, job.catch_up),
-    ) else {
-        return Vec::new();
-    };
-    let after = covered.map_or(horizon, |c| c.min(horizon));
-    let windows = job.cadence.windows_ending_between(after, until);
+    let windows = job.cadence.due(now, job.lag, job.catch_up, covered);
     let newest = windows.last().map(|w| w.end);
     expand(job, &windows, |w| {
         if at_start || Some(w.end) != newest {

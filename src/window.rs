@@ -188,12 +188,6 @@ impl Cadence {
         ends
     }
 
-    /// Whether `end` is a window end of this cadence.
-    pub fn is_end(&self, end: Timestamp) -> bool {
-        let before = end.checked_sub(1.second()).unwrap_or(end);
-        self.ends_between(before, end).contains(&end)
-    }
-
     /// How the start of a window follows from its end, so that tumbling
     /// windows tile and rolling ones overlap evenly across DST changes:
     /// - a window of whole days ending on a day boundary starts at the
@@ -288,16 +282,19 @@ impl Cadence {
             .collect()
     }
 
-    /// The windows due at `now`: end `<= now - lag` and `> now - horizon`.
+    /// The windows due at `now`: end `<= now - lag` and `> now - horizon`,
+    /// or `> since` when that is earlier (the previous fire's cutoff).
     pub fn due(
         &self,
         now: Timestamp,
         lag: std::time::Duration,
         horizon: std::time::Duration,
+        since: Option<Timestamp>,
     ) -> Vec<Window> {
-        let (Some(until), Some(after)) = (sub(now, lag), sub(now, horizon)) else {
+        let (Some(until), Some(horizon)) = (sub(now, lag), sub(now, horizon)) else {
             return Vec::new();
         };
+        let after = since.map_or(horizon, |c| c.min(horizon));
         self.windows_ending_between(after, until)
     }
 
@@ -483,7 +480,12 @@ mod tests {
     fn due_respects_lag_and_horizon() {
         let c = cad(3600, 3600, "UTC");
         let now = ts("2026-11-01T12:03:00Z");
-        let due = c.due(now, Duration::from_secs(300), Duration::from_secs(6 * 3600));
+        let due = c.due(
+            now,
+            Duration::from_secs(300),
+            Duration::from_secs(6 * 3600),
+            None,
+        );
         // horizon: ends after 06:03; lag: ends at or before 11:58
         let ends: Vec<i64> = due.iter().map(|w| w.end).collect();
         assert_eq!(ends.first(), Some(&ts("2026-11-01T07:00:00Z").as_second()));
@@ -494,6 +496,7 @@ mod tests {
             ts("2026-11-01T12:05:00Z"),
             Duration::from_secs(300),
             Duration::from_secs(6 * 3600),
+            None,
         );
         assert_eq!(
             later.last().map(|w| w.end),
@@ -512,12 +515,16 @@ mod tests {
     }
 
     #[test]
-    fn next_end_and_is_end() {
+    fn next_end_and_ends() {
         let c = cad(86_400, 86_400, "Europe/Berlin");
         let n = c.next_end_after(ts("2026-03-29T12:00:00Z"));
         assert_eq!(n, Some(ts("2026-03-29T22:00:00Z")));
-        assert!(c.is_end(ts("2026-03-29T22:00:00Z")));
-        assert!(!c.is_end(ts("2026-03-29T21:00:00Z")));
+        let around = c.ends_between(ts("2026-03-29T20:59:59Z"), ts("2026-03-29T22:00:00Z"));
+        assert_eq!(
+            around,
+            vec![ts("2026-03-29T22:00:00Z")],
+            "22:00Z is an end, 21:00Z is not"
+        );
     }
 
     /// Zones with ordinary, half-hour, 45-minute and midnight DST changes.

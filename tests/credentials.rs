@@ -34,6 +34,23 @@ fn world(cred: Credential, extra: &str) -> World {
     )
 }
 
+/// A world whose only credentials are a CVM role's, lasting `ttl`.
+fn cvm_world(ttl: Duration) -> World {
+    let cfg = FakeConfig {
+        credentials: vec![],
+        cvm_role: Some("mna-reader".to_string()),
+        cvm_ttl: ttl,
+        ..FakeConfig::default()
+    };
+    let w = World::with(cfg, "", JOB);
+    let meta = w.fake.metadata_endpoint();
+    w.write_config(
+        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
+        JOB,
+    );
+    w
+}
+
 #[test]
 fn config_files() {
     let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
@@ -43,9 +60,7 @@ fn config_files() {
         "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
         JOB,
     );
-    let mut cmd = w.cmd();
-    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let mut cmd = w.cmd_without_env_keys();
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     assert!(
@@ -71,10 +86,8 @@ fn systemd_credentials_directory_with_a_token() {
     ] {
         std::fs::write(creds.join(f), v).expect("write");
     }
-    let mut cmd = w.cmd();
-    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY")
-        .env("CREDENTIALS_DIRECTORY", &creds);
+    let mut cmd = w.cmd_without_env_keys();
+    cmd.env("CREDENTIALS_DIRECTORY", &creds);
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     let calls = w.fake.calls();
@@ -92,10 +105,8 @@ fn profile_file() {
     let ini = w.dir.path().join("credentials.ini");
     std::fs::write(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n").expect("write");
     w.write_config("[credentials]\nprofile = \"acct\"\n", JOB);
-    let mut cmd = w.cmd();
-    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY")
-        .env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);
+    let mut cmd = w.cmd_without_env_keys();
+    cmd.env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     assert!(
@@ -108,25 +119,8 @@ fn profile_file() {
 
 #[test]
 fn cvm_role_from_the_metadata_endpoint_cached_until_near_expiry() {
-    let cfg = FakeConfig {
-        credentials: vec![],
-        cvm_role: Some("mna-reader".to_string()),
-        cvm_ttl: Duration::from_secs(3600),
-        ..FakeConfig::default()
-    };
-    let w = World::with(cfg, "", JOB);
-    let meta = w.fake.metadata_endpoint();
-    w.write_config(
-        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
-        JOB,
-    );
-    let check = w
-        .cmd()
-        .env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY")
-        .arg("check")
-        .output()
-        .expect("run");
+    let w = cvm_world(Duration::from_secs(3600));
+    let check = w.cmd_without_env_keys().arg("check").output().expect("run");
     assert_exit(&check, 0);
     assert!(
         stdout(&check).contains("CVM instance role"),
@@ -134,9 +128,7 @@ fn cvm_role_from_the_metadata_endpoint_cached_until_near_expiry() {
         stdout(&check)
     );
     assert_eq!(w.fake.metadata_requests(), 0, "check makes no network call");
-    let mut cmd = w.cmd();
-    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let mut cmd = w.cmd_without_env_keys();
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     let calls = w.fake.calls();
@@ -158,21 +150,8 @@ fn cvm_role_from_the_metadata_endpoint_cached_until_near_expiry() {
 fn cvm_role_credentials_near_expiry_are_refreshed_before_use() {
     // Credentials that expire in 200 s are inside the 300 s refresh margin:
     // every use fetches fresh ones.
-    let cfg = FakeConfig {
-        credentials: vec![],
-        cvm_role: Some("mna-reader".to_string()),
-        cvm_ttl: Duration::from_secs(200),
-        ..FakeConfig::default()
-    };
-    let w = World::with(cfg, "", JOB);
-    let meta = w.fake.metadata_endpoint();
-    w.write_config(
-        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
-        JOB,
-    );
-    let mut cmd = w.cmd();
-    cmd.env_remove("TENCENTCLOUD_SECRET_ID")
-        .env_remove("TENCENTCLOUD_SECRET_KEY");
+    let w = cvm_world(Duration::from_secs(200));
+    let mut cmd = w.cmd_without_env_keys();
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     assert_eq!(

@@ -6,13 +6,6 @@ use common::*;
 use fake_mna::{FakeConfig, Fault, Params};
 use std::collections::BTreeSet;
 
-/// `fetch --job hourly-all --from FROM --to TO`, and `extra` flags.
-fn fetch_hourly(w: &World, from: &str, to: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["fetch", "--job", "hourly-all", "--from", from, "--to", to];
-    args.extend_from_slice(extra);
-    w.run(&args)
-}
-
 /// (status, attempts, error code) of the only report in the history.
 fn only_report(w: &World) -> (String, i64, String) {
     w.db()
@@ -42,7 +35,12 @@ fn params_of(w: &World) -> Vec<Params> {
 #[test]
 fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     let w = World::new(HOURLY);
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        &[],
+    );
     assert_exit(&o, 0);
     let calls = w.fake.calls();
     assert_eq!(calls.len(), 24, "one call per window");
@@ -72,7 +70,12 @@ fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     assert!(stdout(&o).contains("24 ok, 0 failed"), "{}", stdout(&o));
 
     // the same range again: no call at all
-    let again = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", &[]);
+    let again = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        &[],
+    );
     assert_exit(&again, 0);
     assert_eq!(w.fake.calls().len(), 24, "a done range makes no call");
     assert!(
@@ -82,8 +85,8 @@ fn a_day_of_hourly_windows_is_24_calls_24_files_24_ok_rows_and_then_nothing() {
     );
 
     // --force fetches them again
-    let forced = fetch_hourly(
-        &w,
+    let forced = w.fetch(
+        "hourly-all",
         "2026-11-01T00:00:00Z",
         "2026-11-01T02:00:00Z",
         &["--force"],
@@ -268,7 +271,12 @@ fn injected_faults_are_retried_until_every_window_is_ok_with_intact_bytes() {
     w.fake.push_fault(Fault::DownloadStatus(404));
     w.fake.push_fault(Fault::DownloadCorrupt);
     w.fake.push_fault(Fault::DownloadNotXlsx);
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T06:00:00Z",
+        &[],
+    );
     assert_exit(&o, 0);
     assert_eq!(w.fake.pending_faults(), (0, 0), "every fault was hit");
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 6)]);
@@ -323,7 +331,12 @@ fn injected_faults_are_retried_until_every_window_is_ok_with_intact_bytes() {
 fn a_report_that_keeps_failing_gives_up_after_max_attempts_and_exits_1() {
     let w = World::new(HOURLY);
     w.fake.push_api_faults(8, Fault::api_error("InternalError"));
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T01:00:00Z",
+        &[],
+    );
     assert_exit(&o, 1);
     assert_eq!(w.fake.calls().len(), 8);
     assert_eq!(
@@ -331,7 +344,12 @@ fn a_report_that_keeps_failing_gives_up_after_max_attempts_and_exits_1() {
         ("failed".to_string(), 8, "InternalError".to_string())
     );
     // the next fetch tries it again and succeeds
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T01:00:00Z",
+        &[],
+    );
     assert_exit(&o, 0);
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 1)]);
 }
@@ -372,7 +390,12 @@ fn a_wrong_key_fails_at_once_is_recorded_and_shown() {
 fn an_invalid_parameter_fails_at_once() {
     let w = World::new(HOURLY);
     w.fake.push_fault(Fault::api_error("InvalidParameter"));
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T01:00:00Z",
+        &[],
+    );
     assert_exit(&o, 1);
     assert_eq!(w.fake.calls().len(), 1);
     assert_eq!(
@@ -389,7 +412,12 @@ fn a_signature_expired_error_says_the_clock_is_off() {
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", HOURLY);
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T01:00:00Z",
+        &[],
+    );
     assert_exit(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("AuthFailure.SignatureExpire"), "{err}");
@@ -435,7 +463,12 @@ fn temporary_credentials_send_their_token() {
 fn files_and_database_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::new(HOURLY);
-    let o = fetch_hourly(&w, "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]);
+    let o = w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T02:00:00Z",
+        &[],
+    );
     assert_exit(&o, 0);
     let mut checked = 0;
     let mut stack = vec![w.state()];

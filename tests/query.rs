@@ -250,15 +250,7 @@ enabled = false
 #[test]
 fn prune_deletes_old_files_keeps_rows_and_pruned_windows_stay_done() {
     let w = World::new(JOBS);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        RANGE[0],
-        RANGE[1],
-        RANGE[2],
-        RANGE[3],
-    ]);
+    let o = w.fetch("hourly-all", RANGE[1], RANGE[3], &[]);
     assert_exit(&o, 0);
     let files: Vec<String> = w.ok_rows().into_iter().map(|r| r.1).collect();
     assert_eq!(files.len(), 3);
@@ -289,15 +281,7 @@ fn prune_deletes_old_files_keeps_rows_and_pruned_windows_stay_done() {
     assert!(rows > 0);
 
     let calls = w.fake.calls().len();
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        RANGE[0],
-        RANGE[1],
-        RANGE[2],
-        RANGE[3],
-    ]);
+    let o = w.fetch("hourly-all", RANGE[1], RANGE[3], &[]);
     assert_exit(&o, 0);
     assert_eq!(
         w.fake.calls().len(),
@@ -309,15 +293,7 @@ fn prune_deletes_old_files_keeps_rows_and_pruned_windows_stay_done() {
 #[test]
 fn retention_prunes_in_the_daemon() {
     let w = World::new(JOBS);
-    let o = w.run(&[
-        "fetch",
-        "--job",
-        "hourly-all",
-        RANGE[0],
-        RANGE[1],
-        RANGE[2],
-        RANGE[3],
-    ]);
+    let o = w.fetch("hourly-all", RANGE[1], RANGE[3], &[]);
     assert_exit(&o, 0);
     // the same job with a short horizon (the old windows are out of it), and a retention of a day
     w.write_config("", "[[jobs]]\nname = \"hourly-all\"\ngranularity = \"hourly\"\ntimezone = \"Asia/Shanghai\"\ncatch_up = \"2h\"\n");

@@ -19,7 +19,7 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
         // No history yet: an empty in-memory one with the same tables.
         None => {
             let mut c = rusqlite::Connection::open_in_memory()?;
-            crate::store::migrate(&mut c)?;
+            crate::store::migrate(&mut c).map_err(anyhow::Error::msg)?;
             c
         }
     };

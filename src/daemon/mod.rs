@@ -14,6 +14,7 @@ use crate::engine::{Control, Engine, Summary};
 use crate::exit::Exit;
 use crate::monitor::{self, Health};
 use crate::plan;
+use crate::status::{self, JobStatus};
 use crate::store::{self, query};
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashMap};
@@ -107,7 +108,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     }
     let now = Timestamp::now();
     let jobs = jobs_of(&config);
-    seed_gauges(engine.store(), &jobs, now).await;
+    seed_gauges(engine.store(), &jobs).await;
     let mut d = Daemon {
         timetable: Timetable::new(&jobs, now),
         path,
@@ -192,7 +193,9 @@ impl Daemon {
         let started = Instant::now();
         let handle = tokio::spawn(async move {
             let summary = fire(&engine, &j2, planned, &c2).await;
-            let missing = missing_count(&engine, &j2).await;
+            let missing = job_status(engine.store(), &j2)
+                .await
+                .map_or(0, |s| s.missing);
             let _ = tx.send(Finished {
                 job: j2.name.clone(),
                 summary,
@@ -372,42 +375,30 @@ async fn fire(
     engine.run(todo, false, ctl).await
 }
 
-/// Reports of `job` due now and not done (after a fire: failed or interrupted ones).
-async fn missing_count(engine: &Engine, job: &Arc<Job>) -> usize {
-    let planned = plan::due(job, Timestamp::now(), false);
-    engine
-        .store()
-        .call(move |c| query::not_done(c, planned))
+/// The job's status now, from the history (`None` if it cannot be read).
+async fn job_status(store: &store::Store, job: &Arc<Job>) -> Option<JobStatus> {
+    let job = job.clone();
+    store
+        .call(move |c| status::job_status(c, &job, Timestamp::now()))
         .await
-        .map(|t| t.len())
-        .unwrap_or(0)
+        .ok()
 }
 
 /// Start the per-job series from the history, so that a restart does not
 /// blank `last_success` (and the alert on it) until the next success.
-async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>], now: Timestamp) {
+async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>]) {
     for job in jobs {
         metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "ok").increment(0);
         metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "failed").increment(0);
         metrics::counter!("mna_reportd_retries_total", "job" => job.name.clone()).increment(0);
-        let name = job.name.clone();
-        let last = store
-            .call(move |c| {
-                c.query_row(
-                    "SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'",
-                    [&name],
-                    |r| r.get::<_, Option<i64>>(0),
-                )
-            })
-            .await;
-        if let Ok(Some(t)) = last {
+        let Some(st) = job_status(store, job).await else {
+            continue;
+        };
+        if let Some(t) = st.last_success_at {
             metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => job.name.clone()).set(t as f64);
         }
-        let planned = plan::due(job, now, false);
-        if let Ok(missing) = store.call(move |c| query::not_done(c, planned)).await {
-            metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone())
-                .set(missing.len() as f64);
-        }
+        metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone())
+            .set(st.missing as f64);
     }
     metrics::counter!("mna_reportd_download_bytes_total").increment(0);
 }

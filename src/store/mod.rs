@@ -51,7 +51,6 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
     owner: Arc<str>,
     /// Reports this process is working on now: a claim of ours on any
     /// other report is stale (say its release failed) and may be retaken.
@@ -93,26 +92,15 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        let migrations = MIGRATIONS.as_ref().map_err(|m| StoreError::Migrate {
+        migrate(&mut conn).map_err(|message| StoreError::Migrate {
             path: path.to_path_buf(),
-            message: m.clone(),
+            message,
         })?;
-        migrations
-            .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migrate {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
             owner: crate::owner::current().into(),
             in_flight: Arc::default(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// This process's claim owner string.
@@ -186,13 +174,9 @@ impl Drop for InFlight {
 }
 
 /// Bring `conn` to the latest schema of `migrations/`.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let migrations = MIGRATIONS
-        .as_ref()
-        .map_err(|m| StoreError::Task(m.clone()))?;
-    migrations
-        .to_latest(conn)
-        .map_err(|e| StoreError::Task(e.to_string()))
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let migrations = MIGRATIONS.as_ref().map_err(Clone::clone)?;
+    migrations.to_latest(conn).map_err(|e| e.to_string())
 }
 
 /// Now, Unix seconds.

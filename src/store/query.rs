@@ -117,29 +117,6 @@ pub fn done_keys(
     rows.collect()
 }
 
-/// One `attempts` row, in brief.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptBrief {
-    pub attempt: i64,
-    pub kind: String,
-    pub http_status: Option<i64>,
-    pub error_code: Option<String>,
-}
-
-/// The attempts of report `id`, oldest first.
-pub fn attempts_of(conn: &Connection, id: i64) -> rusqlite::Result<Vec<AttemptBrief>> {
-    let mut stmt = conn.prepare("SELECT attempt, kind, http_status, error_code FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
-    let rows = stmt.query_map([id], |r| {
-        Ok(AttemptBrief {
-            attempt: r.get(0)?,
-            kind: r.get(1)?,
-            http_status: r.get(2)?,
-            error_code: r.get(3)?,
-        })
-    })?;
-    rows.collect()
-}
-
 /// `planned` minus the reports the history has as done.
 pub fn not_done(
     conn: &Connection,

@@ -148,7 +148,7 @@ fn attempts_are_numbered_and_counted() {
             .expect("attempt"),
         2
     );
-    let rows = s.with(|c| query::attempts_of(c, id)).expect("attempts");
+    let rows = s.with(|c| attempts_of(c, id)).expect("attempts");
     assert_eq!(rows.len(), 2);
     let n: i64 = s
         .with(|c| {
@@ -368,4 +368,27 @@ fn a_claim_of_this_process_that_is_not_in_flight_is_stale() {
         })
         .expect("claim");
     assert!(matches!(again, Claim::Claimed { .. }));
+}
+
+/// One `attempts` row, in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AttemptBrief {
+    attempt: i64,
+    kind: String,
+    http_status: Option<i64>,
+    error_code: Option<String>,
+}
+
+/// The attempts of report `id`, oldest first.
+fn attempts_of(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<AttemptBrief>> {
+    let mut stmt = conn.prepare("SELECT attempt, kind, http_status, error_code FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(AttemptBrief {
+            attempt: r.get(0)?,
+            kind: r.get(1)?,
+            http_status: r.get(2)?,
+            error_code: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }

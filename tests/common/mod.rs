@@ -88,6 +88,21 @@ max_delay = "50ms"
         c
     }
 
+    /// `fetch --job JOB --from FROM --to TO`, and `extra` flags.
+    pub fn fetch(&self, job: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["fetch", "--job", job, "--from", from, "--to", to];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    /// [`World::cmd`] without the key in the environment (another source must give it).
+    pub fn cmd_without_env_keys(&self) -> Command {
+        let mut c = self.cmd();
+        c.env_remove("TENCENTCLOUD_SECRET_ID")
+            .env_remove("TENCENTCLOUD_SECRET_KEY");
+        c
+    }
+
     /// Run with `args`; return the output.
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run mna-reportd")
