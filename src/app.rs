@@ -133,7 +133,8 @@ pub fn engine(
         Layout::new(&config.storage.reports_dir),
         config.retry,
         config.api.concurrency.get(),
-    ))
+    )
+    .with_max_report_size(config.storage.max_report_size))
 }
 
 /// Open the history read-only if it exists (for `check` and dry runs, which write nothing).

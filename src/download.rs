@@ -1,19 +1,59 @@
 //! Fetching the file an API answer points to: [`fetch`] streams it to
-//! `<final>.part` with bounded memory, hashing it on the way and checking
-//! its length against `Content-Length`; [`seal`] (blocking) fsyncs it and
+//! `<final>.part` with bounded memory (the disk side on the blocking pool,
+//! [`sink`]), hashing it on the way, checking its length against
+//! `Content-Length` and [`Limits`] (silence, progress over a sliding window
+//! ([`progress`]), size); [`seal`] (blocking) fsyncs it and
 //! checks that it is an xlsx workbook (a zip holding `[Content_Types].xml`
 //! and `xl/workbook.xml`). Giving it its final name is
 //! [`crate::files::commit`]'s job, after that.
 
 use crate::files;
 use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Size of the write buffer between the network and the disk.
-const WRITE_BUFFER: usize = 256 * 1024;
+mod progress;
+mod sink;
+
+pub use progress::Progress;
+use sink::Sink;
+pub use sink::WRITE_BUFFER;
+
+/// The least average rate a download must keep over its progress window.
+pub const MIN_RATE: u64 = 1024;
+/// The default `[storage] max_report_size`.
+pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
+
+/// What bounds one download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest wait for the answer's headers, and for any next bytes.
+    pub silence: Duration,
+    /// The progress window: at least [`MIN_RATE`] bytes a second averaged
+    /// over any window this long (checked from one window after the start).
+    pub window: Duration,
+    /// The largest file taken.
+    pub max_size: u64,
+}
+
+impl Limits {
+    /// The limits for `api.timeout` and `[storage] max_report_size`: the
+    /// progress window is twice the timeout (60 s by default).
+    pub fn new(timeout: Duration, max_size: u64) -> Limits {
+        Limits {
+            silence: timeout,
+            window: timeout.saturating_mul(2),
+            max_size,
+        }
+    }
+
+    /// The bytes a window must bring.
+    pub fn min_bytes(&self) -> u64 {
+        (self.window.as_secs_f64() * MIN_RATE as f64)
+            .ceil()
+            .max(1.0) as u64
+    }
+}
 
 /// Files up to this size are also kept in memory while they are written,
 /// so that checking and reading them costs no trip back to the disk.
@@ -40,6 +80,21 @@ pub enum DownloadError {
     Expired { status: u16 },
     #[error("the file URL answered HTTP {status}")]
     HttpStatus { status: u16 },
+    /// 3xx: not followed (the URL is pre-signed for one place); ask the API again.
+    #[error(
+        "the file URL answered HTTP {status} (a redirect, not followed); asking the API for a new one"
+    )]
+    Redirected { status: u16 },
+    #[error(
+        "the report file is larger than storage.max_report_size ({}); raise it if reports this large are expected",
+        human_size(*limit)
+    )]
+    TooLarge { limit: u64 },
+    #[error(
+        "download stalled: less than {min_bytes} bytes in {}s (at least 1 KiB/s over twice api.timeout is needed); the link or the file server is too slow",
+        window.as_secs()
+    )]
+    Stalled { window: Duration, min_bytes: u64 },
     #[error("short download: {got} of {expected} bytes")]
     Short { expected: u64, got: u64 },
     #[error("long download: more than the {expected} bytes announced")]
@@ -66,6 +121,9 @@ impl DownloadError {
         match self {
             DownloadError::Expired { .. } => "DownloadExpired",
             DownloadError::HttpStatus { .. } => "DownloadHttpError",
+            DownloadError::Redirected { .. } => "DownloadRedirected",
+            DownloadError::TooLarge { .. } => "DownloadTooLarge",
+            DownloadError::Stalled { .. } => "DownloadStalled",
             DownloadError::Short { .. } => "DownloadShort",
             DownloadError::Long { .. } => "DownloadLong",
             DownloadError::NotXlsx(_) => "DownloadNotXlsx",
@@ -78,9 +136,9 @@ impl DownloadError {
 
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            DownloadError::Expired { status } | DownloadError::HttpStatus { status } => {
-                Some(*status)
-            }
+            DownloadError::Expired { status }
+            | DownloadError::HttpStatus { status }
+            | DownloadError::Redirected { status } => Some(*status),
             _ => None,
         }
     }
@@ -89,9 +147,21 @@ impl DownloadError {
     pub fn needs_new_url(&self) -> bool {
         matches!(
             self,
-            DownloadError::Expired { .. } | DownloadError::BadUrl(_)
+            DownloadError::Expired { .. }
+                | DownloadError::Redirected { .. }
+                | DownloadError::BadUrl(_)
         )
     }
+}
+
+/// A byte count for people: `1 GiB`, `300 MiB`, `1536 B`.
+pub fn human_size(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n % size == 0 {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} B")
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DownloadError {
@@ -126,18 +196,20 @@ pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), 
     Ok(())
 }
 
-/// Download `url` to `part` (created 0600, truncated). On error the part
-/// file is removed. The caller [`seal`]s what it receives.
+/// Download `url` to `part` (created 0600, truncated), within `limits`.
+/// On error the part file is removed. The caller [`seal`]s what it receives.
+/// The file is created, written and removed on the blocking pool.
 pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
     part: &Path,
-    timeout: Duration,
+    limits: &Limits,
 ) -> Result<Received, DownloadError> {
-    let result = fetch_inner(http, url, part, timeout).await;
+    let result = fetch_inner(http, url, part, limits).await;
     if result.is_err() {
         // Best effort: a leftover part file is also swept at the next start.
-        let _ = files::remove_if_exists(part);
+        let part = part.to_path_buf();
+        let _ = tokio::task::spawn_blocking(move || files::remove_if_exists(&part)).await;
     }
     result
 }
@@ -146,7 +218,7 @@ async fn fetch_inner(
     http: &reqwest::Client,
     url: &str,
     part: &Path,
-    timeout: Duration,
+    limits: &Limits,
 ) -> Result<Received, DownloadError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| DownloadError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -155,33 +227,59 @@ async fn fetch_inner(
             parsed.scheme()
         )));
     }
-    let resp = tokio::time::timeout(timeout, http.get(parsed).send())
+    let resp = tokio::time::timeout(limits.silence, http.get(parsed).send())
         .await
         .map_err(|_| DownloadError::Timeout)?
         .map_err(transport)?;
     let status = resp.status().as_u16();
     match status {
         200 => {}
+        300..=399 => return Err(DownloadError::Redirected { status }),
         403 | 404 | 410 => return Err(DownloadError::Expired { status }),
         _ => return Err(DownloadError::HttpStatus { status }),
     }
     let expected = resp.content_length();
-    let file = files::create_private(part).map_err(io("create"))?;
-    let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut body_copy: Option<Vec<u8>> = match expected {
-        Some(n) if n <= IN_MEMORY_MAX => Some(Vec::with_capacity(n as usize)),
-        Some(_) => None,
-        None => Some(Vec::new()),
+    if expected.is_some_and(|n| n > limits.max_size) {
+        return Err(DownloadError::TooLarge {
+            limit: limits.max_size,
+        });
+    }
+    let path = part.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || files::create_private(&path))
+        .await
+        .map_err(|e| DownloadError::Io {
+            what: "create",
+            source: std::io::Error::other(e),
+        })?
+        .map_err(io("create"))?;
+    let reserve = match expected {
+        Some(n) if n <= IN_MEMORY_MAX => n as usize,
+        _ => 0,
     };
-    let mut hasher = Sha256::new();
+    let keep = match expected {
+        Some(n) if n > IN_MEMORY_MAX => None,
+        _ => Some(IN_MEMORY_MAX),
+    };
+    let mut sink = Sink::spawn(file, keep, reserve);
+    let mut progress = Progress::new(Instant::now(), limits.window, limits.min_bytes());
     let mut got: u64 = 0;
     let mut body = resp.bytes_stream();
     loop {
-        // `timeout` bounds each read, not the whole transfer: a large file on
-        // a slow link is fine as long as bytes keep coming.
-        let next = tokio::time::timeout(timeout, body.next())
-            .await
-            .map_err(|_| DownloadError::Timeout)?;
+        // Two bounds on the wait for more bytes: silence (`timeout`) and
+        // progress (too few bytes over the last window).
+        let silent_at = Instant::now() + limits.silence;
+        let stalled_at = progress.deadline();
+        let next = tokio::time::timeout_at(silent_at.min(stalled_at).into(), body.next()).await;
+        let Ok(next) = next else {
+            return Err(if stalled_at <= silent_at {
+                DownloadError::Stalled {
+                    window: limits.window,
+                    min_bytes: limits.min_bytes(),
+                }
+            } else {
+                DownloadError::Timeout
+            });
+        };
         let Some(chunk) = next else { break };
         let chunk = match chunk {
             Ok(c) => c,
@@ -195,38 +293,32 @@ async fn fetch_inner(
             },
         };
         got += chunk.len() as u64;
+        progress.record(Instant::now(), chunk.len() as u64);
         if let Some(expected) = expected
             && got > expected
         {
             return Err(DownloadError::Long { expected });
         }
-        hasher.update(&chunk);
-        if let Some(copy) = body_copy.as_mut() {
-            if copy.len() as u64 + chunk.len() as u64 <= IN_MEMORY_MAX {
-                copy.extend_from_slice(&chunk);
-            } else {
-                body_copy = None;
-            }
+        if got > limits.max_size {
+            return Err(DownloadError::TooLarge {
+                limit: limits.max_size,
+            });
         }
-        // A write to the page cache; the fsync below is the slow part.
-        out.write_all(&chunk).map_err(io("write"))?;
+        sink.push(&chunk).await.map_err(io("write"))?;
     }
     if let Some(expected) = expected
         && got != expected
     {
         return Err(DownloadError::Short { expected, got });
     }
-    let file = out.into_inner().map_err(|e| DownloadError::Io {
-        what: "write",
-        source: e.into_error(),
-    })?;
+    let written = sink.finish().await.map_err(io("write"))?;
     Ok(Received {
         path: part.to_path_buf(),
-        file,
+        file: written.out,
         bytes: got,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: written.sha256,
         http_status: status,
-        body: body_copy,
+        body: written.body,
     })
 }
 
@@ -242,6 +334,7 @@ pub fn seal(received: &Received) -> Result<(), DownloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn zip_with(names: &[&str]) -> Vec<u8> {
         let mut buf = std::io::Cursor::new(Vec::new());

@@ -30,5 +30,6 @@ pub mod signals;
 pub mod status;
 pub mod store;
 pub mod target;
+pub mod text;
 pub mod timearg;
 pub mod window;

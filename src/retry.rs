@@ -38,8 +38,9 @@ pub fn classify_call(e: &CallError) -> Class {
         CallError::HttpStatus { status } if *status >= 500 => Class::Retry,
         CallError::HttpStatus { .. } => Class::Fail,
         CallError::Timeout | CallError::Connect(_) | CallError::Transport(_) => Class::Retry,
-        // A garbled 200 is most likely a proxy or a truncated answer.
-        CallError::BadResponse(_) => Class::Retry,
+        // A garbled 200 is most likely a proxy or a truncated answer; an
+        // oversized one is a misbehaving server or proxy, like a 5xx.
+        CallError::BadResponse { .. } | CallError::ResponseTooLarge { .. } => Class::Retry,
         // The metadata service can be briefly unavailable; a missing key cannot.
         CallError::Credentials(crate::credentials::CredentialError::Metadata { .. }) => {
             Class::Retry
@@ -49,14 +50,17 @@ pub fn classify_call(e: &CallError) -> Class {
 }
 
 /// Classify a failed download. Everything the server or the network can do
-/// is retried (an expired URL by asking the API again); a local disk error is not.
+/// is retried (an expired or redirected URL by asking the API again); a local
+/// disk error is not, nor a file above `max_report_size` (it stays too large).
 pub fn classify_download(e: &DownloadError) -> Class {
     match e {
         // A part file that vanished under us (swept by another process) is fetched again.
         DownloadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Class::Retry
         }
-        DownloadError::Io { .. } | DownloadError::BadUrl(_) => Class::Fail,
+        DownloadError::Io { .. } | DownloadError::BadUrl(_) | DownloadError::TooLarge { .. } => {
+            Class::Fail
+        }
         _ => Class::Retry,
     }
 }
@@ -218,6 +222,26 @@ mod tests {
         );
         assert_eq!(
             classify_download(&DownloadError::HttpStatus { status: 500 }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_download(&DownloadError::TooLarge { limit: 1 << 30 }),
+            Class::Fail
+        );
+        assert_eq!(
+            classify_download(&DownloadError::Stalled {
+                window: Duration::from_secs(60),
+                min_bytes: 61_440
+            }),
+            Class::Retry
+        );
+        assert_eq!(
+            classify_download(&DownloadError::Redirected { status: 302 }),
+            Class::Retry
+        );
+        assert!(DownloadError::Redirected { status: 302 }.needs_new_url());
+        assert_eq!(
+            classify_call(&CallError::ResponseTooLarge { status: 200 }),
             Class::Retry
         );
         assert_eq!(

@@ -1,13 +1,17 @@
 //! Sending `GetStatisticData`: waits for the process's rate limiter, signs
 //! the request afresh (TC3, with the credentials current at that moment),
-//! posts it and interprets the answer. One call, no retry: retrying is the
-//! caller's decision ([`crate::retry`]).
+//! posts it and interprets the answer (its body read with a cap of
+//! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
+//! decision ([`crate::retry`]).
 
-use super::{ACTION, CONTENT_TYPE, CallError, SERVICE, StatisticRequest, Success, VERSION};
+use super::{
+    ACTION, CONTENT_TYPE, CallError, MAX_ANSWER, SERVICE, StatisticRequest, Success, VERSION,
+};
 use crate::config::Api;
 use crate::credentials::Provider;
 use crate::ratelimit::Limiter;
 use crate::sign::{self, SignInput};
+use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,8 +132,11 @@ impl Client {
         }
         let resp = rb.body(body).send().await.map_err(call_error)?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(call_error)?;
-        let result = super::parse_response(status, &bytes);
+        let result = match read_capped(resp, MAX_ANSWER).await {
+            Ok(bytes) => super::parse_response(status, &bytes),
+            Err(Capped::TooLarge) => Err(CallError::ResponseTooLarge { status }),
+            Err(Capped::Http(e)) => return Err(call_error(e)),
+        };
         let code = match &result {
             Ok(_) => "Success".to_string(),
             Err(e) => e.code(),
@@ -137,6 +144,31 @@ impl Client {
         metrics::counter!("mna_reportd_api_requests_total", "code" => code).increment(1);
         result
     }
+}
+
+/// Why [`read_capped`] gave no body.
+enum Capped {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+/// The answer's body, read as a stream: refused on a `Content-Length` above
+/// `cap`, and reading stops as soon as more than `cap` bytes came (a chunked
+/// answer that never ends costs at most `cap` of memory).
+async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Capped::TooLarge);
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Capped::Http)?;
+        if body.len() + chunk.len() > cap {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn call_error(e: reqwest::Error) -> CallError {

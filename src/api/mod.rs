@@ -5,6 +5,7 @@ pub mod client;
 
 use crate::credentials::CredentialError;
 use crate::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::text;
 use crate::window::Window;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,16 @@ pub struct ApiError {
     pub request_id: String,
 }
 
+/// The largest API answer body read; a larger one fails the try.
+pub const MAX_ANSWER: usize = 1024 * 1024;
+
+fn request_id_text(request_id: &Option<String>) -> String {
+    request_id
+        .as_deref()
+        .map(|r| format!(" (request id {r})"))
+        .unwrap_or_default()
+}
+
 /// Why one API call did not give a file URL.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -99,8 +110,21 @@ pub enum CallError {
     Connect(String),
     #[error("transport error: {0}")]
     Transport(String),
-    #[error("unexpected answer from the API: {0}")]
-    BadResponse(String),
+    /// A 200 that is not a usable answer; the request id when it carried one.
+    #[error(
+        "unexpected answer from the API: {detail}{}",
+        request_id_text(request_id)
+    )]
+    BadResponse {
+        detail: String,
+        request_id: Option<String>,
+    },
+    /// An answer body above [`MAX_ANSWER`] (real ones are under 1 KiB).
+    #[error(
+        "the API answer is larger than {} KiB (real answers are under 1 KiB): a proxy or server in the way is misbehaving; check api.endpoint and any proxy",
+        MAX_ANSWER / 1024
+    )]
+    ResponseTooLarge { status: u16 },
     #[error("credentials: {0}")]
     Credentials(#[from] CredentialError),
 }
@@ -114,15 +138,18 @@ impl CallError {
             CallError::Timeout => "Timeout".to_string(),
             CallError::Connect(_) => "ConnectionError".to_string(),
             CallError::Transport(_) => "TransportError".to_string(),
-            CallError::BadResponse(_) => "BadResponse".to_string(),
+            CallError::BadResponse { .. } => "BadResponse".to_string(),
+            CallError::ResponseTooLarge { .. } => "ResponseTooLarge".to_string(),
             CallError::Credentials(_) => "CredentialError".to_string(),
         }
     }
 
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            CallError::Api(_) | CallError::BadResponse(_) => Some(200),
-            CallError::HttpStatus { status } => Some(*status),
+            CallError::Api(_) | CallError::BadResponse { .. } => Some(200),
+            CallError::HttpStatus { status } | CallError::ResponseTooLarge { status } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -130,6 +157,7 @@ impl CallError {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             CallError::Api(e) => Some(&e.request_id),
+            CallError::BadResponse { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
     }
@@ -157,18 +185,32 @@ struct ErrorBody {
     message: String,
 }
 
-/// Interpret an answer: HTTP status and body.
+/// Interpret an answer: HTTP status and body. Server text (code, message,
+/// request id) comes out escaped and capped ([`crate::text`]).
 pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
     if status != 200 {
         return Err(CallError::HttpStatus { status });
     }
-    let env: Envelope = serde_json::from_slice(body)
-        .map_err(|e| CallError::BadResponse(format!("not the API's JSON envelope: {e}")))?;
-    let request_id = env.response.request_id.unwrap_or_default();
+    let env: Envelope = match serde_json::from_slice(body) {
+        Ok(env) => env,
+        Err(e) => {
+            return Err(CallError::BadResponse {
+                detail: text::clean(
+                    &format!("not the API's JSON envelope: {e}"),
+                    text::MAX_MESSAGE,
+                ),
+                request_id: loose_request_id(body),
+            });
+        }
+    };
+    let request_id = text::clean(
+        &env.response.request_id.unwrap_or_default(),
+        text::MAX_FIELD,
+    );
     if let Some(err) = env.response.error {
         return Err(CallError::Api(ApiError {
-            code: err.code,
-            message: err.message,
+            code: text::clean(&err.code, text::MAX_FIELD),
+            message: text::clean(&err.message, text::MAX_MESSAGE),
             request_id,
         }));
     }
@@ -177,10 +219,19 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
             file_path,
             request_id,
         }),
-        _ => Err(CallError::BadResponse(format!(
-            "no FilePath in the answer (request id {request_id})"
-        ))),
+        _ => Err(CallError::BadResponse {
+            detail: "no FilePath in the answer".to_string(),
+            request_id: Some(request_id).filter(|r| !r.is_empty()),
+        }),
     }
+}
+
+/// `Response.RequestId` of an answer that is JSON but not the expected
+/// envelope, so that the failure still names it.
+fn loose_request_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = v.get("Response")?.get("RequestId")?.as_str()?;
+    Some(text::clean(id, text::MAX_FIELD)).filter(|r| !r.is_empty())
 }
 
 #[cfg(test)]
@@ -266,11 +317,50 @@ mod tests {
         ));
         assert!(matches!(
             parse_response(200, b"not json"),
-            Err(CallError::BadResponse(_))
+            Err(CallError::BadResponse {
+                request_id: None,
+                ..
+            })
         ));
         assert!(matches!(
             parse_response(200, br#"{"Response": {"RequestId": "r"}}"#),
-            Err(CallError::BadResponse(_))
+            Err(CallError::BadResponse { .. })
         ));
+    }
+
+    #[test]
+    fn unusable_answers_keep_their_request_id() {
+        for body in [
+            &br#"{"Response": {"RequestId": "r-3"}}"#[..],
+            br#"{"Response": {"RequestId": "r-3", "FilePath": 5}}"#,
+            br#"{"Response": {"RequestId": "r-3", "Error": "not an object"}}"#,
+        ] {
+            let e = parse_response(200, body).expect_err("unusable");
+            assert_eq!(e.code(), "BadResponse");
+            assert_eq!(e.request_id(), Some("r-3"), "{e}");
+            assert!(e.to_string().contains("request id r-3"), "{e}");
+        }
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_capped() {
+        let body = serde_json::json!({"Response": {
+            "Error": {"Code": "Internal\u{1b}[31mError\n failed: forged", "Message": "x".repeat(200_000) + "\u{1b}[0m"},
+            "RequestId": "r\n failed: forged"
+        }});
+        let body = serde_json::to_vec(&body).expect("json");
+        let Err(CallError::Api(e)) = parse_response(200, &body) else {
+            panic!("an API error");
+        };
+        for s in [&e.code, &e.message, &e.request_id] {
+            assert!(!s.contains('\x1b') && !s.contains('\n'), "{s:?}");
+        }
+        assert!(
+            e.code.starts_with("Internal\\u{1b}[31mError\\n"),
+            "{}",
+            e.code
+        );
+        assert!(e.message.len() <= text::MAX_MESSAGE);
+        assert!(e.to_string().lines().count() == 1);
     }
 }

@@ -6,6 +6,7 @@
 mod job;
 mod model;
 mod raw;
+mod size;
 mod validate;
 
 pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};

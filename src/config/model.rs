@@ -64,6 +64,8 @@ pub struct Storage {
     pub state_dir: PathBuf,
     pub reports_dir: PathBuf,
     pub retention: Option<Duration>,
+    /// The largest report file taken, in bytes.
+    pub max_report_size: u64,
 }
 
 impl Storage {

@@ -48,6 +48,7 @@ pub struct RawStorage {
     pub state_dir: S<String>,
     pub reports_dir: S<String>,
     pub retention: S<String>,
+    pub max_report_size: S<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -376,11 +376,45 @@ fn storage(
             ),
         );
     }
+    let max_report_size = max_report_size(cx, &raw.max_report_size);
     Some(Storage {
         state_dir,
         reports_dir,
         retention,
+        max_report_size,
     })
+}
+
+/// `[storage] max_report_size`: at least 1 KiB; 1 GiB when left out.
+fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
+    let Some(v) = v else {
+        return crate::download::DEFAULT_MAX_SIZE;
+    };
+    let hint = Some(
+        "write a size such as \"1GiB\" or \"500MiB\" (at least 1KiB), or leave the key out for 1GiB"
+            .to_string(),
+    );
+    match super::size::parse_size(v.get_ref()) {
+        Ok(n) if n >= 1024 => n,
+        Ok(_) => {
+            cx.problem(
+                "storage.max_report_size",
+                Some(v.span()),
+                format!("{:?} is below 1KiB", v.get_ref()),
+                hint,
+            );
+            crate::download::DEFAULT_MAX_SIZE
+        }
+        Err(e) => {
+            cx.problem(
+                "storage.max_report_size",
+                Some(v.span()),
+                format!("{:?} is not a size: {e}", v.get_ref()),
+                hint,
+            );
+            crate::download::DEFAULT_MAX_SIZE
+        }
+    }
 }
 
 fn retry(cx: &mut Ctx<'_>, raw: super::raw::RawRetry) -> Option<RetrySettings> {

@@ -147,7 +147,7 @@ impl Engine {
             self.client.http(),
             &success.file_path,
             &part,
-            self.client.timeout(),
+            &self.download,
         )
         .await;
         let mut download = AttemptRecord {

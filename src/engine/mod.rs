@@ -85,6 +85,8 @@ pub struct Engine {
     layout: Layout,
     retry: RetrySettings,
     concurrency: usize,
+    /// Bounds of each download (timeouts, progress, size).
+    download: crate::download::Limits,
     /// Reports in flight across every run of this engine (all jobs' fires).
     permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -98,6 +100,10 @@ impl Engine {
         concurrency: usize,
     ) -> Engine {
         Engine {
+            download: crate::download::Limits::new(
+                client.timeout(),
+                crate::download::DEFAULT_MAX_SIZE,
+            ),
             client,
             store,
             layout,
@@ -105,6 +111,12 @@ impl Engine {
             concurrency: concurrency.max(1),
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
         }
+    }
+
+    /// The largest report file taken (`[storage] max_report_size`).
+    pub fn with_max_report_size(mut self, bytes: u64) -> Engine {
+        self.download.max_size = bytes;
+        self
     }
 
     pub fn store(&self) -> &Store {
