@@ -11,16 +11,17 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{HeaderMap, Request, Response};
 use serde_json::{Value, json};
 
 use crate::clock::{random_hex, request_id, utc_date};
-use crate::conn::{AbortKind, ConnCtl};
+use crate::conn::{AbortKind, ConnCtl, FillBody};
 use crate::faults::{Fault, lock};
 use crate::params::{Params, parse_body};
 use crate::records::{CallRecord, Outcome};
-use crate::server::{RespBody, html_response, json_response};
+use crate::server::{RespBody, fixed, html_response, json_response};
 use crate::sign::{
     UNSIGNED_PAYLOAD, canonical_request, constant_time_eq, parse_authorization, sha256_hex,
     sign_canonical,
@@ -331,6 +332,24 @@ pub(crate) async fn handle(
             resp
         }
         Some(Fault::ExpireUrl) => reply_ok(&shared, rec, &params, &request_id, true),
+        Some(Fault::ApiAnswer(body)) => {
+            rec.outcome = Outcome::Raw;
+            record(&shared, rec);
+            fixed(200, "application/json", body)
+        }
+        Some(Fault::ApiHugeAnswer { bytes, chunked }) => {
+            rec.outcome = Outcome::Raw;
+            record(&shared, rec);
+            let head = format!(r#"{{"Response": {{"RequestId": "{request_id}", "FilePath": ""#);
+            let body = FillBody::new(head.as_bytes(), bytes, !chunked, Default::default());
+            let mut resp = Response::new(body.boxed_unsync());
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if !chunked {
+                h.insert(CONTENT_LENGTH, HeaderValue::from(bytes));
+            }
+            resp
+        }
         // Download faults never reach this queue; answer normally.
         Some(_) | None => reply_ok(&shared, rec, &params, &request_id, false),
     }

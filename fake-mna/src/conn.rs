@@ -169,6 +169,122 @@ impl AsyncWrite for ConnIo {
     }
 }
 
+/// A body of `total` bytes: `head`, then `fill` repeated (cut to fit), in
+/// chunks of at most [`CHUNK`]; with an exact size hint only when `declared`
+/// (hyper then sends `Content-Length`, else chunked).
+pub(crate) struct FillBody {
+    head: Bytes,
+    fill: Bytes,
+    total: u64,
+    sent: u64,
+    declared: bool,
+    counter: Arc<AtomicU64>,
+}
+
+impl FillBody {
+    pub fn new(head: &[u8], total: u64, declared: bool, counter: Arc<AtomicU64>) -> FillBody {
+        FillBody {
+            head: Bytes::copy_from_slice(head),
+            fill: Bytes::from(vec![b'a'; CHUNK as usize]),
+            total,
+            sent: 0,
+            declared,
+            counter,
+        }
+    }
+}
+
+impl Body for FillBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.sent >= this.total {
+            return Poll::Ready(None);
+        }
+        let left = this.total - this.sent;
+        let chunk = if this.sent == 0 && !this.head.is_empty() {
+            this.head
+                .slice(..(left.min(this.head.len() as u64) as usize))
+        } else {
+            this.fill.slice(..(left.min(CHUNK) as usize))
+        };
+        this.sent += chunk.len() as u64;
+        this.counter
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.total
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.declared {
+            SizeHint::with_exact(self.total - self.sent)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
+/// The bytes of `data`, one every `every` (a download that drips).
+pub(crate) struct DripBody {
+    data: Bytes,
+    sent: usize,
+    every: Duration,
+    next: Pin<Box<Sleep>>,
+    counter: Arc<AtomicU64>,
+}
+
+impl DripBody {
+    pub fn new(data: Bytes, every: Duration, counter: Arc<AtomicU64>) -> DripBody {
+        DripBody {
+            data,
+            sent: 0,
+            every,
+            next: Box::pin(tokio::time::sleep(every)),
+            counter,
+        }
+    }
+}
+
+impl Body for DripBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.sent >= this.data.len() {
+            return Poll::Ready(None);
+        }
+        if this.next.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let deadline = this.next.deadline() + this.every;
+        this.next.as_mut().reset(deadline);
+        let byte = this.data.slice(this.sent..this.sent + 1);
+        this.sent += 1;
+        this.counter.fetch_add(1, Ordering::Relaxed);
+        Poll::Ready(Some(Ok(Frame::data(byte))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.data.len()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact((self.data.len() - self.sent) as u64)
+    }
+}
+
 /// Where a response body's bytes come from.
 pub(crate) enum Source {
     Memory(Bytes),

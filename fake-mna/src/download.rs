@@ -15,7 +15,7 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderValue};
 use hyper::{Request, Response};
 
 use crate::clock::random_hex;
-use crate::conn::{AbortKind, ConnCtl, ServeBody, Source};
+use crate::conn::{AbortKind, ConnCtl, DripBody, FillBody, ServeBody, Source};
 use crate::faults::{Fault, lock};
 use crate::records::{DownloadEntry, DownloadRecord};
 use crate::server::{RespBody, fixed};
@@ -159,6 +159,7 @@ pub(crate) async fn handle(
     let fault = shared.faults.next_download();
     record.fault = fault.as_ref().map(Fault::label);
     let mut cut = None;
+    let mut drip = None;
     match fault {
         Some(Fault::DownloadStatus(code)) => {
             record.status = code;
@@ -178,6 +179,18 @@ pub(crate) async fn handle(
             push(record);
             return fixed(200, XLSX_CONTENT_TYPE, Bytes::from_owner(SharedBytes(z)));
         }
+        Some(Fault::DownloadHuge { bytes, chunked }) => {
+            push(record);
+            let body = FillBody::new(b"", bytes, !chunked, sent);
+            let mut resp = Response::new(body.boxed_unsync());
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(XLSX_CONTENT_TYPE));
+            if !chunked {
+                h.insert(CONTENT_LENGTH, HeaderValue::from(bytes));
+            }
+            return resp;
+        }
+        Some(Fault::DownloadDrip(every)) => drip = Some(every),
         Some(Fault::DownloadDelay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DownloadReset) => cut = Some(AbortKind::Reset),
         Some(Fault::DownloadTruncated) => cut = Some(AbortKind::Close),
@@ -193,11 +206,17 @@ pub(crate) async fn handle(
         }
     };
     push(record);
-    let mut body = ServeBody::full(source, len, ctl, sent);
-    if let Some(kind) = cut {
-        body = body.cut(len / 2, kind);
-    }
-    let mut resp = Response::new(body.boxed_unsync());
+    let body = match (drip, source) {
+        (Some(every), Source::Memory(bytes)) => DripBody::new(bytes, every, sent).boxed_unsync(),
+        (_, source) => {
+            let mut body = ServeBody::full(source, len, ctl, sent);
+            if let Some(kind) = cut {
+                body = body.cut(len / 2, kind);
+            }
+            body.boxed_unsync()
+        }
+    };
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(XLSX_CONTENT_TYPE));
     h.insert(CONTENT_LENGTH, HeaderValue::from(len));

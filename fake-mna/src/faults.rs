@@ -39,6 +39,18 @@ pub enum Fault {
     DownloadNotXlsx,
     /// Download: answer normally after this delay.
     DownloadDelay(Duration),
+    /// API: answer HTTP 200 with exactly this body (hostile or unusable JSON).
+    ApiAnswer(String),
+    /// API: HTTP 200 with a body of `bytes` bytes that starts like an
+    /// envelope; `chunked` sends it without `Content-Length` (a stand-in for
+    /// an answer that never ends).
+    ApiHugeAnswer { bytes: u64, chunked: bool },
+    /// Download: the normal file with its `Content-Length`, one byte every
+    /// this long.
+    DownloadDrip(Duration),
+    /// Download: 200 with `bytes` filler bytes (not a workbook); `chunked`
+    /// sends them without `Content-Length`.
+    DownloadHuge { bytes: u64, chunked: bool },
 }
 
 impl Fault {
@@ -59,6 +71,8 @@ impl Fault {
                 | Fault::DownloadCorrupt
                 | Fault::DownloadNotXlsx
                 | Fault::DownloadDelay(_)
+                | Fault::DownloadDrip(_)
+                | Fault::DownloadHuge { .. }
         )
     }
 
@@ -76,6 +90,14 @@ impl Fault {
             Fault::DownloadCorrupt => "DownloadCorrupt".into(),
             Fault::DownloadNotXlsx => "DownloadNotXlsx".into(),
             Fault::DownloadDelay(d) => format!("DownloadDelay({d:?})"),
+            Fault::ApiAnswer(_) => "ApiAnswer".into(),
+            Fault::ApiHugeAnswer { bytes, chunked } => {
+                format!("ApiHugeAnswer({bytes}, chunked: {chunked})")
+            }
+            Fault::DownloadDrip(d) => format!("DownloadDrip({d:?})"),
+            Fault::DownloadHuge { bytes, chunked } => {
+                format!("DownloadHuge({bytes}, chunked: {chunked})")
+            }
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum Outcome {
     Http(u16),
     /// The connection was reset without an answer (injected).
     Reset,
+    /// An injected raw answer (HTTP 200): [`crate::Fault::ApiAnswer`] or
+    /// [`crate::Fault::ApiHugeAnswer`].
+    Raw,
 }
 
 impl Outcome {

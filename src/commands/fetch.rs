@@ -129,11 +129,11 @@ fn print_summary(s: &Summary, skipped: usize) {
             region,
             f.window,
             f.attempts,
-            f.code,
-            f.message,
+            super::shown(&f.code),
+            super::shown(&f.message),
             f.request_id
                 .as_deref()
-                .map(|r| format!(", request id {r}"))
+                .map(|r| format!(", request id {}", super::shown(r)))
                 .unwrap_or_default()
         );
         if let Some(h) = f.hint {

@@ -46,11 +46,17 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
     Ok(Exit::Ok)
 }
 
-/// CSV with a header row of the column names.
+/// CSV with a header row of the column names; server text escaped.
 pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.serialize(r)?;
+        let shown = |v: &Option<String>| v.as_deref().map(super::shown);
+        w.serialize(ReportRow {
+            request_id: shown(&r.request_id),
+            error_code: shown(&r.error_code),
+            error_message: shown(&r.error_message),
+            ..r.clone()
+        })?;
     }
     if rows.is_empty() {
         w.write_record(COLUMNS)?;
@@ -132,7 +138,10 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
                 r.attempts.to_string(),
                 r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
                 r.trigger.clone(),
-                r.error_code.clone().unwrap_or_else(|| "-".to_string()),
+                r.error_code
+                    .as_deref()
+                    .map(super::shown)
+                    .unwrap_or_else(|| "-".to_string()),
             ]
         }),
     )

@@ -31,6 +31,12 @@ pub async fn dispatch(cli: Cli) -> Exit {
     }
 }
 
+/// Server text as shown: control characters escaped (rows recorded before
+/// text was cleaned where it enters may hold them raw).
+pub(crate) fn shown(s: &str) -> String {
+    crate::text::escape_controls(s).into_owned()
+}
+
 /// A time column of the tables: wall time in the job's zone, `-` for none.
 pub(crate) fn time_cell(t: Option<i64>, zone: &TimeZone) -> String {
     t.map(|t| crate::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))

@@ -64,7 +64,7 @@ pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
                 r.running.to_string(),
                 r.last_error
                     .as_ref()
-                    .map(|e| e.code.clone())
+                    .map(|e| super::shown(&e.code))
                     .unwrap_or_else(|| "-".to_string()),
             ]
         }),

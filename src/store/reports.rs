@@ -6,6 +6,7 @@
 //! [`crate::owner`]) is taken over. `ok` is written only once the file is
 //! durable, in the same transaction that drops the claim.
 
+use crate::text;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::PathBuf;
 
@@ -193,6 +194,11 @@ impl AttemptKind {
     }
 }
 
+/// Stored text is capped ([`text::cap`]): a server cannot grow every row.
+fn capped(s: &Option<String>, max: usize) -> Option<std::borrow::Cow<'_, str>> {
+    s.as_deref().map(|s| text::cap(s, max))
+}
+
 /// Append a try to report `id`; returns its number (1-based, across
 /// fetches). Two statements: run it inside a transaction.
 pub fn record_attempt(
@@ -205,7 +211,8 @@ pub fn record_attempt(
         |r| r.get(0),
     )?;
     conn.prepare_cached("INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status,
+            capped(&a.error_code, text::MAX_FIELD), capped(&a.error_message, text::MAX_MESSAGE), capped(&a.request_id, text::MAX_FIELD)])?;
     Ok(n)
 }
 
@@ -281,7 +288,13 @@ pub fn mark_failed(
         "failed" => tx.execute(
             "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
                     request_id = COALESCE(?4, request_id), updated_at = ?5 WHERE id = ?1",
-            params![id, code, message, request_id, now],
+            params![
+                id,
+                text::cap(code, text::MAX_FIELD),
+                text::cap(message, text::MAX_MESSAGE),
+                request_id.map(|r| text::cap(r, text::MAX_FIELD)),
+                now
+            ],
         )?,
         done => tx.execute(
             "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1",
