@@ -157,7 +157,7 @@ impl DownloadError {
 /// A byte count for people: `1 GiB`, `300 MiB`, `1536 B`.
 pub fn human_size(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);
         }
     }
@@ -352,6 +352,26 @@ mod tests {
             w.finish().expect("finish");
         }
         buf.into_inner()
+    }
+
+    #[test]
+    fn default_limits_stop_a_drip_within_about_a_minute() {
+        let l = Limits::new(Duration::from_secs(30), DEFAULT_MAX_SIZE);
+        assert_eq!(l.silence, Duration::from_secs(30));
+        assert_eq!(l.window, Duration::from_secs(60));
+        assert_eq!(l.min_bytes(), 60 * 1024);
+        // One byte every 4 s: never silent for 30 s, stalled 60 s after the start.
+        let t0 = Instant::now();
+        let mut p = Progress::new(t0, l.window, l.min_bytes());
+        for i in 1..15 {
+            p.record(t0 + Duration::from_secs(4 * i), 1);
+        }
+        assert_eq!(p.deadline(), t0 + Duration::from_secs(60));
+        // A 256 MiB report at 2 KiB/s would take 36 hours and is never stalled.
+        assert!(2 * 1024 * 60 >= l.min_bytes());
+        assert_eq!(human_size(DEFAULT_MAX_SIZE), "1 GiB");
+        assert_eq!(human_size(1536), "1536 B");
+        assert_eq!(human_size(300 << 20), "300 MiB");
     }
 
     #[test]

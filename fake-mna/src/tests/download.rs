@@ -242,3 +242,52 @@ async fn many_rows_are_generated_once() {
     assert!(sheet.contains(&format!("<row r=\"{}\"", rows + 1)));
     assert!(!sheet.contains(&format!("<row r=\"{}\"", rows + 2)));
 }
+
+#[tokio::test]
+async fn huge_downloads_chunked_or_declared_and_a_drip() {
+    let fake = start(FakeConfig::default()).await;
+    let c = client();
+    let (url, _) = issue(&fake, &c).await;
+    fake.push_fault(Fault::DownloadHuge {
+        bytes: 3 << 20,
+        chunked: true,
+    });
+    let resp = c.get(&url).send().await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.content_length(), None, "chunked");
+    assert_eq!(resp.bytes().await.expect("body").len(), 3 << 20);
+
+    fake.push_fault(Fault::DownloadHuge {
+        bytes: 1000,
+        chunked: false,
+    });
+    let resp = c.get(&url).send().await.expect("answer");
+    assert_eq!(resp.content_length(), Some(1000));
+    assert_eq!(resp.bytes().await.expect("body").len(), 1000);
+
+    let whole = c
+        .get(&url)
+        .send()
+        .await
+        .expect("answer")
+        .bytes()
+        .await
+        .expect("body");
+    fake.push_fault(Fault::DownloadDrip(Duration::from_millis(20)));
+    let mut resp = c.get(&url).send().await.expect("answer");
+    assert_eq!(resp.content_length(), Some(whole.len() as u64));
+    let (mut chunks, mut got) = (0, Vec::new());
+    while chunks < 5 {
+        let chunk = resp.chunk().await.expect("chunk").expect("more");
+        assert_eq!(chunk.len(), 1, "one byte at a time");
+        got.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    assert_eq!(got, whole[..5]);
+    let faults: Vec<_> = fake.downloads().into_iter().map(|d| d.fault).collect();
+    assert_eq!(
+        faults[0].as_deref(),
+        Some("DownloadHuge(3145728, chunked: true)")
+    );
+    assert_eq!(faults[3].as_deref(), Some("DownloadDrip(20ms)"));
+}

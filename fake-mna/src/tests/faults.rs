@@ -142,3 +142,38 @@ async fn expire_url_fault() {
     let (url, _) = Req::new(&fake, &body()).ok(&c).await;
     assert_eq!(c.get(&url).send().await.expect("answer").status(), 200);
 }
+
+#[tokio::test]
+async fn raw_and_huge_api_answers() {
+    let fake = start(FakeConfig::default()).await;
+    let c = client();
+    fake.push_fault(Fault::ApiAnswer(
+        r#"{"Response": {"RequestId": "r"}}"#.into(),
+    ));
+    let good = Req::new(&fake, &body());
+    let v = good.call(&c).await;
+    assert_eq!(v, serde_json::json!({"Response": {"RequestId": "r"}}));
+    assert_eq!(fake.calls()[0].outcome, Outcome::Raw);
+
+    fake.push_fault(Fault::ApiHugeAnswer {
+        bytes: 2 << 20,
+        chunked: true,
+    });
+    let resp = good.send(&c).await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.content_length(), None, "chunked");
+    let bytes = resp.bytes().await.expect("body");
+    assert_eq!(bytes.len(), 2 << 20);
+    assert!(bytes.starts_with(br#"{"Response": {"RequestId": ""#));
+
+    fake.push_fault(Fault::ApiHugeAnswer {
+        bytes: 5000,
+        chunked: false,
+    });
+    let resp = good.send(&c).await.expect("answer");
+    assert_eq!(resp.content_length(), Some(5000));
+    assert_eq!(
+        fake.calls()[2].fault.as_deref(),
+        Some("ApiHugeAnswer(5000, chunked: false)")
+    );
+}
