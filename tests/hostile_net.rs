@@ -119,6 +119,10 @@ fn an_endless_api_answer_fails_the_try_with_flat_memory() {
         });
     }
     let m = run_measured(w.cmd().args(fetch_args()));
+    eprintln!(
+        "peak RSS against an endless answer: {:.1} MiB",
+        m.peak_mib()
+    );
     assert_exit(&m.output, 1);
     assert!(
         m.peak_rss < 64 << 20,
@@ -328,4 +332,26 @@ fn an_unusable_answer_keeps_its_request_id() {
         )]
     );
     assert_eq!(report(&w).2.as_deref(), Some("req-unusable-1"));
+}
+
+#[test]
+fn a_large_report_is_written_whole_in_batches_with_flat_memory() {
+    let cfg = fake_mna::FakeConfig {
+        file_bytes: Some(48 << 20),
+        ..fake_mna::FakeConfig::default()
+    };
+    let w = World::with(cfg, "", HOURLY);
+    let m = run_measured(w.cmd().args(fetch_args()));
+    assert_exit(&m.output, 0);
+    let (_, path, sha, bytes) = w.ok_rows().pop().expect("one ok report");
+    let len = w.fake.large_file_len().expect("large-file mode");
+    assert_eq!(bytes as u64, len);
+    let data = std::fs::read(&path).expect("report file");
+    assert_eq!(data.len() as u64, len);
+    assert_eq!(fake_mna::sign::sha256_hex(&data), sha);
+    assert!(
+        m.peak_rss < 64 << 20,
+        "peak RSS {:.1} MiB for a 48 MiB report",
+        m.peak_mib()
+    );
 }
