@@ -17,7 +17,6 @@ mod sink;
 
 pub use progress::Progress;
 use sink::Sink;
-pub use sink::WRITE_BUFFER;
 
 /// The least average rate a download must keep over its progress window.
 pub const MIN_RATE: u64 = 1024;

@@ -110,12 +110,12 @@ impl<W: Write + Send + 'static> Sink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Barrier};
     use std::time::Duration;
 
-    /// A disk that hangs on its first write until released.
+    /// A disk whose first write hangs until a task of the runtime releases
+    /// it (or 10 s pass, which fails the write).
     struct Stuck {
-        gate: Arc<Barrier>,
+        release: std::sync::mpsc::Receiver<()>,
         first: bool,
         data: Vec<u8>,
     }
@@ -124,7 +124,9 @@ mod tests {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             if self.first {
                 self.first = false;
-                self.gate.wait();
+                self.release
+                    .recv_timeout(Duration::from_secs(10))
+                    .map_err(|_| io::Error::other("the runtime did not run while the disk hung"))?;
             }
             self.data.extend_from_slice(b);
             Ok(b.len())
@@ -147,31 +149,25 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_stuck_disk_does_not_stall_the_runtime_thread() {
-        let gate = Arc::new(Barrier::new(2));
+        let (release, released) = std::sync::mpsc::channel();
         let out = Stuck {
-            gate: gate.clone(),
+            release: released,
             first: true,
             data: Vec::new(),
         };
-        let mut sink = Sink::spawn(out, Some(16 << 20), 0);
-        // One full batch: the writer takes it and hangs on the disk.
-        sink.push(&vec![7u8; WRITE_BUFFER]).await.expect("push");
-        // The only runtime thread still runs timers and other tasks.
-        let ticker = tokio::spawn(async {
+        // A task on the only runtime thread: it frees the disk after a few
+        // timer ticks, which it gets only if the writes run elsewhere.
+        let ticker = tokio::spawn(async move {
             for _ in 0..5 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            let _ = release.send(());
         });
-        tokio::time::timeout(Duration::from_secs(30), ticker)
-            .await
-            .expect("the runtime kept running while the disk hung")
-            .expect("ticker");
-        // Release the disk off the runtime thread; everything arrives.
-        let g = gate.clone();
-        let release = std::thread::spawn(move || g.wait());
+        let mut sink = Sink::spawn(out, Some(16 << 20), 0);
+        sink.push(&vec![7u8; WRITE_BUFFER]).await.expect("push");
         sink.push(&[1, 2, 3]).await.expect("push");
-        let w = sink.finish().await.expect("finish");
-        release.join().expect("release");
+        let w = sink.finish().await.expect("the disk was released");
+        ticker.await.expect("ticker");
         assert_eq!(w.out.data.len(), WRITE_BUFFER + 3);
         assert_eq!(w.body.map(|b| b.len()), Some(WRITE_BUFFER + 3));
         let mut h = Sha256::new();
