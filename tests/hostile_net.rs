@@ -138,7 +138,7 @@ fn an_endless_api_answer_fails_the_try_with_flat_memory() {
     );
     let err = stderr(&m.output);
     assert!(err.contains("ResponseTooLarge"), "{err}");
-    assert!(err.contains("larger than 1024 KiB"), "{err}");
+    assert!(err.contains("larger than 1 MiB"), "{err}");
 }
 
 #[test]

@@ -121,8 +121,8 @@ pub enum CallError {
     },
     /// An answer body above [`MAX_ANSWER`] (real ones are under 1 KiB).
     #[error(
-        "the API answer is larger than {} KiB (real answers are under 1 KiB): a proxy or server in the way is misbehaving; check api.endpoint and any proxy",
-        MAX_ANSWER / 1024
+        "the API answer is larger than {} (real answers are under 1 KiB): a proxy or server in the way is misbehaving; check api.endpoint and any proxy",
+        crate::download::human_size(MAX_ANSWER as u64)
     )]
     ResponseTooLarge { status: u16 },
     #[error("credentials: {0}")]

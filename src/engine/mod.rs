@@ -312,6 +312,8 @@ impl Engine {
         request_id: Option<String>,
         attempts: u32,
     ) -> Outcome {
+        // A failure can quote the server or the file (a workbook's text): one line, no escapes.
+        let message = &crate::text::escape_controls(message);
         if let Some(id) = id {
             let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
             if let Err(e) = self
