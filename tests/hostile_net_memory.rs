@@ -1,7 +1,5 @@
-//! Peak memory of the real binary against an API answer that never ends.
-//! Alone in its test process on purpose: a child's peak RSS (`wait4`) also
-//! counts this process's resident pages at the moment it is spawned (the
-//! fork), so other tests' fakes and buffers must not be resident then.
+//! Peak memory of the real binary against an API answer that never ends
+//! (the child's own high-water mark, see `common::rss`).
 
 mod common;
 

@@ -1,9 +1,13 @@
-//! Peak memory of one run of the real binary: the child is reaped with
-//! `wait4`, whose `ru_maxrss` is that child's own high-water mark (not the
-//! maximum over every child this test process ever had).
+//! Peak memory of one run of the real binary.
+//!
+//! The figure is the child's own `VmHWM` (the high-water mark of its address
+//! space after `exec`), polled from `/proc/<pid>/status` while it runs.
+//! `wait4`'s `ru_maxrss` would be simpler but is wrong here: Linux carries
+//! the pre-`exec` high-water mark across `exec`, and `Command` spawns with
+//! `CLONE_VM`, so it would count the test process's own memory.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// What a measured run gave.
 pub struct Measured {
@@ -16,6 +20,14 @@ impl Measured {
     pub fn peak_mib(&self) -> f64 {
         self.peak_rss as f64 / (1024.0 * 1024.0)
     }
+}
+
+/// `VmHWM` of a live process, in bytes; `None` once it has exited.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Run `cmd` to its end, with stdout and stderr captured, and measure its peak RSS.
@@ -40,23 +52,26 @@ pub fn run_measured(cmd: &mut Command) -> Measured {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; both pointers are valid for writes.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    // The child is reaped: `child` must not be waited on again (dropping it does not wait).
-    std::mem::forget(child);
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        // Read before asking whether it ended: the mark only grows, so the
+        // last reading of a live process is its peak up to that moment.
+        if let Some(hwm) = vm_hwm(pid) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().expect("wait for mna-reportd") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     let output = Output {
-        status: ExitStatus::from_raw(status),
+        status,
         stdout: t_out.join().expect("stdout thread"),
         stderr: t_err.join().expect("stderr thread"),
     };
     Measured {
         output,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss: usage.ru_maxrss as u64 * 1024,
+        peak_rss: peak,
     }
 }
