@@ -120,6 +120,15 @@ pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -
     expand(job, &windows, |_| trigger)
 }
 
+/// `planned` split into the reports whose window end plus the job's `lag`
+/// has passed at `now`, and those whose report is not complete yet (never
+/// fetched by hand: the API would answer with part of the window).
+pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, Vec<Planned>) {
+    planned
+        .into_iter()
+        .partition(|p| cutoff(&p.job, now).is_some_and(|cut| p.window.end <= cut.as_second()))
+}
+
 /// `planned` without the reports in `done`.
 pub fn without_done(planned: Vec<Planned>, done: &HashSet<ReportKey>) -> Vec<Planned> {
     planned
@@ -182,6 +191,31 @@ mod tests {
         let done: HashSet<ReportKey> = p.iter().take(10).map(Planned::key).collect();
         let rest = without_done(p.clone(), &done);
         assert_eq!(rest.len(), 14);
+    }
+
+    #[test]
+    fn windows_whose_end_plus_lag_has_not_passed_are_not_complete() {
+        let j = job("granularity = \"hourly\"\nlag = \"10m\"");
+        let p = range(
+            &j,
+            ts("2026-11-01T10:00:00Z"),
+            ts("2026-11-01T14:00:00Z"),
+            Trigger::Manual,
+        );
+        // At 12:09 the window ending 12:00 still waits for its lag.
+        let (complete, later) = split_complete(p, ts("2026-11-01T12:09:59Z"));
+        let ends = |v: &[Planned]| v.iter().map(|p| p.window.end).collect::<Vec<_>>();
+        assert_eq!(
+            ends(&complete),
+            vec![ts("2026-11-01T11:00:00Z").as_second()]
+        );
+        assert_eq!(later.len(), 3);
+        let (complete, later) = split_complete(later, ts("2026-11-01T12:10:00Z"));
+        assert_eq!(
+            ends(&complete),
+            vec![ts("2026-11-01T12:00:00Z").as_second()]
+        );
+        assert_eq!(later.len(), 2);
     }
 
     #[test]

@@ -4,15 +4,17 @@
 
 use crate::app;
 use crate::cli::FetchArgs;
-use crate::engine::{Control, Summary};
+use crate::engine::{Control, Engine, Summary};
 use crate::exit::{Exit, UsageError};
 use crate::plan::{self, Planned};
 use crate::store::query;
-use crate::store::reports::Trigger;
+use crate::store::reports::{ReportKey, Trigger};
 use jiff::Timestamp;
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
+use tracing::warn;
 
 /// How long reports in flight may finish after SIGINT/SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -47,10 +49,16 @@ fn planned(
     Ok(out)
 }
 
+/// How often a fetch looks again at reports another process is fetching.
+pub const BUSY_POLL: Duration = Duration::from_secs(1);
+
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
     let config = app::load_config(config_flag)?;
     let (source, found) = app::find_credentials(&config)?;
-    let mut todo = planned(&config, &args, Timestamp::now())?;
+    let now = Timestamp::now();
+    // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
+    let (mut todo, not_complete) = plan::split_complete(planned(&config, &args, now)?, now);
+    print_not_complete(&not_complete);
     let asked = todo.len();
 
     if args.dry_run {
@@ -71,7 +79,8 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let engine = app::engine(&config, found, store, app::limiter(&config))?;
     let ctl = Control::default();
     let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
-    let summary = engine.run(todo, args.force, &ctl).await;
+    let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
+    wait_for_busy(&engine, todo, &mut summary, &ctl).await;
     let stopped_by = signal.stopped();
     print_summary(&summary, skipped);
     Ok(match stopped_by {
@@ -79,6 +88,76 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         _ if !summary.failed.is_empty() => Exit::Failed,
         _ => Exit::Ok,
     })
+}
+
+/// Reports another process was fetching: wait until it lets go of them,
+/// then take those it did not finish. `fetch` exits 0 only when everything
+/// asked for is done, so it cannot leave them to chance. A stop counts the
+/// ones still held as interrupted.
+async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summary, ctl: &Control) {
+    let failed: HashSet<ReportKey> = summary.failed.iter().map(|f| f.key.clone()).collect();
+    let mut waiting = summary.busy;
+    let mut told = 0;
+    while waiting > 0 {
+        if waiting != told {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "waiting for {waiting} report(s) another mna-reportd process is fetching; \
+                 those it does not finish are fetched here (Ctrl-C to stop)"
+            );
+            told = waiting;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BUSY_POLL) => {}
+            _ = ctl.stop.cancelled() => {}
+        }
+        if ctl.stop.is_cancelled() {
+            summary.busy = 0;
+            summary.interrupted += waiting;
+            return;
+        }
+        let planned = asked.clone();
+        let left = match engine
+            .store()
+            .call(move |c| query::not_done(c, planned))
+            .await
+        {
+            Ok(left) => left,
+            Err(e) => {
+                warn!(error = %e, "cannot read the history while waiting; trying again");
+                continue;
+            }
+        };
+        let left: Vec<Planned> = left
+            .into_iter()
+            .filter(|p| !failed.contains(&p.key()))
+            .collect();
+        // Done by the other process meanwhile.
+        let finished_elsewhere = waiting.saturating_sub(left.len());
+        summary.already_done += finished_elsewhere;
+        let again = engine.run(left, false, ctl).await;
+        summary.ok += again.ok;
+        summary.bytes += again.bytes;
+        summary.already_done += again.already_done;
+        summary.interrupted += again.interrupted;
+        summary.failed.extend(again.failed);
+        summary.busy = again.busy;
+        waiting = again.busy;
+    }
+}
+
+fn print_not_complete(later: &[Planned]) {
+    let Some(first) = later.first() else {
+        return;
+    };
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "left out {} report(s) whose window has not ended {} ago yet (the job's lag), from {}: \
+         the API would give an incomplete report; the daemon fetches them when due, or fetch again later",
+        later.len(),
+        humantime::format_duration(first.job.lag),
+        first.window_text()
+    );
 }
 
 fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::credentials::Source) {
