@@ -239,8 +239,20 @@ fn owner_of(pid: u32) -> String {
     format!("{}:{pid}:{start}", boot.trim())
 }
 
-#[test]
-fn a_fetch_waits_for_reports_another_process_holds_and_takes_those_it_does_not_finish() {
+/// What the other process does with the report it holds.
+#[derive(Debug, Clone, Copy)]
+enum Other {
+    /// Records it `failed` and lets go.
+    Fails,
+    /// Dies without finishing.
+    Dies,
+    /// Records it `ok` and lets go.
+    Finishes,
+}
+
+/// Fetch two windows while another live process holds the first one; the
+/// other process then does `other`. The fetch's output and the world.
+fn fetch_next_to_a_holder(other: Other) -> (std::process::Output, World) {
     let w = World::new(HOURLY);
     assert_exit(&w.fetch("h", PAST[0], PAST[1], &[]), 0);
     // Another live process holds the first report, as if fetching it.
@@ -261,7 +273,6 @@ fn a_fetch_waits_for_reports_another_process_holds_and_takes_those_it_does_not_f
         rusqlite::params![id, owner],
     )
     .expect("claim");
-    drop(db);
 
     let log = w.dir.path().join("fetch.err");
     let mut fetch = w
@@ -279,11 +290,48 @@ fn a_fetch_waits_for_reports_another_process_holds_and_takes_those_it_does_not_f
     if let Some(status) = fetch.try_wait().expect("try_wait") {
         panic!("fetch did not wait: {status}");
     }
-    // The other process goes away without finishing: this fetch takes the report.
-    holder.0.kill().expect("kill holder");
-    holder.0.wait().expect("reap holder");
+    let let_go = |status: &str| {
+        db.execute(
+            "UPDATE reports SET status = ?2 WHERE id = ?1",
+            rusqlite::params![id, status],
+        )
+        .expect("status");
+        db.execute("DELETE FROM claims WHERE report_id = ?1", [id])
+            .expect("unclaim");
+    };
+    match other {
+        Other::Fails => let_go("failed"),
+        Other::Finishes => let_go("ok"),
+        Other::Dies => {
+            holder.0.kill().expect("kill holder");
+            holder.0.wait().expect("reap holder");
+        }
+    }
+    drop(db);
     let o = fetch.wait_with_output().expect("fetch ends");
+    (o, w)
+}
+
+#[test]
+fn a_fetch_waits_for_reports_another_process_holds_and_takes_those_it_does_not_finish() {
+    for other in [Other::Fails, Other::Dies] {
+        let (o, w) = fetch_next_to_a_holder(other);
+        assert_exit(&o, 0);
+        assert!(stdout(&o).contains("1 ok"), "{other:?}: {}", stdout(&o));
+        assert_eq!(w.status_counts(), vec![("ok".to_string(), 2)], "{other:?}");
+    }
+}
+
+#[test]
+fn a_report_the_other_process_finishes_counts_as_done() {
+    let (o, w) = fetch_next_to_a_holder(Other::Finishes);
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("1 ok"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0 ok, 0 failed, 2 already done, 0 busy elsewhere"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 2)]);
+    // Only the first fetch called the API.
+    assert_eq!(w.fake.ok_calls(), 2);
 }
