@@ -135,12 +135,27 @@ impl Env for ProcessEnv {
     }
 }
 
+/// The largest key, SecretId or token file read: a temporary token is a
+/// few kilobytes; this stops a path such as `/dev/zero` from filling memory.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
 fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, CredentialError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+    use std::io::Read;
+    let read_err = |source| CredentialError::Read {
         what,
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text))
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SECRET_BYTES} bytes; it cannot hold one key"),
+        )));
+    }
     let trimmed = clean(&text);
     if trimmed.is_empty() {
         return Err(CredentialError::Empty {

@@ -189,14 +189,20 @@ fn keys() -> Vec<(&'static str, &'static str, u8)> {
         ("api", "concurrency", 1),
         ("api", "language", 2),
         ("api", "region", 2),
+        ("credentials", "secret_id_file", 2),
+        ("credentials", "secret_key_file", 2),
+        ("credentials", "token_file", 2),
         ("credentials", "profile", 2),
         ("credentials", "cvm_role", 4),
         ("credentials", "metadata_endpoint", 2),
+        ("storage", "state_dir", 2),
+        ("storage", "reports_dir", 2),
         ("storage", "retention", 0),
         ("retry", "max_attempts", 1),
         ("retry", "initial_delay", 0),
         ("retry", "max_delay", 0),
         ("metrics", "listen", 2),
+        ("jobs", "name", 2),
         ("jobs", "granularity", 2),
         ("jobs", "window", 0),
         ("jobs", "step", 0),
@@ -250,11 +256,23 @@ fn hostile_config() -> impl Strategy<Value = String> {
             }
             out.push_str(&format!("[{table}]\n{}\n", lines.join("\n")));
         }
-        out.push_str("[storage]\nstate_dir = \"state\"\n");
+        // Defaults for the keys left out that the rest needs.
+        let has = |table: &str, key: &str| {
+            tables
+                .get(table)
+                .is_some_and(|l| l.iter().any(|l| l.starts_with(&format!("{key} = "))))
+        };
+        out.push_str("[storage]\n");
+        if !has("storage", "state_dir") {
+            out.push_str("state_dir = \"state\"\n");
+        }
         if let Some(lines) = tables.get("storage") {
             out.push_str(&format!("{}\n", lines.join("\n")));
         }
-        out.push_str("[[jobs]]\nname = \"a\"\n");
+        out.push_str("[[jobs]]\n");
+        if !has("jobs", "name") {
+            out.push_str("name = \"a\"\n");
+        }
         if let Some(lines) = tables.get("jobs") {
             out.push_str(&format!("{}\n", lines.join("\n")));
         }
