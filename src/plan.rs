@@ -120,6 +120,15 @@ pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -
     expand(job, &windows, |_| trigger)
 }
 
+/// About how many reports [`range`] gives for `[from, to)` (nominal steps,
+/// rounded up), without making them: to refuse a range too large to plan.
+pub fn range_size(job: &Job, from: Timestamp, to: Timestamp) -> u64 {
+    let span = u64::try_from(to.as_second().saturating_sub(from.as_second())).unwrap_or(0);
+    let step = job.cadence.step().nominal_secs().max(1);
+    let per_window = (job.targets.len() as u64).saturating_mul(job.regions.len() as u64);
+    (span / step + 1).saturating_mul(per_window)
+}
+
 /// `planned` split into the reports whose window end plus the job's `lag`
 /// has passed at `now`, and those whose report is not complete yet (never
 /// fetched by hand: the API would answer with part of the window).
@@ -216,6 +225,20 @@ mod tests {
             vec![ts("2026-11-01T12:00:00Z").as_second()]
         );
         assert_eq!(later.len(), 2);
+    }
+
+    #[test]
+    fn range_size_estimates_without_planning() {
+        let j = job(
+            "granularity = \"hourly\"\ndevices = [\"a\", \"b\"]\nper_device = true\nregions = [\"MC\", \"EU\"]",
+        );
+        let (from, to) = (ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z"));
+        let exact = range(&j, from, to, Trigger::Manual).len() as u64;
+        assert_eq!(exact, 96);
+        assert!((exact..=exact + 4).contains(&range_size(&j, from, to)));
+        assert_eq!(range_size(&j, to, from), 4);
+        let far = range_size(&j, Timestamp::MIN, Timestamp::MAX);
+        assert!(far > 100_000_000, "{far}");
     }
 
     #[test]

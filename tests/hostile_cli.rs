@@ -335,3 +335,54 @@ fn a_report_the_other_process_finishes_counts_as_done() {
     // Only the first fetch called the API.
     assert_eq!(w.fake.ok_calls(), 2);
 }
+
+#[test]
+fn a_range_too_large_to_plan_is_refused_before_planning_it() {
+    let w = World::new(HOURLY);
+    let mut child = w
+        .cmd()
+        .args([
+            "fetch",
+            "--all",
+            "--from",
+            "1900-01-01",
+            "--to",
+            "2100-01-01",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a fetch of two centuries did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().expect("output");
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("more than 1000000") && err.contains("fix: split the range"),
+        "{err}"
+    );
+    assert_eq!(w.fake.calls().len(), 0);
+    assert!(!w.db_path().exists(), "nothing is written");
+}
+
+#[test]
+fn a_range_wholly_in_the_future_fetches_nothing_and_says_why() {
+    let w = World::new(HOURLY);
+    let o = w.fetch("h", "2100-01-01T00:00:00Z", "2100-01-02T00:00:00Z", &[]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("left out every window ending after now"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("0 ok, 0 failed"), "{}", stdout(&o));
+    assert_eq!(w.fake.calls().len(), 0);
+}

@@ -10,7 +10,7 @@ use crate::plan::{self, Planned};
 use crate::store::query;
 use crate::store::reports::{ReportKey, Trigger};
 use jiff::Timestamp;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -19,34 +19,64 @@ use tracing::warn;
 /// How long reports in flight may finish after SIGINT/SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(10);
 
-/// The reports `args` asks for, before subtracting those done.
+/// Most reports one `fetch --from/--to` plans: more is a mistake in the
+/// range (and would take hours at the API's 20 calls a second).
+pub const MAX_RANGE_REPORTS: u64 = 1_000_000;
+
+/// The reports `args` asks for, before subtracting those done, and the lags
+/// of the jobs whose range reaches past `now` (those windows are not even
+/// planned).
 fn planned(
     config: &crate::config::Config,
     args: &FetchArgs,
     now: Timestamp,
-) -> anyhow::Result<Vec<Planned>> {
+) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
     let jobs = app::select_jobs(config, &args.jobs, args.all)?;
-    let mut out = Vec::new();
-    for job in &jobs {
-        match (&args.from, &args.to) {
-            (Some(from), Some(to)) => {
-                let zone = job.cadence.zone();
-                let from = from.resolve(zone).map_err(UsageError)?;
-                let to = to.resolve(zone).map_err(UsageError)?;
-                if from >= to {
-                    return Err(
-                        UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
-                    );
-                }
-                out.extend(plan::range(job, from, to, Trigger::Manual));
+    let mut ranges = Vec::new();
+    let mut future = BTreeSet::new();
+    let mut size: u64 = 0;
+    if let (Some(from), Some(to)) = (&args.from, &args.to) {
+        for job in &jobs {
+            let zone = job.cadence.zone();
+            let from = from.resolve(zone).map_err(UsageError)?;
+            let to = to.resolve(zone).map_err(UsageError)?;
+            if from >= to {
+                return Err(
+                    UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
+                );
             }
-            _ => out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
-                trigger: Trigger::Manual,
-                ..p
-            })),
+            // No window ending after now is complete: none is planned.
+            if to > now {
+                future.insert(job.lag);
+            }
+            let to = to.min(now);
+            size = size.saturating_add(plan::range_size(job, from, to));
+            ranges.push((job, from, to));
         }
     }
-    Ok(out)
+    if size > MAX_RANGE_REPORTS {
+        return Err(UsageError(format!(
+            "--from/--to asks for about {size} reports, more than {MAX_RANGE_REPORTS} at once\n  \
+             fix: split the range into several fetches (e.g. a month at a time)"
+        ))
+        .into());
+    }
+    let mut out = Vec::new();
+    if args.from.is_some() {
+        for (job, from, to) in ranges {
+            if from < to {
+                out.extend(plan::range(job, from, to, Trigger::Manual));
+            }
+        }
+    } else {
+        for job in &jobs {
+            out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
+                trigger: Trigger::Manual,
+                ..p
+            }));
+        }
+    }
+    Ok((out, future))
 }
 
 /// How often a fetch looks again at reports another process is fetching.
@@ -57,8 +87,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let (source, found) = app::find_credentials(&config)?;
     let now = Timestamp::now();
     // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
-    let (mut todo, not_complete) = plan::split_complete(planned(&config, &args, now)?, now);
-    print_not_complete(&not_complete);
+    let (planned, future) = planned(&config, &args, now)?;
+    let (mut todo, not_complete) = plan::split_complete(planned, now);
+    print_not_complete(&not_complete, &future);
     let asked = todo.len();
 
     if args.dry_run {
@@ -146,17 +177,28 @@ async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summa
     }
 }
 
-fn print_not_complete(later: &[Planned]) {
-    let Some(first) = later.first() else {
-        return;
+/// Say which reports of the range were left out as not complete, and why.
+fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
+    let what = match (later.first(), !future.is_empty()) {
+        (None, false) => return,
+        (None, true) => "every window ending after now".to_string(),
+        (Some(first), false) => format!("{} report(s) from {}", later.len(), first.window_text()),
+        (Some(first), true) => format!(
+            "{} report(s) from {} and every window ending after now",
+            later.len(),
+            first.window_text()
+        ),
+    };
+    let mut lags = future.clone();
+    lags.extend(later.iter().map(|p| p.job.lag));
+    let lag = match lags.iter().next() {
+        Some(lag) if lags.len() == 1 => humantime::format_duration(*lag).to_string(),
+        _ => "its lag".to_string(),
     };
     let _ = writeln!(
         std::io::stdout().lock(),
-        "left out {} report(s) whose window has not ended {} ago yet (the job's lag), from {}: \
-         the API would give an incomplete report; the daemon fetches them when due, or fetch again later",
-        later.len(),
-        humantime::format_duration(first.job.lag),
-        first.window_text()
+        "left out {what}: a window that has not ended {lag} ago yet (the job's lag) has no complete report; \
+         the daemon fetches them when due, or fetch again later"
     );
 }
 
