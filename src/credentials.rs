@@ -104,6 +104,15 @@ pub enum CredentialError {
         tried.join("; ")
     )]
     NotFound { tried: Vec<String> },
+    #[error(
+        "the {what} from {origin} {reason} (the value is not shown)\n  fix: write it again as one line of printable ASCII, \
+         with no line break, tab or other control character inside"
+    )]
+    Invalid {
+        what: &'static str,
+        origin: String,
+        reason: String,
+    },
     #[error("CVM role credentials from {endpoint}: {message}")]
     Metadata { endpoint: String, message: String },
 }
@@ -126,13 +135,28 @@ impl Env for ProcessEnv {
     }
 }
 
+/// The largest key, SecretId or token file read: a temporary token is a
+/// few kilobytes; this stops a path such as `/dev/zero` from filling memory.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
 fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, CredentialError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Read {
+    use std::io::Read;
+    let read_err = |source| CredentialError::Read {
         what,
         path: path.to_path_buf(),
         source,
-    })?;
-    let trimmed = text.trim();
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text))
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SECRET_BYTES} bytes; it cannot hold one key"),
+        )));
+    }
+    let trimmed = clean(&text);
     if trimmed.is_empty() {
         return Err(CredentialError::Empty {
             what,
@@ -160,7 +184,50 @@ fn read_optional_secret(
 
 fn env_secret(env: &dyn Env, name: &str) -> Option<SecretString> {
     env.var(name)
-        .map(|v| SecretString::from(v.trim().to_string()))
+        .map(|v| SecretString::from(clean(&v).to_string()))
+}
+
+/// A value as written, without the whitespace around it and a UTF-8
+/// byte-order mark in front (editors on Windows add one).
+fn clean(text: &str) -> &str {
+    text.trim().trim_start_matches('\u{feff}').trim()
+}
+
+/// Why `value` cannot be a key, SecretId or token: the API takes printable
+/// ASCII only, and a line break or control character inside fails every call.
+/// Says where, never what.
+fn unfit(value: &str) -> Option<String> {
+    let (at, c) = value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() || !c.is_ascii())?;
+    let kind = match c {
+        '\n' => "a line break (LF)".to_string(),
+        '\r' => "a carriage return (CR)".to_string(),
+        '\t' => "a tab".to_string(),
+        c if c.is_control() => format!("a control character (U+{:04X})", u32::from(c)),
+        c => format!("a non-ASCII character (U+{:04X})", u32::from(c)),
+    };
+    Some(format!("contains {kind} at character {}", at + 1))
+}
+
+/// Refuse credentials the API could never accept, naming their source.
+fn validate(source: &Source, c: &Credentials) -> Result<(), CredentialError> {
+    let fields = [
+        ("SecretId", Some(c.secret_id.as_str())),
+        ("SecretKey", Some(c.secret_key.expose_secret())),
+        ("token", c.token.as_ref().map(|t| t.expose_secret())),
+    ];
+    for (what, value) in fields {
+        if let Some(reason) = value.and_then(unfit) {
+            return Err(CredentialError::Invalid {
+                what,
+                origin: source.to_string(),
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What the chain settled on: a fixed key pair, or the CVM role.
@@ -170,9 +237,21 @@ pub enum Found {
     CvmRole,
 }
 
-/// Walk the chain and return the first complete source. No network: the CVM
-/// role, when it is the source, is fetched later by [`Provider`].
+/// Walk the chain and return the first complete source, its keys checked
+/// for characters the API cannot take. No network: the CVM role, when it is
+/// the source, is fetched later by [`Provider`].
 pub fn resolve(
+    settings: &CredentialSettings,
+    env: &dyn Env,
+) -> Result<(Source, Found), CredentialError> {
+    let (source, found) = first_source(settings, env)?;
+    if let Found::Static(c) = &found {
+        validate(&source, c)?;
+    }
+    Ok((source, found))
+}
+
+fn first_source(
     settings: &CredentialSettings,
     env: &dyn Env,
 ) -> Result<(Source, Found), CredentialError> {
@@ -234,7 +313,7 @@ pub fn resolve(
             return Ok((
                 Source::Environment,
                 Found::Static(Credentials {
-                    secret_id: id.trim().to_string(),
+                    secret_id: clean(&id).to_string(),
                     secret_key: key,
                     token: env_secret(env, "TENCENTCLOUD_TOKEN"),
                 }),
@@ -316,7 +395,7 @@ fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, Crede
     let Some(section) = ini.section(Some(profile)) else {
         return Ok(None);
     };
-    let get = |k: &str| section.get(k).map(str::trim).filter(|v| !v.is_empty());
+    let get = |k: &str| section.get(k).map(clean).filter(|v| !v.is_empty());
     match (get("secret_id"), get("secret_key")) {
         (Some(id), Some(key)) => Ok(Some(Credentials {
             secret_id: id.to_string(),
@@ -452,6 +531,15 @@ async fn fetch_role(
             "metadata service answered Code {:?}",
             parsed.code
         )));
+    }
+    for (what, value) in [
+        ("TmpSecretId", &parsed.tmp_secret_id),
+        ("TmpSecretKey", &parsed.tmp_secret_key),
+        ("Token", &parsed.token),
+    ] {
+        if let Some(reason) = unfit(value) {
+            return Err(fail(format!("its {what} {reason}")));
+        }
     }
     Ok((
         Credentials {

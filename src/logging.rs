@@ -1,5 +1,6 @@
 //! Logs: to stderr (journald under systemd), text or JSON, level from
-//! `-v`/`-q` unless `RUST_LOG` says otherwise.
+//! `-v`/`-q` unless `RUST_LOG` says otherwise. A closed stderr loses the
+//! lines, never the process.
 
 use crate::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
@@ -22,6 +23,10 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr closed: `2>&1 | head`)
+        // is dropped; the default would report it with `eprintln!`, which
+        // panics on the same closed stderr.
+        .log_internal_errors(false)
         .with_target(false);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -4,6 +4,7 @@
 use clap::Parser;
 use mna_reportd::cli::Cli;
 use mna_reportd::{commands, logging};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,9 +22,16 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(commands::dispatch(cli)).into()
+    let exit = runtime.block_on(commands::dispatch(cli));
+    // A blocking read still waiting (a reload on a FIFO, a hung disk) must
+    // not keep a finished process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    exit.into()
 }

@@ -120,6 +120,24 @@ pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -
     expand(job, &windows, |_| trigger)
 }
 
+/// About how many reports [`range`] gives for `[from, to)` (nominal steps,
+/// rounded up), without making them: to refuse a range too large to plan.
+pub fn range_size(job: &Job, from: Timestamp, to: Timestamp) -> u64 {
+    let span = u64::try_from(to.as_second().saturating_sub(from.as_second())).unwrap_or(0);
+    let step = job.cadence.step().nominal_secs().max(1);
+    let per_window = (job.targets.len() as u64).saturating_mul(job.regions.len() as u64);
+    (span / step + 1).saturating_mul(per_window)
+}
+
+/// `planned` split into the reports whose window end plus the job's `lag`
+/// has passed at `now`, and those whose report is not complete yet (never
+/// fetched by hand: the API would answer with part of the window).
+pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, Vec<Planned>) {
+    planned
+        .into_iter()
+        .partition(|p| cutoff(&p.job, now).is_some_and(|cut| p.window.end <= cut.as_second()))
+}
+
 /// `planned` without the reports in `done`.
 pub fn without_done(planned: Vec<Planned>, done: &HashSet<ReportKey>) -> Vec<Planned> {
     planned
@@ -182,6 +200,45 @@ mod tests {
         let done: HashSet<ReportKey> = p.iter().take(10).map(Planned::key).collect();
         let rest = without_done(p.clone(), &done);
         assert_eq!(rest.len(), 14);
+    }
+
+    #[test]
+    fn windows_whose_end_plus_lag_has_not_passed_are_not_complete() {
+        let j = job("granularity = \"hourly\"\nlag = \"10m\"");
+        let p = range(
+            &j,
+            ts("2026-11-01T10:00:00Z"),
+            ts("2026-11-01T14:00:00Z"),
+            Trigger::Manual,
+        );
+        // At 12:09 the window ending 12:00 still waits for its lag.
+        let (complete, later) = split_complete(p, ts("2026-11-01T12:09:59Z"));
+        let ends = |v: &[Planned]| v.iter().map(|p| p.window.end).collect::<Vec<_>>();
+        assert_eq!(
+            ends(&complete),
+            vec![ts("2026-11-01T11:00:00Z").as_second()]
+        );
+        assert_eq!(later.len(), 3);
+        let (complete, later) = split_complete(later, ts("2026-11-01T12:10:00Z"));
+        assert_eq!(
+            ends(&complete),
+            vec![ts("2026-11-01T12:00:00Z").as_second()]
+        );
+        assert_eq!(later.len(), 2);
+    }
+
+    #[test]
+    fn range_size_estimates_without_planning() {
+        let j = job(
+            "granularity = \"hourly\"\ndevices = [\"a\", \"b\"]\nper_device = true\nregions = [\"MC\", \"EU\"]",
+        );
+        let (from, to) = (ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z"));
+        let exact = range(&j, from, to, Trigger::Manual).len() as u64;
+        assert_eq!(exact, 96);
+        assert!((exact..=exact + 4).contains(&range_size(&j, from, to)));
+        assert_eq!(range_size(&j, to, from), 4);
+        let far = range_size(&j, Timestamp::MIN, Timestamp::MAX);
+        assert!(far > 100_000_000, "{far}");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use crate::schedule;
 use crate::store::query;
 use jiff::Timestamp;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
@@ -56,7 +55,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     for job in &config.jobs {
         describe_job(&mut out, job, now, conn.as_ref())?;
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    super::print(&out)?;
     Ok(Exit::Ok)
 }
 

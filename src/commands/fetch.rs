@@ -4,53 +4,92 @@
 
 use crate::app;
 use crate::cli::FetchArgs;
-use crate::engine::{Control, Summary};
+use crate::engine::{Control, Engine, Summary};
 use crate::exit::{Exit, UsageError};
 use crate::plan::{self, Planned};
 use crate::store::query;
-use crate::store::reports::Trigger;
+use crate::store::reports::{ReportKey, Trigger};
 use jiff::Timestamp;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
+use tracing::warn;
 
 /// How long reports in flight may finish after SIGINT/SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(10);
 
-/// The reports `args` asks for, before subtracting those done.
+/// Most reports one `fetch --from/--to` plans: more is a mistake in the
+/// range (and would take hours at the API's 20 calls a second).
+pub const MAX_RANGE_REPORTS: u64 = 1_000_000;
+
+/// The reports `args` asks for, before subtracting those done, and the lags
+/// of the jobs whose range reaches past `now` (those windows are not even
+/// planned).
 fn planned(
     config: &crate::config::Config,
     args: &FetchArgs,
     now: Timestamp,
-) -> anyhow::Result<Vec<Planned>> {
+) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
     let jobs = app::select_jobs(config, &args.jobs, args.all)?;
-    let mut out = Vec::new();
-    for job in &jobs {
-        match (&args.from, &args.to) {
-            (Some(from), Some(to)) => {
-                let zone = job.cadence.zone();
-                let from = from.resolve(zone).map_err(UsageError)?;
-                let to = to.resolve(zone).map_err(UsageError)?;
-                if from >= to {
-                    return Err(
-                        UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
-                    );
-                }
-                out.extend(plan::range(job, from, to, Trigger::Manual));
+    let mut ranges = Vec::new();
+    let mut future = BTreeSet::new();
+    let mut size: u64 = 0;
+    if let (Some(from), Some(to)) = (&args.from, &args.to) {
+        for job in &jobs {
+            let zone = job.cadence.zone();
+            let from = from.resolve(zone).map_err(UsageError)?;
+            let to = to.resolve(zone).map_err(UsageError)?;
+            if from >= to {
+                return Err(
+                    UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
+                );
             }
-            _ => out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
-                trigger: Trigger::Manual,
-                ..p
-            })),
+            // No window ending after now is complete: none is planned.
+            if to > now {
+                future.insert(job.lag);
+            }
+            let to = to.min(now);
+            size = size.saturating_add(plan::range_size(job, from, to));
+            ranges.push((job, from, to));
         }
     }
-    Ok(out)
+    if size > MAX_RANGE_REPORTS {
+        return Err(UsageError(format!(
+            "--from/--to asks for about {size} reports, more than {MAX_RANGE_REPORTS} at once\n  \
+             fix: split the range into several fetches (e.g. a month at a time)"
+        ))
+        .into());
+    }
+    let mut out = Vec::new();
+    if args.from.is_some() {
+        for (job, from, to) in ranges {
+            if from < to {
+                out.extend(plan::range(job, from, to, Trigger::Manual));
+            }
+        }
+    } else {
+        for job in &jobs {
+            out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
+                trigger: Trigger::Manual,
+                ..p
+            }));
+        }
+    }
+    Ok((out, future))
 }
+
+/// How often a fetch looks again at reports another process is fetching.
+pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
     let config = app::load_config(config_flag)?;
     let (source, found) = app::find_credentials(&config)?;
-    let mut todo = planned(&config, &args, Timestamp::now())?;
+    let now = Timestamp::now();
+    // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
+    let (planned, future) = planned(&config, &args, now)?;
+    let (mut todo, not_complete) = plan::split_complete(planned, now);
+    print_not_complete(&not_complete, &future);
     let asked = todo.len();
 
     if args.dry_run {
@@ -71,7 +110,8 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let engine = app::engine(&config, found, store, app::limiter(&config))?;
     let ctl = Control::default();
     let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
-    let summary = engine.run(todo, args.force, &ctl).await;
+    let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
+    wait_for_busy(&engine, todo, &mut summary, &ctl).await;
     let stopped_by = signal.stopped();
     print_summary(&summary, skipped);
     Ok(match stopped_by {
@@ -79,6 +119,87 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         _ if !summary.failed.is_empty() => Exit::Failed,
         _ => Exit::Ok,
     })
+}
+
+/// Reports another process was fetching: wait until it lets go of them,
+/// then take those it did not finish. `fetch` exits 0 only when everything
+/// asked for is done, so it cannot leave them to chance. A stop counts the
+/// ones still held as interrupted.
+async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summary, ctl: &Control) {
+    let failed: HashSet<ReportKey> = summary.failed.iter().map(|f| f.key.clone()).collect();
+    let mut waiting = summary.busy;
+    let mut told = 0;
+    while waiting > 0 {
+        if waiting != told {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "waiting for {waiting} report(s) another mna-reportd process is fetching; \
+                 those it does not finish are fetched here (Ctrl-C to stop)"
+            );
+            told = waiting;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BUSY_POLL) => {}
+            _ = ctl.stop.cancelled() => {}
+        }
+        if ctl.stop.is_cancelled() {
+            summary.busy = 0;
+            summary.interrupted += waiting;
+            return;
+        }
+        let planned = asked.clone();
+        let left = match engine
+            .store()
+            .call(move |c| query::not_done(c, planned))
+            .await
+        {
+            Ok(left) => left,
+            Err(e) => {
+                warn!(error = %e, "cannot read the history while waiting; trying again");
+                continue;
+            }
+        };
+        let left: Vec<Planned> = left
+            .into_iter()
+            .filter(|p| !failed.contains(&p.key()))
+            .collect();
+        // Done by the other process meanwhile.
+        let finished_elsewhere = waiting.saturating_sub(left.len());
+        summary.already_done += finished_elsewhere;
+        let again = engine.run(left, false, ctl).await;
+        summary.ok += again.ok;
+        summary.bytes += again.bytes;
+        summary.already_done += again.already_done;
+        summary.interrupted += again.interrupted;
+        summary.failed.extend(again.failed);
+        summary.busy = again.busy;
+        waiting = again.busy;
+    }
+}
+
+/// Say which reports of the range were left out as not complete, and why.
+fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
+    let what = match (later.first(), !future.is_empty()) {
+        (None, false) => return,
+        (None, true) => "every window ending after now".to_string(),
+        (Some(first), false) => format!("{} report(s) from {}", later.len(), first.window_text()),
+        (Some(first), true) => format!(
+            "{} report(s) from {} and every window ending after now",
+            later.len(),
+            first.window_text()
+        ),
+    };
+    let mut lags = future.clone();
+    lags.extend(later.iter().map(|p| p.job.lag));
+    let lag = match lags.iter().next() {
+        Some(lag) if lags.len() == 1 => humantime::format_duration(*lag).to_string(),
+        _ => "its lag".to_string(),
+    };
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "left out {what}: a window that has not ended {lag} ago yet (the job's lag) has no complete report; \
+         the daemon fetches them when due, or fetch again later"
+    );
 }
 
 fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::credentials::Source) {

@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::store::query::{self, HistoryFilter, ReportRow};
 use jiff::tz::TimeZone;
-use std::io::Write;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit> {
@@ -42,7 +41,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         TableFormat::Csv => csv_text(&rows)?,
         TableFormat::Table => table_text(&rows, &config),
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    super::print(&text)?;
     Ok(Exit::Ok)
 }
 

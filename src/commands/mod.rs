@@ -9,6 +9,7 @@ pub mod status;
 use crate::cli::{Cli, Command};
 use crate::exit::{self, Exit};
 use jiff::tz::TimeZone;
+use std::io::Write;
 
 /// Run the command line and report an error the way operators read it.
 pub async fn dispatch(cli: Cli) -> Exit {
@@ -25,7 +26,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Ok(exit) => exit,
         Err(e) => {
             let code = exit::for_error(&e);
-            eprintln!("error: {e:#}");
+            // Nobody may be reading stderr any more; the code still tells.
+            let _ = writeln!(std::io::stderr().lock(), "error: {e:#}");
             code
         }
     }
@@ -35,6 +37,17 @@ pub async fn dispatch(cli: Cli) -> Exit {
 /// text was cleaned where it enters may hold them raw).
 pub(crate) fn shown(s: &str) -> String {
     crate::text::escape_controls(s).into_owned()
+}
+
+/// Write `text` to stdout. A reader that has gone (`| head`) is not an
+/// error: like other Unix tools, the command stops writing and ends with
+/// the code of its work.
+pub(crate) fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// A time column of the tables: wall time in the job's zone, `-` for none.

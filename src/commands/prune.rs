@@ -15,10 +15,10 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
         .map_err(|_| UsageError("--older-than is too long".into()))?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;
     if !config.storage.database_path().exists() {
-        println!(
-            "no history yet at {}; nothing to prune",
+        super::print(&format!(
+            "no history yet at {}; nothing to prune\n",
             config.storage.database_path().display()
-        );
+        ))?;
         return Ok(Exit::Ok);
     }
     let store = Store::open(&config.storage.database_path())?;

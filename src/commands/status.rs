@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::status::{self, JobStatus};
 use jiff::Timestamp;
-use std::io::Write;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
@@ -32,7 +31,7 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
         StatusFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
         StatusFormat::Table => table_text(&rows, &config),
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    super::print(&text)?;
     Ok(Exit::Ok)
 }
 

@@ -3,7 +3,7 @@
 
 use super::model::Job;
 use super::raw::{RawJob, S};
-use super::validate::{Ctx, span};
+use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
 use crate::schedule::Schedule;
 use crate::target::{Gateway, Granularity, Region, Selection, Target};
 use crate::window::{Cadence, Length};
@@ -139,8 +139,8 @@ pub(super) fn job(
         }
     };
 
-    let window = cx.duration(&k("window"), &raw.window);
-    let step = cx.duration(&k("step"), &raw.step);
+    let window = cx.duration(&k("window"), &raw.window, MAX_WINDOW);
+    let step = cx.duration(&k("step"), &raw.step, MAX_WINDOW);
     let mut cadence = None;
     if let Some(g) = granularity {
         let unit = g.unit_secs();
@@ -195,25 +195,27 @@ pub(super) fn job(
     }
 
     let lag = cx
-        .duration(&k("lag"), &raw.lag)
+        .duration(&k("lag"), &raw.lag, MAX_LAG)
         .unwrap_or(Duration::from_secs(300));
     let step_secs = cadence
         .as_ref()
         .map(|c| c.step().nominal_secs())
         .unwrap_or(3600);
+    // Every value is bounded above; the arithmetic is checked all the same.
+    let lag_step = lag.saturating_add(Duration::from_secs(step_secs));
     let default_catch_up =
-        Duration::from_secs(86_400).max(Duration::from_secs(2 * step_secs) + lag);
+        Duration::from_secs(86_400).max(lag_step.saturating_add(Duration::from_secs(step_secs)));
     let catch_up = cx
-        .duration(&k("catch_up"), &raw.catch_up)
+        .duration(&k("catch_up"), &raw.catch_up, MAX_CATCH_UP)
         .unwrap_or(default_catch_up);
-    if catch_up <= lag + Duration::from_secs(step_secs) && raw.catch_up.is_some() {
+    if catch_up <= lag_step && raw.catch_up.is_some() {
         cx.problem(
             k("catch_up"),
             span(&raw.catch_up),
             format!(
                 "the horizon {} must be longer than lag + step ({}), or windows could fall out of it before they are due",
                 humantime::format_duration(catch_up),
-                humantime::format_duration(lag + Duration::from_secs(step_secs))
+                humantime::format_duration(lag_step)
             ),
             Some("raise catch_up (the default is 1d, or two steps plus lag when longer)".to_string()),
         );

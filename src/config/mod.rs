@@ -10,6 +10,9 @@ mod size;
 mod validate;
 
 pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};
+pub use validate::{
+    MAX_CATCH_UP, MAX_LAG, MAX_RETENTION, MAX_RETRY_DELAY, MAX_TIMEOUT, MAX_WINDOW,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -38,6 +41,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("config file {} is larger than {MAX_CONFIG_BYTES} bytes (1 MiB); it cannot be a job file\n  fix: pass --config with the path of the TOML job file", path.display())]
+    TooLarge { path: PathBuf },
     #[error("{}", render(path, problems))]
     Invalid {
         path: PathBuf,
@@ -49,7 +54,7 @@ impl ConfigError {
     /// The problems found, empty for a read error.
     pub fn problems(&self) -> &[Problem] {
         match self {
-            ConfigError::Read { .. } => &[],
+            ConfigError::Read { .. } | ConfigError::TooLarge { .. } => &[],
             ConfigError::Invalid { problems, .. } => problems,
         }
     }
@@ -86,10 +91,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // Relative paths in the file are taken from its directory, wherever we run.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = absolute.as_path();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_capped(path)?;
     // systemd's StateDirectory= tells where state belongs when the file does not say.
     let default_state = std::env::var_os("STATE_DIRECTORY")
         .and_then(|v| {
@@ -100,6 +102,35 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         .filter(|p| p.is_absolute())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     parse_with(&text, path, &default_state)
+}
+
+/// The largest config file read: a job file is a few kilobytes; this stops
+/// `--config /dev/zero` or a log file passed by mistake from filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The text of the file at `path`, read with a limit of [`MAX_CONFIG_BYTES`].
+fn read_capped(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({e})"),
+        ))
+    })
 }
 
 /// The state directory when neither the file nor `$STATE_DIRECTORY` gives one.

@@ -279,3 +279,67 @@ fn no_input_makes_the_parser_panic() {
         }
     }
 }
+
+#[test]
+fn every_duration_key_is_bounded_and_the_problem_names_the_largest_allowed() {
+    let huge = "\"18446744073709551615s\"";
+    for (key, text) in [
+        (
+            "jobs[1].lag",
+            with_job(&format!(
+                "[[jobs]]\nname = \"b\"\ngranularity = \"hourly\"\nlag = {huge}"
+            )),
+        ),
+        (
+            "jobs[1].catch_up",
+            with_job("[[jobs]]\nname = \"b\"\ngranularity = \"hourly\"\ncatch_up = \"401d\""),
+        ),
+        (
+            "jobs[1].window",
+            with_job("[[jobs]]\nname = \"b\"\ngranularity = \"daily\"\nwindow = \"367d\""),
+        ),
+        (
+            "jobs[1].step",
+            with_job(&format!(
+                "[[jobs]]\nname = \"b\"\ngranularity = \"hourly\"\nstep = {huge}"
+            )),
+        ),
+        (
+            "api.timeout",
+            "[api]\ntimeout = \"61m\"\n[[jobs]]\nname = \"a\"\ngranularity = \"hourly\"\n"
+                .to_string(),
+        ),
+        (
+            "retry.max_delay",
+            format!(
+                "[retry]\nmax_delay = {huge}\n[[jobs]]\nname = \"a\"\ngranularity = \"hourly\"\n"
+            ),
+        ),
+        (
+            "storage.retention",
+            "[storage]\nretention = \"36501d\"\n[[jobs]]\nname = \"a\"\ngranularity = \"hourly\"\n"
+                .to_string(),
+        ),
+    ] {
+        let e = parse(&text, Path::new("/tmp/c.toml")).expect_err(key);
+        let p = e
+            .problems()
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{key} not named:\n{e}"));
+        assert!(p.line.is_some(), "{key}: no line");
+        assert!(
+            p.hint
+                .as_deref()
+                .is_some_and(|h| h.starts_with("use at most ")),
+            "{key}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_config_file_over_the_size_limit_is_refused_without_reading_it_all() {
+    let e = load(Path::new("/dev/zero")).expect_err("endless");
+    assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("1 MiB"), "{e}");
+}

@@ -12,6 +12,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+const DAY: u64 = 86_400;
+
+/// Longest `[api] timeout`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3_600);
+/// Longest `[retry] initial_delay` and `max_delay`.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3_600);
+/// Longest `[storage] retention` (100 years of 365 days).
+pub const MAX_RETENTION: Duration = Duration::from_secs(36_500 * DAY);
+/// Longest `window` and `step` of a job.
+pub const MAX_WINDOW: Duration = Duration::from_secs(366 * DAY);
+/// Longest `lag` of a job.
+pub const MAX_LAG: Duration = Duration::from_secs(30 * DAY);
+/// Longest `catch_up` of a job.
+pub const MAX_CATCH_UP: Duration = Duration::from_secs(400 * DAY);
+
 pub(super) struct Ctx<'a> {
     text: &'a str,
     pub(super) problems: Vec<Problem>,
@@ -38,11 +53,20 @@ impl Ctx<'_> {
         });
     }
 
-    /// A humantime duration at `key`, or a problem.
-    pub(super) fn duration(&mut self, key: &str, v: &S<String>) -> Option<Duration> {
+    /// A humantime duration at `key` of at most `max`, or a problem.
+    pub(super) fn duration(&mut self, key: &str, v: &S<String>, max: Duration) -> Option<Duration> {
         let v = v.as_ref()?;
         match humantime::parse_duration(v.get_ref().trim()) {
-            Ok(d) => Some(d),
+            Ok(d) if d <= max => Some(d),
+            Ok(_) => {
+                self.problem(
+                    key,
+                    Some(v.span()),
+                    format!("{:?} is too long", v.get_ref()),
+                    Some(format!("use at most {}", humantime::format_duration(max))),
+                );
+                None
+            }
             Err(e) => {
                 self.problem(
                     key,
@@ -228,7 +252,7 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
     let rate_limit = cx.int_in("api.rate_limit", &raw.rate_limit, 1..=10_000, 20);
     let concurrency = cx.int_in("api.concurrency", &raw.concurrency, 1..=256, 4);
     let timeout = cx
-        .duration("api.timeout", &raw.timeout)
+        .duration("api.timeout", &raw.timeout, MAX_TIMEOUT)
         .unwrap_or(Duration::from_secs(30));
     if timeout.is_zero() {
         cx.problem(
@@ -364,7 +388,7 @@ fn storage(
         .as_ref()
         .map(|s| resolve(base, s.get_ref()))
         .unwrap_or_else(|| state_dir.join("reports"));
-    let retention = cx.duration("storage.retention", &raw.retention);
+    let retention = cx.duration("storage.retention", &raw.retention, MAX_RETENTION);
     if retention.is_some_and(|r| r < Duration::from_secs(86_400)) {
         cx.problem(
             "storage.retention",
@@ -420,10 +444,10 @@ fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
 fn retry(cx: &mut Ctx<'_>, raw: super::raw::RawRetry) -> Option<RetrySettings> {
     let max_attempts = cx.int_in("retry.max_attempts", &raw.max_attempts, 1..=100, 8);
     let initial_delay = cx
-        .duration("retry.initial_delay", &raw.initial_delay)
+        .duration("retry.initial_delay", &raw.initial_delay, MAX_RETRY_DELAY)
         .unwrap_or(Duration::from_secs(1));
     let max_delay = cx
-        .duration("retry.max_delay", &raw.max_delay)
+        .duration("retry.max_delay", &raw.max_delay, MAX_RETRY_DELAY)
         .unwrap_or(Duration::from_secs(60));
     if max_delay < initial_delay {
         cx.problem(

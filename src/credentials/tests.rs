@@ -256,3 +256,54 @@ fn an_empty_token_credential_means_no_token() {
     };
     assert!(c.token.is_none());
 }
+
+#[test]
+fn key_files_are_read_with_a_size_limit() {
+    let mut s = settings();
+    s.secret_id_file = Some(PathBuf::from("/dev/zero"));
+    s.secret_key_file = Some(PathBuf::from("/dev/zero"));
+    match resolve(&s, &env(&[], None)) {
+        Err(e @ CredentialError::Read { .. }) => {
+            assert!(e.to_string().contains("/dev/zero"), "{e}");
+            assert!(e.to_string().contains("larger than"), "{e}");
+        }
+        other => panic!("expected a read error, got {other:?}"),
+    }
+}
+
+#[test]
+fn control_characters_inside_a_key_are_refused_naming_the_source_not_the_value() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut s = settings();
+    s.secret_id_file = Some(write(d.path(), "id", "AKIDfromfile\n"));
+    s.secret_key_file = Some(write(d.path(), "key", "hidden\tvalue\n"));
+    let e = resolve(&s, &env(&[], None)).expect_err("a tab inside the key");
+    let text = e.to_string();
+    assert!(matches!(e, CredentialError::Invalid { .. }), "{text}");
+    assert!(
+        text.contains("SecretKey") && text.contains("a tab at character 7"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&d.path().join("key").display().to_string()),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hidden") && !text.contains("value\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bom_before_a_key_is_dropped() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut s = settings();
+    s.secret_id_file = Some(write(d.path(), "id", "\u{feff}AKIDfromfile\r\n"));
+    s.secret_key_file = Some(write(d.path(), "key", "\u{feff}keyfromfile"));
+    let (_, found) = resolve(&s, &env(&[], None)).expect("found");
+    let Found::Static(c) = found else {
+        panic!("static keys expected")
+    };
+    assert_eq!(c.secret_id, "AKIDfromfile");
+    assert_eq!(c.secret_key.expose_secret(), "keyfromfile");
+}

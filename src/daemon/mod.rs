@@ -43,7 +43,12 @@ struct Finished {
     summary: Summary,
     elapsed: Duration,
     missing: usize,
+    /// The fire's task panicked with this message: it did not finish its work.
+    panicked: Option<String>,
 }
+
+/// A job file and credentials read for a reload, off the loop's thread.
+type Loaded = anyhow::Result<(Config, crate::credentials::Found)>;
 
 struct Daemon {
     path: PathBuf,
@@ -57,6 +62,10 @@ struct Daemon {
     /// at least (see [`plan::due_since`]).
     covered: HashMap<String, Timestamp>,
     done_tx: mpsc::UnboundedSender<Finished>,
+    reload_tx: mpsc::UnboundedSender<Loaded>,
+    /// A reload is reading the files; another SIGHUP meanwhile reads them again after it.
+    reloading: bool,
+    reload_again: bool,
     health: Arc<Health>,
     /// When housekeeping last ran (`None`: not yet).
     last_housekeeping: Option<Instant>,
@@ -94,6 +103,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         anyhow::bail!("cannot install signal handlers");
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let health = Arc::new(Health::new(
         &config.storage.database_path(),
         monitor::STALE_AFTER,
@@ -119,6 +129,9 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         fires: HashMap::new(),
         covered: HashMap::new(),
         done_tx,
+        reload_tx,
+        reloading: false,
+        reload_again: false,
         health,
         last_housekeeping: None,
         housekeeping_task: None,
@@ -140,6 +153,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             _ = tokio::time::sleep(sleep) => {}
             Some(done) = done_rx.recv() => d.finish(done),
             _ = hup.recv() => d.reload(),
+            Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -191,17 +205,12 @@ impl Daemon {
         let tx = self.done_tx.clone();
         let (c2, j2) = (ctl.clone(), job.clone());
         let started = Instant::now();
-        let handle = tokio::spawn(async move {
+        let handle = spawn_fire(job.name.clone(), started, tx, async move {
             let summary = fire(&engine, &j2, planned, &c2).await;
             let missing = job_status(engine.store(), &j2)
                 .await
                 .map_or(0, |s| s.missing);
-            let _ = tx.send(Finished {
-                job: j2.name.clone(),
-                summary,
-                elapsed: started.elapsed(),
-                missing,
-            });
+            (summary, missing)
         });
         self.fires.insert(
             job.name.clone(),
@@ -216,6 +225,9 @@ impl Daemon {
 
     fn finish(&mut self, done: Finished) {
         self.fires.remove(&done.job);
+        if let Some(message) = &done.panicked {
+            error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
+        }
         let s = &done.summary;
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
@@ -262,10 +274,32 @@ impl Daemon {
         }));
     }
 
-    /// SIGHUP: re-read the job file; keep everything if it is broken.
+    /// SIGHUP: re-read the job file and the credentials on the blocking
+    /// pool (a slow disk or a FIFO must not stall the loop, `/healthz` and
+    /// the watchdog); [`Daemon::reloaded`] applies what was read.
     fn reload(&mut self) {
+        if self.reloading {
+            self.reload_again = true;
+            return;
+        }
+        self.reloading = true;
         notify::reloading();
-        match self.try_reload() {
+        let (path, tx) = (self.path.clone(), self.reload_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let loaded = config::load(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| {
+                    let (_, found) = app::find_credentials(&c)?;
+                    Ok((c, found))
+                });
+            let _ = tx.send(loaded);
+        });
+    }
+
+    /// The files of a reload are read: apply them, or keep everything if they are broken.
+    fn reloaded(&mut self, loaded: Loaded) {
+        self.reloading = false;
+        match loaded.and_then(|(new, found)| self.try_reload(new, found)) {
             Ok((added, removed)) => {
                 info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file")
             }
@@ -274,10 +308,16 @@ impl Daemon {
             }
         }
         notify::ready(&self.status_line());
+        if std::mem::take(&mut self.reload_again) {
+            self.reload();
+        }
     }
 
-    fn try_reload(&mut self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-        let mut new = config::load(&self.path)?;
+    fn try_reload(
+        &mut self,
+        mut new: Config,
+        found: crate::credentials::Found,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         if new.storage.state_dir != self.config.storage.state_dir
             || new.storage.reports_dir != self.config.storage.reports_dir
         {
@@ -286,7 +326,6 @@ impl Daemon {
             );
             new.storage = self.config.storage.clone();
         }
-        let (_, found) = app::find_credentials(&new)?;
         let engine = app::engine(
             &new,
             found,
@@ -354,6 +393,47 @@ impl Daemon {
     }
 }
 
+/// Run `work` (a fire of `job`: its summary and missing count) as a task
+/// whose end the loop always hears of, a panic included: the fire table is
+/// cleared and the job fires again.
+fn spawn_fire<F>(
+    job: String,
+    started: Instant,
+    tx: mpsc::UnboundedSender<Finished>,
+    work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = (Summary, usize)> + Send + 'static,
+{
+    let inner = tokio::spawn(work);
+    tokio::spawn(async move {
+        let (summary, missing, panicked) = match inner.await {
+            Ok((summary, missing)) => (summary, missing, None),
+            Err(e) => (Summary::default(), 0, Some(panic_text(e))),
+        };
+        let _ = tx.send(Finished {
+            job,
+            summary,
+            elapsed: started.elapsed(),
+            missing,
+            panicked,
+        });
+    })
+}
+
+/// What a task that did not finish said.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 /// One fire of `job`: the `planned` reports not yet done.
 async fn fire(
     engine: &Engine,
@@ -401,4 +481,42 @@ async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>]) {
             .set(st.missing as f64);
     }
     metrics::counter!("mna_reportd_download_bytes_total").increment(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fire_that_panics_is_reported_so_its_entry_is_cleared() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn_fire("j".to_string(), Instant::now(), tx, async {
+            if std::hint::black_box(true) {
+                panic!("boom in a fire");
+            }
+            (Summary::default(), 0)
+        });
+        let done = rx.recv().await.expect("the loop hears of the fire's end");
+        assert_eq!(done.job, "j");
+        assert_eq!(done.panicked.as_deref(), Some("boom in a fire"));
+        handle.await.expect("the supervising task ends");
+    }
+
+    #[tokio::test]
+    async fn a_fire_that_ends_reports_its_summary() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let summary = Summary {
+            ok: 3,
+            ..Summary::default()
+        };
+        spawn_fire(
+            "j".to_string(),
+            Instant::now(),
+            tx,
+            async move { (summary, 2) },
+        );
+        let done = rx.recv().await.expect("finished");
+        assert_eq!((done.summary.ok, done.missing), (3, 2));
+        assert!(done.panicked.is_none());
+    }
 }
