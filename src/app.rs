@@ -81,11 +81,15 @@ pub fn sweep_parts(store: &Store, reports_dir: &Path) {
     };
     let layout = Layout::new(reports_dir);
     match layout.sweep_parts(&keep, PART_IDLE) {
-        Ok(0) => {}
-        Ok(n) => info!(
-            removed = n,
-            "removed unfinished .part files left by an earlier run"
-        ),
+        Ok(swept) => {
+            if swept.removed > 0 {
+                info!(
+                    removed = swept.removed,
+                    "removed unfinished .part files left by an earlier run"
+                );
+            }
+            store::recover::resolve_previous_copies(store, &swept.previous);
+        }
         Err(e) => {
             warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
         }

@@ -8,6 +8,7 @@
 //! (`pending`) and their `.part` files removed.
 
 mod attempt;
+mod permits;
 
 use crate::api::Client;
 use crate::config::RetrySettings;
@@ -19,6 +20,7 @@ use crate::store::{self, Store, StoreError};
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -63,10 +65,11 @@ impl Summary {
 
 /// What claiming a report gave; a report of ours stays in flight while its guard lives.
 enum Claimed {
-    Ours(i64, store::InFlight),
+    /// Ours, with the tries the history had recorded before.
+    Ours(i64, store::InFlight, u32),
     NotOurs(Outcome),
     /// Ours, but its directory cannot be made.
-    NoDirectory(i64, store::InFlight, std::io::Error),
+    NoDirectory(i64, store::InFlight, files::ReportDirError, u32),
 }
 
 enum Outcome {
@@ -85,8 +88,9 @@ pub struct Engine {
     layout: Layout,
     retry: RetrySettings,
     concurrency: usize,
-    /// Reports in flight across every run of this engine (all jobs' fires).
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Reports in flight across every run of this engine (all jobs' fires),
+    /// and of the engines reloads make of it.
+    permits: permits::Permits,
 }
 
 impl Engine {
@@ -103,7 +107,18 @@ impl Engine {
             layout,
             retry,
             concurrency: concurrency.max(1),
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            permits: permits::Permits::new(concurrency),
+        }
+    }
+
+    /// `next` (built from a reloaded config) sharing this engine's permits,
+    /// resized to its concurrency: the reports in flight from before the
+    /// reload count against the new limit.
+    pub fn reconfigured(&self, next: Engine) -> Engine {
+        self.permits.resize(next.concurrency);
+        Engine {
+            permits: self.permits.clone(),
+            ..next
         }
     }
 
@@ -147,9 +162,9 @@ impl Engine {
             return Outcome::Interrupted;
         }
         let _permit = tokio::select! {
-            p = self.permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return Outcome::Interrupted,
+            p = self.permits.acquire() => match p {
+                Some(p) => p,
+                None => return Outcome::Interrupted,
             },
             _ = ctl.stop.cancelled() => return Outcome::Interrupted,
         };
@@ -161,13 +176,13 @@ impl Engine {
             p.window,
             p.job.cadence.zone(),
         );
-        let (id, _in_flight) = match self.claim(&p, &key, &final_path, force).await {
-            Ok(Claimed::Ours(id, guard)) => (id, guard),
+        let (id, _in_flight, tries) = match self.claim(&p, &key, &final_path, force).await {
+            Ok(Claimed::Ours(id, guard, before)) => (id, guard, AtomicU32::new(before)),
             Ok(Claimed::NotOurs(outcome)) => return outcome,
-            Ok(Claimed::NoDirectory(id, _guard, e)) => {
+            Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
                 return self
-                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
+                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, before)
                     .await;
             }
             Err(e) => {
@@ -185,7 +200,7 @@ impl Engine {
             }
         };
         let result = tokio::select! {
-            r = self.fetch_with_retries(&p, id, &final_path) => Some(r),
+            r = self.fetch_with_retries(&p, id, &final_path, &tries) => Some(r),
             _ = ctl.abort.cancelled() => None,
         };
         match result {
@@ -212,7 +227,9 @@ impl Engine {
                 Outcome::Ok { bytes: done.bytes }
             }
             Some(Err(e)) => {
-                let attempts = self.attempts_of(id).await;
+                // What the history records: tries before the claim, then
+                // each one recorded since (a try not recorded is not counted).
+                let attempts = tries.load(Ordering::Relaxed);
                 self.failed(
                     &p,
                     key,
@@ -238,6 +255,7 @@ impl Engine {
     ) -> Result<Claimed, StoreError> {
         let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
         let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        let layout = self.layout.clone();
         let owner = store.owner().to_string();
         let file = final_path.to_string_lossy().into_owned();
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
@@ -260,33 +278,24 @@ impl Engine {
                 tx.commit()?;
                 Ok(match claim {
                     // In flight from the moment the claim is ours, under the lock.
-                    Claim::Claimed { .. } => Claimed::Ours(id, store.in_flight(id)),
+                    Claim::Claimed { attempts } => Claimed::Ours(id, store.in_flight(id), attempts),
                     Claim::Done => Claimed::NotOurs(Outcome::Done),
                     Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
                 })
             })?;
-            let Claimed::Ours(id, guard) = claimed else {
+            let Claimed::Ours(id, guard, before) = claimed else {
                 return Ok(claimed);
             };
             // A part file a dead claimant left is truncated when the download starts.
-            let prepared = final_path.parent().map_or(Ok(()), files::create_dirs);
+            let prepared = final_path
+                .parent()
+                .map_or(Ok(()), |dir| layout.create_report_dir(dir));
             Ok(match prepared {
-                Ok(()) => Claimed::Ours(id, guard),
-                Err(e) => Claimed::NoDirectory(id, guard, e),
+                Ok(()) => Claimed::Ours(id, guard, before),
+                Err(e) => Claimed::NoDirectory(id, guard, e, before),
             })
         });
         task.await.map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    async fn attempts_of(&self, id: i64) -> u32 {
-        self.store
-            .call(move |c| {
-                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-            })
-            .await
-            .unwrap_or(0)
     }
 
     #[allow(clippy::too_many_arguments)]

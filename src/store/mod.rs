@@ -7,19 +7,27 @@
 //! runs the closure on tokio's blocking pool with the connection locked.
 
 pub mod query;
+pub mod recover;
 pub mod reports;
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
-use rusqlite_migration::Migrations;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 static MIGRATIONS_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
-static MIGRATIONS: LazyLock<Result<Migrations<'static>, String>> =
-    LazyLock::new(|| Migrations::from_directory(&MIGRATIONS_DIR).map_err(|e| e.to_string()));
+/// The `up.sql` of each directory of `migrations/`, in name order; the
+/// schema version (`PRAGMA user_version`) is how many of them ran.
+static MIGRATIONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut dirs: Vec<&Dir<'static>> = MIGRATIONS_DIR.dirs().collect();
+    dirs.sort_by_key(|d| d.path());
+    dirs.into_iter()
+        .filter_map(|d| d.get_file(d.path().join("up.sql")))
+        .filter_map(|f| f.contents_utf8())
+        .collect()
+});
 
 /// How long a writer waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,8 +47,14 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("cannot migrate the history database {}: {message}", path.display())]
-    Migrate { path: PathBuf, message: String },
+    #[error("cannot migrate the history database {}: {source}", path.display())]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: MigrateError,
+    },
+    #[error(transparent)]
+    Owner(#[from] crate::owner::OwnerError),
     #[error("history database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("history database task failed: {0}")]
@@ -78,10 +92,13 @@ impl Store {
             })?;
         }
         if !path.exists() {
-            // Create it private before SQLite does; -wal and -shm copy its mode.
-            crate::files::create_private(path).map_err(|source| StoreError::CreateDir {
-                path: path.to_path_buf(),
-                source,
+            // Create it private before SQLite does; -wal and -shm copy its
+            // mode. Another process may be creating it too: never truncate.
+            crate::files::create_private_if_missing(path).map_err(|source| {
+                StoreError::CreateDir {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })?;
         }
         let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
@@ -92,13 +109,13 @@ impl Store {
             path: path.to_path_buf(),
             source,
         })?;
-        migrate(&mut conn).map_err(|message| StoreError::Migrate {
+        migrate(&mut conn).map_err(|source| StoreError::Migrate {
             path: path.to_path_buf(),
-            message,
+            source,
         })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            owner: crate::owner::current().into(),
+            owner: crate::owner::current()?.into(),
             in_flight: Arc::default(),
         })
     }
@@ -173,10 +190,41 @@ impl Drop for InFlight {
     }
 }
 
-/// Bring `conn` to the latest schema of `migrations/`.
-pub fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let migrations = MIGRATIONS.as_ref().map_err(Clone::clone)?;
-    migrations.to_latest(conn).map_err(|e| e.to_string())
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "its schema version is {found}, newer than this mna-reportd knows ({known})\n  fix: run the mna-reportd that wrote it (or a newer one)"
+    )]
+    TooNew { found: usize, known: usize },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+/// Bring `conn` to the latest schema of `migrations/`. The version is read
+/// again under the write lock (`BEGIN IMMEDIATE`, which waits the busy
+/// timeout), so processes opening one database at once migrate it once.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let known = MIGRATIONS.len();
+    if schema_version(conn)? == known {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = schema_version(&tx)?;
+    if found > known {
+        return Err(MigrateError::TooNew { found, known });
+    }
+    for sql in &MIGRATIONS[found..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", known as i64)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Now, Unix seconds.
