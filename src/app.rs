@@ -10,7 +10,6 @@ use crate::exit::UsageError;
 use crate::files::Layout;
 use crate::ratelimit::Limiter;
 use crate::store::{self, Store, reports};
-use anyhow::Context;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -146,11 +145,7 @@ pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connect
     if !path.exists() {
         return Ok(None);
     }
-    let conn =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("cannot open {} read-only", path.display()))?;
-    conn.busy_timeout(store::BUSY_TIMEOUT)?;
-    Ok(Some(conn))
+    Ok(Some(store::open_readonly(&path)?))
 }
 
 /// Processes sharing a state directory must run as one user (claims are

@@ -350,3 +350,96 @@ fn a_clean_fetch_is_one_try_and_a_failed_report_has_no_file_path() {
         .expect("attempts");
     assert_eq!(n, 3);
 }
+
+#[test]
+fn history_and_status_read_a_state_directory_they_cannot_write() {
+    use std::os::unix::process::CommandExt;
+    let w = World::new(JOB);
+    assert_exit(&w.fetch("h", &hour(0), &hour(1), &[]), 0);
+    // Another user, who may read the state directory but not write it.
+    let nobody = 65534;
+    let status = std::process::Command::new("chown")
+        .args(["-R", &format!("{nobody}:{nobody}")])
+        .arg(w.dir.path())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let mut mode = std::fs::metadata(w.state()).expect("state").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o555);
+    std::fs::set_permissions(w.state(), mode).expect("read-only state dir");
+    for args in [
+        &["history", "--format", "json"][..],
+        &["status", "--format", "json"],
+    ] {
+        let o = w
+            .cmd()
+            .args(args)
+            .uid(nobody)
+            .gid(nobody)
+            .output()
+            .expect("run");
+        assert_exit(&o, 0);
+        if args[0] == "history" {
+            let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+            assert_eq!(rows.as_array().map(Vec::len), Some(1), "{}", stdout(&o));
+        }
+    }
+    // nothing was created in it
+    let names: Vec<String> = std::fs::read_dir(w.state())
+        .expect("state")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n == "history.db" || n == "reports"),
+        "{names:?}"
+    );
+}
+
+/// Overwrite pages `from..to` (4 KiB each) of the file at `path` with garbage.
+fn damage(path: &Path, from: u64, to: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    for page in from..to {
+        f.seek(SeekFrom::Start(page * 4096)).expect("seek");
+        f.write_all(&[0xA5; 4096]).expect("write");
+    }
+}
+
+#[test]
+fn a_damaged_history_stops_the_run_says_what_to_do_and_exits_2() {
+    let cfg = FakeConfig {
+        rows_per_report: 2_000,
+        ..FakeConfig::default()
+    };
+    let w = World::with(cfg, "", JOB);
+    assert_exit(&w.fetch("h", &hour(0), &hour(4), &[]), 0);
+    // the rows of the stored workbooks: the second half of the file
+    let pages = std::fs::metadata(w.db_path()).expect("db").len() / 4096;
+    assert!(pages > 20, "{pages} pages");
+    damage(&w.db_path(), pages / 2, pages);
+    let calls = w.fake.calls().len();
+    let o = w.fetch("h", &hour(4), &hour(12), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("history database") && err.contains("is damaged") && err.contains("fix:"),
+        "{err}"
+    );
+    assert!(
+        w.fake.calls().len() - calls < 8,
+        "the run stopped instead of failing every report"
+    );
+
+    // a header that is no database's: the same, at once
+    damage(&w.db_path(), 0, 1);
+    let o = w.fetch("h", &hour(12), &hour(13), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("is damaged") && err.contains("fix:"), "{err}");
+    let o = w.run(&["history"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("is damaged"), "{}", stderr(&o));
+}

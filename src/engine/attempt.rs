@@ -48,7 +48,7 @@ impl StepError {
         match self {
             StepError::Call(e) => e.code(),
             StepError::Download(e, _) => e.code().to_string(),
-            StepError::Store(_) => "HistoryDatabaseError".to_string(),
+            StepError::Store(e) => store_code(e).to_string(),
         }
     }
 
@@ -58,6 +58,14 @@ impl StepError {
             StepError::Download(_, request_id) => Some(request_id.clone()),
             StepError::Store(_) => None,
         }
+    }
+}
+
+/// The code recorded for a history failure.
+pub(super) fn store_code(e: &StoreError) -> &'static str {
+    match e.damaged() {
+        Some(_) => "HistoryDatabaseDamaged",
+        None => "HistoryDatabaseError",
     }
 }
 

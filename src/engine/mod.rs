@@ -52,8 +52,10 @@ pub struct Summary {
     pub already_done: usize,
     /// Being fetched by another process.
     pub busy: usize,
-    /// Not started, or abandoned, because of a stop.
+    /// Not started, or abandoned, because of a stop (or a damaged history).
     pub interrupted: usize,
+    /// The history database turned out damaged: the run stopped.
+    pub damaged: Option<store::HistoryDamaged>,
     pub bytes: u64,
 }
 
@@ -91,6 +93,8 @@ pub struct Engine {
     /// Reports in flight across every run of this engine (all jobs' fires),
     /// and of the engines reloads make of it.
     permits: permits::Permits,
+    /// Set when the history database is found damaged: no report starts after.
+    damaged: std::sync::Arc<std::sync::OnceLock<store::HistoryDamaged>>,
 }
 
 impl Engine {
@@ -108,6 +112,7 @@ impl Engine {
             retry,
             concurrency: concurrency.max(1),
             permits: permits::Permits::new(concurrency),
+            damaged: Default::default(),
         }
     }
 
@@ -154,6 +159,7 @@ impl Engine {
             }
         }
         summary.interrupted += total - summary.total();
+        summary.damaged = self.damaged.get().cloned();
         summary
     }
 
@@ -168,6 +174,9 @@ impl Engine {
             },
             _ = ctl.stop.cancelled() => return Outcome::Interrupted,
         };
+        if self.damaged.get().is_some() {
+            return Outcome::Interrupted;
+        }
         let key = p.key();
         let final_path = self.layout.final_path(
             &p.job.name,
@@ -186,16 +195,10 @@ impl Engine {
                     .await;
             }
             Err(e) => {
+                self.note_damage(&e);
+                let code = attempt::store_code(&e);
                 return self
-                    .failed(
-                        &p,
-                        key,
-                        None,
-                        "HistoryDatabaseError",
-                        &e.to_string(),
-                        None,
-                        0,
-                    )
+                    .failed(&p, key, None, code, &e.to_string(), None, 0)
                     .await;
             }
         };
@@ -227,6 +230,9 @@ impl Engine {
                 Outcome::Ok { bytes: done.bytes }
             }
             Some(Err(e)) => {
+                if let attempt::StepError::Store(e) = &e {
+                    self.note_damage(e);
+                }
                 // What the history records: tries before the claim, then
                 // each one recorded since (a try not recorded is not counted).
                 let attempts = tries.load(Ordering::Relaxed);
@@ -296,6 +302,15 @@ impl Engine {
             })
         });
         task.await.map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Remember a damaged history: the reports not started yet are not.
+    fn note_damage(&self, e: &StoreError) {
+        if let Some(d) = e.damaged()
+            && self.damaged.set(d.clone()).is_ok()
+        {
+            tracing::error!(error = %d, "the history database is damaged; no further report starts");
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -59,12 +59,54 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("history database task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Damaged(HistoryDamaged),
+}
+
+impl StoreError {
+    /// The database file is damaged: nothing works until it is replaced.
+    pub fn damaged(&self) -> Option<&HistoryDamaged> {
+        match self {
+            StoreError::Damaged(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// The history database is damaged (SQLite reports it corrupt or not a
+/// database). What happened and what to do, for the operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the history database {} is damaged ({detail}); nothing can be recorded until it is replaced\n  fix: stop mna-reportd, move history.db and its -wal and -shm files aside, then restore a backup, or save what is readable with `sqlite3 <moved history.db> .recover | sqlite3 history.db`; the report files under the reports directory are not affected", path.display())]
+pub struct HistoryDamaged {
+    pub path: PathBuf,
+    pub detail: String,
+}
+
+/// Whether `e` says the database file is damaged.
+pub fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// `e`, as [`StoreError::Damaged`] when it says the file at `path` is damaged.
+fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    if is_damage(&e) {
+        StoreError::Damaged(HistoryDamaged {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+    } else {
+        StoreError::Sql(e)
+    }
 }
 
 /// A handle on the history database, shared by the tasks of a process.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<Path>,
     owner: Arc<str>,
     /// Reports this process is working on now: a claim of ours on any
     /// other report is stale (say its release failed) and may be retaken.
@@ -101,20 +143,25 @@ impl Store {
                 }
             })?;
         }
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        configure(&conn).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        migrate(&mut conn).map_err(|source| StoreError::Migrate {
-            path: path.to_path_buf(),
-            source,
+        let open_error = |source| match is_damage(&source) {
+            true => sql_error(path, source),
+            false => StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn).map_err(open_error)?;
+        migrate(&mut conn).map_err(|source| match source {
+            MigrateError::Sql(e) if is_damage(&e) => sql_error(path, e),
+            source => StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            },
         })?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            path: path.into(),
             owner: crate::owner::current()?.into(),
             in_flight: Arc::default(),
         })
@@ -159,7 +206,7 @@ impl Store {
         // A panic while the lock was held unwound through the open transaction,
         // which rolled it back: the connection is fine to use again.
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(f(&mut guard)?)
+        f(&mut guard).map_err(|e| sql_error(&self.path, e))
     }
 
     /// Run `f` with the connection on the blocking pool.
@@ -172,6 +219,55 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// Open the history at `path` read-only (for `history`, `status` and dry
+/// runs). In a directory this user cannot write, SQLite cannot make the
+/// WAL index it shares with writers: the file is then read as it is on
+/// disk (`immutable`), which misses only changes a writer has not
+/// checkpointed yet.
+pub fn open_readonly(path: &Path) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let open_error = |source| match is_damage(&source) {
+        true => sql_error(path, source),
+        false => StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
+    let probe = |c: &Connection| {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    match probe(&conn) {
+        Ok(_) => return Ok(conn),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+            ) => {}
+        Err(e) => return Err(open_error(e)),
+    }
+    drop(conn);
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(open_error)?;
+    probe(&conn).map_err(open_error)?;
+    Ok(conn)
 }
 
 /// A report in flight in this process (see [`Store::in_flight`]).
