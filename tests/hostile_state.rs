@@ -443,3 +443,59 @@ fn a_damaged_history_stops_the_run_says_what_to_do_and_exits_2() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("is damaged"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_report_whose_release_failed_is_given_back_before_the_process_exits() {
+    let w = World::new(JOB);
+    // the first run makes the history; the second one's download hangs
+    assert_exit(&w.fetch("h", &hour(1), &hour(2), &[]), 0);
+    w.fake
+        .push_fault(Fault::DownloadDelay(Duration::from_secs(600)));
+    let calls = w.fake.calls().len();
+    let mut child = w
+        .cmd()
+        .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(1)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("the call", Duration::from_secs(60), || {
+        w.fake.calls().len() > calls
+    });
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = String::new();
+    let mut until = |what: &str, log: &mut String| {
+        for line in lines.by_ref() {
+            let line = line.expect("line");
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains(what) {
+                return true;
+            }
+        }
+        false
+    };
+    // The history is locked while the report is abandoned: its release fails.
+    let mut lock = w.db();
+    let tx = lock
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .expect("take the write lock");
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(until("stopping", &mut log), "{log}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(until("could not give back", &mut log), "{log}");
+    drop(tx);
+    while until("", &mut log) {}
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{log}");
+    let (status, claims): (String, i64) = w
+        .db()
+        .query_row(
+            "SELECT status, (SELECT count(*) FROM claims) FROM reports WHERE window_start = (SELECT min(window_start) FROM reports)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!((status.as_str(), claims), ("pending", 0), "{log}");
+}

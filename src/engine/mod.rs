@@ -95,6 +95,9 @@ pub struct Engine {
     permits: permits::Permits,
     /// Set when the history database is found damaged: no report starts after.
     damaged: std::sync::Arc<std::sync::OnceLock<store::HistoryDamaged>>,
+    /// Set when a claim of ours could not be given back (or its failure
+    /// recorded): the end of the run tries again.
+    left_claims: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Engine {
@@ -113,6 +116,7 @@ impl Engine {
             concurrency: concurrency.max(1),
             permits: permits::Permits::new(concurrency),
             damaged: Default::default(),
+            left_claims: Default::default(),
         }
     }
 
@@ -160,6 +164,9 @@ impl Engine {
         }
         summary.interrupted += total - summary.total();
         summary.damaged = self.damaged.get().cloned();
+        if self.left_claims.swap(false, Ordering::Relaxed) {
+            self.release_left_claims().await;
+        }
         summary
     }
 
@@ -215,7 +222,8 @@ impl Engine {
                     .call(move |c| reports::release(c, id, &owner, store::now()))
                     .await
                 {
-                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; the next start will");
+                    self.left_claims.store(true, Ordering::Relaxed);
+                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
                 }
                 info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
@@ -304,6 +312,31 @@ impl Engine {
         task.await.map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// Give back the claims of ours that no report in flight holds (a
+    /// release or a failure record failed), so that no report stays
+    /// `running` after this run.
+    async fn release_left_claims(&self) {
+        let store = self.store.clone();
+        let released = self
+            .store
+            .call(move |c| {
+                reports::release_stale_claims(c, store::now(), |id, owner| {
+                    store.holder_alive(id, owner)
+                })
+            })
+            .await;
+        match released {
+            Ok(n) => info!(
+                released = n,
+                "gave back the reports a failed release left running"
+            ),
+            Err(e) => {
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(error = %e, "could not give back reports left running; the next start will");
+            }
+        }
+    }
+
     /// Remember a damaged history: the reports not started yet are not.
     fn note_damage(&self, e: &StoreError) {
         if let Some(d) = e.damaged()
@@ -331,7 +364,8 @@ impl Engine {
                 .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
                 .await
             {
-                warn!(job = %key.job, error = %e, "could not record a failure in the history");
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(job = %key.job, error = %e, "could not record a failure in the history; the report is given back at the end of the run");
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);

@@ -352,6 +352,17 @@ pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlit
 /// any claim. Returns how
 /// many reports were released.
 pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+    release_stale_claims(conn, now, |_, owner| crate::owner::is_alive(owner))
+}
+
+/// [`release_dead_claims`], with `holder_alive(report, owner)` saying
+/// whether a claim's holder still works on it (see
+/// [`crate::store::Store::holder_alive`]).
+pub fn release_stale_claims(
+    conn: &mut Connection,
+    now: i64,
+    holder_alive: impl Fn(i64, &str) -> bool,
+) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claims: Vec<(i64, String)> = {
         let mut stmt = tx.prepare("SELECT report_id, owner FROM claims")?;
@@ -360,7 +371,7 @@ pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<
     };
     let mut released = 0;
     for (id, owner) in claims {
-        if !crate::owner::is_alive(&owner) {
+        if !holder_alive(id, &owner) {
             let back = status_after_claim(&tx, id, "pending")?;
             tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
             released += tx.execute(
