@@ -390,3 +390,47 @@ impl Engine {
 fn region_text(r: &str) -> &str {
     if r.is_empty() { "ALL" } else { r }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn engine_with(dir: &Path, store: Store, concurrency: usize) -> Engine {
+        let path = dir.join(format!("config-{concurrency}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nendpoint = \"http://127.0.0.1:9\"\nconcurrency = {concurrency}\n\n[storage]\nstate_dir = \"{}\"\n\n[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\n",
+                dir.join("state").display()
+            ),
+        )
+        .expect("config");
+        let config = crate::config::load(&path).expect("config");
+        let found = crate::credentials::Found::Static(crate::credentials::Credentials {
+            secret_id: "id".into(),
+            secret_key: "key".to_string().into(),
+            token: None,
+        });
+        let limiter = crate::app::limiter(&config);
+        crate::app::engine(&config, found, store, limiter).expect("engine")
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_engine_shares_the_permits_of_the_reports_in_flight() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("state/history.db")).expect("store");
+        let before = engine_with(d.path(), store.clone(), 2);
+        let in_flight = [
+            before.permits.acquire().await.expect("permit"),
+            before.permits.acquire().await.expect("permit"),
+        ];
+        let after = before.reconfigured(engine_with(d.path(), store, 2));
+        // the two reports in flight from before the reload still count
+        let next = tokio::time::timeout(Duration::from_millis(50), after.permits.acquire()).await;
+        assert!(next.is_err(), "a third report would start");
+        drop(in_flight);
+        let next = tokio::time::timeout(Duration::from_secs(10), after.permits.acquire()).await;
+        assert!(next.is_ok_and(|p| p.is_some()));
+    }
+}
