@@ -499,3 +499,53 @@ fn a_report_whose_release_failed_is_given_back_before_the_process_exits() {
         .expect("row");
     assert_eq!((status.as_str(), claims), ("pending", 0), "{log}");
 }
+
+#[test]
+fn two_processes_starting_at_once_on_an_older_history_migrate_it_once() {
+    let w = World::new(JOB);
+    for round in 0..20 {
+        let _ = std::fs::remove_dir_all(w.state());
+        std::fs::create_dir_all(w.state()).expect("state dir");
+        // the history as the first release left it
+        let old = rusqlite::Connection::open(w.db_path()).expect("create");
+        old.execute_batch(include_str!("../migrations/01-initial/up.sql"))
+            .expect("01");
+        old.pragma_update(None, "user_version", 1).expect("version");
+        drop(old);
+        let spawn = |h: u32| {
+            let mut c = w.cmd();
+            c.args([
+                "fetch",
+                "--job",
+                "h",
+                "--from",
+                &hour(h),
+                "--to",
+                &hour(h + 1),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            c.spawn().expect("spawn")
+        };
+        let (a, b) = (spawn(0), spawn(1));
+        for child in [a, b] {
+            let o = child.wait_with_output().expect("wait");
+            assert!(
+                o.status.success(),
+                "round {round}: exit {:?}\n{}",
+                o.status,
+                stderr(&o)
+            );
+        }
+        assert_eq!(
+            w.status_counts(),
+            vec![("ok".to_string(), 2)],
+            "round {round}"
+        );
+        let version: i64 = w
+            .db()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert!(version > 1, "round {round}: migrated");
+    }
+}

@@ -6,7 +6,13 @@
 //! under the history lock, read the workbook into `report_rows`, write the
 //! try's attempt rows and mark the report `ok`, in one transaction. The
 //! fsyncs happen outside the lock, so the reports in flight overlap them.
-//! A try's attempt rows are written together, with its outcome.
+//! A try's attempt rows are written together, with its outcome, and count
+//! as one try in `reports.attempts`.
+//!
+//! The rename and the transaction are two resources: a forced refetch over
+//! a good file first keeps it as `<final>.prev` ([`crate::store::recover`]),
+//! drops that copy once the transaction committed, and puts it back when
+//! the transaction fails; a crash in between is settled at the next start.
 
 use super::Engine;
 use crate::api::{CallError, Success};

@@ -1,7 +1,10 @@
 //! The history database (`<state_dir>/history.db`): SQLite in WAL mode,
-//! migrated on open from `migrations/` (embedded at build time), created
-//! 0600. [`reports`] owns the life of a report row (plan, claim, attempts,
-//! outcome); [`query`] reads the history for people and for the scheduler.
+//! migrated on open from `migrations/` (embedded at build time) under the
+//! write lock, created 0600. [`reports`] owns the life of a report row
+//! (plan, claim, attempts, outcome); [`query`] reads the history for people
+//! and for the scheduler; [`recover`] settles the copies a forced refetch
+//! keeps. An error SQLite gives for a damaged file is
+//! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::call`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
