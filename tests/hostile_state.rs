@@ -213,7 +213,12 @@ fn a_forced_fetch_whose_commit_times_out_keeps_the_recorded_file() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(1), "{log}");
     assert_ok_files_as_recorded(&w, "after the refused commit");
-    assert_eq!(w.ok_rows(), before, "the report keeps its recorded file");
+    assert_eq!(
+        w.ok_rows(),
+        before,
+        "the report keeps its recorded file: {:?}\n{log}",
+        w.status_counts()
+    );
     assert!(refused, "the commit met the lock: {log}");
     assert!(
         w.files()
@@ -395,7 +400,7 @@ fn history_and_status_read_a_state_directory_they_cannot_write() {
     );
 }
 
-/// Overwrite pages `from..to` (4 KiB each) of the file at `path` with garbage.
+/// Overwrite pages `from..to` (4 KiB each, counted from 0) of the file at `path` with garbage.
 fn damage(path: &Path, from: u64, to: u64) {
     use std::io::{Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
@@ -416,10 +421,16 @@ fn a_damaged_history_stops_the_run_says_what_to_do_and_exits_2() {
     };
     let w = World::with(cfg, "", JOB);
     assert_exit(&w.fetch("h", &hour(0), &hour(4), &[]), 0);
-    // the rows of the stored workbooks: the second half of the file
-    let pages = std::fs::metadata(w.db_path()).expect("db").len() / 4096;
-    assert!(pages > 20, "{pages} pages");
-    damage(&w.db_path(), pages / 2, pages);
+    // the root page of the stored workbook rows, which every new report writes under
+    let root: u32 = w
+        .db()
+        .query_row(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'report_rows'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("root page");
+    damage(&w.db_path(), u64::from(root) - 1, u64::from(root));
     let calls = w.fake.calls().len();
     let o = w.fetch("h", &hour(4), &hour(12), &[]);
     assert_exit(&o, 2);

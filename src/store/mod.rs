@@ -118,13 +118,34 @@ pub struct Store {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    use_wal(conn)?;
     // NORMAL in WAL mode never corrupts; a power cut may lose the last
     // commits, which only costs a refetch: a report is `ok` only after its
     // file is durable.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// Switch to WAL mode. Switching takes a lock SQLite does not wait for
+/// (another process opening the database at the same moment holds one
+/// briefly): try again for up to [`BUSY_TIMEOUT`].
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0));
+        let busy = match &mode {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+            // Still another mode: the switch did not happen.
+            Ok(_) => true,
+            Err(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy),
+        };
+        if !busy || std::time::Instant::now() >= deadline {
+            return mode.map(drop);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 impl Store {
