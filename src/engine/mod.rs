@@ -121,12 +121,15 @@ impl Engine {
     }
 
     /// `next` (built from a reloaded config) sharing this engine's permits,
-    /// resized to its concurrency: the reports in flight from before the
-    /// reload count against the new limit.
+    /// resized to its concurrency (the reports in flight from before the
+    /// reload count against the new limit), and what it knows of the
+    /// history (damaged, claims left to give back).
     pub fn reconfigured(&self, next: Engine) -> Engine {
         self.permits.resize(next.concurrency);
         Engine {
             permits: self.permits.clone(),
+            damaged: self.damaged.clone(),
+            left_claims: self.left_claims.clone(),
             ..next
         }
     }
