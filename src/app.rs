@@ -10,7 +10,6 @@ use crate::exit::UsageError;
 use crate::files::Layout;
 use crate::ratelimit::Limiter;
 use crate::store::{self, Store, reports};
-use anyhow::Context;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,11 +80,15 @@ pub fn sweep_parts(store: &Store, reports_dir: &Path) {
     };
     let layout = Layout::new(reports_dir);
     match layout.sweep_parts(&keep, PART_IDLE) {
-        Ok(0) => {}
-        Ok(n) => info!(
-            removed = n,
-            "removed unfinished .part files left by an earlier run"
-        ),
+        Ok(swept) => {
+            if swept.removed > 0 {
+                info!(
+                    removed = swept.removed,
+                    "removed unfinished .part files left by an earlier run"
+                );
+            }
+            store::recover::resolve_previous_copies(store, &swept.previous);
+        }
         Err(e) => {
             warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
         }
@@ -143,11 +146,7 @@ pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connect
     if !path.exists() {
         return Ok(None);
     }
-    let conn =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("cannot open {} read-only", path.display()))?;
-    conn.busy_timeout(store::BUSY_TIMEOUT)?;
-    Ok(Some(conn))
+    Ok(Some(store::open_readonly(&path)?))
 }
 
 /// Processes sharing a state directory must run as one user (claims are

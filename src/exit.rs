@@ -44,6 +44,9 @@ pub fn for_error(e: &anyhow::Error) -> Exit {
         || e.downcast_ref::<crate::config::ConfigError>().is_some()
         || e.downcast_ref::<crate::credentials::CredentialError>()
             .is_some()
+        || e.downcast_ref::<crate::store::HistoryDamaged>().is_some()
+        || e.downcast_ref::<crate::store::StoreError>()
+            .is_some_and(|s| s.damaged().is_some())
     {
         Exit::Usage
     } else {

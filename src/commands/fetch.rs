@@ -114,6 +114,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     wait_for_busy(&engine, todo, &mut summary, &ctl).await;
     let stopped_by = signal.stopped();
     print_summary(&summary, skipped);
+    if let Some(damaged) = summary.damaged {
+        return Err(damaged.into());
+    }
     Ok(match stopped_by {
         Some(sig) if summary.interrupted > 0 => Exit::Signal(sig),
         _ if !summary.failed.is_empty() => Exit::Failed,

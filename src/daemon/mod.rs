@@ -344,7 +344,7 @@ impl Daemon {
                 f.ctl.stop.cancel();
             }
         }
-        self.engine = engine;
+        self.engine = self.engine.reconfigured(engine);
         self.config = new;
         self.jobs = jobs;
         self.timetable.replan(&self.jobs, Timestamp::now());

@@ -6,7 +6,13 @@
 //! under the history lock, read the workbook into `report_rows`, write the
 //! try's attempt rows and mark the report `ok`, in one transaction. The
 //! fsyncs happen outside the lock, so the reports in flight overlap them.
-//! A try's attempt rows are written together, with its outcome.
+//! A try's attempt rows are written together, with its outcome, and count
+//! as one try in `reports.attempts`.
+//!
+//! The rename and the transaction are two resources: a forced refetch over
+//! a good file first keeps it as `<final>.prev` ([`crate::store::recover`]),
+//! drops that copy once the transaction committed, and puts it back when
+//! the transaction fails; a crash in between is settled at the next start.
 
 use super::Engine;
 use crate::api::{CallError, Success};
@@ -19,6 +25,7 @@ use crate::store::reports::{self, AttemptKind, AttemptRecord, Fetched};
 use crate::store::{self, Store, StoreError};
 use backon::Retryable;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tracing::warn;
 
@@ -47,7 +54,7 @@ impl StepError {
         match self {
             StepError::Call(e) => e.code(),
             StepError::Download(e, _) => e.code().to_string(),
-            StepError::Store(_) => "HistoryDatabaseError".to_string(),
+            StepError::Store(e) => store_code(e).to_string(),
         }
     }
 
@@ -57,6 +64,14 @@ impl StepError {
             StepError::Download(_, request_id) => Some(request_id.clone()),
             StepError::Store(_) => None,
         }
+    }
+}
+
+/// The code recorded for a history failure.
+pub(super) fn store_code(e: &StoreError) -> &'static str {
+    match e.damaged() {
+        Some(_) => "HistoryDatabaseDamaged",
+        None => "HistoryDatabaseError",
     }
 }
 
@@ -85,10 +100,11 @@ impl Engine {
         p: &Planned,
         id: i64,
         final_path: &Path,
+        tries: &AtomicU32,
     ) -> Result<Committed, StepError> {
         let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
         let job = p.job.name.clone();
-        (|| self.try_once(p, id, final_path, &url))
+        (|| self.try_once(p, id, final_path, &url, tries))
             .retry(retry::backoff(&self.retry))
             .sleep(tokio::time::sleep)
             .when(|e: &StepError| e.class() == Class::Retry)
@@ -106,6 +122,7 @@ impl Engine {
         id: i64,
         final_path: &Path,
         url: &tokio::sync::Mutex<Option<Success>>,
+        tries: &AtomicU32,
     ) -> Result<Committed, StepError> {
         let mut url = url.lock().await;
         let mut records = Vec::with_capacity(2);
@@ -135,7 +152,7 @@ impl Engine {
                         s
                     }
                     Err(e) => {
-                        self.record(id, records).await?;
+                        tries.store(self.record(id, records).await?, Ordering::Relaxed);
                         return Err(StepError::Call(e));
                     }
                 }
@@ -173,6 +190,7 @@ impl Engine {
                     .await
                 {
                     Sealed::Committed { rows, attempts } => {
+                        tries.store(attempts, Ordering::Relaxed);
                         return Ok(Committed {
                             request_id: success.request_id,
                             bytes,
@@ -189,7 +207,7 @@ impl Engine {
         download.error_code = Some(failure.code().to_string());
         download.error_message = Some(failure.to_string());
         records.push(download);
-        self.record(id, records).await?;
+        tries.store(self.record(id, records).await?, Ordering::Relaxed);
         if failure.needs_new_url() {
             *url = None;
         }
@@ -219,16 +237,15 @@ impl Engine {
         .unwrap_or_else(|e| Sealed::Store(StoreError::Task(e.to_string())))
     }
 
-    /// Append `records` to report `id`'s attempts, in one transaction.
-    async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<(), StepError> {
+    /// Append `records`, one try, to report `id`'s attempts, in one
+    /// transaction; returns the report's tries so far.
+    async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<u32, StepError> {
         self.store
             .call(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let now = store::now();
-                for r in &records {
-                    reports::record_attempt(&tx, id, r, now)?;
-                }
-                tx.commit()
+                let tries = reports::record_try(&tx, id, &records, store::now())?;
+                tx.commit()?;
+                Ok(tries)
             })
             .await
             .map_err(StepError::Store)
@@ -262,15 +279,49 @@ fn seal_and_commit(
         Some(Err(e)) => return reject(DownloadError::NotXlsx(e.to_string())),
         None => None,
     };
+    let renamed = std::cell::Cell::new(false);
     let rename = || {
-        files::commit(part, final_path).map_err(|source| DownloadError::Io {
-            what: "rename",
-            source,
-        })
+        files::commit(part, final_path)
+            .map(|()| renamed.set(true))
+            .map_err(|source| DownloadError::Io {
+                what: "rename",
+                source,
+            })
+    };
+    // A forced refetch over a good file keeps it until the history records
+    // the new one: every `ok` report's file is the one its row records.
+    let kept = match store::recover::keep_previous(store, id, final_path) {
+        Ok(kept) => kept,
+        Err(store::recover::KeepError::Store(e)) => {
+            let _ = files::remove_if_exists(part);
+            return Sealed::Store(e);
+        }
+        Err(store::recover::KeepError::Io(source)) => {
+            return reject(DownloadError::Io {
+                what: "keep a copy of the previous",
+                source,
+            });
+        }
+    };
+    // After a failure: the good file goes back under its name (or, never
+    // replaced, just loses its copy).
+    let give_back = |what: &str| {
+        if !kept {
+            return;
+        }
+        let back = if renamed.get() {
+            files::restore_previous(final_path)
+        } else {
+            files::drop_previous(final_path)
+        };
+        if let Err(e) = back {
+            warn!(file = %final_path.display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
+        }
     };
     if parsed.is_some() {
         // Outside the lock: the fsync of the directory overlaps other commits.
         if let Err(e) = rename() {
+            give_back("a failed rename");
             return reject(e);
         }
     }
@@ -291,21 +342,29 @@ fn seal_and_commit(
             return Ok(Err(e));
         }
         let now = store::now();
-        let mut attempts = 0;
-        for r in records {
-            attempts = reports::record_attempt(&tx, id, r, now)?;
-        }
+        let attempts = reports::record_try(&tx, id, records, now)?;
         reports::mark_ok(&tx, id, fetched, now)?;
         tx.commit()?;
         Ok(Ok((rows, attempts)))
     });
     match committed {
-        Ok(Ok((rows, attempts))) => Sealed::Committed { rows, attempts },
-        Ok(Err(e)) => reject(e),
-        // The history refused the commit. A renamed file stays: it is whole
-        // and checked, and the report, not `ok`, is fetched again later.
+        Ok(Ok((rows, attempts))) => {
+            if kept && let Err(e) = files::drop_previous(final_path) {
+                warn!(file = %final_path.display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
+            }
+            Sealed::Committed { rows, attempts }
+        }
+        Ok(Err(e)) => {
+            give_back("a failed commit");
+            reject(e)
+        }
+        // The history refused the commit. A renamed file over no good one
+        // stays: it is whole and checked, and the report, not `ok`, is
+        // fetched again later. A good one it replaced is put back.
         Err(e) => {
+            give_back("a failed commit");
             let _ = files::remove_if_exists(part);
+            warn!(file = %final_path.display(), error = %e, "the history refused the commit of a fetched report");
             Sealed::Store(e)
         }
     }

@@ -8,6 +8,7 @@
 //! (`pending`) and their `.part` files removed.
 
 mod attempt;
+mod permits;
 
 use crate::api::Client;
 use crate::config::RetrySettings;
@@ -19,6 +20,7 @@ use crate::store::{self, Store, StoreError};
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -50,8 +52,10 @@ pub struct Summary {
     pub already_done: usize,
     /// Being fetched by another process.
     pub busy: usize,
-    /// Not started, or abandoned, because of a stop.
+    /// Not started, or abandoned, because of a stop (or a damaged history).
     pub interrupted: usize,
+    /// The history database turned out damaged: the run stopped.
+    pub damaged: Option<store::HistoryDamaged>,
     pub bytes: u64,
 }
 
@@ -63,10 +67,11 @@ impl Summary {
 
 /// What claiming a report gave; a report of ours stays in flight while its guard lives.
 enum Claimed {
-    Ours(i64, store::InFlight),
+    /// Ours, with the tries the history had recorded before.
+    Ours(i64, store::InFlight, u32),
     NotOurs(Outcome),
     /// Ours, but its directory cannot be made.
-    NoDirectory(i64, store::InFlight, std::io::Error),
+    NoDirectory(i64, store::InFlight, files::ReportDirError, u32),
 }
 
 enum Outcome {
@@ -87,8 +92,14 @@ pub struct Engine {
     concurrency: usize,
     /// Bounds of each download (timeouts, progress, size).
     download: crate::download::Limits,
-    /// Reports in flight across every run of this engine (all jobs' fires).
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Reports in flight across every run of this engine (all jobs' fires),
+    /// and of the engines reloads make of it.
+    permits: permits::Permits,
+    /// Set when the history database is found damaged: no report starts after.
+    damaged: std::sync::Arc<std::sync::OnceLock<store::HistoryDamaged>>,
+    /// Set when a claim of ours could not be given back (or its failure
+    /// recorded): the end of the run tries again.
+    left_claims: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Engine {
@@ -109,7 +120,23 @@ impl Engine {
             layout,
             retry,
             concurrency: concurrency.max(1),
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            permits: permits::Permits::new(concurrency),
+            damaged: Default::default(),
+            left_claims: Default::default(),
+        }
+    }
+
+    /// `next` (built from a reloaded config) sharing this engine's permits,
+    /// resized to its concurrency (the reports in flight from before the
+    /// reload count against the new limit), and what it knows of the
+    /// history (damaged, claims left to give back).
+    pub fn reconfigured(&self, next: Engine) -> Engine {
+        self.permits.resize(next.concurrency);
+        Engine {
+            permits: self.permits.clone(),
+            damaged: self.damaged.clone(),
+            left_claims: self.left_claims.clone(),
+            ..next
         }
     }
 
@@ -151,6 +178,10 @@ impl Engine {
             }
         }
         summary.interrupted += total - summary.total();
+        summary.damaged = self.damaged.get().cloned();
+        if self.left_claims.swap(false, Ordering::Relaxed) {
+            self.release_left_claims().await;
+        }
         summary
     }
 
@@ -159,12 +190,15 @@ impl Engine {
             return Outcome::Interrupted;
         }
         let _permit = tokio::select! {
-            p = self.permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return Outcome::Interrupted,
+            p = self.permits.acquire() => match p {
+                Some(p) => p,
+                None => return Outcome::Interrupted,
             },
             _ = ctl.stop.cancelled() => return Outcome::Interrupted,
         };
+        if self.damaged.get().is_some() {
+            return Outcome::Interrupted;
+        }
         let key = p.key();
         let final_path = self.layout.final_path(
             &p.job.name,
@@ -173,31 +207,25 @@ impl Engine {
             p.window,
             p.job.cadence.zone(),
         );
-        let (id, _in_flight) = match self.claim(&p, &key, &final_path, force).await {
-            Ok(Claimed::Ours(id, guard)) => (id, guard),
+        let (id, _in_flight, tries) = match self.claim(&p, &key, &final_path, force).await {
+            Ok(Claimed::Ours(id, guard, before)) => (id, guard, AtomicU32::new(before)),
             Ok(Claimed::NotOurs(outcome)) => return outcome,
-            Ok(Claimed::NoDirectory(id, _guard, e)) => {
+            Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
                 return self
-                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, 0)
+                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, before)
                     .await;
             }
             Err(e) => {
+                self.note_damage(&e);
+                let code = attempt::store_code(&e);
                 return self
-                    .failed(
-                        &p,
-                        key,
-                        None,
-                        "HistoryDatabaseError",
-                        &e.to_string(),
-                        None,
-                        0,
-                    )
+                    .failed(&p, key, None, code, &e.to_string(), None, 0)
                     .await;
             }
         };
         let result = tokio::select! {
-            r = self.fetch_with_retries(&p, id, &final_path) => Some(r),
+            r = self.fetch_with_retries(&p, id, &final_path, &tries) => Some(r),
             _ = ctl.abort.cancelled() => None,
         };
         match result {
@@ -209,7 +237,8 @@ impl Engine {
                     .call(move |c| reports::release(c, id, &owner, store::now()))
                     .await
                 {
-                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; the next start will");
+                    self.left_claims.store(true, Ordering::Relaxed);
+                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
                 }
                 info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
@@ -224,7 +253,12 @@ impl Engine {
                 Outcome::Ok { bytes: done.bytes }
             }
             Some(Err(e)) => {
-                let attempts = self.attempts_of(id).await;
+                if let attempt::StepError::Store(e) = &e {
+                    self.note_damage(e);
+                }
+                // What the history records: tries before the claim, then
+                // each one recorded since (a try not recorded is not counted).
+                let attempts = tries.load(Ordering::Relaxed);
                 self.failed(
                     &p,
                     key,
@@ -250,6 +284,7 @@ impl Engine {
     ) -> Result<Claimed, StoreError> {
         let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
         let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        let layout = self.layout.clone();
         let owner = store.owner().to_string();
         let file = final_path.to_string_lossy().into_owned();
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
@@ -272,33 +307,58 @@ impl Engine {
                 tx.commit()?;
                 Ok(match claim {
                     // In flight from the moment the claim is ours, under the lock.
-                    Claim::Claimed { .. } => Claimed::Ours(id, store.in_flight(id)),
+                    Claim::Claimed { attempts } => Claimed::Ours(id, store.in_flight(id), attempts),
                     Claim::Done => Claimed::NotOurs(Outcome::Done),
                     Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
                 })
             })?;
-            let Claimed::Ours(id, guard) = claimed else {
+            let Claimed::Ours(id, guard, before) = claimed else {
                 return Ok(claimed);
             };
             // A part file a dead claimant left is truncated when the download starts.
-            let prepared = final_path.parent().map_or(Ok(()), files::create_dirs);
+            let prepared = final_path
+                .parent()
+                .map_or(Ok(()), |dir| layout.create_report_dir(dir));
             Ok(match prepared {
-                Ok(()) => Claimed::Ours(id, guard),
-                Err(e) => Claimed::NoDirectory(id, guard, e),
+                Ok(()) => Claimed::Ours(id, guard, before),
+                Err(e) => Claimed::NoDirectory(id, guard, e, before),
             })
         });
         task.await.map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    async fn attempts_of(&self, id: i64) -> u32 {
-        self.store
+    /// Give back the claims of ours that no report in flight holds (a
+    /// release or a failure record failed), so that no report stays
+    /// `running` after this run.
+    async fn release_left_claims(&self) {
+        let store = self.store.clone();
+        let released = self
+            .store
             .call(move |c| {
-                c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
-                    r.get(0)
+                reports::release_stale_claims(c, store::now(), |id, owner| {
+                    store.holder_alive(id, owner)
                 })
             })
-            .await
-            .unwrap_or(0)
+            .await;
+        match released {
+            Ok(n) => info!(
+                released = n,
+                "gave back the reports a failed release left running"
+            ),
+            Err(e) => {
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(error = %e, "could not give back reports left running; the next start will");
+            }
+        }
+    }
+
+    /// Remember a damaged history: the reports not started yet are not.
+    fn note_damage(&self, e: &StoreError) {
+        if let Some(d) = e.damaged()
+            && self.damaged.set(d.clone()).is_ok()
+        {
+            tracing::error!(error = %d, "the history database is damaged; no further report starts");
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -321,7 +381,8 @@ impl Engine {
                 .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
                 .await
             {
-                warn!(job = %key.job, error = %e, "could not record a failure in the history");
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(job = %key.job, error = %e, "could not record a failure in the history; the report is given back at the end of the run");
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
@@ -345,4 +406,48 @@ impl Engine {
 
 fn region_text(r: &str) -> &str {
     if r.is_empty() { "ALL" } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn engine_with(dir: &Path, store: Store, concurrency: usize) -> Engine {
+        let path = dir.join(format!("config-{concurrency}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nendpoint = \"http://127.0.0.1:9\"\nconcurrency = {concurrency}\n\n[storage]\nstate_dir = \"{}\"\n\n[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\n",
+                dir.join("state").display()
+            ),
+        )
+        .expect("config");
+        let config = crate::config::load(&path).expect("config");
+        let found = crate::credentials::Found::Static(crate::credentials::Credentials {
+            secret_id: "id".into(),
+            secret_key: "key".to_string().into(),
+            token: None,
+        });
+        let limiter = crate::app::limiter(&config);
+        crate::app::engine(&config, found, store, limiter).expect("engine")
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_engine_shares_the_permits_of_the_reports_in_flight() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("state/history.db")).expect("store");
+        let before = engine_with(d.path(), store.clone(), 2);
+        let in_flight = [
+            before.permits.acquire().await.expect("permit"),
+            before.permits.acquire().await.expect("permit"),
+        ];
+        let after = before.reconfigured(engine_with(d.path(), store, 2));
+        // the two reports in flight from before the reload still count
+        let next = tokio::time::timeout(Duration::from_millis(50), after.permits.acquire()).await;
+        assert!(next.is_err(), "a third report would start");
+        drop(in_flight);
+        let next = tokio::time::timeout(Duration::from_secs(10), after.permits.acquire()).await;
+        assert!(next.is_ok_and(|p| p.is_some()));
+    }
 }

@@ -96,8 +96,23 @@ pub fn plan(
     )?
     .execute(params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now])?;
     conn.prepare_cached("SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5")?.query_row(params![key.job, key.target, key.region, key.window_start, key.window_end],
-        |r| Ok((r.get::<_, i64>(0)?, Status::parse(&r.get::<_, String>(1)?).unwrap_or(Status::Pending))),
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Status>(1)?)),
     )
+}
+
+/// A status this version does not know is an error, never a guess.
+impl rusqlite::types::FromSql for Status {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Status::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!(
+                    "unknown report status {s:?} in the history (written by a newer mna-reportd?)"
+                )
+                .into(),
+            )
+        })
+    }
 }
 
 /// The outcome of trying to claim a report.
@@ -140,10 +155,10 @@ pub fn claim_in(
     req: &ClaimRequest<'_>,
     holder_alive: impl Fn(&str) -> bool,
 ) -> rusqlite::Result<Claim> {
-    let (status, attempts): (String, u32) = tx
+    let (status, attempts): (Status, u32) = tx
         .prepare_cached("SELECT status, attempts FROM reports WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if Status::parse(&status).is_some_and(Status::is_done) && !req.force {
+    if status.is_done() && !req.force {
         return Ok(Claim::Done);
     }
     let held: Option<(String, String)> = tx
@@ -158,12 +173,16 @@ pub fn claim_in(
                 .execute([id])?;
             previous
         }
-        None => status,
+        None => status.as_str().to_string(),
     };
-    tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at, previous_status) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, req.owner, req.now, previous])?;
-    tx.prepare_cached(r#"UPDATE reports SET status = 'running', "trigger" = ?2, file_path = ?3, updated_at = ?4 WHERE id = ?1"#)?
-        .execute(params![id, req.trigger.as_str(), req.file_path, req.now])?;
+    // The row keeps the path of a file it has (a forced fetch); the claim
+    // carries the path it writes.
+    tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at, previous_status, file_path) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![id, req.owner, req.now, previous, req.file_path])?;
+    tx.prepare_cached(
+        r#"UPDATE reports SET status = 'running', "trigger" = ?2, updated_at = ?3 WHERE id = ?1"#,
+    )?
+    .execute(params![id, req.trigger.as_str(), req.now])?;
     Ok(Claim::Claimed { attempts })
 }
 
@@ -199,21 +218,39 @@ fn capped(s: &Option<String>, max: usize) -> Option<std::borrow::Cow<'_, str>> {
     s.as_deref().map(|s| text::cap(s, max))
 }
 
-/// Append a try to report `id`; returns its number (1-based, across
-/// fetches). Two statements: run it inside a transaction.
+/// Append one try of report `id` (an API call and its download, or
+/// either alone) to its `attempts` rows, numbered on across fetches, and
+/// count it once in `reports.attempts`. Returns the report's tries so far.
+/// Several statements: run it inside a transaction.
+pub fn record_try(
+    conn: &Connection,
+    id: i64,
+    records: &[AttemptRecord],
+    now: i64,
+) -> rusqlite::Result<u32> {
+    let tries: u32 = conn
+        .prepare_cached("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts")?
+        .query_row(params![id, now], |r| r.get(0))?;
+    let mut n: u32 = conn
+        .prepare_cached("SELECT coalesce(max(attempt), 0) FROM attempts WHERE report_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    for a in records {
+        n += 1;
+        conn.prepare_cached("INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status,
+                capped(&a.error_code, text::MAX_FIELD), capped(&a.error_message, text::MAX_MESSAGE), capped(&a.request_id, text::MAX_FIELD)])?;
+    }
+    Ok(tries)
+}
+
+/// [`record_try`] of a single call or download.
 pub fn record_attempt(
     conn: &Connection,
     id: i64,
     a: &AttemptRecord,
     now: i64,
 ) -> rusqlite::Result<u32> {
-    let n: u32 = conn.prepare_cached("UPDATE reports SET attempts = attempts + 1, updated_at = ?2 WHERE id = ?1 RETURNING attempts")?.query_row(params![id, now],
-        |r| r.get(0),
-    )?;
-    conn.prepare_cached("INSERT INTO attempts (report_id, attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![id, n, a.kind.as_str(), a.started_at, a.duration_ms, a.http_status,
-            capped(&a.error_code, text::MAX_FIELD), capped(&a.error_message, text::MAX_MESSAGE), capped(&a.request_id, text::MAX_FIELD)])?;
-    Ok(n)
+    record_try(conn, id, std::slice::from_ref(a), now)
 }
 
 /// [`record_attempt`] in a transaction of its own.
@@ -287,7 +324,7 @@ pub fn mark_failed(
     match status_after_claim(&tx, id, "failed")? {
         "failed" => tx.execute(
             "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
-                    request_id = COALESCE(?4, request_id), updated_at = ?5 WHERE id = ?1",
+                    request_id = COALESCE(?4, request_id), file_path = NULL, updated_at = ?5 WHERE id = ?1",
             params![
                 id,
                 text::cap(code, text::MAX_FIELD),
@@ -328,6 +365,17 @@ pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlit
 /// any claim. Returns how
 /// many reports were released.
 pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+    release_stale_claims(conn, now, |_, owner| crate::owner::is_alive(owner))
+}
+
+/// [`release_dead_claims`], with `holder_alive(report, owner)` saying
+/// whether a claim's holder still works on it (see
+/// [`crate::store::Store::holder_alive`]).
+pub fn release_stale_claims(
+    conn: &mut Connection,
+    now: i64,
+    holder_alive: impl Fn(i64, &str) -> bool,
+) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claims: Vec<(i64, String)> = {
         let mut stmt = tx.prepare("SELECT report_id, owner FROM claims")?;
@@ -336,7 +384,7 @@ pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<
     };
     let mut released = 0;
     for (id, owner) in claims {
-        if !crate::owner::is_alive(&owner) {
+        if !holder_alive(id, &owner) {
             let back = status_after_claim(&tx, id, "pending")?;
             tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
             released += tx.execute(
@@ -356,7 +404,8 @@ pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<
 
 /// The `.part` files that live claims may be writing right now.
 pub fn claimed_part_paths(conn: &mut Connection) -> rusqlite::Result<Vec<PathBuf>> {
-    let mut stmt = conn.prepare("SELECT r.file_path, c.owner FROM claims c JOIN reports r ON r.id = c.report_id WHERE r.file_path IS NOT NULL")?;
+    let mut stmt =
+        conn.prepare("SELECT file_path, owner FROM claims WHERE file_path IS NOT NULL")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {

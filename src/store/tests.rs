@@ -392,3 +392,163 @@ fn attempts_of(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<Att
     })?;
     rows.collect()
 }
+
+#[test]
+fn a_call_and_its_download_are_one_try() {
+    let (_d, s) = open();
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    let call = AttemptRecord {
+        kind: AttemptKind::Call,
+        started_at: 10,
+        duration_ms: 5,
+        http_status: Some(200),
+        error_code: None,
+        error_message: None,
+        request_id: Some("r1".into()),
+    };
+    let download = AttemptRecord {
+        kind: AttemptKind::Download,
+        ..call.clone()
+    };
+    let tries = s
+        .with(|c| {
+            let tx = c.transaction()?;
+            let n = record_try(&tx, id, &[call.clone(), download.clone()], 11)?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .expect("try");
+    assert_eq!(tries, 1);
+    let tries = s
+        .with(|c| record_try(c, id, std::slice::from_ref(&download), 12))
+        .expect("try");
+    assert_eq!(tries, 2);
+    // the attempts table keeps one row per call or download, numbered on
+    let numbers: Vec<i64> = s
+        .with(|c| {
+            let mut st =
+                c.prepare("SELECT attempt FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
+            let r = st.query_map([id], |r| r.get(0))?;
+            r.collect()
+        })
+        .expect("rows");
+    assert_eq!(numbers, vec![1, 2, 3]);
+}
+
+#[test]
+fn an_unknown_status_is_an_error_not_pending() {
+    let (_d, s) = open();
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    s.with(|c| {
+        c.pragma_update(None, "ignore_check_constraints", true)?;
+        c.execute("UPDATE reports SET status = 'archived' WHERE id = ?1", [id])
+    })
+    .expect("a status from elsewhere");
+    let planned = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 11));
+    let err = planned.expect_err("an unknown status is no pending report");
+    assert!(err.to_string().contains("archived"), "{err}");
+    let me = s.owner().to_string();
+    assert!(
+        s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_failed_report_keeps_no_file_path_and_a_claim_carries_its_own() {
+    let (_d, s) = open();
+    let (id, _) = s
+        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .expect("plan");
+    let me = s.owner().to_string();
+    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+        .expect("claim");
+    let parts = s.with(claimed_part_paths).expect("parts");
+    assert_eq!(parts, vec![std::path::PathBuf::from("/r/f.xlsx.part")]);
+    s.with(|c| mark_failed(c, id, "InternalError", "boom", None, 12))
+        .expect("failed");
+    let path: Option<String> = s
+        .with(|c| {
+            c.query_row("SELECT file_path FROM reports WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+        })
+        .expect("path");
+    assert_eq!(path, None);
+}
+
+/// A database at schema version 1 (the first migration only).
+fn old_schema(path: &std::path::Path) {
+    let c = Connection::open(path).expect("create");
+    c.execute_batch(MIGRATIONS[0]).expect("first migration");
+    c.pragma_update(None, "user_version", 1).expect("version");
+}
+
+#[test]
+fn an_older_schema_opened_by_several_at_once_is_migrated_once() {
+    for round in 0..10 {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("history.db");
+        old_schema(&path);
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for o in openers {
+            o.join()
+                .expect("thread")
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let c = Connection::open(&path).expect("open");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+}
+
+#[test]
+fn a_fresh_database_opened_by_several_at_once_is_created_once() {
+    for round in 0..10 {
+        let d = tempfile::tempdir().expect("tempdir");
+        let path = d.path().join("state/history.db");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, start) = (path.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for o in openers {
+            o.join()
+                .expect("thread")
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let path = d.path().join("history.db");
+    drop(Store::open(&path).expect("open"));
+    Connection::open(&path)
+        .expect("open")
+        .pragma_update(None, "user_version", 99)
+        .expect("version");
+    let err = Store::open(&path).err().expect("refused").to_string();
+    assert!(err.contains("newer") && err.contains("fix:"), "{err}");
+}
