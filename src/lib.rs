@@ -32,3 +32,4 @@ pub mod store;
 pub mod target;
 pub mod timearg;
 pub mod window;
+pub mod workbook;

@@ -5,7 +5,7 @@
 //! to the API handler (`api.rs`) and the download handler (`download.rs`).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A fault to inject into the next request of its kind.
@@ -39,6 +39,9 @@ pub enum Fault {
     DownloadNotXlsx,
     /// Download: answer normally after this delay.
     DownloadDelay(Duration),
+    /// Download: 200 with exactly these bytes (e.g. a crafted workbook from
+    /// [`crate::hostile`]); [`crate::FakeMna::served_file`] then gives them.
+    DownloadBody(Arc<Vec<u8>>),
 }
 
 impl Fault {
@@ -59,6 +62,7 @@ impl Fault {
                 | Fault::DownloadCorrupt
                 | Fault::DownloadNotXlsx
                 | Fault::DownloadDelay(_)
+                | Fault::DownloadBody(_)
         )
     }
 
@@ -76,6 +80,7 @@ impl Fault {
             Fault::DownloadCorrupt => "DownloadCorrupt".into(),
             Fault::DownloadNotXlsx => "DownloadNotXlsx".into(),
             Fault::DownloadDelay(d) => format!("DownloadDelay({d:?})"),
+            Fault::DownloadBody(b) => format!("DownloadBody({} bytes)", b.len()),
         }
     }
 }

@@ -39,6 +39,7 @@ mod config;
 mod conn;
 mod download;
 mod faults;
+pub mod hostile;
 mod metadata;
 mod params;
 mod records;
@@ -264,6 +265,9 @@ impl FakeMna {
     /// Hex SHA-256 of what [`FakeMna::served_file`] would return; also works
     /// in large-file mode (hashing the file once).
     pub fn served_sha256(&self, request_id: &str) -> Option<String> {
+        if let Some(body) = lock(&self.shared.served).get(request_id) {
+            return Some(sign::sha256_hex(body));
+        }
         let params = self.params_of(request_id)?;
         match &self.shared.large {
             Some(large) => large.sha256(),
