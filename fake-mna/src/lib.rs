@@ -31,7 +31,8 @@
 //! `faults` (faults and the rate limiter), `xlsx` (report files), `api`,
 //! `download` and `metadata` (the handlers), `conn` (connection aborts and
 //! early-stopping bodies), `server` (accept loop and routing), `state`
-//! (shared state), `records` (what tests inspect), `config`, `clock`.
+//! (shared state), `records` (what tests inspect), `config`, `clock`, and
+//! `hostile` (crafted workbooks for tests of a reader's limits).
 
 mod api;
 mod clock;

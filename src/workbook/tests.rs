@@ -147,3 +147,18 @@ fn codes_and_messages_say_what_happened() {
     );
     assert_eq!(WorkbookError::Invalid("x".into()).code(), "WorkbookInvalid");
 }
+
+#[test]
+fn a_refused_workbook_is_not_retried() {
+    use crate::download::DownloadError;
+    use crate::retry::{Class, classify_download};
+    for e in [
+        WorkbookError::too_large("xl/worksheets/sheet1.xml", Limit::Event),
+        WorkbookError::Invalid("it has no sheet".into()),
+    ] {
+        let code = e.code();
+        let d = DownloadError::Workbook(e);
+        assert_eq!(d.code(), code);
+        assert_eq!(classify_download(&d), Class::Fail);
+    }
+}
