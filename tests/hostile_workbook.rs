@@ -215,3 +215,23 @@ fn duplicate_and_empty_headers_keep_every_cell_reachable() {
     assert_eq!(keys, 6, "one key a cell");
     assert_eq!(values, "[1,2,3,4,5,6]");
 }
+
+#[test]
+fn a_large_report_with_a_binary_part_is_read_as_before() {
+    // like the benchmark's big report: a real workbook plus a stored part of
+    // random bytes, which no XML check could pass and none needs to
+    let cfg = fake_mna::FakeConfig {
+        file_bytes: Some(48 << 20),
+        ..fake_mna::FakeConfig::default()
+    };
+    let w = World::with(cfg, "", HOURLY);
+    let m = run_measured(w.cmd().args(FETCH));
+    assert_exit(&m.output, 0);
+    assert!(m.peak_rss < RSS_LIMIT, "peak RSS {:.0} MiB", m.peak_mib());
+    assert_eq!(report(&w).0, "ok");
+    let rows: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM report_rows", [], |r| r.get(0))
+        .expect("rows");
+    assert!(rows >= 24, "{rows}");
+}
