@@ -7,6 +7,11 @@
 //! Streams cells with calamine's cell reader, so memory does not grow with
 //! the number of rows. Runs inside the caller's transaction: a workbook that
 //! cannot be read leaves nothing behind.
+//!
+//! Calamine sees a workbook only once [`crate::workbook::guard`] has checked
+//! its parts; the cells are held to Excel's limits and every cell gets a key
+//! of its own (`rows`). A workbook with no sheet or two sheets of one name
+//! is refused: its rows could not be stored under their sheet faithfully.
 
 mod rows;
 

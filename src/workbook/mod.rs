@@ -23,6 +23,8 @@ pub const MAX_ROWS: u32 = 1_048_576;
 pub const MAX_COLUMNS: u32 = 16_384;
 /// Characters of a cell (Excel's limit).
 pub const MAX_CELL_CHARS: usize = 32_767;
+/// Parts (zip entries) of a workbook.
+pub const MAX_PARTS: usize = 10_000;
 /// Decompressed bytes of one XML part.
 pub const MAX_PART_BYTES: u64 = 512 << 20;
 /// Decompressed bytes of the shared strings part (calamine holds it whole).
@@ -37,6 +39,7 @@ pub const MAX_DATA_BYTES: u64 = 1 << 30;
 /// Which limit a workbook went over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    Parts,
     Rows,
     Columns,
     CellChars,
@@ -54,6 +57,7 @@ pub enum Limit {
 impl std::fmt::Display for Limit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let text = match self {
+            Limit::Parts => format!("more than {MAX_PARTS} parts"),
             Limit::Rows => format!("more than {MAX_ROWS} rows (Excel's limit)"),
             Limit::Columns => format!("more than {MAX_COLUMNS} columns (Excel's limit)"),
             Limit::CellChars => {
@@ -164,6 +168,9 @@ fn guard_with<RS: Read + Seek>(mut source: RS, caps: &Caps) -> Result<Guarded<RS
     let mut unchecked = Vec::new();
     {
         let mut zip = zip::ZipArchive::new(&mut source).map_err(|e| unreadable(&e))?;
+        if zip.len() > MAX_PARTS {
+            return Err(WorkbookError::too_large("the zip", Limit::Parts).into());
+        }
         let mut total = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         for i in 0..zip.len() {

@@ -162,3 +162,16 @@ fn a_refused_workbook_is_not_retried() {
         assert_eq!(classify_download(&d), Class::Fail);
     }
 }
+
+#[test]
+fn a_zip_of_too_many_parts_is_refused() {
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..=MAX_PARTS {
+        out.start_file(format!("xl/media/{i}.bin"), stored)
+            .expect("start");
+    }
+    let bytes = out.finish().expect("finish").into_inner();
+    assert_eq!(limit(&bytes), Some(Limit::Parts));
+}
