@@ -128,6 +128,14 @@ fn a_sheet_of_whitespace_is_refused_in_bounded_memory() {
 }
 
 #[test]
+fn a_bomb_too_large_to_hold_in_memory_is_refused_as_it_is_stored() {
+    // over 1 MiB, the download is read back from its file inside the commit
+    let bomb = hostile::whitespace_bomb(64 << 20).expect("built");
+    let bomb = hostile::padded(&bomb, 3 << 20).expect("padded");
+    refused_twice_then_ok(bomb, "WorkbookTooLarge");
+}
+
+#[test]
 fn a_flood_of_shared_strings_is_refused_in_bounded_memory() {
     let bomb = hostile::shared_strings_bomb(160 << 20).expect("built");
     refused_twice_then_ok(bomb, "WorkbookTooLarge");

@@ -206,6 +206,32 @@ pub fn wide_row_bomb(cells: u64) -> io::Result<Vec<u8>> {
     workbook(&[sheet], None)
 }
 
+/// `workbook` with a stored part of `pad` pseudo-random bytes added (as
+/// large reports carry images), e.g. to push it past a reader's in-memory size.
+pub fn padded(workbook: &[u8], pad: usize) -> io::Result<Vec<u8>> {
+    let mut src = zip::ZipArchive::new(Cursor::new(workbook)).map_err(io::Error::other)?;
+    let mut out = ZipWriter::new(Cursor::new(Vec::new()));
+    for i in 0..src.len() {
+        let raw = src.by_index_raw(i).map_err(io::Error::other)?;
+        out.raw_copy_file(raw).map_err(io::Error::other)?;
+    }
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    out.start_file("xl/media/image1.bin", stored)?;
+    let mut x = 0x5EED_u64;
+    let mut left = pad;
+    while left > 0 {
+        // xorshift: incompressible, deterministic
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        let n = left.min(b.len());
+        out.write_all(&b[..n])?;
+        left -= n;
+    }
+    Ok(out.finish()?.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
