@@ -243,3 +243,32 @@ fn a_large_report_with_a_binary_part_is_read_as_before() {
         .expect("rows");
     assert!(rows >= 24, "{rows}");
 }
+
+#[test]
+fn the_most_shared_strings_the_caps_allow_are_read_under_256_mib() {
+    // just under both caps: 2,097,000 strings in just under 64 MiB, the
+    // most a workbook can make the reader hold
+    let w = World::new(HOURLY);
+    let sheet = Sheet::new("Traffic", |w| {
+        w.write_all(hostile::row_xml(1, &[text("Name")]).as_bytes())?;
+        w.write_all(b"<row r=\"2\"><c r=\"A2\" t=\"s\"><v>2096999</v></c></row>")
+    });
+    let unit = b"<si><t>aaaaaaaaaaaaaaa</t></si>";
+    let shared: hostile::Content<'_> =
+        Box::new(move |w| hostile::repeat(w, unit, 2_097_000 * unit.len() as u64));
+    let wb = hostile::workbook(&[sheet], Some(shared)).expect("built");
+    w.fake.push_fault(Fault::DownloadBody(Arc::new(wb)));
+    let m = run_measured(w.cmd().args(FETCH));
+    eprintln!("peak RSS {:.1} MiB", m.peak_mib());
+    assert_exit(&m.output, 0);
+    assert!(m.peak_rss < RSS_LIMIT, "peak RSS {:.0} MiB", m.peak_mib());
+    let name: String = w
+        .db()
+        .query_row(
+            "SELECT json_extract(data, '$.Name') FROM report_rows WHERE row_number = 2",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the row");
+    assert_eq!(name, "a".repeat(15));
+}

@@ -21,8 +21,10 @@ pub const MAX_EVENT_BYTES: u64 = 1 << 20;
 /// string (a cell value, a shared string, a defined name).
 pub const MAX_ELEMENT_TEXT_BYTES: u64 = 512 << 10;
 /// Most shared strings (`<si>`), in any part, and the most a `uniqueCount`
-/// may announce (calamine reserves that many up front).
-pub const MAX_SHARED_STRINGS: u64 = 1 << 20;
+/// may announce (calamine reserves that many up front): two a row of a full
+/// sheet. At this count and the shared strings' size cap, calamine holds
+/// about 100 MiB.
+pub const MAX_SHARED_STRINGS: u64 = 1 << 21;
 /// Most elements of the kinds calamine keeps whole in memory (styles,
 /// sheets, defined names, relationships) in one part.
 pub const MAX_KEPT_ELEMENTS: u64 = 1 << 16;
