@@ -12,7 +12,9 @@
 
 mod scan;
 
-pub use scan::{MAX_ELEMENT_TEXT_BYTES, MAX_EVENT_BYTES, MAX_KEPT_ELEMENTS, MAX_SHARED_STRINGS};
+pub use scan::{
+    MAX_ELEMENT_TEXT_BYTES, MAX_EVENT_BYTES, MAX_KEPT_BYTES, MAX_KEPT_ELEMENTS, MAX_SHARED_STRINGS,
+};
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
@@ -50,6 +52,7 @@ pub enum Limit {
     ElementText,
     SharedStrings,
     KeptElements,
+    KeptBytes,
     RowBytes,
     DataBytes,
 }
@@ -84,6 +87,10 @@ impl std::fmt::Display for Limit {
             Limit::KeptElements => {
                 format!("more than {MAX_KEPT_ELEMENTS} styles, sheets, names or relationships")
             }
+            Limit::KeptBytes => format!(
+                "more than {} MiB of styles, sheets, names or relationships",
+                MAX_KEPT_BYTES >> 20
+            ),
             Limit::RowBytes => format!("a row of more than {} MiB", MAX_ROW_BYTES >> 20),
             Limit::DataBytes => format!("more than {} MiB of rows in all", MAX_DATA_BYTES >> 20),
         };
@@ -139,7 +146,8 @@ fn is_xml_part(name: &str) -> bool {
 }
 
 fn is_shared_strings(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+    // as calamine finds parts: backslashes as slashes, any case
+    let lower = name.replace('\\', "/").to_ascii_lowercase();
     lower == "sharedstrings.xml" || lower.ends_with("/sharedstrings.xml")
 }
 

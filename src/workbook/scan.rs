@@ -29,6 +29,10 @@ pub const MAX_SHARED_STRINGS: u64 = 1 << 21;
 /// sheets, defined names, relationships) in one part.
 pub const MAX_KEPT_ELEMENTS: u64 = 1 << 16;
 
+/// Bytes of the kept elements of one part: their tags (names, targets,
+/// formats) and the text of defined names.
+pub const MAX_KEPT_BYTES: u64 = 16 << 20;
+
 /// Elements whose text calamine joins into one string.
 const JOINED: [&[u8]; 6] = [b"v", b"t", b"f", b"is", b"si", b"definedName"];
 /// Elements calamine keeps one entry of in memory each.
@@ -79,6 +83,7 @@ pub struct Scanner {
     joined: Vec<(Vec<u8>, Option<u64>)>,
     strings: u64,
     kept: u64,
+    kept_bytes: u64,
 }
 
 impl Scanner {
@@ -93,6 +98,7 @@ impl Scanner {
             joined: Vec::new(),
             strings: 0,
             kept: 0,
+            kept_bytes: 0,
         }
     }
 
@@ -105,13 +111,27 @@ impl Scanner {
 
     /// Text bytes that calamine may join into the open elements' strings.
     fn add_text(&mut self, n: u64) -> Result<(), WorkbookError> {
-        for (_, open) in &mut self.joined {
+        let mut names_open = false;
+        for (name, open) in &mut self.joined {
             if let Some(bytes) = open {
                 *bytes += n;
                 if *bytes > MAX_ELEMENT_TEXT_BYTES {
                     return Err(self.too_large(Limit::ElementText));
                 }
+                names_open |= local_name(name) == b"definedName";
             }
+        }
+        if names_open {
+            self.keep(n)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes calamine keeps for as long as the workbook is open.
+    fn keep(&mut self, n: u64) -> Result<(), WorkbookError> {
+        self.kept_bytes += n;
+        if self.kept_bytes > MAX_KEPT_BYTES {
+            return Err(self.too_large(Limit::KeptBytes));
         }
         Ok(())
     }
@@ -251,13 +271,17 @@ impl Scanner {
             .position(|b| b.is_ascii_whitespace() || *b == b'/')
             .unwrap_or(inner.len());
         let name = &inner[..name_len];
-        let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
+        let local = local_name(name);
         let joined = JOINED.contains(&local);
         if !closing {
             if KEPT.contains(&local) {
                 self.kept += 1;
                 if self.kept > MAX_KEPT_ELEMENTS {
                     return Err(self.too_large(Limit::KeptElements));
+                }
+                self.kept_bytes += self.markup;
+                if self.kept_bytes > MAX_KEPT_BYTES {
+                    return Err(self.too_large(Limit::KeptBytes));
                 }
             }
             if local == b"si" {
@@ -299,6 +323,11 @@ impl Scanner {
     pub fn finish(self) -> Result<(), WorkbookError> {
         Ok(())
     }
+}
+
+/// The name after any namespace prefix.
+fn local_name(name: &[u8]) -> &[u8] {
+    name.rsplit(|&b| b == b':').next().unwrap_or(name)
 }
 
 /// The largest number a `uniqueCount` attribute in `attrs` announces (0 if none).
@@ -424,6 +453,23 @@ mod tests {
             unique_count(b" uniqueCount=\"99999999999999999999999\""),
             u64::MAX
         );
+    }
+
+    #[test]
+    fn what_calamine_keeps_is_bounded_in_bytes() {
+        let target = "t".repeat(500 << 10);
+        let rel = format!("<Relationship Id=\"r\" Target=\"{target}\"/>");
+        let many: Vec<u8> = rel.repeat(40).into_bytes();
+        assert_eq!(too_large(scan(&[&many])), Some(Limit::KeptBytes));
+        let name = format!(
+            "<definedName name=\"n\">{}</definedName>",
+            "x".repeat(500 << 10)
+        );
+        let many: Vec<u8> = name.repeat(40).into_bytes();
+        assert_eq!(too_large(scan(&[&many])), Some(Limit::KeptBytes));
+        // ordinary styles and names are far below
+        let styles = "<xf numFmtId=\"0\" fontId=\"0\"/>".repeat(10_000);
+        assert!(scan(&[styles.as_bytes()]).is_ok());
     }
 
     #[test]
