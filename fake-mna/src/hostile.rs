@@ -157,6 +157,12 @@ pub fn workbook(sheets: &[Sheet<'_>], shared: Option<Content<'_>>) -> io::Result
 
 /// Write `unit` repeatedly until `total` bytes are out (the last copy cut).
 pub fn repeat(w: &mut dyn Write, unit: &[u8], total: u64) -> io::Result<()> {
+    if unit.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nothing to repeat",
+        ));
+    }
     let block: Vec<u8> = unit
         .iter()
         .copied()
