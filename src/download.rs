@@ -100,6 +100,9 @@ pub enum DownloadError {
     Long { expected: u64 },
     #[error("the file is not an xlsx workbook: {0}")]
     NotXlsx(String),
+    /// A workbook over a limit, or malformed: not stored, not retried.
+    #[error(transparent)]
+    Workbook(crate::workbook::WorkbookError),
     #[error("download timed out")]
     Timeout,
     #[error("download failed: {0}")]
@@ -126,6 +129,7 @@ impl DownloadError {
             DownloadError::Short { .. } => "DownloadShort",
             DownloadError::Long { .. } => "DownloadLong",
             DownloadError::NotXlsx(_) => "DownloadNotXlsx",
+            DownloadError::Workbook(e) => e.code(),
             DownloadError::Timeout => "DownloadTimeout",
             DownloadError::Transport(_) => "DownloadTransportError",
             DownloadError::BadUrl(_) => "DownloadBadUrl",

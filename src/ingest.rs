@@ -7,10 +7,19 @@
 //! Streams cells with calamine's cell reader, so memory does not grow with
 //! the number of rows. Runs inside the caller's transaction: a workbook that
 //! cannot be read leaves nothing behind.
+//!
+//! Calamine sees a workbook only once [`crate::workbook::guard`] has checked
+//! its parts; the cells are held to Excel's limits and every cell gets a key
+//! of its own (`rows`). A workbook with no sheet or two sheets of one name
+//! is refused: its rows could not be stored under their sheet faithfully.
 
-use calamine::{Data, DataRef, Reader, Xlsx};
+mod rows;
+
+use crate::download::DownloadError;
+use crate::workbook::{self, GuardError, Limit, MAX_DATA_BYTES, WorkbookError};
+use calamine::{Data, Reader, Xlsx};
+use rows::Rows;
 use rusqlite::{Transaction, params};
-use serde_json::Value;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -27,6 +36,19 @@ pub enum IngestError {
     /// [`parse_rows`] stopped: the rows would not fit its memory budget.
     #[error("the rows exceed the in-memory budget")]
     OverBudget,
+    /// The workbook breaks a limit or is malformed (not retried).
+    #[error(transparent)]
+    Refused(#[from] WorkbookError),
+}
+
+impl IngestError {
+    /// The download failure this is, for a workbook that could not be read.
+    pub fn into_download(self) -> DownloadError {
+        match self {
+            IngestError::Refused(e) => DownloadError::Workbook(e),
+            e => DownloadError::NotXlsx(e.to_string()),
+        }
+    }
 }
 
 /// What was stored.
@@ -34,87 +56,6 @@ pub enum IngestError {
 pub struct Ingested {
     pub sheets: usize,
     pub rows: usize,
-}
-
-/// Column letters of a 0-based column index: 0 → A, 26 → AA.
-fn column_name(mut col: u32) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'A' + (col % 26) as u8);
-        if col < 26 {
-            break;
-        }
-        col = col / 26 - 1;
-    }
-    s.reverse();
-    String::from_utf8(s).unwrap_or_default()
-}
-
-fn excel_datetime(dt: &calamine::ExcelDateTime) -> Value {
-    if dt.is_duration() {
-        return Value::from(dt.as_f64());
-    }
-    let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
-    let text = if (h, mi, s, ms) == (0, 0, 0, 0) {
-        format!("{y:04}-{mo:02}-{d:02}")
-    } else if ms == 0 {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
-    } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}")
-    };
-    Value::String(text)
-}
-
-/// A cell as JSON: numbers as numbers.
-fn json(cell: &DataRef<'_>) -> Value {
-    match cell {
-        DataRef::Int(i) => Value::from(*i),
-        // xlsx stores every number as a float: whole ones become integers, so that sums stay exact.
-        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-            Value::from(*f as i64)
-        }
-        DataRef::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        DataRef::String(s) => Value::String(s.clone()),
-        DataRef::SharedString(s) => Value::String((*s).to_string()),
-        DataRef::Bool(b) => Value::Bool(*b),
-        DataRef::DateTime(dt) => excel_datetime(dt),
-        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Value::String(s.clone()),
-        DataRef::Error(e) => Value::String(format!("#{e:?}")),
-        DataRef::Empty => Value::Null,
-    }
-}
-
-fn header_text(cell: &DataRef<'_>, col: u32) -> String {
-    let text = match cell {
-        DataRef::Empty => String::new(),
-        DataRef::String(s) => s.trim().to_string(),
-        DataRef::SharedString(s) => s.trim().to_string(),
-        other => match json(other) {
-            Value::String(s) => s,
-            v => v.to_string(),
-        },
-    };
-    if text.is_empty() {
-        column_name(col)
-    } else {
-        text
-    }
-}
-
-/// Header names, made unique (`Bytes`, `Bytes_2`, ...), by column.
-fn unique_headers(cells: Vec<(u32, String)>) -> Vec<(u32, String)> {
-    let mut seen = std::collections::HashMap::new();
-    cells
-        .into_iter()
-        .map(|(col, name)| {
-            let n = seen.entry(name.clone()).or_insert(0u32);
-            *n += 1;
-            let name = if *n == 1 { name } else { format!("{name}_{n}") };
-            (col, name)
-        })
-        .collect()
 }
 
 /// One row of a sheet, ready for `report_rows`.
@@ -234,13 +175,31 @@ fn read_sheets<RS: std::io::Read + std::io::Seek>(
     source: RS,
     sink: &mut impl FnMut(SheetRow) -> Result<(), IngestError>,
 ) -> Result<usize, IngestError> {
-    let err = |e: &dyn std::fmt::Display| IngestError::Workbook(e.to_string());
-    let mut wb: Xlsx<RS> = Xlsx::new(source).map_err(|e| err(&e))?;
+    // Every part calamine may read is checked against the limits first.
+    let guarded = workbook::guard(source).map_err(|e| match e {
+        GuardError::Refused(e) => IngestError::Refused(e),
+        GuardError::Unreadable(e) => IngestError::Workbook(e),
+    })?;
+    let refusal = guarded.refusal();
+    let err = |e: &dyn std::fmt::Display| match refusal.error() {
+        Some(refused) => IngestError::Refused(refused),
+        None => IngestError::Workbook(e.to_string()),
+    };
+    let mut wb: Xlsx<_> = Xlsx::new(guarded).map_err(|e| err(&e))?;
     let names = wb.sheet_names();
+    check_sheet_names(&names)?;
+    let mut data_bytes = 0u64;
     for sheet in &names {
         let mut cells = wb.worksheet_cells_reader(sheet).map_err(|e| err(&e))?;
-        let mut rows = Rows::default();
+        let mut rows = Rows::new(sheet);
         let mut emit = |(row, data): (u32, String)| {
+            data_bytes += data.len() as u64;
+            if data_bytes > MAX_DATA_BYTES {
+                return Err(IngestError::Refused(WorkbookError::too_large(
+                    format!("sheet {sheet:?}"),
+                    Limit::DataBytes,
+                )));
+            }
             sink(SheetRow {
                 sheet: sheet.clone(),
                 row_number: i64::from(row) + 1,
@@ -249,100 +208,32 @@ fn read_sheets<RS: std::io::Read + std::io::Seek>(
         };
         while let Some(cell) = cells.next_cell().map_err(|e| err(&e))? {
             let (r, c) = cell.get_position();
-            if let Some(done) = rows.push(r, c, cell.get_value()) {
+            if let Some(done) = rows.push(r, c, cell.get_value())? {
                 emit(done)?;
             }
         }
-        if let Some(done) = rows.finish() {
+        if let Some(done) = rows.finish()? {
             emit(done)?;
         }
     }
     Ok(names.len())
 }
 
-/// Turns a sheet's cells, in row order, into JSON rows keyed by its header.
-#[derive(Default)]
-struct Rows {
-    /// Column and JSON key (already a JSON string literal) of each header cell.
-    header: Option<Vec<(u32, String)>>,
-    header_cells: Vec<(u32, String)>,
-    row: Option<u32>,
-    values: Vec<(u32, Value)>,
-}
-
-impl Rows {
-    /// Take cell (`row`, `col`); when it starts a new row, the finished one
-    /// (its 0-based row number and JSON text), if it was a data row with a value.
-    fn push(&mut self, row: u32, col: u32, cell: &DataRef<'_>) -> Option<(u32, String)> {
-        let done = match self.row {
-            Some(cur) if cur != row => self.end_row(cur),
-            _ => None,
-        };
-        self.row = Some(row);
-        if self.header.is_some() {
-            self.values.push((col, json(cell)));
-        } else if !matches!(cell, DataRef::Empty) {
-            self.header_cells.push((col, header_text(cell, col)));
-        }
-        done
+/// A workbook is a report only with at least one sheet, each under a name
+/// of its own (the sheet name keys its rows; Excel refuses a repeat too).
+fn check_sheet_names(names: &[String]) -> Result<(), WorkbookError> {
+    if names.is_empty() {
+        return Err(WorkbookError::Invalid("it has no sheet".to_string()));
     }
-
-    /// The last row, once the cells are over.
-    fn finish(&mut self) -> Option<(u32, String)> {
-        let cur = self.row.take()?;
-        self.end_row(cur)
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(WorkbookError::Invalid(format!(
+                "two sheets are named {name:?}"
+            )));
+        }
     }
-
-    fn end_row(&mut self, row: u32) -> Option<(u32, String)> {
-        let Some(header) = &self.header else {
-            // The first row with a value is the header.
-            if !self.header_cells.is_empty() {
-                let names = unique_headers(std::mem::take(&mut self.header_cells));
-                self.header = Some(
-                    names
-                        .into_iter()
-                        .map(|(c, n)| (c, key_literal(&n)))
-                        .collect(),
-                );
-            }
-            return None;
-        };
-        if self.values.iter().all(|(_, v)| v.is_null()) {
-            self.values.clear();
-            return None;
-        }
-        // Header columns in sheet order (null where the row has no value),
-        // then any cell beyond the header under its column letter.
-        let mut out = String::with_capacity(32 * header.len());
-        out.push('{');
-        for (i, (col, key)) in header.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(key);
-            out.push(':');
-            let v = self.values.iter().find(|(c, _)| c == col).map(|(_, v)| v);
-            out.push_str(&v.map_or_else(|| "null".to_string(), Value::to_string));
-        }
-        for (col, v) in &self.values {
-            if !header.iter().any(|(c, _)| c == col) {
-                if out.len() > 1 {
-                    out.push(',');
-                }
-                out.push_str(&key_literal(&column_name(*col)));
-                out.push(':');
-                out.push_str(&v.to_string());
-            }
-        }
-        out.push('}');
-        self.values.clear();
-        Some((row, out))
-    }
-}
-
-/// `name` as a JSON string literal.
-fn key_literal(name: &str) -> String {
-    Value::String(name.to_string()).to_string()
+    Ok(())
 }
 
 /// A sheet's name and its cells, row by row.
@@ -365,43 +256,6 @@ pub fn read_all(path: &Path) -> Result<Vec<SheetCells>, IngestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn column_names() {
-        assert_eq!(column_name(0), "A");
-        assert_eq!(column_name(25), "Z");
-        assert_eq!(column_name(26), "AA");
-        assert_eq!(column_name(27), "AB");
-        assert_eq!(column_name(701), "ZZ");
-        assert_eq!(column_name(702), "AAA");
-    }
-
-    #[test]
-    fn duplicate_headers_are_made_unique() {
-        let h = unique_headers(vec![
-            (0, "Bytes".into()),
-            (1, "Bytes".into()),
-            (2, "Time".into()),
-        ]);
-        assert_eq!(
-            h,
-            vec![
-                (0, "Bytes".into()),
-                (1, "Bytes_2".into()),
-                (2, "Time".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn numbers_stay_numbers() {
-        assert_eq!(json(&DataRef::Int(5)), Value::from(5));
-        assert_eq!(json(&DataRef::Float(1.5)), Value::from(1.5));
-        assert_eq!(json(&DataRef::Float(1234.0)), Value::from(1234));
-        assert!(json(&DataRef::Float(1234.0)).is_i64());
-        assert_eq!(json(&DataRef::Float(f64::NAN)), Value::Null);
-        assert_eq!(json(&DataRef::Empty), Value::Null);
-    }
 
     #[test]
     fn truncated_and_damaged_workbooks_are_errors_not_panics() {
@@ -457,7 +311,7 @@ mod tests {
             .query_row("SELECT data FROM report_rows WHERE report_id = 1 AND sheet = 'Traffic' ORDER BY row_number LIMIT 1", [], |r| r.get(0))
             .expect("row");
         assert!(first.starts_with("{\"Time\":"), "{first}");
-        let v: Value = serde_json::from_str(&first).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&first).expect("json");
         assert!(v["TotalBytes"].is_i64(), "{first}");
     }
 

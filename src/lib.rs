@@ -33,3 +33,4 @@ pub mod target;
 pub mod text;
 pub mod timearg;
 pub mod window;
+pub mod workbook;

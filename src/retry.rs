@@ -58,7 +58,11 @@ pub fn classify_download(e: &DownloadError) -> Class {
         DownloadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Class::Retry
         }
-        DownloadError::Io { .. } | DownloadError::BadUrl(_) | DownloadError::TooLarge { .. } => {
+        // The same report gives the same workbook: fetching it again cannot help.
+        DownloadError::Io { .. }
+        | DownloadError::BadUrl(_)
+        | DownloadError::TooLarge { .. }
+        | DownloadError::Workbook(_) => {
             Class::Fail
         }
         _ => Class::Retry,

@@ -191,6 +191,12 @@ pub(crate) async fn handle(
             return resp;
         }
         Some(Fault::DownloadDrip(every)) => drip = Some(every),
+        Some(Fault::DownloadBody(body)) => {
+            lock(&shared.served).insert(file.request_id.clone(), body.clone());
+            sent.store(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            push(record);
+            return fixed(200, XLSX_CONTENT_TYPE, Bytes::from_owner(SharedBytes(body)));
+        }
         Some(Fault::DownloadDelay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DownloadReset) => cut = Some(AbortKind::Reset),
         Some(Fault::DownloadTruncated) => cut = Some(AbortKind::Close),

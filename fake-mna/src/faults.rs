@@ -5,7 +5,7 @@
 //! to the API handler (`api.rs`) and the download handler (`download.rs`).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A fault to inject into the next request of its kind.
@@ -51,6 +51,9 @@ pub enum Fault {
     /// Download: 200 with `bytes` filler bytes (not a workbook); `chunked`
     /// sends them without `Content-Length`.
     DownloadHuge { bytes: u64, chunked: bool },
+    /// Download: 200 with exactly these bytes (e.g. a crafted workbook from
+    /// [`crate::hostile`]); [`crate::FakeMna::served_file`] then gives them.
+    DownloadBody(Arc<Vec<u8>>),
 }
 
 impl Fault {
@@ -73,6 +76,7 @@ impl Fault {
                 | Fault::DownloadDelay(_)
                 | Fault::DownloadDrip(_)
                 | Fault::DownloadHuge { .. }
+                | Fault::DownloadBody(_)
         )
     }
 
@@ -98,6 +102,7 @@ impl Fault {
             Fault::DownloadHuge { bytes, chunked } => {
                 format!("DownloadHuge({bytes}, chunked: {chunked})")
             }
+            Fault::DownloadBody(b) => format!("DownloadBody({} bytes)", b.len()),
         }
     }
 }

@@ -31,7 +31,8 @@
 //! `faults` (faults and the rate limiter), `xlsx` (report files), `api`,
 //! `download` and `metadata` (the handlers), `conn` (connection aborts and
 //! early-stopping bodies), `server` (accept loop and routing), `state`
-//! (shared state), `records` (what tests inspect), `config`, `clock`.
+//! (shared state), `records` (what tests inspect), `config`, `clock`, and
+//! `hostile` (crafted workbooks for tests of a reader's limits).
 
 mod api;
 mod clock;
@@ -39,6 +40,7 @@ mod config;
 mod conn;
 mod download;
 mod faults;
+pub mod hostile;
 mod metadata;
 mod params;
 mod records;
@@ -264,6 +266,9 @@ impl FakeMna {
     /// Hex SHA-256 of what [`FakeMna::served_file`] would return; also works
     /// in large-file mode (hashing the file once).
     pub fn served_sha256(&self, request_id: &str) -> Option<String> {
+        if let Some(body) = lock(&self.shared.served).get(request_id) {
+            return Some(sign::sha256_hex(body));
+        }
         let params = self.params_of(request_id)?;
         match &self.shared.large {
             Some(large) => large.sha256(),

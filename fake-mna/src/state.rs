@@ -2,8 +2,8 @@
 //! records, fault queues, the rate limiter, issued URLs and credentials.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::unix_now;
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub large: Option<LargeFile>,
     pub temp: Mutex<Vec<TempCredential>>,
     pub metadata_requests: AtomicUsize,
+    /// Bodies served by [`crate::Fault::DownloadBody`], by request id (the last one).
+    pub served: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
 impl Shared {
@@ -72,6 +74,7 @@ impl Shared {
             large,
             temp: Mutex::default(),
             metadata_requests: AtomicUsize::new(0),
+            served: Mutex::default(),
         }
     }
 

@@ -276,7 +276,7 @@ fn seal_and_commit(
     // the transaction, with flat memory.
     let parsed = match received.body.as_deref().map(ingest::parse_rows) {
         Some(Ok(parsed)) => parsed,
-        Some(Err(e)) => return reject(DownloadError::NotXlsx(e.to_string())),
+        Some(Err(e)) => return reject(e.into_download()),
         None => None,
     };
     let renamed = std::cell::Cell::new(false);
@@ -334,7 +334,7 @@ fn seal_and_commit(
         let rows = match read {
             Ok(i) => i.rows,
             Err(ingest::IngestError::Store(e)) => return Err(e),
-            Err(e) => return Ok(Err(DownloadError::NotXlsx(e.to_string()))),
+            Err(e) => return Ok(Err(e.into_download())),
         };
         if parsed.is_none()
             && let Err(e) = rename()
