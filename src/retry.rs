@@ -62,9 +62,7 @@ pub fn classify_download(e: &DownloadError) -> Class {
         DownloadError::Io { .. }
         | DownloadError::BadUrl(_)
         | DownloadError::TooLarge { .. }
-        | DownloadError::Workbook(_) => {
-            Class::Fail
-        }
+        | DownloadError::Workbook(_) => Class::Fail,
         _ => Class::Retry,
     }
 }
