@@ -380,6 +380,25 @@ pub fn commit(part: &Path, final_path: &Path) -> io::Result<()> {
     }
 }
 
+/// Directory levels [`Layout::final_path`] puts between the root and a
+/// report file: job, year, month.
+const REPORT_DIR_LEVELS: usize = 3;
+
+/// The first directory of a report file below the reports root (its month,
+/// year or job directory) that is a symbolic link, if any: a file reached
+/// through it lies outside the tree, and must not be touched.
+pub fn linked_report_dir(file: &Path) -> io::Result<Option<PathBuf>> {
+    for dir in file.ancestors().skip(1).take(REPORT_DIR_LEVELS) {
+        match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => return Ok(Some(dir.to_path_buf())),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// Remove `path` if it exists.
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

@@ -8,7 +8,12 @@
 //! skipped. A file is then deleted only while the history's write lock is
 //! held and its row is still `pruned` and unclaimed, so a `fetch --force`
 //! of the same report can neither lose its new file nor race the deletion.
+//! A deleted file's path leaves its row (only a report whose file exists
+//! carries one). A file reached through a link in the reports tree (a
+//! month, year or job directory replaced by a link) lies outside it: it is
+//! left alone, with a warning.
 
+use crate::files;
 use crate::store::{self, Store, StoreError};
 use rusqlite::params;
 use std::path::Path;
@@ -21,6 +26,8 @@ pub struct Pruned {
     pub files_deleted: usize,
     pub bytes: u64,
     pub missing_files: usize,
+    /// Files left alone: reached through a link in the reports tree.
+    pub refused_files: usize,
 }
 
 /// Rows per transaction.
@@ -101,18 +108,41 @@ fn delete_files(
         let mut still = tx.prepare(
             "SELECT count(*) FROM reports WHERE id = ?1 AND status = 'pruned' AND id NOT IN (SELECT report_id FROM claims)",
         )?;
+        let mut forget = tx.prepare("UPDATE reports SET file_path = NULL WHERE id = ?1")?;
         for (id, path) in files {
             if still.query_row([id], |r| r.get::<_, i64>(0))? == 0 {
                 continue;
             }
-            match std::fs::remove_file(path) {
-                Ok(()) => out.files_deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.missing_files += 1,
-                Err(e) => warn!(file = %path, error = %e, "cannot delete a pruned report file"),
+            let gone = match files::linked_report_dir(Path::new(path)) {
+                Ok(None) => match std::fs::remove_file(path) {
+                    Ok(()) => {
+                        out.files_deleted += 1;
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        out.missing_files += 1;
+                        true
+                    }
+                    Err(e) => {
+                        warn!(file = %path, error = %e, "cannot delete a pruned report file");
+                        false
+                    }
+                },
+                Ok(Some(link)) => {
+                    out.refused_files += 1;
+                    warn!(file = %path, link = %link.display(), "not deleting a pruned report file reached through a link in the reports tree; replace the link with a real directory");
+                    false
+                }
+                Err(e) => {
+                    warn!(file = %path, error = %e, "cannot check the directories of a pruned report file");
+                    false
+                }
+            };
+            if gone {
+                forget.execute([id])?;
             }
         }
-        drop(still);
-        // Nothing was written: the transaction only held the lock.
+        drop((still, forget));
         tx.commit()
     })
 }
@@ -194,7 +224,8 @@ mod tests {
                 reports: 1,
                 files_deleted: 1,
                 bytes: 1,
-                missing_files: 0
+                missing_files: 0,
+                refused_files: 0
             }
         );
         assert!(!old.exists() && new.exists());

@@ -114,6 +114,67 @@ fn a_linked_month_directory_in_the_reports_tree_is_refused() {
 }
 
 #[test]
+fn prune_never_deletes_through_a_link_and_a_deleted_file_leaves_its_row() {
+    let w = World::new(JOB);
+    let o = w.fetch("h", &hour(0), &hour(2), &[]);
+    assert_exit(&o, 0);
+    // The month directory is replaced by a link to a directory holding a
+    // file of the same name: pruning must not delete it.
+    let month = w.state().join("reports/h/2026/11");
+    let outside = w.dir.path().join("outside");
+    std::fs::rename(&month, &outside).expect("move the month away");
+    std::os::unix::fs::symlink(&outside, &month).expect("plant link");
+    let o = w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("2 files left alone: reached through a link"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("replace the link with a real directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).expect("outside").count(),
+        2,
+        "nothing was deleted through the link"
+    );
+    let kept: i64 = w
+        .db()
+        .query_row(
+            "SELECT count(*) FROM reports WHERE status = 'pruned' AND file_path IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(kept, 2, "a file not deleted keeps its path");
+
+    // A file that is deleted takes its path with it.
+    std::fs::remove_file(&month).expect("remove the link");
+    let o = w.fetch("h", &hour(2), &hour(3), &[]);
+    assert_exit(&o, 0);
+    let o = w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    let paths: Vec<Option<String>> = {
+        let db = w.db();
+        let mut st = db
+            .prepare("SELECT file_path FROM reports WHERE window_start = ?1")
+            .expect("query");
+        st.query_map([1_793_491_200i64 + 2 * 3600], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    assert_eq!(
+        paths,
+        vec![None],
+        "a pruned report whose file is gone has no path"
+    );
+}
+
+#[test]
 fn two_processes_starting_at_once_on_a_fresh_state_directory_both_succeed() {
     let w = World::new(JOB);
     for round in 0..10 {

@@ -30,12 +30,20 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
     };
     let _ = writeln!(
         std::io::stdout().lock(),
-        "{verb} {} reports ({} files, {} bytes{}) whose window ended more than {} ago",
+        "{verb} {} reports ({} files, {} bytes{}{}) whose window ended more than {} ago",
         p.reports,
         p.files_deleted,
         p.bytes,
         if p.missing_files > 0 {
             format!(", {} files already gone", p.missing_files)
+        } else {
+            String::new()
+        },
+        if p.refused_files > 0 {
+            format!(
+                ", {} files left alone: reached through a link in the reports tree",
+                p.refused_files
+            )
         } else {
             String::new()
         },
