@@ -1,36 +1,25 @@
 //! mna-reportd: keeps Tencent Cloud MNA traffic reports on your own disk.
 //!
 //! The library holds the whole program; `main.rs` only parses the command
-//! line and maps results to exit codes. Pure core (windows, schedules,
-//! signing, retry classes, config validation) and thin edges (HTTP, disk,
-//! SQLite, clock, signals) live in separate modules, each owning one job.
+//! line and maps results to exit codes. The folders are the layers, listed
+//! here from the bottom up; a folder imports only the folders below it, and
+//! [`core`] imports nothing of the crate but itself (`tests/layers.rs`
+//! checks it):
+//!
+//! - [`core`]: the pure logic (windows, schedules, targets, time arguments,
+//!   server text, the report's vocabulary);
+//! - [`config`]: the job file, read and validated into a model;
+//! - [`tencent`]: the remote service (signing, the request and answer, the
+//!   client, the rate limiter, credentials);
+//! - [`archive`]: the local state (the history database, files and durable
+//!   renames, downloads, workbooks and their ingestion, claims, pruning);
+//! - [`run`]: what drives work (the plan, retry classes, the engine, the
+//!   daemon, monitoring, status, process assembly, signals, exit codes);
+//! - [`commands`]: the command line.
 
-pub mod api;
-pub mod app;
-pub mod cli;
+pub mod archive;
 pub mod commands;
 pub mod config;
-pub mod credentials;
-pub mod daemon;
-pub mod download;
-pub mod engine;
-pub mod exit;
-pub mod files;
-pub mod ingest;
-pub mod logging;
-pub mod monitor;
-pub mod owner;
-pub mod plan;
-pub mod prune;
-pub mod ratelimit;
-pub mod retry;
-pub mod schedule;
-pub mod sign;
-pub mod signals;
-pub mod status;
-pub mod store;
-pub mod target;
-pub mod text;
-pub mod timearg;
-pub mod window;
-pub mod workbook;
+pub mod core;
+pub mod run;
+pub mod tencent;

@@ -2,8 +2,8 @@
 //! runtime, run the command, exit with its code.
 
 use clap::Parser;
-use mna_reportd::cli::Cli;
-use mna_reportd::{commands, logging};
+use mna_reportd::commands::cli::Cli;
+use mna_reportd::commands::{self, logging};
 use std::io::Write;
 use std::process::ExitCode;
 

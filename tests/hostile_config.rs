@@ -302,8 +302,8 @@ fn load_and_plan(text: &str) -> Result<(), String> {
                     jiff::Timestamp::MAX,
                     jiff::Timestamp::UNIX_EPOCH,
                 ] {
-                    let _ = mna_reportd::plan::due(&job, now, true);
-                    let _ = mna_reportd::schedule::next_fires(&job, now, 3);
+                    let _ = mna_reportd::run::plan::due(&job, now, true);
+                    let _ = mna_reportd::core::schedule::next_fires(&job, now, 3);
                 }
             }
             Ok(())

@@ -334,7 +334,8 @@ fn report_rows_hold_every_row_of_every_file_with_numbers_as_numbers() {
             )
             .expect("id");
         // what calamine reads whole from the file, sheet by sheet
-        let sheets = mna_reportd::ingest::read_all(std::path::Path::new(&path)).expect("workbook");
+        let sheets =
+            mna_reportd::archive::ingest::read_all(std::path::Path::new(&path)).expect("workbook");
         let mut expected_rows = 0;
         for (sheet, cells) in &sheets {
             let header: Vec<String> = cells[0].iter().map(|c| c.to_string()).collect();

@@ -1,4 +1,4 @@
-//! The `ingest` scenario: the time of `mna_reportd::ingest::ingest` alone
+//! The `ingest` scenario: the time of `mna_reportd::archive::ingest::ingest` alone
 //! on a 100,000-row workbook (and of the commit after it), and the peak
 //! RSS of fetches of 10k, 100k and 300k-row reports, which must stay flat.
 
@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::{FakeConfig, Params};
-use mna_reportd::ingest::{self, Ingested};
-use mna_reportd::store::Store;
-use mna_reportd::store::reports::{self, Trigger};
+use mna_reportd::archive::ingest::{self, Ingested};
+use mna_reportd::archive::store::Store;
+use mna_reportd::archive::store::reports::{self, Trigger};
 
 use crate::Results;
 use crate::harness::{MIB, fmt_runs, median};

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::Params;
-use mna_reportd::ingest;
-use mna_reportd::store::Store;
-use mna_reportd::store::reports::{self, Trigger};
+use mna_reportd::archive::ingest;
+use mna_reportd::archive::store::Store;
+use mna_reportd::archive::store::reports::{self, Trigger};
 
 use crate::Results;
 use crate::harness::{median, ms};
@@ -85,7 +85,8 @@ fn replay_commit(
             ingest::ingest(&tx, id, part).expect("ingest a 24-row workbook");
             let ingest = t.elapsed();
             let t = Instant::now();
-            mna_reportd::files::commit(part, final_path).expect("rename, fsync the directory");
+            mna_reportd::archive::files::commit(part, final_path)
+                .expect("rename, fsync the directory");
             let rename = t.elapsed();
             let t = Instant::now();
             let download = attempt(reports::AttemptKind::Download);
@@ -101,7 +102,7 @@ fn replay_commit(
 /// commit; and apart, the time of the `.part` file.
 fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Duration; 5], Duration) {
     let final_path = dir.join(format!("r{i}.xlsx"));
-    let part = mna_reportd::files::part_path(&final_path);
+    let part = mna_reportd::archive::files::part_path(&final_path);
     let t = Instant::now();
     let id = replay_claim(store, i, &final_path.to_string_lossy());
     let claim = t.elapsed();
@@ -121,10 +122,10 @@ fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Durati
 fn write_part(part: &Path, workbook: &[u8]) -> Duration {
     use std::io::Write;
     let t = Instant::now();
-    let mut f = mna_reportd::files::create_private(part).expect("create the part file");
+    let mut f = mna_reportd::archive::files::create_private(part).expect("create the part file");
     f.write_all(workbook).expect("write the part file");
     f.sync_all().expect("fsync the part file");
-    mna_reportd::download::check_xlsx(part).expect("a valid workbook");
+    mna_reportd::archive::download::check_xlsx(part).expect("a valid workbook");
     t.elapsed()
 }
 

@@ -2,13 +2,13 @@
 //! show each job's targets, next fires and the reports it would fetch now.
 //! No API call; it only reads the history, if there is one.
 
-use crate::app;
+use crate::archive::store::query;
 use crate::config::Job;
-use crate::credentials::{Found, redact_id};
-use crate::exit::Exit;
-use crate::plan;
-use crate::schedule;
-use crate::store::query;
+use crate::core::schedule;
+use crate::run::app;
+use crate::run::exit::Exit;
+use crate::run::plan;
+use crate::tencent::credentials::{Found, redact_id};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;

@@ -2,13 +2,13 @@
 //! manual fetch never moves a job's schedule. `--dry-run` prints the reports
 //! and request bodies and touches nothing.
 
-use crate::app;
-use crate::cli::FetchArgs;
-use crate::engine::{Control, Engine, Summary};
-use crate::exit::{Exit, UsageError};
-use crate::plan::{self, Planned};
-use crate::store::query;
-use crate::store::reports::{ReportKey, Trigger};
+use crate::archive::store::query;
+use crate::archive::store::reports::{ReportKey, Trigger};
+use crate::commands::cli::FetchArgs;
+use crate::run::app;
+use crate::run::engine::{Control, Engine, Summary};
+use crate::run::exit::{Exit, UsageError};
+use crate::run::plan::{self, Planned};
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -109,7 +109,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let skipped = asked - todo.len();
     let engine = app::engine(&config, found, store, app::limiter(&config))?;
     let ctl = Control::default();
-    let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
+    let signal = crate::run::signals::stop_on_signal(ctl.clone(), GRACE);
     let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
     wait_for_busy(&engine, todo, &mut summary, &ctl).await;
     let stopped_by = signal.stopped();
@@ -205,7 +205,7 @@ fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
     );
 }
 
-fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::credentials::Source) {
+fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::tencent::credentials::Source) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

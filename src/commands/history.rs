@@ -2,11 +2,11 @@
 //! (an array of objects whose fields are the `reports` columns) or CSV (the
 //! same columns, with a header row).
 
-use crate::app;
-use crate::cli::{HistoryArgs, TableFormat};
+use crate::archive::store::query::{self, HistoryFilter, ReportRow};
+use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
-use crate::exit::Exit;
-use crate::store::query::{self, HistoryFilter, ReportRow};
+use crate::run::app;
+use crate::run::exit::Exit;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -24,7 +24,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone))
         .transpose()
-        .map_err(crate::exit::UsageError)?
+        .map_err(crate::run::exit::UsageError)?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),

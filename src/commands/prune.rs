@@ -1,11 +1,11 @@
 //! `prune --older-than D [--dry-run]`: delete report files whose window
 //! ended before now - D; their rows stay, marked `pruned`.
 
-use crate::app;
-use crate::cli::PruneArgs;
-use crate::exit::{Exit, UsageError};
-use crate::prune;
-use crate::store::Store;
+use crate::archive::prune;
+use crate::archive::store::Store;
+use crate::commands::cli::PruneArgs;
+use crate::run::app;
+use crate::run::exit::{Exit, UsageError};
 use std::io::Write;
 use std::path::Path;
 

@@ -4,9 +4,9 @@
 use super::model::Job;
 use super::raw::{RawJob, S};
 use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
-use crate::schedule::Schedule;
-use crate::target::{Gateway, Granularity, Region, Selection, Target};
-use crate::window::{Cadence, Length};
+use crate::core::schedule::Schedule;
+use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::core::window::{Cadence, Length};
 use std::collections::HashSet;
 use std::ops::Range;
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! refused) then [`validate`] into the [`model`] the program uses. Every
 //! problem found names the key, its line and, where one exists, the fix; all
 //! problems of a file are reported at once. Nothing is written while loading.
+//!
+//! May import [`crate::core`] only; not the remote service, the local state,
+//! what drives work or the command line.
 
 mod job;
 mod model;

@@ -1,9 +1,9 @@
 //! Stage two of the config: the validated model the rest of the program uses.
 //! Every value here has been checked; defaults are filled in.
 
-use crate::schedule::Schedule;
-use crate::target::{Gateway, Granularity, Region, Target};
-use crate::window::Cadence;
+use crate::core::schedule::Schedule;
+use crate::core::target::{Gateway, Granularity, Region, Target};
+use crate::core::window::Cadence;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ pub struct Api {
     pub region: Option<String>,
 }
 
-/// `[credentials]`: where to look; the keys themselves are read by [`crate::credentials`].
+/// `[credentials]`: where to look; the keys themselves are read by [`crate::tencent::credentials`].
 #[derive(Debug, Clone)]
 pub struct CredentialSettings {
     pub secret_id_file: Option<PathBuf>,

@@ -1,0 +1,217 @@
+//! Pruning: report files whose window ended before a cutoff are deleted and
+//! their rows marked `pruned` (the rows, and their `report_rows`, stay: the
+//! history is the record). A pruned report counts as done, so it is never
+//! fetched again.
+//!
+//! Rows are marked first (a crash in between leaves a stray file, never an
+//! `ok` row without its file), and a report being fetched (claimed) is
+//! skipped. A file is then deleted only while the history's write lock is
+//! held and its row is still `pruned` and unclaimed, so a `fetch --force`
+//! of the same report can neither lose its new file nor race the deletion.
+
+use crate::archive::store::{self, Store, StoreError};
+use rusqlite::params;
+use std::path::Path;
+use tracing::{info, warn};
+
+/// What a prune did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub reports: usize,
+    pub files_deleted: usize,
+    pub bytes: u64,
+    pub missing_files: usize,
+}
+
+/// Rows per transaction.
+const BATCH: i64 = 500;
+
+/// The reports to prune: `ok`, ended before the cutoff, not being fetched.
+const CANDIDATES: &str =
+    "SELECT id FROM reports WHERE status = 'ok' AND window_end < ?1 AND id > ?2
+     AND id NOT IN (SELECT report_id FROM claims) ORDER BY id LIMIT ?3";
+
+/// Prune reports whose window ended before `cutoff` (Unix seconds).
+pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreError> {
+    let mut out = Pruned::default();
+    let mut after_id = 0i64;
+    loop {
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        let batch: Vec<(i64, Option<String>, Option<i64>)> = store.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows = if dry_run {
+                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
+                    .query_map(params![cutoff, after_id, BATCH], row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            } else {
+                tx.prepare(&format!(
+                    "UPDATE reports SET status = 'pruned', updated_at = ?4 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
+                ))?
+                .query_map(params![cutoff, after_id, BATCH, store::now()], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        let Some(last) = batch.iter().map(|b| b.0).max() else {
+            break;
+        };
+        after_id = last;
+        out.reports += batch.len();
+        out.bytes += batch
+            .iter()
+            .map(|b| b.2.unwrap_or(0).max(0) as u64)
+            .sum::<u64>();
+        let files: Vec<(i64, String)> = batch
+            .into_iter()
+            .filter_map(|(id, p, _)| p.map(|p| (id, p)))
+            .collect();
+        if dry_run {
+            for (_, path) in &files {
+                if Path::new(path).exists() {
+                    out.files_deleted += 1;
+                } else {
+                    out.missing_files += 1;
+                }
+            }
+        } else {
+            delete_files(store, &files, &mut out)?;
+        }
+    }
+    if out.reports > 0 && !dry_run {
+        info!(
+            reports = out.reports,
+            files = out.files_deleted,
+            bytes = out.bytes,
+            "pruned old report files"
+        );
+    }
+    Ok(out)
+}
+
+/// Delete the files of pruned reports, each only if its row is still
+/// `pruned` and unclaimed, under the history's write lock.
+fn delete_files(
+    store: &Store,
+    files: &[(i64, String)],
+    out: &mut Pruned,
+) -> Result<(), StoreError> {
+    store.with(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut still = tx.prepare(
+            "SELECT count(*) FROM reports WHERE id = ?1 AND status = 'pruned' AND id NOT IN (SELECT report_id FROM claims)",
+        )?;
+        for (id, path) in files {
+            if still.query_row([id], |r| r.get::<_, i64>(0))? == 0 {
+                continue;
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => out.files_deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.missing_files += 1,
+                Err(e) => warn!(file = %path, error = %e, "cannot delete a pruned report file"),
+            }
+        }
+        drop(still);
+        // Nothing was written: the transaction only held the lock.
+        tx.commit()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::store::reports::{self, Fetched, ReportKey, Trigger};
+
+    fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> std::path::PathBuf {
+        let key = ReportKey {
+            job: "j".into(),
+            target: "all".into(),
+            region: String::new(),
+            window_start: end - 3600,
+            window_end: end,
+        };
+        let file = dir.join(format!("{end}.xlsx"));
+        std::fs::write(&file, b"x").expect("write");
+        s.with(|c| {
+            let (id, _) = reports::plan(c, &key, 1, Trigger::Manual, 0)?;
+            let tx = c.transaction()?;
+            reports::mark_ok(
+                &tx,
+                id,
+                &Fetched {
+                    request_id: "r".into(),
+                    file_path: file.to_string_lossy().into_owned(),
+                    bytes: 1,
+                    sha256: "s".into(),
+                },
+                0,
+            )?;
+            tx.commit()
+        })
+        .expect("ok row");
+        file
+    }
+
+    #[test]
+    fn a_report_being_fetched_is_not_pruned() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let old = ok_report(&s, d.path(), 1_000);
+        let me = s.owner().to_string();
+        // a forced fetch holds it
+        s.with(|c| {
+            reports::claim(
+                c,
+                1,
+                &reports::ClaimRequest {
+                    owner: &me,
+                    force: true,
+                    trigger: Trigger::Manual,
+                    file_path: &old.to_string_lossy(),
+                    now: 5,
+                },
+            )
+        })
+        .expect("claim");
+        let p = prune(&s, 5_000, false).expect("prune");
+        assert_eq!(p.reports, 0);
+        assert!(old.exists());
+    }
+
+    #[test]
+    fn prunes_only_what_ended_before_the_cutoff_and_keeps_rows() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let old = ok_report(&s, d.path(), 1_000);
+        let new = ok_report(&s, d.path(), 10_000);
+        let dry = prune(&s, 5_000, true).expect("dry");
+        assert_eq!(dry.reports, 1);
+        assert!(old.exists());
+        let done = prune(&s, 5_000, false).expect("prune");
+        assert_eq!(
+            done,
+            Pruned {
+                reports: 1,
+                files_deleted: 1,
+                bytes: 1,
+                missing_files: 0
+            }
+        );
+        assert!(!old.exists() && new.exists());
+        let statuses: Vec<String> = s
+            .with(|c| {
+                let mut st = c.prepare("SELECT status FROM reports ORDER BY window_end")?;
+                let r = st.query_map([], |r| r.get(0))?;
+                r.collect()
+            })
+            .expect("statuses");
+        assert_eq!(statuses, vec!["pruned", "ok"]);
+        // pruned counts as done
+        let done = s
+            .with(|c| crate::archive::store::query::done_keys(c, "j", 0, 2_000))
+            .expect("done");
+        assert_eq!(done.len(), 1);
+        // a second prune finds nothing
+        assert_eq!(prune(&s, 5_000, false).expect("again").reports, 0);
+    }
+}
