@@ -303,7 +303,7 @@ fn load_and_plan(text: &str) -> Result<(), String> {
                     jiff::Timestamp::UNIX_EPOCH,
                 ] {
                     let _ = mna_reportd::run::plan::due(&job, now, true);
-                    let _ = mna_reportd::core::schedule::next_fires(&job, now, 3);
+                    let _ = mna_reportd::core::schedule::next_fires(job.fires(), now, 3);
                 }
             }
             Ok(())

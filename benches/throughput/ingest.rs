@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use fake_mna::{FakeConfig, Params};
 use mna_reportd::archive::ingest::{self, Ingested};
 use mna_reportd::archive::store::Store;
-use mna_reportd::archive::store::reports::{self, Trigger};
+use mna_reportd::archive::store::reports;
+use mna_reportd::core::report::Trigger;
 
 use crate::Results;
 use crate::harness::{MIB, fmt_runs, median};

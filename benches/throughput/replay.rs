@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use fake_mna::Params;
 use mna_reportd::archive::ingest;
 use mna_reportd::archive::store::Store;
-use mna_reportd::archive::store::reports::{self, Trigger};
+use mna_reportd::archive::store::reports;
+use mna_reportd::core::report::Trigger;
 
 use crate::Results;
 use crate::harness::{median, ms};

@@ -8,6 +8,7 @@
 //! [`crate::archive::files::commit`]'s job, after that.
 
 use crate::archive::files;
+use crate::config::human_size;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,8 +21,6 @@ use sink::Sink;
 
 /// The least average rate a download must keep over its progress window.
 pub const MIN_RATE: u64 = 1024;
-/// The default `[storage] max_report_size`.
-pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 
 /// What bounds one download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,16 +154,6 @@ impl DownloadError {
                 | DownloadError::BadUrl(_)
         )
     }
-}
-
-/// A byte count for people: `1 GiB`, `300 MiB`, `1536 B`.
-pub fn human_size(n: u64) -> String {
-    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n.is_multiple_of(size) {
-            return format!("{} {unit}", n / size);
-        }
-    }
-    format!("{n} B")
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DownloadError {
@@ -337,6 +326,7 @@ pub fn seal(received: &Received) -> Result<(), DownloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_MAX_SIZE;
     use std::io::Write;
 
     fn zip_with(names: &[&str]) -> Vec<u8> {

@@ -18,7 +18,8 @@
 //! failure between the rename and the commit can put it back
 //! ([`resolve_previous`]; at start-up for a process that died there).
 
-use crate::core::target::{Region, Target};
+use crate::core::report::RegionScope;
+use crate::core::target::Target;
 use crate::core::window::Window;
 use jiff::tz::TimeZone;
 use std::collections::HashSet;
@@ -63,7 +64,7 @@ impl Layout {
         &self,
         job: &str,
         target: &Target,
-        region: Option<Region>,
+        region: RegionScope,
         window: Window,
         zone: &TimeZone,
     ) -> PathBuf {
@@ -78,7 +79,7 @@ impl Layout {
         let name = format!(
             "{job}_{}_{}_{}_{}.xlsx",
             target.file_component(),
-            region.map(Region::as_str).unwrap_or("ALL"),
+            region,
             stamp(window.start, zone),
             stamp(window.end, zone)
         );
@@ -391,7 +392,7 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::target::Selection;
+    use crate::core::target::{Region, Selection};
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -402,7 +403,13 @@ mod tests {
             start: 1_793_462_400, // 2026-11-01T00:00:00+08:00
             end: 1_793_466_000,
         };
-        let p = l.final_path("hourly-all", &Target::new(Selection::All), None, w, &tz);
+        let p = l.final_path(
+            "hourly-all",
+            &Target::new(Selection::All),
+            RegionScope::All,
+            w,
+            &tz,
+        );
         assert_eq!(
             p,
             Path::new(
@@ -410,7 +417,7 @@ mod tests {
             )
         );
         let hostile = Target::new(Selection::Device("../../../etc/passwd".into()));
-        let p = l.final_path("j", &hostile, Some(Region::EU), w, &tz);
+        let p = l.final_path("j", &hostile, RegionScope::Only(Region::EU), w, &tz);
         assert!(p.starts_with("/var/lib/mna-reportd/reports/j/2026/11/"));
         assert_eq!(
             p.components().count(),
@@ -435,8 +442,8 @@ mod tests {
         };
         let t = Target::new(Selection::All);
         assert_ne!(
-            l.final_path("j", &t, None, a, &tz),
-            l.final_path("j", &t, None, b, &tz)
+            l.final_path("j", &t, RegionScope::All, a, &tz),
+            l.final_path("j", &t, RegionScope::All, b, &tz)
         );
     }
 

@@ -120,7 +120,8 @@ fn delete_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::store::reports::{self, Fetched, ReportKey, Trigger};
+    use crate::archive::store::reports::{self, Fetched};
+    use crate::core::report::{ReportKey, Trigger};
 
     fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> std::path::PathBuf {
         let key = ReportKey {

@@ -99,7 +99,7 @@ fn describe_job(
         .as_ref()
         .map(|s| format!("cron {:?}", s.as_str()))
         .unwrap_or_else(|| "every window end + lag".to_string());
-    let fires: Vec<String> = schedule::next_fires(&job, now, 3)
+    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
         .into_iter()
         .map(|t| {
             t.to_zoned(job.cadence.zone().clone())

@@ -1,6 +1,7 @@
 //! The command line: global options and the commands of the product
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `prune`).
 
+use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -101,8 +102,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "T")]
     pub since: Option<TimeArg>,
     /// Only this status: pending, running, ok, failed, pruned
-    #[arg(long, value_name = "S", value_parser = ["pending", "running", "ok", "failed", "pruned"])]
-    pub status: Option<String>,
+    #[arg(long, value_name = "S", value_enum)]
+    pub status: Option<Status>,
     /// At most N rows
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,

@@ -3,8 +3,8 @@
 //! and request bodies and touches nothing.
 
 use crate::archive::store::query;
-use crate::archive::store::reports::{ReportKey, Trigger};
 use crate::commands::cli::FetchArgs;
+use crate::core::report::{RegionScope, ReportKey, Trigger};
 use crate::run::app;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::{Exit, UsageError};
@@ -214,13 +214,12 @@ fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::tencent::creden
     );
     for p in todo {
         let body = String::from_utf8(p.request().to_body()).unwrap_or_default();
-        let region = p.region.map(|r| r.as_str()).unwrap_or("ALL");
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{body}",
             p.job.name,
             p.target.label(),
-            region,
+            p.region,
             p.window_text()
         );
     }
@@ -240,11 +239,7 @@ fn print_summary(s: &Summary, skipped: usize) {
     );
     let mut err = std::io::stderr().lock();
     for f in &s.failed {
-        let region = if f.key.region.is_empty() {
-            "ALL"
-        } else {
-            &f.key.region
-        };
+        let region = RegionScope::show_stored(&f.key.region);
         let _ = writeln!(
             err,
             "failed: {} {} {} {} ({} tries in all): {} ({}){}",

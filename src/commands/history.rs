@@ -5,6 +5,7 @@
 use crate::archive::store::query::{self, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
+use crate::core::report::RegionScope;
 use crate::run::app;
 use crate::run::exit::Exit;
 use jiff::tz::TimeZone;
@@ -29,7 +30,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),
         since,
-        status: args.status.clone(),
+        status: args.status,
         limit: args.limit,
     };
     let rows = match app::open_readonly(&config)? {
@@ -128,12 +129,8 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
                 super::time_cell(Some(r.window_end), &zone),
                 r.job.clone(),
                 r.target.clone(),
-                if r.region.is_empty() {
-                    "ALL".to_string()
-                } else {
-                    r.region.clone()
-                },
-                r.status.clone(),
+                RegionScope::show_stored(&r.region).to_string(),
+                r.status.to_string(),
                 r.attempts.to_string(),
                 r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
                 r.trigger.clone(),

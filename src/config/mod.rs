@@ -13,6 +13,7 @@ mod size;
 mod validate;
 
 pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};
+pub use size::{DEFAULT_MAX_SIZE, human_size};
 pub use validate::{
     MAX_CATCH_UP, MAX_LAG, MAX_RETENTION, MAX_RETRY_DELAY, MAX_TIMEOUT, MAX_WINDOW,
 };

@@ -1,7 +1,7 @@
 //! Stage two of the config: the validated model the rest of the program uses.
 //! Every value here has been checked; defaults are filled in.
 
-use crate::core::schedule::Schedule;
+use crate::core::schedule::{Fires, Schedule};
 use crate::core::target::{Gateway, Granularity, Region, Target};
 use crate::core::window::Cadence;
 use std::net::SocketAddr;
@@ -104,4 +104,15 @@ pub struct Job {
     pub regions: Vec<Option<Region>>,
     pub gateway: Gateway,
     pub enabled: bool,
+}
+
+impl Job {
+    /// What decides when this job fires.
+    pub fn fires(&self) -> Fires<'_> {
+        Fires {
+            schedule: self.schedule.as_ref(),
+            cadence: &self.cadence,
+            lag: self.lag,
+        }
+    }
 }

@@ -412,7 +412,7 @@ fn storage(
 /// `[storage] max_report_size`: at least 1 KiB; 1 GiB when left out.
 fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
     let Some(v) = v else {
-        return crate::archive::download::DEFAULT_MAX_SIZE;
+        return super::size::DEFAULT_MAX_SIZE;
     };
     let hint = Some(
         "write a size such as \"1GiB\" or \"500MiB\" (at least 1KiB), or leave the key out for 1GiB"
@@ -427,7 +427,7 @@ fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
                 format!("{:?} is below 1KiB", v.get_ref()),
                 hint,
             );
-            crate::archive::download::DEFAULT_MAX_SIZE
+            super::size::DEFAULT_MAX_SIZE
         }
         Err(e) => {
             cx.problem(
@@ -436,7 +436,7 @@ fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
                 format!("{:?} is not a size: {e}", v.get_ref()),
                 hint,
             );
-            crate::archive::download::DEFAULT_MAX_SIZE
+            super::size::DEFAULT_MAX_SIZE
         }
     }
 }

@@ -5,12 +5,13 @@
 //!
 //! Pure: the caller passes the moment; nothing here reads a clock.
 
-use crate::config::Job;
+use crate::core::window::Cadence;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use std::fmt;
+use std::time::Duration;
 
 /// A parsed cron expression of 5 fields (minute precision) or 6 (with seconds first).
 #[derive(Clone)]
@@ -61,29 +62,38 @@ impl Schedule {
     }
 }
 
-/// The first fire of `job` strictly after `t`.
-pub fn next_fire(job: &Job, t: Timestamp) -> Option<Timestamp> {
-    match &job.schedule {
-        Some(s) => s.next_after(t, job.cadence.zone()),
+/// What decides when a job fires: its cron `schedule`, or without one every
+/// window end of its `cadence` plus `lag`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fires<'a> {
+    pub schedule: Option<&'a Schedule>,
+    pub cadence: &'a Cadence,
+    pub lag: Duration,
+}
+
+/// The first fire strictly after `t`.
+pub fn next_fire(f: Fires<'_>, t: Timestamp) -> Option<Timestamp> {
+    match f.schedule {
+        Some(s) => s.next_after(t, f.cadence.zone()),
         None => {
             // Fire at `end + lag` for every window end.
-            let lag = jiff::SignedDuration::try_from(job.lag).ok()?;
+            let lag = jiff::SignedDuration::try_from(f.lag).ok()?;
             let shifted = t.checked_sub(lag).ok()?;
-            let end = job.cadence.next_end_after(shifted)?;
+            let end = f.cadence.next_end_after(shifted)?;
             end.checked_add(lag).ok()
         }
     }
 }
 
-/// The next `n` fires of `job` after `t`.
-pub fn next_fires(job: &Job, t: Timestamp, n: usize) -> Vec<Timestamp> {
+/// The next `n` fires after `t`.
+pub fn next_fires(f: Fires<'_>, t: Timestamp, n: usize) -> Vec<Timestamp> {
     let mut out = Vec::with_capacity(n);
     let mut at = t;
     while out.len() < n {
-        match next_fire(job, at) {
-            Some(f) => {
-                out.push(f);
-                at = f;
+        match next_fire(f, at) {
+            Some(next) => {
+                out.push(next);
+                at = next;
             }
             None => break,
         }

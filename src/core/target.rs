@@ -189,7 +189,7 @@ pub fn safe_component(s: &str) -> String {
         .collect();
     if out != s || out.len() > KEEP || out.is_empty() {
         out.truncate(KEEP);
-        let digest = crate::tencent::sign::sha256_hex(s.as_bytes());
+        let digest = crate::core::digest::sha256_hex(s.as_bytes());
         if !out.is_empty() {
             out.push('_');
         }

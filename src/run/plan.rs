@@ -3,13 +3,12 @@
 //!
 //! Pure: the moment and the done set are arguments.
 
-use crate::archive::store::reports::{ReportKey, Trigger};
 use crate::config::Job;
-use crate::core::target::{Region, Target};
+use crate::core::report::{Keyed, RegionScope, ReportKey, Trigger};
+use crate::core::target::Target;
 use crate::core::window::Window;
 use crate::tencent::api::StatisticRequest;
 use jiff::Timestamp;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One report to fetch.
@@ -17,7 +16,7 @@ use std::sync::Arc;
 pub struct Planned {
     pub job: Arc<Job>,
     pub target: Target,
-    pub region: Option<Region>,
+    pub region: RegionScope,
     pub window: Window,
     pub trigger: Trigger,
 }
@@ -27,10 +26,7 @@ impl Planned {
         ReportKey {
             job: self.job.name.clone(),
             target: self.target.label(),
-            region: self
-                .region
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
+            region: self.region.stored().to_string(),
             window_start: self.window.start,
             window_end: self.window.end,
         }
@@ -39,7 +35,7 @@ impl Planned {
     pub fn request(&self) -> StatisticRequest {
         StatisticRequest::new(
             &self.target,
-            self.region,
+            self.region.region(),
             self.window,
             self.job.granularity,
             self.job.gateway,
@@ -49,6 +45,12 @@ impl Planned {
     /// The window in the job's zone, for people: `2026-11-01T00:00+08:00..2026-11-01T01:00+08:00`.
     pub fn window_text(&self) -> String {
         window_text(self.window, self.job.cadence.zone())
+    }
+}
+
+impl Keyed for Planned {
+    fn key(&self) -> ReportKey {
+        Planned::key(self)
     }
 }
 
@@ -70,7 +72,7 @@ fn expand(
                 out.push(Planned {
                     job: job.clone(),
                     target: t.clone(),
-                    region: *r,
+                    region: RegionScope::from(*r),
                     window: *w,
                     trigger: trigger_of(w),
                 });
@@ -138,17 +140,11 @@ pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, V
         .partition(|p| cutoff(&p.job, now).is_some_and(|cut| p.window.end <= cut.as_second()))
 }
 
-/// `planned` without the reports in `done`.
-pub fn without_done(planned: Vec<Planned>, done: &HashSet<ReportKey>) -> Vec<Planned> {
-    planned
-        .into_iter()
-        .filter(|p| !done.contains(&p.key()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::report::without_done;
+    use std::collections::HashSet;
     use std::path::Path;
 
     fn job(extra: &str) -> Arc<Job> {

@@ -297,4 +297,18 @@ mod tests {
         assert_eq!(full_jitter(d, 1.0), d);
         assert_eq!(full_jitter(d, 0.5), Duration::from_secs(4));
     }
+
+    #[test]
+    fn a_refused_workbook_is_not_retried() {
+        use crate::archive::workbook::{Limit, WorkbookError};
+        for e in [
+            WorkbookError::too_large("xl/worksheets/sheet1.xml", Limit::Event),
+            WorkbookError::Invalid("it has no sheet".into()),
+        ] {
+            let code = e.code();
+            let d = DownloadError::Workbook(e);
+            assert_eq!(d.code(), code);
+            assert_eq!(classify_download(&d), Class::Fail);
+        }
+    }
 }

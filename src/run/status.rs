@@ -105,7 +105,7 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
         last_done_window_end: last_done.map(|w| w.1),
         last_success_at,
         next_fire: if job.enabled {
-            schedule::next_fire(&job, now).map(|t| t.as_second())
+            schedule::next_fire(job.fires(), now).map(|t| t.as_second())
         } else {
             None
         },

@@ -6,9 +6,10 @@
 //! must be signed afresh for every attempt (the server rejects a timestamp
 //! more than 300 s from its clock).
 
+use crate::core::digest::sha256_hex;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The signature algorithm name, first token of the `Authorization` header.
 pub const ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -26,11 +27,6 @@ pub struct SignInput<'a> {
     pub body: &'a [u8],
     /// The `X-TC-Timestamp` header value (Unix seconds).
     pub timestamp: i64,
-}
-
-/// Hex SHA-256 of `data`, lowercase.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! Reading the history: the rows `history` shows, and the done set the
 //! scheduler plans against.
 
-use super::reports::ReportKey;
+use crate::core::report::{self, Keyed, ReportKey, Status};
 use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -16,7 +16,7 @@ pub struct ReportRow {
     pub granularity: i64,
     pub window_start: i64,
     pub window_end: i64,
-    pub status: String,
+    pub status: Status,
     pub attempts: i64,
     pub trigger: String,
     pub request_id: Option<String>,
@@ -35,7 +35,7 @@ pub struct HistoryFilter {
     pub jobs: Vec<String>,
     /// Windows ending at or after this moment.
     pub since: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub limit: Option<u32>,
 }
 
@@ -80,9 +80,9 @@ pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<Rep
         sql.push_str(" AND window_end >= ?");
         args.push(Value::Integer(since));
     }
-    if let Some(status) = &f.status {
+    if let Some(status) = f.status {
         sql.push_str(" AND status = ?");
-        args.push(Value::Text(status.clone()));
+        args.push(Value::Text(status.as_str().to_string()));
     }
     sql.push_str(" ORDER BY window_end DESC, job, target, region, window_start DESC");
     if let Some(limit) = f.limit {
@@ -118,20 +118,17 @@ pub fn done_keys(
 }
 
 /// `planned` minus the reports the history has as done.
-pub fn not_done(
-    conn: &Connection,
-    planned: Vec<crate::run::plan::Planned>,
-) -> rusqlite::Result<Vec<crate::run::plan::Planned>> {
+pub fn not_done<T: Keyed>(conn: &Connection, planned: Vec<T>) -> rusqlite::Result<Vec<T>> {
     let mut done = HashSet::new();
-    let jobs: HashSet<String> = planned.iter().map(|p| p.job.name.clone()).collect();
+    let keys: Vec<ReportKey> = planned.iter().map(Keyed::key).collect();
+    let jobs: HashSet<&str> = keys.iter().map(|k| k.job.as_str()).collect();
     for job in jobs {
-        let mine: Vec<&crate::run::plan::Planned> =
-            planned.iter().filter(|p| p.job.name == job).collect();
-        let min = mine.iter().map(|p| p.window.end).min();
-        let max = mine.iter().map(|p| p.window.end).max();
+        let ends = keys.iter().filter(|k| k.job == job).map(|k| k.window_end);
+        let min = ends.clone().min();
+        let max = ends.max();
         if let (Some(min), Some(max)) = (min, max) {
-            done.extend(done_keys(conn, &job, min - 1, max)?);
+            done.extend(done_keys(conn, job, min - 1, max)?);
         }
     }
-    Ok(crate::run::plan::without_done(planned, &done))
+    Ok(report::without_done(planned, &done))
 }

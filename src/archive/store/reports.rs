@@ -6,80 +6,10 @@
 //! [`crate::archive::owner`]) is taken over. `ok` is written only once the file is
 //! durable, in the same transaction that drops the claim.
 
+use crate::core::report::{ReportKey, Status, Trigger};
 use crate::core::text;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::PathBuf;
-
-/// Status of a report row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Running,
-    Ok,
-    Failed,
-    Pruned,
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "pending" => Status::Pending,
-            "running" => Status::Running,
-            "ok" => Status::Ok,
-            "failed" => Status::Failed,
-            "pruned" => Status::Pruned,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Running => "running",
-            Status::Ok => "ok",
-            Status::Failed => "failed",
-            Status::Pruned => "pruned",
-        }
-    }
-
-    /// Done reports are not fetched again (unless forced).
-    pub fn is_done(self) -> bool {
-        matches!(self, Status::Ok | Status::Pruned)
-    }
-}
-
-/// Why a report was fetched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Trigger {
-    #[serde(rename = "schedule")]
-    Schedule,
-    #[serde(rename = "catch-up")]
-    CatchUp,
-    #[serde(rename = "manual")]
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::CatchUp => "catch-up",
-            Trigger::Manual => "manual",
-        }
-    }
-}
-
-/// The identity of a report: the history's unique key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReportKey {
-    pub job: String,
-    pub target: String,
-    /// `""` for all regions.
-    pub region: String,
-    pub window_start: i64,
-    pub window_end: i64,
-}
 
 /// Record (if new) the report as `pending`, and return its id and status.
 pub fn plan(
@@ -98,6 +28,13 @@ pub fn plan(
     conn.prepare_cached("SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5")?.query_row(params![key.job, key.target, key.region, key.window_start, key.window_end],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Status>(1)?)),
     )
+}
+
+/// A status is stored as its name.
+impl rusqlite::types::ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
 }
 
 /// A status this version does not know is an error, never a guess.

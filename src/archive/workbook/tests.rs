@@ -149,21 +149,6 @@ fn codes_and_messages_say_what_happened() {
 }
 
 #[test]
-fn a_refused_workbook_is_not_retried() {
-    use crate::archive::download::DownloadError;
-    use crate::run::retry::{Class, classify_download};
-    for e in [
-        WorkbookError::too_large("xl/worksheets/sheet1.xml", Limit::Event),
-        WorkbookError::Invalid("it has no sheet".into()),
-    ] {
-        let code = e.code();
-        let d = DownloadError::Workbook(e);
-        assert_eq!(d.code(), code);
-        assert_eq!(classify_download(&d), Class::Fail);
-    }
-}
-
-#[test]
 fn a_zip_of_too_many_parts_is_refused() {
     let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let stored =

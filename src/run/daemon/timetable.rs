@@ -48,7 +48,7 @@ impl Timetable {
     pub fn replan(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
         self.next.clear();
         for j in jobs.iter().filter(|j| j.enabled) {
-            if let Some(n) = schedule::next_fire(j, now) {
+            if let Some(n) = schedule::next_fire(j.fires(), now) {
                 self.next.insert(j.name.clone(), n);
             }
         }
@@ -59,7 +59,7 @@ impl Timetable {
     /// brought back to the next one after `now`.
     pub fn realign(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
         for j in jobs.iter().filter(|j| j.enabled) {
-            if let Some(fresh) = schedule::next_fire(j, now) {
+            if let Some(fresh) = schedule::next_fire(j.fires(), now) {
                 let kept = self
                     .next
                     .get(&j.name)
@@ -118,7 +118,7 @@ impl Timetable {
             };
             if at <= now {
                 due.push(j.name.clone());
-                match schedule::next_fire(j, now) {
+                match schedule::next_fire(j.fires(), now) {
                     Some(n) => {
                         self.next.insert(j.name.clone(), n);
                     }

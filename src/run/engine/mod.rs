@@ -11,9 +11,10 @@ mod attempt;
 mod permits;
 
 use crate::archive::files::{self, Layout};
-use crate::archive::store::reports::{self, Claim, ReportKey};
+use crate::archive::store::reports::{self, Claim};
 use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
+use crate::core::report::{RegionScope, ReportKey};
 use crate::run::plan::Planned;
 use crate::run::retry;
 use crate::tencent::api::Client;
@@ -113,7 +114,7 @@ impl Engine {
         Engine {
             download: crate::archive::download::Limits::new(
                 client.timeout(),
-                crate::archive::download::DEFAULT_MAX_SIZE,
+                crate::config::DEFAULT_MAX_SIZE,
             ),
             client,
             store,
@@ -247,7 +248,7 @@ impl Engine {
                 metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
                 metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
                 info!(
-                    job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+                    job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
                     attempts = done.attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
                 );
                 Outcome::Ok { bytes: done.bytes }
@@ -388,7 +389,7 @@ impl Engine {
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
         let hint = retry::hint(code);
         warn!(
-            job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
+            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
             attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
             hint = hint.unwrap_or("-"), "report failed"
         );
@@ -402,10 +403,6 @@ impl Engine {
             attempts,
         }))
     }
-}
-
-fn region_text(r: &str) -> &str {
-    if r.is_empty() { "ALL" } else { r }
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ pub enum CallError {
     /// An answer body above [`MAX_ANSWER`] (real ones are under 1 KiB).
     #[error(
         "the API answer is larger than {} (real answers are under 1 KiB): a proxy or server in the way is misbehaving; check api.endpoint and any proxy",
-        crate::archive::download::human_size(MAX_ANSWER as u64)
+        crate::config::human_size(MAX_ANSWER as u64)
     )]
     ResponseTooLarge { status: u16 },
     #[error("credentials: {0}")]

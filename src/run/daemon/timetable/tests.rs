@@ -1,5 +1,5 @@
 use super::*;
-use crate::archive::store::reports::ReportKey;
+use crate::core::report::ReportKey;
 use crate::run::plan;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -64,7 +64,7 @@ impl Sim {
         if let Some(cut) = plan::cutoff(&job, self.wall) {
             self.covered.insert(name.to_string(), cut);
         }
-        for p in plan::without_done(planned, &self.done) {
+        for p in crate::core::report::without_done(planned, &self.done) {
             *self.fetched.entry(p.key()).or_default() += 1;
             self.done.insert(p.key());
         }
@@ -99,15 +99,10 @@ fn hourly_job() -> Vec<Arc<Job>> {
 }
 
 fn expected_windows(job: &Arc<Job>, from: Timestamp, to: Timestamp) -> HashSet<ReportKey> {
-    plan::range(
-        job,
-        from,
-        to,
-        crate::archive::store::reports::Trigger::Manual,
-    )
-    .iter()
-    .map(plan::Planned::key)
-    .collect()
+    plan::range(job, from, to, crate::core::report::Trigger::Manual)
+        .iter()
+        .map(plan::Planned::key)
+        .collect()
 }
 
 #[test]
