@@ -10,6 +10,7 @@
 //! of the same report can neither lose its new file nor race the deletion.
 
 use crate::archive::store::{self, Store, StoreError};
+use crate::core::report::Status;
 use rusqlite::params;
 use std::path::Path;
 use tracing::{info, warn};
@@ -27,8 +28,7 @@ pub struct Pruned {
 const BATCH: i64 = 500;
 
 /// The reports to prune: `ok`, ended before the cutoff, not being fetched.
-const CANDIDATES: &str =
-    "SELECT id FROM reports WHERE status = 'ok' AND window_end < ?1 AND id > ?2
+const CANDIDATES: &str = "SELECT id FROM reports WHERE status = ?4 AND window_end < ?1 AND id > ?2
      AND id NOT IN (SELECT report_id FROM claims) ORDER BY id LIMIT ?3";
 
 /// Prune reports whose window ended before `cutoff` (Unix seconds).
@@ -41,13 +41,13 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let rows = if dry_run {
                 tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
-                    .query_map(params![cutoff, after_id, BATCH], row)?
+                    .query_map(params![cutoff, after_id, BATCH, Status::Ok], row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?
             } else {
                 tx.prepare(&format!(
-                    "UPDATE reports SET status = 'pruned', updated_at = ?4 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
+                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
                 ))?
-                .query_map(params![cutoff, after_id, BATCH, store::now()], row)?
+                .query_map(params![cutoff, after_id, BATCH, Status::Ok, store::now(), Status::Pruned], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
             };
             tx.commit()?;
@@ -99,10 +99,10 @@ fn delete_files(
     store.with(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut still = tx.prepare(
-            "SELECT count(*) FROM reports WHERE id = ?1 AND status = 'pruned' AND id NOT IN (SELECT report_id FROM claims)",
+            "SELECT count(*) FROM reports WHERE id = ?1 AND status = ?2 AND id NOT IN (SELECT report_id FROM claims)",
         )?;
         for (id, path) in files {
-            if still.query_row([id], |r| r.get::<_, i64>(0))? == 0 {
+            if still.query_row(params![id, Status::Pruned], |r| r.get::<_, i64>(0))? == 0 {
                 continue;
             }
             match std::fs::remove_file(path) {

@@ -4,6 +4,7 @@
 
 use crate::archive::store::query;
 use crate::config::Job;
+use crate::core::report::Status;
 use crate::core::schedule;
 use crate::run::plan;
 use jiff::Timestamp;
@@ -48,15 +49,15 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
     let job = Arc::new(job.clone());
     let last_done: Option<(i64, i64)> = conn
         .query_row(
-            "SELECT window_start, window_end FROM reports WHERE job = ?1 AND status IN ('ok', 'pruned')
+            "SELECT window_start, window_end FROM reports WHERE job = ?1 AND status IN (?2, ?3)
              ORDER BY window_end DESC, window_start DESC LIMIT 1",
-            [&job.name],
+            params![job.name, Status::Ok, Status::Pruned],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let last_success_at: Option<i64> = conn.query_row(
-        "SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'",
-        [&job.name],
+        "SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = ?2",
+        params![job.name, Status::Ok],
         |r| r.get(0),
     )?;
     let due = plan::due(&job, now, false);
@@ -85,8 +86,8 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
     let last_error = conn
         .query_row(
             "SELECT error_code, coalesce(error_message, ''), window_start, window_end, updated_at FROM reports
-             WHERE job = ?1 AND status = 'failed' AND error_code IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
-            [&job.name],
+             WHERE job = ?1 AND status = ?2 AND error_code IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
+            params![job.name, Status::Failed],
             |r| {
                 Ok(LastError {
                     code: r.get(0)?,

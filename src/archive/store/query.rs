@@ -103,9 +103,10 @@ pub fn done_keys(
 ) -> rusqlite::Result<HashSet<ReportKey>> {
     let mut stmt = conn.prepare(
         "SELECT target, region, window_start, window_end FROM reports
-         WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND status IN ('ok', 'pruned')",
+         WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND status IN (?4, ?5)",
     )?;
-    let rows = stmt.query_map(rusqlite::params![job, after, until], |r| {
+    let params = rusqlite::params![job, after, until, Status::Ok, Status::Pruned];
+    let rows = stmt.query_map(params, |r| {
         Ok(ReportKey {
             job: job.to_string(),
             target: r.get(0)?,

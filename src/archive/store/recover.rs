@@ -4,7 +4,8 @@
 
 use super::Store;
 use crate::archive::files::{self, Resolved};
-use rusqlite::{Connection, OptionalExtension};
+use crate::core::report::Status;
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
@@ -24,11 +25,12 @@ pub fn recorded_file(conn: &Connection, final_path: &Path) -> rusqlite::Result<R
     let row: Option<(Option<String>, Option<i64>, bool)> = conn
         .prepare_cached(
             "SELECT sha256, bytes, id IN (SELECT report_id FROM claims) FROM reports
-             WHERE file_path = ?1 AND status IN ('ok', 'running')",
+             WHERE file_path = ?1 AND status IN (?2, ?3)",
         )?
-        .query_row([final_path.to_string_lossy()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            params![final_path.to_string_lossy(), Status::Ok, Status::Running],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
     Ok(match row {
         Some((_, _, true)) => Recorded::Claimed,
@@ -43,9 +45,9 @@ pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<
     let row: Option<(Option<String>, Option<i64>)> = conn
         .prepare_cached(
             "SELECT r.sha256, r.bytes FROM reports r JOIN claims c ON c.report_id = r.id
-             WHERE r.id = ?1 AND c.previous_status = 'ok'",
+             WHERE r.id = ?1 AND c.previous_status = ?2",
         )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![id, Status::Ok], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         Some((Some(sha), Some(bytes))) => Some((sha, bytes.max(0) as u64)),

@@ -21,10 +21,10 @@ pub fn plan(
 ) -> rusqlite::Result<(i64, Status)> {
     conn.prepare_cached(
         r#"INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, "trigger", created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7, ?8, ?8)
            ON CONFLICT (job, target, region, window_start, window_end) DO NOTHING"#,
     )?
-    .execute(params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now])?;
+    .execute(params![key.job, key.target, key.region, granularity, key.window_start, key.window_end, trigger.as_str(), now, Status::Pending])?;
     conn.prepare_cached("SELECT id, status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5")?.query_row(params![key.job, key.target, key.region, key.window_start, key.window_end],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Status>(1)?)),
     )
@@ -117,9 +117,9 @@ pub fn claim_in(
     tx.prepare_cached("INSERT INTO claims (report_id, owner, claimed_at, previous_status, file_path) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![id, req.owner, req.now, previous, req.file_path])?;
     tx.prepare_cached(
-        r#"UPDATE reports SET status = 'running', "trigger" = ?2, updated_at = ?3 WHERE id = ?1"#,
+        r#"UPDATE reports SET status = ?4, "trigger" = ?2, updated_at = ?3 WHERE id = ?1"#,
     )?
-    .execute(params![id, req.trigger.as_str(), req.now])?;
+    .execute(params![id, req.trigger.as_str(), req.now, Status::Running])?;
     Ok(Claim::Claimed { attempts })
 }
 
@@ -220,8 +220,19 @@ pub fn mark_ok(
     f: &Fetched,
     now: i64,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE reports SET status = 'ok', request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
-                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1")?.execute(params![id, f.request_id, f.file_path, f.bytes as i64, f.sha256, now])?;
+    tx.prepare_cached(
+        "UPDATE reports SET status = ?7, request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
+                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        f.request_id,
+        f.file_path,
+        f.bytes as i64,
+        f.sha256,
+        now,
+        Status::Ok
+    ])?;
     tx.prepare_cached("DELETE FROM claims WHERE report_id = ?1")?
         .execute([id])?;
     Ok(())
@@ -230,18 +241,13 @@ pub fn mark_ok(
 /// The status a report goes back to when its claim ends without `ok`:
 /// a done report (fetched again with `--force`) stays done, any other
 /// becomes `otherwise`.
-fn status_after_claim(
-    tx: &Connection,
-    id: i64,
-    otherwise: &'static str,
-) -> rusqlite::Result<&'static str> {
+fn status_after_claim(tx: &Connection, id: i64, otherwise: Status) -> rusqlite::Result<Status> {
     let previous: Option<String> = tx
         .prepare_cached("SELECT previous_status FROM claims WHERE report_id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    Ok(match previous.as_deref() {
-        Some("ok") => "ok",
-        Some("pruned") => "pruned",
+    Ok(match previous.as_deref().and_then(Status::parse) {
+        Some(done) if done.is_done() => done,
         _ => otherwise,
     })
 }
@@ -258,16 +264,17 @@ pub fn mark_failed(
     now: i64,
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    match status_after_claim(&tx, id, "failed")? {
-        "failed" => tx.execute(
-            "UPDATE reports SET status = 'failed', error_code = ?2, error_message = ?3,
+    match status_after_claim(&tx, id, Status::Failed)? {
+        Status::Failed => tx.execute(
+            "UPDATE reports SET status = ?6, error_code = ?2, error_message = ?3,
                     request_id = COALESCE(?4, request_id), file_path = NULL, updated_at = ?5 WHERE id = ?1",
             params![
                 id,
                 text::cap(code, text::MAX_FIELD),
                 text::cap(message, text::MAX_MESSAGE),
                 request_id.map(|r| text::cap(r, text::MAX_FIELD)),
-                now
+                now,
+                Status::Failed
             ],
         )?,
         done => tx.execute(
@@ -283,15 +290,15 @@ pub fn mark_failed(
 /// (or done, if it was before).
 pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let back = status_after_claim(&tx, id, "pending")?;
+    let back = status_after_claim(&tx, id, Status::Pending)?;
     let n = tx.execute(
         "DELETE FROM claims WHERE report_id = ?1 AND owner = ?2",
         params![id, owner],
     )?;
     if n > 0 {
         tx.execute(
-            "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'running'",
-            params![id, now, back],
+            "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4",
+            params![id, now, back, Status::Running],
         )?;
     }
     tx.commit()
@@ -322,18 +329,18 @@ pub fn release_stale_claims(
     let mut released = 0;
     for (id, owner) in claims {
         if !holder_alive(id, &owner) {
-            let back = status_after_claim(&tx, id, "pending")?;
+            let back = status_after_claim(&tx, id, Status::Pending)?;
             tx.execute("DELETE FROM claims WHERE report_id = ?1", [id])?;
             released += tx.execute(
-                "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = 'running'",
-                params![id, now, back],
+                "UPDATE reports SET status = ?3, updated_at = ?2 WHERE id = ?1 AND status = ?4",
+                params![id, now, back, Status::Running],
             )?;
         }
     }
     released += tx.execute(
-        "UPDATE reports SET status = 'pending', updated_at = ?1
-         WHERE status = 'running' AND id NOT IN (SELECT report_id FROM claims)",
-        [now],
+        "UPDATE reports SET status = ?2, updated_at = ?1
+         WHERE status = ?3 AND id NOT IN (SELECT report_id FROM claims)",
+        params![now, Status::Pending, Status::Running],
     )?;
     tx.commit()?;
     Ok(released)
