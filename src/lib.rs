@@ -16,10 +16,21 @@
 //! - [`run`]: what drives work (the plan, retry classes, the engine, the
 //!   daemon, monitoring, status, process assembly, signals, exit codes);
 //! - [`commands`]: the command line.
+//!
+//! The layers are private to the crate, so the compiler finds dead code;
+//! the binary uses the three items exported below, the integration tests and
+//! the benches what [`testing`] exports.
 
-pub mod archive;
-pub mod commands;
-pub mod config;
-pub mod core;
-pub mod run;
-pub mod tencent;
+pub(crate) mod archive;
+pub(crate) mod commands;
+pub(crate) mod config;
+pub(crate) mod core;
+pub(crate) mod run;
+pub(crate) mod tencent;
+
+pub mod testing;
+
+// What the binary needs.
+pub use commands::cli::Cli;
+pub use commands::dispatch;
+pub use commands::logging::init as init_logging;

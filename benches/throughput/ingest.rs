@@ -1,4 +1,4 @@
-//! The `ingest` scenario: the time of `mna_reportd::archive::ingest::ingest` alone
+//! The `ingest` scenario: the time of `ingest` alone
 //! on a 100,000-row workbook (and of the commit after it), and the peak
 //! RSS of fetches of 10k, 100k and 300k-row reports, which must stay flat.
 
@@ -6,10 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::{FakeConfig, Params};
-use mna_reportd::archive::ingest::{self, Ingested};
-use mna_reportd::archive::store::Store;
-use mna_reportd::archive::store::reports;
-use mna_reportd::core::report::Trigger;
+use mna_reportd::testing::{self, Ingested, Store, Trigger, reports};
 
 use crate::Results;
 use crate::harness::{MIB, fmt_runs, median};
@@ -35,7 +32,7 @@ fn time_ingest(workbook: &Path, dir: &Path) -> (Duration, Duration, Ingested) {
         .with(|c| {
             let tx = c.transaction()?;
             let t0 = Instant::now();
-            let ingested = ingest::ingest(&tx, id, workbook);
+            let ingested = testing::ingest(&tx, id, workbook);
             let t_ingest = t0.elapsed();
             let t1 = Instant::now();
             tx.commit()?;

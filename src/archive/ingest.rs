@@ -17,7 +17,7 @@ mod rows;
 
 use crate::archive::download::DownloadError;
 use crate::archive::workbook::{self, GuardError, Limit, MAX_DATA_BYTES, WorkbookError};
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Reader, Xlsx};
 use rows::Rows;
 use rusqlite::{Transaction, params};
 use std::fs::File;
@@ -234,23 +234,6 @@ fn check_sheet_names(names: &[String]) -> Result<(), WorkbookError> {
         }
     }
     Ok(())
-}
-
-/// A sheet's name and its cells, row by row.
-pub type SheetCells = (String, Vec<Vec<Data>>);
-
-/// Every cell of every sheet, as calamine reads it whole (for tests comparing against [`ingest`]).
-pub fn read_all(path: &Path) -> Result<Vec<SheetCells>, IngestError> {
-    let mut wb: Xlsx<BufReader<File>> = calamine::open_workbook(path)
-        .map_err(|e: calamine::XlsxError| IngestError::Workbook(e.to_string()))?;
-    let mut out = Vec::new();
-    for sheet in wb.sheet_names() {
-        let range = wb
-            .worksheet_range(&sheet)
-            .map_err(|e| IngestError::Workbook(e.to_string()))?;
-        out.push((sheet, range.rows().map(|r| r.to_vec()).collect()));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

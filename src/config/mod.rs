@@ -12,11 +12,8 @@ mod raw;
 mod size;
 mod validate;
 
-pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};
+pub use model::{Api, Config, CredentialSettings, Job, RetrySettings};
 pub use size::{DEFAULT_MAX_SIZE, human_size};
-pub use validate::{
-    MAX_CATCH_UP, MAX_LAG, MAX_RETENTION, MAX_RETRY_DELAY, MAX_TIMEOUT, MAX_WINDOW,
-};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +53,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The problems found, empty for a read error.
+    #[cfg(test)]
     pub fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Read { .. } | ConfigError::TooLarge { .. } => &[],

@@ -63,6 +63,7 @@ pub struct Window {
 
 impl Window {
     /// Length in seconds.
+    #[cfg(test)]
     pub fn secs(&self) -> i64 {
         self.end - self.start
     }
@@ -206,18 +207,6 @@ impl Cadence {
             (Length::Seconds(w), Length::Seconds(s)) if w % s == 0 => StartRule::EndsBefore(w / s),
             (Length::Seconds(w), _) => StartRule::Seconds(w),
         }
-    }
-
-    /// The window that ends at `end` (an end of this cadence).
-    pub fn window_ending(&self, end: Timestamp) -> Window {
-        let before = end.checked_sub(1.second()).unwrap_or(end);
-        self.windows_ending_between(before, end)
-            .into_iter()
-            .next()
-            .unwrap_or(Window {
-                start: end.as_second() - self.window.nominal_secs() as i64,
-                end: end.as_second(),
-            })
     }
 
     /// Windows whose end lies in `(after, until]`, ascending by end.

@@ -45,8 +45,8 @@ impl Limiter {
         Limiter::with_window(per_second, window())
     }
 
-    /// A limiter of `limit` calls per `window` (tests).
-    pub fn with_window(limit: NonZeroU32, window: Duration) -> Limiter {
+    /// A limiter of `limit` calls per `window`.
+    fn with_window(limit: NonZeroU32, window: Duration) -> Limiter {
         let limit = limit.get() as usize;
         Limiter {
             limit: std::sync::atomic::AtomicUsize::new(limit),

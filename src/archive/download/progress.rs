@@ -84,6 +84,7 @@ impl Progress {
     }
 
     /// Whether the rule is broken at `now`.
+    #[cfg(test)]
     pub fn stalled(&self, now: Instant) -> bool {
         now >= self.deadline()
     }

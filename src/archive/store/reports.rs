@@ -77,6 +77,7 @@ pub struct ClaimRequest<'a> {
 
 /// Claim report `id`, taking over a claim whose holder no longer runs
 /// ([`crate::archive::owner::is_alive`]).
+#[cfg(test)]
 pub fn claim(conn: &mut Connection, id: i64, req: &ClaimRequest<'_>) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claim = claim_in(&tx, id, req, crate::archive::owner::is_alive)?;
@@ -181,6 +182,7 @@ pub fn record_try(
 }
 
 /// [`record_try`] of a single call or download.
+#[cfg(test)]
 pub fn record_attempt(
     conn: &Connection,
     id: i64,
@@ -191,6 +193,7 @@ pub fn record_attempt(
 }
 
 /// [`record_attempt`] in a transaction of its own.
+#[cfg(test)]
 pub fn record_attempt_now(
     conn: &mut Connection,
     id: i64,

@@ -71,6 +71,7 @@ impl Timetable {
     }
 
     /// The next fire of `job`, if it has one.
+    #[cfg(test)]
     pub fn next_of(&self, job: &str) -> Option<Timestamp> {
         self.next.get(job).copied()
     }
