@@ -3,19 +3,19 @@
 //! The library holds the whole program; `main.rs` only parses the command
 //! line and maps results to exit codes. The folders are the layers, listed
 //! here from the bottom up; a folder imports only the folders below it, and
-//! [`core`] imports nothing of the crate but itself (`tests/layers.rs`
+//! `core/` imports nothing of the crate but itself (`tests/layers.rs`
 //! checks it):
 //!
-//! - [`core`]: the pure logic (windows, schedules, targets, time arguments,
+//! - `core/`: the pure logic (windows, schedules, targets, time arguments,
 //!   server text, the report's vocabulary);
-//! - [`config`]: the job file, read and validated into a model;
-//! - [`tencent`]: the remote service (signing, the request and answer, the
+//! - `config/`: the job file, read and validated into a model;
+//! - `tencent/`: the remote service (signing, the request and answer, the
 //!   client, the rate limiter, credentials);
-//! - [`archive`]: the local state (the history database, files and durable
+//! - `archive/`: the local state (the history database, files and durable
 //!   renames, downloads, workbooks and their ingestion, claims, pruning);
-//! - [`run`]: what drives work (the plan, retry classes, the engine, the
+//! - `run/`: what drives work (the plan, retry classes, the engine, the
 //!   daemon, monitoring, status, process assembly, signals, exit codes);
-//! - [`commands`]: the command line.
+//! - `commands/`: the command line.
 //!
 //! The layers are private to the crate, so the compiler finds dead code;
 //! the binary uses the three items exported below, the integration tests and

@@ -243,7 +243,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Open `path` for writing from scratch, mode [`FILE_MODE`]: whatever is
+/// Open `path` for writing from scratch, mode `FILE_MODE`: whatever is
 /// at that name (a stale file, a link) is unlinked, never followed, and the
 /// file is created exclusively with `O_NOFOLLOW`, so nothing a link points
 /// to is ever written.

@@ -72,7 +72,7 @@ impl Trigger {
 pub struct ReportKey {
     pub job: String,
     pub target: String,
-    /// `""` for all regions (see [`RegionScope::stored`]).
+    /// `""` for all regions (see `RegionScope::stored`).
     pub region: String,
     pub window_start: i64,
     pub window_end: i64,

@@ -3,7 +3,7 @@
 //!
 //! A claim is taken in an `IMMEDIATE` transaction, so two processes on one
 //! database never both win it; a claim whose owner process is gone (see
-//! [`crate::archive::owner`]) is taken over. `ok` is written only once the file is
+//! `archive::owner`) is taken over. `ok` is written only once the file is
 //! durable, in the same transaction that drops the claim.
 
 use crate::core::report::{ReportKey, Status, Trigger};
@@ -85,8 +85,8 @@ pub fn claim(conn: &mut Connection, id: i64, req: &ClaimRequest<'_>) -> rusqlite
     Ok(claim)
 }
 
-/// [`claim`] inside the caller's `IMMEDIATE` transaction; `holder_alive`
-/// says whether the holder of an existing claim still works on it.
+/// Claim report `id` inside the caller's `IMMEDIATE` transaction, taking
+/// over a claim whose holder no longer works on it (`holder_alive` says).
 pub fn claim_in(
     tx: &Connection,
     id: i64,
