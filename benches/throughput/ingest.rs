@@ -20,7 +20,7 @@ const INGEST_TARGET: Duration = Duration::from_secs(1);
 fn fresh_store(dir: &Path) -> (Store, i64) {
     let store = Store::open(&dir.join("history.db")).expect("open a fresh history");
     let (id, _) = store
-        .with(|c| reports::plan(c, &report_key(0), 1, Trigger::Manual, BASE))
+        .on_thread(|c| reports::record_planned(c, &report_key(0), 1, Trigger::Manual, BASE))
         .expect("plan a report");
     (store, id)
 }
@@ -29,7 +29,7 @@ fn fresh_store(dir: &Path) -> (Store, i64) {
 fn time_ingest(workbook: &Path, dir: &Path) -> (Duration, Duration, Ingested) {
     let (store, id) = fresh_store(dir);
     store
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction()?;
             let t0 = Instant::now();
             let ingested = testing::ingest(&tx, id, workbook);

@@ -48,8 +48,8 @@ fn replay_claim(store: &Store, i: i64, file: &str) -> i64 {
     let key = report_key(i);
     let owner = store.owner().to_string();
     store
-        .with(|c| {
-            let (id, _) = reports::plan(c, &key, 1, Trigger::Manual, BASE)?;
+        .on_thread(|c| {
+            let (id, _) = reports::record_planned(c, &key, 1, Trigger::Manual, BASE)?;
             let req = reports::ClaimRequest {
                 owner: &owner,
                 force: false,
@@ -81,7 +81,7 @@ fn replay_commit(
         sha256: String::new(),
     };
     store
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let t = Instant::now();
             testing::ingest(&tx, id, part).expect("ingest a 24-row workbook");
@@ -110,7 +110,7 @@ fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Durati
     let t = Instant::now();
     let call = attempt(reports::AttemptKind::Call);
     store
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             reports::record_try(&tx, id, std::slice::from_ref(&call), BASE)?;
             tx.commit()

@@ -8,8 +8,8 @@
 
 pub mod download;
 pub mod files;
+pub mod holder;
 pub mod ingest;
-pub mod owner;
 pub mod prune;
 pub mod store;
 pub mod workbook;

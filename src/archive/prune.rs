@@ -37,7 +37,7 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
     let mut after_id = 0i64;
     loop {
         let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
-        let batch: Vec<(i64, Option<String>, Option<i64>)> = store.with(|c| {
+        let batch: Vec<(i64, Option<String>, Option<i64>)> = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let rows = if dry_run {
                 tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
@@ -96,7 +96,7 @@ fn delete_files(
     files: &[(i64, String)],
     out: &mut Pruned,
 ) -> Result<(), StoreError> {
-    store.with(|c| {
+    store.on_thread(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut still = tx.prepare(
             "SELECT count(*) FROM reports WHERE id = ?1 AND status = ?2 AND id NOT IN (SELECT report_id FROM claims)",
@@ -133,8 +133,8 @@ mod tests {
         };
         let file = dir.join(format!("{end}.xlsx"));
         std::fs::write(&file, b"x").expect("write");
-        s.with(|c| {
-            let (id, _) = reports::plan(c, &key, 1, Trigger::Manual, 0)?;
+        s.on_thread(|c| {
+            let (id, _) = reports::record_planned(c, &key, 1, Trigger::Manual, 0)?;
             let tx = c.transaction()?;
             reports::mark_ok(
                 &tx,
@@ -160,7 +160,7 @@ mod tests {
         let old = ok_report(&s, d.path(), 1_000);
         let me = s.owner().to_string();
         // a forced fetch holds it
-        s.with(|c| {
+        s.on_thread(|c| {
             reports::claim(
                 c,
                 1,
@@ -200,7 +200,7 @@ mod tests {
         );
         assert!(!old.exists() && new.exists());
         let statuses: Vec<String> = s
-            .with(|c| {
+            .on_thread(|c| {
                 let mut st = c.prepare("SELECT status FROM reports ORDER BY window_end")?;
                 let r = st.query_map([], |r| r.get(0))?;
                 r.collect()
@@ -209,7 +209,7 @@ mod tests {
         assert_eq!(statuses, vec!["pruned", "ok"]);
         // pruned counts as done
         let done = s
-            .with(|c| crate::archive::store::query::done_keys(c, "j", 0, 2_000))
+            .on_thread(|c| crate::archive::store::query::done_keys(c, "j", 0, 2_000))
             .expect("done");
         assert_eq!(done.len(), 1);
         // a second prune finds nothing

@@ -5,16 +5,16 @@
 use crate::archive::store::query;
 use crate::config::Job;
 use crate::core::schedule;
-use crate::run::app;
 use crate::run::exit::Exit;
 use crate::run::plan;
+use crate::run::setup;
 use crate::tencent::credentials::{Found, redact_id};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -22,7 +22,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.path.display(),
         config.jobs.len()
     );
-    let (source, found) = app::find_credentials(&config)?;
+    let (source, found) = setup::find_credentials(&config)?;
     let who = match &found {
         Found::Static(c) => format!(
             "SecretId {}{}",
@@ -50,7 +50,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.storage.database_path().display(),
         config.storage.reports_dir.display()
     );
-    let conn = app::open_readonly(&config)?;
+    let conn = setup::open_readonly(&config)?;
     let now = Timestamp::now();
     for job in &config.jobs {
         describe_job(&mut out, job, now, conn.as_ref())?;

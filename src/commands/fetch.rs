@@ -5,10 +5,10 @@
 use crate::archive::store::query;
 use crate::commands::cli::FetchArgs;
 use crate::core::report::{RegionScope, ReportKey, Trigger};
-use crate::run::app;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
+use crate::run::setup;
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -31,7 +31,7 @@ fn planned(
     args: &FetchArgs,
     now: Timestamp,
 ) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
-    let jobs = app::select_jobs(config, &args.jobs, args.all)?;
+    let jobs = setup::select_jobs(config, &args.jobs, args.all)?;
     let mut ranges = Vec::new();
     let mut future = BTreeSet::new();
     let mut size: u64 = 0;
@@ -83,8 +83,8 @@ fn planned(
 pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
-    let (source, found) = app::find_credentials(&config)?;
+    let config = setup::load_config(config_flag)?;
+    let (source, found) = setup::find_credentials(&config)?;
     let now = Timestamp::now();
     // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
     let (planned, future) = planned(&config, &args, now)?;
@@ -94,7 +94,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
 
     if args.dry_run {
         if !args.force
-            && let Some(conn) = app::open_readonly(&config)?
+            && let Some(conn) = setup::open_readonly(&config)?
         {
             todo = query::not_done(&conn, todo)?;
         }
@@ -102,12 +102,12 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         return Ok(Exit::Ok);
     }
 
-    let store = app::open_store(&config)?;
+    let store = setup::open_store(&config)?;
     if !args.force {
-        todo = store.with(|c| query::not_done(c, todo))?;
+        todo = store.on_thread(|c| query::not_done(c, todo))?;
     }
     let skipped = asked - todo.len();
-    let engine = app::engine(&config, found, store, app::limiter(&config))?;
+    let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
     let signal = crate::run::signals::stop_on_signal(ctl.clone(), GRACE);
     let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
@@ -153,7 +153,7 @@ async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summa
         let planned = asked.clone();
         let left = match engine
             .store()
-            .call(move |c| query::not_done(c, planned))
+            .on_pool(move |c| query::not_done(c, planned))
             .await
         {
             Ok(left) => left,

@@ -6,13 +6,13 @@ use crate::archive::store::query::{self, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
 use crate::core::report::RegionScope;
-use crate::run::app;
 use crate::run::exit::Exit;
+use crate::run::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     // `--since` in local form is read in the zone of the job asked for (UTC otherwise).
     let zone = match args.jobs.as_slice() {
         [one] => config
@@ -33,7 +33,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         status: args.status,
         limit: args.limit,
     };
-    let rows = match app::open_readonly(&config)? {
+    let rows = match setup::open_readonly(&config)? {
         Some(conn) => query::history(&conn, &filter)?,
         None => Vec::new(),
     };

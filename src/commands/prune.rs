@@ -4,13 +4,13 @@
 use crate::archive::prune;
 use crate::archive::store::Store;
 use crate::commands::cli::PruneArgs;
-use crate::run::app;
 use crate::run::exit::{Exit, UsageError};
+use crate::run::setup;
 use std::io::Write;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let secs = i64::try_from(args.older_than.as_secs())
         .map_err(|_| UsageError("--older-than is too long".into()))?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;

@@ -4,16 +4,16 @@
 
 use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::config::Config;
-use crate::run::app;
 use crate::run::exit::Exit;
+use crate::run::setup;
 use crate::run::status::{self, JobStatus};
 use jiff::Timestamp;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let now = Timestamp::now();
-    let conn = match app::open_readonly(&config)? {
+    let conn = match setup::open_readonly(&config)? {
         Some(c) => c,
         // No history yet: an empty in-memory one with the same tables.
         None => {

@@ -7,12 +7,12 @@
 //! jobs and the edges' errors, so they sit here, above the edges. May import
 //! every folder but [`crate::commands`].
 
-pub mod app;
 pub mod daemon;
 pub mod engine;
 pub mod exit;
 pub mod monitor;
 pub mod plan;
 pub mod retry;
+pub mod setup;
 pub mod signals;
 pub mod status;

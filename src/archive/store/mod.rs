@@ -6,7 +6,7 @@
 //! keeps. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
-//! rusqlite is synchronous: async code goes through [`Store::call`], which
+//! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
 pub mod query;
@@ -57,7 +57,7 @@ pub enum StoreError {
         source: MigrateError,
     },
     #[error(transparent)]
-    Owner(#[from] crate::archive::owner::OwnerError),
+    Owner(#[from] crate::archive::holder::HolderError),
     #[error("history database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("history database task failed: {0}")]
@@ -186,7 +186,7 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.into(),
-            owner: crate::archive::owner::current()?.into(),
+            owner: crate::archive::holder::current()?.into(),
             in_flight: Arc::default(),
         })
     }
@@ -205,7 +205,7 @@ impl Store {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&id)
         } else {
-            crate::archive::owner::is_alive(holder)
+            crate::archive::holder::is_alive(holder)
         }
     }
 
@@ -222,8 +222,8 @@ impl Store {
     }
 
     /// Run `f` with the connection, on the calling thread. For start-up,
-    /// commands and tests; async code uses [`Store::call`].
-    pub fn with<R>(
+    /// commands and tests; async code uses [`Store::on_pool`].
+    pub fn on_thread<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
@@ -234,12 +234,12 @@ impl Store {
     }
 
     /// Run `f` with the connection on the blocking pool.
-    pub async fn call<R: Send + 'static>(
+    pub async fn on_pool<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with(f))
+        tokio::task::spawn_blocking(move || store.on_thread(f))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }

@@ -59,7 +59,7 @@ pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<
 /// `final_path`, keep that file as `<final>.prev` (settling a copy an
 /// earlier try left). Returns whether a copy is kept.
 pub fn keep_previous(store: &Store, id: i64, final_path: &Path) -> Result<bool, KeepError> {
-    let Some((sha, bytes)) = store.with(|c| file_before_claim(c, id))? else {
+    let Some((sha, bytes)) = store.on_thread(|c| file_before_claim(c, id))? else {
         return Ok(false);
     };
     files::resolve_previous(final_path, (&sha, bytes)).map_err(KeepError::Io)?;
@@ -89,7 +89,7 @@ pub fn resolve_previous_copies(store: &Store, found: &[PathBuf]) -> usize {
         };
         let final_path = Path::new(final_path);
         // Under the write lock: no fetch of this report commits meanwhile.
-        let done = store.with(|c| {
+        let done = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let resolved = match recorded_file(&tx, final_path)? {
                 Recorded::File(sha, bytes) => {

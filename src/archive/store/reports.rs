@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::PathBuf;
 
 /// Record (if new) the report as `pending`, and return its id and status.
-pub fn plan(
+pub fn record_planned(
     conn: &Connection,
     key: &ReportKey,
     granularity: u8,
@@ -76,11 +76,11 @@ pub struct ClaimRequest<'a> {
 }
 
 /// Claim report `id`, taking over a claim whose holder no longer runs
-/// ([`crate::archive::owner::is_alive`]).
+/// ([`crate::archive::holder::is_alive`]).
 #[cfg(test)]
 pub fn claim(conn: &mut Connection, id: i64, req: &ClaimRequest<'_>) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let claim = claim_in(&tx, id, req, crate::archive::owner::is_alive)?;
+    let claim = claim_in(&tx, id, req, crate::archive::holder::is_alive)?;
     tx.commit()?;
     Ok(claim)
 }
@@ -312,7 +312,9 @@ pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlit
 /// any claim. Returns how
 /// many reports were released.
 pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
-    release_stale_claims(conn, now, |_, owner| crate::archive::owner::is_alive(owner))
+    release_stale_claims(conn, now, |_, owner| {
+        crate::archive::holder::is_alive(owner)
+    })
 }
 
 /// [`release_dead_claims`], with `holder_alive(report, owner)` saying
@@ -357,7 +359,7 @@ pub fn claimed_part_paths(conn: &mut Connection) -> rusqlite::Result<Vec<PathBuf
     let mut out = Vec::new();
     for row in rows {
         let (path, owner) = row?;
-        if crate::archive::owner::is_alive(&owner) {
+        if crate::archive::holder::is_alive(&owner) {
             out.push(crate::archive::files::part_path(std::path::Path::new(
                 &path,
             )));

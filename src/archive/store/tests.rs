@@ -24,7 +24,7 @@ fn req<'a>(owner: &'a str, force: bool, file: &'a str, now: i64) -> ClaimRequest
 }
 
 fn status_of(s: &Store, id: i64) -> String {
-    s.with(|c| {
+    s.on_thread(|c| {
         c.query_row("SELECT status FROM reports WHERE id = ?1", [id], |r| {
             r.get(0)
         })
@@ -55,7 +55,7 @@ fn opens_private_in_wal_mode_with_the_spec_tables() {
         .mode();
     assert_eq!(mode & 0o077, 0, "database readable by others: {mode:o}");
     let journal: String = s
-        .with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .on_thread(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
         .expect("pragma");
     assert_eq!(journal, "wal");
     for (table, cols) in [
@@ -70,7 +70,7 @@ fn opens_private_in_wal_mode_with_the_spec_tables() {
         ("report_rows", "report_id sheet row_number data"),
     ] {
         let have: Vec<String> = s
-            .with(|c| {
+            .on_thread(|c| {
                 let mut st =
                     c.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
                 let r = st.query_map([], |r| r.get(0))?;
@@ -90,10 +90,10 @@ fn opens_private_in_wal_mode_with_the_spec_tables() {
 fn plan_is_idempotent() {
     let (_d, s) = open();
     let a = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let b = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Schedule, 20))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Schedule, 20))
         .expect("plan");
     assert_eq!(a, b);
     assert_eq!(a.1, Status::Pending);
@@ -103,23 +103,23 @@ fn plan_is_idempotent() {
 fn a_claim_excludes_other_live_owners_and_is_taken_over_from_dead_ones() {
     let (_d, s) = open();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let me = s.owner().to_string();
     let got = s
-        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+        .on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
     assert_eq!(got, Claim::Claimed { attempts: 0 });
     // the same owner (another task) and any other live process are refused
     let again = s
-        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
+        .on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
         .expect("claim");
     assert!(matches!(again, Claim::Busy { .. }));
     // a claim held by a dead process is taken over
-    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+    s.on_thread(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
         .expect("update");
     let taken = s
-        .with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
+        .on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
         .expect("claim");
     assert_eq!(taken, Claim::Claimed { attempts: 0 });
 }
@@ -128,7 +128,7 @@ fn a_claim_excludes_other_live_owners_and_is_taken_over_from_dead_ones() {
 fn attempts_are_numbered_and_counted() {
     let (_d, s) = open();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let a = AttemptRecord {
         kind: AttemptKind::Call,
@@ -140,19 +140,19 @@ fn attempts_are_numbered_and_counted() {
         request_id: Some("r1".into()),
     };
     assert_eq!(
-        s.with(|c| record_attempt_now(c, id, &a, 11))
+        s.on_thread(|c| record_attempt_now(c, id, &a, 11))
             .expect("attempt"),
         1
     );
     assert_eq!(
-        s.with(|c| record_attempt_now(c, id, &a, 12))
+        s.on_thread(|c| record_attempt_now(c, id, &a, 12))
             .expect("attempt"),
         2
     );
-    let rows = s.with(|c| attempts_of(c, id)).expect("attempts");
+    let rows = s.on_thread(|c| attempts_of(c, id)).expect("attempts");
     assert_eq!(rows.len(), 2);
     let n: i64 = s
-        .with(|c| {
+        .on_thread(|c| {
             c.query_row("SELECT attempts FROM reports WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
@@ -167,16 +167,16 @@ fn ok_is_done_and_done_is_not_claimed_again_unless_forced() {
     let me = s.owner().to_string();
     let id = ok_report(&s, 0);
     assert_eq!(
-        s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
+        s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 13)))
             .expect("claim"),
         Claim::Done
     );
     let done = s
-        .with(|c| query::done_keys(c, "j", -1, 10_000))
+        .on_thread(|c| query::done_keys(c, "j", -1, 10_000))
         .expect("done");
     assert!(done.contains(&key(0)));
     assert!(matches!(
-        s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 13)))
+        s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 13)))
             .expect("claim"),
         Claim::Claimed { .. }
     ));
@@ -187,27 +187,31 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
     let (_d, s) = open();
     let me = s.owner().to_string();
     let (a, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let (b, _) = s
-        .with(|c| plan(c, &key(3600), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(3600), 1, Trigger::Manual, 10))
         .expect("plan");
-    s.with(|c| claim(c, a, &req(&me, false, "/r/a.xlsx", 11)))
+    s.on_thread(|c| claim(c, a, &req(&me, false, "/r/a.xlsx", 11)))
         .expect("claim");
-    s.with(|c| claim(c, b, &req(&me, false, "/r/b.xlsx", 11)))
+    s.on_thread(|c| claim(c, b, &req(&me, false, "/r/b.xlsx", 11)))
         .expect("claim");
-    s.with(|c| {
+    s.on_thread(|c| {
         c.execute(
             "UPDATE claims SET owner = ?1 WHERE report_id = ?2",
             rusqlite::params![dead_owner(), b],
         )
     })
     .expect("update");
-    let parts = s.with(claimed_part_paths).expect("parts");
+    let parts = s.on_thread(claimed_part_paths).expect("parts");
     assert_eq!(parts, vec![std::path::PathBuf::from("/r/a.xlsx.part")]);
-    assert_eq!(s.with(|c| release_dead_claims(c, 20)).expect("release"), 1);
+    assert_eq!(
+        s.on_thread(|c| release_dead_claims(c, 20))
+            .expect("release"),
+        1
+    );
     let status: String = s
-        .with(|c| {
+        .on_thread(|c| {
             c.query_row("SELECT status FROM reports WHERE id = ?1", [b], |r| {
                 r.get(0)
             })
@@ -215,7 +219,7 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
         .expect("status");
     assert_eq!(status, "pending");
     let status: String = s
-        .with(|c| {
+        .on_thread(|c| {
             c.query_row("SELECT status FROM reports WHERE id = ?1", [a], |r| {
                 r.get(0)
             })
@@ -228,16 +232,16 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
 fn history_filters_and_orders_newest_first() {
     let (_d, s) = open();
     for i in 0..5 {
-        s.with(|c| plan(c, &key(i * 3600), 1, Trigger::Manual, 10))
+        s.on_thread(|c| record_planned(c, &key(i * 3600), 1, Trigger::Manual, 10))
             .expect("plan");
     }
     let all = s
-        .with(|c| query::history(c, &query::HistoryFilter::default()))
+        .on_thread(|c| query::history(c, &query::HistoryFilter::default()))
         .expect("history");
     assert_eq!(all.len(), 5);
     assert!(all.windows(2).all(|p| p[0].window_end > p[1].window_end));
     let some = s
-        .with(|c| {
+        .on_thread(|c| {
             query::history(
                 c,
                 &query::HistoryFilter {
@@ -255,9 +259,9 @@ fn history_filters_and_orders_newest_first() {
 fn ok_report(s: &Store, start: i64) -> i64 {
     let me = s.owner().to_string();
     let (id, _) = s
-        .with(|c| plan(c, &key(start), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(start), 1, Trigger::Manual, 10))
         .expect("plan");
-    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+    s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
     let f = Fetched {
         request_id: "r".into(),
@@ -265,7 +269,7 @@ fn ok_report(s: &Store, start: i64) -> i64 {
         bytes: 10,
         sha256: "00".into(),
     };
-    s.with(|c| {
+    s.on_thread(|c| {
         let tx = c.transaction()?;
         mark_ok(&tx, id, &f, 12)?;
         tx.commit()
@@ -280,14 +284,14 @@ fn a_forced_fetch_that_fails_or_stops_leaves_a_done_report_done() {
     let me = s.owner().to_string();
     let id = ok_report(&s, 0);
     // forced, then failed: still ok (the failure is in attempts)
-    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
+    s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
         .expect("claim");
     assert_eq!(status_of(&s, id), "running");
-    s.with(|c| mark_failed(c, id, "InvalidParameter", "no", Some("r2"), 21))
+    s.on_thread(|c| mark_failed(c, id, "InvalidParameter", "no", Some("r2"), 21))
         .expect("failed");
     assert_eq!(status_of(&s, id), "ok");
     let rid: String = s
-        .with(|c| {
+        .on_thread(|c| {
             c.query_row("SELECT request_id FROM reports WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
@@ -295,24 +299,25 @@ fn a_forced_fetch_that_fails_or_stops_leaves_a_done_report_done() {
         .expect("rid");
     assert_eq!(rid, "r", "the row still describes the file it has");
     // forced, then interrupted: still ok
-    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 22)))
+    s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 22)))
         .expect("claim");
-    s.with(|c| release(c, id, &me, 23)).expect("release");
+    s.on_thread(|c| release(c, id, &me, 23)).expect("release");
     assert_eq!(status_of(&s, id), "ok");
     // forced by a process that died: taken back to ok at the next start
-    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 24)))
+    s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 24)))
         .expect("claim");
-    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+    s.on_thread(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
         .expect("update");
-    s.with(|c| release_dead_claims(c, 25)).expect("release");
+    s.on_thread(|c| release_dead_claims(c, 25))
+        .expect("release");
     assert_eq!(status_of(&s, id), "ok");
     // a failure without a done past is a failure
     let (fresh, _) = s
-        .with(|c| plan(c, &key(7200), 1, Trigger::Manual, 30))
+        .on_thread(|c| record_planned(c, &key(7200), 1, Trigger::Manual, 30))
         .expect("plan");
-    s.with(|c| claim(c, fresh, &req(&me, false, "/r/g.xlsx", 31)))
+    s.on_thread(|c| claim(c, fresh, &req(&me, false, "/r/g.xlsx", 31)))
         .expect("claim");
-    s.with(|c| mark_failed(c, fresh, "InternalError", "boom", None, 32))
+    s.on_thread(|c| mark_failed(c, fresh, "InternalError", "boom", None, 32))
         .expect("failed");
     assert_eq!(status_of(&s, fresh), "failed");
 }
@@ -322,14 +327,14 @@ fn taking_over_a_dead_claim_keeps_the_status_from_before_it() {
     let (_d, s) = open();
     let me = s.owner().to_string();
     let id = ok_report(&s, 0);
-    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
+    s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 20)))
         .expect("claim");
-    s.with(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
+    s.on_thread(|c| c.execute("UPDATE claims SET owner = ?1", [dead_owner()]))
         .expect("update");
     // another forced fetch takes it over, then fails: back to ok, not to the dead claim's 'running'
-    s.with(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 21)))
+    s.on_thread(|c| claim(c, id, &req(&me, true, "/r/f.xlsx", 21)))
         .expect("claim");
-    s.with(|c| mark_failed(c, id, "InternalError", "boom", None, 22))
+    s.on_thread(|c| mark_failed(c, id, "InternalError", "boom", None, 22))
         .expect("failed");
     assert_eq!(status_of(&s, id), "ok");
 }
@@ -339,15 +344,15 @@ fn a_claim_of_this_process_that_is_not_in_flight_is_stale() {
     let (_d, s) = open();
     let me = s.owner().to_string();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
-    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+    s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
     // in flight: busy for another task of ours
     let guard = s.in_flight(id);
     assert!(s.holder_alive(id, &me));
     let busy = s
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction()?;
             claim_in(&tx, id, &req(&me, false, "/r/f.xlsx", 12), |h| {
                 s.holder_alive(id, h)
@@ -359,7 +364,7 @@ fn a_claim_of_this_process_that_is_not_in_flight_is_stale() {
     drop(guard);
     assert!(!s.holder_alive(id, &me));
     let again = s
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction()?;
             let r = claim_in(&tx, id, &req(&me, false, "/r/f.xlsx", 13), |h| {
                 s.holder_alive(id, h)
@@ -398,7 +403,7 @@ fn attempts_of(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Vec<Att
 fn a_call_and_its_download_are_one_try() {
     let (_d, s) = open();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let call = AttemptRecord {
         kind: AttemptKind::Call,
@@ -414,7 +419,7 @@ fn a_call_and_its_download_are_one_try() {
         ..call.clone()
     };
     let tries = s
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction()?;
             let n = record_try(&tx, id, &[call.clone(), download.clone()], 11)?;
             tx.commit()?;
@@ -423,12 +428,12 @@ fn a_call_and_its_download_are_one_try() {
         .expect("try");
     assert_eq!(tries, 1);
     let tries = s
-        .with(|c| record_try(c, id, std::slice::from_ref(&download), 12))
+        .on_thread(|c| record_try(c, id, std::slice::from_ref(&download), 12))
         .expect("try");
     assert_eq!(tries, 2);
     // the attempts table keeps one row per call or download, numbered on
     let numbers: Vec<i64> = s
-        .with(|c| {
+        .on_thread(|c| {
             let mut st =
                 c.prepare("SELECT attempt FROM attempts WHERE report_id = ?1 ORDER BY attempt")?;
             let r = st.query_map([id], |r| r.get(0))?;
@@ -442,19 +447,19 @@ fn a_call_and_its_download_are_one_try() {
 fn an_unknown_status_is_an_error_not_pending() {
     let (_d, s) = open();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
-    s.with(|c| {
+    s.on_thread(|c| {
         c.pragma_update(None, "ignore_check_constraints", true)?;
         c.execute("UPDATE reports SET status = 'archived' WHERE id = ?1", [id])
     })
     .expect("a status from elsewhere");
-    let planned = s.with(|c| plan(c, &key(0), 1, Trigger::Manual, 11));
+    let planned = s.on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 11));
     let err = planned.expect_err("an unknown status is no pending report");
     assert!(err.to_string().contains("archived"), "{err}");
     let me = s.owner().to_string();
     assert!(
-        s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
+        s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 12)))
             .is_err()
     );
 }
@@ -463,17 +468,17 @@ fn an_unknown_status_is_an_error_not_pending() {
 fn a_failed_report_keeps_no_file_path_and_a_claim_carries_its_own() {
     let (_d, s) = open();
     let (id, _) = s
-        .with(|c| plan(c, &key(0), 1, Trigger::Manual, 10))
+        .on_thread(|c| record_planned(c, &key(0), 1, Trigger::Manual, 10))
         .expect("plan");
     let me = s.owner().to_string();
-    s.with(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
+    s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
-    let parts = s.with(claimed_part_paths).expect("parts");
+    let parts = s.on_thread(claimed_part_paths).expect("parts");
     assert_eq!(parts, vec![std::path::PathBuf::from("/r/f.xlsx.part")]);
-    s.with(|c| mark_failed(c, id, "InternalError", "boom", None, 12))
+    s.on_thread(|c| mark_failed(c, id, "InternalError", "boom", None, 12))
         .expect("failed");
     let path: Option<String> = s
-        .with(|c| {
+        .on_thread(|c| {
             c.query_row("SELECT file_path FROM reports WHERE id = ?1", [id], |r| {
                 r.get(0)
             })

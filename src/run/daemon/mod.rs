@@ -10,11 +10,11 @@ pub mod timetable;
 
 use crate::archive::store::{self, query};
 use crate::config::{self, Config, Job};
-use crate::run::app;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::Exit;
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
+use crate::run::setup;
 use crate::run::status::{self, JobStatus};
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashMap};
@@ -87,12 +87,12 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 
 /// Run the daemon until SIGTERM/SIGINT.
 pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
-    let path = app::config_path(config_flag);
+    let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
-    let (source, found) = app::find_credentials(&config)?;
-    let store = app::open_store(&config)?;
-    let limiter = app::limiter(&config);
-    let engine = app::engine(&config, found, store, limiter.clone())?;
+    let (source, found) = setup::find_credentials(&config)?;
+    let store = setup::open_store(&config)?;
+    let limiter = setup::limiter(&config);
+    let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
 
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
@@ -264,7 +264,7 @@ impl Daemon {
         let reports_dir = self.config.storage.reports_dir.clone();
         let retention = self.config.storage.retention;
         self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
-            app::sweep_parts(&store, &reports_dir);
+            setup::sweep_parts(&store, &reports_dir);
             let Some(retention) = retention else { return };
             let cutoff = Timestamp::now().as_second()
                 - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
@@ -289,7 +289,7 @@ impl Daemon {
             let loaded = config::load(&path)
                 .map_err(anyhow::Error::from)
                 .and_then(|c| {
-                    let (_, found) = app::find_credentials(&c)?;
+                    let (_, found) = setup::find_credentials(&c)?;
                     Ok((c, found))
                 });
             let _ = tx.send(loaded);
@@ -326,7 +326,7 @@ impl Daemon {
             );
             new.storage = self.config.storage.clone();
         }
-        let engine = app::engine(
+        let engine = setup::engine(
             &new,
             found,
             self.engine.store().clone(),
@@ -443,7 +443,7 @@ async fn fire(
 ) -> Summary {
     let todo = match engine
         .store()
-        .call(move |c| query::not_done(c, planned))
+        .on_pool(move |c| query::not_done(c, planned))
         .await
     {
         Ok(t) => t,
@@ -459,7 +459,7 @@ async fn fire(
 async fn job_status(store: &store::Store, job: &Arc<Job>) -> Option<JobStatus> {
     let job = job.clone();
     store
-        .call(move |c| status::job_status(c, &job, Timestamp::now()))
+        .on_pool(move |c| status::job_status(c, &job, Timestamp::now()))
         .await
         .ok()
 }

@@ -84,7 +84,7 @@ pub(super) struct Committed {
 }
 
 /// How the blocking part of a commit ended.
-enum Sealed {
+enum CommitEnd {
     Committed {
         rows: usize,
         attempts: u32,
@@ -189,7 +189,7 @@ impl Engine {
                     .seal_and_commit(id, &success, received, final_path, all)
                     .await
                 {
-                    Sealed::Committed { rows, attempts } => {
+                    CommitEnd::Committed { rows, attempts } => {
                         tries.store(attempts, Ordering::Relaxed);
                         return Ok(Committed {
                             request_id: success.request_id,
@@ -198,8 +198,8 @@ impl Engine {
                             attempts,
                         });
                     }
-                    Sealed::Store(e) => return Err(StepError::Store(e)),
-                    Sealed::Rejected(e) => e,
+                    CommitEnd::Store(e) => return Err(StepError::Store(e)),
+                    CommitEnd::Rejected(e) => e,
                 }
             }
             Err(e) => e,
@@ -222,7 +222,7 @@ impl Engine {
         received: Received,
         final_path: &Path,
         records: Vec<AttemptRecord>,
-    ) -> Sealed {
+    ) -> CommitEnd {
         let fetched = Fetched {
             request_id: success.request_id.clone(),
             file_path: final_path.to_string_lossy().into_owned(),
@@ -234,14 +234,14 @@ impl Engine {
             seal_and_commit(&store, id, &received, &final_path, &fetched, &records)
         })
         .await
-        .unwrap_or_else(|e| Sealed::Store(StoreError::Task(e.to_string())))
+        .unwrap_or_else(|e| CommitEnd::Store(StoreError::Task(e.to_string())))
     }
 
     /// Append `records`, one try, to report `id`'s attempts, in one
     /// transaction; returns the report's tries so far.
     async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<u32, StepError> {
         self.store
-            .call(move |c| {
+            .on_pool(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let tries = reports::record_try(&tx, id, &records, store::now())?;
                 tx.commit()?;
@@ -259,11 +259,11 @@ fn seal_and_commit(
     final_path: &Path,
     fetched: &Fetched,
     records: &[AttemptRecord],
-) -> Sealed {
+) -> CommitEnd {
     let part = &received.path;
     let reject = |e: DownloadError| {
         let _ = files::remove_if_exists(part);
-        Sealed::Rejected(e)
+        CommitEnd::Rejected(e)
     };
     if let Err(e) = download::seal(received) {
         return reject(e);
@@ -294,7 +294,7 @@ fn seal_and_commit(
         Ok(kept) => kept,
         Err(store::recover::KeepError::Store(e)) => {
             let _ = files::remove_if_exists(part);
-            return Sealed::Store(e);
+            return CommitEnd::Store(e);
         }
         Err(store::recover::KeepError::Io(source)) => {
             return reject(DownloadError::Io {
@@ -325,7 +325,7 @@ fn seal_and_commit(
             return reject(e);
         }
     }
-    let committed = store.with(|c| {
+    let committed = store.on_thread(|c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let read = match &parsed {
             Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
@@ -352,7 +352,7 @@ fn seal_and_commit(
             if kept && let Err(e) = files::drop_previous(final_path) {
                 warn!(file = %final_path.display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
             }
-            Sealed::Committed { rows, attempts }
+            CommitEnd::Committed { rows, attempts }
         }
         Ok(Err(e)) => {
             give_back("a failed commit");
@@ -365,7 +365,7 @@ fn seal_and_commit(
             give_back("a failed commit");
             let _ = files::remove_if_exists(part);
             warn!(file = %final_path.display(), error = %e, "the history refused the commit of a fetched report");
-            Sealed::Store(e)
+            CommitEnd::Store(e)
         }
     }
 }

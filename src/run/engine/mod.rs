@@ -235,7 +235,7 @@ impl Engine {
                 let owner = self.store.owner().to_string();
                 if let Err(e) = self
                     .store
-                    .call(move |c| reports::release(c, id, &owner, store::now()))
+                    .on_pool(move |c| reports::release(c, id, &owner, store::now()))
                     .await
                 {
                     self.left_claims.store(true, Ordering::Relaxed);
@@ -289,10 +289,10 @@ impl Engine {
         let owner = store.owner().to_string();
         let file = final_path.to_string_lossy().into_owned();
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
-            let claimed = store.with(|c| {
+            let claimed = store.on_thread(|c| {
                 let now = store::now();
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let (id, status) = reports::plan(&tx, &k, granularity, trigger, now)?;
+                let (id, status) = reports::record_planned(&tx, &k, granularity, trigger, now)?;
                 if status.is_done() && !force {
                     return Ok(Claimed::NotOurs(Outcome::Done));
                 }
@@ -335,7 +335,7 @@ impl Engine {
         let store = self.store.clone();
         let released = self
             .store
-            .call(move |c| {
+            .on_pool(move |c| {
                 reports::release_stale_claims(c, store::now(), |id, owner| {
                     store.holder_alive(id, owner)
                 })
@@ -379,7 +379,9 @@ impl Engine {
             let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
             if let Err(e) = self
                 .store
-                .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
+                .on_pool(move |c| {
+                    reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now())
+                })
                 .await
             {
                 self.left_claims.store(true, Ordering::Relaxed);
@@ -427,8 +429,8 @@ mod tests {
                 secret_key: "key".to_string().into(),
                 token: None,
             });
-        let limiter = crate::run::app::limiter(&config);
-        crate::run::app::engine(&config, found, store, limiter).expect("engine")
+        let limiter = crate::run::setup::limiter(&config);
+        crate::run::setup::engine(&config, found, store, limiter).expect("engine")
     }
 
     #[tokio::test]

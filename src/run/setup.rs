@@ -71,7 +71,7 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
 /// Remove the `.part` files that no live claim is writing and that have not
 /// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
 pub fn sweep_parts(store: &Store, reports_dir: &Path) {
-    let keep: HashSet<PathBuf> = match store.with(reports::claimed_part_paths) {
+    let keep: HashSet<PathBuf> = match store.on_thread(reports::claimed_part_paths) {
         Ok(k) => k.into_iter().collect(),
         Err(e) => {
             warn!(error = %e, "could not read the claims; not sweeping .part files");
@@ -104,7 +104,7 @@ pub const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     warn_if_foreign_state_dir(&config.storage.state_dir);
     let store = Store::open(&config.storage.database_path())?;
-    let released = store.with(|c| reports::release_dead_claims(c, store::now()))?;
+    let released = store.on_thread(|c| reports::release_dead_claims(c, store::now()))?;
     if released > 0 {
         warn!(
             released,

@@ -1,8 +1,8 @@
 //! Who holds a claim on a report: a process identity that outlives PID reuse
 //! and reboots, and the test of whether that process still runs.
 //!
-//! An owner is `<boot id>:<pid>:<start time in clock ticks since boot>`,
-//! read from `/proc`. A claim is stale when its owner's boot is over, its
+//! A holder is `<boot id>:<pid>:<start time in clock ticks since boot>`,
+//! read from `/proc`. A claim is stale when its holder's boot is over, its
 //! PID is gone, or the PID now belongs to a process started at another time.
 //! Processes sharing one SQLite database in WAL mode share a host, so this
 //! test is complete.
@@ -15,22 +15,22 @@ use std::io;
 #[error(
     "cannot read {path}: {source}\n  fix: mna-reportd needs /proc mounted and readable, to tell the processes sharing its history apart"
 )]
-pub struct OwnerError {
+pub struct HolderError {
     path: String,
     #[source]
     source: io::Error,
 }
 
 /// This process's owner string.
-pub fn current() -> Result<String, OwnerError> {
+pub fn current() -> Result<String, HolderError> {
     let pid = std::process::id();
-    let boot = boot_id().map_err(|source| OwnerError {
+    let boot = boot_id().map_err(|source| HolderError {
         path: BOOT_ID.to_string(),
         source,
     })?;
     let start = start_time(pid)
         .and_then(|s| s.ok_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
-        .map_err(|source| OwnerError {
+        .map_err(|source| HolderError {
             path: format!("/proc/{pid}/stat"),
             source,
         })?;
