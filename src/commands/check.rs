@@ -4,6 +4,7 @@
 
 use crate::archive::store::query;
 use crate::config::Job;
+use crate::core::report::RegionScope;
 use crate::core::schedule;
 use crate::run::exit::Exit;
 use crate::run::plan;
@@ -83,10 +84,10 @@ fn describe_job(
         humantime::format_duration(job.catch_up)
     );
     let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
-    let regions: Vec<&str> = job
+    let regions: Vec<String> = job
         .regions
         .iter()
-        .map(|r| r.map(|r| r.as_str()).unwrap_or("ALL"))
+        .map(|r| RegionScope::from(*r).to_string())
         .collect();
     let _ = writeln!(
         out,
