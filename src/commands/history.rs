@@ -133,7 +133,7 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
                 r.status.to_string(),
                 r.attempts.to_string(),
                 r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
-                r.trigger.clone(),
+                r.trigger.to_string(),
                 r.error_code
                     .as_deref()
                     .map(super::shown)

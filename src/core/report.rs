@@ -58,6 +58,15 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub fn parse(s: &str) -> Option<Trigger> {
+        Some(match s {
+            "schedule" => Trigger::Schedule,
+            "catch-up" => Trigger::CatchUp,
+            "manual" => Trigger::Manual,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Schedule => "schedule",
@@ -79,6 +88,12 @@ pub struct ReportKey {
 }
 
 impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -179,5 +194,10 @@ mod tests {
             assert_eq!(s.to_string(), s.as_str());
         }
         assert_eq!(Status::parse("OK"), None);
+        for t in [Trigger::Schedule, Trigger::CatchUp, Trigger::Manual] {
+            assert_eq!(Trigger::parse(t.as_str()), Some(t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!(Trigger::parse("catch_up"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Reading the history: the rows `history` shows, and the done set the
 //! scheduler plans against.
 
-use crate::core::report::{self, Keyed, ReportKey, Status};
+use crate::core::report::{self, Keyed, ReportKey, Status, Trigger};
 use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -18,7 +18,7 @@ pub struct ReportRow {
     pub window_end: i64,
     pub status: Status,
     pub attempts: i64,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub request_id: Option<String>,
     pub file_path: Option<String>,
     pub bytes: Option<i64>,

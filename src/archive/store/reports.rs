@@ -52,6 +52,21 @@ impl rusqlite::types::FromSql for Status {
     }
 }
 
+/// A trigger this version does not know is an error, never a guess.
+impl rusqlite::types::FromSql for Trigger {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Trigger::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!(
+                    "unknown report trigger {s:?} in the history (written by a newer mna-reportd?)"
+                )
+                .into(),
+            )
+        })
+    }
+}
+
 /// The outcome of trying to claim a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
