@@ -2,8 +2,7 @@
 //! runtime, run the command, exit with its code.
 
 use clap::Parser;
-use mna_reportd::cli::Cli;
-use mna_reportd::{commands, logging};
+use mna_reportd::Cli;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -15,7 +14,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o027);
     }
-    logging::init(cli.verbose, cli.quiet, cli.log_format);
+    mna_reportd::init_logging(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,7 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let exit = runtime.block_on(commands::dispatch(cli));
+    let exit = runtime.block_on(mna_reportd::dispatch(cli));
     // A blocking read still waiting (a reload on a FIFO, a hung disk) must
     // not keep a finished process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));

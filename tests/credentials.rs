@@ -1,6 +1,6 @@
 //! Each credential source drives a real fetch; tokens reach `X-TC-Token`;
 //! the CVM role comes from the metadata endpoint and is refreshed before it
-//! expires. (The order of the chain is unit-tested in src/credentials.)
+//! expires. (The order of the chain is unit-tested in src/tencent/credentials.)
 
 mod common;
 

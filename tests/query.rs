@@ -334,7 +334,7 @@ fn report_rows_hold_every_row_of_every_file_with_numbers_as_numbers() {
             )
             .expect("id");
         // what calamine reads whole from the file, sheet by sheet
-        let sheets = mna_reportd::ingest::read_all(std::path::Path::new(&path)).expect("workbook");
+        let sheets = read_all(std::path::Path::new(&path));
         let mut expected_rows = 0;
         for (sheet, cells) in &sheets {
             let header: Vec<String> = cells[0].iter().map(|c| c.to_string()).collect();
@@ -433,4 +433,17 @@ fn a_corrupt_workbook_never_becomes_ok() {
             .all(|f| !f.to_string_lossy().ends_with(".xlsx")),
         "no file under a final name"
     );
+}
+
+/// Every cell of every sheet of the workbook at `path`, as calamine reads it
+/// whole: what the streaming ingestion is compared against.
+fn read_all(path: &std::path::Path) -> Vec<(String, Vec<Vec<calamine::Data>>)> {
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(path).expect("workbook");
+    let mut out = Vec::new();
+    for sheet in wb.sheet_names() {
+        let range = wb.worksheet_range(&sheet).expect("sheet");
+        out.push((sheet, range.rows().map(|r| r.to_vec()).collect()));
+    }
+    out
 }

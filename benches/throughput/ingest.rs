@@ -1,4 +1,4 @@
-//! The `ingest` scenario: the time of `mna_reportd::ingest::ingest` alone
+//! The `ingest` scenario: the time of `ingest` alone
 //! on a 100,000-row workbook (and of the commit after it), and the peak
 //! RSS of fetches of 10k, 100k and 300k-row reports, which must stay flat.
 
@@ -6,9 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::{FakeConfig, Params};
-use mna_reportd::ingest::{self, Ingested};
-use mna_reportd::store::Store;
-use mna_reportd::store::reports::{self, Trigger};
+use mna_reportd::testing::{self, Ingested, Store, Trigger, reports};
 
 use crate::Results;
 use crate::harness::{MIB, fmt_runs, median};
@@ -22,7 +20,7 @@ const INGEST_TARGET: Duration = Duration::from_secs(1);
 fn fresh_store(dir: &Path) -> (Store, i64) {
     let store = Store::open(&dir.join("history.db")).expect("open a fresh history");
     let (id, _) = store
-        .with(|c| reports::plan(c, &report_key(0), 1, Trigger::Manual, BASE))
+        .on_thread(|c| reports::record_planned(c, &report_key(0), 1, Trigger::Manual, BASE))
         .expect("plan a report");
     (store, id)
 }
@@ -31,10 +29,10 @@ fn fresh_store(dir: &Path) -> (Store, i64) {
 fn time_ingest(workbook: &Path, dir: &Path) -> (Duration, Duration, Ingested) {
     let (store, id) = fresh_store(dir);
     store
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction()?;
             let t0 = Instant::now();
-            let ingested = ingest::ingest(&tx, id, workbook);
+            let ingested = testing::ingest(&tx, id, workbook);
             let t_ingest = t0.elapsed();
             let t1 = Instant::now();
             tx.commit()?;

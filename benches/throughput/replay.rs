@@ -7,9 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::Params;
-use mna_reportd::ingest;
-use mna_reportd::store::Store;
-use mna_reportd::store::reports::{self, Trigger};
+use mna_reportd::testing::{self, Store, Trigger, reports};
+use rusqlite::TransactionBehavior;
 
 use crate::Results;
 use crate::harness::{median, ms};
@@ -49,8 +48,8 @@ fn replay_claim(store: &Store, i: i64, file: &str) -> i64 {
     let key = report_key(i);
     let owner = store.owner().to_string();
     store
-        .with(|c| {
-            let (id, _) = reports::plan(c, &key, 1, Trigger::Manual, BASE)?;
+        .on_thread(|c| {
+            let (id, _) = reports::record_planned(c, &key, 1, Trigger::Manual, BASE)?;
             let req = reports::ClaimRequest {
                 owner: &owner,
                 force: false,
@@ -58,7 +57,10 @@ fn replay_claim(store: &Store, i: i64, file: &str) -> i64 {
                 file_path: file,
                 now: BASE,
             };
-            reports::claim(c, id, &req)?;
+            // No claim exists yet, so no holder is asked after.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            reports::claim_in(&tx, id, &req, |_| false)?;
+            tx.commit()?;
             Ok(id)
         })
         .expect("plan and claim")
@@ -79,17 +81,17 @@ fn replay_commit(
         sha256: String::new(),
     };
     store
-        .with(|c| {
+        .on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let t = Instant::now();
-            ingest::ingest(&tx, id, part).expect("ingest a 24-row workbook");
+            testing::ingest(&tx, id, part).expect("ingest a 24-row workbook");
             let ingest = t.elapsed();
             let t = Instant::now();
-            mna_reportd::files::commit(part, final_path).expect("rename, fsync the directory");
+            testing::commit(part, final_path).expect("rename, fsync the directory");
             let rename = t.elapsed();
             let t = Instant::now();
             let download = attempt(reports::AttemptKind::Download);
-            reports::record_attempt(&tx, id, &download, BASE)?;
+            reports::record_try(&tx, id, std::slice::from_ref(&download), BASE)?;
             reports::mark_ok(&tx, id, &fetched, BASE)?;
             tx.commit()?;
             Ok([ingest, rename, t.elapsed()])
@@ -101,14 +103,18 @@ fn replay_commit(
 /// commit; and apart, the time of the `.part` file.
 fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Duration; 5], Duration) {
     let final_path = dir.join(format!("r{i}.xlsx"));
-    let part = mna_reportd::files::part_path(&final_path);
+    let part = testing::part_path(&final_path);
     let t = Instant::now();
     let id = replay_claim(store, i, &final_path.to_string_lossy());
     let claim = t.elapsed();
     let t = Instant::now();
     let call = attempt(reports::AttemptKind::Call);
     store
-        .with(|c| reports::record_attempt_now(c, id, &call, BASE))
+        .on_thread(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            reports::record_try(&tx, id, std::slice::from_ref(&call), BASE)?;
+            tx.commit()
+        })
         .expect("record the call");
     let record = t.elapsed();
     let part_time = write_part(&part, workbook);
@@ -121,10 +127,10 @@ fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Durati
 fn write_part(part: &Path, workbook: &[u8]) -> Duration {
     use std::io::Write;
     let t = Instant::now();
-    let mut f = mna_reportd::files::create_private(part).expect("create the part file");
+    let mut f = testing::create_private(part).expect("create the part file");
     f.write_all(workbook).expect("write the part file");
     f.sync_all().expect("fsync the part file");
-    mna_reportd::download::check_xlsx(part).expect("a valid workbook");
+    testing::check_xlsx(part).expect("a valid workbook");
     t.elapsed()
 }
 

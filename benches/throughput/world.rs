@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna};
-use mna_reportd::store::reports::ReportKey;
+use mna_reportd::testing::ReportKey;
 use rusqlite::Connection;
 use tempfile::TempDir;
 

@@ -2,19 +2,20 @@
 //! show each job's targets, next fires and the reports it would fetch now.
 //! No API call; it only reads the history, if there is one.
 
-use crate::app;
+use crate::archive::store::query;
 use crate::config::Job;
-use crate::credentials::{Found, redact_id};
-use crate::exit::Exit;
-use crate::plan;
-use crate::schedule;
-use crate::store::query;
+use crate::core::report::RegionScope;
+use crate::core::schedule;
+use crate::run::exit::Exit;
+use crate::run::plan;
+use crate::run::setup;
+use crate::tencent::credentials::{Found, redact_id};
 use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -22,7 +23,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.path.display(),
         config.jobs.len()
     );
-    let (source, found) = app::find_credentials(&config)?;
+    let (source, found) = setup::find_credentials(&config)?;
     let who = match &found {
         Found::Static(c) => format!(
             "SecretId {}{}",
@@ -50,7 +51,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.storage.database_path().display(),
         config.storage.reports_dir.display()
     );
-    let conn = app::open_readonly(&config)?;
+    let conn = setup::open_readonly(&config)?;
     let now = Timestamp::now();
     for job in &config.jobs {
         describe_job(&mut out, job, now, conn.as_ref())?;
@@ -83,10 +84,10 @@ fn describe_job(
         humantime::format_duration(job.catch_up)
     );
     let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
-    let regions: Vec<&str> = job
+    let regions: Vec<String> = job
         .regions
         .iter()
-        .map(|r| r.map(|r| r.as_str()).unwrap_or("ALL"))
+        .map(|r| RegionScope::from(*r).to_string())
         .collect();
     let _ = writeln!(
         out,
@@ -99,7 +100,7 @@ fn describe_job(
         .as_ref()
         .map(|s| format!("cron {:?}", s.as_str()))
         .unwrap_or_else(|| "every window end + lag".to_string());
-    let fires: Vec<String> = schedule::next_fires(&job, now, 3)
+    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
         .into_iter()
         .map(|t| {
             t.to_zoned(job.cadence.zone().clone())

@@ -2,13 +2,13 @@
 //! manual fetch never moves a job's schedule. `--dry-run` prints the reports
 //! and request bodies and touches nothing.
 
-use crate::app;
-use crate::cli::FetchArgs;
-use crate::engine::{Control, Engine, Summary};
-use crate::exit::{Exit, UsageError};
-use crate::plan::{self, Planned};
-use crate::store::query;
-use crate::store::reports::{ReportKey, Trigger};
+use crate::archive::store::query;
+use crate::commands::cli::FetchArgs;
+use crate::core::report::{RegionScope, ReportKey, Trigger};
+use crate::run::engine::{Control, Engine, Summary};
+use crate::run::exit::{Exit, UsageError};
+use crate::run::plan::{self, Planned};
+use crate::run::setup;
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -31,7 +31,7 @@ fn planned(
     args: &FetchArgs,
     now: Timestamp,
 ) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
-    let jobs = app::select_jobs(config, &args.jobs, args.all)?;
+    let jobs = setup::select_jobs(config, &args.jobs, args.all)?;
     let mut ranges = Vec::new();
     let mut future = BTreeSet::new();
     let mut size: u64 = 0;
@@ -83,8 +83,8 @@ fn planned(
 pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
-    let (source, found) = app::find_credentials(&config)?;
+    let config = setup::load_config(config_flag)?;
+    let (source, found) = setup::find_credentials(&config)?;
     let now = Timestamp::now();
     // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
     let (planned, future) = planned(&config, &args, now)?;
@@ -94,7 +94,7 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
 
     if args.dry_run {
         if !args.force
-            && let Some(conn) = app::open_readonly(&config)?
+            && let Some(conn) = setup::open_readonly(&config)?
         {
             todo = query::not_done(&conn, todo)?;
         }
@@ -102,14 +102,14 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         return Ok(Exit::Ok);
     }
 
-    let store = app::open_store(&config)?;
+    let store = setup::open_store(&config)?;
     if !args.force {
-        todo = store.with(|c| query::not_done(c, todo))?;
+        todo = store.on_thread(|c| query::not_done(c, todo))?;
     }
     let skipped = asked - todo.len();
-    let engine = app::engine(&config, found, store, app::limiter(&config))?;
+    let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
-    let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
+    let signal = crate::run::signals::stop_on_signal(ctl.clone(), GRACE);
     let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
     wait_for_busy(&engine, todo, &mut summary, &ctl).await;
     let stopped_by = signal.stopped();
@@ -153,7 +153,7 @@ async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summa
         let planned = asked.clone();
         let left = match engine
             .store()
-            .call(move |c| query::not_done(c, planned))
+            .on_pool(move |c| query::not_done(c, planned))
             .await
         {
             Ok(left) => left,
@@ -205,7 +205,7 @@ fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
     );
 }
 
-fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::credentials::Source) {
+fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::tencent::credentials::Source) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -214,13 +214,12 @@ fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::credentials::So
     );
     for p in todo {
         let body = String::from_utf8(p.request().to_body()).unwrap_or_default();
-        let region = p.region.map(|r| r.as_str()).unwrap_or("ALL");
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{body}",
             p.job.name,
             p.target.label(),
-            region,
+            p.region,
             p.window_text()
         );
     }
@@ -240,11 +239,7 @@ fn print_summary(s: &Summary, skipped: usize) {
     );
     let mut err = std::io::stderr().lock();
     for f in &s.failed {
-        let region = if f.key.region.is_empty() {
-            "ALL"
-        } else {
-            &f.key.region
-        };
+        let region = RegionScope::show_stored(&f.key.region);
         let _ = writeln!(
             err,
             "failed: {} {} {} {} ({} tries in all): {} ({}){}",

@@ -2,16 +2,17 @@
 //! (an array of objects whose fields are the `reports` columns) or CSV (the
 //! same columns, with a header row).
 
-use crate::app;
-use crate::cli::{HistoryArgs, TableFormat};
+use crate::archive::store::query::{self, HistoryFilter, ReportRow};
+use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
-use crate::exit::Exit;
-use crate::store::query::{self, HistoryFilter, ReportRow};
+use crate::core::report::RegionScope;
+use crate::run::exit::Exit;
+use crate::run::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     // `--since` in local form is read in the zone of the job asked for (UTC otherwise).
     let zone = match args.jobs.as_slice() {
         [one] => config
@@ -24,15 +25,15 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone))
         .transpose()
-        .map_err(crate::exit::UsageError)?
+        .map_err(crate::run::exit::UsageError)?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),
         since,
-        status: args.status.clone(),
+        status: args.status,
         limit: args.limit,
     };
-    let rows = match app::open_readonly(&config)? {
+    let rows = match setup::open_readonly(&config)? {
         Some(conn) => query::history(&conn, &filter)?,
         None => Vec::new(),
     };
@@ -128,15 +129,11 @@ pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
                 super::time_cell(Some(r.window_end), &zone),
                 r.job.clone(),
                 r.target.clone(),
-                if r.region.is_empty() {
-                    "ALL".to_string()
-                } else {
-                    r.region.clone()
-                },
-                r.status.clone(),
+                RegionScope::show_stored(&r.region).to_string(),
+                r.status.to_string(),
                 r.attempts.to_string(),
                 r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
-                r.trigger.clone(),
+                r.trigger.to_string(),
                 r.error_code
                     .as_deref()
                     .map(super::shown)

@@ -1,13 +1,19 @@
-//! One module per command; each returns the documented exit code.
+//! The command line: its parsing ([`cli`]), logging, and one module per
+//! command; each returns the documented exit code.
+//!
+//! The top layer: may import every folder of the crate; nothing imports it
+//! but the binary.
 
 pub mod check;
+pub mod cli;
 pub mod fetch;
 pub mod history;
+pub mod logging;
 pub mod prune;
 pub mod status;
 
-use crate::cli::{Cli, Command};
-use crate::exit::{self, Exit};
+use crate::commands::cli::{Cli, Command};
+use crate::run::exit::{self, Exit};
 use jiff::tz::TimeZone;
 use std::io::Write;
 
@@ -18,7 +24,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Check => check::run(config),
         Command::Fetch(args) => fetch::run(config, args).await,
         Command::History(args) => history::run(config, args),
-        Command::Run => crate::daemon::run(config).await,
+        Command::Run => crate::run::daemon::run(config).await,
         Command::Status(args) => status::run(config, args),
         Command::Prune(args) => prune::run(config, args),
     };
@@ -36,7 +42,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
 /// Server text as shown: control characters escaped (rows recorded before
 /// text was cleaned where it enters may hold them raw).
 pub(crate) fn shown(s: &str) -> String {
-    crate::text::escape_controls(s).into_owned()
+    crate::core::text::escape_controls(s).into_owned()
 }
 
 /// Write `text` to stdout. A reader that has gone (`| head`) is not an
@@ -52,7 +58,7 @@ pub(crate) fn print(text: &str) -> std::io::Result<()> {
 
 /// A time column of the tables: wall time in the job's zone, `-` for none.
 pub(crate) fn time_cell(t: Option<i64>, zone: &TimeZone) -> String {
-    t.map(|t| crate::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))
+    t.map(|t| crate::core::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))
         .unwrap_or_else(|| "-".to_string())
 }
 

@@ -1,16 +1,16 @@
 //! `prune --older-than D [--dry-run]`: delete report files whose window
 //! ended before now - D; their rows stay, marked `pruned`.
 
-use crate::app;
-use crate::cli::PruneArgs;
-use crate::exit::{Exit, UsageError};
-use crate::prune;
-use crate::store::Store;
+use crate::archive::prune;
+use crate::archive::store::Store;
+use crate::commands::cli::PruneArgs;
+use crate::run::exit::{Exit, UsageError};
+use crate::run::setup;
 use std::io::Write;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let secs = i64::try_from(args.older_than.as_secs())
         .map_err(|_| UsageError("--older-than is too long".into()))?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;

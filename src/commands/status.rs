@@ -1,24 +1,24 @@
 //! `status`: per job, the last done window, the next fire, the reports
 //! missing or failed inside the horizon and the last error, as a table or
-//! as JSON (an array of [`crate::status::JobStatus`] objects).
+//! as JSON (an array of [`crate::run::status::JobStatus`] objects).
 
-use crate::app;
-use crate::cli::{StatusArgs, StatusFormat};
+use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::config::Config;
-use crate::exit::Exit;
-use crate::status::{self, JobStatus};
+use crate::run::exit::Exit;
+use crate::run::setup;
+use crate::run::status::{self, JobStatus};
 use jiff::Timestamp;
 use std::path::Path;
 
 pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
-    let config = app::load_config(config_flag)?;
+    let config = setup::load_config(config_flag)?;
     let now = Timestamp::now();
-    let conn = match app::open_readonly(&config)? {
+    let conn = match setup::open_readonly(&config)? {
         Some(c) => c,
         // No history yet: an empty in-memory one with the same tables.
         None => {
             let mut c = rusqlite::Connection::open_in_memory()?;
-            crate::store::migrate(&mut c).map_err(anyhow::Error::msg)?;
+            crate::archive::store::migrate(&mut c).map_err(anyhow::Error::msg)?;
             c
         }
     };

@@ -2,11 +2,11 @@
 //! window and step, zone, lag and horizon, schedule, targets and regions.
 
 use super::model::Job;
-use super::raw::{RawJob, S};
+use super::raw::{OptSpanned, RawJob};
 use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
-use crate::schedule::Schedule;
-use crate::target::{Gateway, Granularity, Region, Selection, Target};
-use crate::window::{Cadence, Length};
+use crate::core::schedule::Schedule;
+use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::core::window::{Cadence, Length};
 use std::collections::HashSet;
 use std::ops::Range;
 use std::time::Duration;
@@ -22,7 +22,7 @@ fn valid_job_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn strings(cx: &mut Ctx<'_>, key: &str, v: &S<Vec<Spanned<String>>>) -> Vec<String> {
+fn strings(cx: &mut Ctx<'_>, key: &str, v: &OptSpanned<Vec<Spanned<String>>>) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for item in v.iter().flat_map(|v| v.get_ref()) {

@@ -2,6 +2,9 @@
 //! refused) then [`validate`] into the [`model`] the program uses. Every
 //! problem found names the key, its line and, where one exists, the fix; all
 //! problems of a file are reported at once. Nothing is written while loading.
+//!
+//! May import [`crate::core`] only; not the remote service, the local state,
+//! what drives work or the command line.
 
 mod job;
 mod model;
@@ -9,10 +12,8 @@ mod raw;
 mod size;
 mod validate;
 
-pub use model::{Api, Config, CredentialSettings, Job, Metrics, RetrySettings, Storage};
-pub use validate::{
-    MAX_CATCH_UP, MAX_LAG, MAX_RETENTION, MAX_RETRY_DELAY, MAX_TIMEOUT, MAX_WINDOW,
-};
+pub use model::{Api, Config, CredentialSettings, Job, RetrySettings};
+pub use size::{DEFAULT_MAX_SIZE, human_size};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The problems found, empty for a read error.
+    #[cfg(test)]
     pub fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Read { .. } | ConfigError::TooLarge { .. } => &[],

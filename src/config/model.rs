@@ -1,9 +1,9 @@
 //! Stage two of the config: the validated model the rest of the program uses.
 //! Every value here has been checked; defaults are filled in.
 
-use crate::schedule::Schedule;
-use crate::target::{Gateway, Granularity, Region, Target};
-use crate::window::Cadence;
+use crate::core::schedule::{Fires, Schedule};
+use crate::core::target::{Gateway, Granularity, Region, Target};
+use crate::core::window::Cadence;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ pub struct Api {
     pub region: Option<String>,
 }
 
-/// `[credentials]`: where to look; the keys themselves are read by [`crate::credentials`].
+/// `[credentials]`: where to look; the keys themselves are read by [`crate::tencent::credentials`].
 #[derive(Debug, Clone)]
 pub struct CredentialSettings {
     pub secret_id_file: Option<PathBuf>,
@@ -104,4 +104,15 @@ pub struct Job {
     pub regions: Vec<Option<Region>>,
     pub gateway: Gateway,
     pub enabled: bool,
+}
+
+impl Job {
+    /// What decides when this job fires.
+    pub fn fires(&self) -> Fires<'_> {
+        Fires {
+            schedule: self.schedule.as_ref(),
+            cadence: &self.cadence,
+            lag: self.lag,
+        }
+    }
 }

@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-pub type S<T> = Option<Spanned<T>>;
+/// A key as the file gives it: absent, or its value and where it is written.
+pub type OptSpanned<T> = Option<Spanned<T>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,72 +24,72 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
-    pub endpoint: S<String>,
-    pub rate_limit: S<i64>,
-    pub timeout: S<String>,
-    pub concurrency: S<i64>,
-    pub language: S<String>,
-    pub region: S<String>,
+    pub endpoint: OptSpanned<String>,
+    pub rate_limit: OptSpanned<i64>,
+    pub timeout: OptSpanned<String>,
+    pub concurrency: OptSpanned<i64>,
+    pub language: OptSpanned<String>,
+    pub region: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCredentials {
-    pub secret_id_file: S<String>,
-    pub secret_key_file: S<String>,
-    pub token_file: S<String>,
-    pub profile: S<String>,
-    pub cvm_role: S<bool>,
-    pub metadata_endpoint: S<String>,
+    pub secret_id_file: OptSpanned<String>,
+    pub secret_key_file: OptSpanned<String>,
+    pub token_file: OptSpanned<String>,
+    pub profile: OptSpanned<String>,
+    pub cvm_role: OptSpanned<bool>,
+    pub metadata_endpoint: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
-    pub state_dir: S<String>,
-    pub reports_dir: S<String>,
-    pub retention: S<String>,
-    pub max_report_size: S<String>,
+    pub state_dir: OptSpanned<String>,
+    pub reports_dir: OptSpanned<String>,
+    pub retention: OptSpanned<String>,
+    pub max_report_size: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
-    pub max_attempts: S<i64>,
-    pub initial_delay: S<String>,
-    pub max_delay: S<String>,
+    pub max_attempts: OptSpanned<i64>,
+    pub initial_delay: OptSpanned<String>,
+    pub max_delay: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
-    pub listen: S<String>,
+    pub listen: OptSpanned<String>,
 }
 
 /// A `[[jobs]]` entry, or `[defaults]` (which takes every key but `name`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
-    pub name: S<String>,
-    pub granularity: S<String>,
-    pub window: S<String>,
-    pub step: S<String>,
-    pub timezone: S<String>,
-    pub lag: S<String>,
-    pub catch_up: S<String>,
-    pub schedule: S<String>,
-    pub devices: S<Vec<Spanned<String>>>,
-    pub per_device: S<bool>,
-    pub group: S<String>,
-    pub regions: S<Vec<Spanned<String>>>,
-    pub gateway: S<String>,
-    pub enabled: S<bool>,
+    pub name: OptSpanned<String>,
+    pub granularity: OptSpanned<String>,
+    pub window: OptSpanned<String>,
+    pub step: OptSpanned<String>,
+    pub timezone: OptSpanned<String>,
+    pub lag: OptSpanned<String>,
+    pub catch_up: OptSpanned<String>,
+    pub schedule: OptSpanned<String>,
+    pub devices: OptSpanned<Vec<Spanned<String>>>,
+    pub per_device: OptSpanned<bool>,
+    pub group: OptSpanned<String>,
+    pub regions: OptSpanned<Vec<Spanned<String>>>,
+    pub gateway: OptSpanned<String>,
+    pub enabled: OptSpanned<bool>,
 }
 
 impl RawJob {
     /// This job with every key it leaves out taken from `defaults`.
     pub fn with_defaults(&self, defaults: &RawJob) -> RawJob {
-        fn pick<T: Clone>(own: &S<T>, def: &S<T>) -> S<T> {
+        fn pick<T: Clone>(own: &OptSpanned<T>, def: &OptSpanned<T>) -> OptSpanned<T> {
             own.clone().or_else(|| def.clone())
         }
         RawJob {

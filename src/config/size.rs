@@ -1,7 +1,11 @@
 //! Byte sizes as written in the config: a whole number and a unit, e.g.
 //! `"1GiB"`, `"500 MB"`, `"65536"` (bytes). Binary units (KiB, MiB, GiB,
 //! TiB) are powers of 1024, decimal ones (kB, MB, GB, TB) powers of 1000;
-//! units are read without regard to case. Pure.
+//! units are read without regard to case; [`human_size`] writes one back.
+//! Pure.
+
+/// The default `[storage] max_report_size`.
+pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 
 /// Why a size was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +42,16 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
         _ => return Err(SizeError::Unit(unit.trim().to_string())),
     };
     number.checked_mul(factor).ok_or(SizeError::Overflow)
+}
+
+/// A byte count for people: `1 GiB`, `300 MiB`, `1536 B`.
+pub fn human_size(n: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} B")
 }
 
 #[cfg(test)]

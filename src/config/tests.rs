@@ -1,5 +1,5 @@
 use super::*;
-use crate::target::{Gateway, Region, Selection};
+use crate::core::target::{Gateway, Region, Selection};
 use std::path::Path;
 
 const GOOD: &str = r#"

@@ -2,7 +2,7 @@
 //! collecting every problem with its key and line.
 
 use super::model::*;
-use super::raw::{RawConfig, RawJob, S};
+use super::raw::{OptSpanned, RawConfig, RawJob};
 use super::{Problem, line_of};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -54,7 +54,12 @@ impl Ctx<'_> {
     }
 
     /// A humantime duration at `key` of at most `max`, or a problem.
-    pub(super) fn duration(&mut self, key: &str, v: &S<String>, max: Duration) -> Option<Duration> {
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        v: &OptSpanned<String>,
+        max: Duration,
+    ) -> Option<Duration> {
         let v = v.as_ref()?;
         match humantime::parse_duration(v.get_ref().trim()) {
             Ok(d) if d <= max => Some(d),
@@ -82,7 +87,7 @@ impl Ctx<'_> {
     pub(super) fn int_in(
         &mut self,
         key: &str,
-        v: &S<i64>,
+        v: &OptSpanned<i64>,
         range: std::ops::RangeInclusive<i64>,
         default: i64,
     ) -> i64 {
@@ -106,7 +111,7 @@ impl Ctx<'_> {
     }
 }
 
-pub(super) fn span<T>(v: &S<T>) -> Option<Range<usize>> {
+pub(super) fn span<T>(v: &OptSpanned<T>) -> Option<Range<usize>> {
     v.as_ref().map(Spanned::span)
 }
 
@@ -299,7 +304,7 @@ fn credentials(
     raw: super::raw::RawCredentials,
     base: &Path,
 ) -> Option<CredentialSettings> {
-    let file = |v: &S<String>| v.as_ref().map(|p| resolve(base, p.get_ref()));
+    let file = |v: &OptSpanned<String>| v.as_ref().map(|p| resolve(base, p.get_ref()));
     let (id, key) = (file(&raw.secret_id_file), file(&raw.secret_key_file));
     if id.is_some() != key.is_some() {
         let which = if id.is_some() {
@@ -410,9 +415,9 @@ fn storage(
 }
 
 /// `[storage] max_report_size`: at least 1 KiB; 1 GiB when left out.
-fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
+fn max_report_size(cx: &mut Ctx<'_>, v: &OptSpanned<String>) -> u64 {
     let Some(v) = v else {
-        return crate::download::DEFAULT_MAX_SIZE;
+        return super::size::DEFAULT_MAX_SIZE;
     };
     let hint = Some(
         "write a size such as \"1GiB\" or \"500MiB\" (at least 1KiB), or leave the key out for 1GiB"
@@ -427,7 +432,7 @@ fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
                 format!("{:?} is below 1KiB", v.get_ref()),
                 hint,
             );
-            crate::download::DEFAULT_MAX_SIZE
+            super::size::DEFAULT_MAX_SIZE
         }
         Err(e) => {
             cx.problem(
@@ -436,7 +441,7 @@ fn max_report_size(cx: &mut Ctx<'_>, v: &S<String>) -> u64 {
                 format!("{:?} is not a size: {e}", v.get_ref()),
                 hint,
             );
-            crate::download::DEFAULT_MAX_SIZE
+            super::size::DEFAULT_MAX_SIZE
         }
     }
 }

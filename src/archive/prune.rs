@@ -1,0 +1,249 @@
+//! Pruning: report files whose window ended before a cutoff are deleted and
+//! their rows marked `pruned` (the rows, and their `report_rows`, stay: the
+//! history is the record). A pruned report counts as done, so it is never
+//! fetched again.
+//!
+//! Rows are marked first (a crash in between leaves a stray file, never an
+//! `ok` row without its file), and a report being fetched (claimed) is
+//! skipped. A file is then deleted only while the history's write lock is
+//! held and its row is still `pruned` and unclaimed, so a `fetch --force`
+//! of the same report can neither lose its new file nor race the deletion.
+//! A deleted file's path leaves its row (only a report whose file exists
+//! carries one). A file reached through a link in the reports tree (a
+//! month, year or job directory replaced by a link) lies outside it: it is
+//! left alone, with a warning.
+
+use crate::archive::files;
+use crate::archive::store::{self, Store, StoreError};
+use crate::core::report::Status;
+use rusqlite::params;
+use std::path::Path;
+use tracing::{info, warn};
+
+/// What a prune did (or, dry, would do).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub reports: usize,
+    pub files_deleted: usize,
+    pub bytes: u64,
+    pub missing_files: usize,
+    /// Files left alone: reached through a link in the reports tree.
+    pub refused_files: usize,
+}
+
+/// Rows per transaction.
+const BATCH: i64 = 500;
+
+/// The reports to prune: `ok`, ended before the cutoff, not being fetched.
+const CANDIDATES: &str = "SELECT id FROM reports WHERE status = ?4 AND window_end < ?1 AND id > ?2
+     AND id NOT IN (SELECT report_id FROM claims) ORDER BY id LIMIT ?3";
+
+/// Prune reports whose window ended before `cutoff` (Unix seconds).
+pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreError> {
+    let mut out = Pruned::default();
+    let mut after_id = 0i64;
+    loop {
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        let batch: Vec<(i64, Option<String>, Option<i64>)> = store.on_thread(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows = if dry_run {
+                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
+                    .query_map(params![cutoff, after_id, BATCH, Status::Ok], row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            } else {
+                tx.prepare(&format!(
+                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
+                ))?
+                .query_map(params![cutoff, after_id, BATCH, Status::Ok, store::now(), Status::Pruned], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(rows)
+        })?;
+        let Some(last) = batch.iter().map(|b| b.0).max() else {
+            break;
+        };
+        after_id = last;
+        out.reports += batch.len();
+        out.bytes += batch
+            .iter()
+            .map(|b| b.2.unwrap_or(0).max(0) as u64)
+            .sum::<u64>();
+        let files: Vec<(i64, String)> = batch
+            .into_iter()
+            .filter_map(|(id, p, _)| p.map(|p| (id, p)))
+            .collect();
+        if dry_run {
+            for (_, path) in &files {
+                if Path::new(path).exists() {
+                    out.files_deleted += 1;
+                } else {
+                    out.missing_files += 1;
+                }
+            }
+        } else {
+            delete_files(store, &files, &mut out)?;
+        }
+    }
+    if out.reports > 0 && !dry_run {
+        info!(
+            reports = out.reports,
+            files = out.files_deleted,
+            bytes = out.bytes,
+            "pruned old report files"
+        );
+    }
+    Ok(out)
+}
+
+/// Delete the files of pruned reports, each only if its row is still
+/// `pruned` and unclaimed, under the history's write lock.
+fn delete_files(
+    store: &Store,
+    files: &[(i64, String)],
+    out: &mut Pruned,
+) -> Result<(), StoreError> {
+    store.on_thread(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut still = tx.prepare(
+            "SELECT count(*) FROM reports WHERE id = ?1 AND status = ?2 AND id NOT IN (SELECT report_id FROM claims)",
+        )?;
+        let mut forget = tx.prepare("UPDATE reports SET file_path = NULL WHERE id = ?1")?;
+        for (id, path) in files {
+            if still.query_row(params![id, Status::Pruned], |r| r.get::<_, i64>(0))? == 0 {
+                continue;
+            }
+            let gone = match files::linked_report_dir(Path::new(path)) {
+                Ok(None) => match std::fs::remove_file(path) {
+                    Ok(()) => {
+                        out.files_deleted += 1;
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        out.missing_files += 1;
+                        true
+                    }
+                    Err(e) => {
+                        warn!(file = %path, error = %e, "cannot delete a pruned report file");
+                        false
+                    }
+                },
+                Ok(Some(link)) => {
+                    out.refused_files += 1;
+                    warn!(file = %path, link = %link.display(), "not deleting a pruned report file reached through a link in the reports tree; replace the link with a real directory");
+                    false
+                }
+                Err(e) => {
+                    warn!(file = %path, error = %e, "cannot check the directories of a pruned report file");
+                    false
+                }
+            };
+            if gone {
+                forget.execute([id])?;
+            }
+        }
+        drop((still, forget));
+        tx.commit()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::store::reports::{self, Fetched};
+    use crate::core::report::{ReportKey, Trigger};
+
+    fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> std::path::PathBuf {
+        let key = ReportKey {
+            job: "j".into(),
+            target: "all".into(),
+            region: String::new(),
+            window_start: end - 3600,
+            window_end: end,
+        };
+        let file = dir.join(format!("{end}.xlsx"));
+        std::fs::write(&file, b"x").expect("write");
+        s.on_thread(|c| {
+            let (id, _) = reports::record_planned(c, &key, 1, Trigger::Manual, 0)?;
+            let tx = c.transaction()?;
+            reports::mark_ok(
+                &tx,
+                id,
+                &Fetched {
+                    request_id: "r".into(),
+                    file_path: file.to_string_lossy().into_owned(),
+                    bytes: 1,
+                    sha256: "s".into(),
+                },
+                0,
+            )?;
+            tx.commit()
+        })
+        .expect("ok row");
+        file
+    }
+
+    #[test]
+    fn a_report_being_fetched_is_not_pruned() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let old = ok_report(&s, d.path(), 1_000);
+        let me = s.owner().to_string();
+        // a forced fetch holds it
+        s.on_thread(|c| {
+            reports::claim(
+                c,
+                1,
+                &reports::ClaimRequest {
+                    owner: &me,
+                    force: true,
+                    trigger: Trigger::Manual,
+                    file_path: &old.to_string_lossy(),
+                    now: 5,
+                },
+            )
+        })
+        .expect("claim");
+        let p = prune(&s, 5_000, false).expect("prune");
+        assert_eq!(p.reports, 0);
+        assert!(old.exists());
+    }
+
+    #[test]
+    fn prunes_only_what_ended_before_the_cutoff_and_keeps_rows() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let old = ok_report(&s, d.path(), 1_000);
+        let new = ok_report(&s, d.path(), 10_000);
+        let dry = prune(&s, 5_000, true).expect("dry");
+        assert_eq!(dry.reports, 1);
+        assert!(old.exists());
+        let done = prune(&s, 5_000, false).expect("prune");
+        assert_eq!(
+            done,
+            Pruned {
+                reports: 1,
+                files_deleted: 1,
+                bytes: 1,
+                missing_files: 0,
+                refused_files: 0
+            }
+        );
+        assert!(!old.exists() && new.exists());
+        let statuses: Vec<String> = s
+            .on_thread(|c| {
+                let mut st = c.prepare("SELECT status FROM reports ORDER BY window_end")?;
+                let r = st.query_map([], |r| r.get(0))?;
+                r.collect()
+            })
+            .expect("statuses");
+        assert_eq!(statuses, vec!["pruned", "ok"]);
+        // pruned counts as done
+        let done = s
+            .on_thread(|c| crate::archive::store::query::done_keys(c, "j", 0, 2_000))
+            .expect("done");
+        assert_eq!(done.len(), 1);
+        // a second prune finds nothing
+        assert_eq!(prune(&s, 5_000, false).expect("again").reports, 0);
+    }
+}

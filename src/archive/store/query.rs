@@ -1,0 +1,135 @@
+//! Reading the history: the rows `history` shows, and the done set the
+//! scheduler plans against.
+
+use crate::core::report::{self, Keyed, ReportKey, Status, Trigger};
+use rusqlite::{Connection, params_from_iter, types::Value};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// One `reports` row, as `history` shows it (json field names = column names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    pub id: i64,
+    pub job: String,
+    pub target: String,
+    pub region: String,
+    pub granularity: i64,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub status: Status,
+    pub attempts: i64,
+    pub trigger: Trigger,
+    pub request_id: Option<String>,
+    pub file_path: Option<String>,
+    pub bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Filters of `history`.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub jobs: Vec<String>,
+    /// Windows ending at or after this moment.
+    pub since: Option<i64>,
+    pub status: Option<Status>,
+    pub limit: Option<u32>,
+}
+
+const COLUMNS: &str = r#"id, job, target, region, granularity, window_start, window_end, status, attempts, "trigger",
+    request_id, file_path, bytes, sha256, error_code, error_message, created_at, updated_at"#;
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
+    Ok(ReportRow {
+        id: r.get(0)?,
+        job: r.get(1)?,
+        target: r.get(2)?,
+        region: r.get(3)?,
+        granularity: r.get(4)?,
+        window_start: r.get(5)?,
+        window_end: r.get(6)?,
+        status: r.get(7)?,
+        attempts: r.get(8)?,
+        trigger: r.get(9)?,
+        request_id: r.get(10)?,
+        file_path: r.get(11)?,
+        bytes: r.get(12)?,
+        sha256: r.get(13)?,
+        error_code: r.get(14)?,
+        error_message: r.get(15)?,
+        created_at: r.get(16)?,
+        updated_at: r.get(17)?,
+    })
+}
+
+/// The recorded reports matching `f`, newest window first.
+pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<ReportRow>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM reports WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    if !f.jobs.is_empty() {
+        sql.push_str(&format!(
+            " AND job IN ({})",
+            vec!["?"; f.jobs.len()].join(", ")
+        ));
+        args.extend(f.jobs.iter().cloned().map(Value::Text));
+    }
+    if let Some(since) = f.since {
+        sql.push_str(" AND window_end >= ?");
+        args.push(Value::Integer(since));
+    }
+    if let Some(status) = f.status {
+        sql.push_str(" AND status = ?");
+        args.push(Value::Text(status.as_str().to_string()));
+    }
+    sql.push_str(" ORDER BY window_end DESC, job, target, region, window_start DESC");
+    if let Some(limit) = f.limit {
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(i64::from(limit)));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), row)?;
+    rows.collect()
+}
+
+/// The keys of `job`'s done (`ok` or `pruned`) reports whose window ends in `(after, until]`.
+pub fn done_keys(
+    conn: &Connection,
+    job: &str,
+    after: i64,
+    until: i64,
+) -> rusqlite::Result<HashSet<ReportKey>> {
+    let mut stmt = conn.prepare(
+        "SELECT target, region, window_start, window_end FROM reports
+         WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND status IN (?4, ?5)",
+    )?;
+    let params = rusqlite::params![job, after, until, Status::Ok, Status::Pruned];
+    let rows = stmt.query_map(params, |r| {
+        Ok(ReportKey {
+            job: job.to_string(),
+            target: r.get(0)?,
+            region: r.get(1)?,
+            window_start: r.get(2)?,
+            window_end: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// `planned` minus the reports the history has as done.
+pub fn not_done<T: Keyed>(conn: &Connection, planned: Vec<T>) -> rusqlite::Result<Vec<T>> {
+    let mut done = HashSet::new();
+    let keys: Vec<ReportKey> = planned.iter().map(Keyed::key).collect();
+    let jobs: HashSet<&str> = keys.iter().map(|k| k.job.as_str()).collect();
+    for job in jobs {
+        let ends = keys.iter().filter(|k| k.job == job).map(|k| k.window_end);
+        let min = ends.clone().min();
+        let max = ends.max();
+        if let (Some(min), Some(max)) = (min, max) {
+            done.extend(done_keys(conn, job, min - 1, max)?);
+        }
+    }
+    Ok(report::without_done(planned, &done))
+}

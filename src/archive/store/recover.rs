@@ -1,0 +1,125 @@
+//! Recovery of a forced refetch that did not finish: the `<final>.prev`
+//! copies it left are settled against the history, so that every `ok`
+//! report's file is the one its row records (see [`crate::archive::files`]).
+
+use super::Store;
+use crate::archive::files::{self, Resolved};
+use crate::core::report::Status;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use tracing::{info, warn};
+
+/// What the history says of the report whose file is `final_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// `ok` and not being fetched: its file's (sha256, size).
+    File(String, u64),
+    /// Being fetched again right now: that fetch settles the copy.
+    Claimed,
+    /// No `ok` report has that file.
+    Unknown,
+}
+
+/// What the history records for the report whose file is `final_path`.
+pub fn recorded_file(conn: &Connection, final_path: &Path) -> rusqlite::Result<Recorded> {
+    let row: Option<(Option<String>, Option<i64>, bool)> = conn
+        .prepare_cached(
+            "SELECT sha256, bytes, id IN (SELECT report_id FROM claims) FROM reports
+             WHERE file_path = ?1 AND status IN (?2, ?3)",
+        )?
+        .query_row(
+            params![final_path.to_string_lossy(), Status::Ok, Status::Running],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        Some((_, _, true)) => Recorded::Claimed,
+        Some((Some(sha), Some(bytes), false)) => Recorded::File(sha, bytes.max(0) as u64),
+        _ => Recorded::Unknown,
+    })
+}
+
+/// The file report `id` had before its claim, when it was `ok` then (a
+/// forced refetch): (sha256, size).
+pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String, u64)>> {
+    let row: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT r.sha256, r.bytes FROM reports r JOIN claims c ON c.report_id = r.id
+             WHERE r.id = ?1 AND c.previous_status = ?2",
+        )?
+        .query_row(params![id, Status::Ok], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(sha), Some(bytes))) => Some((sha, bytes.max(0) as u64)),
+        _ => None,
+    })
+}
+
+/// Before a forced refetch of report `id` replaces its good file at
+/// `final_path`, keep that file as `<final>.prev` (settling a copy an
+/// earlier try left). Returns whether a copy is kept.
+pub fn keep_previous(store: &Store, id: i64, final_path: &Path) -> Result<bool, KeepError> {
+    let Some((sha, bytes)) = store.on_thread(|c| file_before_claim(c, id))? else {
+        return Ok(false);
+    };
+    files::resolve_previous(final_path, (&sha, bytes)).map_err(KeepError::Io)?;
+    files::keep_previous(final_path).map_err(KeepError::Io)
+}
+
+/// Why the good copy could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum KeepError {
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
+/// Settle each `.prev` copy in `found` (see [`files::resolve_previous`]);
+/// a copy whose report is being fetched again right now is left to that
+/// fetch. Returns how many were settled.
+pub fn resolve_previous_copies(store: &Store, found: &[PathBuf]) -> usize {
+    let mut settled = 0;
+    for prev in found {
+        let Some(final_path) = prev
+            .to_str()
+            .and_then(|p| p.strip_suffix(files::PREV_SUFFIX))
+        else {
+            continue;
+        };
+        let final_path = Path::new(final_path);
+        // Under the write lock: no fetch of this report commits meanwhile.
+        let done = store.on_thread(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let resolved = match recorded_file(&tx, final_path)? {
+                Recorded::File(sha, bytes) => {
+                    Some(files::resolve_previous(final_path, (&sha, bytes)))
+                }
+                Recorded::Claimed => None,
+                Recorded::Unknown => Some(Ok(Resolved::Unresolved)),
+            };
+            tx.commit()?;
+            Ok(resolved)
+        });
+        match done {
+            Ok(Some(Ok(Resolved::Restored))) => {
+                settled += 1;
+                info!(file = %final_path.display(), "put back the report file an unfinished forced fetch had replaced");
+            }
+            Ok(Some(Ok(Resolved::Dropped))) => settled += 1,
+            Ok(Some(Ok(Resolved::Nothing))) | Ok(None) => {}
+            Ok(Some(Ok(Resolved::Unresolved))) => warn!(
+                file = %final_path.display(),
+                copy = %prev.display(),
+                "neither this report file nor its .prev copy is the one the history records; fix: check both, keep the right one, or fetch the report again with --force"
+            ),
+            Ok(Some(Err(e))) => {
+                warn!(file = %final_path.display(), error = %e, "cannot settle the .prev copy of a report file")
+            }
+            Err(e) => {
+                warn!(file = %final_path.display(), error = %e, "cannot read the history to settle a .prev copy")
+            }
+        }
+    }
+    settled
+}

@@ -1,0 +1,161 @@
+//! The command line: global options and the commands of the product
+//! contract (`run`, `check`, `fetch`, `history`, `status`, `prune`).
+
+use crate::core::report::Status;
+use crate::core::timearg::TimeArg;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mna-reportd",
+    version,
+    about = "Keeps Tencent Cloud MNA traffic reports on your own disk, with a SQLite history",
+    after_help = "Exit codes: 0 everything asked for is done; 1 some report failed (the rest is kept); \
+                  2 usage or config error, nothing written."
+)]
+pub struct Cli {
+    /// Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log detail (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: fetch what is due at start, then on every job's schedule, until SIGTERM/SIGINT
+    Run,
+    /// Validate the config and show where credentials come from, without any API call
+    Check,
+    /// Fetch now: what is due (default), or every window inside --from/--to
+    Fetch(FetchArgs),
+    /// The recorded reports, newest first
+    History(HistoryArgs),
+    /// Per job: last done window, next fire, missing and failed windows inside the horizon
+    Status(StatusArgs),
+    /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Job(s) to fetch
+    #[arg(long = "job", value_name = "NAME", num_args = 1.., required_unless_present = "all")]
+    pub jobs: Vec<String>,
+    /// Every enabled job
+    #[arg(long, conflicts_with = "jobs")]
+    pub all: bool,
+    /// Start of the range (RFC 3339, or a local date/date-time in the job's zone)
+    #[arg(long, value_name = "T", requires = "to")]
+    pub from: Option<TimeArg>,
+    /// End of the range, exclusive
+    #[arg(long, value_name = "T", requires = "from")]
+    pub to: Option<TimeArg>,
+    /// Fetch reports that are already done again
+    #[arg(long)]
+    pub force: bool,
+    /// Print the windows and request bodies; send nothing, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this job (repeatable)
+    #[arg(long = "job", value_name = "NAME")]
+    pub jobs: Vec<String>,
+    /// Only windows ending at or after T
+    #[arg(long, value_name = "T")]
+    pub since: Option<TimeArg>,
+    /// Only this status: pending, running, ok, failed, pruned
+    #[arg(long, value_name = "S", value_enum)]
+    pub status: Option<Status>,
+    /// At most N rows
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Age of the window end beyond which files are deleted (e.g. 400d)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub older_than: Duration,
+    /// Show what would be deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fetch_needs_a_job_or_all_and_both_range_ends() {
+        assert!(Cli::try_parse_from(["mna-reportd", "fetch"]).is_err());
+        assert!(Cli::try_parse_from(["mna-reportd", "fetch", "--all"]).is_ok());
+        assert!(Cli::try_parse_from(["mna-reportd", "fetch", "--job", "a", "b"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["mna-reportd", "fetch", "--all", "--from", "2026-11-01"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "mna-reportd",
+                "fetch",
+                "--all",
+                "--from",
+                "bad",
+                "--to",
+                "2026-11-02"
+            ])
+            .is_err()
+        );
+    }
+}

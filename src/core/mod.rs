@@ -1,0 +1,14 @@
+//! The pure core: what a report window is, when a job fires, what a target
+//! is, the report's vocabulary, how a time argument reads, how server text
+//! is made safe to show.
+//!
+//! No I/O and no clock: moments are arguments. May not import any other
+//! folder of the crate.
+
+pub mod digest;
+pub mod report;
+pub mod schedule;
+pub mod target;
+pub mod text;
+pub mod timearg;
+pub mod window;

@@ -1,0 +1,522 @@
+//! `run`: the daemon. At start it catches up every job (everything due
+//! within the horizon and not done), then fires each job on its schedule,
+//! one fire of a job at a time. SIGHUP reloads the job file (a broken one is
+//! logged and the running jobs go on); SIGTERM/SIGINT stop new work, give
+//! reports in flight [`GRACE`] to finish, leave the rest to the next start
+//! and exit 0. The loop itself pings the systemd watchdog.
+
+pub mod notify;
+pub mod timetable;
+
+use crate::archive::store::{self, query};
+use crate::config::{self, Config, Job};
+use crate::run::engine::{Control, Engine, Summary};
+use crate::run::exit::Exit;
+use crate::run::monitor::{self, Health};
+use crate::run::plan;
+use crate::run::setup;
+use crate::run::status::{self, JobStatus};
+use jiff::Timestamp;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timetable::Timetable;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+/// How long reports in flight may finish after SIGTERM/SIGINT.
+pub const GRACE: Duration = Duration::from_secs(20);
+
+/// A fire in progress.
+struct Fire {
+    ctl: Control,
+    started: Instant,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// What a finished fire reports back to the loop.
+struct Finished {
+    job: String,
+    summary: Summary,
+    elapsed: Duration,
+    missing: usize,
+    /// The fire's task panicked with this message: it did not finish its work.
+    panicked: Option<String>,
+}
+
+/// A job file and credentials read for a reload, off the loop's thread.
+type Loaded = anyhow::Result<(Config, crate::tencent::credentials::Found)>;
+
+struct Daemon {
+    path: PathBuf,
+    config: Config,
+    jobs: Vec<Arc<Job>>,
+    engine: Engine,
+    limiter: Arc<crate::tencent::ratelimit::Limiter>,
+    timetable: Timetable,
+    fires: HashMap<String, Fire>,
+    /// Per job, the cutoff of its last fire: the next one plans from there
+    /// at least (see [`plan::due_since`]).
+    covered: HashMap<String, Timestamp>,
+    done_tx: mpsc::UnboundedSender<Finished>,
+    reload_tx: mpsc::UnboundedSender<Loaded>,
+    /// A reload is reading the files; another SIGHUP meanwhile reads them again after it.
+    reloading: bool,
+    reload_again: bool,
+    health: Arc<Health>,
+    /// When housekeeping last ran (`None`: not yet).
+    last_housekeeping: Option<Instant>,
+    housekeeping_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
+    config
+        .jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .cloned()
+        .map(Arc::new)
+        .collect()
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
+    let path = setup::config_path(config_flag);
+    let config = config::load(&path)?;
+    let (source, found) = setup::find_credentials(&config)?;
+    let store = setup::open_store(&config)?;
+    let limiter = setup::limiter(&config);
+    let engine = setup::engine(&config, found, store, limiter.clone())?;
+    info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
+
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        anyhow::bail!("cannot install signal handlers");
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
+    let health = Arc::new(Health::new(
+        &config.storage.database_path(),
+        monitor::STALE_AFTER,
+    ));
+    health.tick();
+    let stop_listener = CancellationToken::new();
+    if let Some(listen) = config.metrics.listen {
+        let handle = monitor::install().map_err(anyhow::Error::msg)?;
+        monitor::serve(listen, handle, health.clone(), stop_listener.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
+    }
+    let now = Timestamp::now();
+    let jobs = jobs_of(&config);
+    seed_gauges(engine.store(), &jobs).await;
+    let mut d = Daemon {
+        timetable: Timetable::new(&jobs, now),
+        path,
+        config,
+        jobs,
+        engine,
+        limiter,
+        fires: HashMap::new(),
+        covered: HashMap::new(),
+        done_tx,
+        reload_tx,
+        reloading: false,
+        reload_again: false,
+        health,
+        last_housekeeping: None,
+        housekeeping_task: None,
+    };
+    for job in d.jobs.clone() {
+        d.start_fire(job, true);
+    }
+    notify::ready(&d.status_line());
+    info!(jobs = d.jobs.len(), "ready; caught-up fires started");
+
+    let watchdog = notify::watchdog_interval();
+    let mut last_observed = Instant::now();
+    loop {
+        let mut sleep = d.timetable.sleep_for(Timestamp::now());
+        if let Some(w) = watchdog {
+            sleep = sleep.min(w);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            Some(done) = done_rx.recv() => d.finish(done),
+            _ = hup.recv() => d.reload(),
+            Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+        let now = Timestamp::now();
+        if let Some(jump) = d.timetable.observe(now, last_observed.elapsed()) {
+            warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
+            d.timetable.realign(&d.jobs, now);
+        }
+        last_observed = Instant::now();
+        for name in d.timetable.take_due(&d.jobs, now) {
+            if let Some(job) = d.jobs.iter().find(|j| j.name == name).cloned() {
+                d.start_fire(job, false);
+            }
+        }
+        d.housekeeping();
+        d.health.tick();
+        notify::watchdog();
+    }
+
+    notify::stopping();
+    d.shutdown(&mut done_rx, &mut term, &mut int).await;
+    stop_listener.cancel();
+    Ok(Exit::Ok)
+}
+
+impl Daemon {
+    fn status_line(&self) -> String {
+        let running: Vec<&str> = self.fires.keys().map(String::as_str).collect();
+        if running.is_empty() {
+            format!("{} jobs, idle", self.jobs.len())
+        } else {
+            format!("{} jobs, fetching: {}", self.jobs.len(), running.join(", "))
+        }
+    }
+
+    /// Start a fire of `job`, unless one is still running.
+    fn start_fire(&mut self, job: Arc<Job>, at_start: bool) {
+        if let Some(f) = self.fires.get(&job.name) {
+            warn!(job = %job.name, running_for = ?f.started.elapsed(), "previous fire still running; skipping this one (its windows stay due)");
+            return;
+        }
+        let now = Timestamp::now();
+        let planned = plan::due_since(&job, now, self.covered.get(&job.name).copied(), at_start);
+        if let Some(cut) = plan::cutoff(&job, now) {
+            self.covered.insert(job.name.clone(), cut);
+        }
+        let ctl = Control::default();
+        let engine = self.engine.clone();
+        let tx = self.done_tx.clone();
+        let (c2, j2) = (ctl.clone(), job.clone());
+        let started = Instant::now();
+        let handle = spawn_fire(job.name.clone(), started, tx, async move {
+            let summary = fire(&engine, &j2, planned, &c2).await;
+            let missing = job_status(engine.store(), &j2)
+                .await
+                .map_or(0, |s| s.missing);
+            (summary, missing)
+        });
+        self.fires.insert(
+            job.name.clone(),
+            Fire {
+                ctl,
+                started,
+                handle,
+            },
+        );
+        notify::status(&self.status_line());
+    }
+
+    fn finish(&mut self, done: Finished) {
+        self.fires.remove(&done.job);
+        if let Some(message) = &done.panicked {
+            error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
+        }
+        let s = &done.summary;
+        metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
+            .set(done.missing as f64);
+        if s.total() > 0 || !s.failed.is_empty() {
+            info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
+        }
+        if let Some(job) = self.jobs.iter().find(|j| j.name == done.job) {
+            let step = Duration::from_secs(job.cadence.step().nominal_secs());
+            if done.elapsed > step {
+                warn!(job = %done.job, took = ?done.elapsed, step = ?step, "slow fire: it took longer than the job's step; fires in between were skipped");
+            }
+        }
+        notify::status(&self.status_line());
+    }
+
+    /// Once a day (and at start), in the background: sweep `.part` files
+    /// left by processes that are gone, and apply `[storage] retention`.
+    fn housekeeping(&mut self) {
+        if self
+            .housekeeping_task
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+        {
+            return;
+        }
+        if self
+            .last_housekeeping
+            .is_some_and(|t| t.elapsed() < HOUSEKEEPING_EVERY)
+        {
+            return;
+        }
+        self.last_housekeeping = Some(Instant::now());
+        let store = self.engine.store().clone();
+        let reports_dir = self.config.storage.reports_dir.clone();
+        let retention = self.config.storage.retention;
+        self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
+            setup::sweep_parts(&store, &reports_dir);
+            let Some(retention) = retention else { return };
+            let cutoff = Timestamp::now().as_second()
+                - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+            if let Err(e) = crate::archive::prune::prune(&store, cutoff, false) {
+                warn!(error = %e, "retention: pruning failed; trying again tomorrow");
+            }
+        }));
+    }
+
+    /// SIGHUP: re-read the job file and the credentials on the blocking
+    /// pool (a slow disk or a FIFO must not stall the loop, `/healthz` and
+    /// the watchdog); [`Daemon::reloaded`] applies what was read.
+    fn reload(&mut self) {
+        if self.reloading {
+            self.reload_again = true;
+            return;
+        }
+        self.reloading = true;
+        notify::reloading();
+        let (path, tx) = (self.path.clone(), self.reload_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let loaded = config::load(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|c| {
+                    let (_, found) = setup::find_credentials(&c)?;
+                    Ok((c, found))
+                });
+            let _ = tx.send(loaded);
+        });
+    }
+
+    /// The files of a reload are read: apply them, or keep everything if they are broken.
+    fn reloaded(&mut self, loaded: Loaded) {
+        self.reloading = false;
+        match loaded.and_then(|(new, found)| self.try_reload(new, found)) {
+            Ok((added, removed)) => {
+                info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file")
+            }
+            Err(e) => {
+                error!(config = %self.path.display(), "reload failed, the running jobs go on unchanged: {e:#}")
+            }
+        }
+        notify::ready(&self.status_line());
+        if std::mem::take(&mut self.reload_again) {
+            self.reload();
+        }
+    }
+
+    fn try_reload(
+        &mut self,
+        mut new: Config,
+        found: crate::tencent::credentials::Found,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        if new.storage.state_dir != self.config.storage.state_dir
+            || new.storage.reports_dir != self.config.storage.reports_dir
+        {
+            warn!(
+                "[storage] changes take effect at the next restart; keeping the current directories"
+            );
+            new.storage = self.config.storage.clone();
+        }
+        let engine = setup::engine(
+            &new,
+            found,
+            self.engine.store().clone(),
+            self.limiter.clone(),
+        )?;
+        // One limiter for the whole process: fires started before the reload and after share it.
+        self.limiter.set_limit(new.api.rate_limit);
+        let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        let jobs = jobs_of(&new);
+        let now_names: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
+        let removed: Vec<String> = old.difference(&now_names).cloned().collect();
+        let added: Vec<String> = now_names.difference(&old).cloned().collect();
+        for name in &removed {
+            if let Some(f) = self.fires.get(name) {
+                f.ctl.stop.cancel();
+            }
+        }
+        self.engine = self.engine.reconfigured(engine);
+        self.config = new;
+        self.jobs = jobs;
+        self.timetable.replan(&self.jobs, Timestamp::now());
+        for name in &added {
+            if let Some(job) = self.jobs.iter().find(|j| &j.name == name).cloned() {
+                self.start_fire(job, true);
+            }
+        }
+        Ok((added, removed))
+    }
+
+    /// Stop: no new reports; in-flight ones get the grace period, then are abandoned.
+    async fn shutdown(
+        mut self,
+        done_rx: &mut mpsc::UnboundedReceiver<Finished>,
+        term: &mut tokio::signal::unix::Signal,
+        int: &mut tokio::signal::unix::Signal,
+    ) {
+        info!(running = self.fires.len(), grace = ?GRACE, "stopping: no new reports; those in flight may finish");
+        for f in self.fires.values() {
+            f.ctl.stop.cancel();
+        }
+        let deadline = tokio::time::Instant::now() + GRACE;
+        while !self.fires.is_empty() {
+            tokio::select! {
+                Some(done) = done_rx.recv() => self.finish(done),
+                _ = tokio::time::sleep_until(deadline) => break,
+                // A second signal: do not wait for the grace period.
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        if !self.fires.is_empty() {
+            warn!(
+                running = self.fires.len(),
+                "grace period over; abandoning the reports in flight, they are fetched at the next start"
+            );
+            for f in self.fires.values() {
+                f.ctl.abort.cancel();
+            }
+            for (_, f) in self.fires.drain() {
+                let _ = f.handle.await;
+            }
+        }
+        info!("stopped");
+    }
+}
+
+/// Run `work` (a fire of `job`: its summary and missing count) as a task
+/// whose end the loop always hears of, a panic included: the fire table is
+/// cleared and the job fires again.
+fn spawn_fire<F>(
+    job: String,
+    started: Instant,
+    tx: mpsc::UnboundedSender<Finished>,
+    work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = (Summary, usize)> + Send + 'static,
+{
+    let inner = tokio::spawn(work);
+    tokio::spawn(async move {
+        let (summary, missing, panicked) = match inner.await {
+            Ok((summary, missing)) => (summary, missing, None),
+            Err(e) => (Summary::default(), 0, Some(panic_text(e))),
+        };
+        let _ = tx.send(Finished {
+            job,
+            summary,
+            elapsed: started.elapsed(),
+            missing,
+            panicked,
+        });
+    })
+}
+
+/// What a task that did not finish said.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// One fire of `job`: the `planned` reports not yet done.
+async fn fire(
+    engine: &Engine,
+    job: &Arc<Job>,
+    planned: Vec<plan::Planned>,
+    ctl: &Control,
+) -> Summary {
+    let todo = match engine
+        .store()
+        .on_pool(move |c| query::not_done(c, planned))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            error!(job = %job.name, error = %e, "cannot read the history; this fire does nothing");
+            return Summary::default();
+        }
+    };
+    engine.run(todo, false, ctl).await
+}
+
+/// The job's status now, from the history (`None` if it cannot be read).
+async fn job_status(store: &store::Store, job: &Arc<Job>) -> Option<JobStatus> {
+    let job = job.clone();
+    store
+        .on_pool(move |c| status::job_status(c, &job, Timestamp::now()))
+        .await
+        .ok()
+}
+
+/// Start the per-job series from the history, so that a restart does not
+/// blank `last_success` (and the alert on it) until the next success.
+async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>]) {
+    for job in jobs {
+        metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "ok").increment(0);
+        metrics::counter!("mna_reportd_reports_total", "job" => job.name.clone(), "outcome" => "failed").increment(0);
+        metrics::counter!("mna_reportd_retries_total", "job" => job.name.clone()).increment(0);
+        let Some(st) = job_status(store, job).await else {
+            continue;
+        };
+        if let Some(t) = st.last_success_at {
+            metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => job.name.clone()).set(t as f64);
+        }
+        metrics::gauge!("mna_reportd_missing_windows", "job" => job.name.clone())
+            .set(st.missing as f64);
+    }
+    metrics::counter!("mna_reportd_download_bytes_total").increment(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_fire_that_panics_is_reported_so_its_entry_is_cleared() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let handle = spawn_fire("j".to_string(), Instant::now(), tx, async {
+            if std::hint::black_box(true) {
+                panic!("boom in a fire");
+            }
+            (Summary::default(), 0)
+        });
+        let done = rx.recv().await.expect("the loop hears of the fire's end");
+        assert_eq!(done.job, "j");
+        assert_eq!(done.panicked.as_deref(), Some("boom in a fire"));
+        handle.await.expect("the supervising task ends");
+    }
+
+    #[tokio::test]
+    async fn a_fire_that_ends_reports_its_summary() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let summary = Summary {
+            ok: 3,
+            ..Summary::default()
+        };
+        spawn_fire(
+            "j".to_string(),
+            Instant::now(),
+            tx,
+            async move { (summary, 2) },
+        );
+        let done = rx.recv().await.expect("finished");
+        assert_eq!((done.summary.ok, done.missing), (3, 2));
+        assert!(done.panicked.is_none());
+    }
+}

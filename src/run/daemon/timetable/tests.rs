@@ -1,0 +1,310 @@
+use super::*;
+use crate::core::report::ReportKey;
+use crate::run::plan;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+fn jobs(text: &str) -> Vec<Arc<Job>> {
+    let full = format!("[storage]\nstate_dir = \"/tmp/x\"\n{text}");
+    crate::config::parse(&full, Path::new("/tmp/c.toml"))
+        .expect("config")
+        .jobs
+        .into_iter()
+        .map(Arc::new)
+        .collect()
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("ts")
+}
+
+/// A daemon on a simulated wall clock: wakes as the timetable says, fires
+/// due jobs, fetches what is due and not done. `clock` maps a wake number
+/// to an extra jump applied before that wake.
+struct Sim {
+    jobs: Vec<Arc<Job>>,
+    table: Timetable,
+    wall: Timestamp,
+    done: HashSet<ReportKey>,
+    fetched: HashMap<ReportKey, usize>,
+    fires: usize,
+    jumps: Vec<Jump>,
+    covered: HashMap<String, Timestamp>,
+}
+
+impl Sim {
+    fn new(jobs: Vec<Arc<Job>>, start: Timestamp) -> Sim {
+        let mut s = Sim {
+            table: Timetable::new(&jobs, start),
+            jobs,
+            wall: start,
+            done: HashSet::new(),
+            fetched: HashMap::new(),
+            fires: 0,
+            jumps: Vec::new(),
+            covered: HashMap::new(),
+        };
+        // at start: catch up
+        let names: Vec<String> = s.jobs.iter().map(|j| j.name.clone()).collect();
+        for n in names {
+            s.fire(&n, true);
+        }
+        s
+    }
+
+    fn fire(&mut self, name: &str, at_start: bool) {
+        self.fires += 1;
+        let job = self
+            .jobs
+            .iter()
+            .find(|j| j.name == name)
+            .cloned()
+            .expect("job");
+        let planned = plan::due_since(&job, self.wall, self.covered.get(name).copied(), at_start);
+        if let Some(cut) = plan::cutoff(&job, self.wall) {
+            self.covered.insert(name.to_string(), cut);
+        }
+        for p in crate::core::report::without_done(planned, &self.done) {
+            *self.fetched.entry(p.key()).or_default() += 1;
+            self.done.insert(p.key());
+        }
+    }
+
+    /// One loop iteration, with the wall clock moved by `jump` during the sleep.
+    fn step(&mut self, jump: SignedDuration) {
+        let slept = self.table.sleep_for(self.wall);
+        self.wall = self
+            .wall
+            .checked_add(SignedDuration::try_from(slept).expect("fits"))
+            .and_then(|w| w.checked_add(jump))
+            .expect("in range");
+        if let Some(j) = self.table.observe(self.wall, slept) {
+            self.jumps.push(j);
+            self.table.realign(&self.jobs, self.wall);
+        }
+        for name in self.table.take_due(&self.jobs, self.wall) {
+            self.fire(&name, false);
+        }
+    }
+
+    fn run_until(&mut self, until: Timestamp) {
+        while self.wall < until {
+            self.step(SignedDuration::ZERO);
+        }
+    }
+}
+
+fn hourly_job() -> Vec<Arc<Job>> {
+    jobs("[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nlag = \"5m\"\ncatch_up = \"6h\"\n")
+}
+
+fn expected_windows(job: &Arc<Job>, from: Timestamp, to: Timestamp) -> HashSet<ReportKey> {
+    plan::range(job, from, to, crate::core::report::Trigger::Manual)
+        .iter()
+        .map(plan::Planned::key)
+        .collect()
+}
+
+#[test]
+fn steady_running_fetches_every_window_once() {
+    let js = hourly_job();
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    sim.run_until(ts("2026-11-02T00:30:00Z"));
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-02T00:00:00Z"),
+    );
+    assert_eq!(sim.done, want);
+    assert!(sim.fetched.values().all(|n| *n == 1));
+    assert!(sim.jumps.is_empty());
+}
+
+#[test]
+fn sleeps_are_bounded() {
+    let js = hourly_job();
+    let t = Timetable::new(&js, ts("2026-11-01T00:06:00Z"));
+    assert_eq!(t.sleep_for(ts("2026-11-01T00:06:00Z")), MAX_SLEEP);
+    assert_eq!(t.next_of("h"), Some(ts("2026-11-01T01:05:00Z")));
+    assert_eq!(
+        t.sleep_for(ts("2026-11-01T01:04:50Z")),
+        Duration::from_secs(10)
+    );
+    assert_eq!(t.sleep_for(ts("2026-11-01T01:06:00Z")), Duration::ZERO);
+}
+
+#[test]
+fn clock_jumping_forward_and_back_neither_skips_nor_repeats() {
+    let js = hourly_job();
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    sim.run_until(ts("2026-11-01T03:00:00Z"));
+    // suspend / step forward by 4 hours during one sleep
+    sim.step(SignedDuration::from_hours(4));
+    sim.run_until(ts("2026-11-01T09:00:00Z"));
+    // step back by 2 hours (NTP correction), then run on
+    sim.step(SignedDuration::from_hours(-2));
+    sim.run_until(ts("2026-11-01T12:30:00Z"));
+    assert_eq!(sim.jumps.len(), 2);
+    assert!(sim.jumps[0].0 > SignedDuration::ZERO);
+    assert!(sim.jumps[1].0 < SignedDuration::ZERO);
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-01T12:00:00Z"),
+    );
+    assert_eq!(
+        sim.done, want,
+        "a window was skipped or an extra one fetched"
+    );
+    assert!(
+        sim.fetched.values().all(|n| *n == 1),
+        "a window was fetched twice"
+    );
+}
+
+#[test]
+fn a_suspend_longer_than_the_horizon_loses_nothing() {
+    // The process sleeps through 10 hours with a 6-hour horizon: its next
+    // fire takes every window since its last one, at once, in one fire.
+    let js = hourly_job();
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    sim.run_until(ts("2026-11-01T01:00:00Z"));
+    let before = sim.fires;
+    sim.step(SignedDuration::from_hours(10));
+    assert_eq!(
+        sim.fires,
+        before + 1,
+        "one fire catches up, not one per missed slot"
+    );
+    // woken at 11:00:30: windows ending 02:00 .. 10:00 (the 01:00 one was fetched before)
+    let caught: Vec<&ReportKey> = sim
+        .done
+        .iter()
+        .filter(|k| k.window_end > ts("2026-11-01T01:00:00Z").as_second())
+        .collect();
+    assert_eq!(caught.len(), 9);
+    sim.run_until(ts("2026-11-01T12:00:00Z"));
+    let all = expected_windows(
+        &js[0],
+        ts("2026-10-31T18:00:00Z"),
+        ts("2026-11-01T11:00:00Z"),
+    );
+    assert!(all.iter().all(|k| sim.done.contains(k)));
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_restart_after_downtime_longer_than_the_horizon_catches_up_the_horizon() {
+    // A new process knows no previous fire: the horizon bounds its catch-up.
+    let js = hourly_job();
+    let mut first = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    first.run_until(ts("2026-11-01T01:00:00Z"));
+    let mut second = Sim::new(js.clone(), ts("2026-11-01T11:00:30Z"));
+    second.done = first.done.clone();
+    let before = second.done.len();
+    second.fire("h", true);
+    let lost = expected_windows(
+        &js[0],
+        ts("2026-11-01T01:00:00Z"),
+        ts("2026-11-01T05:00:00Z"),
+    );
+    assert!(
+        lost.iter().all(|k| !second.done.contains(k)),
+        "windows beyond the horizon are left to a manual backfill"
+    );
+    assert!(second.done.len() > before);
+}
+
+#[test]
+fn daily_cron_in_berlin_fires_once_a_day_across_both_dst_changes() {
+    let js = jobs(
+        "[[jobs]]\nname = \"d\"\ngranularity = \"daily\"\ntimezone = \"Europe/Berlin\"\nschedule = \"30 2 * * *\"\nlag = \"1h\"\ncatch_up = \"3d\"\n",
+    );
+    for (from, to) in [
+        ("2026-03-27T00:00:00Z", "2026-03-31T00:00:00Z"),
+        ("2026-10-23T00:00:00Z", "2026-10-28T00:00:00Z"),
+    ] {
+        let mut sim = Sim::new(js.clone(), ts(from));
+        let start_fires = sim.fires;
+        sim.run_until(ts(to));
+        let days = (ts(to).as_second() - ts(from).as_second()) / 86_400;
+        assert_eq!(
+            (sim.fires - start_fires) as i64,
+            days,
+            "one fire a day from {from}"
+        );
+        assert!(sim.fetched.values().all(|n| *n == 1));
+        // every local day's window in the span was fetched, the DST one 23 or 25 hours long
+        let want = expected_windows(
+            &js[0],
+            ts(from)
+                .checked_sub(SignedDuration::from_hours(72))
+                .expect("ts"),
+            ts(to)
+                .checked_sub(SignedDuration::from_hours(24))
+                .expect("ts"),
+        );
+        for k in &want {
+            assert!(sim.done.contains(k), "missed {k:?}");
+        }
+    }
+}
+
+#[test]
+fn hourly_wildcard_cron_in_new_york_runs_both_passes_of_the_fold() {
+    let js = jobs(
+        "[[jobs]]\nname = \"n\"\ngranularity = \"hourly\"\ntimezone = \"America/New_York\"\nschedule = \"10 * * * *\"\ncatch_up = \"6h\"\n",
+    );
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T03:00:00Z"));
+    let start = sim.fires;
+    sim.run_until(ts("2026-11-01T09:00:00Z"));
+    // six real hours, six fires, although the local 01:10 came twice
+    assert_eq!(sim.fires - start, 6);
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}
+
+#[test]
+fn disabled_jobs_never_fire() {
+    let js = jobs("[[jobs]]\nname = \"off\"\ngranularity = \"hourly\"\nenabled = false\n");
+    let mut t = Timetable::new(&js, ts("2026-11-01T00:00:00Z"));
+    assert_eq!(t.earliest(), None);
+    assert!(t.take_due(&js, ts("2026-11-02T00:00:00Z")).is_empty());
+}
+
+#[test]
+fn a_schedule_sparser_than_the_horizon_loses_no_window() {
+    // hourly windows fetched once a day at 03:00, with a one-day horizon
+    let js = jobs(
+        "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nschedule = \"0 3 * * *\"\nlag = \"5m\"\ncatch_up = \"1d\"\n",
+    );
+    let mut sim = Sim::new(js.clone(), ts("2026-11-01T00:00:00Z"));
+    sim.run_until(ts("2026-11-05T04:00:00Z"));
+    // the last fire, 11-05 03:00, takes every window ending up to 02:55
+    let want = expected_windows(
+        &js[0],
+        ts("2026-11-01T00:00:00Z"),
+        ts("2026-11-05T02:00:00Z"),
+    );
+    for k in &want {
+        assert!(sim.done.contains(k), "window ending {} lost", k.window_end);
+    }
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}
+
+#[test]
+fn a_25_hour_day_with_a_tight_horizon_loses_no_window() {
+    let js = jobs(
+        "[[jobs]]\nname = \"d\"\ngranularity = \"daily\"\ntimezone = \"Europe/Berlin\"\nschedule = \"30 0 * * *\"\nlag = \"30m\"\ncatch_up = \"25h\"\n",
+    );
+    let mut sim = Sim::new(js.clone(), ts("2026-10-22T00:00:00Z"));
+    sim.run_until(ts("2026-10-29T00:00:00Z"));
+    let want = expected_windows(
+        &js[0],
+        ts("2026-10-22T00:00:00+02:00"),
+        ts("2026-10-28T00:00:00+01:00"),
+    );
+    for k in &want {
+        assert!(sim.done.contains(k), "window ending {} lost", k.window_end);
+    }
+    assert!(sim.fetched.values().all(|n| *n == 1));
+}

@@ -1,0 +1,453 @@
+//! Fetching planned reports: `api.concurrency` in flight, each claimed in
+//! the history, tried with backoff (API call, then download; an expired URL
+//! asks the API again), committed durably, and recorded `ok` or `failed`
+//! with every try in `attempts`.
+//!
+//! Stopping: when `stop` is cancelled no new report starts; when `abort` is
+//! cancelled the reports in flight are abandoned, their claims given back
+//! (`pending`) and their `.part` files removed.
+
+mod attempt;
+mod permits;
+
+use crate::archive::files::{self, Layout};
+use crate::archive::store::reports::{self, Claim};
+use crate::archive::store::{self, Store, StoreError};
+use crate::config::RetrySettings;
+use crate::core::report::{RegionScope, ReportKey};
+use crate::run::plan::Planned;
+use crate::run::retry;
+use crate::tencent::api::Client;
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
+#[derive(Clone, Default)]
+pub struct Control {
+    pub stop: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+/// A report that ended `failed`, for the operator.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub key: ReportKey,
+    pub window: String,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub hint: Option<&'static str>,
+    pub attempts: u32,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub ok: usize,
+    pub failed: Vec<Failure>,
+    /// Already `ok` or `pruned` when their turn came.
+    pub already_done: usize,
+    /// Being fetched by another process.
+    pub busy: usize,
+    /// Not started, or abandoned, because of a stop (or a damaged history).
+    pub interrupted: usize,
+    /// The history database turned out damaged: the run stopped.
+    pub damaged: Option<store::HistoryDamaged>,
+    pub bytes: u64,
+}
+
+impl Summary {
+    pub fn total(&self) -> usize {
+        self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
+    }
+}
+
+/// What claiming a report gave; a report of ours stays in flight while its guard lives.
+enum Claimed {
+    /// Ours, with the tries the history had recorded before.
+    Ours(i64, store::InFlight, u32),
+    NotOurs(Outcome),
+    /// Ours, but its directory cannot be made.
+    NoDirectory(i64, store::InFlight, files::ReportDirError, u32),
+}
+
+enum Outcome {
+    Ok { bytes: u64 },
+    Failed(Box<Failure>),
+    Done,
+    Busy,
+    Interrupted,
+}
+
+/// Fetches reports.
+#[derive(Clone)]
+pub struct Engine {
+    client: Client,
+    store: Store,
+    layout: Layout,
+    retry: RetrySettings,
+    concurrency: usize,
+    /// Bounds of each download (timeouts, progress, size).
+    download: crate::archive::download::Limits,
+    /// Reports in flight across every run of this engine (all jobs' fires),
+    /// and of the engines reloads make of it.
+    permits: permits::Permits,
+    /// Set when the history database is found damaged: no report starts after.
+    damaged: std::sync::Arc<std::sync::OnceLock<store::HistoryDamaged>>,
+    /// Set when a claim of ours could not be given back (or its failure
+    /// recorded): the end of the run tries again.
+    left_claims: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Engine {
+    pub fn new(
+        client: Client,
+        store: Store,
+        layout: Layout,
+        retry: RetrySettings,
+        concurrency: usize,
+    ) -> Engine {
+        Engine {
+            download: crate::archive::download::Limits::new(
+                client.timeout(),
+                crate::config::DEFAULT_MAX_SIZE,
+            ),
+            client,
+            store,
+            layout,
+            retry,
+            concurrency: concurrency.max(1),
+            permits: permits::Permits::new(concurrency),
+            damaged: Default::default(),
+            left_claims: Default::default(),
+        }
+    }
+
+    /// `next` (built from a reloaded config) sharing this engine's permits,
+    /// resized to its concurrency (the reports in flight from before the
+    /// reload count against the new limit), and what it knows of the
+    /// history (damaged, claims left to give back).
+    pub fn reconfigured(&self, next: Engine) -> Engine {
+        self.permits.resize(next.concurrency);
+        Engine {
+            permits: self.permits.clone(),
+            damaged: self.damaged.clone(),
+            left_claims: self.left_claims.clone(),
+            ..next
+        }
+    }
+
+    /// The largest report file taken (`[storage] max_report_size`).
+    pub fn with_max_report_size(mut self, bytes: u64) -> Engine {
+        self.download.max_size = bytes;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Fetch `planned` (oldest first), `concurrency` at a time. `force`
+    /// fetches done reports again.
+    pub async fn run(&self, planned: Vec<Planned>, force: bool, ctl: &Control) -> Summary {
+        let mut seen = HashSet::new();
+        let planned: Vec<Planned> = planned
+            .into_iter()
+            .filter(|p| seen.insert(p.key()))
+            .collect();
+        let total = planned.len();
+        let mut summary = Summary::default();
+        let stop = ctl.stop.clone();
+        let mut outcomes = futures_util::stream::iter(planned)
+            .take_while(move |_| std::future::ready(!stop.is_cancelled()))
+            .map(|p| self.one(p, force, ctl))
+            .buffer_unordered(self.concurrency);
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Outcome::Ok { bytes } => {
+                    summary.ok += 1;
+                    summary.bytes += bytes;
+                }
+                Outcome::Failed(f) => summary.failed.push(*f),
+                Outcome::Done => summary.already_done += 1,
+                Outcome::Busy => summary.busy += 1,
+                Outcome::Interrupted => summary.interrupted += 1,
+            }
+        }
+        summary.interrupted += total - summary.total();
+        summary.damaged = self.damaged.get().cloned();
+        if self.left_claims.swap(false, Ordering::Relaxed) {
+            self.release_left_claims().await;
+        }
+        summary
+    }
+
+    async fn one(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+        if ctl.stop.is_cancelled() {
+            return Outcome::Interrupted;
+        }
+        let _permit = tokio::select! {
+            p = self.permits.acquire() => match p {
+                Some(p) => p,
+                None => return Outcome::Interrupted,
+            },
+            _ = ctl.stop.cancelled() => return Outcome::Interrupted,
+        };
+        if self.damaged.get().is_some() {
+            return Outcome::Interrupted;
+        }
+        let key = p.key();
+        let final_path = self.layout.final_path(
+            &p.job.name,
+            &p.target,
+            p.region,
+            p.window,
+            p.job.cadence.zone(),
+        );
+        let (id, _in_flight, tries) = match self.claim(&p, &key, &final_path, force).await {
+            Ok(Claimed::Ours(id, guard, before)) => (id, guard, AtomicU32::new(before)),
+            Ok(Claimed::NotOurs(outcome)) => return outcome,
+            Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
+                let msg = format!("cannot create the report directory: {e}");
+                return self
+                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, before)
+                    .await;
+            }
+            Err(e) => {
+                self.note_damage(&e);
+                let code = attempt::store_code(&e);
+                return self
+                    .failed(&p, key, None, code, &e.to_string(), None, 0)
+                    .await;
+            }
+        };
+        let result = tokio::select! {
+            r = self.fetch_with_retries(&p, id, &final_path, &tries) => Some(r),
+            _ = ctl.abort.cancelled() => None,
+        };
+        match result {
+            None => {
+                let _ = files::remove_if_exists(&files::part_path(&final_path));
+                let owner = self.store.owner().to_string();
+                if let Err(e) = self
+                    .store
+                    .on_pool(move |c| reports::release(c, id, &owner, store::now()))
+                    .await
+                {
+                    self.left_claims.store(true, Ordering::Relaxed);
+                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
+                }
+                info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
+                Outcome::Interrupted
+            }
+            Some(Ok(done)) => {
+                metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
+                metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
+                info!(
+                    job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
+                    attempts = done.attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
+                );
+                Outcome::Ok { bytes: done.bytes }
+            }
+            Some(Err(e)) => {
+                if let attempt::StepError::Store(e) = &e {
+                    self.note_damage(e);
+                }
+                // What the history records: tries before the claim, then
+                // each one recorded since (a try not recorded is not counted).
+                let attempts = tries.load(Ordering::Relaxed);
+                self.failed(
+                    &p,
+                    key,
+                    Some(id),
+                    &e.code(),
+                    &e.to_string(),
+                    e.request_id(),
+                    attempts,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Plan and claim the report; when it is ours, make its directory. One
+    /// trip to the blocking pool.
+    async fn claim(
+        &self,
+        p: &Planned,
+        key: &ReportKey,
+        final_path: &Path,
+        force: bool,
+    ) -> Result<Claimed, StoreError> {
+        let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
+        let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        let layout = self.layout.clone();
+        let owner = store.owner().to_string();
+        let file = final_path.to_string_lossy().into_owned();
+        let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
+            let claimed = store.on_thread(|c| {
+                let now = store::now();
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let (id, status) = reports::record_planned(&tx, &k, granularity, trigger, now)?;
+                if status.is_done() && !force {
+                    return Ok(Claimed::NotOurs(Outcome::Done));
+                }
+                let req = reports::ClaimRequest {
+                    owner: &owner,
+                    force,
+                    trigger,
+                    file_path: &file,
+                    now,
+                };
+                let claim =
+                    reports::claim_in(&tx, id, &req, |holder| store.holder_alive(id, holder))?;
+                tx.commit()?;
+                Ok(match claim {
+                    // In flight from the moment the claim is ours, under the lock.
+                    Claim::Claimed { attempts } => Claimed::Ours(id, store.in_flight(id), attempts),
+                    Claim::Done => Claimed::NotOurs(Outcome::Done),
+                    Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
+                })
+            })?;
+            let Claimed::Ours(id, guard, before) = claimed else {
+                return Ok(claimed);
+            };
+            // A part file a dead claimant left is truncated when the download starts.
+            let prepared = final_path
+                .parent()
+                .map_or(Ok(()), |dir| layout.create_report_dir(dir));
+            Ok(match prepared {
+                Ok(()) => Claimed::Ours(id, guard, before),
+                Err(e) => Claimed::NoDirectory(id, guard, e, before),
+            })
+        });
+        task.await.map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Give back the claims of ours that no report in flight holds (a
+    /// release or a failure record failed), so that no report stays
+    /// `running` after this run.
+    async fn release_left_claims(&self) {
+        let store = self.store.clone();
+        let released = self
+            .store
+            .on_pool(move |c| {
+                reports::release_stale_claims(c, store::now(), |id, owner| {
+                    store.holder_alive(id, owner)
+                })
+            })
+            .await;
+        match released {
+            Ok(n) => info!(
+                released = n,
+                "gave back the reports a failed release left running"
+            ),
+            Err(e) => {
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(error = %e, "could not give back reports left running; the next start will");
+            }
+        }
+    }
+
+    /// Remember a damaged history: the reports not started yet are not.
+    fn note_damage(&self, e: &StoreError) {
+        if let Some(d) = e.damaged()
+            && self.damaged.set(d.clone()).is_ok()
+        {
+            tracing::error!(error = %d, "the history database is damaged; no further report starts");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &self,
+        p: &Planned,
+        key: ReportKey,
+        id: Option<i64>,
+        code: &str,
+        message: &str,
+        request_id: Option<String>,
+        attempts: u32,
+    ) -> Outcome {
+        // A failure can quote the server or the file (a workbook's text): one line, no escapes.
+        let message = &crate::core::text::escape_controls(message);
+        if let Some(id) = id {
+            let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
+            if let Err(e) = self
+                .store
+                .on_pool(move |c| {
+                    reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now())
+                })
+                .await
+            {
+                self.left_claims.store(true, Ordering::Relaxed);
+                warn!(job = %key.job, error = %e, "could not record a failure in the history; the report is given back at the end of the run");
+            }
+        }
+        metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
+        let hint = retry::hint(code);
+        warn!(
+            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
+            attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
+            hint = hint.unwrap_or("-"), "report failed"
+        );
+        Outcome::Failed(Box::new(Failure {
+            window: p.window_text(),
+            key,
+            code: code.to_string(),
+            message: message.to_string(),
+            request_id,
+            hint,
+            attempts,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn engine_with(dir: &Path, store: Store, concurrency: usize) -> Engine {
+        let path = dir.join(format!("config-{concurrency}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nendpoint = \"http://127.0.0.1:9\"\nconcurrency = {concurrency}\n\n[storage]\nstate_dir = \"{}\"\n\n[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\n",
+                dir.join("state").display()
+            ),
+        )
+        .expect("config");
+        let config = crate::config::load(&path).expect("config");
+        let found =
+            crate::tencent::credentials::Found::Static(crate::tencent::credentials::Credentials {
+                secret_id: "id".into(),
+                secret_key: "key".to_string().into(),
+                token: None,
+            });
+        let limiter = crate::run::setup::limiter(&config);
+        crate::run::setup::engine(&config, found, store, limiter).expect("engine")
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_engine_shares_the_permits_of_the_reports_in_flight() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("state/history.db")).expect("store");
+        let before = engine_with(d.path(), store.clone(), 2);
+        let in_flight = [
+            before.permits.acquire().await.expect("permit"),
+            before.permits.acquire().await.expect("permit"),
+        ];
+        let after = before.reconfigured(engine_with(d.path(), store, 2));
+        // the two reports in flight from before the reload still count
+        let next = tokio::time::timeout(Duration::from_millis(50), after.permits.acquire()).await;
+        assert!(next.is_err(), "a third report would start");
+        drop(in_flight);
+        let next = tokio::time::timeout(Duration::from_secs(10), after.permits.acquire()).await;
+        assert!(next.is_ok_and(|p| p.is_some()));
+    }
+}

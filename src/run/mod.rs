@@ -1,0 +1,18 @@
+//! What drives work: the plan of reports due, which failures are retried,
+//! the engine that fetches, the daemon and its timetable, sd_notify,
+//! monitoring, per-job status, the assembly of a process from its config,
+//! signals and exit codes.
+//!
+//! The plan and the retry classes are pure, but they are about the config's
+//! jobs and the edges' errors, so they sit here, above the edges. May import
+//! every folder but [`crate::commands`].
+
+pub mod daemon;
+pub mod engine;
+pub mod exit;
+pub mod monitor;
+pub mod plan;
+pub mod retry;
+pub mod setup;
+pub mod signals;
+pub mod status;

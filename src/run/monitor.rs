@@ -1,0 +1,290 @@
+//! Watching the daemon from outside: the Prometheus recorder behind the
+//! `metrics` macros used across the program, and the HTTP listener of
+//! `[metrics] listen` serving `GET /metrics` (Prometheus text) and
+//! `GET /healthz` (200 only when the scheduler loop ticked recently and the
+//! history database takes a write; else 503 with the reason).
+//!
+//! Series (names are part of the interface):
+//! `mna_reportd_reports_total{job,outcome}`, `mna_reportd_api_requests_total{code}`,
+//! `mna_reportd_retries_total{job}`, `mna_reportd_last_success_timestamp_seconds{job}`,
+//! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// The loop is stuck when it has not ticked for this long (it ticks at
+/// least every [`crate::run::daemon::timetable::MAX_SLEEP`]).
+pub const STALE_AFTER: Duration = Duration::from_secs(180);
+
+/// How long the health probe waits for the database's write lock.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Install the process's Prometheus recorder and describe the series.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| e.to_string())?;
+    metrics::describe_counter!(
+        "mna_reportd_reports_total",
+        "Reports ended, by job and outcome (ok, failed)"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_api_requests_total",
+        "GetStatisticData calls, by answer code (Success or the error code)"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_retries_total",
+        "Tries of a report that failed and were retried, by job"
+    );
+    metrics::describe_gauge!(
+        "mna_reportd_last_success_timestamp_seconds",
+        "When the job's last report became ok (Unix seconds)"
+    );
+    metrics::describe_gauge!(
+        "mna_reportd_missing_windows",
+        "Reports due inside the job's horizon that are not done"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_download_bytes_total",
+        "Bytes of report files downloaded"
+    );
+    Ok(handle)
+}
+
+/// What `/healthz` looks at.
+pub struct Health {
+    started: Instant,
+    last_tick_ms: AtomicU64,
+    db: PathBuf,
+    stale_after: Duration,
+}
+
+impl Health {
+    pub fn new(db: &Path, stale_after: Duration) -> Health {
+        Health {
+            started: Instant::now(),
+            last_tick_ms: AtomicU64::new(0),
+            db: db.to_path_buf(),
+            stale_after,
+        }
+    }
+
+    /// The scheduler loop is alive now.
+    pub fn tick(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_tick_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the loop last ticked.
+    pub fn loop_age(&self) -> Duration {
+        let last = Duration::from_millis(self.last_tick_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// `Ok` when healthy, else the reasons.
+    pub fn check(&self) -> Result<(), String> {
+        let mut reasons = Vec::new();
+        let age = self.loop_age();
+        if age > self.stale_after {
+            reasons.push(format!(
+                "the scheduler loop last ticked {}s ago",
+                age.as_secs()
+            ));
+        }
+        if let Err(e) = probe_db(&self.db) {
+            reasons.push(format!("the history database is not writable: {e}"));
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons.join("; "))
+        }
+    }
+}
+
+/// Whether this process may write `path` (effective ids; a read-only file
+/// system answers no even to root).
+fn writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// Prove the database at `path` takes a write: the file and its directory
+/// (where SQLite keeps its WAL) are writable, and a connection commits a
+/// tiny change within [`PROBE_TIMEOUT`] (a stuck writer holding the lock
+/// fails it).
+pub fn probe_db(path: &Path) -> Result<(), String> {
+    writable(path)?;
+    if let Some(dir) = path.parent() {
+        writable(dir)?;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| e.to_string())?;
+    conn.busy_timeout(PROBE_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         INSERT INTO health (id, probed_at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at;
+         COMMIT;",
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: PrometheusHandle,
+    health: Arc<Health>,
+}
+
+async fn metrics_page(State(s): State<AppState>) -> impl IntoResponse {
+    s.metrics.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+}
+
+async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
+    let health = s.health.clone();
+    let verdict = tokio::task::spawn_blocking(move || health.check())
+        .await
+        .unwrap_or_else(|e| Err(format!("health check failed: {e}")));
+    match verdict {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {reason}\n"),
+        ),
+    }
+}
+
+/// The routes of the listener.
+fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(healthz))
+        .with_state(AppState { metrics, health })
+}
+
+/// Bind `listen` and serve until `stop` is cancelled. Returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: PrometheusHandle,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "the metrics listener is reachable from other hosts; it has no authentication");
+    }
+    info!(%addr, "serving /metrics and /healthz");
+    let app = router(metrics, health);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            warn!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_bad_when_the_loop_is_stale_or_the_database_missing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        crate::archive::store::Store::open(&db).expect("open");
+        let h = Health::new(&db, Duration::from_millis(50));
+        h.tick();
+        assert_eq!(h.check(), Ok(()));
+        std::thread::sleep(Duration::from_millis(120));
+        let err = h.check().expect_err("stale loop");
+        assert!(err.contains("scheduler loop"), "{err}");
+        h.tick();
+        let gone = Health::new(&d.path().join("absent/h.db"), Duration::from_secs(60));
+        gone.tick();
+        assert!(gone.check().expect_err("no db").contains("not writable"));
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_503_with_the_reason_when_the_loop_is_stuck() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        crate::archive::store::Store::open(&db).expect("open");
+        let health = Arc::new(Health::new(&db, Duration::from_millis(200)));
+        health.tick();
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let stop = CancellationToken::new();
+        let addr = serve(
+            "127.0.0.1:0".parse().expect("addr"),
+            handle,
+            health.clone(),
+            stop.clone(),
+        )
+        .await
+        .expect("serve");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let get = |path: &'static str| async move {
+            let r = reqwest::get(format!("http://{addr}{path}"))
+                .await
+                .expect("get");
+            (r.status().as_u16(), r.text().await.expect("body"))
+        };
+        assert_eq!(get("/healthz").await.0, 200);
+        // the loop stops ticking
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (status, body) = get("/healthz").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("scheduler loop last ticked"), "{body}");
+        health.tick();
+        assert_eq!(get("/healthz").await.0, 200);
+        let (status, body) = get("/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        stop.cancel();
+    }
+
+    #[test]
+    fn a_locked_database_is_reported() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        crate::archive::store::Store::open(&db).expect("open");
+        let holder = rusqlite::Connection::open(&db).expect("open");
+        holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        let err = probe_db(&db).expect_err("locked");
+        assert!(err.contains("locked"), "{err}");
+        holder.execute_batch("COMMIT").expect("unlock");
+        assert_eq!(probe_db(&db), Ok(()));
+    }
+}

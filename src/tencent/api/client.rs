@@ -1,0 +1,183 @@
+//! Sending `GetStatisticData`: waits for the process's rate limiter, signs
+//! the request afresh (TC3, with the credentials current at that moment),
+//! posts it and interprets the answer (its body read with a cap of
+//! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
+//! decision ([`crate::run::retry`]).
+
+use super::{
+    ACTION, CONTENT_TYPE, CallError, MAX_ANSWER, SERVICE, StatisticRequest, Success, VERSION,
+};
+use crate::config::Api;
+use crate::tencent::credentials::Provider;
+use crate::tencent::ratelimit::Limiter;
+use crate::tencent::sign::{self, SignInput};
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The product's `X-TC-RequestClient`.
+pub const REQUEST_CLIENT: &str = concat!("mna-reportd/", env!("CARGO_PKG_VERSION"));
+
+/// Build the process's HTTP client (rustls with the ring provider, system roots).
+pub fn http_client(api: &Api) -> Result<reqwest::Client, String> {
+    // Installing the provider twice is harmless; the first one stays.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(REQUEST_CLIENT)
+        .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+        .read_timeout(api.timeout)
+        .pool_idle_timeout(Duration::from_secs(50))
+        // No redirects: an API call carries X-TC-Token, which a redirect to
+        // another host would pass on; pre-signed download URLs answer directly.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
+}
+
+/// A reqwest error with its causes, for people (reqwest's top line alone says
+/// "error sending request").
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    // URLs of pre-signed downloads carry signatures; keep them out of messages.
+    if let Some(url) = e.url() {
+        out = out.replace(url.as_str(), &redact_url(url));
+    }
+    out
+}
+
+/// A URL without its query string (pre-signed URLs carry credentials there).
+pub fn redact_url(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    if u.query().is_some() {
+        u.set_query(Some("…"));
+    }
+    u.to_string()
+}
+
+/// The API client of a process.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    api: Arc<Api>,
+    credentials: Provider,
+    limiter: Arc<Limiter>,
+}
+
+impl Client {
+    pub fn new(
+        http: reqwest::Client,
+        api: Api,
+        credentials: Provider,
+        limiter: Arc<Limiter>,
+    ) -> Client {
+        Client {
+            http,
+            api: Arc::new(api),
+            credentials,
+            limiter,
+        }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.api.timeout
+    }
+
+    /// One `GetStatisticData` call. Waits for the rate limiter first.
+    pub async fn get_statistic_data(&self, req: &StatisticRequest) -> Result<Success, CallError> {
+        let creds = self.credentials.current().await?;
+        let body = req.to_body();
+        self.limiter.acquire().await;
+        // Signed after the wait, so the timestamp is the sending moment.
+        let timestamp = jiff::Timestamp::now().as_second();
+        let authorization = sign::authorization(
+            &creds.secret_id,
+            &creds.secret_key,
+            &SignInput {
+                service: SERVICE,
+                host: &self.api.host,
+                content_type: CONTENT_TYPE,
+                body: &body,
+                timestamp,
+            },
+        );
+        let mut rb = self
+            .http
+            .post(self.api.endpoint.clone())
+            .timeout(self.api.timeout)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header("X-TC-Action", ACTION)
+            .header("X-TC-Version", VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("X-TC-RequestClient", REQUEST_CLIENT);
+        if let Some(token) = &creds.token {
+            rb = rb.header("X-TC-Token", token.expose_secret());
+        }
+        if let Some(lang) = &self.api.language {
+            rb = rb.header("X-TC-Language", lang);
+        }
+        if let Some(region) = &self.api.region {
+            rb = rb.header("X-TC-Region", region);
+        }
+        let resp = rb.body(body).send().await.map_err(call_error)?;
+        let status = resp.status().as_u16();
+        let result = match read_capped(resp, MAX_ANSWER).await {
+            Ok(bytes) => super::parse_response(status, &bytes),
+            Err(Capped::TooLarge) => Err(CallError::ResponseTooLarge { status }),
+            Err(Capped::Http(e)) => return Err(call_error(e)),
+        };
+        let code = match &result {
+            Ok(_) => "Success".to_string(),
+            Err(e) => e.code(),
+        };
+        metrics::counter!("mna_reportd_api_requests_total", "code" => code).increment(1);
+        result
+    }
+}
+
+/// Why [`read_capped`] gave no body.
+enum Capped {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+/// The answer's body, read as a stream: refused on a `Content-Length` above
+/// `cap`, and reading stops as soon as more than `cap` bytes came (a chunked
+/// answer that never ends costs at most `cap` of memory).
+async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Capped::TooLarge);
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Capped::Http)?;
+        if body.len() + chunk.len() > cap {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn call_error(e: reqwest::Error) -> CallError {
+    metrics::counter!("mna_reportd_api_requests_total", "code" => if e.is_timeout() { "Timeout" } else { "ConnectionError" }).increment(1);
+    if e.is_timeout() {
+        CallError::Timeout
+    } else if e.is_connect() {
+        CallError::Connect(describe(&e))
+    } else {
+        CallError::Transport(describe(&e))
+    }
+}

@@ -1,0 +1,12 @@
+//! The remote service: TC3 signing, the `GetStatisticData` request and its
+//! answer, the HTTP client, the process-wide rate limiter, the credential
+//! chain.
+//!
+//! May import [`crate::core`] and [`crate::config`]; not the local state
+//! ([`crate::archive`]), what drives work ([`crate::run`]) or the command
+//! line.
+
+pub mod api;
+pub mod credentials;
+pub mod ratelimit;
+pub mod sign;

@@ -1,0 +1,12 @@
+//! What the integration tests and the benches reach inside the crate, and
+//! nothing else: the command line is the program's interface, not this.
+
+pub use crate::archive::download::check_xlsx;
+pub use crate::archive::files::{commit, create_private, part_path};
+pub use crate::archive::ingest::{Ingested, ingest};
+pub use crate::archive::store::Store;
+pub use crate::archive::store::reports;
+pub use crate::config::{ConfigError, parse};
+pub use crate::core::report::{ReportKey, Trigger};
+pub use crate::core::schedule::next_fires;
+pub use crate::run::plan::due;
