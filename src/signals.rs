@@ -1,6 +1,6 @@
-//! Signals turned into cancellation: the first SIGINT/SIGTERM stops new work
-//! and gives the work in flight a grace period; a second one, or the end of
-//! the grace period, abandons it.
+//! Signals turned into cancellation, for `fetch` and the daemon alike: the
+//! first SIGINT/SIGTERM stops new work and gives the work in flight a grace
+//! period; a second one, or the end of the grace period, abandons it.
 
 use crate::engine::Control;
 use std::sync::Arc;
@@ -8,6 +8,14 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::warn;
+
+/// How long reports in flight may finish after the first SIGINT/SIGTERM
+/// in `fetch`, where someone waits at the terminal.
+pub const FETCH_GRACE: Duration = Duration::from_secs(10);
+
+/// How long reports in flight may finish after the first SIGTERM/SIGINT in
+/// the daemon (the systemd units' `TimeoutStopSec` leaves room for it).
+pub const DAEMON_GRACE: Duration = Duration::from_secs(20);
 
 /// Which signal stopped the run, if any.
 #[derive(Clone)]
@@ -22,17 +30,14 @@ impl Stopped {
     }
 }
 
-/// Watch SIGINT and SIGTERM for `ctl`.
-pub fn stop_on_signal(ctl: Control, grace: Duration) -> Stopped {
+/// Watch SIGINT and SIGTERM for `ctl`: the first cancels `ctl.stop`, the
+/// second or the end of `grace` cancels `ctl.abort`. An error if the
+/// handlers cannot be installed (the signals then kill the process outright).
+pub fn stop_on_signal(ctl: Control, grace: Duration) -> std::io::Result<Stopped> {
     let stopped = Stopped(Arc::new(AtomicI32::new(0)));
     let flag = stopped.0.clone();
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        warn!("cannot install signal handlers; SIGINT/SIGTERM will kill the process outright");
-        return stopped;
-    };
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
         let first = tokio::select! {
             _ = int.recv() => libc::SIGINT,
@@ -48,5 +53,5 @@ pub fn stop_on_signal(ctl: Control, grace: Duration) -> Stopped {
         }
         ctl.abort.cancel();
     });
-    stopped
+    Ok(stopped)
 }

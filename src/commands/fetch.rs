@@ -7,6 +7,7 @@ use crate::cli::FetchArgs;
 use crate::engine::{Control, Engine, Summary};
 use crate::exit::{Exit, UsageError};
 use crate::plan::{self, Planned};
+use crate::signals;
 use crate::store::query;
 use crate::store::reports::{ReportKey, Trigger};
 use jiff::Timestamp;
@@ -15,9 +16,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 use tracing::warn;
-
-/// How long reports in flight may finish after SIGINT/SIGTERM.
-pub const GRACE: Duration = Duration::from_secs(10);
 
 /// Most reports one `fetch --from/--to` plans: more is a mistake in the
 /// range (and would take hours at the API's 20 calls a second).
@@ -109,10 +107,12 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let skipped = asked - todo.len();
     let engine = app::engine(&config, found, store, app::limiter(&config))?;
     let ctl = Control::default();
-    let signal = crate::signals::stop_on_signal(ctl.clone(), GRACE);
+    let signal = crate::signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
+        .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
+        .ok();
     let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
     wait_for_busy(&engine, todo, &mut summary, &ctl).await;
-    let stopped_by = signal.stopped();
+    let stopped_by = signal.and_then(|s| s.stopped());
     print_summary(&summary, skipped);
     if let Some(damaged) = summary.damaged {
         return Err(damaged.into());

@@ -2,8 +2,9 @@
 //! within the horizon and not done), then fires each job on its schedule,
 //! one fire of a job at a time. SIGHUP reloads the job file (a broken one is
 //! logged and the running jobs go on); SIGTERM/SIGINT stop new work, give
-//! reports in flight [`GRACE`] to finish, leave the rest to the next start
-//! and exit 0. The loop itself pings the systemd watchdog.
+//! reports in flight [`signals::DAEMON_GRACE`] to finish, leave the rest to
+//! the next start and exit 0 (see [`signals`]). The loop itself pings the
+//! systemd watchdog.
 
 pub mod notify;
 pub mod timetable;
@@ -14,6 +15,7 @@ use crate::engine::{Control, Engine, Summary};
 use crate::exit::Exit;
 use crate::monitor::{self, Health};
 use crate::plan;
+use crate::signals;
 use crate::status::{self, JobStatus};
 use crate::store::{self, query};
 use jiff::Timestamp;
@@ -26,9 +28,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
-
-/// How long reports in flight may finish after SIGTERM/SIGINT.
-pub const GRACE: Duration = Duration::from_secs(20);
 
 /// A fire in progress.
 struct Running {
@@ -57,6 +56,8 @@ struct Daemon {
     limiter: Arc<crate::ratelimit::Limiter>,
     scheduler: Scheduler,
     fires: HashMap<String, Running>,
+    /// The daemon's stop and abort (from the signals); each fire's are its children.
+    ctl: Control,
     done_tx: mpsc::UnboundedSender<Finished>,
     reload_tx: mpsc::UnboundedSender<Loaded>,
     /// A reload is reading the files; another SIGHUP meanwhile reads them again after it.
@@ -85,10 +86,10 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let engine = app::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
 
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+    let ctl = Control::default();
+    let (Ok(mut hup), Ok(_)) = (
         signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
+        signals::stop_on_signal(ctl.clone(), signals::DAEMON_GRACE),
     ) else {
         anyhow::bail!("cannot install signal handlers");
     };
@@ -115,6 +116,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         engine,
         limiter,
         fires: HashMap::new(),
+        ctl,
         done_tx,
         reload_tx,
         reloading: false,
@@ -143,8 +145,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             Some(done) = done_rx.recv() => d.finish(done),
             _ = hup.recv() => d.reload(),
             Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = d.ctl.stop.cancelled() => break,
         }
         let tick = d.scheduler.tick(Timestamp::now(), last_observed.elapsed());
         last_observed = Instant::now();
@@ -158,7 +159,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     }
 
     notify::stopping();
-    d.shutdown(&mut done_rx, &mut term, &mut int).await;
+    d.shutdown(&mut done_rx).await;
     stop_listener.cancel();
     Ok(Exit::Ok)
 }
@@ -184,7 +185,10 @@ impl Daemon {
             return;
         }
         for timetable::Fire { job, planned } in tick.fires {
-            let ctl = Control::default();
+            let ctl = Control {
+                stop: self.ctl.stop.child_token(),
+                abort: self.ctl.abort.child_token(),
+            };
             let engine = self.engine.clone();
             let tx = self.done_tx.clone();
             let (fire_ctl, fire_job) = (ctl.clone(), job.clone());
@@ -332,25 +336,16 @@ impl Daemon {
         Ok((replaced.added, replaced.removed))
     }
 
-    /// Stop: no new reports; in-flight ones get the grace period, then are abandoned.
-    async fn shutdown(
-        mut self,
-        done_rx: &mut mpsc::UnboundedReceiver<Finished>,
-        term: &mut tokio::signal::unix::Signal,
-        int: &mut tokio::signal::unix::Signal,
-    ) {
-        info!(running = self.fires.len(), grace = ?GRACE, "stopping: no new reports; those in flight may finish");
-        for f in self.fires.values() {
-            f.ctl.stop.cancel();
-        }
-        let deadline = tokio::time::Instant::now() + GRACE;
+    /// Stop (the signals cancelled `ctl.stop`, and with it every fire's):
+    /// no new reports; in-flight ones finish until the grace period ends or
+    /// a second signal comes (`ctl.abort`), then are abandoned.
+    async fn shutdown(mut self, done_rx: &mut mpsc::UnboundedReceiver<Finished>) {
+        info!(running = self.fires.len(), grace = ?signals::DAEMON_GRACE, "stopping: no new reports; those in flight may finish");
+        let abort = self.ctl.abort.clone();
         while !self.fires.is_empty() {
             tokio::select! {
                 Some(done) = done_rx.recv() => self.finish(done),
-                _ = tokio::time::sleep_until(deadline) => break,
-                // A second signal: do not wait for the grace period.
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = abort.cancelled() => break,
             }
         }
         if !self.fires.is_empty() {
@@ -358,9 +353,6 @@ impl Daemon {
                 running = self.fires.len(),
                 "grace period over; abandoning the reports in flight, they are fetched at the next start"
             );
-            for f in self.fires.values() {
-                f.ctl.abort.cancel();
-            }
             for (_, f) in self.fires.drain() {
                 let _ = f.handle.await;
             }
