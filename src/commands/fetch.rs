@@ -36,8 +36,9 @@ fn planned(
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
         for job in &jobs {
             let zone = job.cadence.zone();
-            let from = from.resolve(zone).map_err(UsageError)?;
-            let to = to.resolve(zone).map_err(UsageError)?;
+            let usage = |e: crate::timearg::TimeArgError| UsageError(e.to_string());
+            let from = from.resolve(zone).map_err(usage)?;
+            let to = to.resolve(zone).map_err(usage)?;
             if from >= to {
                 return Err(
                     UsageError(format!("--from ({from}) must be before --to ({to})")).into(),

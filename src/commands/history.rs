@@ -24,7 +24,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone))
         .transpose()
-        .map_err(crate::exit::UsageError)?
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),

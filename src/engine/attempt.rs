@@ -234,7 +234,7 @@ impl Engine {
             seal_and_commit(&store, id, &received, &final_path, &fetched, &records)
         })
         .await
-        .unwrap_or_else(|e| Sealed::Store(StoreError::Task(e.to_string())))
+        .unwrap_or_else(|e| Sealed::Store(StoreError::Task(e)))
     }
 
     /// Append `records`, one try, to report `id`'s attempts, in one

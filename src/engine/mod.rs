@@ -324,7 +324,7 @@ impl Engine {
                 Err(e) => Claimed::NoDirectory(id, guard, e, before),
             })
         });
-        task.await.map_err(|e| StoreError::Task(e.to_string()))?
+        task.await.map_err(StoreError::Task)?
     }
 
     /// Give back the claims of ours that no report in flight holds (a
