@@ -58,6 +58,14 @@ impl StepError {
         }
     }
 
+    /// What the operator should do about it, for an API error code we know.
+    pub(super) fn hint(&self) -> Option<&'static str> {
+        match self {
+            StepError::Call(CallError::Api(e)) => e.code.kind().hint(),
+            _ => None,
+        }
+    }
+
     pub(super) fn request_id(&self) -> Option<String> {
         match self {
             StepError::Call(e) => e.request_id().map(str::to_string),

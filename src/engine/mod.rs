@@ -14,7 +14,6 @@ use crate::api::Client;
 use crate::config::RetrySettings;
 use crate::files::{self, Layout};
 use crate::plan::Planned;
-use crate::retry;
 use crate::store::reports::{self, Claim, ReportKey};
 use crate::store::{self, Store, StoreError};
 use futures_util::StreamExt;
@@ -41,6 +40,23 @@ pub struct Failure {
     pub request_id: Option<String>,
     pub hint: Option<&'static str>,
     pub attempts: u32,
+}
+
+impl Failure {
+    /// A failure of `p` without a request id or a hint. A failure can quote
+    /// the server or the file (a workbook's text): `message` is made one
+    /// line, without escapes.
+    fn new(p: &Planned, key: ReportKey, code: &str, message: &str, attempts: u32) -> Failure {
+        Failure {
+            key,
+            window: p.window_text(),
+            code: code.to_string(),
+            message: crate::text::escape_controls(message).into_owned(),
+            request_id: None,
+            hint: None,
+            attempts,
+        }
+    }
 }
 
 /// What a run did.
@@ -163,7 +179,7 @@ impl Engine {
         let stop = ctl.stop.clone();
         let mut outcomes = futures_util::stream::iter(planned)
             .take_while(move |_| std::future::ready(!stop.is_cancelled()))
-            .map(|p| self.one(p, force, ctl))
+            .map(|p| self.fetch_report(p, force, ctl))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
             match outcome {
@@ -185,7 +201,8 @@ impl Engine {
         summary
     }
 
-    async fn one(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+    /// Claim, fetch and record one report (its tries included).
+    async fn fetch_report(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
         if ctl.stop.is_cancelled() {
             return Outcome::Interrupted;
         }
@@ -212,16 +229,14 @@ impl Engine {
             Ok(Claimed::NotOurs(outcome)) => return outcome,
             Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
-                return self
-                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, before)
-                    .await;
+                let failure = Failure::new(&p, key, "LocalIoError", &msg, before);
+                return self.failed(Some(id), failure).await;
             }
             Err(e) => {
                 self.note_damage(&e);
                 let code = attempt::store_code(&e);
-                return self
-                    .failed(&p, key, None, code, &e.to_string(), None, 0)
-                    .await;
+                let failure = Failure::new(&p, key, code, &e.to_string(), 0);
+                return self.failed(None, failure).await;
             }
         };
         let result = tokio::select! {
@@ -259,16 +274,12 @@ impl Engine {
                 // What the history records: tries before the claim, then
                 // each one recorded since (a try not recorded is not counted).
                 let attempts = tries.load(Ordering::Relaxed);
-                self.failed(
-                    &p,
-                    key,
-                    Some(id),
-                    &e.code(),
-                    &e.to_string(),
-                    e.request_id(),
-                    attempts,
-                )
-                .await
+                let failure = Failure {
+                    request_id: e.request_id(),
+                    hint: e.hint(),
+                    ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
+                };
+                self.failed(Some(id), failure).await
             }
         }
     }
@@ -361,24 +372,22 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn failed(
-        &self,
-        p: &Planned,
-        key: ReportKey,
-        id: Option<i64>,
-        code: &str,
-        message: &str,
-        request_id: Option<String>,
-        attempts: u32,
-    ) -> Outcome {
-        // A failure can quote the server or the file (a workbook's text): one line, no escapes.
-        let message = &crate::text::escape_controls(message);
+    /// Record `failure` in the history (report `id`, when it was claimed),
+    /// count it and tell the operator.
+    async fn failed(&self, id: Option<i64>, failure: Failure) -> Outcome {
+        let key = &failure.key;
         if let Some(id) = id {
-            let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
+            let (code, message, request_id) = (
+                failure.code.clone(),
+                failure.message.clone(),
+                failure.request_id.clone(),
+            );
             if let Err(e) = self
                 .store
-                .call(move |c| reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now()))
+                .call(move |c| {
+                    let request_id = request_id.as_deref();
+                    reports::mark_failed(c, id, &code, &message, request_id, store::now())
+                })
                 .await
             {
                 self.left_claims.store(true, Ordering::Relaxed);
@@ -386,21 +395,12 @@ impl Engine {
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
-        let hint = retry::hint(code);
         warn!(
-            job = %key.job, target = %key.target, region = %region_text(&key.region), window = %p.window_text(),
-            attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
-            hint = hint.unwrap_or("-"), "report failed"
+            job = %key.job, target = %key.target, region = %region_text(&key.region), window = %failure.window,
+            attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
+            hint = failure.hint.unwrap_or("-"), "report failed"
         );
-        Outcome::Failed(Box::new(Failure {
-            window: p.window_text(),
-            key,
-            code: code.to_string(),
-            message: message.to_string(),
-            request_id,
-            hint,
-            attempts,
-        }))
+        Outcome::Failed(Box::new(failure))
     }
 }
 
