@@ -6,7 +6,7 @@ use crate::app;
 use crate::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::store::query::{self, HistoryFilter, ReportRow};
+use crate::store::query::{self, COLUMNS, HistoryFilter, ReportRow};
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -64,27 +64,6 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
         w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
     )?)
 }
-
-const COLUMNS: [&str; 18] = [
-    "id",
-    "job",
-    "target",
-    "region",
-    "granularity",
-    "window_start",
-    "window_end",
-    "status",
-    "attempts",
-    "trigger",
-    "request_id",
-    "file_path",
-    "bytes",
-    "sha256",
-    "error_code",
-    "error_message",
-    "created_at",
-    "updated_at",
-];
 
 /// Byte counts for people.
 pub fn human_bytes(b: i64) -> String {
