@@ -79,6 +79,14 @@ impl Clock {
         self.run(tick);
     }
 
+    /// Every window of `want` was fetched, and no window twice.
+    fn assert_each_fetched_once(&self, want: &HashSet<ReportKey>) {
+        for k in want {
+            assert!(self.done.contains(k), "window ending {} lost", k.window_end);
+        }
+        assert!(self.fetched.values().all(|n| *n == 1));
+    }
+
     fn run_until(&mut self, until: Timestamp) {
         while self.wall < until {
             self.step(SignedDuration::ZERO);
@@ -223,7 +231,6 @@ fn daily_cron_in_berlin_fires_once_a_day_across_both_dst_changes() {
             days,
             "one fire a day from {from}"
         );
-        assert!(clock.fetched.values().all(|n| *n == 1));
         // every local day's window in the span was fetched, the DST one 23 or 25 hours long
         let want = expected_windows(
             &js[0],
@@ -234,9 +241,7 @@ fn daily_cron_in_berlin_fires_once_a_day_across_both_dst_changes() {
                 .checked_sub(SignedDuration::from_hours(24))
                 .expect("ts"),
         );
-        for k in &want {
-            assert!(clock.done.contains(k), "missed {k:?}");
-        }
+        clock.assert_each_fetched_once(&want);
     }
 }
 
@@ -275,14 +280,7 @@ fn a_schedule_sparser_than_the_horizon_loses_no_window() {
         ts("2026-11-01T00:00:00Z"),
         ts("2026-11-05T02:00:00Z"),
     );
-    for k in &want {
-        assert!(
-            clock.done.contains(k),
-            "window ending {} lost",
-            k.window_end
-        );
-    }
-    assert!(clock.fetched.values().all(|n| *n == 1));
+    clock.assert_each_fetched_once(&want);
 }
 
 #[test]
@@ -297,14 +295,7 @@ fn a_25_hour_day_with_a_tight_horizon_loses_no_window() {
         ts("2026-10-22T00:00:00+02:00"),
         ts("2026-10-28T00:00:00+01:00"),
     );
-    for k in &want {
-        assert!(
-            clock.done.contains(k),
-            "window ending {} lost",
-            k.window_end
-        );
-    }
-    assert!(clock.fetched.values().all(|n| *n == 1));
+    clock.assert_each_fetched_once(&want);
 }
 
 #[test]
