@@ -539,24 +539,24 @@ async fn fetch_role(
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| fail(format!("request failed: {e}")))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!(
+            return Err(fail(format!(
                 "HTTP {status}: is this a CVM with a role bound to it?"
-            ));
+            )));
         }
         resp.text()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))
+            .map_err(|e| fail(format!("reading the answer: {e}")))
     };
-    let role = get_text(base.clone()).await.map_err(fail)?;
+    let role = get_text(base.clone()).await?;
     let role = role.lines().next().unwrap_or_default().trim().to_string();
     if role.is_empty() || role.contains('/') {
         return Err(fail("no role is bound to this instance".to_string()));
     }
     let url = base.join(&role).map_err(|e| fail(e.to_string()))?;
-    let body = get_text(url).await.map_err(fail)?;
+    let body = get_text(url).await?;
     let parsed: RoleCredentials =
         serde_json::from_str(&body).map_err(|e| fail(format!("unexpected answer: {e}")))?;
     if parsed.code.as_deref().is_some_and(|c| c != "Success") {

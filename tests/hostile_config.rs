@@ -282,7 +282,7 @@ fn hostile_config() -> impl Strategy<Value = String> {
 
 /// What `check` does with a config, in process: load it and, when valid,
 /// plan every job at a few moments and list its next fires. Never a panic.
-fn load_and_plan(text: &str) -> Result<(), String> {
+fn load_and_plan(text: &str) -> Result<(), mna_reportd::config::ConfigError> {
     let path = Path::new("/tmp/hostile/config.toml");
     match mna_reportd::config::parse(text, path) {
         Err(e) => {
@@ -291,7 +291,7 @@ fn load_and_plan(text: &str) -> Result<(), String> {
             for p in e.problems() {
                 assert!(!p.key.is_empty() && !p.message.is_empty(), "{shown}");
             }
-            Err(shown)
+            Err(e)
         }
         Ok(c) => {
             for job in &c.jobs {
