@@ -1,12 +1,13 @@
-//! Signals turned into cancellation, for `fetch` and the daemon alike: the
-//! first SIGINT/SIGTERM stops new work and gives the work in flight a grace
-//! period; a second one, or the end of the grace period, abandons it.
+//! The process's signals. SIGINT/SIGTERM turned into cancellation, for
+//! `fetch` and the daemon alike: the first stops new work and gives the work
+//! in flight a grace period; a second one, or the end of the grace period,
+//! abandons it. SIGHUP, for the daemon: reload.
 
 use crate::engine::Control;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::warn;
 
 /// How long reports in flight may finish after the first SIGINT/SIGTERM
@@ -16,6 +17,11 @@ pub const FETCH_GRACE: Duration = Duration::from_secs(10);
 /// How long reports in flight may finish after the first SIGTERM/SIGINT in
 /// the daemon (the systemd units' `TimeoutStopSec` leaves room for it).
 pub const DAEMON_GRACE: Duration = Duration::from_secs(20);
+
+/// The SIGHUPs to come (the daemon reloads on each).
+pub fn reload_requests() -> std::io::Result<Signal> {
+    signal(SignalKind::hangup())
+}
 
 /// Which signal stopped the run, if any.
 #[derive(Clone)]

@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timetable::{Scheduler, Tick};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -88,7 +87,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
     let ctl = Control::default();
     let (Ok(mut hup), Ok(_)) = (
-        signal(SignalKind::hangup()),
+        signals::reload_requests(),
         signals::stop_on_signal(ctl.clone(), signals::DAEMON_GRACE),
     ) else {
         anyhow::bail!("cannot install signal handlers");
@@ -340,7 +339,7 @@ impl Daemon {
     /// no new reports; in-flight ones finish until the grace period ends or
     /// a second signal comes (`ctl.abort`), then are abandoned.
     async fn shutdown(mut self, done_rx: &mut mpsc::UnboundedReceiver<Finished>) {
-        info!(running = self.fires.len(), grace = ?signals::DAEMON_GRACE, "stopping: no new reports; those in flight may finish");
+        info!(running = self.fires.len(), grace = ?signals::DAEMON_GRACE, "stopping: waiting for the fires in flight");
         let abort = self.ctl.abort.clone();
         while !self.fires.is_empty() {
             tokio::select! {
