@@ -177,7 +177,11 @@ impl Daemon {
     /// Start the fires the scheduler decided; say which it skipped.
     fn start_fires(&mut self, tick: Tick) {
         for name in &tick.skipped {
-            let running_for = self.fires.get(name).map(|f| f.started.elapsed());
+            let running_for = self
+                .fires
+                .get(name)
+                .map(|f| f.started.elapsed())
+                .unwrap_or_default();
             warn!(job = %name, ?running_for, "previous fire still running; skipping this one (its windows stay due)");
         }
         if tick.fires.is_empty() {
