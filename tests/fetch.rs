@@ -17,13 +17,6 @@ fn only_report(w: &World) -> (String, i64, String) {
         .expect("one report")
 }
 
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
 fn params_of(w: &World) -> Vec<Params> {
     w.fake
         .calls()

@@ -7,25 +7,6 @@ use common::rss::run_measured;
 use common::*;
 use fake_mna::{FakeConfig, Fault};
 
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
-fn fetch_args() -> [&'static str; 7] {
-    [
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]
-}
-
 /// A world with `max_attempts` tries per report.
 fn world(cfg: FakeConfig, max_attempts: u32) -> World {
     let w = World::with(cfg, "", HOURLY);
@@ -73,7 +54,7 @@ fn an_endless_api_answer_fails_the_try_with_flat_memory() {
             chunked: true,
         });
     }
-    let m = run_measured(w.cmd().args(fetch_args()));
+    let m = run_measured(w.cmd().args(FETCH_ONE_HOUR));
     eprintln!(
         "peak RSS against an endless answer: {:.1} MiB",
         m.peak_mib()

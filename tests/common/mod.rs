@@ -14,6 +14,25 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mna-reportd");
 
+/// A job of hourly windows over all devices, in UTC.
+pub const HOURLY: &str = r#"
+[[jobs]]
+name = "hourly-all"
+granularity = "hourly"
+timezone = "UTC"
+"#;
+
+/// `fetch` of [`HOURLY`]'s first hour of 2026-11-01.
+pub const FETCH_ONE_HOUR: [&str; 7] = [
+    "fetch",
+    "--job",
+    "hourly-all",
+    "--from",
+    "2026-11-01T00:00:00Z",
+    "--to",
+    "2026-11-01T01:00:00Z",
+];
+
 /// One test's world: a fake API and a temp directory with a config.
 pub struct World {
     pub fake: FakeMna,
