@@ -15,27 +15,12 @@ use std::time::{Duration, Instant};
 /// lines added to `[storage]`.
 fn world(max_attempts: u32, storage: &str) -> World {
     let w = World::new(HOURLY);
-    let text = format!(
-        r#"[api]
-endpoint = "{endpoint}"
-rate_limit = 200
-timeout = "5s"
-concurrency = 4
-
-[storage]
-state_dir = "state"
-{storage}
-
-[retry]
-max_attempts = {max_attempts}
-initial_delay = "10ms"
-max_delay = "50ms"
-
-{HOURLY}
-"#,
-        endpoint = w.fake.endpoint()
-    );
-    std::fs::write(&w.config, text).expect("write config");
+    let settings = Settings {
+        storage,
+        max_attempts,
+        ..Settings::default()
+    };
+    w.write_config_with(&settings, "", HOURLY);
     w
 }
 

@@ -7,28 +7,15 @@ use common::rss::run_measured;
 use common::*;
 use fake_mna::{FakeConfig, Fault};
 
-/// A world with `max_attempts` tries per report.
+/// A world with `max_attempts` tries per report (and the default concurrency).
 fn world(cfg: FakeConfig, max_attempts: u32) -> World {
     let w = World::with(cfg, "", HOURLY);
-    let text = format!(
-        r#"[api]
-endpoint = "{endpoint}"
-rate_limit = 200
-timeout = "5s"
-
-[storage]
-state_dir = "state"
-
-[retry]
-max_attempts = {max_attempts}
-initial_delay = "10ms"
-max_delay = "50ms"
-
-{HOURLY}
-"#,
-        endpoint = w.fake.endpoint()
-    );
-    std::fs::write(&w.config, text).expect("write config");
+    let settings = Settings {
+        concurrency: None,
+        max_attempts,
+        ..Settings::default()
+    };
+    w.write_config_with(&settings, "", HOURLY);
     w
 }
 
