@@ -51,6 +51,14 @@ fn cvm_world(ttl: Duration) -> World {
     w
 }
 
+/// Every call the fake received was signed with SecretId `id`.
+fn all_signed_with(w: &World, id: &str) -> bool {
+    w.fake
+        .calls()
+        .iter()
+        .all(|c| c.secret_id.as_deref() == Some(id))
+}
+
 #[test]
 fn config_files() {
     let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
@@ -63,12 +71,7 @@ fn config_files() {
     let mut cmd = w.cmd_without_env_keys();
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
-    assert!(
-        w.fake
-            .calls()
-            .iter()
-            .all(|c| c.secret_id.as_deref() == Some("AKIDfiles0001"))
-    );
+    assert!(all_signed_with(&w, "AKIDfiles0001"));
 }
 
 #[test]
@@ -109,12 +112,7 @@ fn profile_file() {
     cmd.env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
-    assert!(
-        w.fake
-            .calls()
-            .iter()
-            .all(|c| c.secret_id.as_deref() == Some("AKIDprofile01"))
-    );
+    assert!(all_signed_with(&w, "AKIDprofile01"));
 }
 
 #[test]

@@ -35,10 +35,12 @@ fn unique_ok_windows(w: &World) -> BTreeSet<(i64, i64, String)> {
 #[test]
 fn catches_up_six_missed_hours_at_start_and_a_restart_fetches_nothing_done() {
     let w = World::new(&hourly("h", "6h"));
-    let d = w.start_daemon(&[]);
-    wait_for("6 reports ok", LONG, || count_status(&w, "ok") >= 6);
-    // give it a moment to do anything extra it might (it must not)
-    std::thread::sleep(Duration::from_millis(500));
+    let mut notify = Notify::new(&w);
+    let d = w.start_daemon(&[notify.env()]);
+    // the catch-up fire has ended: whatever extra it might do (it must not) is done
+    notify.read_until("READY=1");
+    notify.read_until("STATUS=1 jobs, idle");
+    assert!(count_status(&w, "ok") >= 6, "{}", d.log_text());
     d.stop();
     let first = unique_ok_windows(&w);
     assert!((6..=7).contains(&first.len()), "{} windows", first.len());
@@ -49,8 +51,11 @@ fn catches_up_six_missed_hours_at_start_and_a_restart_fetches_nothing_done() {
             .all(|e| e % 3600 == 0 && *e <= now && *e > now - 6 * 3600 - 60)
     );
 
-    let d = w.start_daemon(&[]);
-    std::thread::sleep(Duration::from_secs(2));
+    notify.clear();
+    let d = w.start_daemon(&[notify.env()]);
+    // the catch-up fire of the restart has ended, having found everything done
+    notify.read_until("READY=1");
+    notify.read_until("STATUS=1 jobs, idle");
     d.stop();
     let second = unique_ok_windows(&w);
     // nothing fetched again; at most the one window that ended between the two runs
@@ -72,7 +77,9 @@ fn sigterm_during_work_exits_0_and_the_rest_is_done_at_the_next_start() {
     wait_for("a call in flight", LONG, || {
         !w.fake.calls().is_empty() || w.fake.pending_faults().0 < 4
     });
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for("a report claimed", LONG, || {
+        count_status(&w, "running") >= 1
+    });
     d.signal(libc::SIGTERM);
     let code = d.wait_exit(Duration::from_secs(40));
     assert_eq!(code, Some(0), "log:\n{}", d.log_text());
@@ -147,40 +154,25 @@ fn sighup_keeps_the_old_jobs_on_a_broken_file_and_starts_new_ones_from_a_good_on
 
 #[test]
 fn systemd_notifications_ready_watchdog_reloading_stopping() {
-    use std::os::unix::net::UnixDatagram;
     let w = World::new(&hourly("h", "2h"));
-    let sock_path = w.dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+    let mut notify = Notify::new(&w);
     let pid_env = String::new();
     let d = w.start_daemon(&[
-        ("NOTIFY_SOCKET", sock_path.to_str().expect("utf8")),
+        notify.env(),
         ("WATCHDOG_USEC", "2000000"),
         ("WATCHDOG_PID", &pid_env),
     ]);
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    let mut read_until = |want: &str, seen: &mut String| {
-        while !seen.contains(want) {
-            let n = sock
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got so far: {seen}"));
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-            seen.push('\n');
-        }
-    };
-    read_until("READY=1", &mut seen);
-    assert!(seen.contains("STATUS="), "{seen}");
+    notify.read_until("READY=1");
+    assert!(notify.seen.contains("STATUS="), "{}", notify.seen);
     // the watchdog is pinged from the loop at half of WATCHDOG_USEC
-    read_until("WATCHDOG=1", &mut seen);
-    seen.clear();
-    read_until("WATCHDOG=1", &mut seen);
+    notify.read_until("WATCHDOG=1");
+    notify.clear();
+    notify.read_until("WATCHDOG=1");
     d.signal(libc::SIGHUP);
-    read_until("RELOADING=1", &mut seen);
-    read_until("READY=1", &mut seen);
+    notify.read_until("RELOADING=1");
+    notify.read_until("READY=1");
     d.signal(libc::SIGTERM);
-    read_until("STOPPING=1", &mut seen);
+    notify.read_until("STOPPING=1");
     let mut d = d;
     assert_eq!(d.wait_exit(LONG), Some(0));
 }

@@ -17,13 +17,6 @@ fn only_report(w: &World) -> (String, i64, String) {
         .expect("one report")
 }
 
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
 fn params_of(w: &World) -> Vec<Params> {
     w.fake
         .calls()
@@ -368,15 +361,7 @@ fn a_wrong_key_fails_at_once_is_recorded_and_shown() {
     let o = w
         .cmd()
         .env("TENCENTCLOUD_SECRET_KEY", "not-the-right-key")
-        .args([
-            "fetch",
-            "--job",
-            "hourly-all",
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--to",
-            "2026-11-01T01:00:00Z",
-        ])
+        .args(FETCH_ONE_HOUR)
         .output()
         .expect("run");
     assert_exit(&o, 1);
@@ -446,15 +431,7 @@ fn temporary_credentials_send_their_token() {
         .env("TENCENTCLOUD_SECRET_ID", "AKIDtemp0001")
         .env("TENCENTCLOUD_SECRET_KEY", "temp-key")
         .env("TENCENTCLOUD_TOKEN", "tok-123")
-        .args([
-            "fetch",
-            "--job",
-            "hourly-all",
-            "--from",
-            "2026-11-01T00:00:00Z",
-            "--to",
-            "2026-11-01T01:00:00Z",
-        ])
+        .args(FETCH_ONE_HOUR)
         .output()
         .expect("run");
     assert_exit(&o, 0);

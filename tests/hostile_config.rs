@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::daemon::{free_port, http_get, wait_for};
+use common::daemon::{Notify, free_port, http_get, wait_for};
 use common::*;
 use mna_reportd::testing::{self, ConfigError};
 use proptest::prelude::*;
@@ -283,7 +283,7 @@ fn hostile_config() -> impl Strategy<Value = String> {
 
 /// What `check` does with a config, in process: load it and, when valid,
 /// plan every job at a few moments and list its next fires. Never a panic.
-fn load_and_plan(text: &str) -> Result<(), String> {
+fn load_and_plan(text: &str) -> Result<(), ConfigError> {
     let path = Path::new("/tmp/hostile/config.toml");
     match testing::parse(text, path) {
         Err(e) => {
@@ -296,7 +296,7 @@ fn load_and_plan(text: &str) -> Result<(), String> {
             for p in problems {
                 assert!(!p.key.is_empty() && !p.message.is_empty(), "{shown}");
             }
-            Err(shown)
+            Err(e)
         }
         Ok(c) => {
             for job in &c.jobs {
@@ -402,16 +402,17 @@ fn a_reload_that_blocks_reading_the_file_does_not_stall_the_daemon() {
         JOB,
     );
     let good = std::fs::read_to_string(&w.config).expect("read config");
-    let mut d = w.start_daemon(&[]);
-    wait_for("the daemon ready", Duration::from_secs(60), || {
-        d.log_text().contains("ready;")
-    });
+    let mut notify = Notify::new(&w);
+    let mut d = w.start_daemon(&[notify.env()]);
+    notify.read_until("READY=1");
     // The config becomes a FIFO: reading it blocks until someone writes.
     std::fs::remove_file(&w.config).expect("remove config");
     let c = std::ffi::CString::new(w.config.to_string_lossy().as_bytes()).expect("path");
     // SAFETY: mkfifo only creates a file at a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     d.signal(libc::SIGHUP);
+    notify.clear();
+    notify.read_until("RELOADING=1");
     // While the reload waits on the file, the daemon answers (10 s read timeout).
     for _ in 0..3 {
         let (status, body) = http_get(port, "/healthz");

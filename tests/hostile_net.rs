@@ -11,46 +11,17 @@ use fake_mna::{FakeConfig, Fault};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FROM: &str = "2026-11-01T00:00:00Z";
-const TO: &str = "2026-11-01T01:00:00Z";
-
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
 /// A world whose config has `max_attempts` tries per report and `storage`
 /// lines added to `[storage]`.
 fn world(max_attempts: u32, storage: &str) -> World {
     let w = World::new(HOURLY);
-    let text = format!(
-        r#"[api]
-endpoint = "{endpoint}"
-rate_limit = 200
-timeout = "5s"
-concurrency = 4
-
-[storage]
-state_dir = "state"
-{storage}
-
-[retry]
-max_attempts = {max_attempts}
-initial_delay = "10ms"
-max_delay = "50ms"
-
-{HOURLY}
-"#,
-        endpoint = w.fake.endpoint()
-    );
-    std::fs::write(&w.config, text).expect("write config");
+    let settings = Settings {
+        storage,
+        max_attempts,
+        ..Settings::default()
+    };
+    w.write_config_with(&settings, "", HOURLY);
     w
-}
-
-fn fetch_args() -> [&'static str; 7] {
-    ["fetch", "--job", "hourly-all", "--from", FROM, "--to", TO]
 }
 
 /// Run `cmd`, killing it if it is still running after `limit` (then panic).
@@ -115,7 +86,7 @@ fn an_answer_announcing_more_than_the_cap_is_refused_and_tried_again() {
         bytes: 2 << 20,
         chunked: false,
     });
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 0);
     assert_eq!(
         codes(&w),
@@ -133,7 +104,7 @@ fn a_dripping_download_is_cut_off_within_the_progress_window_and_tried_again() {
     w.fake
         .push_fault(Fault::DownloadDrip(Duration::from_secs(1)));
     let t0 = Instant::now();
-    let o = run_within(w.cmd().args(fetch_args()), Duration::from_secs(180));
+    let o = run_within(w.cmd().args(FETCH_ONE_HOUR), Duration::from_secs(180));
     assert_exit(&o, 0);
     assert!(t0.elapsed() < Duration::from_secs(180));
     assert_eq!(
@@ -158,7 +129,7 @@ fn a_dripping_download_is_cut_off_within_the_progress_window_and_tried_again() {
 #[test]
 fn a_file_announced_above_max_report_size_fails_at_once_without_a_part_file() {
     let w = world(8, r#"max_report_size = "1KiB""#);
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 1);
     // Not retried: the file would stay too large.
     assert_eq!(codes(&w), ["call:ok", "download:DownloadTooLarge"]);
@@ -175,7 +146,7 @@ fn an_endless_chunked_download_stops_at_max_report_size() {
         bytes: 256 << 20,
         chunked: true,
     });
-    let o = run_within(w.cmd().args(fetch_args()), Duration::from_secs(180));
+    let o = run_within(w.cmd().args(FETCH_ONE_HOUR), Duration::from_secs(180));
     assert_exit(&o, 1);
     assert_eq!(codes(&w), ["call:ok", "download:DownloadTooLarge"]);
     assert!(w.part_files().is_empty(), "{:?}", w.part_files());
@@ -216,7 +187,7 @@ fn server_text_never_reaches_the_terminal_raw_and_is_stored_capped() {
         "RequestId": "req\u{1b}[2J\n failed: forged",
     }});
     w.fake.push_fault(Fault::ApiAnswer(answer.to_string()));
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 1);
     assert_clean("fetch stdout", &stdout(&o));
     assert_clean("fetch stderr", &stderr(&o));
@@ -263,7 +234,7 @@ fn server_text_never_reaches_the_terminal_raw_and_is_stored_capped() {
 fn a_redirected_download_asks_the_api_for_a_new_url() {
     let w = world(3, "");
     w.fake.push_fault(Fault::DownloadStatus(302));
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 0);
     assert_eq!(
         codes(&w),
@@ -284,7 +255,7 @@ fn an_unusable_answer_keeps_its_request_id() {
     w.fake.push_fault(Fault::ApiAnswer(
         r#"{"Response": {"RequestId": "req-unusable-1"}}"#.to_string(),
     ));
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("BadResponse"), "{err}");
@@ -308,7 +279,7 @@ fn a_large_report_is_written_whole_in_batches() {
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", HOURLY);
-    let o = w.run(&fetch_args());
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 0);
     let (_, path, sha, bytes) = w.ok_rows().pop().expect("one ok report");
     let len = w.fake.large_file_len().expect("large-file mode");

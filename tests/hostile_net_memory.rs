@@ -7,47 +7,15 @@ use common::rss::run_measured;
 use common::*;
 use fake_mna::{FakeConfig, Fault};
 
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
-fn fetch_args() -> [&'static str; 7] {
-    [
-        "fetch",
-        "--job",
-        "hourly-all",
-        "--from",
-        "2026-11-01T00:00:00Z",
-        "--to",
-        "2026-11-01T01:00:00Z",
-    ]
-}
-
-/// A world with `max_attempts` tries per report.
+/// A world with `max_attempts` tries per report (and the default concurrency).
 fn world(cfg: FakeConfig, max_attempts: u32) -> World {
     let w = World::with(cfg, "", HOURLY);
-    let text = format!(
-        r#"[api]
-endpoint = "{endpoint}"
-rate_limit = 200
-timeout = "5s"
-
-[storage]
-state_dir = "state"
-
-[retry]
-max_attempts = {max_attempts}
-initial_delay = "10ms"
-max_delay = "50ms"
-
-{HOURLY}
-"#,
-        endpoint = w.fake.endpoint()
-    );
-    std::fs::write(&w.config, text).expect("write config");
+    let settings = Settings {
+        concurrency: None,
+        max_attempts,
+        ..Settings::default()
+    };
+    w.write_config_with(&settings, "", HOURLY);
     w
 }
 
@@ -73,7 +41,7 @@ fn an_endless_api_answer_fails_the_try_with_flat_memory() {
             chunked: true,
         });
     }
-    let m = run_measured(w.cmd().args(fetch_args()));
+    let m = run_measured(w.cmd().args(FETCH_ONE_HOUR));
     eprintln!(
         "peak RSS against an endless answer: {:.1} MiB",
         m.peak_mib()

@@ -113,6 +113,41 @@ fn a_linked_month_directory_in_the_reports_tree_is_refused() {
     assert_eq!((status.as_str(), code.as_str()), ("failed", "LocalIoError"));
 }
 
+/// Two `fetch` processes started together, one hour each: both succeed and
+/// both hours are `ok`.
+fn two_fetches_at_once(w: &World, round: usize) {
+    let spawn = |h: u32| {
+        let mut c = w.cmd();
+        c.args([
+            "fetch",
+            "--job",
+            "h",
+            "--from",
+            &hour(h),
+            "--to",
+            &hour(h + 1),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        c.spawn().expect("spawn")
+    };
+    let (a, b) = (spawn(0), spawn(1));
+    for child in [a, b] {
+        let o = child.wait_with_output().expect("wait");
+        assert!(
+            o.status.success(),
+            "round {round}: exit {:?}\n{}",
+            o.status,
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        w.status_counts(),
+        vec![("ok".to_string(), 2)],
+        "round {round}"
+    );
+}
+
 #[test]
 fn prune_never_deletes_through_a_link_and_a_deleted_file_leaves_its_row() {
     let w = World::new(JOB);
@@ -179,36 +214,7 @@ fn two_processes_starting_at_once_on_a_fresh_state_directory_both_succeed() {
     let w = World::new(JOB);
     for round in 0..10 {
         let _ = std::fs::remove_dir_all(w.state());
-        let spawn = |h: u32| {
-            let mut c = w.cmd();
-            c.args([
-                "fetch",
-                "--job",
-                "h",
-                "--from",
-                &hour(h),
-                "--to",
-                &hour(h + 1),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            c.spawn().expect("spawn")
-        };
-        let (a, b) = (spawn(0), spawn(1));
-        for child in [a, b] {
-            let o = child.wait_with_output().expect("wait");
-            assert!(
-                o.status.success(),
-                "round {round}: exit {:?}\n{}",
-                o.status,
-                stderr(&o)
-            );
-        }
-        assert_eq!(
-            w.status_counts(),
-            vec![("ok".to_string(), 2)],
-            "round {round}"
-        );
+        two_fetches_at_once(&w, round);
     }
 }
 
@@ -584,36 +590,7 @@ fn two_processes_starting_at_once_on_an_older_history_migrate_it_once() {
             .expect("01");
         old.pragma_update(None, "user_version", 1).expect("version");
         drop(old);
-        let spawn = |h: u32| {
-            let mut c = w.cmd();
-            c.args([
-                "fetch",
-                "--job",
-                "h",
-                "--from",
-                &hour(h),
-                "--to",
-                &hour(h + 1),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            c.spawn().expect("spawn")
-        };
-        let (a, b) = (spawn(0), spawn(1));
-        for child in [a, b] {
-            let o = child.wait_with_output().expect("wait");
-            assert!(
-                o.status.success(),
-                "round {round}: exit {:?}\n{}",
-                o.status,
-                stderr(&o)
-            );
-        }
-        assert_eq!(
-            w.status_counts(),
-            vec![("ok".to_string(), 2)],
-            "round {round}"
-        );
+        two_fetches_at_once(&w, round);
         let version: i64 = w
             .db()
             .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -13,23 +13,6 @@ use fake_mna::hostile::{self, Cell, Sheet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const HOURLY: &str = r#"
-[[jobs]]
-name = "hourly-all"
-granularity = "hourly"
-timezone = "UTC"
-"#;
-
-const FETCH: [&str; 7] = [
-    "fetch",
-    "--job",
-    "hourly-all",
-    "--from",
-    "2026-11-01T00:00:00Z",
-    "--to",
-    "2026-11-01T01:00:00Z",
-];
-
 /// Every crafted workbook is read within this.
 const RSS_LIMIT: u64 = 256 << 20;
 
@@ -79,7 +62,7 @@ fn refused_twice_then_ok(bytes: Vec<u8>, code: &str) {
     w.fake.push_fault(Fault::DownloadBody(body.clone()));
     w.fake.push_fault(Fault::DownloadBody(body));
     for run in 1..=2 {
-        let m = run_measured(w.cmd().args(FETCH));
+        let m = run_measured(w.cmd().args(FETCH_ONE_HOUR));
         eprintln!("{code}: run {run}: peak RSS {:.1} MiB", m.peak_mib());
         assert!(
             m.peak_rss < RSS_LIMIT,
@@ -114,7 +97,7 @@ fn refused_twice_then_ok(bytes: Vec<u8>, code: &str) {
             stderr(&m.output)
         );
     }
-    let o = w.run(&FETCH);
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 0);
     assert_eq!(report(&w).0, "ok");
     w.assert_files_match_served();
@@ -205,7 +188,7 @@ fn duplicate_and_empty_headers_keep_every_cell_reachable() {
     ];
     let wb = hostile::workbook(&[Sheet::rows("Traffic", &rows)], None).expect("built");
     w.fake.push_fault(Fault::DownloadBody(Arc::new(wb)));
-    let o = w.run(&FETCH);
+    let o = w.run(&FETCH_ONE_HOUR);
     assert_exit(&o, 0);
     assert_eq!(report(&w).0, "ok");
     let db = w.db();
@@ -233,7 +216,7 @@ fn a_large_report_with_a_binary_part_is_read_as_before() {
         ..fake_mna::FakeConfig::default()
     };
     let w = World::with(cfg, "", HOURLY);
-    let m = run_measured(w.cmd().args(FETCH));
+    let m = run_measured(w.cmd().args(FETCH_ONE_HOUR));
     assert_exit(&m.output, 0);
     assert!(m.peak_rss < RSS_LIMIT, "peak RSS {:.0} MiB", m.peak_mib());
     assert_eq!(report(&w).0, "ok");
@@ -258,7 +241,7 @@ fn the_most_shared_strings_the_caps_allow_are_read_under_256_mib() {
         Box::new(move |w| hostile::repeat(w, unit, 2_097_000 * unit.len() as u64));
     let wb = hostile::workbook(&[sheet], Some(shared)).expect("built");
     w.fake.push_fault(Fault::DownloadBody(Arc::new(wb)));
-    let m = run_measured(w.cmd().args(FETCH));
+    let m = run_measured(w.cmd().args(FETCH_ONE_HOUR));
     eprintln!("peak RSS {:.1} MiB", m.peak_mib());
     assert_exit(&m.output, 0);
     assert!(m.peak_rss < RSS_LIMIT, "peak RSS {:.0} MiB", m.peak_mib());

@@ -23,16 +23,33 @@ const DATA_ROWS: i64 = 24;
 /// `report_rows` after [`SDK_REPORTS`] default reports.
 const STORED_ROWS: i64 = SDK_REPORTS * (DATA_ROWS + SUMMARY_ROWS as i64);
 
-fn python_can_import(module: &str) -> Result<bool, String> {
+/// Why the Python side of a comparison cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    #[error("{what} cannot be run: {source}")]
+    Run {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("pip install {package} failed: {stderr}")]
+    Pip { package: String, stderr: String },
+    #[error("{0} still cannot be imported after pip install")]
+    Import(String),
+}
+
+fn python_can_import(module: &str) -> Result<bool, PythonError> {
     let out = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output()
-        .map_err(|e| format!("python3 cannot be run: {e}"))?;
+        .map_err(|source| PythonError::Run {
+            what: "python3",
+            source,
+        })?;
     Ok(out.status.success())
 }
 
 /// Make sure `python3` can import `module`, installing `package` with pip if needed.
-pub fn ensure_python(module: &str, package: &str) -> Result<(), String> {
+pub fn ensure_python(module: &str, package: &str) -> Result<(), PythonError> {
     if python_can_import(module)? {
         return Ok(());
     }
@@ -40,18 +57,21 @@ pub fn ensure_python(module: &str, package: &str) -> Result<(), String> {
     let out = Command::new("python3")
         .args(["-m", "pip", "install", "--quiet", package])
         .output()
-        .map_err(|e| format!("pip cannot be run: {e}"))?;
+        .map_err(|source| PythonError::Run {
+            what: "pip",
+            source,
+        })?;
     if !out.status.success() {
-        return Err(format!(
-            "pip install {package} failed: {}",
-            tail(&String::from_utf8_lossy(&out.stderr), 500).trim()
-        ));
+        return Err(PythonError::Pip {
+            package: package.to_string(),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 500)
+                .trim()
+                .to_string(),
+        });
     }
     match python_can_import(module)? {
         true => Ok(()),
-        false => Err(format!(
-            "{module} still cannot be imported after pip install"
-        )),
+        false => Err(PythonError::Import(module.to_string())),
     }
 }
 

@@ -11,8 +11,8 @@ use tempfile::TempDir;
 
 use crate::Results;
 use crate::clients::{
-    Env, Mode, PythonRun, ReportdRun, STEPS, TMPFS, each, ensure_python, median_of, python_run,
-    reportd_run,
+    Env, Mode, PythonError, PythonRun, ReportdRun, STEPS, TMPFS, each, ensure_python, median_of,
+    python_run, reportd_run,
 };
 use crate::harness::{ChildRun, fmt_runs, median};
 use crate::replay;
@@ -140,7 +140,7 @@ fn report_script(r: &mut Results, mode: &str, runs: &[PythonRun]) -> Vec<f64> {
 
 /// The judged comparison (same-work script vs mna-reportd on disk,
 /// rate_limit 1000, concurrency 16) and the plain one, for information.
-fn report_main(r: &mut Results, runs: &SdkRuns, same_work: &Result<(), String>) {
+fn report_main(r: &mut Results, runs: &SdkRuns, same_work: &Result<(), PythonError>) {
     let py = report_script(
         r,
         "plain (call, download, write, record)",
@@ -165,7 +165,7 @@ fn report_main(r: &mut Results, runs: &SdkRuns, same_work: &Result<(), String>) 
                 ratio >= TARGET_SPEEDUP,
             );
         }
-        Err(why) => r.skipped("sdk", TARGET_FIGURE, why.clone()),
+        Err(why) => r.skipped("sdk", TARGET_FIGURE, why.to_string()),
     }
     r.info(
         "sdk",
@@ -301,7 +301,7 @@ pub fn scenario(r: &mut Results) {
         "tencentcloud-sdk-python-mna",
     );
     if let Err(why) = sdk {
-        r.skipped("sdk", "mna-reportd vs official Python SDK", why);
+        r.skipped("sdk", "mna-reportd vs official Python SDK", why.to_string());
         return;
     }
     let same_work = ensure_python("openpyxl", "openpyxl");

@@ -9,15 +9,13 @@ use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
 use crate::run::setup;
+use crate::run::signals;
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 use tracing::warn;
-
-/// How long reports in flight may finish after SIGINT/SIGTERM.
-pub const GRACE: Duration = Duration::from_secs(10);
 
 /// Most reports one `fetch --from/--to` plans: more is a mistake in the
 /// range (and would take hours at the API's 20 calls a second).
@@ -38,8 +36,9 @@ fn planned(
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
         for job in &jobs {
             let zone = job.cadence.zone();
-            let from = from.resolve(zone).map_err(UsageError)?;
-            let to = to.resolve(zone).map_err(UsageError)?;
+            let usage = |e: crate::core::timearg::TimeArgError| UsageError(e.to_string());
+            let from = from.resolve(zone).map_err(usage)?;
+            let to = to.resolve(zone).map_err(usage)?;
             if from >= to {
                 return Err(
                     UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
@@ -109,10 +108,12 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     let skipped = asked - todo.len();
     let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
-    let signal = crate::run::signals::stop_on_signal(ctl.clone(), GRACE);
+    let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
+        .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
+        .ok();
     let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
     wait_for_busy(&engine, todo, &mut summary, &ctl).await;
-    let stopped_by = signal.stopped();
+    let stopped_by = signal.and_then(|s| s.stopped());
     print_summary(&summary, skipped);
     if let Some(damaged) = summary.damaged {
         return Err(damaged.into());

@@ -2,7 +2,7 @@
 //! (an array of objects whose fields are the `reports` columns) or CSV (the
 //! same columns, with a header row).
 
-use crate::archive::store::query::{self, HistoryFilter, ReportRow};
+use crate::archive::store::query::{self, COLUMNS, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::config::Config;
 use crate::core::report::RegionScope;
@@ -25,7 +25,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone))
         .transpose()
-        .map_err(crate::run::exit::UsageError)?
+        .map_err(|e| crate::run::exit::UsageError(e.to_string()))?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),
@@ -65,27 +65,6 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
         w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
     )?)
 }
-
-const COLUMNS: [&str; 18] = [
-    "id",
-    "job",
-    "target",
-    "region",
-    "granularity",
-    "window_start",
-    "window_end",
-    "status",
-    "attempts",
-    "trigger",
-    "request_id",
-    "file_path",
-    "bytes",
-    "sha256",
-    "error_code",
-    "error_message",
-    "created_at",
-    "updated_at",
-];
 
 /// Byte counts for people.
 pub fn human_bytes(b: i64) -> String {

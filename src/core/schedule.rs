@@ -13,6 +13,18 @@ use jiff::tz::TimeZone;
 use std::fmt;
 use std::time::Duration;
 
+/// A cron expression that cannot be parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "a schedule has 5 fields (minute hour day-of-month month day-of-week) \
+         or 6 (seconds first); this one has {0}"
+    )]
+    Fields(usize),
+    #[error(transparent)]
+    Cron(#[from] croner::errors::CronError),
+}
+
 /// A parsed cron expression of 5 fields (minute precision) or 6 (with seconds first).
 #[derive(Clone)]
 pub struct Schedule {
@@ -28,20 +40,16 @@ impl fmt::Debug for Schedule {
 
 impl Schedule {
     /// Parse a 5- or 6-field cron expression; the error says what is wrong.
-    pub fn parse(source: &str) -> Result<Schedule, String> {
+    pub fn parse(source: &str) -> Result<Schedule, ScheduleError> {
         let fields = source.split_whitespace().count();
         if !source.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
-            return Err(format!(
-                "a schedule has 5 fields (minute hour day-of-month month day-of-week) \
-                 or 6 (seconds first); this one has {fields}"
-            ));
+            return Err(ScheduleError::Fields(fields));
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build()
-            .parse(source)
-            .map_err(|e| e.to_string())?;
+            .parse(source)?;
         Ok(Schedule {
             cron,
             source: source.to_string(),

@@ -7,6 +7,20 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use std::str::FromStr;
 
+/// A time argument that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeArgError {
+    /// Not a time in any accepted form.
+    #[error(
+        "{0:?} is not a time; use RFC 3339 (2026-11-01T00:00:00Z, 2026-11-01T08:00:00+08:00) \
+         or a local date or date-time in the job's zone (2026-11-01, 2026-11-01T08:00)"
+    )]
+    Form(String),
+    /// A local time the zone cannot place.
+    #[error("{civil} in that zone: {reason}")]
+    Zone { civil: DateTime, reason: String },
+}
+
 /// A time as given: absolute, or civil (to be read in a zone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeArg {
@@ -15,7 +29,7 @@ pub enum TimeArg {
 }
 
 impl FromStr for TimeArg {
-    type Err = String;
+    type Err = TimeArgError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
@@ -28,23 +42,24 @@ impl FromStr for TimeArg {
         if let Ok(d) = s.parse::<Date>() {
             return Ok(TimeArg::Civil(d.to_datetime(jiff::civil::Time::midnight())));
         }
-        Err(format!(
-            "{s:?} is not a time; use RFC 3339 (2026-11-01T00:00:00Z, 2026-11-01T08:00:00+08:00) \
-             or a local date or date-time in the job's zone (2026-11-01, 2026-11-01T08:00)"
-        ))
+        Err(TimeArgError::Form(s.to_string()))
     }
 }
 
 impl TimeArg {
     /// The instant this time stands for in `zone` (a wall time skipped by a
     /// DST gap is read as the moment after it).
-    pub fn resolve(&self, zone: &TimeZone) -> Result<Timestamp, String> {
+    pub fn resolve(&self, zone: &TimeZone) -> Result<Timestamp, TimeArgError> {
         match self {
             TimeArg::Instant(ts) => Ok(*ts),
-            TimeArg::Civil(dt) => zone
-                .to_ambiguous_timestamp(*dt)
-                .compatible()
-                .map_err(|e| format!("{dt} in that zone: {e}")),
+            TimeArg::Civil(dt) => {
+                zone.to_ambiguous_timestamp(*dt)
+                    .compatible()
+                    .map_err(|e| TimeArgError::Zone {
+                        civil: *dt,
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 }

@@ -31,10 +31,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(180);
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Install the process's Prometheus recorder and describe the series.
-pub fn install() -> Result<PrometheusHandle, String> {
-    let handle = PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| e.to_string())?;
+pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let handle = PrometheusBuilder::new().install_recorder()?;
     metrics::describe_counter!(
         "mna_reportd_reports_total",
         "Reports ended, by job and outcome (ok, failed)"
@@ -61,6 +59,36 @@ pub fn install() -> Result<PrometheusHandle, String> {
     );
     Ok(handle)
 }
+
+/// Why the history database does not take a write.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{0}")]
+    Path(#[from] std::ffi::NulError),
+    #[error("{}: {source}", path.display())]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// One reason `/healthz` answers 503.
+#[derive(Debug, thiserror::Error)]
+pub enum Reason {
+    #[error("the scheduler loop last ticked {}s ago", .0.as_secs())]
+    Stale(Duration),
+    #[error("the history database is not writable: {0}")]
+    Database(ProbeError),
+    #[error("health check failed: {0}")]
+    Check(tokio::task::JoinError),
+}
+
+/// Every reason `/healthz` answers 503, joined by `; `.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(Reason::to_string).collect::<Vec<_>>().join("; "))]
+pub struct Unhealthy(pub Vec<Reason>);
 
 /// What `/healthz` looks at.
 pub struct Health {
@@ -93,41 +121,37 @@ impl Health {
     }
 
     /// `Ok` when healthy, else the reasons.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Unhealthy> {
         let mut reasons = Vec::new();
         let age = self.loop_age();
         if age > self.stale_after {
-            reasons.push(format!(
-                "the scheduler loop last ticked {}s ago",
-                age.as_secs()
-            ));
+            reasons.push(Reason::Stale(age));
         }
         if let Err(e) = probe_db(&self.db) {
-            reasons.push(format!("the history database is not writable: {e}"));
+            reasons.push(Reason::Database(e));
         }
         if reasons.is_empty() {
             Ok(())
         } else {
-            Err(reasons.join("; "))
+            Err(Unhealthy(reasons))
         }
     }
 }
 
 /// Whether this process may write `path` (effective ids; a read-only file
 /// system answers no even to root).
-fn writable(path: &Path) -> Result<(), String> {
+fn writable(path: &Path) -> Result<(), ProbeError> {
     use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) };
     if rc == 0 {
         Ok(())
     } else {
-        Err(format!(
-            "{}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        ))
+        Err(ProbeError::NotWritable {
+            path: path.to_path_buf(),
+            source: std::io::Error::last_os_error(),
+        })
     }
 }
 
@@ -135,22 +159,20 @@ fn writable(path: &Path) -> Result<(), String> {
 /// (where SQLite keeps its WAL) are writable, and a connection commits a
 /// tiny change within [`PROBE_TIMEOUT`] (a stuck writer holding the lock
 /// fails it).
-pub fn probe_db(path: &Path) -> Result<(), String> {
+pub fn probe_db(path: &Path) -> Result<(), ProbeError> {
     writable(path)?;
     if let Some(dir) = path.parent() {
         writable(dir)?;
     }
     let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|e| e.to_string())?;
-    conn.busy_timeout(PROBE_TIMEOUT)
-        .map_err(|e| e.to_string())?;
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(PROBE_TIMEOUT)?;
     conn.execute_batch(
         "BEGIN IMMEDIATE;
          INSERT INTO health (id, probed_at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at;
          COMMIT;",
-    )
-    .map_err(|e| e.to_string())
+    )?;
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -174,7 +196,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     let health = s.health.clone();
     let verdict = tokio::task::spawn_blocking(move || health.check())
         .await
-        .unwrap_or_else(|e| Err(format!("health check failed: {e}")));
+        .unwrap_or_else(|e| Err(Unhealthy(vec![Reason::Check(e)])));
     match verdict {
         Ok(()) => (StatusCode::OK, "ok\n".to_string()),
         Err(reason) => (
@@ -228,14 +250,19 @@ mod tests {
         crate::archive::store::Store::open(&db).expect("open");
         let h = Health::new(&db, Duration::from_millis(50));
         h.tick();
-        assert_eq!(h.check(), Ok(()));
+        assert_eq!(h.check().map_err(|e| e.to_string()), Ok(()));
         std::thread::sleep(Duration::from_millis(120));
-        let err = h.check().expect_err("stale loop");
+        let err = h.check().expect_err("stale loop").to_string();
         assert!(err.contains("scheduler loop"), "{err}");
         h.tick();
         let gone = Health::new(&d.path().join("absent/h.db"), Duration::from_secs(60));
         gone.tick();
-        assert!(gone.check().expect_err("no db").contains("not writable"));
+        assert!(
+            gone.check()
+                .expect_err("no db")
+                .to_string()
+                .contains("not writable")
+        );
     }
 
     #[tokio::test]
@@ -282,9 +309,9 @@ mod tests {
         crate::archive::store::Store::open(&db).expect("open");
         let holder = rusqlite::Connection::open(&db).expect("open");
         holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-        let err = probe_db(&db).expect_err("locked");
+        let err = probe_db(&db).expect_err("locked").to_string();
         assert!(err.contains("locked"), "{err}");
         holder.execute_batch("COMMIT").expect("unlock");
-        assert_eq!(probe_db(&db), Ok(()));
+        assert_eq!(probe_db(&db).map_err(|e| e.to_string()), Ok(()));
     }
 }

@@ -7,6 +7,9 @@
 use crate::archive::download::DownloadError;
 use crate::config::RetrySettings;
 use crate::tencent::api::CallError;
+#[cfg(test)]
+use crate::tencent::api::code::ApiCode;
+pub(crate) use crate::tencent::api::code::CodeKind;
 use std::time::Duration;
 
 /// What to do after a failed try.
@@ -18,23 +21,61 @@ pub enum Class {
     Fail,
 }
 
-/// Classify an API error code.
-///
-/// Retried: `InternalError*`, `RequestLimitExceeded*`, `ServiceUnavailable`.
-/// Not retried: `InvalidParameter*`, `AuthFailure*`, `UnauthorizedOperation*`,
-/// `InvalidAction`, and every other code (a 4xx in spirit).
-pub fn classify_code(code: &str) -> Class {
-    let family = code.split('.').next().unwrap_or(code);
-    match family {
-        "InternalError" | "RequestLimitExceeded" | "ServiceUnavailable" => Class::Retry,
-        _ => Class::Fail,
+/// What a kind of API error code means for retrying and for the operator.
+impl CodeKind {
+    /// Retried: `InternalError*`, `RequestLimitExceeded*`, `ServiceUnavailable*`.
+    /// Not retried: `InvalidParameter*`, `AuthFailure*`, `UnauthorizedOperation*`,
+    /// `InvalidAction`, and every other code (a 4xx in spirit).
+    pub fn class(self) -> Class {
+        match self {
+            CodeKind::InternalError
+            | CodeKind::RequestLimitExceeded
+            | CodeKind::ServiceUnavailable => Class::Retry,
+            _ => Class::Fail,
+        }
+    }
+
+    /// What the operator should do about a failure with this code, if we know.
+    pub fn hint(self) -> Option<&'static str> {
+        Some(match self {
+            CodeKind::SignatureExpire => {
+                "the local clock is more than 5 minutes off; sync it (timedatectl set-ntp true, or chronyc makestep)"
+            }
+            CodeKind::UnknownSecretId => {
+                "the SecretId is unknown; check the key in use (mna-reportd check shows where it comes from)"
+            }
+            CodeKind::SignatureFailure => "the SecretKey does not match the SecretId; check both",
+            CodeKind::TokenFailure => {
+                "the temporary token is invalid or expired; renew the temporary credentials"
+            }
+            CodeKind::Unauthorized => {
+                "the key's CAM policy does not allow mna:GetStatisticData; grant it"
+            }
+            CodeKind::MfaFailure => {
+                "the key requires MFA, which an unattended daemon cannot do; use a key without MFA"
+            }
+            CodeKind::InvalidParameter => {
+                "the API refused the request parameters; check the job's devices, group, regions and window"
+            }
+            CodeKind::InvalidAction => {
+                "the API endpoint does not offer GetStatisticData; check api.endpoint"
+            }
+            CodeKind::ResourceNotFound => {
+                "a device or group of the job does not exist; check its ids"
+            }
+            CodeKind::AuthFailure => "the API refused the credentials; check the key in use",
+            CodeKind::InternalError
+            | CodeKind::RequestLimitExceeded
+            | CodeKind::ServiceUnavailable
+            | CodeKind::Other => return None,
+        })
     }
 }
 
 /// Classify a failed API call.
 pub fn classify_call(e: &CallError) -> Class {
     match e {
-        CallError::Api(api) => classify_code(&api.code),
+        CallError::Api(api) => api.code.kind().class(),
         CallError::HttpStatus { status } if *status >= 500 => Class::Retry,
         CallError::HttpStatus { .. } => Class::Fail,
         CallError::Timeout | CallError::Connect(_) | CallError::Transport(_) => Class::Retry,
@@ -67,42 +108,6 @@ pub fn classify_download(e: &DownloadError) -> Class {
     }
 }
 
-/// What the operator should do about a failure with this code, if we know.
-pub fn hint(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "AuthFailure.SignatureExpire" => {
-            "the local clock is more than 5 minutes off; sync it (timedatectl set-ntp true, or chronyc makestep)"
-        }
-        "AuthFailure.SecretIdNotFound" | "AuthFailure.InvalidSecretId" => {
-            "the SecretId is unknown; check the key in use (mna-reportd check shows where it comes from)"
-        }
-        "AuthFailure.SignatureFailure" => "the SecretKey does not match the SecretId; check both",
-        "AuthFailure.TokenFailure" => {
-            "the temporary token is invalid or expired; renew the temporary credentials"
-        }
-        "AuthFailure.UnauthorizedOperation" | "UnauthorizedOperation" => {
-            "the key's CAM policy does not allow mna:GetStatisticData; grant it"
-        }
-        "AuthFailure.MFAFailure" => {
-            "the key requires MFA, which an unattended daemon cannot do; use a key without MFA"
-        }
-        "InvalidParameter" | "InvalidParameterValue" | "MissingParameter" => {
-            "the API refused the request parameters; check the job's devices, group, regions and window"
-        }
-        "InvalidAction" | "ActionOffline" => {
-            "the API endpoint does not offer GetStatisticData; check api.endpoint"
-        }
-        "ResourceNotFound" => "a device or group of the job does not exist; check its ids",
-        _ if code.starts_with("InvalidParameter") => {
-            "the API refused the request parameters; check the job's devices, group, regions and window"
-        }
-        _ if code.starts_with("AuthFailure") => {
-            "the API refused the credentials; check the key in use"
-        }
-        _ => return None,
-    })
-}
-
 /// The delays between tries of one report: exponential from `initial_delay`
 /// doubling up to `max_delay`, each with full jitter (uniform in `[0, d]`),
 /// at most `max_attempts - 1` of them.
@@ -131,7 +136,7 @@ mod tests {
 
     fn api(code: &str) -> CallError {
         CallError::Api(ApiError {
-            code: code.to_string(),
+            code: ApiCode::new(code.to_string()),
             message: String::new(),
             request_id: "r".to_string(),
         })
@@ -177,7 +182,7 @@ mod tests {
             assert_eq!(classify_call(&api(c)), Class::Fail, "{c}");
         }
         // the prefix must be a whole family name
-        assert_eq!(classify_code("InternalErrorish"), Class::Fail);
+        assert_eq!(CodeKind::parse("InternalErrorish").class(), Class::Fail);
     }
 
     #[test]
@@ -264,6 +269,7 @@ mod tests {
 
     #[test]
     fn hints_exist_for_the_operator_fixable_codes() {
+        let hint = |code: &str| CodeKind::parse(code).hint();
         assert!(hint("AuthFailure.SignatureExpire").is_some_and(|h| h.contains("clock")));
         assert!(hint("InvalidParameter").is_some());
         assert!(hint("InvalidParameter.Whatever").is_some());

@@ -251,80 +251,110 @@ pub fn resolve(
     Ok((source, found))
 }
 
+/// What one source gave: credentials with where they came from, nothing
+/// (what was tried is noted), or an error that ends the search.
+type Lookup = Result<Option<(Source, Found)>, CredentialError>;
+
+/// A source of credentials; it notes in `tried` what it looked at in vain.
+type SourceFn = fn(&CredentialSettings, &dyn Env, &mut Vec<String>) -> Lookup;
+
+/// The sources, in the order they are tried; the first that gives credentials wins.
+const SOURCES: [SourceFn; 5] = [
+    config_files,
+    systemd_credentials,
+    environment,
+    profile_file,
+    cvm_role,
+];
+
 fn first_source(
     settings: &CredentialSettings,
     env: &dyn Env,
 ) -> Result<(Source, Found), CredentialError> {
     let mut tried = Vec::new();
-
-    // 1. Files named in the config: configured on purpose, so an unreadable one is an error.
-    if let (Some(id), Some(key)) = (&settings.secret_id_file, &settings.secret_key_file) {
-        let secret_id = read_secret("secret_id_file", id)?
-            .expose_secret()
-            .to_string();
-        let secret_key = read_secret("secret_key_file", key)?;
-        let token = match &settings.token_file {
-            Some(t) => Some(read_secret("token_file", t)?),
-            None => None,
-        };
-        return Ok((
-            Source::ConfigFiles {
-                id: id.clone(),
-                key: key.clone(),
-            },
-            Found::Static(Credentials {
-                secret_id,
-                secret_key,
-                token,
-            }),
-        ));
-    }
-    tried.push("[credentials] secret_id_file/secret_key_file (not set)".to_string());
-
-    // 2. systemd credentials.
-    match env.var("CREDENTIALS_DIRECTORY") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            let (id, key) = (dir.join("secret_id"), dir.join("secret_key"));
-            if id.exists() && key.exists() {
-                let secret_id = read_secret("credential", &id)?.expose_secret().to_string();
-                let secret_key = read_secret("credential", &key)?;
-                let token = read_optional_secret("credential", &dir.join("token"))?;
-                return Ok((
-                    Source::CredentialsDirectory(dir),
-                    Found::Static(Credentials {
-                        secret_id,
-                        secret_key,
-                        token,
-                    }),
-                ));
-            }
-            tried.push(format!("{} (no secret_id and secret_key)", dir.display()));
+    for source in SOURCES {
+        if let Some(found) = source(settings, env, &mut tried)? {
+            return Ok(found);
         }
-        None => tried.push("$CREDENTIALS_DIRECTORY (not set)".to_string()),
     }
+    Err(CredentialError::NotFound { tried })
+}
 
-    // 3. Environment.
-    match (
+/// Source 1: files named in the config: configured on purpose, so an unreadable one is an error.
+fn config_files(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>) -> Lookup {
+    let (Some(id), Some(key)) = (&settings.secret_id_file, &settings.secret_key_file) else {
+        tried.push("[credentials] secret_id_file/secret_key_file (not set)".to_string());
+        return Ok(None);
+    };
+    let secret_id = read_secret("secret_id_file", id)?
+        .expose_secret()
+        .to_string();
+    let secret_key = read_secret("secret_key_file", key)?;
+    let token = match &settings.token_file {
+        Some(t) => Some(read_secret("token_file", t)?),
+        None => None,
+    };
+    Ok(Some((
+        Source::ConfigFiles {
+            id: id.clone(),
+            key: key.clone(),
+        },
+        Found::Static(Credentials {
+            secret_id,
+            secret_key,
+            token,
+        }),
+    )))
+}
+
+/// Source 2: systemd credentials (`$CREDENTIALS_DIRECTORY`).
+fn systemd_credentials(_: &CredentialSettings, env: &dyn Env, tried: &mut Vec<String>) -> Lookup {
+    let Some(dir) = env.var("CREDENTIALS_DIRECTORY") else {
+        tried.push("$CREDENTIALS_DIRECTORY (not set)".to_string());
+        return Ok(None);
+    };
+    let dir = PathBuf::from(dir);
+    let (id, key) = (dir.join("secret_id"), dir.join("secret_key"));
+    if !(id.exists() && key.exists()) {
+        tried.push(format!("{} (no secret_id and secret_key)", dir.display()));
+        return Ok(None);
+    }
+    let secret_id = read_secret("credential", &id)?.expose_secret().to_string();
+    let secret_key = read_secret("credential", &key)?;
+    let token = read_optional_secret("credential", &dir.join("token"))?;
+    Ok(Some((
+        Source::CredentialsDirectory(dir),
+        Found::Static(Credentials {
+            secret_id,
+            secret_key,
+            token,
+        }),
+    )))
+}
+
+/// Source 3: the environment.
+fn environment(_: &CredentialSettings, env: &dyn Env, tried: &mut Vec<String>) -> Lookup {
+    let (Some(id), Some(key)) = (
         env.var("TENCENTCLOUD_SECRET_ID"),
         env_secret(env, "TENCENTCLOUD_SECRET_KEY"),
-    ) {
-        (Some(id), Some(key)) => {
-            return Ok((
-                Source::Environment,
-                Found::Static(Credentials {
-                    secret_id: clean(&id).to_string(),
-                    secret_key: key,
-                    token: env_secret(env, "TENCENTCLOUD_TOKEN"),
-                }),
-            ));
-        }
-        _ => {
-            tried.push("TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY (not both set)".to_string())
-        }
-    }
+    ) else {
+        tried.push("TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY (not both set)".to_string());
+        return Ok(None);
+    };
+    Ok(Some((
+        Source::Environment,
+        Found::Static(Credentials {
+            secret_id: clean(&id).to_string(),
+            secret_key: key,
+            token: env_secret(env, "TENCENTCLOUD_TOKEN"),
+        }),
+    )))
+}
 
-    // 4. INI profile file.
+/// Source 4: an INI profile file: `$TENCENTCLOUD_CREDENTIALS_FILE` (which must
+/// exist), else the first of `~/.tencentcloud/credentials` and
+/// `/etc/tencentcloud/credentials` that exists.
+fn profile_file(settings: &CredentialSettings, env: &dyn Env, tried: &mut Vec<String>) -> Lookup {
     let explicit = env.var("TENCENTCLOUD_CREDENTIALS_FILE").map(PathBuf::from);
     let candidates: Vec<PathBuf> = match &explicit {
         Some(p) => vec![p.clone()],
@@ -350,13 +380,13 @@ fn first_source(
             continue;
         }
         if let Some(creds) = read_profile(&path, &settings.profile)? {
-            return Ok((
+            return Ok(Some((
                 Source::ProfileFile {
                     path,
                     profile: settings.profile.clone(),
                 },
                 Found::Static(creds),
-            ));
+            )));
         }
         tried.push(format!(
             "{} (no complete [{}] section)",
@@ -366,18 +396,21 @@ fn first_source(
         // The first existing file decides, as the SDKs do.
         break;
     }
+    Ok(None)
+}
 
-    // 5. CVM role.
-    if settings.cvm_role {
-        return Ok((
-            Source::CvmRole {
-                endpoint: settings.metadata_endpoint.to_string(),
-            },
-            Found::CvmRole,
-        ));
+/// Source 5: the CVM role, when `cvm_role` allows it.
+fn cvm_role(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>) -> Lookup {
+    if !settings.cvm_role {
+        tried.push("CVM role (cvm_role = false)".to_string());
+        return Ok(None);
     }
-    tried.push("CVM role (cvm_role = false)".to_string());
-    Err(CredentialError::NotFound { tried })
+    Ok(Some((
+        Source::CvmRole {
+            endpoint: settings.metadata_endpoint.to_string(),
+        },
+        Found::CvmRole,
+    )))
 }
 
 fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
@@ -506,24 +539,24 @@ async fn fetch_role(
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| fail(format!("request failed: {e}")))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!(
+            return Err(fail(format!(
                 "HTTP {status}: is this a CVM with a role bound to it?"
-            ));
+            )));
         }
         resp.text()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))
+            .map_err(|e| fail(format!("reading the answer: {e}")))
     };
-    let role = get_text(base.clone()).await.map_err(fail)?;
+    let role = get_text(base.clone()).await?;
     let role = role.lines().next().unwrap_or_default().trim().to_string();
     if role.is_empty() || role.contains('/') {
         return Err(fail("no role is bound to this instance".to_string()));
     }
     let url = base.join(&role).map_err(|e| fail(e.to_string()))?;
-    let body = get_text(url).await.map_err(fail)?;
+    let body = get_text(url).await?;
     let parsed: RoleCredentials =
         serde_json::from_str(&body).map_err(|e| fail(format!("unexpected answer: {e}")))?;
     if parsed.code.as_deref().is_some_and(|c| c != "Success") {

@@ -1,6 +1,7 @@
 //! Driving `mna-reportd run` as a child process.
 
 use super::World;
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +29,52 @@ impl World {
         }
         let child = cmd.spawn().expect("spawn daemon");
         Daemon { child, log }
+    }
+}
+
+/// A systemd notification socket (`$NOTIFY_SOCKET`) the daemon reports to.
+pub struct Notify {
+    sock: UnixDatagram,
+    path: PathBuf,
+    /// Every message read so far, one a line.
+    pub seen: String,
+}
+
+impl Notify {
+    /// A socket in `w`'s temp dir; reads give up after 30 s.
+    pub fn new(w: &World) -> Notify {
+        let path = w.dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        sock.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Notify {
+            sock,
+            path,
+            seen: String::new(),
+        }
+    }
+
+    /// The environment that points the daemon at this socket.
+    pub fn env(&self) -> (&'static str, &str) {
+        ("NOTIFY_SOCKET", self.path.to_str().expect("utf8"))
+    }
+
+    /// Read messages until one read since the last [`Notify::clear`] contains `want`.
+    pub fn read_until(&mut self, want: &str) {
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(want) {
+            let n = self
+                .sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got so far: {}", self.seen));
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            self.seen.push('\n');
+        }
+    }
+
+    /// Forget the messages read so far.
+    pub fn clear(&mut self) {
+        self.seen.clear();
     }
 }
 

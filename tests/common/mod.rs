@@ -14,6 +14,44 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mna-reportd");
 
+/// A job of hourly windows over all devices, in UTC.
+pub const HOURLY: &str = r#"
+[[jobs]]
+name = "hourly-all"
+granularity = "hourly"
+timezone = "UTC"
+"#;
+
+/// `fetch` of [`HOURLY`]'s first hour of 2026-11-01.
+pub const FETCH_ONE_HOUR: [&str; 7] = [
+    "fetch",
+    "--job",
+    "hourly-all",
+    "--from",
+    "2026-11-01T00:00:00Z",
+    "--to",
+    "2026-11-01T01:00:00Z",
+];
+
+/// What a test's config sets in `[api]`, `[storage]` and `[retry]`.
+pub struct Settings<'a> {
+    /// `[api] concurrency`; left out (the default) when `None`.
+    pub concurrency: Option<u32>,
+    /// Lines added to `[storage]`.
+    pub storage: &'a str,
+    pub max_attempts: u32,
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Settings {
+            concurrency: Some(4),
+            storage: "",
+            max_attempts: 8,
+        }
+    }
+}
+
 /// One test's world: a fake API and a temp directory with a config.
 pub struct World {
     pub fake: FakeMna,
@@ -44,18 +82,30 @@ impl World {
     }
 
     pub fn write_config(&self, extra: &str, jobs: &str) {
+        self.write_config_with(&Settings::default(), extra, jobs);
+    }
+
+    /// The config with `settings`, `extra` (whole tables) and `jobs`.
+    pub fn write_config_with(&self, settings: &Settings<'_>, extra: &str, jobs: &str) {
+        let concurrency = settings
+            .concurrency
+            .map(|n| format!("concurrency = {n}\n"))
+            .unwrap_or_default();
+        let storage = match settings.storage {
+            "" => String::new(),
+            lines => format!("{}\n", lines.trim_end()),
+        };
         let text = format!(
             r#"[api]
 endpoint = "{endpoint}"
 rate_limit = 200
 timeout = "5s"
-concurrency = 4
-
+{concurrency}
 [storage]
 state_dir = "state"
-
+{storage}
 [retry]
-max_attempts = 8
+max_attempts = {max_attempts}
 initial_delay = "10ms"
 max_delay = "50ms"
 
@@ -63,7 +113,8 @@ max_delay = "50ms"
 
 {jobs}
 "#,
-            endpoint = self.fake.endpoint()
+            endpoint = self.fake.endpoint(),
+            max_attempts = settings.max_attempts,
         );
         std::fs::write(&self.config, text).expect("write config");
     }

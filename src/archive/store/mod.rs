@@ -61,7 +61,7 @@ pub enum StoreError {
     #[error("history database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("history database task failed: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Damaged(HistoryDamaged),
 }
@@ -241,7 +241,7 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.on_thread(f))
             .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(StoreError::Task)?
     }
 }
 

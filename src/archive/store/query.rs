@@ -6,27 +6,46 @@ use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 use std::collections::HashSet;
 
-/// One `reports` row, as `history` shows it (json field names = column names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportRow {
-    pub id: i64,
-    pub job: String,
-    pub target: String,
-    pub region: String,
-    pub granularity: i64,
-    pub window_start: i64,
-    pub window_end: i64,
-    pub status: Status,
-    pub attempts: i64,
-    pub trigger: Trigger,
-    pub request_id: Option<String>,
-    pub file_path: Option<String>,
-    pub bytes: Option<i64>,
-    pub sha256: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+/// [`ReportRow`], its column list [`COLUMNS`] and its reading from a row,
+/// from the one list of its fields (each named as its `reports` column).
+macro_rules! report_row {
+    ($($field:ident: $ty:ty,)*) => {
+        /// One `reports` row, as `history` shows it (json field names = column names).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        pub struct ReportRow {
+            $(pub $field: $ty,)*
+        }
+
+        /// The `reports` columns `history` shows, in its order.
+        pub const COLUMNS: &[&str] = &[$(stringify!($field)),*];
+
+        fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
+            Ok(ReportRow {
+                $($field: r.get(stringify!($field))?,)*
+            })
+        }
+    };
+}
+
+report_row! {
+    id: i64,
+    job: String,
+    target: String,
+    region: String,
+    granularity: i64,
+    window_start: i64,
+    window_end: i64,
+    status: Status,
+    attempts: i64,
+    trigger: Trigger,
+    request_id: Option<String>,
+    file_path: Option<String>,
+    bytes: Option<i64>,
+    sha256: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    created_at: i64,
+    updated_at: i64,
 }
 
 /// Filters of `history`.
@@ -39,35 +58,11 @@ pub struct HistoryFilter {
     pub limit: Option<u32>,
 }
 
-const COLUMNS: &str = r#"id, job, target, region, granularity, window_start, window_end, status, attempts, "trigger",
-    request_id, file_path, bytes, sha256, error_code, error_message, created_at, updated_at"#;
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
-    Ok(ReportRow {
-        id: r.get(0)?,
-        job: r.get(1)?,
-        target: r.get(2)?,
-        region: r.get(3)?,
-        granularity: r.get(4)?,
-        window_start: r.get(5)?,
-        window_end: r.get(6)?,
-        status: r.get(7)?,
-        attempts: r.get(8)?,
-        trigger: r.get(9)?,
-        request_id: r.get(10)?,
-        file_path: r.get(11)?,
-        bytes: r.get(12)?,
-        sha256: r.get(13)?,
-        error_code: r.get(14)?,
-        error_message: r.get(15)?,
-        created_at: r.get(16)?,
-        updated_at: r.get(17)?,
-    })
-}
-
 /// The recorded reports matching `f`, newest window first.
 pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<ReportRow>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM reports WHERE 1 = 1");
+    // Quoted: `trigger` is an SQL keyword.
+    let columns: Vec<String> = COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
+    let mut sql = format!("SELECT {} FROM reports WHERE 1 = 1", columns.join(", "));
     let mut args: Vec<Value> = Vec::new();
     if !f.jobs.is_empty() {
         sql.push_str(&format!(

@@ -494,27 +494,32 @@ fn old_schema(path: &std::path::Path) {
     c.pragma_update(None, "user_version", 1).expect("version");
 }
 
+/// Open the history at `path` from four threads at the same moment; each must succeed.
+fn open_at_once(path: &Path, round: usize) {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let (path, start) = (path.to_path_buf(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                Store::open(&path).map(drop)
+            })
+        })
+        .collect();
+    for o in openers {
+        o.join()
+            .expect("thread")
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}
+
 #[test]
 fn an_older_schema_opened_by_several_at_once_is_migrated_once() {
     for round in 0..10 {
         let d = tempfile::tempdir().expect("tempdir");
         let path = d.path().join("history.db");
         old_schema(&path);
-        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let openers: Vec<_> = (0..4)
-            .map(|_| {
-                let (path, start) = (path.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    Store::open(&path).map(drop)
-                })
-            })
-            .collect();
-        for o in openers {
-            o.join()
-                .expect("thread")
-                .unwrap_or_else(|e| panic!("round {round}: {e}"));
-        }
+        open_at_once(&path, round);
         let c = Connection::open(&path).expect("open");
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -528,21 +533,7 @@ fn a_fresh_database_opened_by_several_at_once_is_created_once() {
     for round in 0..10 {
         let d = tempfile::tempdir().expect("tempdir");
         let path = d.path().join("state/history.db");
-        let start = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let openers: Vec<_> = (0..4)
-            .map(|_| {
-                let (path, start) = (path.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    Store::open(&path).map(drop)
-                })
-            })
-            .collect();
-        for o in openers {
-            o.join()
-                .expect("thread")
-                .unwrap_or_else(|e| panic!("round {round}: {e}"));
-        }
+        open_at_once(&path, round);
     }
 }
 

@@ -2,8 +2,9 @@
 //! within the horizon and not done), then fires each job on its schedule,
 //! one fire of a job at a time. SIGHUP reloads the job file (a broken one is
 //! logged and the running jobs go on); SIGTERM/SIGINT stop new work, give
-//! reports in flight [`GRACE`] to finish, leave the rest to the next start
-//! and exit 0. The loop itself pings the systemd watchdog.
+//! reports in flight [`signals::DAEMON_GRACE`] to finish, leave the rest to
+//! the next start and exit 0 (see [`signals`]). The loop itself pings the
+//! systemd watchdog.
 
 pub mod notify;
 pub mod timetable;
@@ -15,23 +16,20 @@ use crate::run::exit::Exit;
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
 use crate::run::setup;
+use crate::run::signals;
 use crate::run::status::{self, JobStatus};
 use jiff::Timestamp;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timetable::Timetable;
-use tokio::signal::unix::{SignalKind, signal};
+use timetable::{Scheduler, Tick};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-/// How long reports in flight may finish after SIGTERM/SIGINT.
-pub const GRACE: Duration = Duration::from_secs(20);
-
 /// A fire in progress.
-struct Fire {
+struct Running {
     ctl: Control,
     started: Instant,
     handle: tokio::task::JoinHandle<()>,
@@ -53,14 +51,12 @@ type Loaded = anyhow::Result<(Config, crate::tencent::credentials::Found)>;
 struct Daemon {
     path: PathBuf,
     config: Config,
-    jobs: Vec<Arc<Job>>,
     engine: Engine,
     limiter: Arc<crate::tencent::ratelimit::Limiter>,
-    timetable: Timetable,
-    fires: HashMap<String, Fire>,
-    /// Per job, the cutoff of its last fire: the next one plans from there
-    /// at least (see [`plan::due_since`]).
-    covered: HashMap<String, Timestamp>,
+    scheduler: Scheduler,
+    fires: HashMap<String, Running>,
+    /// The daemon's stop and abort (from the signals); each fire's are its children.
+    ctl: Control,
     done_tx: mpsc::UnboundedSender<Finished>,
     reload_tx: mpsc::UnboundedSender<Loaded>,
     /// A reload is reading the files; another SIGHUP meanwhile reads them again after it.
@@ -76,13 +72,7 @@ struct Daemon {
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
-    config
-        .jobs
-        .iter()
-        .filter(|j| j.enabled)
-        .cloned()
-        .map(Arc::new)
-        .collect()
+    config.jobs.iter().cloned().map(Arc::new).collect()
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
@@ -95,10 +85,10 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
 
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
+    let ctl = Control::default();
+    let (Ok(mut hup), Ok(_)) = (
+        signals::reload_requests(),
+        signals::stop_on_signal(ctl.clone(), signals::DAEMON_GRACE),
     ) else {
         anyhow::bail!("cannot install signal handlers");
     };
@@ -116,18 +106,16 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
     }
-    let now = Timestamp::now();
-    let jobs = jobs_of(&config);
-    seed_gauges(engine.store(), &jobs).await;
+    let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
+    seed_gauges(engine.store(), scheduler.jobs()).await;
     let mut d = Daemon {
-        timetable: Timetable::new(&jobs, now),
+        scheduler,
         path,
         config,
-        jobs,
         engine,
         limiter,
         fires: HashMap::new(),
-        covered: HashMap::new(),
+        ctl,
         done_tx,
         reload_tx,
         reloading: false,
@@ -136,16 +124,18 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         last_housekeeping: None,
         housekeeping_task: None,
     };
-    for job in d.jobs.clone() {
-        d.start_fire(job, true);
-    }
+    let catch_up = d.scheduler.start(Timestamp::now());
+    d.start_fires(catch_up);
     notify::ready(&d.status_line());
-    info!(jobs = d.jobs.len(), "ready; caught-up fires started");
+    info!(
+        jobs = d.scheduler.jobs().len(),
+        "ready; caught-up fires started"
+    );
 
     let watchdog = notify::watchdog_interval();
     let mut last_observed = Instant::now();
     loop {
-        let mut sleep = d.timetable.sleep_for(Timestamp::now());
+        let mut sleep = d.scheduler.sleep_for(Timestamp::now());
         if let Some(w) = watchdog {
             sleep = sleep.min(w);
         }
@@ -154,27 +144,21 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             Some(done) = done_rx.recv() => d.finish(done),
             _ = hup.recv() => d.reload(),
             Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = d.ctl.stop.cancelled() => break,
         }
-        let now = Timestamp::now();
-        if let Some(jump) = d.timetable.observe(now, last_observed.elapsed()) {
-            warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
-            d.timetable.realign(&d.jobs, now);
-        }
+        let tick = d.scheduler.tick(Timestamp::now(), last_observed.elapsed());
         last_observed = Instant::now();
-        for name in d.timetable.take_due(&d.jobs, now) {
-            if let Some(job) = d.jobs.iter().find(|j| j.name == name).cloned() {
-                d.start_fire(job, false);
-            }
+        if let Some(jump) = tick.jump {
+            warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
         }
+        d.start_fires(tick);
         d.housekeeping();
         d.health.tick();
         notify::watchdog();
     }
 
     notify::stopping();
-    d.shutdown(&mut done_rx, &mut term, &mut int).await;
+    d.shutdown(&mut done_rx).await;
     stop_listener.cancel();
     Ok(Exit::Ok)
 }
@@ -183,48 +167,57 @@ impl Daemon {
     fn status_line(&self) -> String {
         let running: Vec<&str> = self.fires.keys().map(String::as_str).collect();
         if running.is_empty() {
-            format!("{} jobs, idle", self.jobs.len())
+            format!("{} jobs, idle", self.scheduler.jobs().len())
         } else {
-            format!("{} jobs, fetching: {}", self.jobs.len(), running.join(", "))
+            let jobs = self.scheduler.jobs().len();
+            format!("{jobs} jobs, fetching: {}", running.join(", "))
         }
     }
 
-    /// Start a fire of `job`, unless one is still running.
-    fn start_fire(&mut self, job: Arc<Job>, at_start: bool) {
-        if let Some(f) = self.fires.get(&job.name) {
-            warn!(job = %job.name, running_for = ?f.started.elapsed(), "previous fire still running; skipping this one (its windows stay due)");
+    /// Start the fires the scheduler decided; say which it skipped.
+    fn start_fires(&mut self, tick: Tick) {
+        for name in &tick.skipped {
+            let running_for = self
+                .fires
+                .get(name)
+                .map(|f| f.started.elapsed())
+                .unwrap_or_default();
+            warn!(job = %name, ?running_for, "previous fire still running; skipping this one (its windows stay due)");
+        }
+        if tick.fires.is_empty() {
             return;
         }
-        let now = Timestamp::now();
-        let planned = plan::due_since(&job, now, self.covered.get(&job.name).copied(), at_start);
-        if let Some(cut) = plan::cutoff(&job, now) {
-            self.covered.insert(job.name.clone(), cut);
+        for timetable::Fire { job, planned } in tick.fires {
+            let ctl = Control {
+                stop: self.ctl.stop.child_token(),
+                abort: self.ctl.abort.child_token(),
+            };
+            let engine = self.engine.clone();
+            let tx = self.done_tx.clone();
+            let (fire_ctl, fire_job) = (ctl.clone(), job.clone());
+            let started = Instant::now();
+            let handle = spawn_fire(job.name.clone(), started, tx, async move {
+                let summary = fire(&engine, &fire_job, planned, &fire_ctl).await;
+                let missing = job_status(engine.store(), &fire_job)
+                    .await
+                    .map_or(0, |s| s.missing);
+                (summary, missing)
+            });
+            self.fires.insert(
+                job.name.clone(),
+                Running {
+                    ctl,
+                    started,
+                    handle,
+                },
+            );
         }
-        let ctl = Control::default();
-        let engine = self.engine.clone();
-        let tx = self.done_tx.clone();
-        let (c2, j2) = (ctl.clone(), job.clone());
-        let started = Instant::now();
-        let handle = spawn_fire(job.name.clone(), started, tx, async move {
-            let summary = fire(&engine, &j2, planned, &c2).await;
-            let missing = job_status(engine.store(), &j2)
-                .await
-                .map_or(0, |s| s.missing);
-            (summary, missing)
-        });
-        self.fires.insert(
-            job.name.clone(),
-            Fire {
-                ctl,
-                started,
-                handle,
-            },
-        );
         notify::status(&self.status_line());
     }
 
     fn finish(&mut self, done: Finished) {
         self.fires.remove(&done.job);
+        self.scheduler.finished(&done.job);
         if let Some(message) = &done.panicked {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
@@ -234,7 +227,7 @@ impl Daemon {
         if s.total() > 0 || !s.failed.is_empty() {
             info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
         }
-        if let Some(job) = self.jobs.iter().find(|j| j.name == done.job) {
+        if let Some(job) = self.scheduler.job(&done.job) {
             let step = Duration::from_secs(job.cadence.step().nominal_secs());
             if done.elapsed > step {
                 warn!(job = %done.job, took = ?done.elapsed, step = ?step, "slow fire: it took longer than the job's step; fires in between were skipped");
@@ -301,7 +294,7 @@ impl Daemon {
         self.reloading = false;
         match loaded.and_then(|(new, found)| self.try_reload(new, found)) {
             Ok((added, removed)) => {
-                info!(config = %self.path.display(), ?added, ?removed, jobs = self.jobs.len(), "reloaded the job file")
+                info!(config = %self.path.display(), ?added, ?removed, jobs = self.scheduler.jobs().len(), "reloaded the job file")
             }
             Err(e) => {
                 error!(config = %self.path.display(), "reload failed, the running jobs go on unchanged: {e:#}")
@@ -334,47 +327,28 @@ impl Daemon {
         )?;
         // One limiter for the whole process: fires started before the reload and after share it.
         self.limiter.set_limit(new.api.rate_limit);
-        let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
-        let jobs = jobs_of(&new);
-        let now_names: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
-        let removed: Vec<String> = old.difference(&now_names).cloned().collect();
-        let added: Vec<String> = now_names.difference(&old).cloned().collect();
-        for name in &removed {
+        self.engine = self.engine.reconfigured(engine);
+        let replaced = self.scheduler.replace_jobs(jobs_of(&new), Timestamp::now());
+        self.config = new;
+        for name in &replaced.removed {
             if let Some(f) = self.fires.get(name) {
                 f.ctl.stop.cancel();
             }
         }
-        self.engine = self.engine.reconfigured(engine);
-        self.config = new;
-        self.jobs = jobs;
-        self.timetable.replan(&self.jobs, Timestamp::now());
-        for name in &added {
-            if let Some(job) = self.jobs.iter().find(|j| &j.name == name).cloned() {
-                self.start_fire(job, true);
-            }
-        }
-        Ok((added, removed))
+        self.start_fires(replaced.tick);
+        Ok((replaced.added, replaced.removed))
     }
 
-    /// Stop: no new reports; in-flight ones get the grace period, then are abandoned.
-    async fn shutdown(
-        mut self,
-        done_rx: &mut mpsc::UnboundedReceiver<Finished>,
-        term: &mut tokio::signal::unix::Signal,
-        int: &mut tokio::signal::unix::Signal,
-    ) {
-        info!(running = self.fires.len(), grace = ?GRACE, "stopping: no new reports; those in flight may finish");
-        for f in self.fires.values() {
-            f.ctl.stop.cancel();
-        }
-        let deadline = tokio::time::Instant::now() + GRACE;
+    /// Stop (the signals cancelled `ctl.stop`, and with it every fire's):
+    /// no new reports; in-flight ones finish until the grace period ends or
+    /// a second signal comes (`ctl.abort`), then are abandoned.
+    async fn shutdown(mut self, done_rx: &mut mpsc::UnboundedReceiver<Finished>) {
+        info!(running = self.fires.len(), grace = ?signals::DAEMON_GRACE, "stopping: waiting for the fires in flight");
+        let abort = self.ctl.abort.clone();
         while !self.fires.is_empty() {
             tokio::select! {
                 Some(done) = done_rx.recv() => self.finish(done),
-                _ = tokio::time::sleep_until(deadline) => break,
-                // A second signal: do not wait for the grace period.
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                _ = abort.cancelled() => break,
             }
         }
         if !self.fires.is_empty() {
@@ -382,9 +356,6 @@ impl Daemon {
                 running = self.fires.len(),
                 "grace period over; abandoning the reports in flight, they are fetched at the next start"
             );
-            for f in self.fires.values() {
-                f.ctl.abort.cancel();
-            }
             for (_, f) in self.fires.drain() {
                 let _ = f.handle.await;
             }

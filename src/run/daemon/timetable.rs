@@ -1,5 +1,7 @@
-//! The daemon's timetable: when each job fires next, how long to sleep, and
-//! whether the wall clock jumped while we slept.
+//! The daemon's scheduler: what to fire when. The [`Timetable`] says when
+//! each job fires next, how long to sleep and whether the wall clock jumped
+//! while we slept; the [`Scheduler`] adds what each fire covers (from the end
+//! of the previous fire of the job) and which jobs are still running.
 //!
 //! Pure: the caller passes wall-clock readings and monotonic elapsed times.
 //! Sleeping is always bounded by [`MAX_SLEEP`] and followed by a fresh wall
@@ -10,8 +12,9 @@
 
 use crate::config::Job;
 use crate::core::schedule;
+use crate::run::plan::{self, Planned};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +134,145 @@ impl Timetable {
         }
         due
     }
+}
+
+/// A fire to start: `job`'s reports `planned` (those already done are the
+/// caller's to drop, from the history).
+#[derive(Debug)]
+pub struct Fire {
+    pub job: Arc<Job>,
+    pub planned: Vec<Planned>,
+}
+
+/// What one wake-up of the loop decided.
+#[derive(Debug, Default)]
+pub struct Tick {
+    /// The wall clock jumped since the last wake-up (the timetable was realigned).
+    pub jump: Option<Jump>,
+    /// The fires to start now.
+    pub fires: Vec<Fire>,
+    /// Jobs whose fire time came while their previous fire still runs: they
+    /// do not fire now, and their windows stay due for their next fire.
+    pub skipped: Vec<String>,
+}
+
+/// What to fire when: the timetable of the enabled jobs, the cutoff of each
+/// job's last fire (the next one plans from there at least, see
+/// [`plan::due_since`]) and the jobs with a fire running.
+#[derive(Debug)]
+pub struct Scheduler {
+    jobs: Vec<Arc<Job>>,
+    timetable: Timetable,
+    covered: HashMap<String, Timestamp>,
+    running: BTreeSet<String>,
+}
+
+impl Scheduler {
+    /// A scheduler for the enabled ones of `jobs` as of `now`; nothing fired yet.
+    pub fn new(jobs: Vec<Arc<Job>>, now: Timestamp) -> Scheduler {
+        let jobs: Vec<Arc<Job>> = jobs.into_iter().filter(|j| j.enabled).collect();
+        Scheduler {
+            timetable: Timetable::new(&jobs, now),
+            jobs,
+            covered: HashMap::new(),
+            running: BTreeSet::new(),
+        }
+    }
+
+    /// The jobs scheduled.
+    pub fn jobs(&self) -> &[Arc<Job>] {
+        &self.jobs
+    }
+
+    /// The job named `name`, if scheduled.
+    pub fn job(&self, name: &str) -> Option<&Arc<Job>> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// At start: a catch-up fire of every job (everything due within its horizon).
+    pub fn start(&mut self, now: Timestamp) -> Tick {
+        let names: Vec<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        let mut tick = Tick::default();
+        for name in names {
+            self.fire(name, now, true, &mut tick);
+        }
+        tick
+    }
+
+    /// How long to sleep from `now` before the next [`Scheduler::tick`].
+    pub fn sleep_for(&self, now: Timestamp) -> Duration {
+        self.timetable.sleep_for(now)
+    }
+
+    /// A wake-up: the wall clock reads `now` after `slept` of monotonic time
+    /// since the last one. Realigns the timetable after a clock jump, then
+    /// fires each job whose time has come (once, however many fire times
+    /// passed), unless its previous fire still runs.
+    pub fn tick(&mut self, now: Timestamp, slept: Duration) -> Tick {
+        let jump = self.timetable.observe(now, slept);
+        if jump.is_some() {
+            self.timetable.realign(&self.jobs, now);
+        }
+        let mut tick = Tick {
+            jump,
+            ..Tick::default()
+        };
+        for name in self.timetable.take_due(&self.jobs, now) {
+            self.fire(name, now, false, &mut tick);
+        }
+        tick
+    }
+
+    /// The fire of job `name` ended: it may fire again.
+    pub fn finished(&mut self, name: &str) {
+        self.running.remove(name);
+    }
+
+    /// Replace the jobs (a reload) as of `now`: every job's next fire is
+    /// planned afresh, and each job not scheduled before gets a catch-up fire.
+    pub fn replace_jobs(&mut self, jobs: Vec<Arc<Job>>, now: Timestamp) -> Replaced {
+        let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        self.jobs = jobs.into_iter().filter(|j| j.enabled).collect();
+        let new: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
+        self.timetable.replan(&self.jobs, now);
+        let mut replaced = Replaced {
+            removed: old.difference(&new).cloned().collect(),
+            added: new.difference(&old).cloned().collect(),
+            tick: Tick::default(),
+        };
+        for name in replaced.added.clone() {
+            self.fire(name, now, true, &mut replaced.tick);
+        }
+        replaced
+    }
+
+    /// Fire job `name` at `now` unless its previous fire still runs: plan
+    /// from the end of that fire (or the job's horizon), record this fire's
+    /// cutoff and mark the job running.
+    fn fire(&mut self, name: String, now: Timestamp, at_start: bool, tick: &mut Tick) {
+        let Some(job) = self.job(&name).cloned() else {
+            return;
+        };
+        if self.running.contains(&name) {
+            tick.skipped.push(name);
+            return;
+        }
+        let planned = plan::due_since(&job, now, self.covered.get(&name).copied(), at_start);
+        if let Some(cut) = plan::cutoff(&job, now) {
+            self.covered.insert(name.clone(), cut);
+        }
+        self.running.insert(name);
+        tick.fires.push(Fire { job, planned });
+    }
+}
+
+/// What a reload changed: the job names added and removed, and the
+/// catch-up fires of those added.
+#[derive(Debug, Default)]
+pub struct Replaced {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub tick: Tick,
 }
 
 #[cfg(test)]

@@ -58,6 +58,14 @@ impl StepError {
         }
     }
 
+    /// What the operator should do about it, for an API error code we know.
+    pub(super) fn hint(&self) -> Option<&'static str> {
+        match self {
+            StepError::Call(CallError::Api(e)) => e.code.kind().hint(),
+            _ => None,
+        }
+    }
+
     pub(super) fn request_id(&self) -> Option<String> {
         match self {
             StepError::Call(e) => e.request_id().map(str::to_string),
@@ -234,7 +242,7 @@ impl Engine {
             seal_and_commit(&store, id, &received, &final_path, &fetched, &records)
         })
         .await
-        .unwrap_or_else(|e| CommitEnd::Store(StoreError::Task(e.to_string())))
+        .unwrap_or_else(|e| CommitEnd::Store(StoreError::Task(e)))
     }
 
     /// Append `records`, one try, to report `id`'s attempts, in one

@@ -16,7 +16,6 @@ use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
 use crate::core::report::{RegionScope, ReportKey};
 use crate::run::plan::Planned;
-use crate::run::retry;
 use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
@@ -42,6 +41,23 @@ pub struct Failure {
     pub request_id: Option<String>,
     pub hint: Option<&'static str>,
     pub attempts: u32,
+}
+
+impl Failure {
+    /// A failure of `p` without a request id or a hint. A failure can quote
+    /// the server or the file (a workbook's text): `message` is made one
+    /// line, without escapes.
+    fn new(p: &Planned, key: ReportKey, code: &str, message: &str, attempts: u32) -> Failure {
+        Failure {
+            key,
+            window: p.window_text(),
+            code: code.to_string(),
+            message: crate::core::text::escape_controls(message).into_owned(),
+            request_id: None,
+            hint: None,
+            attempts,
+        }
+    }
 }
 
 /// What a run did.
@@ -164,7 +180,7 @@ impl Engine {
         let stop = ctl.stop.clone();
         let mut outcomes = futures_util::stream::iter(planned)
             .take_while(move |_| std::future::ready(!stop.is_cancelled()))
-            .map(|p| self.one(p, force, ctl))
+            .map(|p| self.fetch_report(p, force, ctl))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
             match outcome {
@@ -186,7 +202,8 @@ impl Engine {
         summary
     }
 
-    async fn one(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+    /// Claim, fetch and record one report (its tries included).
+    async fn fetch_report(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
         if ctl.stop.is_cancelled() {
             return Outcome::Interrupted;
         }
@@ -213,16 +230,14 @@ impl Engine {
             Ok(Claimed::NotOurs(outcome)) => return outcome,
             Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
-                return self
-                    .failed(&p, key, Some(id), "LocalIoError", &msg, None, before)
-                    .await;
+                let failure = Failure::new(&p, key, "LocalIoError", &msg, before);
+                return self.failed(Some(id), failure).await;
             }
             Err(e) => {
                 self.note_damage(&e);
                 let code = attempt::store_code(&e);
-                return self
-                    .failed(&p, key, None, code, &e.to_string(), None, 0)
-                    .await;
+                let failure = Failure::new(&p, key, code, &e.to_string(), 0);
+                return self.failed(None, failure).await;
             }
         };
         let result = tokio::select! {
@@ -260,16 +275,12 @@ impl Engine {
                 // What the history records: tries before the claim, then
                 // each one recorded since (a try not recorded is not counted).
                 let attempts = tries.load(Ordering::Relaxed);
-                self.failed(
-                    &p,
-                    key,
-                    Some(id),
-                    &e.code(),
-                    &e.to_string(),
-                    e.request_id(),
-                    attempts,
-                )
-                .await
+                let failure = Failure {
+                    request_id: e.request_id(),
+                    hint: e.hint(),
+                    ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
+                };
+                self.failed(Some(id), failure).await
             }
         }
     }
@@ -325,7 +336,7 @@ impl Engine {
                 Err(e) => Claimed::NoDirectory(id, guard, e, before),
             })
         });
-        task.await.map_err(|e| StoreError::Task(e.to_string()))?
+        task.await.map_err(StoreError::Task)?
     }
 
     /// Give back the claims of ours that no report in flight holds (a
@@ -362,25 +373,21 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn failed(
-        &self,
-        p: &Planned,
-        key: ReportKey,
-        id: Option<i64>,
-        code: &str,
-        message: &str,
-        request_id: Option<String>,
-        attempts: u32,
-    ) -> Outcome {
-        // A failure can quote the server or the file (a workbook's text): one line, no escapes.
-        let message = &crate::core::text::escape_controls(message);
+    /// Record `failure` in the history (report `id`, when it was claimed),
+    /// count it and tell the operator.
+    async fn failed(&self, id: Option<i64>, failure: Failure) -> Outcome {
+        let key = &failure.key;
         if let Some(id) = id {
-            let (c2, m2, r2) = (code.to_string(), message.to_string(), request_id.clone());
+            let (code, message, request_id) = (
+                failure.code.clone(),
+                failure.message.clone(),
+                failure.request_id.clone(),
+            );
             if let Err(e) = self
                 .store
                 .on_pool(move |c| {
-                    reports::mark_failed(c, id, &c2, &m2, r2.as_deref(), store::now())
+                    let request_id = request_id.as_deref();
+                    reports::mark_failed(c, id, &code, &message, request_id, store::now())
                 })
                 .await
             {
@@ -389,21 +396,12 @@ impl Engine {
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
-        let hint = retry::hint(code);
         warn!(
-            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
-            attempts, code, request_id = request_id.as_deref().unwrap_or("-"), error = %message,
-            hint = hint.unwrap_or("-"), "report failed"
+            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %failure.window,
+            attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
+            hint = failure.hint.unwrap_or("-"), "report failed"
         );
-        Outcome::Failed(Box::new(Failure {
-            window: p.window_text(),
-            key,
-            code: code.to_string(),
-            message: message.to_string(),
-            request_id,
-            hint,
-            attempts,
-        }))
+        Outcome::Failed(Box::new(failure))
     }
 }
 

@@ -19,8 +19,13 @@ use std::time::Duration;
 /// The product's `X-TC-RequestClient`.
 pub const REQUEST_CLIENT: &str = concat!("mna-reportd/", env!("CARGO_PKG_VERSION"));
 
+/// The HTTP client cannot be set up (with the causes, see [`describe`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct ClientSetupError(String);
+
 /// Build the process's HTTP client (rustls with the ring provider, system roots).
-pub fn http_client(api: &Api) -> Result<reqwest::Client, String> {
+pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
     // Installing the provider twice is harmless; the first one stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -32,7 +37,7 @@ pub fn http_client(api: &Api) -> Result<reqwest::Client, String> {
         // another host would pass on; pre-signed download URLs answer directly.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
+        .map_err(|e| ClientSetupError(describe(&e)))
 }
 
 /// A reqwest error with its causes, for people (reqwest's top line alone says

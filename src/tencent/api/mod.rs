@@ -2,6 +2,7 @@
 //! errors. [`client`] sends it; everything here is pure.
 
 pub mod client;
+pub mod code;
 
 use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
 use crate::core::text;
@@ -82,7 +83,7 @@ pub struct Success {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message} (request id {request_id})")]
 pub struct ApiError {
-    pub code: String,
+    pub code: code::ApiCode,
     pub message: String,
     pub request_id: String,
 }
@@ -133,7 +134,7 @@ impl CallError {
     /// The code recorded in the history: the API's own code, or a local one.
     pub fn code(&self) -> String {
         match self {
-            CallError::Api(e) => e.code.clone(),
+            CallError::Api(e) => e.code.to_string(),
             CallError::HttpStatus { status } => format!("HTTP{status}"),
             CallError::Timeout => "Timeout".to_string(),
             CallError::Connect(_) => "ConnectionError".to_string(),
@@ -209,7 +210,7 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
     );
     if let Some(err) = env.response.error {
         return Err(CallError::Api(ApiError {
-            code: text::clean(&err.code, text::MAX_FIELD),
+            code: code::ApiCode::new(text::clean(&err.code, text::MAX_FIELD)),
             message: text::clean(&err.message, text::MAX_MESSAGE),
             request_id,
         }));
@@ -352,11 +353,11 @@ mod tests {
         let Err(CallError::Api(e)) = parse_response(200, &body) else {
             panic!("an API error");
         };
-        for s in [&e.code, &e.message, &e.request_id] {
+        for s in [e.code.as_str(), &e.message, &e.request_id] {
             assert!(!s.contains('\x1b') && !s.contains('\n'), "{s:?}");
         }
         assert!(
-            e.code.starts_with("Internal\\u{1b}[31mError\\n"),
+            e.code.as_str().starts_with("Internal\\u{1b}[31mError\\n"),
             "{}",
             e.code
         );
