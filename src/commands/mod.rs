@@ -1,6 +1,7 @@
 //! One module per command; each returns the documented exit code.
 
 pub mod check;
+pub mod completions;
 pub mod fetch;
 pub mod history;
 pub mod prune;
@@ -21,6 +22,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Run => crate::daemon::run(config).await,
         Command::Status(args) => status::run(config, args),
         Command::Prune(args) => prune::run(config, args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Manpage(args) => completions::manpage(&args),
     };
     match result {
         Ok(exit) => exit,
