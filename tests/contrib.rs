@@ -429,3 +429,58 @@ fn the_packaged_man_pages_and_completions_match_the_command_line() {
          refresh it with `MNA_REPORTD_BLESS=1 cargo test --test contrib`"
     );
 }
+
+#[test]
+fn the_commands_print_what_the_package_ships() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .output()
+            .expect("run mna-reportd")
+    };
+    for (args, file) in [
+        (&["completions", "bash"][..], "completions/mna-reportd.bash"),
+        (&["completions", "zsh"][..], "completions/_mna-reportd"),
+        (&["completions", "fish"][..], "completions/mna-reportd.fish"),
+        (&["manpage"][..], "man/mna-reportd.1"),
+        (&["manpage", "fetch"][..], "man/mna-reportd-fetch.1"),
+    ] {
+        let out = run(args);
+        assert_exit(&out, 0);
+        let (_, want) = generated()
+            .into_iter()
+            .find(|(n, _)| n == file)
+            .unwrap_or_else(|| panic!("{file} is generated"));
+        assert!(
+            out.stdout == want,
+            "mna-reportd {args:?} differs from {file}"
+        );
+    }
+    for shell in ["elvish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert_exit(&out, 0);
+        assert!(stdout(&out).contains("mna-reportd"), "{shell}");
+    }
+    let out = run(&["manpage", "nope"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("the commands are: run, check"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["completions", "tcsh"]);
+    assert_exit(&out, 2);
+    let help = stdout(&run(&["--help"]));
+    for code in [
+        "0 everything",
+        "1 some report failed",
+        "2 usage",
+        "128+n stopped by signal n",
+    ] {
+        assert!(
+            help.contains(code),
+            "--help lacks exit code {code:?}:\n{help}"
+        );
+    }
+}
