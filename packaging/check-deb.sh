@@ -206,6 +206,16 @@ step "purged: kept the user, /var/lib/mna-reportd and the key put in by hand; no
 rm -f /etc/mna-reportd/secret_id
 rmdir /etc/mna-reportd
 install_and_check
+# An upgrade (the same package again): the edited job file stays, with its
+# owner and mode.
+echo '# edited' >>/etc/mna-reportd/config.toml
+dpkg -i "$deb" >/tmp/check-deb-install.log 2>&1 || {
+  cat /tmp/check-deb-install.log >&2
+  fail "dpkg -i over an installed package failed"
+}
+tail -n 1 /etc/mna-reportd/config.toml | grep -qx '# edited' || fail "an upgrade replaced the edited job file"
+expect /etc/mna-reportd/config.toml f root:mna-reportd 640
+step "upgraded over itself: the edited job file kept, root:mna-reportd 0640"
 step "MNA_REPORTD_PURGE_STATE=yes dpkg --purge"
 MNA_REPORTD_PURGE_STATE=yes dpkg --purge mna-reportd >/tmp/check-deb-purge.log 2>&1 || {
   cat /tmp/check-deb-purge.log >&2
