@@ -6,6 +6,7 @@ pub use crate::archive::files::{commit, create_private, part_path};
 pub use crate::archive::ingest::{Ingested, ingest};
 pub use crate::archive::store::Store;
 pub use crate::archive::store::reports;
+pub use crate::commands::completions::{CompletionShell, man_pages, script};
 pub use crate::config::{ConfigError, parse};
 pub use crate::core::report::{ReportKey, Trigger};
 pub use crate::core::schedule::next_fires;

@@ -1,5 +1,6 @@
 //! The command line: global options and the commands of the product
-//! contract (`run`, `check`, `fetch`, `history`, `status`, `prune`).
+//! contract (`run`, `check`, `fetch`, `history`, `status`, `prune`,
+//! `completions`).
 
 use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
@@ -13,7 +14,7 @@ use std::time::Duration;
     version,
     about = "Keeps Tencent Cloud MNA traffic reports on your own disk, with a SQLite history",
     after_help = "Exit codes: 0 everything asked for is done; 1 some report failed (the rest is kept); \
-                  2 usage or config error, nothing written."
+                  2 usage or config error, nothing written; 128+n stopped by signal n before finishing."
 )]
 pub struct Cli {
     /// Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]
@@ -56,6 +57,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print a man page (roff), as the package installs it
+    #[command(hide = true)]
+    Manpage(crate::commands::completions::ManpageArgs),
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod fetch;
 pub mod history;
 pub mod logging;
@@ -27,6 +28,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Run => crate::run::daemon::run(config).await,
         Command::Status(args) => status::run(config, args),
         Command::Prune(args) => prune::run(config, args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Manpage(args) => completions::manpage(&args),
     };
     match result {
         Ok(exit) => exit,

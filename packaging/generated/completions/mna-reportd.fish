@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mna_reportd_global_optspecs
+    string join \n config= v/verbose q/quiet log-format= h/help V/version
+end
+
+function __fish_mna_reportd_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mna_reportd_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mna_reportd_using_subcommand
+    set -l cmd (__fish_mna_reportd_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -s V -l version -d 'Print version'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "run" -d 'The daemon: fetch what is due at start, then on every job\'s schedule, until SIGTERM/SIGINT'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "check" -d 'Validate the config and show where credentials come from, without any API call'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "fetch" -d 'Fetch now: what is due (default), or every window inside --from/--to'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "history" -d 'The recorded reports, newest first'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "status" -d 'Per job: last done window, next fire, missing and failed windows inside the horizon'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "prune" -d 'Delete report files whose window ended before now - DURATION; their rows stay, marked pruned'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "manpage" -d 'Print a man page (roff), as the package installs it'
+complete -c mna-reportd -n "__fish_mna_reportd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand run" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand run" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand run" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand run" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand run" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand check" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand check" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand check" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand check" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand check" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l job -d 'Job(s) to fetch' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l from -d 'Start of the range (RFC 3339, or a local date/date-time in the job\'s zone)' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l to -d 'End of the range, exclusive' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l all -d 'Every enabled job'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l force -d 'Fetch reports that are already done again'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -l dry-run -d 'Print the windows and request bodies; send nothing, change nothing'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l job -d 'Only this job (repeatable)' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l since -d 'Only windows ending at or after T' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l status -d 'Only this status: pending, running, ok, failed, pruned' -r -f -a "pending\t''
+running\t''
+ok\t''
+failed\t''
+pruned\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l limit -d 'At most N rows' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l format -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -l format -r -f -a "table\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand status" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l older-than -d 'Age of the window end beyond which files are deleted (e.g. 400d)' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l dry-run -d 'Show what would be deleted; delete nothing'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand completions" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand completions" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand manpage" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand manpage" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand manpage" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand manpage" -s q -l quiet -d 'Only warnings and errors'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand manpage" -s h -l help -d 'Print help'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "run" -d 'The daemon: fetch what is due at start, then on every job\'s schedule, until SIGTERM/SIGINT'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "check" -d 'Validate the config and show where credentials come from, without any API call'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "fetch" -d 'Fetch now: what is due (default), or every window inside --from/--to'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "history" -d 'The recorded reports, newest first'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "status" -d 'Per job: last done window, next fire, missing and failed windows inside the horizon'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "prune" -d 'Delete report files whose window ended before now - DURATION; their rows stay, marked pruned'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "manpage" -d 'Print a man page (roff), as the package installs it'
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand help; and not __fish_seen_subcommand_from run check fetch history status prune completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

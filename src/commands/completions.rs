@@ -1,0 +1,163 @@
+//! `completions <SHELL>` and the hidden `manpage`: the shell completion
+//! scripts and the man page, generated from the clap definitions in
+//! [`crate::cli`], so that they never disagree with `--help`. The Debian
+//! package ships copies of both (`packaging/generated/`); a test keeps those
+//! copies equal to what this module prints.
+
+use crate::commands::cli::Cli;
+use crate::run::exit::{Exit, UsageError};
+use clap::{Args, CommandFactory, ValueEnum};
+use clap_complete::Shell;
+
+/// The shells a completion script can be printed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
+
+impl From<CompletionShell> for Shell {
+    fn from(s: CompletionShell) -> Shell {
+        match s {
+            CompletionShell::Bash => Shell::Bash,
+            CompletionShell::Zsh => Shell::Zsh,
+            CompletionShell::Fish => Shell::Fish,
+            CompletionShell::Elvish => Shell::Elvish,
+            CompletionShell::Powershell => Shell::PowerShell,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Install by hand, e.g.:\n  \
+    mna-reportd completions bash > ~/.local/share/bash-completion/completions/mna-reportd\n  \
+    mna-reportd completions zsh > ~/.zfunc/_mna-reportd   (with fpath+=~/.zfunc)\n  \
+    mna-reportd completions fish > ~/.config/fish/completions/mna-reportd.fish\n\
+    The Debian package installs the bash, zsh and fish scripts.")]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// The completion script for `shell`.
+pub fn script(shell: CompletionShell) -> Vec<u8> {
+    let mut cmd = Cli::command();
+    let name = cmd.get_name().to_string();
+    let mut out = Vec::new();
+    clap_complete::generate(Shell::from(shell), &mut cmd, name, &mut out);
+    out
+}
+
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// The command whose page to print (e.g. fetch); none: the main page
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// Every man page, section 1, in roff, by file name: `mna-reportd.1` for
+/// the program, `mna-reportd-<command>.1` for each command (as git does).
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    pages.push((format!("{}.1", cmd.get_name()), out));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut out = Vec::new();
+        man.render(&mut out)?;
+        pages.push((man.get_filename(), out));
+    }
+    Ok(pages)
+}
+
+/// `completions <SHELL>`: the script on stdout.
+pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
+    super::print(&String::from_utf8_lossy(&script(args.shell)))?;
+    Ok(Exit::Ok)
+}
+
+/// `manpage [COMMAND]`: that page on stdout; exit 2 for an unknown command.
+pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
+    let want = match &args.command {
+        None => "mna-reportd.1".to_string(),
+        Some(c) => format!("mna-reportd-{c}.1"),
+    };
+    let pages = man_pages()?;
+    match pages.iter().find(|(name, _)| *name == want) {
+        Some((_, roff)) => {
+            super::print(&String::from_utf8_lossy(roff))?;
+            Ok(Exit::Ok)
+        }
+        None => {
+            let known: Vec<&str> = pages
+                .iter()
+                .filter_map(|(n, _)| n.strip_prefix("mna-reportd-")?.strip_suffix(".1"))
+                .collect();
+            Err(UsageError(format!(
+                "no man page for {:?}; the commands are: {}",
+                args.command.as_deref().unwrap_or_default(),
+                known.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shell_gets_a_script_naming_every_command() {
+        for shell in CompletionShell::value_variants() {
+            let text = String::from_utf8(script(*shell)).expect("utf-8");
+            for command in ["run", "check", "fetch", "history", "status", "prune"] {
+                assert!(text.contains(command), "{shell:?} script lacks {command}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_man_page_per_command_and_the_main_one_lists_the_exit_codes() {
+        let pages = man_pages().expect("render");
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.first(), Some(&"mna-reportd.1"));
+        for command in [
+            "run",
+            "check",
+            "fetch",
+            "history",
+            "status",
+            "prune",
+            "completions",
+        ] {
+            let page = format!("mna-reportd-{command}.1");
+            assert!(names.contains(&page.as_str()), "no {page} in {names:?}");
+        }
+        assert!(!names.contains(&"mna-reportd-manpage.1"), "{names:?}");
+        assert!(!names.contains(&"mna-reportd-help.1"), "{names:?}");
+        let main = String::from_utf8(pages[0].1.clone()).expect("utf-8");
+        assert!(main.contains(".TH mna-reportd 1"), "{main}");
+        for command in ["run", "check", "fetch", "history", "status", "prune"] {
+            assert!(
+                main.contains(&format!("mna\\-reportd\\-{command}(1)")),
+                "{main}"
+            );
+        }
+        assert!(main.contains("128+n"), "{main}");
+        let fetch = pages
+            .iter()
+            .find(|(n, _)| n == "mna-reportd-fetch.1")
+            .map(|(_, roff)| String::from_utf8(roff.clone()).expect("utf-8"))
+            .expect("fetch page");
+        assert!(fetch.contains(".TH mna-reportd-fetch 1"), "{fetch}");
+        assert!(fetch.contains("\\-\\-from"), "{fetch}");
+    }
+}
