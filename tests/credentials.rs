@@ -165,3 +165,61 @@ fn cvm_role_credentials_near_expiry_are_refreshed_before_use() {
         .collect();
     assert_eq!(ids.len(), 2);
 }
+
+/// A metadata service whose answer never ends: chunked filler, up to
+/// `limit` bytes, to every connection.
+fn endless_metadata(limit: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let chunk = vec![b'a'; 64 * 1024];
+                let mut sent = 0;
+                while sent < limit {
+                    let head = format!("{:x}\r\n", chunk.len());
+                    if conn.write_all(head.as_bytes()).is_err()
+                        || conn.write_all(&chunk).is_err()
+                        || conn.write_all(b"\r\n").is_err()
+                    {
+                        return;
+                    }
+                    sent += chunk.len();
+                }
+            });
+        }
+    });
+    format!("http://{addr}/latest/meta-data/")
+}
+
+#[test]
+fn an_endless_metadata_answer_is_refused_with_flat_memory() {
+    let meta = endless_metadata(256 << 20);
+    let w = World::with(
+        FakeConfig::default(),
+        &format!("[credentials]\ncvm_role = true\nmetadata_endpoint = \"{meta}\"\n"),
+        JOB,
+    );
+    let mut cmd = w.cmd_without_env_keys();
+    cmd.args(FETCH);
+    let m = common::rss::run_measured(&mut cmd);
+    let err = stderr(&m.output);
+    assert!(
+        matches!(m.output.status.code(), Some(1 | 2)),
+        "exit {:?}: {err}",
+        m.output.status
+    );
+    assert!(err.contains("larger than 65536 bytes"), "{err}");
+    assert!(
+        m.peak_rss < 64 << 20,
+        "peak RSS {:.1} MiB against an endless metadata answer",
+        m.peak_mib()
+    );
+}

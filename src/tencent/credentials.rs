@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::CredentialSettings;
+use crate::tencent::api::client::{Capped, read_capped};
 
 /// A key pair, and a token for temporary keys.
 #[derive(Clone)]
@@ -522,6 +523,9 @@ impl Provider {
     }
 }
 
+/// Most bytes read of one metadata answer (real ones are under 2 KiB).
+const METADATA_ANSWER_MAX: usize = 64 * 1024;
+
 async fn fetch_role(
     endpoint: &reqwest::Url,
     http: &reqwest::Client,
@@ -546,9 +550,15 @@ async fn fetch_role(
                 "HTTP {status}: is this a CVM with a role bound to it?"
             )));
         }
-        resp.text()
+        let body = read_capped(resp, METADATA_ANSWER_MAX)
             .await
-            .map_err(|e| fail(format!("reading the answer: {e}")))
+            .map_err(|e| match e {
+                Capped::TooLarge => fail(format!(
+                    "its answer is larger than {METADATA_ANSWER_MAX} bytes; real ones are under 2 KiB: check metadata_endpoint"
+                )),
+                Capped::Http(e) => fail(format!("reading the answer: {e}")),
+            })?;
+        String::from_utf8(body).map_err(|_| fail("its answer is not UTF-8 text".to_string()))
     };
     let role = get_text(base.clone()).await?;
     let role = role.lines().next().unwrap_or_default().trim().to_string();

@@ -152,7 +152,7 @@ impl Client {
 }
 
 /// Why [`read_capped`] gave no body.
-enum Capped {
+pub(crate) enum Capped {
     TooLarge,
     Http(reqwest::Error),
 }
@@ -160,7 +160,7 @@ enum Capped {
 /// The answer's body, read as a stream: refused on a `Content-Length` above
 /// `cap`, and reading stops as soon as more than `cap` bytes came (a chunked
 /// answer that never ends costs at most `cap` of memory).
-async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
+pub(crate) async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, Capped> {
     if resp.content_length().is_some_and(|n| n > cap as u64) {
         return Err(Capped::TooLarge);
     }
