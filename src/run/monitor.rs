@@ -83,6 +83,9 @@ pub enum Reason {
     Database(ProbeError),
     #[error("health check failed: {0}")]
     Check(tokio::task::JoinError),
+    /// A fire found the history damaged: no report starts until it is replaced.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 /// Every reason `/healthz` answers 503, joined by `; `.
@@ -96,6 +99,9 @@ pub struct Health {
     last_tick_ms: AtomicU64,
     db: PathBuf,
     stale_after: Duration,
+    /// Set once a fire finds the history damaged (the probe's own small
+    /// write may still succeed on a damaged file).
+    damaged: std::sync::OnceLock<String>,
 }
 
 impl Health {
@@ -105,7 +111,14 @@ impl Health {
             last_tick_ms: AtomicU64::new(0),
             db: db.to_path_buf(),
             stale_after,
+            damaged: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The history was found damaged (`what` says so and what to do):
+    /// unhealthy from now on.
+    pub fn mark_damaged(&self, what: String) {
+        let _ = self.damaged.set(what);
     }
 
     /// The scheduler loop is alive now.
@@ -129,6 +142,9 @@ impl Health {
         }
         if let Err(e) = probe_db(&self.db) {
             reasons.push(Reason::Database(e));
+        }
+        if let Some(what) = self.damaged.get() {
+            reasons.push(Reason::Damaged(what.clone()));
         }
         if reasons.is_empty() {
             Ok(())
@@ -255,6 +271,9 @@ mod tests {
         let err = h.check().expect_err("stale loop").to_string();
         assert!(err.contains("scheduler loop"), "{err}");
         h.tick();
+        h.mark_damaged("the history database h.db is damaged".to_string());
+        let err = h.check().expect_err("damaged history").to_string();
+        assert!(err.contains("is damaged"), "{err}");
         let gone = Health::new(&d.path().join("absent/h.db"), Duration::from_secs(60));
         gone.tick();
         assert!(

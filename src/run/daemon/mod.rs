@@ -222,6 +222,9 @@ impl Daemon {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
         let s = &done.summary;
+        if let Some(damaged) = &s.damaged {
+            self.health.mark_damaged(damaged.to_string());
+        }
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {
