@@ -62,7 +62,7 @@ fn integrity(db: &Path) -> String {
 fn five_kills_at_random_moments_then_one_more_run_leave_every_report_ok_exactly_once() {
     let cfg = FakeConfig {
         // bigger workbooks: downloads, ingestion and commits take long enough to be hit
-        rows_per_report: 3_000,
+        rows_per_report: Some(3_000),
         ..FakeConfig::default()
     };
     let w = World::with(

@@ -317,7 +317,7 @@ fn mid_commit(w: &World) -> bool {
 #[test]
 fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
     let cfg = FakeConfig {
-        rows_per_report: 3_000,
+        rows_per_report: Some(3_000),
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", JOB);
@@ -483,7 +483,7 @@ fn damage(path: &Path, from: u64, to: u64) {
 #[test]
 fn a_damaged_history_stops_the_run_says_what_to_do_and_exits_2() {
     let cfg = FakeConfig {
-        rows_per_report: 2_000,
+        rows_per_report: Some(2_000),
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", JOB);

@@ -318,7 +318,7 @@ fn retention_prunes_in_the_daemon() {
 #[test]
 fn report_rows_hold_every_row_of_every_file_with_numbers_as_numbers() {
     let cfg = FakeConfig {
-        rows_per_report: 50,
+        rows_per_report: Some(50),
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", JOBS);

@@ -87,7 +87,7 @@ fn ingest_rss(r: &mut Results) {
     let mut rss = Vec::new();
     for rows in [10_000usize, 100_000, 300_000] {
         let cfg = FakeConfig {
-            rows_per_report: rows,
+            rows_per_report: Some(rows),
             ..FakeConfig::default()
         };
         let w = World::new(cfg, 20, 4);

@@ -41,8 +41,9 @@ pub struct FakeConfig {
     /// At most this many calls within any 1 s span (counted after
     /// authentication, refused calls included); `None` = unlimited.
     pub rate_limit: Option<u32>,
-    /// Data rows per report (default 24).
-    pub rows_per_report: usize,
+    /// Data rows per report; `None` (the default): one per granularity step
+    /// inside the report's window (see [`crate::window_rows`]).
+    pub rows_per_report: Option<usize>,
     /// Add the "Summary" sheet (default true).
     pub with_summary_sheet: bool,
     /// Large-file mode: every download is the same xlsx of about this many
@@ -64,7 +65,7 @@ impl Default for FakeConfig {
         FakeConfig {
             credentials: vec![Credential::new(DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY)],
             rate_limit: None,
-            rows_per_report: 24,
+            rows_per_report: None,
             with_summary_sheet: true,
             file_bytes: None,
             url_ttl: Duration::from_secs(3600),

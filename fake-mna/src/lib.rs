@@ -64,7 +64,7 @@ pub use records::{CallRecord, DownloadRecord, Outcome};
 pub use sign::{authorization, sign_tc3};
 pub use xlsx::{
     HEADER, MAX_ROWS, PADDING_ENTRY, SUMMARY_SHEET, TRAFFIC_SHEET, XLSX_CONTENT_TYPE, row_bytes,
-    try_workbook_for, workbook_for,
+    try_workbook_for, window_rows, workbook_for,
 };
 
 use faults::lock;
@@ -119,6 +119,7 @@ impl FakeMna {
                 let (rows, summary) = (cfg.rows_per_report, cfg.with_summary_sheet);
                 let built = tokio::task::spawn_blocking(move || {
                     let params = Params::new("-1", 1_700_000_000, 1_700_086_400, 1);
+                    let rows = rows.unwrap_or_else(|| window_rows(&params));
                     xlsx::build_large_file(&workbook_for(&params, rows, summary), target)
                 })
                 .await

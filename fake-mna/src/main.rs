@@ -30,9 +30,10 @@ struct Args {
     /// Calls allowed within any 1 s span.
     #[arg(long)]
     rate_limit: Option<u32>,
-    /// Data rows per report.
-    #[arg(long, default_value_t = 24)]
-    rows: usize,
+    /// Data rows per report; default: one per granularity step inside the
+    /// report's window.
+    #[arg(long)]
+    rows: Option<usize>,
     /// Leave out the Summary sheet.
     #[arg(long)]
     no_summary: bool,

@@ -4,6 +4,8 @@
 //! This module owns every byte a download serves. A report is a real xlsx
 //! workbook written with `rust_xlsxwriter`; its content depends only on the
 //! request parameters, the row count and whether the summary sheet is on.
+//! By default a report holds one row per granularity step inside its window
+//! ([`window_rows`]), for the device, list or group it was asked for.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Cursor, Read, Seek, Write};
@@ -65,6 +67,19 @@ fn row_bytes_seeded(seed: u64, row: usize) -> (u64, u64) {
     let a = splitmix64(seed ^ (row as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let b = splitmix64(a);
     (a % 5_000_000_000, b % 20_000_000_000)
+}
+
+/// How many rows a report of `params` holds by default: one per granularity
+/// step inside `[begin, end)`, at least one. The count is rounded to the
+/// nearest step, so a 23- or 25-hour daily window (a DST day) holds one row,
+/// and every row's time lies inside the window.
+pub fn window_rows(params: &Params) -> usize {
+    let step = params.step_seconds().max(1);
+    let span = params.end.saturating_sub(params.begin).max(0);
+    let steps = span.saturating_add(step / 2) / step;
+    usize::try_from(steps)
+        .unwrap_or(MAX_ROWS)
+        .clamp(1, MAX_ROWS)
 }
 
 fn cell_text(s: &str) -> &str {
@@ -167,7 +182,8 @@ pub fn workbook_for(params: &Params, rows: usize, summary: bool) -> Vec<u8> {
 
 /// Generated workbooks by parameters, bounded by total size (oldest out).
 pub(crate) struct WorkbookCache {
-    rows: usize,
+    /// Rows per report; `None`: [`window_rows`].
+    rows: Option<usize>,
     summary: bool,
     cap_bytes: usize,
     inner: Mutex<CacheInner>,
@@ -185,7 +201,7 @@ struct CacheInner {
 }
 
 impl WorkbookCache {
-    pub fn new(rows: usize, summary: bool) -> WorkbookCache {
+    pub fn new(rows: Option<usize>, summary: bool) -> WorkbookCache {
         WorkbookCache {
             rows,
             summary,
@@ -213,7 +229,8 @@ impl WorkbookCache {
             match &*cell {
                 Some(bytes) => return Ok(bytes.clone()),
                 None => {
-                    let bytes = Arc::new(try_workbook_for(params, self.rows, self.summary)?);
+                    let rows = self.rows.unwrap_or_else(|| window_rows(params));
+                    let bytes = Arc::new(try_workbook_for(params, rows, self.summary)?);
                     *cell = Some(bytes.clone());
                     bytes
                 }
@@ -424,6 +441,42 @@ mod tests {
     }
 
     #[test]
+    fn by_default_a_report_holds_one_row_per_step_inside_its_window() {
+        use crate::clock::utc_datetime;
+        // 2026-11-01T00:00:00Z
+        let t = 1_793_491_200;
+        let cases = [
+            // (granularity, window seconds, rows)
+            (1, 3600, 1),
+            (1, 86_400, 24),
+            (1, 25 * 3600, 25),
+            (2, 86_400, 1),
+            (2, 23 * 3600, 1),
+            (2, 25 * 3600, 1),
+            (2, 7 * 86_400, 7),
+            (4, 3600, 12),
+            (3, 300, 5),
+        ];
+        let cache = WorkbookCache::new(None, true);
+        for (granularity, span, rows) in cases {
+            let p = Params::new("mna-device-1", t, t + span, granularity);
+            assert_eq!(window_rows(&p), rows, "{p:?}");
+            let book = cache.get(&p).expect("workbook");
+            let sheet = read_entry(&book, "xl/worksheets/sheet1.xml");
+            assert_eq!(sheet.matches("<row ").count(), rows + 1, "{p:?}");
+            let text = sheet + &read_entry(&book, "xl/sharedStrings.xml");
+            let step = p.step_seconds();
+            for i in 0..rows as i64 {
+                let at = t + i * step;
+                assert!(at >= p.begin && at < p.end);
+                assert!(text.contains(&utc_datetime(at)), "{p:?} row {i}");
+            }
+            let after = t + rows as i64 * step;
+            assert!(after + step / 2 >= p.end, "{p:?}: a step left out");
+        }
+    }
+
+    #[test]
     fn long_device_id_is_cut_not_refused() {
         let p = Params::new("x".repeat(40_000), 0, 1, 1);
         assert!(try_workbook_for(&p, 2, true).is_ok());
@@ -431,7 +484,7 @@ mod tests {
 
     #[test]
     fn cache_returns_same_bytes() {
-        let c = WorkbookCache::new(5, false);
+        let c = WorkbookCache::new(Some(5), false);
         let p = Params::new("d", 0, 10, 2);
         let a = c.get(&p).expect("generated");
         let b = c.get(&p).expect("cached");

@@ -206,7 +206,7 @@ async fn large_file_mode_streams_a_valid_xlsx() {
 async fn many_rows_are_generated_once() {
     let rows = 2000;
     let fake = start(FakeConfig {
-        rows_per_report: rows,
+        rows_per_report: Some(rows),
         with_summary_sheet: false,
         ..FakeConfig::default()
     })
