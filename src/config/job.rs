@@ -181,13 +181,30 @@ fn zone(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (String, Option<TimeZone>) {
                 at.key("timezone"),
                 Some(z.span()),
                 format!("unknown time zone {:?}", z.get_ref()),
-                Some(
-                    "use an IANA name such as \"Asia/Shanghai\", \"Europe/Berlin\" or \"UTC\""
-                        .to_string(),
-                ),
+                Some(unknown_zone_fix(z.get_ref())),
             );
             (z.get_ref().clone(), None)
         }
+    }
+}
+
+/// Whether `name` is a zone of the time zone database.
+pub(super) fn known_zone(name: &str) -> bool {
+    TimeZone::get(name).is_ok()
+}
+
+/// The fix for an unknown zone: the closest name of the time zone database,
+/// when there is one close enough.
+pub(super) fn unknown_zone_fix(name: &str) -> String {
+    let names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_string())
+        .collect();
+    let general =
+        "time zones are IANA names such as \"Asia/Shanghai\", \"Europe/Berlin\" or \"UTC\"";
+    match crate::core::suggest::closest(name, names.iter().map(String::as_str)) {
+        Some(best) => format!("did you mean {best:?}? ({general})"),
+        None => format!("use an IANA name: {general}"),
     }
 }
 

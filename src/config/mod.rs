@@ -36,11 +36,17 @@ pub struct Problem {
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}\n  fix: pass --config PATH or set MNA_REPORTD_CONFIG", path.display())]
+    /// The OS error is told once, in words (not as a source, which a
+    /// caller printing the chain would repeat).
+    #[error(
+        "cannot read config file {}: {}\n  fix: {}",
+        path.display(),
+        read_error_text(error),
+        read_error_fix(error)
+    )]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {} is larger than {MAX_CONFIG_BYTES} bytes (1 MiB); it cannot be a job file\n  fix: pass --config with the path of the TOML job file", path.display())]
     TooLarge { path: PathBuf },
@@ -59,6 +65,38 @@ impl ConfigError {
             ConfigError::Read { .. } | ConfigError::TooLarge { .. } => &[],
             ConfigError::Invalid { problems, .. } => problems,
         }
+    }
+}
+
+/// What went wrong reading the file, without the OS error number.
+fn read_error_text(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "no such file".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        ErrorKind::IsADirectory => "it is a directory".to_string(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// The fix for a file that cannot be read.
+fn read_error_fix(e: &std::io::Error) -> String {
+    let paths =
+        format!("the config is --config PATH, else $MNA_REPORTD_CONFIG, else {DEFAULT_PATH}");
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "run as a user who may read it (the service user, via sudo -u mna-reportd) or pass another; {paths}"
+        ),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory => {
+            format!("pass the job file's path; {paths}")
+        }
+        _ => format!("check the file; {paths}"),
     }
 }
 
@@ -113,9 +151,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// The text of the file at `path`, read with a limit of [`MAX_CONFIG_BYTES`].
 fn read_capped(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
-    let read_err = |source| ConfigError::Read {
+    let read_err = |error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut bytes = Vec::new();

@@ -177,6 +177,20 @@ pub(super) fn validate(
         }
         None => RawJob::default(),
     };
+    // An unknown default zone is one problem, of `defaults.timezone`, not
+    // one of every job that takes it.
+    let bad_default_zone = match &defaults.timezone {
+        Some(z) if !super::job::known_zone(z.get_ref()) => {
+            cx.problem(
+                "defaults.timezone",
+                Some(z.span()),
+                format!("unknown time zone {:?}", z.get_ref()),
+                Some(super::job::unknown_zone_fix(z.get_ref())),
+            );
+            true
+        }
+        _ => false,
+    };
     if raw.jobs.is_empty() {
         cx.problem(
             "jobs",
@@ -188,7 +202,11 @@ pub(super) fn validate(
     let mut names = HashSet::new();
     let mut jobs = Vec::new();
     for (i, j) in raw.jobs.iter().enumerate() {
-        let merged = j.get_ref().with_defaults(&defaults);
+        let mut merged = j.get_ref().with_defaults(&defaults);
+        if bad_default_zone && j.get_ref().timezone.is_none() {
+            // reported above; the job is checked in UTC meanwhile
+            merged.timezone = None;
+        }
         if let Some(job) = super::job::job(&mut cx, i, j.span(), &merged, &mut names) {
             jobs.push(job);
         }

@@ -1,6 +1,6 @@
 //! The pure core: what a report window is, when a job fires, what a target
 //! is, the report's vocabulary, how a time argument reads, how server text
-//! is made safe to show.
+//! is made safe to show, which known name a mistyped one meant.
 //!
 //! No I/O and no clock: moments are arguments. May not import any other
 //! folder of the crate.
@@ -8,6 +8,7 @@
 pub mod digest;
 pub mod report;
 pub mod schedule;
+pub mod suggest;
 pub mod target;
 pub mod text;
 pub mod timearg;
