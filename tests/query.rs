@@ -243,7 +243,10 @@ enabled = false
     let o = w.run(&["status"]);
     assert_exit(&o, 0);
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}[+-]\d{2}:\d{2}", "[time]");
+    settings.add_filter(
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?[+-]\d{2}:\d{2}",
+        "[time]",
+    );
     settings.bind(|| insta::assert_snapshot!("status_table", stdout(&o)));
 }
 

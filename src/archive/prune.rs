@@ -29,6 +29,8 @@ pub struct Pruned {
     pub missing_files: usize,
     /// Files left alone: reached through a link in the reports tree.
     pub refused_files: usize,
+    /// Dry: the files that would be deleted, in report order.
+    pub would_delete: Vec<String>,
 }
 
 /// Rows per transaction.
@@ -74,9 +76,10 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
             .filter_map(|(id, p, _)| p.map(|p| (id, p)))
             .collect();
         if dry_run {
-            for (_, path) in &files {
-                if Path::new(path).exists() {
+            for (_, path) in files {
+                if Path::new(&path).exists() {
                     out.files_deleted += 1;
+                    out.would_delete.push(path);
                 } else {
                     out.missing_files += 1;
                 }
@@ -217,6 +220,7 @@ mod tests {
         let new = ok_report(&s, d.path(), 10_000);
         let dry = prune(&s, 5_000, true).expect("dry");
         assert_eq!(dry.reports, 1);
+        assert_eq!(dry.would_delete, vec![old.to_string_lossy().into_owned()]);
         assert!(old.exists());
         let done = prune(&s, 5_000, false).expect("prune");
         assert_eq!(
@@ -226,7 +230,8 @@ mod tests {
                 files_deleted: 1,
                 bytes: 1,
                 missing_files: 0,
-                refused_files: 0
+                refused_files: 0,
+                would_delete: Vec::new(),
             }
         );
         assert!(!old.exists() && new.exists());

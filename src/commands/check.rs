@@ -1,6 +1,8 @@
 //! `check`: validate the config, say where the credentials come from, and
 //! show each job's targets, next fires and the reports it would fetch now.
-//! No API call; it only reads the history, if there is one.
+//! No API call; it only reads the history, if there is one. Without
+//! credentials it still reports the whole config, then fails (exit 2), so a
+//! job file can be checked on a machine without keys.
 
 use crate::archive::store::query;
 use crate::config::Job;
@@ -23,20 +25,27 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.path.display(),
         config.jobs.len()
     );
-    let (source, found) = setup::find_credentials(&config)?;
-    let who = match &found {
-        Found::Static(c) => format!(
-            "SecretId {}{}",
-            redact_id(&c.secret_id),
-            if c.token.is_some() {
-                ", with token"
-            } else {
-                ""
-            }
-        ),
-        Found::CvmRole => "fetched at first use".to_string(),
-    };
-    let _ = writeln!(out, "credentials: {source} ({who})");
+    let credentials = setup::find_credentials(&config);
+    match &credentials {
+        Ok((source, found)) => {
+            let who = match found {
+                Found::Static(c) => format!(
+                    "SecretId {}{}",
+                    redact_id(&c.secret_id),
+                    if c.token.is_some() {
+                        ", with token"
+                    } else {
+                        ""
+                    }
+                ),
+                Found::CvmRole => "fetched at first use".to_string(),
+            };
+            let _ = writeln!(out, "credentials: {source} ({who})");
+        }
+        Err(_) => {
+            let _ = writeln!(out, "credentials: none usable (see the error below)");
+        }
+    }
     let _ = writeln!(
         out,
         "api: {} at most {}/s, {} in flight, timeout {}",
@@ -57,6 +66,8 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         describe_job(&mut out, job, now, conn.as_ref())?;
     }
     super::print(&out)?;
+    // The config is valid and shown; missing keys still fail the check.
+    credentials?;
     Ok(Exit::Ok)
 }
 

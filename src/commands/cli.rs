@@ -4,7 +4,7 @@
 
 use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ pub enum Command {
     Run,
     /// Validate the config and show where credentials come from, without any API call
     Check,
-    /// Fetch now: what is due (default), or every window inside --from/--to
+    /// Fetch now, for --job NAME... or --all: what is due, or every window inside --from/--to
     Fetch(FetchArgs),
     /// The recorded reports, newest first
     History(HistoryArgs),
@@ -64,13 +64,16 @@ pub enum Command {
     Manpage(crate::commands::completions::ManpageArgs),
 }
 
+/// Which jobs: `--job NAME...` or `--all`, one of them required (clap's
+/// error then names both).
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("selection").required(true).args(["jobs", "all"])))]
 pub struct FetchArgs {
     /// Job(s) to fetch
-    #[arg(long = "job", value_name = "NAME", num_args = 1.., required_unless_present = "all")]
+    #[arg(long = "job", value_name = "NAME", num_args = 1..)]
     pub jobs: Vec<String>,
     /// Every enabled job
-    #[arg(long, conflicts_with = "jobs")]
+    #[arg(long)]
     pub all: bool,
     /// Start of the range (RFC 3339, or a local date/date-time in the job's zone)
     #[arg(long, value_name = "T", requires = "to")]
@@ -148,6 +151,7 @@ mod tests {
         assert!(Cli::try_parse_from(["mna-reportd", "fetch"]).is_err());
         assert!(Cli::try_parse_from(["mna-reportd", "fetch", "--all"]).is_ok());
         assert!(Cli::try_parse_from(["mna-reportd", "fetch", "--job", "a", "b"]).is_ok());
+        assert!(Cli::try_parse_from(["mna-reportd", "fetch", "--job", "a", "--all"]).is_err());
         assert!(
             Cli::try_parse_from(["mna-reportd", "fetch", "--all", "--from", "2026-11-01"]).is_err()
         );

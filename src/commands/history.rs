@@ -33,8 +33,33 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         status: args.status,
         limit: args.limit,
     };
-    let rows = match setup::open_readonly(&config)? {
-        Some(conn) => query::history(&conn, &filter)?,
+    let conn = setup::open_readonly(&config)?;
+    // A job neither in the config nor in the history is a typo: say so and
+    // list the jobs, as `fetch` does. A job removed from the config keeps
+    // its history readable.
+    for name in &args.jobs {
+        if config.job(name).is_some() {
+            continue;
+        }
+        let recorded = match &conn {
+            Some(c) => !query::history(
+                c,
+                &HistoryFilter {
+                    jobs: vec![name.clone()],
+                    since: None,
+                    status: None,
+                    limit: Some(1),
+                },
+            )?
+            .is_empty(),
+            None => false,
+        };
+        if !recorded {
+            setup::select_jobs(&config, std::slice::from_ref(name), false)?;
+        }
+    }
+    let rows = match &conn {
+        Some(conn) => query::history(conn, &filter)?,
         None => Vec::new(),
     };
     let text = match args.format {

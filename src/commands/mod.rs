@@ -65,6 +65,13 @@ pub(crate) fn time_cell(t: Option<i64>, zone: &TimeZone) -> String {
         .unwrap_or_else(|| "-".to_string())
 }
 
+/// [`time_cell`] with seconds, for fire times (a cron may name seconds;
+/// `check` shows them too).
+pub(crate) fn time_cell_seconds(t: Option<i64>, zone: &TimeZone) -> String {
+    t.map(|t| crate::core::window::local_text(t, zone, "%Y-%m-%d %H:%M:%S%:z"))
+        .unwrap_or_else(|| "-".to_string())
+}
+
 /// An aligned, borderless table for a terminal, ending in a newline.
 pub(crate) fn table<const N: usize>(
     header: [&str; N],

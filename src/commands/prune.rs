@@ -1,5 +1,7 @@
 //! `prune --older-than D [--dry-run]`: delete report files whose window
-//! ended before now - D; their rows stay, marked `pruned`.
+//! ended before now - D; their rows stay, marked `pruned`. `--dry-run`
+//! lists the files it would delete. Less than a day is refused, as for
+//! `[storage] retention`: it would delete reports as they arrive.
 
 use crate::archive::prune;
 use crate::archive::store::Store;
@@ -9,7 +11,18 @@ use crate::run::setup;
 use std::io::Write;
 use std::path::Path;
 
+/// The shortest `--older-than`, as the shortest `[storage] retention`.
+const MIN_OLDER_THAN: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> {
+    if args.older_than < MIN_OLDER_THAN {
+        return Err(UsageError(format!(
+            "--older-than {} is less than a day: it would delete reports as they arrive\n  \
+             fix: give at least 1d (as for storage.retention), e.g. --older-than 400d",
+            humantime::format_duration(args.older_than)
+        ))
+        .into());
+    }
     let config = setup::load_config(config_flag)?;
     let secs = i64::try_from(args.older_than.as_secs())
         .map_err(|_| UsageError("--older-than is too long".into()))?;
@@ -28,6 +41,15 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
     } else {
         "pruned"
     };
+    if !p.would_delete.is_empty() {
+        let mut list = String::from("would delete:\n");
+        for path in &p.would_delete {
+            list.push_str("  ");
+            list.push_str(&super::shown(path));
+            list.push('\n');
+        }
+        super::print(&list)?;
+    }
     let _ = writeln!(
         std::io::stdout().lock(),
         "{verb} {} reports ({} files, {} bytes{}{}) whose window ended more than {} ago",

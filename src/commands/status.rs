@@ -57,7 +57,7 @@ pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
                     format!("{} (disabled)", r.job)
                 },
                 super::time_cell(r.last_done_window_end, &zone),
-                super::time_cell(r.next_fire, &zone),
+                super::time_cell_seconds(r.next_fire, &zone),
                 r.missing.to_string(),
                 r.failed.to_string(),
                 r.running.to_string(),
