@@ -144,6 +144,21 @@ fn check_without_credentials_reports_the_whole_config_first() {
     );
 }
 
+#[test]
+fn a_missing_credentials_file_is_told_once() {
+    let w = World::new(HOURLY);
+    let o = w
+        .cmd_without_env_keys()
+        .env("TENCENTCLOUD_CREDENTIALS_FILE", w.dir.path().join("none"))
+        .arg("check")
+        .output()
+        .expect("run");
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("TENCENTCLOUD_CREDENTIALS_FILE"), "{err}");
+    assert_eq!(err.matches("no such file").count(), 1, "{err}");
+}
+
 /// Whether `text` holds a time with seconds and an offset (`12:34:56+08:00`).
 fn has_seconds(text: &str) -> bool {
     let b = text.as_bytes();

@@ -87,12 +87,13 @@ impl fmt::Display for Source {
 /// Why no credentials could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("cannot read {what} {}: {source}", path.display())]
+    /// The OS error is in the message, not a source a caller printing the
+    /// chain would repeat.
+    #[error("cannot read {what} {}: {error}", path.display())]
     Read {
         what: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{what} {} is empty", path.display())]
     Empty { what: &'static str, path: PathBuf },
@@ -142,10 +143,10 @@ pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, CredentialError> {
     use std::io::Read;
-    let read_err = |source| CredentialError::Read {
+    let read_err = |error| CredentialError::Read {
         what,
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut text = String::new();
     std::fs::File::open(path)
@@ -373,7 +374,7 @@ fn profile_file(settings: &CredentialSettings, env: &dyn Env, tried: &mut Vec<St
             if explicit.is_some() {
                 return Err(CredentialError::Read {
                     what: "TENCENTCLOUD_CREDENTIALS_FILE",
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                     path,
                 });
             }
@@ -416,10 +417,10 @@ fn cvm_role(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>)
 
 fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
     let ini = ini::Ini::load_from_file(path).map_err(|e| match e {
-        ini::Error::Io(source) => CredentialError::Read {
+        ini::Error::Io(error) => CredentialError::Read {
             what: "credentials file",
             path: path.to_path_buf(),
-            source,
+            error,
         },
         ini::Error::Parse(p) => CredentialError::Profile {
             path: path.to_path_buf(),
