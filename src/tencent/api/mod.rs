@@ -1,8 +1,10 @@
 //! The MNA API action `GetStatisticData`: its request body, its answer, its
-//! errors. [`client`] sends it; everything here is pure.
+//! errors; [`listing`] has the device listings. [`client`] sends them;
+//! everything else here is pure.
 
 pub mod client;
 pub mod code;
+pub mod listing;
 
 use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
 use crate::core::text;
