@@ -45,11 +45,14 @@ pub fn job_now(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> 
     }
 }
 
-/// A complete listing: every device of every page, and the calls it took.
+/// A listing whose every page came in: its devices, and the calls it took.
 #[derive(Debug)]
 pub struct Listed {
     pub devices: Vec<DeviceInfo>,
     pub calls: u32,
+    /// The devices found are as many as the last page's `Length` says: the
+    /// list did not change between pages, and a device it lacks is gone.
+    pub complete: bool,
 }
 
 /// A listing that did not complete: the error of the page that failed.
@@ -71,6 +74,7 @@ pub async fn list(
     let mut out = Vec::new();
     let mut calls = 0u32;
     let mut page = 1;
+    let mut length;
     loop {
         let req = match &d.scope {
             Scope::All => listing::devices_page(page, d.device_type),
@@ -92,6 +96,7 @@ pub async fn list(
             Err(error) => return Err(ListError { page, error, calls }),
         };
         out.extend(got.items);
+        length = got.length;
         if page >= got.total_page.min(listing::MAX_PAGES) {
             break;
         }
@@ -101,6 +106,7 @@ pub async fn list(
     let mut seen = std::collections::HashSet::new();
     out.retain(|d| seen.insert(d.device_id.clone()));
     Ok(Listed {
+        complete: out.len() as i64 == length,
         devices: out,
         calls,
     })
@@ -140,18 +146,15 @@ pub async fn refresh(
     let started = Instant::now();
     let result = match list(client, rules, &d).await {
         Ok(listed) => {
-            let (n, calls) = (listed.devices.len(), listed.calls);
+            let (n, calls, complete) = (listed.devices.len(), listed.calls, listed.complete);
+            if !complete {
+                warn!(job = %job.name, devices = n, "the device list changed while it was being listed; no device is taken as removed until a listing is consistent");
+            }
             let (name, d) = (name.clone(), d.clone());
             let change = store
                 .on_pool(move |c| {
-                    devices::record_listing(
-                        c,
-                        &name,
-                        &d,
-                        &listed.devices,
-                        calls,
-                        crate::archive::store::now(),
-                    )
+                    let now = crate::archive::store::now();
+                    devices::record_listing(c, &name, &d, &listed.devices, calls, complete, now)
                 })
                 .await;
             if let Ok(ch) = &change {
@@ -285,7 +288,7 @@ mod tests {
                 raw: serde_json::json!({}),
             })
             .collect();
-        devices::record_listing(&mut c, "j", &d, &devices, 20, 0).expect("listing");
+        devices::record_listing(&mut c, "j", &d, &devices, 20, true, 0).expect("listing");
         let now: jiff::Timestamp = "2026-11-01T12:05:00Z".parse().expect("ts");
         let cut = now.as_second() - 300;
         {

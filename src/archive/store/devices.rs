@@ -59,14 +59,16 @@ pub struct Listing {
     pub error_code: Option<String>,
 }
 
-/// Record the complete listing `devices` of `job` (`scope`, `device_type`)
-/// at `now`, made with `calls` API calls.
+/// Record the listing `devices` of `job` (`scope`, `device_type`) at `now`,
+/// made with `calls` API calls. Only a `complete` one (every page, as many
+/// devices as it said) marks the devices it lacks removed.
 pub fn record_listing(
     conn: &mut Connection,
     job: &str,
     d: &Discovery,
     devices: &[DeviceInfo],
     calls: u32,
+    complete: bool,
     now: i64,
 ) -> rusqlite::Result<Change> {
     let tx = conn.transaction()?;
@@ -110,7 +112,11 @@ pub fn record_listing(
         }
     }
     let listed: HashSet<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
-    let in_scope = in_scope(&tx, d, false)?;
+    let in_scope = if complete {
+        in_scope(&tx, d, false)?
+    } else {
+        Vec::new()
+    };
     {
         let mut mark =
             tx.prepare_cached("UPDATE devices SET removed_at = ?2 WHERE device_id = ?1")?;
@@ -291,6 +297,7 @@ mod tests {
             &all,
             &[dev("a", "g", 10), dev("b", "g", 20), dev("x", "h", 5)],
             1,
+            true,
             100,
         )
         .expect("list");
@@ -302,6 +309,7 @@ mod tests {
             &all,
             &[dev("a", "g", 10), dev("c", "h", 30)],
             1,
+            true,
             200,
         )
         .expect("list");
@@ -329,6 +337,7 @@ mod tests {
             &all,
             &[dev("a", "g", 10), dev("b", "g", 20), dev("c", "h", 30)],
             1,
+            true,
             400,
         )
         .expect("list");
@@ -354,12 +363,13 @@ mod tests {
             &every,
             &[dev("a", "g", 1), dev("b", "h", 1)],
             1,
+            true,
             100,
         )
         .expect("list");
         let g = disc(Scope::Group("g".into()), None, &[]);
         assert_eq!(ids(&known(&c, &g).expect("known")), ["a"]);
-        let ch = record_listing(&mut c, "grp", &g, &[], 1, 200).expect("list");
+        let ch = record_listing(&mut c, "grp", &g, &[], 1, true, 200).expect("list");
         assert_eq!(ch.removed, ["a"]);
         assert_eq!(ids(&known(&c, &every).expect("known")), ["b"]);
     }
@@ -369,12 +379,41 @@ mod tests {
         let mut c = db();
         let own = disc(Scope::All, Some(1), &[]);
         let third = disc(Scope::All, Some(2), &[]);
-        record_listing(&mut c, "own", &own, &[dev("a", "g", 1)], 1, 100).expect("list");
-        record_listing(&mut c, "third", &third, &[dev("t", "g", 1)], 1, 100).expect("list");
+        record_listing(&mut c, "own", &own, &[dev("a", "g", 1)], 1, true, 100).expect("list");
+        record_listing(&mut c, "third", &third, &[dev("t", "g", 1)], 1, true, 100).expect("list");
         assert_eq!(ids(&known(&c, &own).expect("known")), ["a"]);
         assert_eq!(ids(&known(&c, &third).expect("known")), ["t"]);
-        let ch = record_listing(&mut c, "own", &own, &[], 1, 200).expect("list");
+        let ch = record_listing(&mut c, "own", &own, &[], 1, true, 200).expect("list");
         assert_eq!(ch.removed, ["a"]);
         assert_eq!(ids(&known(&c, &third).expect("known")), ["t"]);
+    }
+
+    #[test]
+    fn a_listing_that_changed_between_pages_removes_nothing() {
+        let mut c = db();
+        let all = disc(Scope::All, None, &[]);
+        record_listing(
+            &mut c,
+            "j",
+            &all,
+            &[dev("a", "g", 1), dev("b", "g", 1)],
+            1,
+            true,
+            100,
+        )
+        .expect("list");
+        let ch = record_listing(
+            &mut c,
+            "j",
+            &all,
+            &[dev("a", "g", 1), dev("c", "g", 1)],
+            2,
+            false,
+            200,
+        )
+        .expect("list");
+        assert_eq!(ch.added, ["c"]);
+        assert!(ch.removed.is_empty());
+        assert_eq!(ids(&known(&c, &all).expect("known")), ["a", "b", "c"]);
     }
 }
