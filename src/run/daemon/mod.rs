@@ -203,7 +203,7 @@ impl Daemon {
             let started = Instant::now();
             let pace = self.pace.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
-                let planned = discovered(&engine, &pace, fire_of).await;
+                let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
                 let summary = fire(&engine, &fire_job, planned, &fire_ctl).await;
                 let missing = job_status(engine.store(), &fire_job)
                     .await
@@ -417,24 +417,23 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 
 /// The reports of a fire: as the scheduler planned them, or, for a job that
 /// discovers its devices, planned again with the devices it has now (listed
-/// first, at most once per `discovery_interval`).
+/// first, at most once per `discovery_interval`; a stop ends the listing).
 async fn discovered(
     engine: &Engine,
     pace: &discovery::Pace,
     f: timetable::Fire,
+    ctl: &Control,
 ) -> Vec<plan::Planned> {
     if f.job.discovery.is_none() {
         return f.planned;
     }
-    if pace.take(&f.job) {
-        // A failure is logged and counted there; the known devices go on.
-        let _ = discovery::refresh(
-            engine.client(),
-            engine.retry_settings(),
-            engine.store(),
-            &f.job,
-        )
-        .await;
+    if !ctl.stop.is_cancelled() && pace.take(&f.job) {
+        // A failure is logged and counted there; the known devices go on. A
+        // stop drops a listing in flight: nothing of it is recorded.
+        tokio::select! {
+            _ = discovery::refresh(engine.client(), engine.retry_settings(), engine.store(), &f.job) => {}
+            _ = ctl.stop.cancelled() => return Vec::new(),
+        }
     }
     let job = f.job.clone();
     match engine
