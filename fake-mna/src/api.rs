@@ -1,4 +1,5 @@
-//! `POST /`: the `GetStatisticData` action.
+//! `POST /`: the `GetStatisticData` action, and the checks the listing
+//! actions of [`crate::devices`] share with it.
 //!
 //! This module owns the order of the checks a call goes through (headers,
 //! signature, token, rate limit, body), the error code each failure gets,
@@ -79,7 +80,7 @@ fn authenticate(
 ) -> Result<(), ApiErr> {
     let h = &parts.headers;
     match header_value(h, "x-tc-action") {
-        Some(a) if a == ACTION => {}
+        Some(a) if a == ACTION || crate::devices::is_listing(&a) => {}
         Some(a) => {
             return Err(err(
                 "InvalidAction",
@@ -233,6 +234,62 @@ fn check(
     parse_body(body).map_err(|e| (e.code, e.message))
 }
 
+/// A listing action (`rec.action`), after the same checks as every call:
+/// an API fault answers it as it would `GetStatisticData`.
+async fn listing(
+    shared: &Shared,
+    ctl: &ConnCtl,
+    parts: &Parts,
+    body: &[u8],
+    mut rec: CallRecord,
+    request_id: &str,
+) -> Response<RespBody> {
+    if let Err((code, message)) =
+        authenticate(shared, parts, body, &mut rec).and_then(|()| admit(shared, &mut rec))
+    {
+        return reply_error(shared, rec, code, &message, request_id);
+    }
+    let answer = {
+        let fleet = lock(&shared.fleet);
+        crate::devices::answer(&rec.action, &rec.body, &fleet.0, &fleet.1)
+    };
+    let mut response = match answer {
+        Ok(m) => m,
+        Err((code, message)) => return reply_error(shared, rec, code, &message, request_id),
+    };
+    let fault = shared.faults.next_api();
+    rec.fault = fault.as_ref().map(Fault::label);
+    match fault {
+        Some(Fault::ApiError { code, message }) => {
+            return reply_error(shared, rec, &code, &message, request_id);
+        }
+        Some(Fault::HttpStatus(status)) => {
+            rec.outcome = Outcome::Http(status);
+            record(shared, rec);
+            return html_response(status);
+        }
+        Some(Fault::Reset) => {
+            rec.outcome = Outcome::Reset;
+            record(shared, rec);
+            ctl.abort_now(AbortKind::Reset);
+            return std::future::pending().await;
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::ApiAnswer(body)) => {
+            rec.outcome = Outcome::Raw;
+            record(shared, rec);
+            return fixed(200, "application/json", body);
+        }
+        _ => {}
+    }
+    response.insert("RequestId".into(), Value::from(request_id));
+    rec.outcome = Outcome::Listed {
+        request_id: request_id.to_owned(),
+    };
+    record(shared, rec);
+    json_response(shared, json!({ "Response": response }))
+}
+
 fn error_envelope(code: &str, message: &str, request_id: &str) -> Value {
     json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id}})
 }
@@ -279,6 +336,7 @@ pub(crate) async fn handle(
         at,
         secret_id: None,
         token: header_value(&parts.headers, "x-tc-token"),
+        action: header_value(&parts.headers, "x-tc-action").unwrap_or_default(),
         headers: header_pairs(&parts.headers),
         body: Value::Null,
         params: None,
@@ -298,6 +356,9 @@ pub(crate) async fn handle(
         }
     };
     rec.body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if crate::devices::is_listing(&rec.action) {
+        return listing(&shared, &ctl, &parts, &body, rec, &request_id).await;
+    }
     let params = match check(&shared, &parts, &body, &mut rec) {
         Ok(p) => p,
         Err((code, message)) => return reply_error(&shared, rec, code, &message, &request_id),

@@ -1,4 +1,5 @@
-//! An in-process fake of the Tencent Cloud MNA API action `GetStatisticData`,
+//! An in-process fake of the Tencent Cloud MNA API action `GetStatisticData`
+//! (and the device listings `GetDevices`, `GetGroupList`, `GetGroupDetail`),
 //! for mna-reportd's integration tests and benchmarks.
 //!
 //! [`FakeMna::start`] binds a plain-HTTP server on `127.0.0.1:0` that
@@ -28,7 +29,8 @@
 //! ```
 //!
 //! Modules: `sign` (signing and verification), `params` (the request body),
-//! `faults` (faults and the rate limiter), `xlsx` (report files), `api`,
+//! `faults` (faults and the rate limiter), `xlsx` (report files), `devices`
+//! (the account's devices and the listing actions), `api`,
 //! `download` and `metadata` (the handlers), `conn` (connection aborts and
 //! early-stopping bodies), `server` (accept loop and routing), `state`
 //! (shared state), `records` (what tests inspect), `config`, `clock`, and
@@ -38,6 +40,7 @@ mod api;
 mod clock;
 mod config;
 mod conn;
+mod devices;
 mod download;
 mod faults;
 pub mod hostile;
@@ -58,6 +61,7 @@ use tokio::sync::watch;
 
 pub use api::{ACTION, MAX_SKEW, SERVICE, VERSION};
 pub use config::{Credential, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig};
+pub use devices::{FakeDevice, GET_DEVICES, GET_GROUP_DETAIL, GET_GROUP_LIST};
 pub use faults::Fault;
 pub use params::{ParamError, Params, parse_body};
 pub use records::{CallRecord, DownloadRecord, Outcome};
@@ -219,6 +223,45 @@ impl FakeMna {
     /// Every `POST /` in arrival order.
     pub fn calls(&self) -> Vec<CallRecord> {
         lock(&self.shared.calls).clone()
+    }
+
+    /// Replace the account's devices (their groups are remembered: a group
+    /// emptied still exists for `GetGroupDetail`).
+    pub fn set_devices(&self, devices: Vec<FakeDevice>) {
+        let mut fleet = lock(&self.shared.fleet);
+        for d in &devices {
+            if let Some((id, name)) = &d.group {
+                fleet.1.insert(id.clone(), name.clone());
+            }
+        }
+        fleet.0 = devices;
+    }
+
+    /// Add a device to the account (replacing one with the same id).
+    pub fn add_device(&self, device: FakeDevice) {
+        let mut devices = self.devices();
+        devices.retain(|d| d.id != device.id);
+        devices.push(device);
+        self.set_devices(devices);
+    }
+
+    /// Remove device `id` from the account.
+    pub fn remove_device(&self, id: &str) {
+        lock(&self.shared.fleet).0.retain(|d| d.id != id);
+    }
+
+    /// The account's devices now.
+    pub fn devices(&self) -> Vec<FakeDevice> {
+        lock(&self.shared.fleet).0.clone()
+    }
+
+    /// The calls of one action (`X-TC-Action`), in arrival order.
+    pub fn calls_of(&self, action: &str) -> Vec<CallRecord> {
+        lock(&self.shared.calls)
+            .iter()
+            .filter(|c| c.action == action)
+            .cloned()
+            .collect()
     }
 
     /// Number of calls answered with a `FilePath`.

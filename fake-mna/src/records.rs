@@ -19,6 +19,8 @@ pub enum Outcome {
         request_id: String,
         file_url: String,
     },
+    /// A listing action's answer (`GetDevices`, `GetGroupList`, `GetGroupDetail`).
+    Listed { request_id: String },
     /// The error envelope with this code (HTTP 200).
     ApiError { code: String, request_id: String },
     /// A non-200 HTTP status (injected).
@@ -46,9 +48,9 @@ impl Outcome {
     /// The `RequestId` sent back, when a JSON answer was sent.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            Outcome::Ok { request_id, .. } | Outcome::ApiError { request_id, .. } => {
-                Some(request_id)
-            }
+            Outcome::Ok { request_id, .. }
+            | Outcome::ApiError { request_id, .. }
+            | Outcome::Listed { request_id } => Some(request_id),
             _ => None,
         }
     }
@@ -63,11 +65,13 @@ pub struct CallRecord {
     pub secret_id: Option<String>,
     /// The `X-TC-Token` header.
     pub token: Option<String>,
+    /// `X-TC-Action`, as received (empty when missing).
+    pub action: String,
     /// All request headers, names lowercase, in the order received.
     pub headers: Vec<(String, String)>,
     /// The parsed body (`Null` when it is not JSON).
     pub body: Value,
-    /// The typed parameters, when the body was valid.
+    /// The typed parameters, when the body was a valid `GetStatisticData` one.
     pub params: Option<Params>,
     pub outcome: Outcome,
     /// The injected fault that answered this call (see [`crate::Fault::label`]).

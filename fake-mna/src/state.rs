@@ -1,13 +1,14 @@
 //! The state one fake server shares between its connections and handles:
 //! records, fault queues, the rate limiter, issued URLs and credentials.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::unix_now;
 use crate::config::{Credential, FakeConfig};
+use crate::devices::FakeDevice;
 use crate::faults::{FaultQueues, RateLimiter, lock};
 use crate::params::Params;
 use crate::records::{CallRecord, DownloadEntry};
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub metadata_requests: AtomicUsize,
     /// Bodies served by [`crate::Fault::DownloadBody`], by request id (the last one).
     pub served: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    /// The account's devices, and every group they were ever in (id → name).
+    pub fleet: Mutex<(Vec<FakeDevice>, BTreeMap<String, String>)>,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
             temp: Mutex::default(),
             metadata_requests: AtomicUsize::new(0),
             served: Mutex::default(),
+            fleet: Mutex::default(),
         }
     }
 

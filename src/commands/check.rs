@@ -1,13 +1,17 @@
 //! `check`: validate the config, say where the credentials come from, and
-//! show each job's targets, next fires and the reports it would fetch now.
+//! show each job's targets (a discovering job's known devices and last
+//! listing), next fires, the reports it would fetch now and its steady
+//! demand in calls per second, with the sum against `api.rate_limit`.
 //! No API call; it only reads the history, if there is one. Without
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
 
+use crate::archive::store::devices::{self, Listing};
 use crate::archive::store::query;
 use crate::config::Job;
 use crate::core::report::RegionScope;
 use crate::core::schedule;
+use crate::run::discovery;
 use crate::run::exit::Exit;
 use crate::run::plan;
 use crate::run::setup;
@@ -62,9 +66,24 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     );
     let conn = setup::open_readonly(&config)?;
     let now = Timestamp::now();
+    let mut demands = Vec::new();
     for job in &config.jobs {
-        describe_job(&mut out, job, now, conn.as_ref())?;
+        let job = match &conn {
+            Some(c) => discovery::job_now(c, &std::sync::Arc::new(job.clone()))?,
+            None => std::sync::Arc::new(job.clone()),
+        };
+        describe_job(&mut out, &job, now, conn.as_ref())?;
+        if job.enabled {
+            let d = demand::of(&job);
+            let _ = writeln!(out, "  demand: {}", d.text());
+            demands.push(d);
+        }
     }
+    let _ = write!(
+        out,
+        "\n{}",
+        demand::summary(&demands, config.api.rate_limit.get())
+    );
     super::print(&out)?;
     // The config is valid and shown; missing keys still fail the check.
     credentials?;
@@ -73,11 +92,10 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
 fn describe_job(
     out: &mut String,
-    job: &Job,
+    job: &std::sync::Arc<Job>,
     now: Timestamp,
     conn: Option<&rusqlite::Connection>,
 ) -> anyhow::Result<()> {
-    let job = std::sync::Arc::new(job.clone());
     let _ = writeln!(
         out,
         "\njob {}{}: {} reports, window {}, step {}, zone {}, lag {}, catch-up {}",
@@ -103,9 +121,16 @@ fn describe_job(
     let _ = writeln!(
         out,
         "  targets: {}; regions: {}",
-        targets.join(", "),
+        targets_text(job, &targets),
         regions.join(", ")
     );
+    if job.discovery.is_some() {
+        let listing = match conn {
+            Some(c) => devices::listing(c, &job.name)?,
+            None => None,
+        };
+        let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
+    }
     let schedule = job
         .schedule
         .as_ref()
@@ -124,12 +149,35 @@ fn describe_job(
         "  schedule: {schedule}; next fires: {}",
         fires.join(", ")
     );
-    let due = plan::due(&job, now, false);
-    let due_count = due.len();
-    let todo = match conn {
-        Some(c) => query::not_done(c, due)?,
-        None => due,
+    let Some(conn) = conn else {
+        // No history: everything in the horizon is due; counted, not planned
+        // (a large fleet would make millions of reports to print three lines).
+        let windows = job.cadence.due(now, job.lag, job.catch_up, None);
+        let count: usize = windows
+            .iter()
+            .map(|w| job.targets.iter().filter(|t| t.covers(w)).count() * job.regions.len())
+            .sum();
+        match (windows.first(), windows.last()) {
+            (Some(first), Some(last)) if count > 0 => {
+                let _ = writeln!(
+                    out,
+                    "  due now: {count} of {count} reports not done, windows {} .. {}",
+                    plan::window_text(*first, job.cadence.zone()),
+                    plan::window_text(*last, job.cadence.zone())
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  due now: nothing to fetch (0 reports in the horizon)"
+                );
+            }
+        }
+        return Ok(());
     };
+    let due = plan::due(job, now, false);
+    let due_count = due.len();
+    let todo = query::not_done(conn, due)?;
     match (todo.first(), todo.last()) {
         (Some(first), Some(last)) => {
             let _ = writeln!(
@@ -148,4 +196,173 @@ fn describe_job(
         }
     }
     Ok(())
+}
+
+/// The targets for people: a long list is cut, a discovering job says so.
+fn targets_text(job: &Job, labels: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = labels
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if labels.len() > SHOWN {
+        text.push_str(&format!(", ... ({} in all)", labels.len()));
+    }
+    match &job.discovery {
+        Some(d) => format!(
+            "one per device of {} listed{}",
+            match &d.scope {
+                crate::config::Scope::All => "the account".to_string(),
+                crate::config::Scope::Group(g) => format!("group {g}"),
+            },
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" ({text})")
+            }
+        ),
+        None => text,
+    }
+}
+
+/// How many devices a discovering job knows and when it last listed them.
+fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
+    let zone = job.cadence.zone();
+    let interval = job
+        .discovery
+        .as_ref()
+        .map(|d| humantime::format_duration(d.interval).to_string())
+        .unwrap_or_default();
+    let Some(l) = listing else {
+        return format!(
+            "{} known, never listed (the daemon lists them at start, then at most every {interval}; or run `mna-reportd devices --refresh`)",
+            job.targets.len()
+        );
+    };
+    let mut text = format!(
+        "{} known, last listed {} (every {interval} at most)",
+        job.targets.len(),
+        match l.listed_at {
+            Some(t) => super::time_cell(Some(t), zone),
+            None => "never".to_string(),
+        }
+    );
+    if let (Some(failed), Some(code)) = (l.failed_at, &l.error_code)
+        && l.listed_at.is_none_or(|ok| failed >= ok)
+    {
+        text.push_str(&format!(
+            "; the last listing failed at {} ({})",
+            super::time_cell(Some(failed), zone),
+            super::shown(code)
+        ));
+    }
+    text
+}
+
+/// The steady demand of jobs on the API, in calls per second.
+mod demand {
+    use crate::config::Job;
+    use crate::run::discovery;
+
+    /// One job's steady demand.
+    pub struct Demand {
+        pub job: String,
+        pub reports_per_day: f64,
+        /// Listing calls per day.
+        pub listings_per_day: f64,
+    }
+
+    impl Demand {
+        pub fn per_second(&self) -> f64 {
+            (self.reports_per_day + self.listings_per_day) / 86_400.0
+        }
+
+        pub fn text(&self) -> String {
+            let mut t = format!(
+                "{:.2} calls/s ({:.0} reports a day",
+                self.per_second(),
+                self.reports_per_day
+            );
+            if self.listings_per_day > 0.0 {
+                t.push_str(&format!(
+                    ", and {:.0} listing calls a day",
+                    self.listings_per_day
+                ));
+            }
+            t.push(')');
+            t
+        }
+    }
+
+    /// `job`'s demand: a report per target, region and step, plus, when it
+    /// discovers, a listing (a call per 100 devices) per discovery interval
+    /// (or per step, when the job fires less often).
+    pub fn of(job: &Job) -> Demand {
+        let step = job.cadence.step().nominal_secs().max(1) as f64;
+        let per_window = (job.targets.len() * job.regions.len()) as f64;
+        let reports_per_day = per_window * 86_400.0 / step;
+        let listings_per_day = match &job.discovery {
+            Some(d) => {
+                let every = (d.interval.as_secs() as f64).max(step).max(1.0);
+                discovery::listing_calls(job.targets.len() as u64) as f64 * 86_400.0 / every
+            }
+            None => 0.0,
+        };
+        Demand {
+            job: job.name.clone(),
+            reports_per_day,
+            listings_per_day,
+        }
+    }
+
+    /// The share of `rate_limit` above which `check` warns.
+    pub const WARN_SHARE: f64 = 0.8;
+
+    /// The sum against `rate_limit`, and a warning with what to change above [`WARN_SHARE`].
+    pub fn summary(demands: &[Demand], rate_limit: u32) -> String {
+        let sum: f64 = demands.iter().map(Demand::per_second).sum();
+        let share = sum / f64::from(rate_limit.max(1));
+        let mut out = format!(
+            "demand: {sum:.2} calls/s in all against api.rate_limit {rate_limit}/s ({:.0}%)\n",
+            share * 100.0
+        );
+        if share > WARN_SHARE {
+            let top = demands
+                .iter()
+                .max_by(|a, b| a.per_second().total_cmp(&b.per_second()))
+                .map(|d| format!(" (job {} alone needs {:.2} calls/s)", d.job, d.per_second()))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "warning: the steady demand is above {:.0}% of api.rate_limit{top}: retries and catch-up after an outage have no room left, and reports fall behind\n  fix: use a longer step or granularity (daily instead of hourly), fewer regions, exclude devices or split the fleet over accounts; raise api.rate_limit only if the account's limit is higher than 20 calls a second\n",
+                WARN_SHARE * 100.0
+            ));
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn seventy_thousand_hourly_devices_need_over_nineteen_calls_a_second() {
+            let d = Demand {
+                job: "fleet".into(),
+                reports_per_day: 70_000.0 * 24.0,
+                listings_per_day: 0.0,
+            };
+            assert!((d.per_second() - 19.44).abs() < 0.01, "{}", d.per_second());
+            let s = summary(&[d], 20);
+            assert!(s.contains("19.44 calls/s"), "{s}");
+            assert!(s.contains("warning:"), "{s}");
+            let small = Demand {
+                job: "s".into(),
+                reports_per_day: 24.0,
+                listings_per_day: 24.0,
+            };
+            assert!(!summary(&[small], 20).contains("warning"));
+        }
+    }
 }

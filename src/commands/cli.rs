@@ -1,5 +1,5 @@
 //! The command line: global options and the commands of the product
-//! contract (`run`, `check`, `fetch`, `history`, `status`, `prune`,
+//! contract (`run`, `check`, `fetch`, `history`, `status`, `devices`, `prune`,
 //! `completions`).
 
 use crate::core::report::Status;
@@ -55,6 +55,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Per job: last done window, next fire, missing and failed windows inside the horizon
     Status(StatusArgs),
+    /// The device inventory from the history; --refresh lists the devices from the API first
+    Devices(DevicesArgs),
     /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -124,6 +126,15 @@ pub struct HistoryArgs {
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// List the devices from the API first (every discovering job's; the whole account when none discovers)
+    #[arg(long)]
+    pub refresh: bool,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,13 @@
 //! `fetch`: what is due now, or every window inside `--from/--to`, now; a
-//! manual fetch never moves a job's schedule. `--dry-run` prints the reports
-//! and request bodies and touches nothing.
+//! manual fetch never moves a job's schedule; a job that discovers its
+//! devices lists them first. `--dry-run` prints the reports and request
+//! bodies and touches nothing (discovering jobs: the devices the history knows).
 
 use crate::archive::store::query;
 use crate::commands::cli::FetchArgs;
+use crate::config::Job;
 use crate::core::report::{RegionScope, ReportKey, Trigger};
+use crate::run::discovery;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
@@ -14,6 +17,7 @@ use jiff::Timestamp;
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::warn;
 
@@ -25,16 +29,15 @@ pub const MAX_RANGE_REPORTS: u64 = 1_000_000;
 /// of the jobs whose range reaches past `now` (those windows are not even
 /// planned).
 fn planned(
-    config: &crate::config::Config,
+    jobs: &[Arc<Job>],
     args: &FetchArgs,
     now: Timestamp,
 ) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
-    let jobs = setup::select_jobs(config, &args.jobs, args.all)?;
     let mut ranges = Vec::new();
     let mut future = BTreeSet::new();
     let mut size: u64 = 0;
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
-        for job in &jobs {
+        for job in jobs {
             let zone = job.cadence.zone();
             let usage = |e: crate::core::timearg::TimeArgError| UsageError(e.to_string());
             let from = from.resolve(zone).map_err(usage)?;
@@ -68,7 +71,7 @@ fn planned(
             }
         }
     } else {
-        for job in &jobs {
+        for job in jobs {
             out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
                 trigger: Trigger::Manual,
                 ..p
@@ -84,16 +87,29 @@ pub const BUSY_POLL: Duration = Duration::from_secs(1);
 pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
+    let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
+    let discovering = jobs.iter().any(|j| j.discovery.is_some());
     let now = Timestamp::now();
-    // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
-    let (planned, future) = planned(&config, &args, now)?;
-    let (mut todo, not_complete) = plan::split_complete(planned, now);
-    print_not_complete(&not_complete, &future);
-    let asked = todo.len();
 
     if args.dry_run {
+        let conn = setup::open_readonly(&config)?;
+        // A dry run sends nothing: a discovering job has the devices the history knows.
+        let jobs = match &conn {
+            Some(c) if discovering => jobs
+                .iter()
+                .map(|j| discovery::job_now(c, j))
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            _ => jobs,
+        };
+        if discovering {
+            print_inventory_note(&jobs, conn.is_some());
+        }
+        let (planned, future) = planned(&jobs, &args, now)?;
+        let (mut todo, not_complete) = plan::split_complete(planned, now);
+        print_not_complete(&not_complete, &future);
+        let asked = todo.len();
         if !args.force
-            && let Some(conn) = setup::open_readonly(&config)?
+            && let Some(conn) = conn
         {
             todo = query::not_done(&conn, todo)?;
         }
@@ -101,12 +117,34 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         return Ok(Exit::Ok);
     }
 
+    // Checked before anything is written: a usage error leaves no trace (a
+    // discovering job has no target before its devices are read: cheap).
+    let first = planned(&jobs, &args, now)?;
     let store = setup::open_store(&config)?;
+    let engine = setup::engine(&config, found, store.clone(), setup::limiter(&config))?;
+    let (planned, future) = if discovering {
+        let mut resolved = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            if job.discovery.is_some() {
+                // A failure is logged; the job goes on with the devices it knew.
+                let _ =
+                    discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await;
+            }
+            let j = job.clone();
+            resolved.push(store.on_thread(move |c| discovery::job_now(c, &j))?);
+        }
+        planned(&resolved, &args, now)?
+    } else {
+        first
+    };
+    // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
+    let (mut todo, not_complete) = plan::split_complete(planned, now);
+    print_not_complete(&not_complete, &future);
+    let asked = todo.len();
     if !args.force {
         todo = store.on_thread(|c| query::not_done(c, todo))?;
     }
     let skipped = asked - todo.len();
-    let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
@@ -204,6 +242,20 @@ fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
         "left out {what}: a window that has not ended {lag} ago yet (the job's lag) has no complete report; \
          the daemon fetches them when due, or fetch again later"
     );
+}
+
+/// Say that the discovering jobs were planned from the inventory the history holds.
+fn print_inventory_note(jobs: &[Arc<Job>], have_history: bool) {
+    let mut out = std::io::stdout().lock();
+    for j in jobs.iter().filter(|j| j.discovery.is_some()) {
+        let _ = writeln!(
+            out,
+            "job {}: planned from the known inventory ({} devices{}); run `mna-reportd devices --refresh` to list them again",
+            j.name,
+            j.targets.len(),
+            if have_history { "" } else { ", no history yet" }
+        );
+    }
 }
 
 fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::tencent::credentials::Source) {

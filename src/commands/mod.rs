@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod completions;
+pub mod devices;
 pub mod fetch;
 pub mod history;
 pub mod logging;
@@ -27,6 +28,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::History(args) => history::run(config, args),
         Command::Run => crate::run::daemon::run(config).await,
         Command::Status(args) => status::run(config, args),
+        Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),
         Command::Completions(args) => completions::run(&args),
         Command::Manpage(args) => completions::manpage(&args),

@@ -1,8 +1,9 @@
 //! Stage two for `[[jobs]]` (with `[defaults]` applied): names, granularity,
-//! window and step, zone, lag and horizon, schedule, targets and regions.
+//! window and step, zone, lag and horizon, schedule, targets (or the
+//! discovery of devices) and regions.
 
-use super::model::Job;
-use super::raw::{OptSpanned, RawJob};
+use super::model::{Discovery, Job, Scope};
+use super::raw::{OptSpanned, RawDevices, RawJob};
 use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
 use crate::core::schedule::Schedule;
 use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
@@ -24,9 +25,16 @@ fn valid_job_name(name: &str) -> bool {
 }
 
 fn strings(cx: &mut Ctx<'_>, key: &str, v: &OptSpanned<Vec<Spanned<String>>>) -> Vec<String> {
+    match v {
+        Some(v) => list(cx, key, v.get_ref()),
+        None => Vec::new(),
+    }
+}
+
+fn list(cx: &mut Ctx<'_>, key: &str, v: &[Spanned<String>]) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for item in v.iter().flat_map(|v| v.get_ref()) {
+    for item in v {
         let s = item.get_ref().trim();
         if s.is_empty() {
             cx.problem(
@@ -81,7 +89,7 @@ pub(super) fn job(
     let cadence = cadence(cx, &at, raw, granularity, zone);
     let (lag, catch_up) = lag_and_horizon(cx, &at, raw, cadence.as_ref());
     let schedule = schedule(cx, &at, raw);
-    let targets = targets(cx, &at, raw);
+    let (targets, discovery) = targets(cx, &at, raw);
     let regions = regions(cx, &at, raw);
     let gateway = gateway(cx, &at, raw);
     let enabled = raw.enabled.as_ref().map(|e| *e.get_ref()).unwrap_or(true);
@@ -98,6 +106,7 @@ pub(super) fn job(
         catch_up,
         schedule,
         targets,
+        discovery,
         regions,
         gateway,
         enabled,
@@ -344,9 +353,32 @@ fn schedule(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Option<Schedule> {
     }
 }
 
-/// `devices`, `per_device` and `group`: what each report covers.
-fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Vec<Target> {
-    let devices = strings(cx, &at.key("devices"), &raw.devices);
+/// Longest `discovery_interval`.
+pub const MAX_DISCOVERY_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+/// Shortest `discovery_interval`.
+pub const MIN_DISCOVERY_INTERVAL: Duration = Duration::from_secs(1);
+/// `discovery_interval` when left out.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(3_600);
+
+/// `devices`, `per_device` and `group`: what each report covers; with
+/// `devices = "all"` or a `group` per device, the devices come from the API
+/// (`device_type`, `exclude` and `discovery_interval` then apply).
+fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (Vec<Target>, Option<Discovery>) {
+    let (all, devices) = match raw.devices.as_ref().map(Spanned::get_ref) {
+        None => (false, Vec::new()),
+        Some(RawDevices::Word(w)) => {
+            if w.trim() != "all" {
+                cx.problem(
+                    at.key("devices"),
+                    span(&raw.devices),
+                    format!("{w:?} is not a device list"),
+                    Some("write devices = \"all\" for every device of the account, or a list such as [\"mna-1\", \"mna-2\"]".to_string()),
+                );
+            }
+            (true, Vec::new())
+        }
+        Some(RawDevices::List(items)) => (false, list(cx, &at.key("devices"), items)),
+    };
     let per_device = raw
         .per_device
         .as_ref()
@@ -361,7 +393,7 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Vec<Target> {
             Some("give the GroupId, or leave the key out".to_string()),
         );
     }
-    if group.is_some() && !devices.is_empty() {
+    if group.is_some() && (all || !devices.is_empty()) {
         cx.problem(
             at.key("group"),
             span(&raw.group),
@@ -369,12 +401,23 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Vec<Target> {
             Some("split it into two jobs".to_string()),
         );
     }
-    if per_device && devices.is_empty() {
+    if all && !per_device {
+        cx.problem(
+            at.key("devices"),
+            span(&raw.devices),
+            "devices = \"all\" lists every device for one report each, which needs per_device = true",
+            Some("add per_device = true; for the summed report of every device (DeviceId = \"-1\") leave devices out".to_string()),
+        );
+    }
+    if per_device && devices.is_empty() && !all && group.is_none() {
         cx.problem(
             at.key("per_device"),
             span(&raw.per_device),
             "per_device = true needs a devices list",
-            Some("list the devices, or drop per_device".to_string()),
+            Some(
+                "list the devices, write devices = \"all\" or give a group, or drop per_device"
+                    .to_string(),
+            ),
         );
     }
     if !per_device && devices.len() > MAX_DEVICE_LIST {
@@ -385,18 +428,105 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Vec<Target> {
             Some("set per_device = true for one report per device, or split the list over several jobs".to_string()),
         );
     }
-    if per_device {
-        devices
+    let discovering = per_device && (all || group.is_some());
+    let discovery = discovery(cx, at, raw, discovering, all, group.clone());
+    if discovering {
+        (Vec::new(), discovery)
+    } else if per_device {
+        let t = devices
             .into_iter()
             .map(|d| Target::new(Selection::Device(d)))
-            .collect()
+            .collect();
+        (t, None)
     } else if let Some(g) = group {
-        vec![Target::new(Selection::Group(g))]
+        (vec![Target::new(Selection::Group(g))], None)
     } else if devices.is_empty() {
-        vec![Target::new(Selection::All)]
+        (vec![Target::new(Selection::All)], None)
     } else {
-        vec![Target::new(Selection::Devices(devices))]
+        (vec![Target::new(Selection::Devices(devices))], None)
     }
+}
+
+/// `device_type`, `exclude` and `discovery_interval` of a job that lists its
+/// devices (`discovering`); a problem for the first two on any other job.
+fn discovery(
+    cx: &mut Ctx<'_>,
+    at: &At,
+    raw: &RawJob,
+    discovering: bool,
+    all: bool,
+    group: Option<String>,
+) -> Option<Discovery> {
+    let exclude = strings(cx, &at.key("exclude"), &raw.exclude);
+    let interval = cx
+        .duration(
+            &at.key("discovery_interval"),
+            &raw.discovery_interval,
+            MAX_DISCOVERY_INTERVAL,
+        )
+        .unwrap_or(DEFAULT_DISCOVERY_INTERVAL);
+    if interval < MIN_DISCOVERY_INTERVAL {
+        cx.problem(
+            at.key("discovery_interval"),
+            span(&raw.discovery_interval),
+            "a discovery interval of zero",
+            Some(
+                "use e.g. \"1h\" (the default); each listing costs a call per 100 devices"
+                    .to_string(),
+            ),
+        );
+    }
+    let device_type = match &raw.device_type {
+        None => None,
+        Some(t) if !(all && discovering) => {
+            cx.problem(
+                at.key("device_type"),
+                Some(t.span()),
+                "device_type filters the devices listed by devices = \"all\"",
+                Some(
+                    "use it with devices = \"all\" and per_device = true, or remove it".to_string(),
+                ),
+            );
+            None
+        }
+        Some(t) => match *t.get_ref() {
+            1 => Some(1),
+            2 => Some(2),
+            n => {
+                cx.problem(
+                    at.key("device_type"),
+                    Some(t.span()),
+                    format!("{n} is not a device type"),
+                    Some("use 1 (own devices) or 2 (third-party devices), or leave the key out for both".to_string()),
+                );
+                None
+            }
+        },
+    };
+    if !discovering {
+        if raw.exclude.is_some() {
+            cx.problem(
+                at.key("exclude"),
+                span(&raw.exclude),
+                "exclude leaves devices out of a listing; this job lists none",
+                Some(
+                    "use it with devices = \"all\" or a group, and per_device = true; or remove it"
+                        .to_string(),
+                ),
+            );
+        }
+        return None;
+    }
+    let scope = match group {
+        Some(g) => Scope::Group(g),
+        None => Scope::All,
+    };
+    Some(Discovery {
+        scope,
+        device_type,
+        exclude,
+        interval,
+    })
 }
 
 /// `regions`: each one of [`Region::NAMES`]; all regions together when left out.

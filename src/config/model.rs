@@ -99,7 +99,11 @@ pub struct Job {
     pub lag: Duration,
     pub catch_up: Duration,
     pub schedule: Option<Schedule>,
+    /// The fixed targets; empty for a job that discovers its devices.
     pub targets: Vec<Target>,
+    /// Set when the job's devices come from the API (`devices = "all"`, or
+    /// `group` with `per_device`): one report per device listed.
+    pub discovery: Option<Discovery>,
     /// `None` stands for all regions (no `AccessRegion`).
     pub regions: Vec<Option<Region>>,
     pub gateway: Gateway,
@@ -113,6 +117,37 @@ impl Job {
             schedule: self.schedule.as_ref(),
             cadence: &self.cadence,
             lag: self.lag,
+        }
+    }
+}
+
+/// Which devices a discovering job lists, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    pub scope: Scope,
+    /// The API's `DeviceType`: 1 own devices, 2 third-party (`GetDevices` only).
+    pub device_type: Option<u8>,
+    /// Device ids never reported on.
+    pub exclude: Vec<String>,
+    /// Shortest time between two listings of the job (`discovery_interval`).
+    pub interval: Duration,
+}
+
+/// What a discovering job lists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every device of the account (`GetDevices`).
+    All,
+    /// The devices of one group (`GetGroupDetail`).
+    Group(String),
+}
+
+impl Scope {
+    /// As stored in the history: `all` or `group:<id>`.
+    pub fn label(&self) -> String {
+        match self {
+            Scope::All => "all".to_string(),
+            Scope::Group(g) => format!("group:{g}"),
         }
     }
 }

@@ -78,9 +78,12 @@ pub struct RawJob {
     pub lag: OptSpanned<String>,
     pub catch_up: OptSpanned<String>,
     pub schedule: OptSpanned<String>,
-    pub devices: OptSpanned<Vec<Spanned<String>>>,
+    pub devices: OptSpanned<RawDevices>,
     pub per_device: OptSpanned<bool>,
     pub group: OptSpanned<String>,
+    pub device_type: OptSpanned<i64>,
+    pub exclude: OptSpanned<Vec<Spanned<String>>>,
+    pub discovery_interval: OptSpanned<String>,
     pub regions: OptSpanned<Vec<Spanned<String>>>,
     pub gateway: OptSpanned<String>,
     pub enabled: OptSpanned<bool>,
@@ -104,9 +107,45 @@ impl RawJob {
             devices: pick(&self.devices, &defaults.devices),
             per_device: pick(&self.per_device, &defaults.per_device),
             group: pick(&self.group, &defaults.group),
+            device_type: pick(&self.device_type, &defaults.device_type),
+            exclude: pick(&self.exclude, &defaults.exclude),
+            discovery_interval: pick(&self.discovery_interval, &defaults.discovery_interval),
             regions: pick(&self.regions, &defaults.regions),
             gateway: pick(&self.gateway, &defaults.gateway),
             enabled: pick(&self.enabled, &defaults.enabled),
         }
+    }
+}
+
+/// `devices`: a list of ids, or a word (`"all"`: every device of the account).
+#[derive(Debug, Clone)]
+pub enum RawDevices {
+    Word(String),
+    List(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for RawDevices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawDevices;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of device ids, or \"all\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDevices, E> {
+                Ok(RawDevices::Word(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawDevices, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<String>>()? {
+                    out.push(item);
+                }
+                Ok(RawDevices::List(out))
+            }
+        }
+        d.deserialize_any(V)
     }
 }

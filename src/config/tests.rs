@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::target::{Gateway, Region, Selection};
+use model::Scope;
 use std::path::Path;
 
 const GOOD: &str = r#"
@@ -342,4 +343,77 @@ fn a_config_file_over_the_size_limit_is_refused_without_reading_it_all() {
     let e = load(Path::new("/dev/zero")).expect_err("endless");
     assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("1 MiB"), "{e}");
+}
+
+#[test]
+fn every_device_or_a_group_per_device_discovers_its_devices() {
+    let c = ok(&with_job(
+        "devices = \"all\"\nper_device = true\ndevice_type = 2\nexclude = [\"lab-1\"]\ndiscovery_interval = \"15m\"",
+    ));
+    let j = &c.jobs[0];
+    assert!(j.targets.is_empty());
+    let d = j.discovery.as_ref().expect("discovers");
+    assert_eq!(d.scope, Scope::All);
+    assert_eq!(d.device_type, Some(2));
+    assert_eq!(d.exclude, ["lab-1"]);
+    assert_eq!(d.interval, std::time::Duration::from_secs(900));
+    let c = ok(&with_job("group = \"g-1\"\nper_device = true"));
+    let d = c.jobs[0].discovery.as_ref().expect("discovers");
+    assert_eq!(d.scope, Scope::Group("g-1".into()));
+    assert_eq!(d.interval, std::time::Duration::from_secs(3600));
+    // a group without per_device stays the one summed group report
+    let c = ok(&with_job("group = \"g-1\""));
+    assert!(c.jobs[0].discovery.is_none());
+    assert_eq!(
+        c.jobs[0].targets[0].selection,
+        Selection::Group("g-1".into())
+    );
+}
+
+#[test]
+fn every_device_needs_per_device_and_the_fix_says_so() {
+    let e = parse(&with_job("devices = \"all\""), Path::new("/tmp/c.toml")).expect_err("invalid");
+    let p = &e.problems()[0];
+    assert_eq!((p.key.as_str(), p.line), ("jobs[0].devices", Some(13)));
+    let hint = p.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("per_device = true") && hint.contains("leave devices out"),
+        "{hint}"
+    );
+    assert_eq!(
+        problems(&with_job("devices = \"everything\"\nper_device = true")),
+        vec![("jobs[0].devices".to_string(), Some(13))]
+    );
+    assert_eq!(
+        problems(&with_job(
+            "devices = \"all\"\nper_device = true\ngroup = \"g\""
+        )),
+        vec![("jobs[0].group".to_string(), Some(15))]
+    );
+}
+
+#[test]
+fn discovery_keys_only_fit_a_discovering_job() {
+    assert_eq!(
+        problems(&with_job("devices = [\"a\"]\nexclude = [\"a\"]")),
+        vec![("jobs[0].exclude".to_string(), Some(14))]
+    );
+    assert_eq!(
+        problems(&with_job(
+            "group = \"g\"\nper_device = true\ndevice_type = 1"
+        )),
+        vec![("jobs[0].device_type".to_string(), Some(15))]
+    );
+    assert_eq!(
+        problems(&with_job(
+            "devices = \"all\"\nper_device = true\ndevice_type = 3"
+        )),
+        vec![("jobs[0].device_type".to_string(), Some(15))]
+    );
+    assert_eq!(
+        problems(&with_job(
+            "devices = \"all\"\nper_device = true\ndiscovery_interval = \"0s\""
+        )),
+        vec![("jobs[0].discovery_interval".to_string(), Some(15))]
+    );
 }

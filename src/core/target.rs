@@ -132,7 +132,8 @@ pub enum Selection {
     All,
     /// One device: `DeviceId = <id>`.
     Device(String),
-    /// The sum of 1..=10 devices: `DeviceId = "-1"`, `DeviceList = [...]`.
+    /// The sum of 1..=10 devices: `DeviceId = "-1"`, `DeviceList = [...]`
+    /// (one device alone: `DeviceId = <id>`, as the API documents it).
     Devices(Vec<String>),
     /// A group's total: `DeviceId = "-1"`, `GroupId = <id>`.
     Group(String),
@@ -142,11 +143,31 @@ pub enum Selection {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub selection: Selection,
+    /// When the selection came to exist (a listed device's `CreateTime`, Unix
+    /// seconds): windows ending at or before it are not its. `None`: always.
+    pub since: Option<i64>,
 }
 
 impl Target {
     pub fn new(selection: Selection) -> Target {
-        Target { selection }
+        Target {
+            selection,
+            since: None,
+        }
+    }
+
+    /// One listed device, which exists from `since` on.
+    pub fn device_since(id: String, since: Option<i64>) -> Target {
+        Target {
+            selection: Selection::Device(id),
+            since,
+        }
+    }
+
+    /// Whether the report of `window` is this target's: the window ends
+    /// after the target came to exist.
+    pub fn covers(&self, window: &crate::core::window::Window) -> bool {
+        self.since.is_none_or(|s| window.end > s)
     }
 
     /// The label recorded in `reports.target`: `all`, `device:<id>`,
@@ -252,6 +273,16 @@ mod tests {
         assert_ne!(safe_component("a/b"), safe_component("a?b"));
         let long = "d".repeat(200);
         assert!(safe_component(&long).len() <= 77);
+    }
+
+    #[test]
+    fn a_device_covers_the_windows_ending_after_it_was_created() {
+        let w = |start, end| crate::core::window::Window { start, end };
+        let t = Target::device_since("d".into(), Some(1_000));
+        assert!(!t.covers(&w(0, 1_000)));
+        assert!(t.covers(&w(500, 1_001)));
+        assert!(Target::new(Selection::All).covers(&w(0, 1)));
+        assert_eq!(t.label(), "device:d");
     }
 
     #[test]

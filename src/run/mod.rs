@@ -1,4 +1,4 @@
-//! What drives work: the plan of reports due, which failures are retried,
+//! What drives work: the plan of reports due, the discovery of a job's devices, which failures are retried,
 //! the engine that fetches, the daemon and its timetable, sd_notify,
 //! monitoring, per-job status, the assembly of a process from its config,
 //! signals and exit codes.
@@ -8,6 +8,7 @@
 //! every folder but [`crate::commands`].
 
 pub mod daemon;
+pub mod discovery;
 pub mod engine;
 pub mod exit;
 pub mod monitor;

@@ -7,7 +7,8 @@
 //! Series (names are part of the interface):
 //! `mna_reportd_reports_total{job,outcome}`, `mna_reportd_api_requests_total{code}`,
 //! `mna_reportd_retries_total{job}`, `mna_reportd_last_success_timestamp_seconds{job}`,
-//! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`.
+//! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`,
+//! `mna_reportd_discovery_failures_total{job,code}`.
 
 use axum::Router;
 use axum::extract::State;
@@ -56,6 +57,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     metrics::describe_counter!(
         "mna_reportd_download_bytes_total",
         "Bytes of report files downloaded"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_discovery_failures_total",
+        "Device listings of a discovering job that failed, by error code (the job went on with the devices it knew)"
     );
     Ok(handle)
 }

@@ -67,7 +67,7 @@ fn expand(
 ) -> Vec<Planned> {
     let mut out = Vec::with_capacity(windows.len() * job.targets.len() * job.regions.len());
     for w in windows {
-        for t in &job.targets {
+        for t in job.targets.iter().filter(|t| t.covers(w)) {
             for r in &job.regions {
                 out.push(Planned {
                     job: job.clone(),

@@ -46,7 +46,7 @@ pub struct JobStatus {
 
 /// Status of `job` at `now`.
 pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Result<JobStatus> {
-    let job = Arc::new(job.clone());
+    let job = crate::run::discovery::job_now(conn, &Arc::new(job.clone()))?;
     let last_done: Option<(i64, i64)> = conn
         .query_row(
             "SELECT window_start, window_end FROM reports WHERE job = ?1 AND status IN (?2, ?3)

@@ -124,8 +124,22 @@ async fn signature_is_checked_over_the_exact_request() {
     assert_eq!(r.code(&c).await, "AuthFailure.SignatureExpire");
 
     let mut r = base.clone();
-    r.action = "GetDevices".into();
+    r.action = "DeleteDevice".into();
     assert_eq!(r.code(&c).await, "InvalidAction");
+
+    // the listing actions go through the same checks
+    let listing = Req::new(&fake, &json!({"PageSize": 100, "PageNumber": 1}));
+    let mut r = listing.clone();
+    r.action = "GetDevices".into();
+    r.secret_key = "another-key".into();
+    assert_eq!(r.code(&c).await, "AuthFailure.SignatureFailure");
+    let mut r = listing.clone();
+    r.action = "GetGroupDetail".into();
+    assert_eq!(
+        r.code(&c).await,
+        "MissingParameter",
+        "signed, but no GroupId"
+    );
 
     let mut r = base.clone();
     r.version = "2020-01-01".into();
@@ -165,7 +179,7 @@ async fn signature_is_checked_over_the_exact_request() {
         .iter()
         .filter(|c| c.outcome.error_code().is_some())
         .count();
-    assert_eq!(failed, 13);
+    assert_eq!(failed, 15);
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ _mna__reportd() {
             mna__reportd,completions)
                 cmd="mna__reportd__subcmd__completions"
                 ;;
+            mna__reportd,devices)
+                cmd="mna__reportd__subcmd__devices"
+                ;;
             mna__reportd,fetch)
                 cmd="mna__reportd__subcmd__fetch"
                 ;;
@@ -48,6 +51,9 @@ _mna__reportd() {
                 ;;
             mna__reportd__subcmd__help,completions)
                 cmd="mna__reportd__subcmd__help__subcmd__completions"
+                ;;
+            mna__reportd__subcmd__help,devices)
+                cmd="mna__reportd__subcmd__help__subcmd__devices"
                 ;;
             mna__reportd__subcmd__help,fetch)
                 cmd="mna__reportd__subcmd__help__subcmd__fetch"
@@ -77,7 +83,7 @@ _mna__reportd() {
 
     case "${cmd}" in
         mna__reportd)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status prune completions manpage help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status devices prune completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -142,6 +148,32 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__devices)
+            opts="-v -q -h --refresh --format --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__fetch)
             opts="-v -q -h --job --all --from --to --force --dry-run --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -177,7 +209,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help)
-            opts="run check fetch history status prune completions manpage help"
+            opts="run check fetch history status devices prune completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,6 +237,20 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__devices)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -3,12 +3,13 @@
 //! write lock, created 0600. [`reports`] owns the life of a report row
 //! (plan, claim, attempts, outcome); [`query`] reads the history for people
 //! and for the scheduler; [`recover`] settles the copies a forced refetch
-//! keeps. An error SQLite gives for a damaged file is
+//! keeps; [`devices`] keeps the device inventory. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
+pub mod devices;
 pub mod query;
 pub mod recover;
 pub mod reports;

@@ -11,6 +11,7 @@ pub mod timetable;
 
 use crate::archive::store::{self, query};
 use crate::config::{self, Config, Job};
+use crate::run::discovery;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::Exit;
 use crate::run::monitor::{self, Health};
@@ -63,6 +64,8 @@ struct Daemon {
     reloading: bool,
     reload_again: bool,
     health: Arc<Health>,
+    /// When each discovering job last listed its devices.
+    pace: crate::run::discovery::Pace,
     /// When housekeeping last ran (`None`: not yet).
     last_housekeeping: Option<Instant>,
     housekeeping_task: Option<tokio::task::JoinHandle<()>>,
@@ -121,6 +124,7 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         reloading: false,
         reload_again: false,
         health,
+        pace: Default::default(),
         last_housekeeping: None,
         housekeeping_task: None,
     };
@@ -187,7 +191,8 @@ impl Daemon {
         if tick.fires.is_empty() {
             return;
         }
-        for timetable::Fire { job, planned } in tick.fires {
+        for fire_of in tick.fires {
+            let job = fire_of.job.clone();
             let ctl = Control {
                 stop: self.ctl.stop.child_token(),
                 abort: self.ctl.abort.child_token(),
@@ -196,7 +201,9 @@ impl Daemon {
             let tx = self.done_tx.clone();
             let (fire_ctl, fire_job) = (ctl.clone(), job.clone());
             let started = Instant::now();
+            let pace = self.pace.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
+                let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
                 let summary = fire(&engine, &fire_job, planned, &fire_ctl).await;
                 let missing = job_status(engine.store(), &fire_job)
                     .await
@@ -406,6 +413,40 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// The reports of a fire: as the scheduler planned them, or, for a job that
+/// discovers its devices, planned again with the devices it has now (listed
+/// first, at most once per `discovery_interval`; a stop ends the listing).
+async fn discovered(
+    engine: &Engine,
+    pace: &discovery::Pace,
+    f: timetable::Fire,
+    ctl: &Control,
+) -> Vec<plan::Planned> {
+    if f.job.discovery.is_none() {
+        return f.planned;
+    }
+    if !ctl.stop.is_cancelled() && pace.take(&f.job) {
+        // A failure is logged and counted there; the known devices go on. A
+        // stop drops a listing in flight: nothing of it is recorded.
+        tokio::select! {
+            _ = discovery::refresh(engine.client(), engine.retry_settings(), engine.store(), &f.job) => {}
+            _ = ctl.stop.cancelled() => return Vec::new(),
+        }
+    }
+    let job = f.job.clone();
+    match engine
+        .store()
+        .on_pool(move |c| discovery::job_now(c, &job))
+        .await
+    {
+        Ok(job) => plan::due_since(&job, f.at, f.covered, f.at_start),
+        Err(e) => {
+            error!(job = %f.job.name, error = %e, "cannot read the device inventory; this fire does nothing");
+            Vec::new()
+        }
+    }
 }
 
 /// One fire of `job`: the `planned` reports not yet done.

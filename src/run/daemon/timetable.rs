@@ -142,6 +142,11 @@ impl Timetable {
 pub struct Fire {
     pub job: Arc<Job>,
     pub planned: Vec<Planned>,
+    /// What `planned` was planned from ([`plan::due_since`]'s arguments), to
+    /// plan again with the devices a discovering job has once it has listed.
+    pub at: Timestamp,
+    pub covered: Option<Timestamp>,
+    pub at_start: bool,
 }
 
 /// What one wake-up of the loop decided.
@@ -257,12 +262,19 @@ impl Scheduler {
             tick.skipped.push(name);
             return;
         }
-        let planned = plan::due_since(&job, now, self.covered.get(&name).copied(), at_start);
+        let covered = self.covered.get(&name).copied();
+        let planned = plan::due_since(&job, now, covered, at_start);
         if let Some(cut) = plan::cutoff(&job, now) {
             self.covered.insert(name.clone(), cut);
         }
         self.running.insert(name);
-        tick.fires.push(Fire { job, planned });
+        tick.fires.push(Fire {
+            job,
+            planned,
+            at: now,
+            covered,
+            at_start,
+        });
     }
 }
 

@@ -167,6 +167,16 @@ impl Engine {
         &self.store
     }
 
+    /// The API client, for the calls that are not reports (device listings).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The retry rules of every call.
+    pub fn retry_settings(&self) -> &RetrySettings {
+        &self.retry
+    }
+
     /// Fetch `planned` (oldest first), `concurrency` at a time. `force`
     /// fetches done reports again.
     pub async fn run(&self, planned: Vec<Planned>, force: bool, ctl: &Control) -> Summary {

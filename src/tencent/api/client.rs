@@ -1,4 +1,4 @@
-//! Sending `GetStatisticData`: waits for the process's rate limiter, signs
+//! Sending `GetStatisticData` and the device listings: waits for the process's rate limiter, signs
 //! the request afresh (TC3, with the credentials current at that moment),
 //! posts it and interprets the answer (its body read with a cap of
 //! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
@@ -6,6 +6,7 @@
 
 use super::{
     ACTION, CONTENT_TYPE, CallError, MAX_ANSWER, SERVICE, StatisticRequest, Success, VERSION,
+    listing,
 };
 use crate::config::Api;
 use crate::tencent::credentials::Provider;
@@ -100,8 +101,32 @@ impl Client {
 
     /// One `GetStatisticData` call. Waits for the rate limiter first.
     pub async fn get_statistic_data(&self, req: &StatisticRequest) -> Result<Success, CallError> {
+        let result = match self.post(ACTION, req.to_body()).await? {
+            Answer::Body(status, bytes) => super::parse_response(status, &bytes),
+            Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
+        };
+        count(&result);
+        result
+    }
+
+    /// One page of a device listing (`GetDevices`, `GetGroupDetail`), through
+    /// the same rate limiter and signing as every call.
+    pub async fn list_devices(
+        &self,
+        req: &listing::PageRequest,
+    ) -> Result<listing::Page<listing::DeviceInfo>, CallError> {
+        let result = match self.post(req.action, req.body.clone()).await? {
+            Answer::Body(status, bytes) => listing::parse_devices(status, &bytes),
+            Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
+        };
+        count(&result);
+        result
+    }
+
+    /// Post `body` as `action`: wait for the rate limiter, sign, send, read
+    /// the answer with its cap.
+    async fn post(&self, action: &str, body: Vec<u8>) -> Result<Answer, CallError> {
         let creds = self.credentials.current().await?;
-        let body = req.to_body();
         self.limiter.acquire().await;
         // Signed after the wait, so the timestamp is the sending moment.
         let timestamp = jiff::Timestamp::now().as_second();
@@ -122,7 +147,7 @@ impl Client {
             .timeout(self.api.timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(reqwest::header::AUTHORIZATION, authorization)
-            .header("X-TC-Action", ACTION)
+            .header("X-TC-Action", action)
             .header("X-TC-Version", VERSION)
             .header("X-TC-Timestamp", timestamp.to_string())
             .header("X-TC-RequestClient", REQUEST_CLIENT);
@@ -137,18 +162,27 @@ impl Client {
         }
         let resp = rb.body(body).send().await.map_err(call_error)?;
         let status = resp.status().as_u16();
-        let result = match read_capped(resp, MAX_ANSWER).await {
-            Ok(bytes) => super::parse_response(status, &bytes),
-            Err(Capped::TooLarge) => Err(CallError::ResponseTooLarge { status }),
-            Err(Capped::Http(e)) => return Err(call_error(e)),
-        };
-        let code = match &result {
-            Ok(_) => "Success".to_string(),
-            Err(e) => e.code(),
-        };
-        metrics::counter!("mna_reportd_api_requests_total", "code" => code).increment(1);
-        result
+        match read_capped(resp, MAX_ANSWER).await {
+            Ok(bytes) => Ok(Answer::Body(status, bytes)),
+            Err(Capped::TooLarge) => Ok(Answer::TooLarge(status)),
+            Err(Capped::Http(e)) => Err(call_error(e)),
+        }
     }
+}
+
+/// What came back for a call: a status and body, or a body above the cap.
+enum Answer {
+    Body(u16, Vec<u8>),
+    TooLarge(u16),
+}
+
+/// Count an interpreted answer in `mna_reportd_api_requests_total`.
+fn count<T>(result: &Result<T, CallError>) {
+    let code = match result {
+        Ok(_) => "Success".to_string(),
+        Err(e) => e.code(),
+    };
+    metrics::counter!("mna_reportd_api_requests_total", "code" => code).increment(1);
 }
 
 /// Why [`read_capped`] gave no body.

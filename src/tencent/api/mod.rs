@@ -1,8 +1,10 @@
 //! The MNA API action `GetStatisticData`: its request body, its answer, its
-//! errors. [`client`] sends it; everything here is pure.
+//! errors; [`listing`] has the device listings. [`client`] sends them;
+//! everything else here is pure.
 
 pub mod client;
 pub mod code;
+pub mod listing;
 
 use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
 use crate::core::text;
@@ -50,6 +52,8 @@ impl StatisticRequest {
         let (device_id, device_list, group_id) = match &target.selection {
             Selection::All => ("-1".to_string(), None, None),
             Selection::Device(d) => (d.clone(), None, None),
+            // One device alone is asked for as the API's example does.
+            Selection::Devices(list) if list.len() == 1 => (list[0].clone(), None, None),
             Selection::Devices(list) => ("-1".to_string(), Some(list.clone()), None),
             Selection::Group(g) => ("-1".to_string(), None, Some(g.clone())),
         };
@@ -289,6 +293,17 @@ mod tests {
         );
         assert_eq!(one.device_id, "mna-1");
         assert_eq!(one.device_list, None);
+        let single = StatisticRequest::new(
+            &Target::new(Selection::Devices(vec!["mna-9".into()])),
+            None,
+            w(),
+            Granularity::Hourly,
+            Gateway::Public,
+        );
+        assert_eq!(
+            String::from_utf8(single.to_body()).expect("utf8"),
+            r#"{"DeviceId":"mna-9","BeginTime":1700000000,"EndTime":1700003600,"TimeGranularity":1,"GatewayType":0}"#
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The account's devices and groups, and the listing actions `GetDevices`,
+//! `GetGroupList` and `GetGroupDetail`: their parameters (`PageSize` and
+//! `PageNumber` required, both `-1` for everything in one page), paging and
+//! `TotalPage`. Tests change the device list while the fake runs
+//! ([`crate::FakeMna::set_devices`], `add_device`, `remove_device`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+/// `GetDevices`.
+pub const GET_DEVICES: &str = "GetDevices";
+/// `GetGroupList`.
+pub const GET_GROUP_LIST: &str = "GetGroupList";
+/// `GetGroupDetail`.
+pub const GET_GROUP_DETAIL: &str = "GetGroupDetail";
+
+/// Whether `action` is one of the listing actions.
+pub fn is_listing(action: &str) -> bool {
+    [GET_DEVICES, GET_GROUP_LIST, GET_GROUP_DETAIL].contains(&action)
+}
+
+/// One device of the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeDevice {
+    pub id: String,
+    pub name: String,
+    pub group: Option<(String, String)>,
+    pub remark: String,
+    /// Unix seconds (served as milliseconds in a string, like the API).
+    pub created: i64,
+    /// 1 own device, 2 third-party.
+    pub device_type: u8,
+}
+
+impl FakeDevice {
+    /// An own device named `name-<id>`, created at `created` (Unix seconds), in no group.
+    pub fn new(id: impl Into<String>, created: i64) -> FakeDevice {
+        let id = id.into();
+        FakeDevice {
+            name: format!("name-{id}"),
+            id,
+            group: None,
+            remark: String::new(),
+            created,
+            device_type: 1,
+        }
+    }
+
+    /// In group `id` named `name`.
+    pub fn in_group(mut self, id: impl Into<String>, name: impl Into<String>) -> FakeDevice {
+        self.group = Some((id.into(), name.into()));
+        self
+    }
+
+    /// A third-party device (`DeviceType` 2).
+    pub fn third_party(mut self) -> FakeDevice {
+        self.device_type = 2;
+        self
+    }
+
+    /// The `DeviceInfos` entry the API gives for it.
+    pub fn info(&self) -> Value {
+        let (gid, gname) = self.group.clone().unwrap_or_default();
+        json!({
+            "DeviceId": self.id,
+            "DeviceName": self.name,
+            "CreateTime": (self.created * 1000).to_string(),
+            "LastTime": (self.created * 1000).to_string(),
+            "Remark": self.remark,
+            "AccessScope": 0,
+            "LicensePayMode": 0,
+            "Payer": 0,
+            "GroupId": gid,
+            "GroupName": gname,
+            "FlowTrunc": 0,
+            "Sn": format!("sn-{}", self.id),
+            "Vendor": "fake",
+            "AllowedRegions": ["MC", "AP", "EU", "AM"],
+        })
+    }
+}
+
+/// An API error: code and message.
+type ApiErr = (&'static str, String);
+
+fn invalid(message: impl Into<String>) -> ApiErr {
+    ("InvalidParameterValue", message.into())
+}
+
+fn int(obj: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiErr> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ("InvalidParameter", format!("`{key}` must be an integer."))),
+    }
+}
+
+/// `PageSize` and `PageNumber`: required; both `-1` for everything.
+fn paging(obj: &Map<String, Value>) -> Result<(i64, i64), ApiErr> {
+    let (Some(size), Some(number)) = (int(obj, "PageSize")?, int(obj, "PageNumber")?) else {
+        return Err((
+            "MissingParameter",
+            "`PageSize` and `PageNumber` are required.".to_string(),
+        ));
+    };
+    match (size, number) {
+        (-1, -1) => Ok((-1, -1)),
+        (s, n) if (1..=1000).contains(&s) && n >= 1 => Ok((s, n)),
+        _ => Err(invalid(
+            "`PageSize` must be 1..=1000 and `PageNumber` at least 1 (or both -1).",
+        )),
+    }
+}
+
+/// Page `number` of `items`, with `Length` and `TotalPage`.
+fn page(items: Vec<Value>, (size, number): (i64, i64), key: &str) -> Map<String, Value> {
+    let len = items.len() as i64;
+    let (items, total) = if size == -1 {
+        (items, i64::from(len > 0))
+    } else {
+        let skip = usize::try_from((number - 1).saturating_mul(size)).unwrap_or(usize::MAX);
+        let take = usize::try_from(size).unwrap_or(0);
+        let total = (len + size - 1) / size;
+        (items.into_iter().skip(skip).take(take).collect(), total)
+    };
+    let mut m = Map::new();
+    m.insert(key.into(), Value::Array(items));
+    m.insert("Length".into(), Value::from(len));
+    m.insert("TotalPage".into(), Value::from(total));
+    m
+}
+
+/// The answer (the `Response` fields but `RequestId`) of a listing `action`
+/// with request `body`, over `devices` and the `groups` ever known.
+pub(crate) fn answer(
+    action: &str,
+    body: &Value,
+    devices: &[FakeDevice],
+    groups: &BTreeMap<String, String>,
+) -> Result<Map<String, Value>, ApiErr> {
+    let Some(obj) = body.as_object() else {
+        return Err((
+            "InvalidParameter",
+            "The request body must be a JSON object.".to_string(),
+        ));
+    };
+    let paging = paging(obj)?;
+    match action {
+        GET_DEVICES => {
+            let device_type = int(obj, "DeviceType")?;
+            if device_type.is_some_and(|t| t != 1 && t != 2) {
+                return Err(invalid("`DeviceType` must be 1 or 2."));
+            }
+            let keyword = obj.get("Keyword").and_then(Value::as_str).unwrap_or("");
+            let items = devices
+                .iter()
+                .filter(|d| device_type.is_none_or(|t| i64::from(d.device_type) == t))
+                .filter(|d| {
+                    keyword.is_empty() || d.id.contains(keyword) || d.name.contains(keyword)
+                })
+                .map(FakeDevice::info)
+                .collect();
+            Ok(page(items, paging, "DeviceInfos"))
+        }
+        GET_GROUP_LIST => {
+            let items = groups
+                .iter()
+                .map(|(id, name)| {
+                    let n = devices
+                        .iter()
+                        .filter(|d| d.group.as_ref().is_some_and(|(g, _)| g == id))
+                        .count();
+                    json!({"GroupId": id, "GroupName": name, "CreateTime": "0", "UpdateTime": "0", "Description": "", "DeviceNum": n})
+                })
+                .collect();
+            Ok(page(items, paging, "GroupInfos"))
+        }
+        _ => {
+            let Some(group) = obj.get("GroupId").and_then(Value::as_str) else {
+                return Err(("MissingParameter", "`GroupId` is required.".to_string()));
+            };
+            let Some(name) = groups.get(group) else {
+                return Err((
+                    "ResourceNotFound",
+                    format!("The group `{group}` does not exist."),
+                ));
+            };
+            let items = devices
+                .iter()
+                .filter(|d| d.group.as_ref().is_some_and(|(g, _)| g == group))
+                .map(FakeDevice::info)
+                .collect();
+            let mut m = page(items, paging, "DeviceInfos");
+            m.insert(
+                "GroupInfo".into(),
+                json!({"GroupId": group, "GroupName": name, "Description": ""}),
+            );
+            Ok(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(n: usize) -> Vec<FakeDevice> {
+        (0..n)
+            .map(|i| {
+                FakeDevice::new(format!("d{i:04}"), 1_000)
+                    .in_group(if i % 2 == 0 { "even" } else { "odd" }, "G")
+            })
+            .collect()
+    }
+
+    fn groups() -> BTreeMap<String, String> {
+        [
+            ("even".to_string(), "G".to_string()),
+            ("odd".to_string(), "G".to_string()),
+        ]
+        .into()
+    }
+
+    #[test]
+    fn pages_and_total_page() {
+        let devices = fleet(250);
+        let a = answer(
+            GET_DEVICES,
+            &json!({"PageSize": 100, "PageNumber": 3}),
+            &devices,
+            &groups(),
+        )
+        .expect("page");
+        assert_eq!(a["TotalPage"], 3);
+        assert_eq!(a["Length"], 250);
+        assert_eq!(a["DeviceInfos"].as_array().map(Vec::len), Some(50));
+        assert_eq!(a["DeviceInfos"][0]["CreateTime"], "1000000");
+        let all = answer(
+            GET_DEVICES,
+            &json!({"PageSize": -1, "PageNumber": -1}),
+            &devices,
+            &groups(),
+        )
+        .expect("all");
+        assert_eq!(all["DeviceInfos"].as_array().map(Vec::len), Some(250));
+        let g = answer(
+            GET_GROUP_DETAIL,
+            &json!({"GroupId": "odd", "PageSize": 100, "PageNumber": 1}),
+            &devices,
+            &groups(),
+        )
+        .expect("group");
+        assert_eq!(g["Length"], 125);
+        assert!(
+            answer(
+                GET_GROUP_DETAIL,
+                &json!({"GroupId": "nope", "PageSize": 1, "PageNumber": 1}),
+                &devices,
+                &groups()
+            )
+            .is_err()
+        );
+        assert!(answer(GET_DEVICES, &json!({"PageSize": 100}), &devices, &groups()).is_err());
+        let l = answer(
+            GET_GROUP_LIST,
+            &json!({"PageSize": 10, "PageNumber": 1}),
+            &devices,
+            &groups(),
+        )
+        .expect("groups");
+        assert_eq!(l["GroupInfos"][0]["DeviceNum"], 125);
+    }
+}

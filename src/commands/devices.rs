@@ -1,0 +1,155 @@
+//! `devices`: the device inventory the history keeps (what the API's
+//! listings returned), as a table, JSON or CSV. `--refresh` lists every
+//! discovering job's devices from the API first (every device of the
+//! account when no job discovers).
+
+use crate::archive::store::devices::{self, DeviceRow};
+use crate::commands::cli::{DevicesArgs, TableFormat};
+use crate::config::{Discovery, Job, Scope};
+use crate::run::discovery;
+use crate::run::exit::Exit;
+use crate::run::setup;
+use jiff::tz::TimeZone;
+use std::path::Path;
+use std::time::Duration;
+
+/// The name a `--refresh` without discovering jobs records its listing under
+/// (job names cannot hold parentheses).
+pub const ACCOUNT_LISTING: &str = "(account)";
+
+pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Result<Exit> {
+    let config = setup::load_config(config_flag)?;
+    let mut failed = false;
+    if args.refresh {
+        let (_, found) = setup::find_credentials(&config)?;
+        let store = setup::open_store(&config)?;
+        let engine = setup::engine(&config, found, store.clone(), setup::limiter(&config))?;
+        let mut jobs: Vec<Job> = config
+            .jobs
+            .iter()
+            .filter(|j| j.enabled && j.discovery.is_some())
+            .cloned()
+            .collect();
+        if jobs.is_empty() {
+            jobs.push(account_job(&config));
+        }
+        for job in &jobs {
+            match discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await {
+                Ok(ch) => eprintln!(
+                    "{}: listed; {} new, {} removed",
+                    job.name,
+                    ch.added.len(),
+                    ch.removed.len()
+                ),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("{}: {e}; the inventory keeps what it knew", job.name);
+                }
+            }
+        }
+    }
+    let rows = match setup::open_readonly(&config)? {
+        Some(conn) => devices::all(&conn)?,
+        None => Vec::new(),
+    };
+    let text = match args.format {
+        TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
+        TableFormat::Csv => csv_text(&rows)?,
+        TableFormat::Table => table_text(&rows),
+    };
+    super::print(&text)?;
+    Ok(if failed { Exit::Failed } else { Exit::Ok })
+}
+
+/// A stand-in job that lists every device of the account.
+fn account_job(config: &crate::config::Config) -> Job {
+    let mut job = config.jobs[0].clone();
+    job.name = ACCOUNT_LISTING.to_string();
+    job.discovery = Some(Discovery {
+        scope: Scope::All,
+        device_type: None,
+        exclude: Vec::new(),
+        interval: Duration::from_secs(3600),
+    });
+    job
+}
+
+/// The CSV columns: those of [`DeviceRow`].
+const COLUMNS: [&str; 10] = [
+    "device_id",
+    "name",
+    "group_id",
+    "group_name",
+    "remark",
+    "device_type",
+    "created_at",
+    "first_seen",
+    "last_seen",
+    "removed_at",
+];
+
+fn csv_text(rows: &[DeviceRow]) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        let shown = |v: &Option<String>| v.as_deref().map(super::shown);
+        w.serialize(DeviceRow {
+            device_id: super::shown(&r.device_id),
+            name: shown(&r.name),
+            group_id: shown(&r.group_id),
+            group_name: shown(&r.group_name),
+            remark: shown(&r.remark),
+            ..r.clone()
+        })?;
+    }
+    if rows.is_empty() {
+        w.write_record(COLUMNS)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
+
+fn table_text(rows: &[DeviceRow]) -> String {
+    if rows.is_empty() {
+        return "no devices known; `mna-reportd devices --refresh` lists them\n".to_string();
+    }
+    let opt = |v: &Option<String>| {
+        v.as_deref()
+            .map(super::shown)
+            .unwrap_or_else(|| "-".to_string())
+    };
+    let time = |t: Option<i64>| super::time_cell(t, &TimeZone::UTC);
+    super::table(
+        [
+            "DEVICE",
+            "NAME",
+            "GROUP",
+            "TYPE",
+            "CREATED",
+            "FIRST SEEN",
+            "LAST SEEN",
+            "REMOVED",
+        ],
+        rows.iter().map(|r| {
+            [
+                super::shown(&r.device_id),
+                opt(&r.name),
+                match (&r.group_id, &r.group_name) {
+                    (Some(id), Some(name)) => {
+                        format!("{} ({})", super::shown(id), super::shown(name))
+                    }
+                    (id, _) => opt(id),
+                },
+                match r.device_type {
+                    Some(1) => "own".to_string(),
+                    Some(2) => "third-party".to_string(),
+                    _ => "-".to_string(),
+                },
+                time(r.created_at),
+                time(Some(r.first_seen)),
+                time(Some(r.last_seen)),
+                time(r.removed_at),
+            ]
+        }),
+    )
+}

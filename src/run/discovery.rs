@@ -1,0 +1,332 @@
+//! Which targets a job has now. A fixed job has those of its config; a
+//! discovering job (`devices = "all"`, or a group with `per_device`) has one
+//! per device of the inventory in its scope, each from its `CreateTime` on.
+//!
+//! Listing: page after page of [`listing::PAGE_SIZE`] devices until
+//! `TotalPage`, every call through the process's rate limiter, signing and
+//! retry rules. Only a listing whose every page came in is recorded (and
+//! may mark devices removed); a failed one leaves the inventory as it was,
+//! is logged with its code and counted in
+//! `mna_reportd_discovery_failures_total{job,code}`.
+
+use crate::archive::store::devices::{self, Change, Known};
+use crate::archive::store::{Store, StoreError};
+use crate::config::{Discovery, Job, RetrySettings, Scope};
+use crate::core::target::Target;
+use crate::run::retry::{self, Class};
+use crate::tencent::api::listing::{self, DeviceInfo};
+use crate::tencent::api::{CallError, Client};
+use backon::Retryable;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// `job` with the targets it has now: its own, or one per known device.
+pub fn with_devices(job: &Job, known: &[Known]) -> Job {
+    let Some(_) = &job.discovery else {
+        return job.clone();
+    };
+    Job {
+        targets: known
+            .iter()
+            .map(|k| Target::device_since(k.device_id.clone(), k.created_at))
+            .collect(),
+        ..job.clone()
+    }
+}
+
+/// `job` with the targets it has now, the inventory read from `conn`.
+pub fn job_now(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> {
+    match &job.discovery {
+        None => Ok(job.clone()),
+        Some(d) => Ok(Arc::new(with_devices(job, &devices::known(conn, d)?))),
+    }
+}
+
+/// A listing whose every page came in: its devices, and the calls it took.
+#[derive(Debug)]
+pub struct Listed {
+    pub devices: Vec<DeviceInfo>,
+    pub calls: u32,
+    /// The devices found are as many as the last page's `Length` says: the
+    /// list did not change between pages, and a device it lacks is gone.
+    pub complete: bool,
+}
+
+/// A listing that did not complete: the error of the page that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("listing the devices failed on page {page}: {error}")]
+pub struct ListError {
+    pub page: i64,
+    pub error: CallError,
+    pub calls: u32,
+}
+
+/// List every device of `d`'s scope, page by page, each page tried by the
+/// retry rules of every call.
+pub async fn list(
+    client: &Client,
+    rules: &RetrySettings,
+    d: &Discovery,
+) -> Result<Listed, ListError> {
+    let mut out = Vec::new();
+    let mut calls = 0u32;
+    let mut page = 1;
+    let mut length;
+    loop {
+        let req = match &d.scope {
+            Scope::All => listing::devices_page(page, d.device_type),
+            Scope::Group(g) => listing::group_detail_page(page, g),
+        };
+        let answer = (|| {
+            calls += 1;
+            client.list_devices(&req)
+        })
+        .retry(retry::backoff(rules))
+        .sleep(tokio::time::sleep)
+        .when(|e: &CallError| retry::classify_call(e) == Class::Retry)
+        .notify(|e: &CallError, after: Duration| {
+            warn!(page, code = %e.code(), error = %e, retry_in = ?after, "device listing: try failed; retrying");
+        })
+        .await;
+        let got = match answer {
+            Ok(got) => got,
+            Err(error) => return Err(ListError { page, error, calls }),
+        };
+        out.extend(got.items);
+        length = got.length;
+        if page >= got.total_page.min(listing::MAX_PAGES) {
+            break;
+        }
+        page += 1;
+    }
+    // A device on two pages (the list changed between them) is kept once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|d| seen.insert(d.device_id.clone()));
+    Ok(Listed {
+        complete: out.len() as i64 == length,
+        devices: out,
+        calls,
+    })
+}
+
+/// Why a refresh did not update the inventory.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RefreshError {
+    /// The code logged and counted.
+    pub fn code(&self) -> String {
+        match self {
+            RefreshError::List(e) => e.error.code(),
+            RefreshError::Store(_) => "HistoryError".to_string(),
+        }
+    }
+}
+
+/// List `job`'s devices and record them (or the failure) in the history.
+/// A failure leaves the inventory as it was.
+pub async fn refresh(
+    client: &Client,
+    rules: &RetrySettings,
+    store: &Store,
+    job: &Job,
+) -> Result<Change, RefreshError> {
+    let Some(d) = job.discovery.clone() else {
+        return Ok(Change::default());
+    };
+    let name = job.name.clone();
+    let started = Instant::now();
+    let result = match list(client, rules, &d).await {
+        Ok(listed) => {
+            let (n, calls, complete) = (listed.devices.len(), listed.calls, listed.complete);
+            if !complete {
+                warn!(job = %job.name, devices = n, "the device list changed while it was being listed; no device is taken as removed until a listing is consistent");
+            }
+            let (name, d) = (name.clone(), d.clone());
+            let change = store
+                .on_pool(move |c| {
+                    let now = crate::archive::store::now();
+                    devices::record_listing(c, &name, &d, &listed.devices, calls, complete, now)
+                })
+                .await;
+            if let Ok(ch) = &change {
+                info!(job = %job.name, devices = n, calls, added = ch.added.len(), removed = ch.removed.len(), took = ?started.elapsed(), "devices listed");
+                for id in &ch.added {
+                    info!(job = %job.name, device = %id, "new device: it gets reports from its first window after its creation");
+                }
+                for id in &ch.removed {
+                    info!(job = %job.name, device = %id, "device gone from the listing: no new windows for it; its history stays");
+                }
+            }
+            change.map_err(RefreshError::from)
+        }
+        Err(e) => Err(RefreshError::from(e)),
+    };
+    if let Err(e) = &result {
+        let code = e.code();
+        metrics::counter!("mna_reportd_discovery_failures_total", "job" => job.name.clone(), "code" => code.clone()).increment(1);
+        let hint = match e {
+            RefreshError::List(l) => match &l.error {
+                CallError::Api(a) => a.code.kind().hint(),
+                _ => None,
+            },
+            RefreshError::Store(_) => None,
+        };
+        warn!(job = %job.name, code = %code, error = %e, hint = hint.unwrap_or(""), "device listing failed; the job goes on with the devices it knew");
+        let message = e.to_string();
+        let _ = store
+            .on_pool(move |c| {
+                devices::record_failure(c, &name, &d, &code, &message, crate::archive::store::now())
+            })
+            .await;
+    }
+    result
+}
+
+/// When each discovering job last listed (tried to), in this process: a
+/// job lists at most once per `discovery_interval`.
+#[derive(Clone, Default)]
+pub struct Pace {
+    last: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Pace {
+    /// Whether `job` should list now; if so, the moment is taken as its last.
+    pub fn take(&self, job: &Job) -> bool {
+        let Some(d) = &job.discovery else {
+            return false;
+        };
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last
+            .get(&job.name)
+            .is_none_or(|t| t.elapsed() >= d.interval);
+        if due {
+            last.insert(job.name.clone(), Instant::now());
+        }
+        due
+    }
+}
+
+/// The calls a listing of `devices` devices takes: one per page.
+pub fn listing_calls(devices: u64) -> u64 {
+    devices.div_ceil(listing::PAGE_SIZE as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn job(extra: &str) -> Job {
+        let text = format!(
+            "[storage]\nstate_dir = \"/tmp/x\"\n[[jobs]]\nname = \"j\"\ngranularity = \"hourly\"\n{extra}\n"
+        );
+        let c = crate::config::parse(&text, Path::new("/tmp/c.toml")).expect("config");
+        c.jobs[0].clone()
+    }
+
+    #[test]
+    fn a_discovering_job_has_one_target_per_known_device() {
+        let j = job("devices = \"all\"\nper_device = true");
+        assert!(j.targets.is_empty());
+        let known = [
+            Known {
+                device_id: "a".into(),
+                created_at: Some(100),
+            },
+            Known {
+                device_id: "b".into(),
+                created_at: None,
+            },
+        ];
+        let now = with_devices(&j, &known);
+        let labels: Vec<String> = now.targets.iter().map(Target::label).collect();
+        assert_eq!(labels, ["device:a", "device:b"]);
+        assert_eq!(now.targets[0].since, Some(100));
+        let fixed = job("devices = [\"x\"]\nper_device = true");
+        assert_eq!(with_devices(&fixed, &known).targets, fixed.targets);
+    }
+
+    #[test]
+    fn pace_lists_once_per_interval() {
+        let j = job("devices = \"all\"\nper_device = true\ndiscovery_interval = \"1h\"");
+        let pace = Pace::default();
+        assert!(pace.take(&j));
+        assert!(!pace.take(&j));
+        let fixed = job("");
+        assert!(!pace.take(&fixed));
+    }
+
+    /// One hourly fire of a job of 2,000 known devices, the 23 windows
+    /// before it done: reading the inventory, planning the horizon and
+    /// dropping what is done leaves the 2,000 reports of the new window, in
+    /// under a second (0.48 s in a debug build on the 2-core development
+    /// machine; the figure is printed, the bound is generous for a loaded one).
+    #[test]
+    fn an_hourly_fire_of_two_thousand_devices_plans_in_under_a_second() {
+        use crate::core::report::Trigger;
+        let mut c = Connection::open_in_memory().expect("db");
+        crate::archive::store::migrate(&mut c).expect("migrate");
+        let j = Arc::new(job("devices = \"all\"\nper_device = true\nlag = \"5m\""));
+        let d = j.discovery.clone().expect("discovers");
+        let devices: Vec<DeviceInfo> = (0..2_000)
+            .map(|i| DeviceInfo {
+                device_id: format!("mna-{i:04}"),
+                name: None,
+                group_id: None,
+                group_name: None,
+                remark: None,
+                created: Some(0),
+                raw: serde_json::json!({}),
+            })
+            .collect();
+        devices::record_listing(&mut c, "j", &d, &devices, 20, true, 0).expect("listing");
+        let now: jiff::Timestamp = "2026-11-01T12:05:00Z".parse().expect("ts");
+        let cut = now.as_second() - 300;
+        {
+            let tx = c.transaction().expect("tx");
+            let mut st = tx
+                .prepare("INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, \"trigger\", created_at, updated_at)
+                          VALUES ('j', ?1, '', 1, ?2, ?3, 'ok', 'schedule', 0, 0)")
+                .expect("insert");
+            for dev in &devices {
+                for h in 1..24 {
+                    let end = cut - cut % 3600 - h * 3600;
+                    st.execute(rusqlite::params![
+                        format!("device:{}", dev.device_id),
+                        end - 3600,
+                        end
+                    ])
+                    .expect("row");
+                }
+            }
+            drop(st);
+            tx.commit().expect("commit");
+        }
+        let started = Instant::now();
+        let job_now = job_now(&c, &j).expect("inventory");
+        let planned = crate::run::plan::due_since(&job_now, now, None, false);
+        let todo = crate::archive::store::query::not_done(&c, planned).expect("not done");
+        let took = started.elapsed();
+        eprintln!("one hourly fire of 2,000 devices planned in {took:?}");
+        assert_eq!(todo.len(), 2_000);
+        assert!(todo.iter().all(|p| p.trigger == Trigger::Schedule));
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn listing_calls_are_pages_of_a_hundred() {
+        assert_eq!(listing_calls(2_000), 20);
+        assert_eq!(listing_calls(2_001), 21);
+        assert_eq!(listing_calls(0), 1);
+        assert_eq!(listing_calls(70_000), 700);
+    }
+}
