@@ -12,7 +12,7 @@ mod raw;
 mod size;
 mod validate;
 
-pub use model::{Api, Config, CredentialSettings, Job, RetrySettings};
+pub use model::{Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Job, RetrySettings};
 pub use size::{DEFAULT_MAX_SIZE, human_size};
 
 use std::fmt;

@@ -230,11 +230,13 @@ fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
         .with_state(AppState { metrics, health })
 }
 
-/// Bind `listen` and serve until `stop` is cancelled. Returns the bound address.
-pub async fn serve(
+/// Bind `listen` and serve `/metrics`, `/healthz` and `extra` (the page,
+/// when it shares the address) until `stop` is cancelled. Returns the bound address.
+pub async fn serve_with(
     listen: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,
+    extra: Router,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -243,16 +245,20 @@ pub async fn serve(
         warn!(%addr, "the metrics listener is reachable from other hosts; it has no authentication");
     }
     info!(%addr, "serving /metrics and /healthz");
-    let app = router(metrics, health);
+    spawn(listener, router(metrics, health).merge(extra), stop);
+    Ok(addr)
+}
+
+/// Serve `app` on `listener` until `stop` is cancelled.
+pub fn spawn(listener: tokio::net::TcpListener, app: Router, stop: CancellationToken) {
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
         if let Err(e) = served {
-            warn!(error = %e, "the metrics listener stopped");
+            warn!(error = %e, "a listener stopped");
         }
     });
-    Ok(addr)
 }
 
 #[cfg(test)]
@@ -293,10 +299,11 @@ mod tests {
         health.tick();
         let handle = PrometheusBuilder::new().build_recorder().handle();
         let stop = CancellationToken::new();
-        let addr = serve(
+        let addr = serve_with(
             "127.0.0.1:0".parse().expect("addr"),
             handle,
             health.clone(),
+            Router::new(),
             stop.clone(),
         )
         .await
