@@ -266,7 +266,7 @@ async function selectCell(td, job, c) {
 
 // ---- traffic
 function drawChart(ch, windows, zone) {
-  const W = 760, H = 260, L = 70, R = 10, T = 10, B = 30;
+  const W = 800, H = 260, L = 70, R = 40, T = 10, B = 30;
   const asBytes = isBytes(ch.column);
   const series = ch.top.concat(ch.other ? [ch.other] : []);
   let max = 0;

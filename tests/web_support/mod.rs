@@ -27,7 +27,7 @@ catch_up = "7d"
 
 /// A history whose windows from `d0` hold, hour by hour: pruned, pruned,
 /// ok, ok, failed (with [`HOSTILE`] as its message), running; the windows
-/// after are missing (due, not done).
+/// after are missing (due, not done). The day before `d0` is pruned too.
 pub struct History {
     pub w: World,
     pub d0: i64,
@@ -51,7 +51,7 @@ impl History {
         let now = jiff::Timestamp::now().as_second();
         let d0 = now - now.rem_euclid(HOUR) - 10 * HOUR;
         let fetch = |from: i64, to: i64| w.fetch("hourly-all", &utc(from), &utc(to), &[]);
-        let o = fetch(d0, d0 + 4 * HOUR);
+        let o = fetch(d0 - 24 * HOUR, d0 + 4 * HOUR);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         w.fake.push_fault(fake_mna::Fault::ApiError {
             code: "InvalidParameter".into(),
