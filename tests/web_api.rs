@@ -59,6 +59,29 @@ fn the_api_answers_states_reports_traffic_and_failures() {
             "hour {i}"
         );
     }
+    // One target and region: the same states (the job has one of each).
+    let one = get(
+        s.addr,
+        &format!("/api/jobs/hourly-all/calendar?day={day}&target=all&region="),
+        &[],
+    )
+    .json();
+    assert_eq!(one["expected"], 1);
+    let states = |c: &serde_json::Value| -> Vec<String> {
+        c["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| c["state"].to_string())
+            .collect()
+    };
+    assert_eq!(
+        states(&one),
+        cells
+            .iter()
+            .map(|c| c["state"].to_string())
+            .collect::<Vec<_>>()
+    );
     // The calendar of a month answers too.
     let month = &day[..7];
     let cal = get(

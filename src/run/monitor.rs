@@ -2,7 +2,9 @@
 //! `metrics` macros used across the program, and the HTTP listener of
 //! `[metrics] listen` serving `GET /metrics` (Prometheus text) and
 //! `GET /healthz` (200 only when the scheduler loop ticked recently and the
-//! history database takes a write; else 503 with the reason).
+//! history database takes a write; else 503 with the reason), plus the
+//! routes the layer above hands in (the page, when `[web] listen` is the
+//! same address), and the spawning of a listener for routes of their own.
 //!
 //! Series (names are part of the interface):
 //! `mna_reportd_reports_total{job,outcome}`, `mna_reportd_api_requests_total{code}`,
