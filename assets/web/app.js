@@ -301,7 +301,7 @@ function drawChart(ch, windows, zone) {
   const top = el("table", { class: "top list" }, el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Target"), el("th", {}, "Total"))));
   const tb = el("tbody");
   series.forEach((se, k) => {
-    tb.append(el("tr", {}, el("td", {}, el("span", { class: "swatch", "data-color": COLORS[k % COLORS.length] })), el("td", {}, se.target), el("td", {}, number(se.total, asBytes))));
+    tb.append(el("tr", {}, el("td", {}, el("span", { class: "swatch", "data-color": COLORS[k % COLORS.length] })), el("td", {}, se.name ? `${se.name} (${se.target})` : se.target), el("td", {}, number(se.total, asBytes))));
   });
   top.append(tb);
   // The swatch colours: set as style properties (no inline style attribute under the CSP).

@@ -6,7 +6,7 @@
 
 use crate::config::Job;
 use jiff::Timestamp;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -78,6 +78,8 @@ pub fn columns(conn: &Connection, job: &str) -> rusqlite::Result<Vec<Column>> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
     pub target: String,
+    /// The device's name in the device inventory, where it has one.
+    pub name: Option<String>,
     pub total: f64,
     pub values: Vec<Option<f64>>,
 }
@@ -170,7 +172,30 @@ pub fn traffic(
             charts.push(chart(c, map, windows.len()));
         }
     }
+    name_devices(conn, &mut charts)?;
     Ok(Traffic { windows, charts })
+}
+
+/// Give each top `device:<id>` series its name from the device inventory
+/// (the `devices` table), when the history has one.
+pub fn name_devices(conn: &Connection, charts: &mut [Chart]) -> rusqlite::Result<()> {
+    let inventory: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !inventory {
+        return Ok(());
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT name FROM devices WHERE device_id = ?1 AND name IS NOT NULL AND name != ''",
+    )?;
+    for s in charts.iter_mut().flat_map(|c| c.top.iter_mut()) {
+        if let Some(id) = s.target.strip_prefix("device:") {
+            s.name = st.query_row(params![id], |r| r.get(0)).optional()?;
+        }
+    }
+    Ok(())
 }
 
 fn add_into(acc: &mut [Option<f64>], values: &[Option<f64>]) {
@@ -186,6 +211,7 @@ pub fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Ch
     let mut series: Vec<Series> = per
         .into_iter()
         .map(|(target, values)| Series {
+            name: None,
             total: values.iter().flatten().sum(),
             target,
             values,
@@ -207,6 +233,7 @@ pub fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Ch
             add_into(&mut values, &s.values);
         }
         Series {
+            name: None,
             target: format!("other ({} targets)", rest.len()),
             total: rest.iter().map(|s| s.total).sum(),
             values,
@@ -246,6 +273,31 @@ mod tests {
             .map(|c| format!("{}/{}", c.sheet, c.column))
             .collect();
         assert_eq!(names, ["Traffic/DownBytes", "Traffic/UpBytes"]);
+    }
+
+    #[test]
+    fn devices_get_their_inventory_names() {
+        let conn = Connection::open_in_memory().expect("db");
+        let mut charts = vec![chart(
+            &Column {
+                sheet: "S".into(),
+                column: "C".into(),
+            },
+            HashMap::from([
+                ("device:d1".to_string(), vec![Some(1.0)]),
+                ("device:d2".to_string(), vec![Some(2.0)]),
+            ]),
+            1,
+        )];
+        name_devices(&conn, &mut charts).expect("no inventory is fine");
+        conn.execute_batch(
+            "CREATE TABLE devices (device_id TEXT PRIMARY KEY, name TEXT);
+             INSERT INTO devices VALUES ('d1', 'Shop <1>');",
+        )
+        .expect("inventory");
+        name_devices(&conn, &mut charts).expect("names");
+        let names: Vec<Option<&str>> = charts[0].top.iter().map(|s| s.name.as_deref()).collect();
+        assert_eq!(names, [None, Some("Shop <1>")]);
     }
 
     #[test]
