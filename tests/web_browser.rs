@@ -366,5 +366,26 @@ async fn the_page_shows_the_history_as_it_is() {
         assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
         std::fs::write(dir.join(name), png).expect("save a screenshot");
     }
+
+    // Live: the overview follows the history without a reload.
+    js(&c, "window.__same_page = true;").await;
+    h.w.db()
+        .execute(
+            "UPDATE reports SET status = 'failed', error_code = 'AuthFailure', error_message = 'refused', file_path = NULL
+             WHERE window_start = ?1",
+            [h.d0 + 3 * HOUR],
+        )
+        .expect("another failure");
+    until(
+        &c,
+        "the overview to show two failures",
+        "return document.querySelector('#cards .card dd.failed')?.textContent === '2';",
+    )
+    .await;
+    assert_eq!(
+        js(&c, "return window.__same_page === true;").await,
+        json!(true),
+        "no reload"
+    );
     c.close().await.expect("close the browser");
 }
