@@ -367,6 +367,34 @@ async fn the_page_shows_the_history_as_it_is() {
         std::fs::write(dir.join(name), png).expect("save a screenshot");
     }
 
+    // A daily job: a month calendar of weeks; a 5-minute job: a day of hours x minutes.
+    let pick = |job: &str| {
+        format!(
+            "const s = document.getElementById('cal-job'); s.value = '{job}'; s.dispatchEvent(new Event('change'));"
+        )
+    };
+    js(&c, &pick("daily-all")).await;
+    until(
+        &c,
+        "the daily job's month",
+        "const t = document.querySelector('#cal-grid table[data-job=\"daily-all\"]');
+         return t !== null && t.querySelector('thead th').textContent === 'Mon';",
+    )
+    .await;
+    let days = js(&c, "return [document.querySelectorAll('#cal-grid td.cell').length, new Date(Number(document.querySelector('#cal-grid table').dataset.to) * 1000 - 1).getUTCDate()];").await;
+    assert!(
+        days[0].as_u64().is_some_and(|n| (28..=31).contains(&n)),
+        "{days}"
+    );
+    js(&c, &pick("five-min-all")).await;
+    until(
+        &c,
+        "the 5-minute job's day",
+        "const t = document.querySelector('#cal-grid table[data-job=\"five-min-all\"]');
+         return t !== null && t.querySelectorAll('td.cell').length === 288 && t.querySelectorAll('tbody tr').length === 24;",
+    )
+    .await;
+
     // Live: the overview follows the history without a reload.
     js(&c, "window.__same_page = true;").await;
     h.w.db()

@@ -16,13 +16,25 @@ pub const HOUR: i64 = 3600;
 pub const HOSTILE: &str =
     "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">";
 
-/// The job of the history: hourly windows of all devices, UTC, a week's horizon.
+/// The jobs of the history: hourly windows of all devices, UTC, a week's
+/// horizon (the one fetched); a daily and a 5-minute job never fetched.
 pub const JOB: &str = r#"
 [[jobs]]
 name = "hourly-all"
 granularity = "hourly"
 timezone = "UTC"
 catch_up = "7d"
+
+[[jobs]]
+name = "daily-all"
+granularity = "daily"
+timezone = "Asia/Shanghai"
+
+[[jobs]]
+name = "five-min-all"
+granularity = "5min"
+timezone = "UTC"
+catch_up = "1h"
 "#;
 
 /// A history whose windows from `d0` hold, hour by hour: pruned, pruned,
