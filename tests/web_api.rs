@@ -289,3 +289,43 @@ fn the_daemon_serves_the_page_beside_metrics_on_one_address() {
     let _ = d.child.kill();
     let _ = d.child.wait();
 }
+
+#[test]
+fn serve_only_reads_the_history_and_runs_beside_the_daemon() {
+    let h = History::build("");
+    let ok = || common::daemon::count_status(&h.w, "ok");
+    let before = ok();
+    let mut d = h.w.start_daemon(&[]);
+    common::daemon::wait_for(
+        "the daemon's catch-up",
+        std::time::Duration::from_secs(60),
+        || ok() > before,
+    );
+    let s = h.serve("127.0.0.1:0");
+    let jobs = get(s.addr, "/api/jobs", &[]);
+    assert_eq!(jobs.status, 200, "{}", jobs.text());
+    assert_eq!(get(s.addr, "/api/failures", &[]).status, 200);
+    let _ = d.child.kill();
+    let _ = d.child.wait();
+    drop(s);
+
+    // An older schema stays as it is: serve never migrates.
+    let version = || -> i64 {
+        h.w.db()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version")
+    };
+    h.w.db()
+        .execute_batch("PRAGMA user_version = 1")
+        .expect("older");
+    let s = h.serve("127.0.0.1:0");
+    assert_eq!(get(s.addr, "/api/jobs", &[]).status, 200);
+    assert_eq!(version(), 1, "serve migrated nothing");
+
+    // No history: said so, exit 2.
+    let w = common::World::new(web_support::JOB);
+    let o = w.run(&["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no history") && err.contains("fix:"), "{err}");
+}
