@@ -204,7 +204,6 @@ async fn the_page_shows_the_history_as_it_is() {
     for s in ["ok", "failed", "missing", "running", "pruned"] {
         assert!(seen.contains(s), "a {s} cell: {seen:?}");
     }
-    let cal_shot = shot(&c, "#calendar").await;
 
     // A failed cell: its code, hint and request id; the hostile message is text.
     let failed = c
@@ -248,6 +247,7 @@ async fn the_page_shows_the_history_as_it_is() {
     assert_eq!(text("#detail .request-id").await, request_id);
     assert!(text("#detail .hint").await.contains("parameters"));
     assert_eq!(text("#detail .error-message").await, message);
+    let cal_shot = shot(&c, "#calendar").await;
     assert!(message.contains(HOSTILE));
     let ran = js(
         &c,
