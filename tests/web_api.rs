@@ -329,3 +329,51 @@ fn serve_only_reads_the_history_and_runs_beside_the_daemon() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no history") && err.contains("fix:"), "{err}");
 }
+
+#[test]
+fn traffic_is_summed_per_device() {
+    let jobs = r#"
+[[jobs]]
+name = "per-device"
+granularity = "hourly"
+timezone = "UTC"
+devices = ["dev-a", "dev-b"]
+per_device = true
+"#;
+    let w = common::World::new(jobs);
+    let o = w.fetch(
+        "per-device",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T03:00:00Z",
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = History { w, d0: 0 };
+    let s = h.serve("127.0.0.1:0");
+    let tr = get(s.addr, "/api/jobs/per-device/traffic?day=2026-11-01", &[]).json();
+    let chart = tr["charts"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["column"] == "UpBytes"))
+        .expect("an UpBytes chart");
+    let top = chart["top"].as_array().expect("top");
+    assert_eq!(top.len(), 2, "{chart}");
+    let db = h.w.db();
+    for series in top {
+        let device = series["target"].as_str().expect("target");
+        let want: f64 = db
+            .query_row(
+                "SELECT sum(json_extract(rr.data, '$.UpBytes')) FROM reports r JOIN report_rows rr ON rr.report_id = r.id
+                 WHERE r.target = 'device:' || ?1 AND rr.sheet = 'Traffic'",
+                [device.trim_start_matches("device:")],
+                |r| r.get(0),
+            )
+            .expect("sum");
+        assert_eq!(series["total"].as_f64(), Some(want), "{device}");
+        let points = series["values"].as_array().expect("values");
+        assert_eq!(
+            points.iter().filter(|v| v.is_number()).count(),
+            3,
+            "{device}"
+        );
+    }
+}

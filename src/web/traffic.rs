@@ -1,7 +1,8 @@
 //! Traffic from `report_rows`: the numeric columns of a job's sheets
 //! (found by looking at the rows of its latest reports, since the API does
 //! not document them), each summed per window over a range, in total and
-//! per target (the top [`TOP`] by total, the rest summed as "other").
+//! per device (the rows' own device column, else the report's target; the
+//! top [`TOP`] by total, the rest summed as "other").
 //! Done reports count (`ok` and `pruned`: pruning keeps the rows).
 
 use crate::config::Job;
@@ -57,8 +58,32 @@ pub fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
         .collect()
 }
 
-/// The numeric columns of `job`'s sheets.
-pub fn columns(conn: &Connection, job: &str) -> rusqlite::Result<Vec<Column>> {
+/// The column of `sheet` in `samples` that names the device of a row: a
+/// key called `DeviceId`, `device_id` or `Device` (any case) whose values
+/// are text. Pure.
+pub fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String> {
+    let mut found: Option<String> = None;
+    for (_, data) in samples.iter().filter(|(s, _)| s == sheet) {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(data) else {
+            continue;
+        };
+        for (k, v) in &map {
+            let key = k.to_ascii_lowercase().replace('_', "");
+            if (key == "deviceid" || key == "device") && !k.contains(['"', '\\']) {
+                match v {
+                    serde_json::Value::String(_) | serde_json::Value::Null => {
+                        found.get_or_insert_with(|| k.clone());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A sample of the rows of `job`'s latest done reports: (sheet, JSON object).
+pub fn samples(conn: &Connection, job: &str) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st = conn.prepare_cached(
         "SELECT rr.sheet, rr.data FROM report_rows rr
          WHERE rr.report_id IN (SELECT r.id FROM reports r WHERE r.job = ?1 AND r.status IN ('ok', 'pruned')
@@ -66,12 +91,10 @@ pub fn columns(conn: &Connection, job: &str) -> rusqlite::Result<Vec<Column>> {
                                 ORDER BY r.window_end DESC LIMIT ?2)
          LIMIT ?3",
     )?;
-    let samples = st
-        .query_map(params![job, SAMPLE_REPORTS, SAMPLE_ROWS], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(numeric_columns(&samples))
+    st.query_map(params![job, SAMPLE_REPORTS, SAMPLE_ROWS], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?
+    .collect()
 }
 
 /// One target's values, one per window (`null`: no done report).
@@ -119,7 +142,8 @@ pub fn traffic(
         .map(|w| w.start)
         .collect();
     let index: HashMap<i64, usize> = windows.iter().enumerate().map(|(i, w)| (*w, i)).collect();
-    let cols = columns(conn, &job.name)?;
+    let samples = samples(conn, &job.name)?;
+    let cols = numeric_columns(&samples);
     let mut by_sheet: BTreeMap<&str, Vec<&Column>> = BTreeMap::new();
     for c in &cols {
         by_sheet.entry(&c.sheet).or_default().push(c);
@@ -135,12 +159,22 @@ pub fn traffic(
                 )
             })
             .collect();
+        // Per device: the rows' own device column when the sheet has one
+        // (a report of all devices may hold a row per device), else the
+        // target; `-1` (the API's "all devices") counts as none.
+        let who = match device_column(&samples, sheet) {
+            Some(k) => format!(
+                "coalesce(nullif(nullif(json_extract(rr.data, '$.\"{}\"'), '-1'), ''), r.target)",
+                k.replace('\'', "''")
+            ),
+            None => "r.target".to_string(),
+        };
         let sql = format!(
-            "SELECT r.window_start, r.target, {} FROM reports r
+            "SELECT r.window_start, {who}, {} FROM reports r
              JOIN report_rows rr ON rr.report_id = r.id AND rr.sheet = ?5
              WHERE r.job = ?1 AND r.window_end > ?2 AND r.window_end <= ?3 AND r.window_start >= ?2
                AND r.status IN ('ok', ?4)
-             GROUP BY r.window_start, r.target",
+             GROUP BY 1, 2",
             sums.join(", ")
         );
         let mut st = conn.prepare(&sql)?;
@@ -176,7 +210,7 @@ pub fn traffic(
     Ok(Traffic { windows, charts })
 }
 
-/// Give each top `device:<id>` series its name from the device inventory
+/// Give each top series of a device (`<id>` or `device:<id>`) its name from the device inventory
 /// (the `devices` table), when the history has one.
 pub fn name_devices(conn: &Connection, charts: &mut [Chart]) -> rusqlite::Result<()> {
     let inventory: bool = conn.query_row(
@@ -273,6 +307,22 @@ mod tests {
             .map(|c| format!("{}/{}", c.sheet, c.column))
             .collect();
         assert_eq!(names, ["Traffic/DownBytes", "Traffic/UpBytes"]);
+    }
+
+    #[test]
+    fn the_device_column_is_found_by_name_and_text() {
+        let s = |sheet: &str, d: &str| (sheet.to_string(), d.to_string());
+        let samples = [
+            s("Traffic", r#"{"DeviceId":"d1","UpBytes":1}"#),
+            s("Traffic", r#"{"DeviceId":null,"UpBytes":2}"#),
+            s("Other", r#"{"device":7}"#),
+        ];
+        assert_eq!(
+            device_column(&samples, "Traffic").as_deref(),
+            Some("DeviceId")
+        );
+        assert_eq!(device_column(&samples, "Other"), None);
+        assert_eq!(device_column(&samples, "None"), None);
     }
 
     #[test]
