@@ -15,6 +15,7 @@
 //!   renames, downloads, workbooks and their ingestion, claims, pruning);
 //! - `run/`: what drives work (the plan, retry classes, the engine, the
 //!   daemon, monitoring, status, process assembly, signals, exit codes);
+//! - `web/`: the read-only page and its JSON API (served by `run` and `serve`);
 //! - `commands/`: the command line.
 //!
 //! The layers are private to the crate, so the compiler finds dead code;
@@ -27,6 +28,7 @@ pub(crate) mod config;
 pub(crate) mod core;
 pub(crate) mod run;
 pub(crate) mod tencent;
+pub(crate) mod web;
 
 pub mod testing;
 

@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The layers, from the bottom up.
-const LAYERS: [&str; 6] = ["core", "config", "tencent", "archive", "run", "commands"];
+const LAYERS: [&str; 7] = [
+    "core", "config", "tencent", "archive", "run", "web", "commands",
+];
 
 fn rank(folder: &str) -> Option<usize> {
     LAYERS.iter().position(|l| *l == folder)

@@ -1,6 +1,6 @@
 //! The command line: global options and the commands of the product
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `devices`, `prune`,
-//! `completions`).
+//! `serve`, `completions`).
 
 use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
@@ -59,6 +59,8 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
+    /// Serve the read-only web page and its JSON API over the history, scheduling nothing
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions(crate::commands::completions::CompletionsArgs),
     /// Print a man page (roff), as the package installs it
@@ -135,6 +137,13 @@ pub struct DevicesArgs {
     pub refresh: bool,
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     pub format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: [web] listen, else 127.0.0.1:9465]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

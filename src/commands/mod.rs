@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod history;
 pub mod logging;
 pub mod prune;
+pub mod serve;
 pub mod status;
 
 use crate::commands::cli::{Cli, Command};
@@ -26,7 +27,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Check => check::run(config),
         Command::Fetch(args) => fetch::run(config, args).await,
         Command::History(args) => history::run(config, args),
-        Command::Run => crate::run::daemon::run(config).await,
+        Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
+        Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),

@@ -12,7 +12,9 @@ mod raw;
 mod size;
 mod validate;
 
-pub use model::{Api, Config, CredentialSettings, Discovery, Job, RetrySettings, Scope};
+pub use model::{
+    Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,
+};
 pub use size::{DEFAULT_MAX_SIZE, human_size};
 
 use std::fmt;

@@ -19,6 +19,8 @@ pub struct Config {
     pub storage: Storage,
     pub retry: RetrySettings,
     pub metrics: Metrics,
+    /// `[web]`; `None` when the section is absent.
+    pub web: Option<Web>,
     pub jobs: Vec<Job>,
 }
 
@@ -87,6 +89,17 @@ pub struct RetrySettings {
 pub struct Metrics {
     pub listen: Option<SocketAddr>,
 }
+
+/// `[web]`: the read-only page and its JSON API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Web {
+    pub listen: SocketAddr,
+    /// The bearer token's file; required unless `listen` is loopback.
+    pub token_file: Option<PathBuf>,
+}
+
+/// Where the page listens when `[web]` names no address.
+pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:9465";
 
 /// One `[[jobs]]` entry, defaults applied.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub storage: Option<RawStorage>,
     pub retry: Option<RawRetry>,
     pub metrics: Option<RawMetrics>,
+    pub web: Option<RawWeb>,
     pub defaults: Option<Spanned<RawJob>>,
     #[serde(default)]
     pub jobs: Vec<Spanned<RawJob>>,
@@ -64,6 +65,13 @@ pub struct RawRetry {
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: OptSpanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub listen: OptSpanned<String>,
+    pub token_file: OptSpanned<String>,
 }
 
 /// A `[[jobs]]` entry, or `[defaults]` (which takes every key but `name`).

@@ -417,3 +417,34 @@ fn discovery_keys_only_fit_a_discovering_job() {
         vec![("jobs[0].discovery_interval".to_string(), Some(15))]
     );
 }
+
+#[test]
+fn web_listens_on_loopback_by_default_and_needs_a_token_elsewhere() {
+    assert!(ok(GOOD).web.is_none());
+    let web = ok(&format!("{GOOD}\n[web]\n")).web.expect("web");
+    assert!(web.listen.ip().is_loopback(), "{web:?}");
+    assert_eq!(web.token_file, None);
+    let text = format!("{GOOD}\n[web]\nlisten = \"0.0.0.0:9465\"\n");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("listen"))
+        .map(|n| n + 1);
+    assert_eq!(problems(&text), vec![("web.listen".to_string(), line)]);
+    let err = parse(&text, Path::new("/tmp/c.toml"))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("token_file"), "{err}");
+    let web = ok(&format!(
+        "{GOOD}\n[web]\nlisten = \"0.0.0.0:9465\"\ntoken_file = \"web-token\"\n"
+    ))
+    .web
+    .expect("web");
+    assert_eq!(
+        web.token_file.as_deref(),
+        Some(Path::new("/etc/mna-reportd/web-token"))
+    );
+    assert_eq!(
+        problems(&format!("{GOOD}\n[web]\nlisten = \"nowhere\"\n"))[0].0,
+        "web.listen"
+    );
+}

@@ -2,7 +2,9 @@
 //! `metrics` macros used across the program, and the HTTP listener of
 //! `[metrics] listen` serving `GET /metrics` (Prometheus text) and
 //! `GET /healthz` (200 only when the scheduler loop ticked recently and the
-//! history database takes a write; else 503 with the reason).
+//! history database takes a write; else 503 with the reason), plus the
+//! routes the layer above hands in (the page, when `[web] listen` is the
+//! same address), and the spawning of a listener for routes of their own.
 //!
 //! Series (names are part of the interface):
 //! `mna_reportd_reports_total{job,outcome}`, `mna_reportd_api_requests_total{code}`,
@@ -235,11 +237,13 @@ fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
         .with_state(AppState { metrics, health })
 }
 
-/// Bind `listen` and serve until `stop` is cancelled. Returns the bound address.
-pub async fn serve(
+/// Bind `listen` and serve `/metrics`, `/healthz` and `extra` (the page,
+/// when it shares the address) until `stop` is cancelled. Returns the bound address.
+pub async fn serve_with(
     listen: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,
+    extra: Router,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -248,16 +252,20 @@ pub async fn serve(
         warn!(%addr, "the metrics listener is reachable from other hosts; it has no authentication");
     }
     info!(%addr, "serving /metrics and /healthz");
-    let app = router(metrics, health);
+    spawn(listener, router(metrics, health).merge(extra), stop);
+    Ok(addr)
+}
+
+/// Serve `app` on `listener` until `stop` is cancelled.
+pub fn spawn(listener: tokio::net::TcpListener, app: Router, stop: CancellationToken) {
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
         if let Err(e) = served {
-            warn!(error = %e, "the metrics listener stopped");
+            warn!(error = %e, "a listener stopped");
         }
     });
-    Ok(addr)
 }
 
 #[cfg(test)]
@@ -298,10 +306,11 @@ mod tests {
         health.tick();
         let handle = PrometheusBuilder::new().build_recorder().handle();
         let stop = CancellationToken::new();
-        let addr = serve(
+        let addr = serve_with(
             "127.0.0.1:0".parse().expect("addr"),
             handle,
             health.clone(),
+            Router::new(),
             stop.clone(),
         )
         .await

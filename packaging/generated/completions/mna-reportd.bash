@@ -43,6 +43,9 @@ _mna__reportd() {
             mna__reportd,run)
                 cmd="mna__reportd__subcmd__run"
                 ;;
+            mna__reportd,serve)
+                cmd="mna__reportd__subcmd__serve"
+                ;;
             mna__reportd,status)
                 cmd="mna__reportd__subcmd__status"
                 ;;
@@ -73,6 +76,9 @@ _mna__reportd() {
             mna__reportd__subcmd__help,run)
                 cmd="mna__reportd__subcmd__help__subcmd__run"
                 ;;
+            mna__reportd__subcmd__help,serve)
+                cmd="mna__reportd__subcmd__help__subcmd__serve"
+                ;;
             mna__reportd__subcmd__help,status)
                 cmd="mna__reportd__subcmd__help__subcmd__status"
                 ;;
@@ -83,7 +89,7 @@ _mna__reportd() {
 
     case "${cmd}" in
         mna__reportd)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status devices prune completions manpage help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status devices prune serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,7 +215,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help)
-            opts="run check fetch history status devices prune completions manpage help"
+            opts="run check fetch history status devices prune serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -348,6 +354,20 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -459,6 +479,32 @@ _mna__reportd() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__serve)
+            opts="-v -q -h --listen --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -78,10 +78,16 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
     config.jobs.iter().cloned().map(Arc::new).collect()
 }
 
-/// Run the daemon until SIGTERM/SIGINT.
-pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
+/// More routes to serve from the config (the page of `[web]`): where, and
+/// what. Given by the layer above, which this one does not import.
+pub type ExtraRoutes = fn(&Config) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
+
+/// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
+/// (on the metrics listener when they share its address).
+pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Exit> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
+    let mut web = extra(&config)?;
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
@@ -105,9 +111,25 @@ pub async fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let stop_listener = CancellationToken::new();
     if let Some(listen) = config.metrics.listen {
         let handle = monitor::install().map_err(anyhow::Error::msg)?;
-        monitor::serve(listen, handle, health.clone(), stop_listener.clone())
+        let shared = web
+            .take_if(|(at, _)| *at == listen)
+            .map(|(_, routes)| routes)
+            .unwrap_or_default();
+        monitor::serve_with(
+            listen,
+            handle,
+            health.clone(),
+            shared,
+            stop_listener.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
+    }
+    if let Some((listen, routes)) = web {
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
+        monitor::spawn(listener, routes, stop_listener.clone());
     }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;

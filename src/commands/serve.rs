@@ -1,0 +1,96 @@
+//! `serve`: the read-only page and its JSON API over an existing history,
+//! scheduling nothing (to look at an archive, or beside a daemon on the
+//! same state: the history is only read). Also makes the daemon's page
+//! ([`daemon_routes`]) from `[web]`.
+
+use crate::commands::cli::ServeArgs;
+use crate::config::{Config, DEFAULT_WEB_LISTEN};
+use crate::run::exit::{Exit, UsageError};
+use crate::run::setup;
+use crate::web::{self, auth::Auth};
+use axum::Router;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tracing::info;
+
+/// The page's address, and its access: `listen` wins over `[web] listen`;
+/// anything but loopback needs `[web] token_file`.
+fn access(config: &Config, listen: Option<SocketAddr>) -> anyhow::Result<(SocketAddr, Arc<Auth>)> {
+    let default: SocketAddr = DEFAULT_WEB_LISTEN.parse()?;
+    let listen = listen
+        .or(config.web.as_ref().map(|w| w.listen))
+        .unwrap_or(default);
+    let token_file = config.web.as_ref().and_then(|w| w.token_file.as_deref());
+    let auth = match token_file {
+        Some(path) => Auth::with_token(web::auth::read_token(path)?)?,
+        None if listen.ip().is_loopback() => Auth::open(),
+        None => {
+            return Err(UsageError(format!(
+                "{listen} is reachable from other hosts and [web] has no token_file\n  fix: add token_file to [web] in {} (a file holding a long random token), or listen on 127.0.0.1",
+                config.path.display()
+            ))
+            .into());
+        }
+    };
+    Ok((listen, Arc::new(auth)))
+}
+
+/// The lines that tell where the page is (and the one-time login link).
+fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
+    let mut out = vec![format!("serving the page on http://{addr}/")];
+    if let Some(code) = auth.login_code() {
+        out.push(format!(
+            "log in once (a browser keeps a cookie): http://{addr}/?token={code}"
+        ));
+    } else if auth.required() {
+        out.push(
+            "the token is needed: Authorization: Bearer <token>, or ?token=<token> once"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// The daemon's page: `[web]`'s address and routes, when the section is there.
+pub fn daemon_routes(config: &Config) -> anyhow::Result<Option<(SocketAddr, Router)>> {
+    if config.web.is_none() {
+        return Ok(None);
+    }
+    let (listen, auth) = access(config, None)?;
+    for line in announce(listen, &auth) {
+        info!("{line}");
+    }
+    let site = web::Site::new(config.clone());
+    Ok(Some((listen, web::router(site, auth))))
+}
+
+pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<Exit> {
+    let config = setup::load_config(config_flag)?;
+    let db = config.storage.database_path();
+    if !db.exists() {
+        return Err(UsageError(format!(
+            "no history at {}\n  fix: check storage.state_dir in {}, or fetch first (mna-reportd fetch --all)",
+            db.display(),
+            config.path.display()
+        ))
+        .into());
+    }
+    // Readable now, or say why before listening.
+    crate::archive::store::open_readonly(&db)?;
+    let (listen, auth) = access(&config, args.listen)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}\n  fix: pick another address with --listen or [web] listen"))?;
+    let addr = listener.local_addr()?;
+    let app = web::router(web::Site::new(config), auth.clone());
+    super::print(&format!("{}\n", announce(addr, &auth).join("\n")))?;
+    let ctl = crate::run::engine::Control::default();
+    let stopped = crate::run::signals::stop_on_signal(ctl.clone(), std::time::Duration::ZERO)
+        .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { ctl.stop.cancelled().await })
+        .await?;
+    info!(signal = ?stopped.stopped(), "stopped serving");
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,436 @@
+//! The JSON API (the page's own, and for scripts). Every route is a GET;
+//! every answer is aggregated or a page, never the whole history:
+//!
+//! - `/api/jobs`: per job its status (as `status --format json`), cadence and targets
+//! - `/api/jobs/{job}/calendar?month=YYYY-MM|day=YYYY-MM-DD[&target=&region=]`: cells with states
+//! - `/api/jobs/{job}/reports?start=&end=[&limit=&offset=]`: the reports of one window
+//! - `/api/jobs/{job}/traffic?month=|day=`: numeric columns summed per window, total and top targets
+//! - `/api/failures[?limit=&offset=]`: failed and missing reports inside the horizon, newest first
+//! - `/api/reports/{id}`: a report with its attempts and hint
+//! - `/api/reports/{id}/file`: its xlsx (ok reports only); `/api/reports/{id}/rows.csv`: its rows
+
+use super::Site;
+use super::calendar::{self, Filter};
+use super::months::Span;
+use super::{failures, reports, traffic};
+use crate::archive::store;
+use crate::config::Job;
+use crate::core::report::RegionScope;
+use crate::run::status;
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// An answer other than 200: its status and what to do, as `{"error": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, what)
+    }
+
+    fn bad(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, what)
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("history database error: {e}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+type Answer<T> = Result<Json<T>, ApiError>;
+
+/// Run `f` with a read-only connection to the history, off the async threads.
+async fn with_db<R: Send + 'static>(
+    site: &Arc<Site>,
+    f: impl FnOnce(&Connection, &Site) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    let site = site.clone();
+    tokio::task::spawn_blocking(move || {
+        if !site.db.exists() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no history at {} yet; it appears with the first fetch",
+                    site.db.display()
+                ),
+            ));
+        }
+        let conn = store::open_readonly(&site.db)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        f(&conn, &site)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+}
+
+fn job_of<'a>(site: &'a Site, name: &str) -> Result<&'a Job, ApiError> {
+    site.config
+        .job(name)
+        .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))
+}
+
+pub fn routes(site: Arc<Site>) -> Router {
+    Router::new()
+        .route("/api/jobs", get(jobs))
+        .route("/api/jobs/{job}/calendar", get(calendar_of))
+        .route("/api/jobs/{job}/reports", get(window_reports))
+        .route("/api/jobs/{job}/traffic", get(traffic_of))
+        .route("/api/failures", get(failures_of))
+        .route("/api/reports/{id}", get(report))
+        .route("/api/reports/{id}/file", get(file))
+        .route("/api/reports/{id}/rows.csv", get(rows_csv))
+        .with_state(site)
+}
+
+/// A target and region of a job, as the calendar's picker offers them.
+#[derive(Debug, Serialize)]
+pub struct Choice {
+    pub target: String,
+    /// As stored (`""` for all regions).
+    pub region: String,
+    pub label: String,
+}
+
+/// A job on the overview.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub status: status::JobStatus,
+    pub granularity: crate::core::target::Granularity,
+    pub timezone: String,
+    pub schedule: Option<String>,
+    pub window_seconds: u64,
+    pub step_seconds: u64,
+    pub lag_seconds: u64,
+    pub catch_up_seconds: u64,
+    /// The hint for the last error's code.
+    pub last_error_hint: Option<&'static str>,
+    pub choices: Vec<Choice>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Jobs {
+    pub now: i64,
+    pub jobs: Vec<JobView>,
+}
+
+fn choices(job: &Job) -> Vec<Choice> {
+    let mut out = Vec::new();
+    for t in &job.targets {
+        for r in &job.regions {
+            let scope = RegionScope::from(*r);
+            out.push(Choice {
+                target: t.label(),
+                region: scope.stored().to_string(),
+                label: format!("{} ({})", t.label(), scope),
+            });
+        }
+    }
+    out
+}
+
+async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
+    with_db(&site, |conn, site| {
+        let now = Timestamp::now();
+        let mut jobs = Vec::new();
+        for job in &site.config.jobs {
+            let st = status::job_status(conn, job, now)?;
+            jobs.push(JobView {
+                last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
+                status: st,
+                granularity: job.granularity,
+                timezone: job.timezone.clone(),
+                schedule: job.schedule.as_ref().map(|s| s.as_str().to_string()),
+                window_seconds: job.cadence.window().nominal_secs(),
+                step_seconds: job.cadence.step().nominal_secs(),
+                lag_seconds: job.lag.as_secs(),
+                catch_up_seconds: job.catch_up.as_secs(),
+                choices: choices(job),
+            });
+        }
+        Ok(Jobs {
+            now: now.as_second(),
+            jobs,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RangeQuery {
+    month: Option<String>,
+    day: Option<String>,
+    target: Option<String>,
+    region: Option<String>,
+}
+
+fn range_of(job: &Job, q: &RangeQuery) -> Result<(Timestamp, Timestamp), ApiError> {
+    let zone = job.cadence.zone();
+    let today = Timestamp::now().to_zoned(zone.clone()).date();
+    Span::parse(q.month.as_deref(), q.day.as_deref(), today)
+        .and_then(|s| s.instants(zone))
+        .map_err(|e| ApiError::bad(e.to_string()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Calendar {
+    pub job: String,
+    pub timezone: String,
+    pub from: i64,
+    pub to: i64,
+    pub now: i64,
+    pub expected: u64,
+    pub cells: Vec<calendar::Cell>,
+}
+
+async fn calendar_of(
+    State(site): State<Arc<Site>>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Answer<Calendar> {
+    with_db(&site, move |conn, site| {
+        let job = job_of(site, &name)?;
+        let (from, to) = range_of(job, &q)?;
+        let filter = Filter {
+            target: q.target.clone().filter(|t| !t.is_empty()),
+            region: q.region.clone(),
+        };
+        let now = Timestamp::now();
+        let cells = calendar::cells(conn, job, from, to, &filter, now)?.ok_or_else(|| {
+            ApiError::bad(format!(
+                "more than {} windows; ask for a day (day=YYYY-MM-DD)",
+                calendar::MAX_CELLS
+            ))
+        })?;
+        Ok(Calendar {
+            job: job.name.clone(),
+            timezone: job.timezone.clone(),
+            from: from.as_second(),
+            to: to.as_second(),
+            now: now.as_second(),
+            expected: filter.expected(job),
+            cells,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    start: Option<i64>,
+    end: Option<i64>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// The most items one page holds.
+pub const MAX_PAGE: u32 = 500;
+
+async fn window_reports(
+    State(site): State<Arc<Site>>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Answer<Vec<reports::Report>> {
+    with_db(&site, move |conn, site| {
+        let job = job_of(site, &name)?;
+        let (Some(start), Some(end)) = (q.start, q.end) else {
+            return Err(ApiError::bad(
+                "give the window as start=&end= (Unix seconds)",
+            ));
+        };
+        let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
+        Ok(reports::of_window(
+            conn,
+            &job.name,
+            start,
+            end,
+            limit,
+            q.offset.unwrap_or(0),
+        )?)
+    })
+    .await
+    .map(Json)
+}
+
+async fn traffic_of(
+    State(site): State<Arc<Site>>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Answer<traffic::Traffic> {
+    with_db(&site, move |conn, site| {
+        let job = job_of(site, &name)?;
+        let (from, to) = range_of(job, &q)?;
+        if job.cadence.windows_within(from, to).len() > calendar::MAX_CELLS {
+            return Err(ApiError::bad(
+                "too many windows; ask for a day (day=YYYY-MM-DD)",
+            ));
+        }
+        Ok(traffic::traffic(conn, job, from, to)?)
+    })
+    .await
+    .map(Json)
+}
+
+async fn failures_of(
+    State(site): State<Arc<Site>>,
+    Query(q): Query<PageQuery>,
+) -> Answer<failures::Page> {
+    with_db(&site, move |conn, site| {
+        let limit = q.limit.unwrap_or(100).min(MAX_PAGE) as usize;
+        let offset = q.offset.unwrap_or(0) as usize;
+        Ok(failures::failures(
+            conn,
+            &site.config.jobs,
+            Timestamp::now(),
+            offset,
+            limit,
+        )?)
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportView {
+    #[serde(flatten)]
+    pub report: reports::Report,
+    pub attempts_list: Vec<reports::Attempt>,
+}
+
+async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<ReportView> {
+    with_db(&site, move |conn, _| {
+        let report = reports::get(conn, id)?
+            .ok_or_else(|| ApiError::not_found(format!("no report {id}")))?;
+        Ok(ReportView {
+            report,
+            attempts_list: reports::attempts(conn, id)?,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+fn file_error(e: reports::FileError) -> ApiError {
+    match e {
+        reports::FileError::Sql(e) => e.into(),
+        reports::FileError::Outside => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+        e => ApiError::not_found(e.to_string()),
+    }
+}
+
+async fn file(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let (file, name) = with_db(&site, move |conn, site| {
+        let path = reports::file_path(conn, id).map_err(file_error)?;
+        let root = site
+            .reports_dir
+            .canonicalize()
+            .map_err(|e| ApiError::not_found(format!("the reports directory is not there: {e}")))?;
+        let path = if path.is_absolute() {
+            path
+        } else {
+            site.reports_dir.join(path)
+        };
+        // The recorded path may name the root as configured, not canonical.
+        let path = match path.strip_prefix(&site.reports_dir) {
+            Ok(rest) => root.join(rest),
+            Err(_) => path,
+        };
+        let f = reports::open_inside(&root, &path).map_err(file_error)?;
+        let name = path
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .unwrap_or_else(|| format!("report-{id}.xlsx"));
+        Ok((f, name))
+    })
+    .await?;
+    let len = file.metadata().map(|m| m.len()).ok();
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let mut res = Response::new(Body::from_stream(stream));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(len) = len {
+        h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    }
+    Ok(res)
+}
+
+async fn rows_csv(
+    State(site): State<Arc<Site>>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let bytes = with_db(&site, move |conn, _| {
+        if reports::get(conn, id)?.is_none() {
+            return Err(ApiError::not_found(format!("no report {id}")));
+        }
+        reports::rows_csv(conn, id)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"report-{id}-rows.csv\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,59 @@
+//! The read-only web page and the JSON API it uses: an overview per job, a
+//! calendar of windows coloured by state, traffic charts from
+//! `report_rows`, the failures inside the horizon, a report's attempts, and
+//! downloads of a report's file and rows.
+//!
+//! Everything is read through a read-only connection opened per request
+//! ([`crate::archive::store::open_readonly`]): the page never migrates,
+//! claims or writes, so it runs beside a daemon on the same state. Every
+//! answer is aggregated or paginated so none grows with the history.
+//! Assets are embedded ([`assets`]); answers carry a strict
+//! Content-Security-Policy ([`headers`]); [`auth`] asks for the token when
+//! `[web] token_file` is set.
+//!
+//! Sits between [`crate::run`] (whose status it reuses) and
+//! [`crate::commands`] (which serves it, alone in `serve` or beside
+//! `/metrics` in the daemon).
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod calendar;
+pub mod failures;
+pub mod headers;
+pub mod months;
+pub mod reports;
+pub mod traffic;
+
+use crate::config::Config;
+use axum::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the handlers read: the config (jobs, zones) and where the history
+/// and the report files are.
+pub struct Site {
+    pub config: Config,
+    pub db: PathBuf,
+    pub reports_dir: PathBuf,
+}
+
+impl Site {
+    pub fn new(config: Config) -> Site {
+        Site {
+            db: config.storage.database_path(),
+            reports_dir: config.storage.reports_dir.clone(),
+            config,
+        }
+    }
+}
+
+/// The page and its API, behind `auth` and the security headers.
+pub fn router(site: Site, auth: Arc<auth::Auth>) -> Router {
+    let site = Arc::new(site);
+    Router::new()
+        .merge(assets::routes())
+        .merge(api::routes(site))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require))
+        .layer(axum::middleware::map_response(headers::secure))
+}

@@ -1,0 +1,258 @@
+//! One report as the page shows it (with the operator's hint for its error
+//! code and its attempts), the reports of one window, a report's file
+//! (only through the history's own `file_path`, inside the reports
+//! directory, never through a link) and its rows as CSV.
+
+use crate::archive::files;
+use crate::core::report::RegionScope;
+use crate::tencent::api::code::CodeKind;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::{Component, Path};
+
+/// A report, for the page: no server paths, its hint, whether it has a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub id: i64,
+    pub job: String,
+    pub target: String,
+    /// `ALL` for every region.
+    pub region: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub trigger: String,
+    pub request_id: Option<String>,
+    pub bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// What to do about the error, when its code tells.
+    pub hint: Option<&'static str>,
+    /// An `ok` report whose file the history names: it can be downloaded.
+    pub has_file: bool,
+    pub updated_at: i64,
+}
+
+/// The operator's hint for an error `code`.
+pub fn hint(code: Option<&str>) -> Option<&'static str> {
+    code.and_then(|c| CodeKind::parse(c).hint())
+}
+
+const SELECT: &str = "SELECT id, job, target, region, window_start, window_end, status, attempts, \"trigger\",
+    request_id, bytes, sha256, error_code, error_message, file_path IS NOT NULL, updated_at FROM reports";
+
+fn report(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
+    let code: Option<String> = r.get(12)?;
+    let status: String = r.get(6)?;
+    let region: String = r.get(3)?;
+    Ok(Report {
+        id: r.get(0)?,
+        job: r.get(1)?,
+        target: r.get(2)?,
+        region: RegionScope::show_stored(&region).to_string(),
+        window_start: r.get(4)?,
+        window_end: r.get(5)?,
+        attempts: r.get(7)?,
+        trigger: r.get(8)?,
+        request_id: r.get(9)?,
+        bytes: r.get(10)?,
+        sha256: r.get(11)?,
+        hint: hint(code.as_deref()),
+        error_code: code,
+        error_message: r.get(13)?,
+        has_file: status == "ok" && r.get::<_, bool>(14)?,
+        status,
+        updated_at: r.get(15)?,
+    })
+}
+
+/// Report `id`.
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Report>> {
+    conn.query_row(&format!("{SELECT} WHERE id = ?1"), params![id], report)
+        .optional()
+}
+
+/// The reports of `job`'s window `[start, end)`, by target and region, a page at a time.
+pub fn of_window(
+    conn: &Connection,
+    job: &str,
+    start: i64,
+    end: i64,
+    limit: u32,
+    offset: u32,
+) -> rusqlite::Result<Vec<Report>> {
+    let mut st = conn.prepare_cached(&format!(
+        "{SELECT} WHERE job = ?1 AND window_start = ?2 AND window_end = ?3
+         ORDER BY status = 'ok', target, region LIMIT ?4 OFFSET ?5"
+    ))?;
+    st.query_map(params![job, start, end, limit, offset], report)?
+        .collect()
+}
+
+/// One call or download try.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: i64,
+    pub kind: String,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub http_status: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The most attempts one answer lists.
+pub const MAX_ATTEMPTS: u32 = 500;
+
+/// The attempts of report `id`, in order.
+pub fn attempts(conn: &Connection, id: i64) -> rusqlite::Result<Vec<Attempt>> {
+    let mut st = conn.prepare_cached(
+        "SELECT attempt, kind, started_at, duration_ms, http_status, error_code, error_message, request_id
+         FROM attempts WHERE report_id = ?1 ORDER BY attempt LIMIT ?2",
+    )?;
+    st.query_map(params![id, MAX_ATTEMPTS], |r| {
+        Ok(Attempt {
+            attempt: r.get(0)?,
+            kind: r.get(1)?,
+            started_at: r.get(2)?,
+            duration_ms: r.get(3)?,
+            http_status: r.get(4)?,
+            error_code: r.get(5)?,
+            error_message: r.get(6)?,
+            request_id: r.get(7)?,
+        })
+    })?
+    .collect()
+}
+
+/// Why a report's file is not given.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("report {0} has no file (only ok reports keep one)")]
+    NoFile(i64),
+    #[error("the report's file lies outside the reports directory")]
+    Outside,
+    #[error("the report's file is gone: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The path the history records for `ok` report `id`.
+pub fn file_path(conn: &Connection, id: i64) -> Result<std::path::PathBuf, FileError> {
+    let path: Option<String> = conn
+        .query_row(
+            "SELECT file_path FROM reports WHERE id = ?1 AND status = 'ok'",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    path.map(std::path::PathBuf::from)
+        .ok_or(FileError::NoFile(id))
+}
+
+/// Open `path` for reading if it lies under `root` (no `..`, no link on
+/// the way down, not itself a link) and is a regular file.
+pub fn open_inside(root: &Path, path: &Path) -> Result<std::fs::File, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let rest = path.strip_prefix(root).map_err(|_| FileError::Outside)?;
+    if !rest.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(FileError::Outside);
+    }
+    if files::linked_report_dir(path)?.is_some() {
+        return Err(FileError::Outside);
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(FileError::Outside);
+    }
+    Ok(file)
+}
+
+/// The rows of report `id` as CSV: `sheet,row`, then every key the rows
+/// hold, in the order first seen.
+pub fn rows_csv(
+    conn: &Connection,
+    id: i64,
+) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut st = conn.prepare_cached(
+        "SELECT sheet, row_number, data FROM report_rows WHERE report_id = ?1 ORDER BY sheet, row_number",
+    )?;
+    let mut rows: Vec<(String, i64, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in st.query_map(params![id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (sheet, n, data) = r?;
+        let map = match serde_json::from_str::<serde_json::Value>(&data) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        for k in map.keys() {
+            if seen.insert(k.clone()) {
+                keys.push(k.clone());
+            }
+        }
+        rows.push((sheet, n, map));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["sheet".to_string(), "row".to_string()];
+    header.extend(keys.iter().cloned());
+    w.write_record(&header)?;
+    for (sheet, n, map) in rows {
+        let mut rec = vec![sheet, n.to_string()];
+        for k in &keys {
+            rec.push(match map.get(k) {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            });
+        }
+        w.write_record(&rec)?;
+    }
+    Ok(w.into_inner().map_err(|e| e.into_error())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_files_under_the_root_and_not_through_links_open() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path().join("reports");
+        std::fs::create_dir_all(root.join("job/2026/11")).expect("dirs");
+        let f = root.join("job/2026/11/a.xlsx");
+        std::fs::write(&f, b"x").expect("write");
+        assert!(open_inside(&root, &f).is_ok());
+        let outside = d.path().join("secret");
+        std::fs::write(&outside, b"s").expect("write");
+        assert!(matches!(
+            open_inside(&root, &outside),
+            Err(FileError::Outside)
+        ));
+        assert!(matches!(
+            open_inside(&root, &root.join("job/../../secret")),
+            Err(FileError::Outside)
+        ));
+        let link = root.join("job/2026/11/b.xlsx");
+        std::os::unix::fs::symlink(&outside, &link).expect("link");
+        assert!(open_inside(&root, &link).is_err());
+        assert!(matches!(
+            open_inside(&root, &root.join("job/2026/11")),
+            Err(FileError::Outside)
+        ));
+    }
+}

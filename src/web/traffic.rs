@@ -1,0 +1,370 @@
+//! Traffic from `report_rows`: the numeric columns of a job's sheets
+//! (found by looking at the rows of its latest reports, since the API does
+//! not document them), each summed per window over a range, in total and
+//! per device (the rows' own device column, else the report's target; the
+//! top [`TOP`] by total, the rest summed as "other").
+//! Done reports count (`ok` and `pruned`: pruning keeps the rows).
+
+use crate::config::Job;
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// How many targets get a series of their own.
+pub const TOP: usize = 10;
+
+/// How many of the latest reports are looked at to find the columns.
+const SAMPLE_REPORTS: i64 = 5;
+/// How many of their rows.
+const SAMPLE_ROWS: i64 = 2_000;
+
+/// A numeric column of a sheet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Column {
+    pub sheet: String,
+    pub column: String,
+}
+
+/// The columns of `samples` (sheet, JSON object) whose every non-null
+/// value is a number, with at least one number, by sheet then name.
+/// Pure.
+pub fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
+    // (sheet, column) -> (order seen, all numbers so far, numbers seen)
+    let mut seen: HashMap<(String, String), (usize, bool, usize)> = HashMap::new();
+    for (sheet, data) in samples {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(data) else {
+            continue;
+        };
+        for (k, v) in map {
+            let n = seen.len();
+            let e = seen.entry((sheet.clone(), k)).or_insert((n, true, 0));
+            match v {
+                serde_json::Value::Number(_) => e.2 += 1,
+                serde_json::Value::Null => {}
+                _ => e.1 = false,
+            }
+        }
+    }
+    let mut cols: Vec<((String, String), usize)> = seen
+        .into_iter()
+        // A JSON path cannot name a key holding a quote or backslash safely.
+        .filter(|((_, k), (_, all, count))| *all && *count > 0 && !k.contains(['"', '\\']))
+        .map(|(key, (order, _, _))| (key, order))
+        .collect();
+    cols.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.cmp(&b.1)));
+    cols.into_iter()
+        .map(|((sheet, column), _)| Column { sheet, column })
+        .collect()
+}
+
+/// The column of `sheet` in `samples` that names the device of a row: a
+/// key called `DeviceId`, `device_id` or `Device` (any case) whose values
+/// are text. Pure.
+pub fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String> {
+    let mut found: Option<String> = None;
+    for (_, data) in samples.iter().filter(|(s, _)| s == sheet) {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(data) else {
+            continue;
+        };
+        for (k, v) in &map {
+            let key = k.to_ascii_lowercase().replace('_', "");
+            if (key == "deviceid" || key == "device") && !k.contains(['"', '\\']) {
+                match v {
+                    serde_json::Value::String(_) | serde_json::Value::Null => {
+                        found.get_or_insert_with(|| k.clone());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A sample of the rows of `job`'s latest done reports: (sheet, JSON object).
+pub fn samples(conn: &Connection, job: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT rr.sheet, rr.data FROM report_rows rr
+         WHERE rr.report_id IN (SELECT r.id FROM reports r WHERE r.job = ?1 AND r.status IN ('ok', 'pruned')
+                                  AND EXISTS (SELECT 1 FROM report_rows x WHERE x.report_id = r.id)
+                                ORDER BY r.window_end DESC LIMIT ?2)
+         LIMIT ?3",
+    )?;
+    st.query_map(params![job, SAMPLE_REPORTS, SAMPLE_ROWS], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?
+    .collect()
+}
+
+/// One target's values, one per window (`null`: no done report).
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub target: String,
+    /// The device's name in the device inventory, where it has one.
+    pub name: Option<String>,
+    pub total: f64,
+    pub values: Vec<Option<f64>>,
+}
+
+/// One column's chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub sheet: String,
+    pub column: String,
+    /// Summed over every target, one per window.
+    pub total: Vec<Option<f64>>,
+    /// The top targets by total, largest first.
+    pub top: Vec<Series>,
+    /// Every other target, summed; `None` when there are none.
+    pub other: Option<Series>,
+}
+
+/// The traffic of `job` inside `[from, to)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Traffic {
+    /// Window starts, one per point.
+    pub windows: Vec<i64>,
+    pub charts: Vec<Chart>,
+}
+
+/// Sum each numeric column of `job` per window and target inside `[from, to)`.
+pub fn traffic(
+    conn: &Connection,
+    job: &Job,
+    from: Timestamp,
+    to: Timestamp,
+) -> rusqlite::Result<Traffic> {
+    let windows: Vec<i64> = job
+        .cadence
+        .windows_within(from, to)
+        .iter()
+        .map(|w| w.start)
+        .collect();
+    let index: HashMap<i64, usize> = windows.iter().enumerate().map(|(i, w)| (*w, i)).collect();
+    let samples = samples(conn, &job.name)?;
+    let cols = numeric_columns(&samples);
+    let mut by_sheet: BTreeMap<&str, Vec<&Column>> = BTreeMap::new();
+    for c in &cols {
+        by_sheet.entry(&c.sheet).or_default().push(c);
+    }
+    let mut charts = Vec::new();
+    for (sheet, cols) in by_sheet {
+        let sums: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                format!(
+                    "sum(json_extract(rr.data, '$.\"{}\"'))",
+                    c.column.replace('\'', "''")
+                )
+            })
+            .collect();
+        // Per device: the rows' own device column when the sheet has one
+        // (a report of all devices may hold a row per device), else the
+        // target; `-1` (the API's "all devices") counts as none.
+        let who = match device_column(&samples, sheet) {
+            Some(k) => format!(
+                "coalesce(nullif(nullif(json_extract(rr.data, '$.\"{}\"'), '-1'), ''), r.target)",
+                k.replace('\'', "''")
+            ),
+            None => "r.target".to_string(),
+        };
+        let sql = format!(
+            "SELECT r.window_start, {who}, {} FROM reports r
+             JOIN report_rows rr ON rr.report_id = r.id AND rr.sheet = ?5
+             WHERE r.job = ?1 AND r.window_end > ?2 AND r.window_end <= ?3 AND r.window_start >= ?2
+               AND r.status IN ('ok', ?4)
+             GROUP BY 1, 2",
+            sums.join(", ")
+        );
+        let mut st = conn.prepare(&sql)?;
+        // per column: target -> values
+        let mut per: Vec<HashMap<String, Vec<Option<f64>>>> = vec![HashMap::new(); cols.len()];
+        let mut rows = st.query(params![
+            job.name,
+            from.as_second(),
+            to.as_second(),
+            "pruned",
+            sheet
+        ])?;
+        while let Some(r) = rows.next()? {
+            let start: i64 = r.get(0)?;
+            let Some(&i) = index.get(&start) else {
+                continue;
+            };
+            let target: String = r.get(1)?;
+            for (c, map) in per.iter_mut().enumerate() {
+                let v: Option<f64> = r.get(2 + c)?;
+                let Some(v) = v else { continue };
+                let vals = map
+                    .entry(target.clone())
+                    .or_insert_with(|| vec![None; windows.len()]);
+                vals[i] = Some(vals[i].unwrap_or(0.0) + v);
+            }
+        }
+        for (c, map) in cols.iter().zip(per) {
+            charts.push(chart(c, map, windows.len()));
+        }
+    }
+    name_devices(conn, &mut charts)?;
+    Ok(Traffic { windows, charts })
+}
+
+/// Give each top series of a device (`<id>` or `device:<id>`) its name from the device inventory
+/// (the `devices` table), when the history has one.
+pub fn name_devices(conn: &Connection, charts: &mut [Chart]) -> rusqlite::Result<()> {
+    let inventory: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !inventory {
+        return Ok(());
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT name FROM devices WHERE device_id = ?1 AND name IS NOT NULL AND name != ''",
+    )?;
+    for s in charts.iter_mut().flat_map(|c| c.top.iter_mut()) {
+        if let Some(id) = s.target.strip_prefix("device:") {
+            s.name = st.query_row(params![id], |r| r.get(0)).optional()?;
+        }
+    }
+    Ok(())
+}
+
+fn add_into(acc: &mut [Option<f64>], values: &[Option<f64>]) {
+    for (a, v) in acc.iter_mut().zip(values) {
+        if let Some(v) = v {
+            *a = Some(a.unwrap_or(0.0) + v);
+        }
+    }
+}
+
+/// A column's chart from its per-target values. Pure.
+pub fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Chart {
+    let mut series: Vec<Series> = per
+        .into_iter()
+        .map(|(target, values)| Series {
+            name: None,
+            total: values.iter().flatten().sum(),
+            target,
+            values,
+        })
+        .collect();
+    series.sort_by(|a, b| b.total.total_cmp(&a.total).then(a.target.cmp(&b.target)));
+    let mut total = vec![None; n];
+    for s in &series {
+        add_into(&mut total, &s.values);
+    }
+    let rest = if series.len() > TOP {
+        series.split_off(TOP)
+    } else {
+        Vec::new()
+    };
+    let other = (!rest.is_empty()).then(|| {
+        let mut values = vec![None; n];
+        for s in &rest {
+            add_into(&mut values, &s.values);
+        }
+        Series {
+            name: None,
+            target: format!("other ({} targets)", rest.len()),
+            total: rest.iter().map(|s| s.total).sum(),
+            values,
+        }
+    });
+    Chart {
+        sheet: c.sheet.clone(),
+        column: c.column.clone(),
+        total,
+        top: series,
+        other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_columns_are_those_with_only_numbers() {
+        let s = |sheet: &str, d: &str| (sheet.to_string(), d.to_string());
+        let cols = numeric_columns(&[
+            s(
+                "Traffic",
+                r#"{"Time":"2026-11-01 00:00","DeviceId":"d1","UpBytes":1,"DownBytes":2,"Odd":null}"#,
+            ),
+            s(
+                "Traffic",
+                r#"{"Time":"2026-11-01 01:00","DeviceId":"d1","UpBytes":3,"DownBytes":null,"Odd":null}"#,
+            ),
+            s("Summary", r#"{"Key":"Rows","Value":2}"#),
+            s("Summary", r#"{"Key":"DeviceId","Value":"d1"}"#),
+            s("Bad", "not json"),
+        ]);
+        let names: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{}/{}", c.sheet, c.column))
+            .collect();
+        assert_eq!(names, ["Traffic/DownBytes", "Traffic/UpBytes"]);
+    }
+
+    #[test]
+    fn the_device_column_is_found_by_name_and_text() {
+        let s = |sheet: &str, d: &str| (sheet.to_string(), d.to_string());
+        let samples = [
+            s("Traffic", r#"{"DeviceId":"d1","UpBytes":1}"#),
+            s("Traffic", r#"{"DeviceId":null,"UpBytes":2}"#),
+            s("Other", r#"{"device":7}"#),
+        ];
+        assert_eq!(
+            device_column(&samples, "Traffic").as_deref(),
+            Some("DeviceId")
+        );
+        assert_eq!(device_column(&samples, "Other"), None);
+        assert_eq!(device_column(&samples, "None"), None);
+    }
+
+    #[test]
+    fn devices_get_their_inventory_names() {
+        let conn = Connection::open_in_memory().expect("db");
+        let mut charts = vec![chart(
+            &Column {
+                sheet: "S".into(),
+                column: "C".into(),
+            },
+            HashMap::from([
+                ("device:d1".to_string(), vec![Some(1.0)]),
+                ("device:d2".to_string(), vec![Some(2.0)]),
+            ]),
+            1,
+        )];
+        name_devices(&conn, &mut charts).expect("no inventory is fine");
+        conn.execute_batch(
+            "CREATE TABLE devices (device_id TEXT PRIMARY KEY, name TEXT);
+             INSERT INTO devices VALUES ('d1', 'Shop <1>');",
+        )
+        .expect("inventory");
+        name_devices(&conn, &mut charts).expect("names");
+        let names: Vec<Option<&str>> = charts[0].top.iter().map(|s| s.name.as_deref()).collect();
+        assert_eq!(names, [None, Some("Shop <1>")]);
+    }
+
+    #[test]
+    fn the_top_targets_keep_their_series_and_the_rest_is_summed() {
+        let mut per = HashMap::new();
+        for t in 0..12 {
+            per.insert(format!("device:{t:02}"), vec![Some(f64::from(t)), None]);
+        }
+        let c = Column {
+            sheet: "S".into(),
+            column: "C".into(),
+        };
+        let ch = chart(&c, per, 2);
+        assert_eq!(ch.top.len(), TOP);
+        assert_eq!(ch.top[0].target, "device:11");
+        let other = ch.other.expect("other");
+        assert_eq!(other.values, vec![Some(1.0), None]);
+        assert_eq!(ch.total, vec![Some(66.0), None]);
+    }
+}
