@@ -1,4 +1,5 @@
-//! Sending `GetStatisticData`: waits for the process's rate limiter, signs
+//! Sending `GetStatisticData`: waits for the process's rate limiter (and
+//! tells it of a `RequestLimitExceeded`, which slows it down), signs
 //! the request afresh (TC3, with the credentials current at that moment),
 //! posts it and interprets the answer (its body read with a cap of
 //! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
@@ -142,6 +143,11 @@ impl Client {
             Err(Capped::TooLarge) => Err(CallError::ResponseTooLarge { status }),
             Err(Capped::Http(e)) => return Err(call_error(e)),
         };
+        if let Err(CallError::Api(e)) = &result
+            && e.code.kind() == super::code::CodeKind::RequestLimitExceeded
+        {
+            self.limiter.refused();
+        }
         let code = match &result {
             Ok(_) => "Success".to_string(),
             Err(e) => e.code(),
