@@ -60,7 +60,11 @@ fn the_default_config_keeps_more_than_4_in_flight_and_never_exceeds_the_limit() 
         "2026-11-03T12:00:00Z",
         &["-q"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 60)]);
     let calls = w.fake.calls();
     assert_eq!(calls.len(), 60, "a call was refused or repeated");
@@ -71,5 +75,8 @@ fn the_default_config_keeps_more_than_4_in_flight_and_never_exceeds_the_limit() 
         w.fake.max_calls_in_flight()
     );
     let most = max_in_any_second(&calls);
-    assert!(most <= LIMIT as usize, "{most} calls arrived within a second");
+    assert!(
+        most <= LIMIT as usize,
+        "{most} calls arrived within a second"
+    );
 }

@@ -1,5 +1,6 @@
 //! `check`: validate the config, say where the credentials come from, and
-//! show each job's targets, next fires and the reports it would fetch now.
+//! show each job's targets, next fires and the reports it would fetch now,
+//! with how long they take at the rate limit.
 //! No API call; it only reads the history, if there is one.
 
 use crate::archive::store::query;
@@ -54,7 +55,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let conn = setup::open_readonly(&config)?;
     let now = Timestamp::now();
     for job in &config.jobs {
-        describe_job(&mut out, job, now, conn.as_ref())?;
+        describe_job(&mut out, job, now, conn.as_ref(), config.api.rate_limit)?;
     }
     super::print(&out)?;
     Ok(Exit::Ok)
@@ -65,6 +66,7 @@ fn describe_job(
     job: &Job,
     now: Timestamp,
     conn: Option<&rusqlite::Connection>,
+    limit: std::num::NonZeroU32,
 ) -> anyhow::Result<()> {
     let job = std::sync::Arc::new(job.clone());
     let _ = writeln!(
@@ -123,10 +125,11 @@ fn describe_job(
         (Some(first), Some(last)) => {
             let _ = writeln!(
                 out,
-                "  due now: {} of {due_count} reports not done, windows {} .. {}",
+                "  due now: {} of {due_count} reports not done, windows {} .. {}\n  estimate: {}",
                 todo.len(),
                 first.window_text(),
-                last.window_text()
+                last.window_text(),
+                crate::run::estimate::describe(todo.len() as u64, limit)
             );
         }
         _ => {

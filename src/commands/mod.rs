@@ -23,7 +23,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Check => check::run(config),
-        Command::Fetch(args) => fetch::run(config, args).await,
+        Command::Fetch(args) => fetch::run(config, args, cli.quiet).await,
         Command::History(args) => history::run(config, args),
         Command::Run => crate::run::daemon::run(config).await,
         Command::Status(args) => status::run(config, args),

@@ -97,6 +97,12 @@ impl Pace {
     }
 }
 
+/// The calls per second sent at most, for a limit of `per_second`: the
+/// limit less the margin.
+pub fn sustained(per_second: NonZeroU32) -> f64 {
+    f64::from(per_second.get()) / (1.0 + SAFETY_MARGIN)
+}
+
 struct State {
     /// The earliest moment the next call may go.
     next: Option<Instant>,
@@ -108,6 +114,8 @@ struct State {
 /// ([`Limiter::set_limit`]), so fires before and after share it.
 pub struct Limiter {
     limit: std::sync::atomic::AtomicU32,
+    /// Calls let go so far.
+    sent: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
 }
 
@@ -115,6 +123,7 @@ impl Limiter {
     pub fn new(per_second: NonZeroU32) -> Limiter {
         Limiter {
             limit: std::sync::atomic::AtomicU32::new(per_second.get()),
+            sent: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
                 next: None,
                 pace: Pace::default(),
@@ -142,6 +151,11 @@ impl Limiter {
         1.0 / state.pace.interval(self.limit() as u32, now).as_secs_f64()
     }
 
+    /// Calls let go so far, for progress.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The server refused a call for its rate: slow the process down.
     pub fn refused(&self) {
         let now = Instant::now();
@@ -162,6 +176,7 @@ impl Limiter {
             Some(at) if at > now => Err(at),
             _ => {
                 state.next = Some(now + state.pace.interval(self.limit() as u32, now));
+                self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }
         }
