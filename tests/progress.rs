@@ -174,3 +174,26 @@ fn off_a_terminal_fetch_writes_progress_lines_and_no_bar() {
     assert_exit(&o, 0);
     assert!(!stderr(&o).contains("progress: "), "{}", stderr(&o));
 }
+
+#[test]
+fn dry_run_and_check_say_how_long_the_work_takes_at_the_limit() {
+    let w = World::new(HOURLY);
+    // a year of hourly reports at rate_limit = 200 (less the 4 % margin)
+    let o = w.fetch(
+        "hourly-all",
+        "2025-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+        &["--dry-run"],
+    );
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("estimate: 8,760 reports, about 46 s at 200 calls/s"),
+        "{out}"
+    );
+    let o = w.run(&["check"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("  estimate: "), "{out}");
+    assert!(out.contains(" at 200 calls/s"), "{out}");
+}
