@@ -7,8 +7,8 @@
 //! calls sent at once crosses the network (new connections, a busy
 //! scheduler) as a bunch whose arrivals spread over tens of milliseconds and
 //! can land 21 in one server-side second. Evenly spaced calls with a 4 %
-//! margin survive up to 40 ms of jitter at a limit of 20 and still use
-//! 96 % of it. A process that has been idle sends its next call at once,
+//! margin survive up to 40 ms of jitter at a limit of 20 (less the
+//! [`LATE_WAKE`] a waiter may lag) and still use 96 % of it. A process that has been idle sends its next call at once,
 //! but never banks unused slots for a burst.
 //!
 //! When the server refuses a call anyway (`RequestLimitExceeded`: another
@@ -43,6 +43,12 @@ pub const FLOOR: f64 = 0.1;
 /// Refusals within this long of a slowdown were sent before it: they do
 /// not slow down further.
 pub const REFUSAL_SPAN: Duration = Duration::from_secs(1);
+
+/// How late a waiter may wake and still keep the slots' pace (timer
+/// granularity, a busy scheduler): sends then lag the even grid by up to
+/// this, which the margin covers along with arrival jitter (10 ms of it
+/// leaves 30 ms for the network at 20 calls/s).
+pub const LATE_WAKE: Duration = Duration::from_millis(10);
 
 /// The pace of calls, as a share of the limit: 1 unless refusals slowed it.
 /// Pure: every method takes the moment.
@@ -174,8 +180,12 @@ impl Limiter {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match state.next {
             Some(at) if at > now => Err(at),
-            _ => {
-                state.next = Some(now + state.pace.interval(self.limit() as u32, now));
+            next => {
+                // A waiter woken a little late keeps the pace: the next slot
+                // follows the one due, not the wake-up; after a longer pause
+                // nothing is banked.
+                let base = next.filter(|at| now - *at <= LATE_WAKE).unwrap_or(now);
+                state.next = Some(base + state.pace.interval(self.limit() as u32, now));
                 self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }

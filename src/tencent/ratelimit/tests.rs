@@ -164,3 +164,32 @@ async fn a_new_limit_changes_the_spacing() {
     );
     assert_eq!(l.limit(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_woken_late_keeps_the_pace_but_a_pause_banks_nothing() {
+    let l = limiter(20);
+    let t0 = Instant::now();
+    let interval = Duration::from_secs_f64(1.04 / 20.0);
+    assert!(l.try_take(t0).is_ok());
+    // woken 3 ms after its slot: the next slot still follows the one due
+    assert!(l.try_take(t0 + interval + Duration::from_millis(3)).is_ok());
+    assert_eq!(
+        l.try_take(t0 + interval + Duration::from_millis(4)),
+        Err(t0 + interval * 2)
+    );
+    // 40 calls each woken 5 ms late: 40 slots in 40 intervals, not 40 x 5 ms more
+    for i in 2..42 {
+        assert!(
+            l.try_take(t0 + interval * i + Duration::from_millis(5))
+                .is_ok()
+        );
+    }
+    assert_eq!(l.try_take(t0 + interval * 42), Ok(()));
+    // after a pause longer than the lateness allowed, the grid starts again from now
+    let later = t0 + interval * 100;
+    assert!(l.try_take(later).is_ok());
+    assert_eq!(
+        l.try_take(later + Duration::from_millis(1)),
+        Err(later + interval)
+    );
+}
