@@ -182,7 +182,6 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
             total += store.on_thread(|c| query::not_done(c, batch))?.len() as u64;
         }
     }
-    let skipped = usize::try_from(asked - total).unwrap_or(usize::MAX);
     let todo = plan.batches().flat_map(|batch| {
         if args.force {
             return batch;
@@ -208,6 +207,10 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     wait_for_busy(&engine, &mut summary, &ctl).await;
     shown.finish().await;
     let stopped_by = signal.and_then(|s| s.stopped());
+    // Left out as done, before the start or while the range was walked.
+    let skipped = usize::try_from(asked)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(summary.total());
     print_summary(&summary, skipped);
     if let Some(damaged) = summary.damaged {
         return Err(damaged.into());
