@@ -27,6 +27,26 @@ pub struct ClientSetupError(String);
 
 /// Build the process's HTTP client (rustls with the ring provider, system roots).
 pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+    builder(api)
+        .build()
+        .map_err(|e| ClientSetupError(describe(&e)))
+}
+
+/// Idle download connections kept for reuse.
+pub const DOWNLOAD_IDLE: usize = 4;
+
+/// The HTTP client of downloads: apart from the API's, so that the read
+/// buffers a connection grows while bringing a large file are not kept by
+/// the many API connections waiting for slow answers, and with few idle
+/// connections kept.
+pub fn download_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+    builder(api)
+        .pool_max_idle_per_host(DOWNLOAD_IDLE)
+        .build()
+        .map_err(|e| ClientSetupError(describe(&e)))
+}
+
+fn builder(api: &Api) -> reqwest::ClientBuilder {
     // Installing the provider twice is harmless; the first one stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -37,8 +57,6 @@ pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
         // No redirects: an API call carries X-TC-Token, which a redirect to
         // another host would pass on; pre-signed download URLs answer directly.
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ClientSetupError(describe(&e)))
 }
 
 /// A reqwest error with its causes, for people (reqwest's top line alone says
@@ -71,6 +89,7 @@ pub fn redact_url(url: &reqwest::Url) -> String {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    downloads: reqwest::Client,
     api: Arc<Api>,
     credentials: Provider,
     limiter: Arc<Limiter>,
@@ -79,20 +98,23 @@ pub struct Client {
 impl Client {
     pub fn new(
         http: reqwest::Client,
+        downloads: reqwest::Client,
         api: Api,
         credentials: Provider,
         limiter: Arc<Limiter>,
     ) -> Client {
         Client {
             http,
+            downloads,
             api: Arc::new(api),
             credentials,
             limiter,
         }
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client of downloads.
+    pub fn downloads(&self) -> &reqwest::Client {
+        &self.downloads
     }
 
     pub fn timeout(&self) -> Duration {
