@@ -5,6 +5,9 @@
 //! name contains one of the filters (all without one):
 //!
 //! - `rate`: sustained API calls/s under a 20/s server limit, and refusals;
+//! - `latency`: the same with the API answering in 0.1, 0.4 and 1.5 s under
+//!   the default config, and peak RSS of planning a 438,000-report range and
+//!   of fetching 5 MiB reports at 2 s latency;
 //! - `sdk`: wall time against sequential scripts using the official
 //!   Python SDK (`bench/sdk_sequential.py`), plain and doing the same work
 //!   per report as mna-reportd;
@@ -24,6 +27,7 @@
 mod clients;
 mod harness;
 mod ingest;
+mod latency;
 mod memory;
 mod rate;
 mod replay;
@@ -217,8 +221,9 @@ fn build_id() -> String {
 
 type Scenario = fn(&mut Results);
 
-const SCENARIOS: [(&str, Scenario); 4] = [
+const SCENARIOS: [(&str, Scenario); 5] = [
     ("rate", rate::scenario),
+    ("latency", latency::scenario),
     ("sdk", sdk::scenario),
     ("memory", memory::scenario),
     ("ingest", ingest::scenario),

@@ -12,7 +12,7 @@ use crate::world::World;
 const RATE_REPORTS: i64 = 200;
 const RATE_LIMIT: u32 = 20;
 /// (calls - 1) / (last arrival - first arrival).
-fn sustained_rate(calls: &[CallRecord]) -> f64 {
+pub fn sustained_rate(calls: &[CallRecord]) -> f64 {
     match (calls.first(), calls.last()) {
         (Some(first), Some(last)) if calls.len() > 1 => {
             (calls.len() - 1) as f64 / secs_between(first.at, last.at)
@@ -22,7 +22,7 @@ fn sustained_rate(calls: &[CallRecord]) -> f64 {
 }
 
 /// The most calls whose arrivals lie within any 1 s span.
-fn max_in_any_second(calls: &[CallRecord]) -> usize {
+pub fn max_in_any_second(calls: &[CallRecord]) -> usize {
     let mut best = 0;
     let mut lo = 0;
     for hi in 0..calls.len() {

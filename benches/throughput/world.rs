@@ -58,15 +58,20 @@ impl World {
         World::with_fake(fake, dir, rate_limit, concurrency)
     }
 
-    /// A config in `dir` for `fake`, with one hourly UTC job.
+    /// A config in `dir` for `fake`, with one hourly UTC job; a
+    /// `concurrency` of 0 leaves it out (the default).
     pub fn with_fake(fake: FakeMna, dir: TempDir, rate_limit: u32, concurrency: usize) -> World {
         let config = dir.path().join("config.toml");
+        let concurrency = match concurrency {
+            0 => String::new(),
+            n => format!("concurrency = {n}"),
+        };
         let text = format!(
             r#"[api]
 endpoint = "{endpoint}"
 rate_limit = {rate_limit}
 timeout = "120s"
-concurrency = {concurrency}
+{concurrency}
 
 [storage]
 state_dir = "state"

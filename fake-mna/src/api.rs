@@ -329,6 +329,12 @@ pub(crate) async fn handle(
     ctl: Arc<ConnCtl>,
     req: Request<Incoming>,
 ) -> Response<RespBody> {
+    let _in_flight = shared.calls_in_flight.enter();
+    // Strict mode: the call reaches the server (and its rate limit) a little late.
+    let jitter = crate::config::random_up_to(shared.cfg.arrival_jitter);
+    if !jitter.is_zero() {
+        tokio::time::sleep(jitter).await;
+    }
     let at = SystemTime::now();
     let (parts, body) = req.into_parts();
     let request_id = request_id();
@@ -364,6 +370,7 @@ pub(crate) async fn handle(
         Err((code, message)) => return reply_error(&shared, rec, code, &message, &request_id),
     };
     rec.params = Some(params.clone());
+    shared.cfg.answer_delay.sleep().await;
     let fault = shared.faults.next_api();
     rec.fault = fault.as_ref().map(Fault::label);
     match fault {

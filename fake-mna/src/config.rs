@@ -58,6 +58,59 @@ pub struct FakeConfig {
     /// Seconds added to the fake's clock (to simulate a skewed server); it
     /// moves the `X-TC-Timestamp` window, temp credential times and `Date`.
     pub clock_offset: i64,
+    /// How long each `GetStatisticData` answer takes (default none): the
+    /// real service builds a workbook per call.
+    pub answer_delay: Delay,
+    /// How long each download waits before its first byte (default none).
+    pub download_delay: Delay,
+    /// Strict mode: each call is counted by the rate limit only after a
+    /// random delay of up to this long (default none), like calls crossing
+    /// a real network, which arrive bunched.
+    pub arrival_jitter: Duration,
+}
+
+/// A delay, fixed or drawn uniformly from a range for each request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delay {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Delay {
+    /// Always `d`.
+    pub fn fixed(d: Duration) -> Delay {
+        Delay { min: d, max: d }
+    }
+
+    /// Uniform in `[min, max]` (swapped when given the other way round).
+    pub fn between(min: Duration, max: Duration) -> Delay {
+        Delay {
+            min: min.min(max),
+            max: min.max(max),
+        }
+    }
+
+    /// One draw.
+    pub fn draw(&self) -> Duration {
+        random_up_to(self.max.saturating_sub(self.min)) + self.min
+    }
+
+    /// Sleep one draw (nothing when zero).
+    pub async fn sleep(&self) {
+        let d = self.draw();
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// Uniform in `[0, max]`.
+pub(crate) fn random_up_to(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::random_range(0..=nanos))
 }
 
 impl Default for FakeConfig {
@@ -72,6 +125,9 @@ impl Default for FakeConfig {
             cvm_role: None,
             cvm_ttl: Duration::from_secs(3600),
             clock_offset: 0,
+            answer_delay: Delay::default(),
+            download_delay: Delay::default(),
+            arrival_jitter: Duration::ZERO,
         }
     }
 }

@@ -156,6 +156,7 @@ pub(crate) async fn handle(
         return status_error(403, &path);
     }
 
+    shared.cfg.download_delay.sleep().await;
     let fault = shared.faults.next_download();
     record.fault = fault.as_ref().map(Fault::label);
     let mut cut = None;

@@ -60,7 +60,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use api::{ACTION, MAX_SKEW, SERVICE, VERSION};
-pub use config::{Credential, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig};
+pub use config::{Credential, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Delay, FakeConfig};
 pub use devices::{FakeDevice, GET_DEVICES, GET_GROUP_DETAIL, GET_GROUP_LIST};
 pub use faults::Fault;
 pub use params::{ParamError, Params, parse_body};
@@ -334,6 +334,12 @@ impl FakeMna {
     /// Calls refused by the rate limiter.
     pub fn rate_limited_count(&self) -> usize {
         self.shared.rate_limited.load(Ordering::SeqCst)
+    }
+
+    /// The most `GetStatisticData` calls that were being answered at once
+    /// (from the arrival of the request to the end of its answer's delay).
+    pub fn max_calls_in_flight(&self) -> usize {
+        self.shared.calls_in_flight.max()
     }
 
     /// Requests under `/latest/meta-data/`.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fake_mna::{Credential, FakeConfig, FakeMna};
+use fake_mna::{Credential, Delay, FakeConfig, FakeMna};
 
 /// An in-process fake of the Tencent Cloud MNA API (GetStatisticData).
 #[derive(Parser, Debug)]
@@ -49,6 +49,26 @@ struct Args {
     /// Lifetime of issued temporary credentials.
     #[arg(long, default_value = "3600s", value_parser = humantime::parse_duration)]
     cvm_ttl: Duration,
+    /// How long each API answer takes: `400ms`, or a range `100ms..1s`.
+    #[arg(long, default_value = "0s", value_parser = parse_delay)]
+    answer_delay: Delay,
+    /// How long each download waits before its first byte (as --answer-delay).
+    #[arg(long, default_value = "0s", value_parser = parse_delay)]
+    download_delay: Delay,
+    /// Count each call against --rate-limit up to this much late (strict mode).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    arrival_jitter: Duration,
+}
+
+/// `400ms` or `100ms..1s`.
+fn parse_delay(s: &str) -> Result<Delay, humantime::DurationError> {
+    Ok(match s.split_once("..") {
+        Some((a, b)) => Delay::between(
+            humantime::parse_duration(a.trim())?,
+            humantime::parse_duration(b.trim())?,
+        ),
+        None => Delay::fixed(humantime::parse_duration(s.trim())?),
+    })
 }
 
 fn config(args: &Args) -> FakeConfig {
@@ -65,6 +85,9 @@ fn config(args: &Args) -> FakeConfig {
     cfg.url_ttl = args.url_ttl;
     cfg.cvm_role = args.cvm_role.clone();
     cfg.cvm_ttl = args.cvm_ttl;
+    cfg.answer_delay = args.answer_delay;
+    cfg.download_delay = args.download_delay;
+    cfg.arrival_jitter = args.arrival_jitter;
     cfg
 }
 

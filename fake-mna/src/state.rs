@@ -2,7 +2,7 @@
 //! records, fault queues, the rate limiter, issued URLs and credentials.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,6 +60,36 @@ pub(crate) struct Shared {
     pub served: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     /// The account's devices, and every group they were ever in (id → name).
     pub fleet: Mutex<(Vec<FakeDevice>, BTreeMap<String, String>)>,
+    /// API calls being answered now, and the most at once.
+    pub calls_in_flight: InFlight,
+}
+
+/// A count of requests being served, and its peak.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl InFlight {
+    /// Count one more until the guard drops.
+    pub fn enter(&self) -> InFlightGuard<'_> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -79,6 +109,7 @@ impl Shared {
             metadata_requests: AtomicUsize::new(0),
             served: Mutex::default(),
             fleet: Mutex::default(),
+            calls_in_flight: InFlight::default(),
         }
     }
 

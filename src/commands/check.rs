@@ -1,7 +1,8 @@
 //! `check`: validate the config, say where the credentials come from, and
 //! show each job's targets (a discovering job's known devices and last
-//! listing), next fires, the reports it would fetch now and its steady
-//! demand in calls per second, with the sum against `api.rate_limit`.
+//! listing), next fires, the reports it would fetch now with how long they
+//! take at the rate limit, and its steady demand in calls per second, with
+//! the sum against `api.rate_limit`.
 //! No API call; it only reads the history, if there is one. Without
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
@@ -72,7 +73,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             Some(c) => discovery::job_now(c, &std::sync::Arc::new(job.clone()))?,
             None => std::sync::Arc::new(job.clone()),
         };
-        describe_job(&mut out, &job, now, conn.as_ref())?;
+        describe_job(&mut out, &job, now, conn.as_ref(), config.api.rate_limit)?;
         if job.enabled {
             let d = demand::of(&job);
             let _ = writeln!(out, "  demand: {}", d.text());
@@ -95,6 +96,7 @@ fn describe_job(
     job: &std::sync::Arc<Job>,
     now: Timestamp,
     conn: Option<&rusqlite::Connection>,
+    limit: std::num::NonZeroU32,
 ) -> anyhow::Result<()> {
     let _ = writeln!(
         out,
@@ -182,10 +184,11 @@ fn describe_job(
         (Some(first), Some(last)) => {
             let _ = writeln!(
                 out,
-                "  due now: {} of {due_count} reports not done, windows {} .. {}",
+                "  due now: {} of {due_count} reports not done, windows {} .. {}\n  estimate: {}",
                 todo.len(),
                 first.window_text(),
-                last.window_text()
+                last.window_text(),
+                crate::run::estimate::describe(todo.len() as u64, limit)
             );
         }
         _ => {

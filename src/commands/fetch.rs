@@ -1,20 +1,26 @@
 //! `fetch`: what is due now, or every window inside `--from/--to`, now; a
 //! manual fetch never moves a job's schedule; a job that discovers its
 //! devices lists them first. `--dry-run` prints the reports and request
-//! bodies and touches nothing (discovering jobs: the devices the history knows).
+//! bodies, and how long they would take, and touches nothing (discovering
+//! jobs: the devices the history knows).
+//! The range is walked in window order, oldest first, a batch of windows at
+//! a time: memory does not grow with its length. Progress shows while it runs.
 
 use crate::archive::store::query;
 use crate::commands::cli::FetchArgs;
 use crate::config::Job;
-use crate::core::report::{RegionScope, ReportKey, Trigger};
+use crate::core::report::{RegionScope, Trigger};
+use crate::core::window::Window;
 use crate::run::discovery;
 use crate::run::engine::{Control, Engine, Summary};
+use crate::run::estimate;
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
+use crate::run::progress;
 use crate::run::setup;
 use crate::run::signals;
 use jiff::Timestamp;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,14 +31,52 @@ use tracing::warn;
 /// range (and would take hours at the API's 20 calls a second).
 pub const MAX_RANGE_REPORTS: u64 = 1_000_000;
 
-/// The reports `args` asks for, before subtracting those done, and the lags
-/// of the jobs whose range reaches past `now` (those windows are not even
-/// planned).
-fn planned(
-    jobs: &[Arc<Job>],
-    args: &FetchArgs,
-    now: Timestamp,
-) -> anyhow::Result<(Vec<Planned>, BTreeSet<Duration>)> {
+/// Reports taken from the history at once to subtract those done: whole
+/// windows, about this many reports.
+const BATCH: u64 = 1024;
+
+/// What `args` asks for, as windows: the reports are made from them as they
+/// are taken, so a long range is never held whole.
+struct Plan {
+    /// Each job's complete windows, oldest first, in job order.
+    work: Vec<(Arc<Job>, Vec<Window>)>,
+    /// Each job's windows not complete yet (never fetched by hand).
+    later: Vec<(Arc<Job>, Vec<Window>)>,
+    /// The lags of the jobs whose range reaches past now (those windows are
+    /// not even planned).
+    future: BTreeSet<Duration>,
+}
+
+impl Plan {
+    /// The reports asked for (complete windows only).
+    fn asked(&self) -> u64 {
+        count(&self.work)
+    }
+
+    /// The reports in batches of whole windows, oldest first.
+    fn batches(&self) -> impl Iterator<Item = Vec<Planned>> + '_ {
+        self.work.iter().flat_map(|(job, windows)| {
+            let most = plan::most_per_window(job).max(1);
+            let per = usize::try_from((BATCH / most).max(1)).unwrap_or(1);
+            windows.chunks(per).map(move |chunk| {
+                chunk
+                    .iter()
+                    .flat_map(|w| plan::in_window(job, *w, Trigger::Manual))
+                    .collect()
+            })
+        })
+    }
+}
+
+fn count(windows: &[(Arc<Job>, Vec<Window>)]) -> u64 {
+    windows
+        .iter()
+        .flat_map(|(job, w)| w.iter().map(|w| plan::per_window(job, w)))
+        .sum()
+}
+
+/// The windows `args` asks for at `now`.
+fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Result<Plan> {
     let mut ranges = Vec::new();
     let mut future = BTreeSet::new();
     let mut size: u64 = 0;
@@ -63,28 +107,31 @@ fn planned(
         ))
         .into());
     }
-    let mut out = Vec::new();
+    let (mut work, mut later) = (Vec::new(), Vec::new());
     if args.from.is_some() {
         for (job, from, to) in ranges {
             if from < to {
-                out.extend(plan::range(job, from, to, Trigger::Manual));
+                let (complete, not_yet) = plan::range_windows(job, from, to, now);
+                work.push((job.clone(), complete));
+                later.push((job.clone(), not_yet));
             }
         }
     } else {
         for job in jobs {
-            out.extend(plan::due(job, now, false).into_iter().map(|p| Planned {
-                trigger: Trigger::Manual,
-                ..p
-            }));
+            work.push((job.clone(), plan::due_windows(job, now)));
         }
     }
-    Ok((out, future))
+    Ok(Plan {
+        work,
+        later,
+        future,
+    })
 }
 
 /// How often a fetch looks again at reports another process is fetching.
 pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> anyhow::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
@@ -104,16 +151,34 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         if discovering {
             print_inventory_note(&jobs, conn.is_some());
         }
-        let (planned, future) = planned(&jobs, &args, now)?;
-        let (mut todo, not_complete) = plan::split_complete(planned, now);
-        print_not_complete(&not_complete, &future);
-        let asked = todo.len();
-        if !args.force
-            && let Some(conn) = conn
-        {
-            todo = query::not_done(&conn, todo)?;
+        // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
+        let plan = planned(&jobs, &args, now)?;
+        print_not_complete(&plan);
+        let asked = plan.asked();
+        let conn = if args.force { None } else { conn };
+        let todo = |batch| match &conn {
+            Some(c) => query::not_done(c, batch),
+            None => Ok(batch),
+        };
+        // A first pass counts, holding one batch at a time; the second lists.
+        let mut n = 0;
+        for batch in plan.batches() {
+            n += todo(batch)?.len() as u64;
         }
-        print_dry_run(&todo, asked, &source);
+        let limit = config.api.rate_limit;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let _ = writeln!(
+            out,
+            "dry run: {n} of {asked} reports would be fetched (credentials: {source}); nothing is sent\n\
+             estimate: {}",
+            estimate::describe(n, limit)
+        );
+        for batch in plan.batches() {
+            if print_dry_run(&mut out, &todo(batch)?).is_err() {
+                break; // the reader went away
+            }
+        }
+        let _ = out.flush();
         return Ok(Exit::Ok);
     }
 
@@ -121,8 +186,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
     // discovering job has no target before its devices are read: cheap).
     let first = planned(&jobs, &args, now)?;
     let store = setup::open_store(&config)?;
-    let engine = setup::engine(&config, found, store.clone(), setup::limiter(&config))?;
-    let (planned, future) = if discovering {
+    let limiter = setup::limiter(&config);
+    let engine = setup::engine(&config, found, store.clone(), limiter.clone())?;
+    let plan = if discovering {
         let mut resolved = Vec::with_capacity(jobs.len());
         for job in &jobs {
             if job.discovery.is_some() {
@@ -138,20 +204,44 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
         first
     };
     // A report whose window end plus lag has not passed is incomplete: never fetched by hand.
-    let (mut todo, not_complete) = plan::split_complete(planned, now);
-    print_not_complete(&not_complete, &future);
-    let asked = todo.len();
+    print_not_complete(&plan);
+    let asked = plan.asked();
+    // The reports not done, counted first (holding one batch at a time)
+    // for the progress bar, then taken batch by batch as the engine has room.
+    let mut total = asked;
     if !args.force {
-        todo = store.on_thread(|c| query::not_done(c, todo))?;
+        total = 0;
+        for batch in plan.batches() {
+            total += store.on_thread(|c| query::not_done(c, batch))?.len() as u64;
+        }
     }
-    let skipped = asked - todo.len();
+    let todo = plan.batches().flat_map(|batch| {
+        if args.force {
+            return batch;
+        }
+        let all = batch.clone();
+        store
+            .on_thread(|c| query::not_done(c, batch))
+            .unwrap_or_else(|e| {
+                // Each claim looks again: the done ones end up `already done`.
+                warn!(error = %e, "cannot read the history to skip done reports; each is checked as it is claimed");
+                all
+            })
+    });
     let ctl = Control::default();
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
-    let mut summary = engine.run(todo.clone(), args.force, &ctl).await;
-    wait_for_busy(&engine, todo, &mut summary, &ctl).await;
+    let mode = progress::Mode::pick(quiet);
+    let shown = progress::Shown::start(mode, total, ctl.tally.clone(), limiter);
+    let mut summary = engine.run(todo, args.force, &ctl).await;
+    wait_for_busy(&engine, &mut summary, &ctl).await;
+    shown.finish().await;
     let stopped_by = signal.and_then(|s| s.stopped());
+    // Left out as done, before the start or while the range was walked.
+    let skipped = usize::try_from(asked)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(summary.total());
     print_summary(&summary, skipped);
     if let Some(damaged) = summary.damaged {
         return Err(damaged.into());
@@ -167,8 +257,8 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs) -> anyhow::Result<
 /// then take those it did not finish. `fetch` exits 0 only when everything
 /// asked for is done, so it cannot leave them to chance. A stop counts the
 /// ones still held as interrupted.
-async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summary, ctl: &Control) {
-    let failed: HashSet<ReportKey> = summary.failed.iter().map(|f| f.key.clone()).collect();
+async fn wait_for_busy(engine: &Engine, summary: &mut Summary, ctl: &Control) {
+    let mut asked = std::mem::take(&mut summary.busy_reports);
     let mut waiting = summary.busy;
     let mut told = 0;
     while waiting > 0 {
@@ -201,10 +291,6 @@ async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summa
                 continue;
             }
         };
-        let left: Vec<Planned> = left
-            .into_iter()
-            .filter(|p| !failed.contains(&p.key()))
-            .collect();
         // Done by the other process meanwhile.
         let finished_elsewhere = waiting.saturating_sub(left.len());
         summary.already_done += finished_elsewhere;
@@ -216,23 +302,32 @@ async fn wait_for_busy(engine: &Engine, asked: Vec<Planned>, summary: &mut Summa
         summary.failed.extend(again.failed);
         summary.busy = again.busy;
         waiting = again.busy;
+        asked = again.busy_reports;
     }
 }
 
 /// Say which reports of the range were left out as not complete, and why.
-fn print_not_complete(later: &[Planned], future: &BTreeSet<Duration>) {
-    let what = match (later.first(), !future.is_empty()) {
+fn print_not_complete(plan: &Plan) {
+    let n = count(&plan.later);
+    let first = plan
+        .later
+        .iter()
+        .find_map(|(job, w)| w.first().map(|w| plan::window_text(*w, job.cadence.zone())));
+    let what = match (first, !plan.future.is_empty()) {
         (None, false) => return,
         (None, true) => "every window ending after now".to_string(),
-        (Some(first), false) => format!("{} report(s) from {}", later.len(), first.window_text()),
-        (Some(first), true) => format!(
-            "{} report(s) from {} and every window ending after now",
-            later.len(),
-            first.window_text()
-        ),
+        (Some(first), false) => format!("{n} report(s) from {first}"),
+        (Some(first), true) => {
+            format!("{n} report(s) from {first} and every window ending after now")
+        }
     };
-    let mut lags = future.clone();
-    lags.extend(later.iter().map(|p| p.job.lag));
+    let mut lags = plan.future.clone();
+    lags.extend(
+        plan.later
+            .iter()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(job, _)| job.lag),
+    );
     let lag = match lags.iter().next() {
         Some(lag) if lags.len() == 1 => humantime::format_duration(*lag).to_string(),
         _ => "its lag".to_string(),
@@ -258,24 +353,20 @@ fn print_inventory_note(jobs: &[Arc<Job>], have_history: bool) {
     }
 }
 
-fn print_dry_run(todo: &[Planned], asked: usize, source: &crate::tencent::credentials::Source) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "dry run: {} of {asked} reports would be fetched (credentials: {source}); nothing is sent",
-        todo.len()
-    );
+/// One line per report: job, target, region, window and request body.
+fn print_dry_run(out: &mut impl Write, todo: &[Planned]) -> std::io::Result<()> {
     for p in todo {
         let body = String::from_utf8(p.request().to_body()).unwrap_or_default();
-        let _ = writeln!(
+        writeln!(
             out,
             "{}\t{}\t{}\t{}\t{body}",
             p.job.name,
             p.target.label(),
             p.region,
             p.window_text()
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn print_summary(s: &Summary, skipped: usize) {

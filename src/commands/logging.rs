@@ -1,6 +1,7 @@
 //! Logs: to stderr (journald under systemd), text or JSON, level from
 //! `-v`/`-q` unless `RUST_LOG` says otherwise. A closed stderr loses the
-//! lines, never the process.
+//! lines, never the process. A progress bar on the terminal is lifted
+//! while a line is written.
 
 use crate::commands::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
@@ -22,7 +23,7 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::run::progress::LogWriter)
         // A log line that cannot be written (stderr closed: `2>&1 | head`)
         // is dropped; the default would report it with `eprintln!`, which
         // panics on the same closed stderr.

@@ -25,7 +25,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Check => check::run(config),
-        Command::Fetch(args) => fetch::run(config, args).await,
+        Command::Fetch(args) => fetch::run(config, args, cli.quiet).await,
         Command::History(args) => history::run(config, args),
         Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,

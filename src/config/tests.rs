@@ -44,7 +44,7 @@ fn with_job(extra: &str) -> String {
 fn a_minimal_config_gets_the_documented_defaults() {
     let c = ok(GOOD);
     assert_eq!(c.api.rate_limit.get(), 20);
-    assert_eq!(c.api.concurrency.get(), 4);
+    assert_eq!(c.api.concurrency.get(), 64);
     assert_eq!(c.api.timeout, std::time::Duration::from_secs(30));
     assert_eq!(c.api.host, "127.0.0.1:9999");
     assert_eq!(c.storage.state_dir, Path::new("/etc/mna-reportd/state"));

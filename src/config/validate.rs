@@ -275,7 +275,12 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
         }
     };
     let rate_limit = cx.int_in("api.rate_limit", &raw.rate_limit, 1..=10_000, 20);
-    let concurrency = cx.int_in("api.concurrency", &raw.concurrency, 1..=256, 4);
+    let concurrency = cx.int_in(
+        "api.concurrency",
+        &raw.concurrency,
+        1..=256,
+        super::DEFAULT_CONCURRENCY as i64,
+    );
     let timeout = cx
         .duration("api.timeout", &raw.timeout, MAX_TIMEOUT)
         .unwrap_or(Duration::from_secs(30));
@@ -312,8 +317,10 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
         rate_limit: NonZeroU32::new(u32::try_from(rate_limit).unwrap_or(20))
             .unwrap_or(NonZeroU32::MIN),
         timeout,
-        concurrency: NonZeroUsize::new(usize::try_from(concurrency).unwrap_or(4))
-            .unwrap_or(NonZeroUsize::MIN),
+        concurrency: NonZeroUsize::new(
+            usize::try_from(concurrency).unwrap_or(super::DEFAULT_CONCURRENCY),
+        )
+        .unwrap_or(NonZeroUsize::MIN),
         language,
         region,
     })

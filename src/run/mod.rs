@@ -1,4 +1,5 @@
-//! What drives work: the plan of reports due, the discovery of a job's devices, which failures are retried,
+//! What drives work: the plan of reports due, how long they take, the discovery of a job's devices,
+//! which failures are retried,
 //! the engine that fetches, the daemon and its timetable, sd_notify,
 //! monitoring, per-job status, the assembly of a process from its config,
 //! signals and exit codes.
@@ -10,9 +11,11 @@
 pub mod daemon;
 pub mod discovery;
 pub mod engine;
+pub mod estimate;
 pub mod exit;
 pub mod monitor;
 pub mod plan;
+pub mod progress;
 pub mod retry;
 pub mod setup;
 pub mod signals;

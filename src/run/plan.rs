@@ -60,26 +60,56 @@ pub fn window_text(w: Window, zone: &jiff::tz::TimeZone) -> String {
     format!("{}..{}", f(w.start), f(w.end))
 }
 
+/// The targets and regions of `job` for `window`, in order: one report
+/// each. A device found by discovery has no report of a window that ended
+/// before it existed ([`Target::covers`]). Where a job's targets come from
+/// is this function's business alone.
+pub fn targets(job: &Job, window: Window) -> impl Iterator<Item = (Target, RegionScope)> + '_ {
+    job.targets
+        .iter()
+        .filter(move |t| t.covers(&window))
+        .flat_map(|t| {
+            job.regions
+                .iter()
+                .map(|r| (t.clone(), RegionScope::from(*r)))
+        })
+}
+
+/// Reports of `job` in `window`.
+pub fn per_window(job: &Job, window: &Window) -> u64 {
+    let targets = job.targets.iter().filter(|t| t.covers(window)).count();
+    (targets as u64).saturating_mul(job.regions.len() as u64)
+}
+
+/// The most reports of `job` in any window: every target.
+pub fn most_per_window(job: &Job) -> u64 {
+    (job.targets.len() as u64).saturating_mul(job.regions.len() as u64)
+}
+
+/// The reports of `job` in `window`.
+pub fn in_window(
+    job: &Arc<Job>,
+    window: Window,
+    trigger: Trigger,
+) -> impl Iterator<Item = Planned> + '_ {
+    targets(job, window).map(move |(target, region)| Planned {
+        job: job.clone(),
+        target,
+        region,
+        window,
+        trigger,
+    })
+}
+
 fn expand(
     job: &Arc<Job>,
     windows: &[Window],
     trigger_of: impl Fn(&Window) -> Trigger,
 ) -> Vec<Planned> {
-    let mut out = Vec::with_capacity(windows.len() * job.targets.len() * job.regions.len());
-    for w in windows {
-        for t in job.targets.iter().filter(|t| t.covers(w)) {
-            for r in &job.regions {
-                out.push(Planned {
-                    job: job.clone(),
-                    target: t.clone(),
-                    region: RegionScope::from(*r),
-                    window: *w,
-                    trigger: trigger_of(w),
-                });
-            }
-        }
-    }
-    out
+    windows
+        .iter()
+        .flat_map(|w| in_window(job, *w, trigger_of(w)))
+        .collect()
 }
 
 /// Every report of `job` due at `now` (window end `<= now - lag` and
@@ -117,6 +147,7 @@ pub fn cutoff(job: &Job, now: Timestamp) -> Option<Timestamp> {
 }
 
 /// Every report of `job` whose window lies wholly inside `[from, to)`, oldest first.
+#[cfg(test)]
 pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -> Vec<Planned> {
     let windows = job.cadence.windows_within(from, to);
     expand(job, &windows, |_| trigger)
@@ -127,13 +158,35 @@ pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -
 pub fn range_size(job: &Job, from: Timestamp, to: Timestamp) -> u64 {
     let span = u64::try_from(to.as_second().saturating_sub(from.as_second())).unwrap_or(0);
     let step = job.cadence.step().nominal_secs().max(1);
-    let per_window = (job.targets.len() as u64).saturating_mul(job.regions.len() as u64);
-    (span / step + 1).saturating_mul(per_window)
+    (span / step + 1).saturating_mul(most_per_window(job))
+}
+
+/// The windows of `job` lying wholly inside `[from, to)`, oldest first,
+/// split into those complete at `now` (end plus the job's `lag` has passed)
+/// and those not yet: the reports are made from them as they are taken
+/// ([`in_window`]), so a long range is never held whole.
+pub fn range_windows(
+    job: &Job,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> (Vec<Window>, Vec<Window>) {
+    let cut = cutoff(job, now).map(|c| c.as_second());
+    job.cadence
+        .windows_within(from, to)
+        .into_iter()
+        .partition(|w| cut.is_some_and(|c| w.end <= c))
+}
+
+/// The windows of `job` due at `now` (see [`due`]).
+pub fn due_windows(job: &Job, now: Timestamp) -> Vec<Window> {
+    job.cadence.due(now, job.lag, job.catch_up, None)
 }
 
 /// `planned` split into the reports whose window end plus the job's `lag`
 /// has passed at `now`, and those whose report is not complete yet (never
 /// fetched by hand: the API would answer with part of the window).
+#[cfg(test)]
 pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, Vec<Planned>) {
     planned
         .into_iter()
@@ -235,6 +288,29 @@ mod tests {
         assert_eq!(range_size(&j, to, from), 4);
         let far = range_size(&j, Timestamp::MIN, Timestamp::MAX);
         assert!(far > 100_000_000, "{far}");
+    }
+
+    #[test]
+    fn range_windows_make_the_reports_of_range_in_the_same_order() {
+        let j = job(
+            "granularity = \"hourly\"\ndevices = [\"a\", \"b\"]\nper_device = true\nregions = [\"MC\", \"EU\"]\nlag = \"10m\"",
+        );
+        let (from, to) = (ts("2026-11-01T10:00:00Z"), ts("2026-11-01T14:00:00Z"));
+        let now = ts("2026-11-01T12:09:59Z");
+        let (complete, later) = range_windows(&j, from, to, now);
+        let streamed: Vec<ReportKey> = complete
+            .iter()
+            .flat_map(|w| in_window(&j, *w, Trigger::Manual))
+            .map(|p| p.key())
+            .collect();
+        let (planned, not_complete) = split_complete(range(&j, from, to, Trigger::Manual), now);
+        let planned: Vec<ReportKey> = planned.iter().map(Planned::key).collect();
+        assert_eq!(streamed, planned);
+        assert_eq!(
+            later.iter().map(|w| per_window(&j, w)).sum::<u64>(),
+            not_complete.len() as u64
+        );
+        assert_eq!(most_per_window(&j), 4);
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub fn engine(
 ) -> anyhow::Result<Engine> {
     let http = api::client::http_client(&config.api).map_err(anyhow::Error::msg)?;
     let provider = Provider::from_found(found, &config.credentials, http.clone());
-    let client = Client::new(http, config.api.clone(), provider, limiter);
+    let downloads = api::client::download_client(&config.api).map_err(anyhow::Error::msg)?;
+    let client = Client::new(http, downloads, config.api.clone(), provider, limiter);
     Ok(Engine::new(
         client,
         store,

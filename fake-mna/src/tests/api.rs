@@ -304,3 +304,50 @@ async fn rate_limiter_refuses_the_21st_call_within_a_second() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(req.code(&c).await, "Ok", "accepted again a second later");
 }
+
+#[tokio::test]
+async fn answers_and_downloads_take_the_configured_delay_and_calls_in_flight_are_counted() {
+    let fake = start(FakeConfig {
+        answer_delay: crate::Delay::fixed(Duration::from_millis(300)),
+        download_delay: crate::Delay::between(
+            Duration::from_millis(200),
+            Duration::from_millis(250),
+        ),
+        ..FakeConfig::default()
+    })
+    .await;
+    let c = client();
+    let req = Req::new(&fake, &body());
+    let started = std::time::Instant::now();
+    let (url, _) = req.ok(&c).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "answer too early"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(c.get(&url).send().await.expect("download").status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "download too early"
+    );
+    // three calls at once are all being answered together
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (req, c) = (req.clone(), c.clone());
+        tasks.push(tokio::spawn(async move { req.code(&c).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), "Ok");
+    }
+    assert_eq!(fake.max_calls_in_flight(), 3);
+}
+
+#[test]
+fn a_delay_range_draws_within_it() {
+    let d = crate::Delay::between(Duration::from_millis(50), Duration::from_millis(10));
+    for _ in 0..200 {
+        let x = d.draw();
+        assert!((Duration::from_millis(10)..=Duration::from_millis(50)).contains(&x));
+    }
+    assert_eq!(crate::Delay::default().draw(), Duration::ZERO);
+}

@@ -16,6 +16,7 @@ use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::Exit;
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
+use crate::run::progress;
 use crate::run::setup;
 use crate::run::signals;
 use crate::run::status::{self, JobStatus};
@@ -218,15 +219,24 @@ impl Daemon {
             let ctl = Control {
                 stop: self.ctl.stop.child_token(),
                 abort: self.ctl.abort.child_token(),
+                tally: Default::default(),
             };
             let engine = self.engine.clone();
             let tx = self.done_tx.clone();
             let (fire_ctl, fire_job) = (ctl.clone(), job.clone());
             let started = Instant::now();
             let pace = self.pace.clone();
+            let limiter = self.limiter.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
                 let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
+                // A long catch-up tells its progress in the log and STATUS=.
+                let mode = progress::Mode::Log {
+                    job: fire_job.name.clone(),
+                };
+                let total = planned.len() as u64;
+                let shown = progress::Shown::start(mode, total, fire_ctl.tally.clone(), limiter);
                 let summary = fire(&engine, &fire_job, planned, &fire_ctl).await;
+                shown.finish().await;
                 let missing = job_status(engine.store(), &fire_job)
                     .await
                     .map_or(0, |s| s.missing);

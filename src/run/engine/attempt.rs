@@ -169,7 +169,7 @@ impl Engine {
         let part = files::part_path(final_path);
         let (started, t0) = (store::now(), Instant::now());
         let res = download::fetch(
-            self.client.http(),
+            self.client.downloads(),
             &success.file_path,
             &part,
             &self.download,

@@ -20,7 +20,7 @@ use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -29,6 +29,37 @@ use tracing::{info, warn};
 pub struct Control {
     pub stop: CancellationToken,
     pub abort: CancellationToken,
+    /// Reports ended so far, for progress.
+    pub tally: std::sync::Arc<Tally>,
+}
+
+/// Reports ended so far in the runs of a [`Control`], counted as they end.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: AtomicUsize,
+    pub failed: AtomicUsize,
+    /// Ended otherwise: already done, busy elsewhere, interrupted.
+    pub other: AtomicUsize,
+}
+
+impl Tally {
+    fn count(&self, o: &Outcome) {
+        let n = match o {
+            Outcome::Ok { .. } => &self.ok,
+            Outcome::Failed(_) => &self.failed,
+            _ => &self.other,
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (ok, failed, ended in all).
+    pub fn get(&self) -> (usize, usize, usize) {
+        let (ok, failed) = (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+        (ok, failed, ok + failed + self.other.load(Ordering::Relaxed))
+    }
 }
 
 /// A report that ended `failed`, for the operator.
@@ -69,6 +100,8 @@ pub struct Summary {
     pub already_done: usize,
     /// Being fetched by another process.
     pub busy: usize,
+    /// Those reports, to wait for.
+    pub busy_reports: Vec<Planned>,
     /// Not started, or abandoned, because of a stop (or a damaged history).
     pub interrupted: usize,
     /// The history database turned out damaged: the run stopped.
@@ -92,10 +125,13 @@ enum Claimed {
 }
 
 enum Outcome {
-    Ok { bytes: u64 },
+    Ok {
+        bytes: u64,
+    },
     Failed(Box<Failure>),
     Done,
-    Busy,
+    /// Being fetched by another process: this report, to wait for.
+    Busy(Box<Planned>),
     Interrupted,
 }
 
@@ -177,22 +213,39 @@ impl Engine {
         &self.retry
     }
 
-    /// Fetch `planned` (oldest first), `concurrency` at a time. `force`
-    /// fetches done reports again.
-    pub async fn run(&self, planned: Vec<Planned>, force: bool, ctl: &Control) -> Summary {
-        let mut seen = HashSet::new();
-        let planned: Vec<Planned> = planned
-            .into_iter()
-            .filter(|p| seen.insert(p.key()))
-            .collect();
-        let total = planned.len();
+    /// Fetch `planned` (oldest first), `concurrency` at a time, taking
+    /// each report from the iterator only when a place is free: a long range
+    /// is never held whole. `force` fetches done reports again. Each report
+    /// that ends is counted in `ctl.tally` as it ends.
+    pub async fn run<I>(&self, planned: I, force: bool, ctl: &Control) -> Summary
+    where
+        I: IntoIterator<Item = Planned>,
+        I::IntoIter: Send,
+    {
+        let mut planned = planned.into_iter();
+        // Reports repeated in a plan are repeated within one window.
+        let mut window_keys: HashSet<ReportKey> = HashSet::new();
+        let mut window = None;
+        let taken = AtomicUsize::new(0);
         let mut summary = Summary::default();
         let stop = ctl.stop.clone();
-        let mut outcomes = futures_util::stream::iter(planned)
+        let unique = planned.by_ref().filter(|p| {
+            let at = (p.job.name.clone(), p.window);
+            if window.as_ref() != Some(&at) {
+                window = Some(at);
+                window_keys.clear();
+            }
+            window_keys.insert(p.key())
+        });
+        let mut outcomes = futures_util::stream::iter(unique)
+            .inspect(|_| {
+                taken.fetch_add(1, Ordering::Relaxed);
+            })
             .take_while(move |_| std::future::ready(!stop.is_cancelled()))
             .map(|p| self.fetch_report(p, force, ctl))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
+            ctl.tally.count(&outcome);
             match outcome {
                 Outcome::Ok { bytes } => {
                     summary.ok += 1;
@@ -200,11 +253,17 @@ impl Engine {
                 }
                 Outcome::Failed(f) => summary.failed.push(*f),
                 Outcome::Done => summary.already_done += 1,
-                Outcome::Busy => summary.busy += 1,
+                Outcome::Busy(p) => {
+                    summary.busy += 1;
+                    summary.busy_reports.push(*p);
+                }
                 Outcome::Interrupted => summary.interrupted += 1,
             }
         }
-        summary.interrupted += total - summary.total();
+        drop(outcomes);
+        // Taken but not started (a stop), and never taken.
+        let taken = taken.load(Ordering::Relaxed);
+        summary.interrupted += taken - summary.total() + planned.count();
         summary.damaged = self.damaged.get().cloned();
         if self.left_claims.swap(false, Ordering::Relaxed) {
             self.release_left_claims().await;
@@ -309,6 +368,7 @@ impl Engine {
         let layout = self.layout.clone();
         let owner = store.owner().to_string();
         let file = final_path.to_string_lossy().into_owned();
+        let planned = p.clone();
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
             let claimed = store.on_thread(|c| {
                 let now = store::now();
@@ -331,7 +391,7 @@ impl Engine {
                     // In flight from the moment the claim is ours, under the lock.
                     Claim::Claimed { attempts } => Claimed::Ours(id, store.in_flight(id), attempts),
                     Claim::Done => Claimed::NotOurs(Outcome::Done),
-                    Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy),
+                    Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy(Box::new(planned))),
                 })
             })?;
             let Claimed::Ours(id, guard, before) = claimed else {

@@ -1,4 +1,6 @@
-//! Sending `GetStatisticData` and the device listings: waits for the process's rate limiter, signs
+//! Sending `GetStatisticData` and the device listings: waits for the
+//! process's rate limiter (and tells it of a `RequestLimitExceeded`, which
+//! slows it down), signs
 //! the request afresh (TC3, with the credentials current at that moment),
 //! posts it and interprets the answer (its body read with a cap of
 //! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
@@ -27,6 +29,26 @@ pub struct ClientSetupError(String);
 
 /// Build the process's HTTP client (rustls with the ring provider, system roots).
 pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+    builder(api)
+        .build()
+        .map_err(|e| ClientSetupError(describe(&e)))
+}
+
+/// Idle download connections kept for reuse.
+pub const DOWNLOAD_IDLE: usize = 4;
+
+/// The HTTP client of downloads: apart from the API's, so that the read
+/// buffers a connection grows while bringing a large file are not kept by
+/// the many API connections waiting for slow answers, and with few idle
+/// connections kept.
+pub fn download_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+    builder(api)
+        .pool_max_idle_per_host(DOWNLOAD_IDLE)
+        .build()
+        .map_err(|e| ClientSetupError(describe(&e)))
+}
+
+fn builder(api: &Api) -> reqwest::ClientBuilder {
     // Installing the provider twice is harmless; the first one stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -37,8 +59,6 @@ pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
         // No redirects: an API call carries X-TC-Token, which a redirect to
         // another host would pass on; pre-signed download URLs answer directly.
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ClientSetupError(describe(&e)))
 }
 
 /// A reqwest error with its causes, for people (reqwest's top line alone says
@@ -71,6 +91,7 @@ pub fn redact_url(url: &reqwest::Url) -> String {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    downloads: reqwest::Client,
     api: Arc<Api>,
     credentials: Provider,
     limiter: Arc<Limiter>,
@@ -79,20 +100,23 @@ pub struct Client {
 impl Client {
     pub fn new(
         http: reqwest::Client,
+        downloads: reqwest::Client,
         api: Api,
         credentials: Provider,
         limiter: Arc<Limiter>,
     ) -> Client {
         Client {
             http,
+            downloads,
             api: Arc::new(api),
             credentials,
             limiter,
         }
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client of downloads.
+    pub fn downloads(&self) -> &reqwest::Client {
+        &self.downloads
     }
 
     pub fn timeout(&self) -> Duration {
@@ -105,7 +129,7 @@ impl Client {
             Answer::Body(status, bytes) => super::parse_response(status, &bytes),
             Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
         };
-        count(&result);
+        self.count(&result);
         result
     }
 
@@ -119,7 +143,7 @@ impl Client {
             Answer::Body(status, bytes) => listing::parse_devices(status, &bytes),
             Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
         };
-        count(&result);
+        self.count(&result);
         result
     }
 
@@ -177,6 +201,19 @@ enum Answer {
 }
 
 /// Count an interpreted answer in `mna_reportd_api_requests_total`.
+impl Client {
+    /// Count a call's outcome, and tell the limiter of a refusal for going
+    /// over the limit.
+    fn count<T>(&self, result: &Result<T, CallError>) {
+        if let Err(CallError::Api(e)) = result
+            && e.code.kind() == super::code::CodeKind::RequestLimitExceeded
+        {
+            self.limiter.refused();
+        }
+        count(result);
+    }
+}
+
 fn count<T>(result: &Result<T, CallError>) {
     let code = match result {
         Ok(_) => "Success".to_string(),
