@@ -36,6 +36,7 @@ struct Printed {
     endpoint: Option<String>,
     database: Option<PathBuf>,
     history: Option<String>,
+    page: Option<String>,
     lines: Vec<String>,
 }
 
@@ -53,6 +54,9 @@ impl Printed {
         }
         if let Some(rest) = t.strip_prefix("history") {
             self.history = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = t.strip_prefix("page") {
+            self.page = Some(rest.trim().to_owned());
         }
         self.lines.push(line.to_owned());
     }
@@ -72,6 +76,22 @@ fn ok_jobs(db: &Path) -> Vec<String> {
     st.query_map([], |r| r.get::<_, String>(0))
         .map(|rows| rows.filter_map(Result::ok).collect())
         .unwrap_or_default()
+}
+
+/// One plain HTTP GET on loopback: the status line, headers and body.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("the page listens");
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).expect("answer");
+    answer
 }
 
 fn alive(pid: i32) -> bool {
@@ -103,7 +123,11 @@ fn the_demo_fills_the_history_and_stops_cleanly_on_ctrl_c() {
     });
     let mut printed = Printed::default();
     let start = Instant::now();
-    while printed.history.is_none() || printed.database.is_none() || printed.pid.is_none() {
+    while printed.history.is_none()
+        || printed.database.is_none()
+        || printed.pid.is_none()
+        || printed.page.is_none()
+    {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the demo printed no guide: {:?}\n{}",
@@ -124,6 +148,22 @@ fn the_demo_fills_the_history_and_stops_cleanly_on_ctrl_c() {
         let jobs = ok_jobs(&db);
         want.iter().all(|j| jobs.iter().any(|k| k == j))
     });
+
+    // the printed page answers, and its API lists the example's jobs
+    let page = printed.page.clone().expect("page line");
+    let addr = page
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .expect("http://ADDR/");
+    let index = http_get(addr, "/");
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    assert!(index.contains("<html"), "{index}");
+    let jobs = http_get(addr, "/api/jobs");
+    assert!(jobs.starts_with("HTTP/1.1 200"), "{jobs}");
+    assert!(
+        jobs.contains("hourly-all") && jobs.contains("daily-per-device"),
+        "{jobs}"
+    );
 
     // the printed history line works as printed
     let history = printed.history.clone().expect("history line");

@@ -155,17 +155,15 @@ fn describe_job(
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
         let windows = job.cadence.due(now, job.lag, job.catch_up, None);
-        let count: usize = windows
-            .iter()
-            .map(|w| job.targets.iter().filter(|t| t.covers(w)).count() * job.regions.len())
-            .sum();
+        let count: u64 = windows.iter().map(|w| plan::per_window(job, w)).sum();
         match (windows.first(), windows.last()) {
             (Some(first), Some(last)) if count > 0 => {
                 let _ = writeln!(
                     out,
-                    "  due now: {count} of {count} reports not done, windows {} .. {}",
+                    "  due now: {count} of {count} reports not done, windows {} .. {}\n  estimate: {}",
                     plan::window_text(*first, job.cadence.zone()),
-                    plan::window_text(*last, job.cadence.zone())
+                    plan::window_text(*last, job.cadence.zone()),
+                    crate::run::estimate::describe(count, limit)
                 );
             }
             _ => {

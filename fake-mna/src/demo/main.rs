@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna};
-use setup::{DemoFiles, EXAMPLE, Look};
+use setup::{DemoFiles, EXAMPLE, Extra, Look};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// How long the daemon may take to stop after SIGTERM (its own grace for
@@ -106,10 +106,20 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("the fake API cannot listen on 127.0.0.1: {e}"))?;
+    // The page: a free loopback port, taken by the daemon a moment later.
+    let page = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free loopback port for the page: {e}"))?;
     let files = DemoFiles {
         dir: dir.clone(),
         endpoint: fake.endpoint(),
-        extras: Vec::new(),
+        extras: vec![Extra {
+            toml: format!("[web]\nlisten = \"{page}\""),
+            look: Look {
+                label: "page",
+                text: format!("http://{page}/"),
+            },
+        }],
     };
     let config = files
         .config_text(EXAMPLE)
