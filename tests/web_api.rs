@@ -377,3 +377,40 @@ per_device = true
         );
     }
 }
+
+#[test]
+fn a_discovering_job_shows_the_devices_it_has_found() {
+    let jobs = r#"
+[[jobs]]
+name = "fleet"
+granularity = "hourly"
+timezone = "UTC"
+devices = "all"
+per_device = true
+"#;
+    let w = common::World::new(jobs);
+    // 2026-11-01T00:00:00Z, and the day before
+    let nov1 = 1_793_491_200;
+    w.fake.set_devices(vec![
+        fake_mna::FakeDevice::new("mna-a", nov1 - 86_400),
+        fake_mna::FakeDevice::new("mna-b", nov1 - 86_400),
+    ]);
+    let o = w.fetch("fleet", "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h = History { w, d0: 0 };
+    let s = h.serve("127.0.0.1:0");
+    // the target list holds the devices of the inventory
+    let jobs = get(s.addr, "/api/jobs", &[]).json();
+    let choices = jobs["jobs"][0]["choices"].to_string();
+    assert!(
+        choices.contains("device:mna-a") && choices.contains("device:mna-b"),
+        "{choices}"
+    );
+    // a window with both devices' reports done is ok, one report each
+    let cal = get(s.addr, "/api/jobs/fleet/calendar?day=2026-11-01", &[]).json();
+    assert_eq!(cal["expected"], 2, "{cal}");
+    let cells = cal["cells"].as_array().expect("cells");
+    assert_eq!(cells[0]["state"], "ok", "{}", cells[0]);
+    assert_eq!(cells[1]["state"], "ok", "{}", cells[1]);
+    assert_eq!(cells[0]["counts"]["ok"], 2, "{}", cells[0]);
+}

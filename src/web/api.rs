@@ -16,7 +16,7 @@ use super::{failures, reports, traffic};
 use crate::archive::store;
 use crate::config::Job;
 use crate::core::report::RegionScope;
-use crate::run::status;
+use crate::run::{discovery, status};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -98,10 +98,23 @@ async fn with_db<R: Send + 'static>(
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn job_of<'a>(site: &'a Site, name: &str) -> Result<&'a Job, ApiError> {
-    site.config
+/// The job named `name`, with the targets it has now (a discovering job's
+/// devices from the inventory).
+fn job_of(conn: &Connection, site: &Site, name: &str) -> Result<Arc<Job>, ApiError> {
+    let job = site
+        .config
         .job(name)
-        .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))
+        .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))?;
+    Ok(discovery::job_now(conn, &Arc::new(job.clone()))?)
+}
+
+/// Every job of the config, with the targets it has now.
+fn jobs_now(conn: &Connection, site: &Site) -> Result<Vec<Arc<Job>>, ApiError> {
+    site.config
+        .jobs
+        .iter()
+        .map(|j| Ok(discovery::job_now(conn, &Arc::new(j.clone()))?))
+        .collect()
 }
 
 pub fn routes(site: Arc<Site>) -> Router {
@@ -168,7 +181,8 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
     with_db(&site, |conn, site| {
         let now = Timestamp::now();
         let mut jobs = Vec::new();
-        for job in &site.config.jobs {
+        for job in jobs_now(conn, site)? {
+            let job = &*job;
             let st = status::job_status(conn, job, now)?;
             jobs.push(JobView {
                 last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
@@ -225,7 +239,7 @@ async fn calendar_of(
     Query(q): Query<RangeQuery>,
 ) -> Answer<Calendar> {
     with_db(&site, move |conn, site| {
-        let job = job_of(site, &name)?;
+        let job = &*job_of(conn, site, &name)?;
         let (from, to) = range_of(job, &q)?;
         let filter = Filter {
             target: q.target.clone().filter(|t| !t.is_empty()),
@@ -269,7 +283,7 @@ async fn window_reports(
     Query(q): Query<PageQuery>,
 ) -> Answer<Vec<reports::Report>> {
     with_db(&site, move |conn, site| {
-        let job = job_of(site, &name)?;
+        let job = &*job_of(conn, site, &name)?;
         let (Some(start), Some(end)) = (q.start, q.end) else {
             return Err(ApiError::bad(
                 "give the window as start=&end= (Unix seconds)",
@@ -295,7 +309,7 @@ async fn traffic_of(
     Query(q): Query<RangeQuery>,
 ) -> Answer<traffic::Traffic> {
     with_db(&site, move |conn, site| {
-        let job = job_of(site, &name)?;
+        let job = &*job_of(conn, site, &name)?;
         let (from, to) = range_of(job, &q)?;
         if job.cadence.windows_within(from, to).len() > calendar::MAX_CELLS {
             return Err(ApiError::bad(
@@ -317,7 +331,7 @@ async fn failures_of(
         let offset = q.offset.unwrap_or(0) as usize;
         Ok(failures::failures(
             conn,
-            &site.config.jobs,
+            &jobs_now(conn, site)?,
             Timestamp::now(),
             offset,
             limit,

@@ -50,15 +50,14 @@ type Row = (
 /// The failed and missing reports of `jobs` at `now`, newest first.
 pub fn failures(
     conn: &Connection,
-    jobs: &[Job],
+    jobs: &[Arc<Job>],
     now: Timestamp,
     offset: usize,
     limit: usize,
 ) -> rusqlite::Result<Page> {
     let mut missing = Vec::new();
     for job in jobs.iter().filter(|j| j.enabled) {
-        let job = Arc::new(job.clone());
-        missing.extend(query::not_done(conn, plan::due(&job, now, false))?);
+        missing.extend(query::not_done(conn, plan::due(job, now, false))?);
     }
     missing.sort_by(|a, b| {
         b.window
