@@ -168,7 +168,7 @@ async fn the_page_shows_the_history_as_it_is() {
     let cells = js(
         &c,
         "const sw = {};
-         for (const s of ['ok','failed','missing','running','pruned','not-due'])
+         for (const s of ['ok','failed','missing','running','pruned','not-due','old'])
            sw[s] = getComputedStyle(document.querySelector('.legend .s-' + s)).backgroundColor;
          return Array.from(document.querySelectorAll('#cal-grid td.cell')).map(td => [
            Number(td.dataset.start), Number(td.dataset.end), td.dataset.state,
@@ -189,12 +189,18 @@ async fn the_page_shows_the_history_as_it_is() {
         );
         let want = match h.status_at(start) {
             Some(s) => s,
+            // before the job's horizon (its catch_up, 7 days): not missing
+            None if end <= now - 7 * 24 * HOUR => "old".to_string(),
             None if end <= now - lag => "missing".to_string(),
             None => "not-due".to_string(),
         };
-        // A window ending within the test's own minute may turn due meanwhile.
+        // A window ending within the test's own minute may turn due meanwhile,
+        // or leave the horizon meanwhile.
         if want == "not-due" || (want == "missing" && end > now - lag - 120) {
             assert!(shown == "not-due" || shown == "missing", "{start}: {shown}");
+        } else if (want == "old" || want == "missing") && (end - (now - 7 * 24 * HOUR)).abs() < 120
+        {
+            assert!(shown == "old" || shown == "missing", "{start}: {shown}");
         } else {
             assert_eq!(shown, want, "the cell of {start}");
         }

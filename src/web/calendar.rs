@@ -27,6 +27,9 @@ pub enum CellState {
     Pruned,
     /// Its report is not complete yet.
     NotDue,
+    /// Not done, and ended before the job's horizon (`catch_up`): never due
+    /// to the daemon, so not missing; `fetch --from --to` gets it by hand.
+    Old,
 }
 
 /// How many reports of a window the history has, by status.
@@ -74,6 +77,16 @@ pub fn state(expected: u64, c: &Counts, due: bool) -> CellState {
         CellState::Missing
     } else {
         CellState::NotDue
+    }
+}
+
+/// A window that ended before the horizon is old, not missing: the daemon
+/// never fetches it (the overview's and the failures' "missing" is inside
+/// the horizon too).
+pub fn aged(state: CellState, before_horizon: bool) -> CellState {
+    match state {
+        CellState::Missing if before_horizon => CellState::Old,
+        s => s,
     }
 }
 
@@ -166,6 +179,7 @@ pub fn cells(
     }
     let expected = filter.expected(job);
     let cutoff = plan::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
+    let horizon = crate::core::window::sub(now, job.catch_up).map_or(i64::MIN, |h| h.as_second());
     Ok(Some(
         windows
             .into_iter()
@@ -175,7 +189,7 @@ pub fn cells(
                 Cell {
                     start: w.start,
                     end: w.end,
-                    state: state(expected, &counts, w.end <= cutoff),
+                    state: aged(state(expected, &counts, w.end <= cutoff), w.end <= horizon),
                     counts,
                     report: if total == 1 { id } else { None },
                 }
@@ -195,6 +209,20 @@ mod tests {
             running,
             pruned,
             pending: 0,
+        }
+    }
+
+    #[test]
+    fn a_window_not_done_before_the_horizon_is_old_not_missing() {
+        assert_eq!(aged(CellState::Missing, true), CellState::Old);
+        assert_eq!(aged(CellState::Missing, false), CellState::Missing);
+        for s in [
+            CellState::Ok,
+            CellState::Failed,
+            CellState::Pruned,
+            CellState::Running,
+        ] {
+            assert_eq!(aged(s, true), s);
         }
     }
 
