@@ -97,7 +97,8 @@ impl DemoFiles {
         Ok(text)
     }
 
-    /// Where to look, one line each, for a daemon binary at `bin`.
+    /// Where to look, one line each, for a daemon binary at `bin`: the
+    /// extras first, then the commands, the database and the files.
     pub fn guide(&self, bin: &Path) -> Vec<Look> {
         let cli = format!(
             "{} --config {}",
@@ -135,8 +136,10 @@ impl DemoFiles {
                 text: self.state().join("reports").to_string_lossy().into_owned(),
             },
         ];
-        lines.extend(self.extras.iter().map(|e| e.look.clone()));
-        lines
+        // The extras (the page) first: the first place to look.
+        let mut all: Vec<Look> = self.extras.iter().map(|e| e.look.clone()).collect();
+        all.append(&mut lines);
+        all
     }
 }
 
@@ -259,7 +262,7 @@ mod tests {
         );
         let guide = f.guide(Path::new("/x/mna-reportd"));
         assert_eq!(guide.len(), before + 1);
-        assert_eq!(guide[before].label, "page");
+        assert_eq!(guide[0].label, "page");
     }
 
     #[test]
