@@ -394,6 +394,8 @@ per_device = true
     w.fake.set_devices(vec![
         fake_mna::FakeDevice::new("mna-a", nov1 - 86_400),
         fake_mna::FakeDevice::new("mna-b", nov1 - 86_400),
+        // created at 01:30: its first window is the one ending at 02:00
+        fake_mna::FakeDevice::new("late", nov1 + 5_400),
     ]);
     let o = w.fetch("fleet", "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -408,9 +410,21 @@ per_device = true
     );
     // a window with both devices' reports done is ok, one report each
     let cal = get(s.addr, "/api/jobs/fleet/calendar?day=2026-11-01", &[]).json();
-    assert_eq!(cal["expected"], 2, "{cal}");
+    assert_eq!(cal["expected"], 3, "{cal}");
     let cells = cal["cells"].as_array().expect("cells");
     assert_eq!(cells[0]["state"], "ok", "{}", cells[0]);
-    assert_eq!(cells[1]["state"], "ok", "{}", cells[1]);
     assert_eq!(cells[0]["counts"]["ok"], 2, "{}", cells[0]);
+    assert_eq!(cells[1]["state"], "ok", "{}", cells[1]);
+    assert_eq!(cells[1]["counts"]["ok"], 3, "{}", cells[1]);
+    // the late device alone: nothing belongs to the window before it existed
+    let cal = get(
+        s.addr,
+        "/api/jobs/fleet/calendar?day=2026-11-01&target=device:late",
+        &[],
+    )
+    .json();
+    let cells = cal["cells"].as_array().expect("cells");
+    assert_eq!(cells[0]["state"], "empty", "{}", cells[0]);
+    assert_eq!(cells[1]["state"], "ok", "{}", cells[1]);
+    assert_eq!(cells[2]["state"], "old", "{}", cells[2]);
 }

@@ -168,7 +168,7 @@ async fn the_page_shows_the_history_as_it_is() {
     let cells = js(
         &c,
         "const sw = {};
-         for (const s of ['ok','failed','missing','running','pruned','not-due','old'])
+         for (const s of ['ok','failed','missing','running','pruned','not-due','old','empty'])
            sw[s] = getComputedStyle(document.querySelector('.legend .s-' + s)).backgroundColor;
          return Array.from(document.querySelectorAll('#cal-grid td.cell')).map(td => [
            Number(td.dataset.start), Number(td.dataset.end), td.dataset.state,

@@ -251,7 +251,7 @@ async function selectCell(td, job, c) {
     const shown = t === "" ? list : list.filter((r) => { const ch = j.choices[Number(t)]; return r.target === ch.target; });
     box.dataset.report = "";
     if (shown.length === 0) {
-      box.replaceChildren(el("h3", {}, windowText(c.start, c.end, j.timezone)), el("p", { class: "state" }, c.state === "not-due" ? "not yet due" : c.state === "old" ? "no report recorded: ended before the horizon (catch_up), so the daemon does not fetch it; mna-reportd fetch --from --to does" : "no report recorded: due, not done"));
+      box.replaceChildren(el("h3", {}, windowText(c.start, c.end, j.timezone)), el("p", { class: "state" }, c.state === "not-due" ? "not yet due" : c.state === "empty" ? "no report belongs to this window: its devices were created after it ended" : c.state === "old" ? "no report recorded: ended before the horizon (catch_up), so the daemon does not fetch it; mna-reportd fetch --from --to does" : "no report recorded: due, not done"));
       return;
     }
     const ul = el("ul");

@@ -27,6 +27,9 @@ pub enum CellState {
     Pruned,
     /// Its report is not complete yet.
     NotDue,
+    /// No report belongs to the window: every device of the job (or the
+    /// chosen one) came to exist after it ended.
+    Empty,
     /// Not done, and ended before the job's horizon (`catch_up`): never due
     /// to the daemon, so not missing; `fetch --from --to` gets it by hand.
     Old,
@@ -59,6 +62,9 @@ impl Counts {
 /// which outranks the rest; a window is ok or pruned only when all its
 /// reports are done.
 pub fn state(expected: u64, c: &Counts, due: bool) -> CellState {
+    if expected == 0 && c.ok + c.failed + c.running + c.pruned == 0 {
+        return CellState::Empty;
+    }
     if c.failed > 0 {
         return CellState::Failed;
     }
@@ -66,7 +72,7 @@ pub fn state(expected: u64, c: &Counts, due: bool) -> CellState {
         return CellState::Running;
     }
     let done = c.ok + c.pruned;
-    if expected > 0 && done >= expected {
+    if done > 0 && done >= expected {
         return if c.pruned > 0 {
             CellState::Pruned
         } else {
@@ -109,11 +115,22 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// How many reports a window of `job` holds under this filter.
+    /// How many reports a window of `job` holds under this filter, at most.
     pub fn expected(&self, job: &Job) -> u64 {
+        self.count(job, |_| true)
+    }
+
+    /// How many reports `window` of `job` holds under this filter: a
+    /// discovered device has none of a window that ended before it existed.
+    pub fn expected_in(&self, job: &Job, window: &Window) -> u64 {
+        self.count(job, |t| t.covers(window))
+    }
+
+    fn count(&self, job: &Job, covers: impl Fn(&crate::core::target::Target) -> bool) -> u64 {
+        let mut targets = job.targets.iter().filter(|t| covers(t));
         let targets = match &self.target {
-            Some(t) => u64::from(job.targets.iter().any(|x| &x.label() == t)),
-            None => job.targets.len() as u64,
+            Some(t) => u64::from(targets.any(|x| &x.label() == t)),
+            None => targets.count() as u64,
         };
         let regions = match &self.region {
             Some(r) => u64::from(
@@ -177,7 +194,6 @@ pub fn cells(
         e.1 = Some(id);
         e.2 += n;
     }
-    let expected = filter.expected(job);
     let cutoff = plan::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
     let horizon = crate::core::window::sub(now, job.catch_up).map_or(i64::MIN, |h| h.as_second());
     Ok(Some(
@@ -189,7 +205,10 @@ pub fn cells(
                 Cell {
                     start: w.start,
                     end: w.end,
-                    state: aged(state(expected, &counts, w.end <= cutoff), w.end <= horizon),
+                    state: aged(
+                        state(filter.expected_in(job, &w), &counts, w.end <= cutoff),
+                        w.end <= horizon,
+                    ),
                     counts,
                     report: if total == 1 { id } else { None },
                 }
@@ -210,6 +229,14 @@ mod tests {
             pruned,
             pending: 0,
         }
+    }
+
+    #[test]
+    fn a_window_no_report_belongs_to_is_empty() {
+        assert_eq!(state(0, &c(0, 0, 0, 0), true), CellState::Empty);
+        assert_eq!(state(0, &c(0, 0, 0, 0), false), CellState::Empty);
+        // a report recorded anyway (a device removed from the job) shows
+        assert_eq!(state(0, &c(1, 0, 0, 0), true), CellState::Ok);
     }
 
     #[test]
@@ -237,6 +264,5 @@ mod tests {
         assert_eq!(state(2, &c(1, 0, 0, 1), true), CellState::Pruned);
         assert_eq!(state(2, &c(0, 0, 0, 0), false), CellState::NotDue);
         assert_eq!(state(1, &c(0, 0, 0, 0), true), CellState::Missing);
-        assert_eq!(state(0, &c(0, 0, 0, 0), true), CellState::Missing);
     }
 }

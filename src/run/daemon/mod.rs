@@ -229,14 +229,22 @@ impl Daemon {
             let limiter = self.limiter.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
                 let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
-                // A long catch-up tells its progress in the log and STATUS=.
-                let mode = progress::Mode::Log {
-                    job: fire_job.name.clone(),
+                let summary = match not_done(&engine, &fire_job, planned).await {
+                    Some(todo) => {
+                        // A long catch-up tells its progress in the log and
+                        // STATUS=, of the reports this fire fetches.
+                        let mode = progress::Mode::Log {
+                            job: fire_job.name.clone(),
+                        };
+                        let total = todo.len() as u64;
+                        let shown =
+                            progress::Shown::start(mode, total, fire_ctl.tally.clone(), limiter);
+                        let summary = engine.run(todo, false, &fire_ctl).await;
+                        shown.finish().await;
+                        summary
+                    }
+                    None => Summary::default(),
                 };
-                let total = planned.len() as u64;
-                let shown = progress::Shown::start(mode, total, fire_ctl.tally.clone(), limiter);
-                let summary = fire(&engine, &fire_job, planned, &fire_ctl).await;
-                shown.finish().await;
                 let missing = job_status(engine.store(), &fire_job)
                     .await
                     .map_or(0, |s| s.missing);
@@ -481,25 +489,24 @@ async fn discovered(
     }
 }
 
-/// One fire of `job`: the `planned` reports not yet done.
-async fn fire(
+/// The `planned` reports of a fire of `job` not yet done (`None`: the
+/// history cannot be read, and the fire does nothing).
+async fn not_done(
     engine: &Engine,
     job: &Arc<Job>,
     planned: Vec<plan::Planned>,
-    ctl: &Control,
-) -> Summary {
-    let todo = match engine
+) -> Option<Vec<plan::Planned>> {
+    match engine
         .store()
         .on_pool(move |c| query::not_done(c, planned))
         .await
     {
-        Ok(t) => t,
+        Ok(todo) => Some(todo),
         Err(e) => {
             error!(job = %job.name, error = %e, "cannot read the history; this fire does nothing");
-            return Summary::default();
+            None
         }
-    };
-    engine.run(todo, false, ctl).await
+    }
 }
 
 /// The job's status now, from the history (`None` if it cannot be read).
