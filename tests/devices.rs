@@ -504,3 +504,22 @@ granularity = "daily"
     assert!(w.fake.calls().is_empty());
     assert!(!w.state().exists(), "check writes nothing");
 }
+
+#[test]
+fn fetch_fails_when_a_listing_fails_and_still_fetches_the_known_devices() {
+    let w = World::new(FLEET);
+    w.fake
+        .set_devices(vec![FakeDevice::new("mna-a", NOV1 - 86_400)]);
+    let o = w.run(&["devices", "--refresh"]);
+    assert_exit(&o, 0);
+    // the next listing is refused: the known device is fetched, the fetch says so
+    w.fake.push_fault(Fault::api_error("AuthFailure"));
+    let o = w.fetch("fleet", "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]);
+    assert_exit(&o, 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed: job fleet") && err.contains("AuthFailure") && err.contains("fix: "),
+        "{err}"
+    );
+    assert_eq!(fetched(&w), each(&["mna-a"], &[NOV1 + 3_600, NOV1 + 7_200]));
+}

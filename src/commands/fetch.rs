@@ -188,13 +188,17 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
     let engine = setup::engine(&config, found, store.clone(), limiter.clone())?;
+    // Jobs whose device listing failed: they go on with the devices they
+    // knew, but the fetch did not get everything asked for (exit 1).
+    let mut unlisted = Vec::new();
     let plan = if discovering {
         let mut resolved = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            if job.discovery.is_some() {
-                // A failure is logged; the job goes on with the devices it knew.
-                let _ =
-                    discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await;
+            if job.discovery.is_some()
+                && let Err(e) =
+                    discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await
+            {
+                unlisted.push((job.name.clone(), e.to_string()));
             }
             let j = job.clone();
             resolved.push(store.on_thread(move |c| discovery::job_now(c, &j))?);
@@ -243,12 +247,20 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
         .unwrap_or(usize::MAX)
         .saturating_sub(summary.total());
     print_summary(&summary, skipped);
+    for (job, e) in &unlisted {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "failed: job {job}: {}\n  fix: its reports were planned from the devices the history knows; \
+             check the credentials and the API, then `mna-reportd devices --refresh`",
+            super::shown(e)
+        );
+    }
     if let Some(damaged) = summary.damaged {
         return Err(damaged.into());
     }
     Ok(match stopped_by {
         Some(sig) if summary.interrupted > 0 => Exit::Signal(sig),
-        _ if !summary.failed.is_empty() => Exit::Failed,
+        _ if !summary.failed.is_empty() || !unlisted.is_empty() => Exit::Failed,
         _ => Exit::Ok,
     })
 }
