@@ -523,3 +523,23 @@ fn fetch_fails_when_a_listing_fails_and_still_fetches_the_known_devices() {
     );
     assert_eq!(fetched(&w), each(&["mna-a"], &[NOV1 + 3_600, NOV1 + 7_200]));
 }
+
+#[test]
+fn a_range_too_large_for_the_known_devices_is_refused_before_any_listing() {
+    let w = World::new(FLEET);
+    w.fake.set_devices(vec![
+        FakeDevice::new("mna-a", NOV1 - 86_400),
+        FakeDevice::new("mna-b", NOV1 - 86_400),
+    ]);
+    let o = w.run(&["devices", "--refresh"]);
+    assert_exit(&o, 0);
+    // 126 years of hourly windows for two devices: over a million reports
+    let o = w.fetch("fleet", "1900-01-01T00:00:00Z", "2026-01-01T00:00:00Z", &[]);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("split the range"),
+        "{o:?}"
+    );
+    // refused before anything was sent or written
+    assert_eq!(w.fake.calls_of(GET_DEVICES).len(), 1);
+}

@@ -183,8 +183,17 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     }
 
     // Checked before anything is written: a usage error leaves no trace (a
-    // discovering job has no target before its devices are read: cheap).
-    let first = planned(&jobs, &args, now)?;
+    // discovering job is checked with the devices the history knows).
+    let first = match setup::open_readonly(&config)? {
+        Some(c) if discovering => {
+            let known = jobs
+                .iter()
+                .map(|j| discovery::job_now(&c, j))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            planned(&known, &args, now)?
+        }
+        _ => planned(&jobs, &args, now)?,
+    };
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
     let engine = setup::engine(&config, found, store.clone(), limiter.clone())?;
