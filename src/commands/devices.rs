@@ -89,24 +89,18 @@ const COLUMNS: [&str; 10] = [
 ];
 
 fn csv_text(rows: &[DeviceRow]) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        let shown = |v: &Option<String>| v.as_deref().map(super::shown);
-        w.serialize(DeviceRow {
+    let shown = |v: &Option<String>| v.as_deref().map(super::shown);
+    super::csv_of(
+        rows.iter().map(|r| DeviceRow {
             device_id: super::shown(&r.device_id),
             name: shown(&r.name),
             group_id: shown(&r.group_id),
             group_name: shown(&r.group_name),
             remark: shown(&r.remark),
             ..r.clone()
-        })?;
-    }
-    if rows.is_empty() {
-        w.write_record(COLUMNS)?;
-    }
-    Ok(String::from_utf8(
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-    )?)
+        }),
+        &COLUMNS,
+    )
 }
 
 fn table_text(rows: &[DeviceRow]) -> String {

@@ -73,22 +73,16 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
 
 /// CSV with a header row of the column names; server text escaped.
 pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        let shown = |v: &Option<String>| v.as_deref().map(super::shown);
-        w.serialize(ReportRow {
+    let shown = |v: &Option<String>| v.as_deref().map(super::shown);
+    super::csv_of(
+        rows.iter().map(|r| ReportRow {
             request_id: shown(&r.request_id),
             error_code: shown(&r.error_code),
             error_message: shown(&r.error_message),
             ..r.clone()
-        })?;
-    }
-    if rows.is_empty() {
-        w.write_record(COLUMNS)?;
-    }
-    Ok(String::from_utf8(
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-    )?)
+        }),
+        COLUMNS,
+    )
 }
 
 /// Byte counts for people.

@@ -91,3 +91,22 @@ pub(crate) fn table<const N: usize>(
     s.push('\n');
     s
 }
+
+/// `rows` as CSV with a header row (`columns` alone when there is no row).
+pub fn csv_of<T: serde::Serialize>(
+    rows: impl Iterator<Item = T>,
+    columns: &[&str],
+) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut any = false;
+    for r in rows {
+        w.serialize(r)?;
+        any = true;
+    }
+    if !any {
+        w.write_record(columns)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
