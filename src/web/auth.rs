@@ -32,6 +32,8 @@ pub enum TokenError {
     },
     #[error("the web token {} is too short ({len} characters)\n  fix: put a long random token in it, e.g. `openssl rand -hex 32 > {}`", path.display(), path.display())]
     Short { path: PathBuf, len: usize },
+    #[error("the web token {} is larger than {MAX_TOKEN_BYTES} bytes: it cannot hold one token\n  fix: point [web] token_file at a file holding only the token", path.display())]
+    TooLarge { path: PathBuf },
     #[error("cannot read random bytes for a login code: {0}")]
     Random(std::io::Error),
 }
@@ -39,12 +41,24 @@ pub enum TokenError {
 /// The least characters a token holds.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// The most a token file may hold: a token is far shorter, and a file that
+/// never ends (a FIFO, a device) must not fill memory.
+pub const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+
 /// Read the token from `path` (surrounding whitespace dropped).
 pub fn read_token(path: &Path) -> Result<SecretString, TokenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TOKEN_BYTES + 1).read_to_string(&mut text))
+        .map_err(|source| TokenError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if text.len() as u64 > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     let token = text.trim();
     if token.chars().count() < MIN_TOKEN_LEN {
         return Err(TokenError::Short {
@@ -231,6 +245,20 @@ pub async fn require(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_file_that_never_ends_is_refused_with_bounded_reading() {
+        let e = read_token(Path::new("/dev/zero")).expect_err("refused");
+        assert!(matches!(e, TokenError::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("fix: "), "{e}");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  0123456789abcdef0123\n").expect("write");
+        assert_eq!(
+            read_token(&file).expect("token").expose_secret(),
+            "0123456789abcdef0123"
+        );
+    }
 
     #[test]
     fn same_compares_whole_values() {
