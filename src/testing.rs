@@ -2,7 +2,7 @@
 //! nothing else: the command line is the program's interface, not this.
 
 pub use crate::archive::download::check_xlsx;
-pub use crate::archive::files::{commit, create_private, part_path};
+pub use crate::archive::root::{ArchiveRoot, RelPath};
 pub use crate::archive::ingest::{Ingested, ingest};
 pub use crate::archive::store::Store;
 pub use crate::archive::store::reports;

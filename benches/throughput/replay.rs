@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fake_mna::Params;
-use mna_reportd::testing::{self, Store, Trigger, reports};
+use mna_reportd::testing::{self, ArchiveRoot, RelPath, Store, Trigger, reports};
 use rusqlite::TransactionBehavior;
 
 use crate::Results;
@@ -69,14 +69,15 @@ fn replay_claim(store: &Store, i: i64, file: &str) -> i64 {
 /// The commit transaction: (ingest, rename + dir fsync, the rest).
 fn replay_commit(
     store: &Store,
+    archive: &ArchiveRoot,
     id: i64,
-    part: &Path,
-    final_path: &Path,
+    part: &RelPath,
+    final_path: &RelPath,
     bytes: u64,
 ) -> [Duration; 3] {
     let fetched = reports::Fetched {
         request_id: "bench".into(),
-        file_path: final_path.to_string_lossy().into_owned(),
+        file_path: archive.absolute(final_path).to_string_lossy().into_owned(),
         bytes,
         sha256: String::new(),
     };
@@ -84,10 +85,12 @@ fn replay_commit(
         .on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let t = Instant::now();
-            testing::ingest(&tx, id, part).expect("ingest a 24-row workbook");
+            testing::ingest(&tx, id, &archive.absolute(part)).expect("ingest a 24-row workbook");
             let ingest = t.elapsed();
             let t = Instant::now();
-            testing::commit(part, final_path).expect("rename, fsync the directory");
+            archive
+                .commit(part, final_path)
+                .expect("rename, fsync the directory");
             let rename = t.elapsed();
             let t = Instant::now();
             let download = attempt(reports::AttemptKind::Download);
@@ -101,11 +104,20 @@ fn replay_commit(
 
 /// One report's steps: claim, record the call, ingest, rename, rest of the
 /// commit; and apart, the time of the `.part` file.
-fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Duration; 5], Duration) {
-    let final_path = dir.join(format!("r{i}.xlsx"));
-    let part = testing::part_path(&final_path);
+fn replay_report(
+    store: &Store,
+    workbook: &[u8],
+    archive: &ArchiveRoot,
+    i: i64,
+) -> ([Duration; 5], Duration) {
+    let final_path = RelPath::new(Path::new(&format!("r{i}.xlsx"))).expect("a file name");
+    let part = final_path.part();
     let t = Instant::now();
-    let id = replay_claim(store, i, &final_path.to_string_lossy());
+    let id = replay_claim(
+        store,
+        i,
+        &archive.absolute(&final_path).to_string_lossy(),
+    );
     let claim = t.elapsed();
     let t = Instant::now();
     let call = attempt(reports::AttemptKind::Call);
@@ -117,20 +129,26 @@ fn replay_report(store: &Store, workbook: &[u8], dir: &Path, i: i64) -> ([Durati
         })
         .expect("record the call");
     let record = t.elapsed();
-    let part_time = write_part(&part, workbook);
-    let [ingest, rename, commit] =
-        replay_commit(store, id, &part, &final_path, workbook.len() as u64);
+    let part_time = write_part(archive, &part, workbook);
+    let [ingest, rename, commit] = replay_commit(
+        store,
+        archive,
+        id,
+        &part,
+        &final_path,
+        workbook.len() as u64,
+    );
     ([claim, record, ingest, rename, commit], part_time)
 }
 
 /// Create, write, fsync and check a `.part` file as a download does.
-fn write_part(part: &Path, workbook: &[u8]) -> Duration {
+fn write_part(archive: &ArchiveRoot, part: &RelPath, workbook: &[u8]) -> Duration {
     use std::io::Write;
     let t = Instant::now();
-    let mut f = testing::create_private(part).expect("create the part file");
+    let mut f = archive.create_part(part).expect("create the part file");
     f.write_all(workbook).expect("write the part file");
     f.sync_all().expect("fsync the part file");
-    testing::check_xlsx(part).expect("a valid workbook");
+    testing::check_xlsx(&archive.absolute(part)).expect("a valid workbook");
     t.elapsed()
 }
 
@@ -139,12 +157,13 @@ fn history_cost(n: i64) -> HistoryCost {
     let store = Store::open(&dir.path().join("history.db")).expect("open a fresh history");
     let files = dir.path().join("reports");
     std::fs::create_dir_all(&files).expect("create the reports dir");
+    let archive = ArchiveRoot::new(&files);
     let workbook = fake_mna::workbook_for(&Params::new("-1", BASE, BASE + HOUR, 1), 24, true);
     let mut steps: [Vec<f64>; 5] = Default::default();
     let mut db = Vec::new();
     let mut part_file = Vec::new();
     for i in 0..n {
-        let (d, part) = replay_report(&store, &workbook, &files, i);
+        let (d, part) = replay_report(&store, &workbook, &archive, i);
         for (v, d) in steps.iter_mut().zip(d) {
             v.push(ms(d));
         }

@@ -4,13 +4,14 @@
 //! `Content-Length` and [`Limits`] (silence, progress over a sliding window
 //! ([`progress`]), size); [`seal`] (blocking) fsyncs it and
 //! checks that it is an xlsx workbook (a zip holding `[Content_Types].xml`
-//! and `xl/workbook.xml`). Giving it its final name is
-//! [`crate::archive::files::commit`]'s job, after that.
+//! and `xl/workbook.xml`). The part file is created, read back and removed
+//! through [`ArchiveRoot`]; giving it its final name is
+//! [`ArchiveRoot::commit`]'s job, after that.
 
-use crate::archive::files;
+use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::config::human_size;
 use futures_util::StreamExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod progress;
@@ -61,7 +62,8 @@ pub const IN_MEMORY_MAX: u64 = 1024 * 1024;
 /// A download whose bytes are all in the part file (not yet fsynced or checked).
 #[derive(Debug)]
 pub struct Received {
-    pub path: PathBuf,
+    /// The part file, below the archive root.
+    pub path: RelPath,
     pub file: std::fs::File,
     pub bytes: u64,
     pub sha256: String,
@@ -176,6 +178,12 @@ pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
     check_xlsx_in(std::io::BufReader::new(file))
 }
 
+/// [`check_xlsx`] of the file at `rel` below the archive root.
+fn check_xlsx_at(root: &ArchiveRoot, rel: &RelPath) -> Result<(), DownloadError> {
+    let file = root.open_file(rel).map_err(io("reopen"))?;
+    check_xlsx_in(std::io::BufReader::new(file))
+}
+
 /// [`check_xlsx`] over any seekable source.
 pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), DownloadError> {
     let zip = zip::ZipArchive::new(source)
@@ -188,20 +196,21 @@ pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), 
     Ok(())
 }
 
-/// Download `url` to `part` (created 0600, truncated), within `limits`.
-/// On error the part file is removed. The caller [`seal`]s what it receives.
-/// The file is created, written and removed on the blocking pool.
+/// Download `url` to `part` below `root` (created 0600, anew), within
+/// `limits`. On error the part file is removed. The caller [`seal`]s what
+/// it receives. The file is created, written and removed on the blocking pool.
 pub async fn fetch(
     http: &reqwest::Client,
     url: &str,
-    part: &Path,
+    root: &ArchiveRoot,
+    part: &RelPath,
     limits: &Limits,
 ) -> Result<Received, DownloadError> {
-    let result = fetch_inner(http, url, part, limits).await;
+    let result = fetch_inner(http, url, root, part, limits).await;
     if result.is_err() {
         // Best effort: a leftover part file is also swept at the next start.
-        let part = part.to_path_buf();
-        let _ = tokio::task::spawn_blocking(move || files::remove_if_exists(&part)).await;
+        let (root, part) = (root.clone(), part.clone());
+        let _ = tokio::task::spawn_blocking(move || root.remove(&part)).await;
     }
     result
 }
@@ -209,7 +218,8 @@ pub async fn fetch(
 async fn fetch_inner(
     http: &reqwest::Client,
     url: &str,
-    part: &Path,
+    root: &ArchiveRoot,
+    part: &RelPath,
     limits: &Limits,
 ) -> Result<Received, DownloadError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| DownloadError::BadUrl(e.to_string()))?;
@@ -236,8 +246,8 @@ async fn fetch_inner(
             limit: limits.max_size,
         });
     }
-    let path = part.to_path_buf();
-    let file = tokio::task::spawn_blocking(move || files::create_private(&path))
+    let (at, path) = (root.clone(), part.clone());
+    let file = tokio::task::spawn_blocking(move || at.create_part(&path))
         .await
         .map_err(|e| DownloadError::Io {
             what: "create",
@@ -305,7 +315,7 @@ async fn fetch_inner(
     }
     let written = sink.finish().await.map_err(io("write"))?;
     Ok(Received {
-        path: part.to_path_buf(),
+        path: part.clone(),
         file: written.out,
         bytes: got,
         sha256: written.sha256,
@@ -315,11 +325,11 @@ async fn fetch_inner(
 }
 
 /// Make a received file durable and check it is a workbook (blocking).
-pub fn seal(received: &Received) -> Result<(), DownloadError> {
+pub fn seal(root: &ArchiveRoot, received: &Received) -> Result<(), DownloadError> {
     received.file.sync_all().map_err(io("fsync"))?;
     match &received.body {
         Some(bytes) => check_xlsx_in(std::io::Cursor::new(bytes)),
-        None => check_xlsx(&received.path),
+        None => check_xlsx_at(root, &received.path),
     }
 }
 

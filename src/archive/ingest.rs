@@ -73,6 +73,16 @@ pub struct SheetRow {
 /// with the rows).
 pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::Workbook(e.to_string()))?;
+    ingest_file(tx, report_id, file)
+}
+
+/// [`ingest`] of a file already open (a report file, opened through
+/// [`crate::archive::root::ArchiveRoot`]).
+pub fn ingest_file(
+    tx: &Transaction<'_>,
+    report_id: i64,
+    file: File,
+) -> Result<Ingested, IngestError> {
     let mut insert = Inserter::new(tx, report_id)?;
     let sheets = read_rows(BufReader::with_capacity(64 * 1024, file), |row| {
         insert.add(&row)

@@ -1,5 +1,6 @@
 //! The local state: the SQLite history (migrations, claims, attempts,
-//! queries), the reports directory and durable renames, streaming downloads
+//! queries), the archive root (every report file, reached only through
+//! directory handles) and durable renames, report file names, streaming downloads
 //! to disk, the workbook limits and ingestion, the processes that hold
 //! claims, pruning.
 //!
@@ -11,5 +12,6 @@ pub mod files;
 pub mod holder;
 pub mod ingest;
 pub mod prune;
+pub mod root;
 pub mod store;
 pub mod workbook;

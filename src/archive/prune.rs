@@ -9,15 +9,19 @@
 //! held and its row is still `pruned` and unclaimed, so a `fetch --force`
 //! of the same report can neither lose its new file nor race the deletion.
 //! A deleted file's path leaves its row (only a report whose file exists
-//! carries one). A file reached through a link in the reports tree (a
-//! month, year or job directory replaced by a link) lies outside it: it is
-//! left alone, with a warning.
+//! carries one).
+//!
+//! Every file is deleted through the [`ArchiveRoot`], never by the path
+//! string its row holds: a row whose recorded file is outside the archive
+//! is skipped (left `ok`, not marked, counted in [`Pruned::outside`] and
+//! logged: `check` and `status` report it as damage), and a file reached
+//! through a link anywhere in the reports tree is left alone, with a warning.
 
-use crate::archive::files;
+use crate::archive::root::ArchiveRoot;
+use crate::archive::store::outside::outside_sql;
 use crate::archive::store::{self, Store, StoreError};
 use crate::core::report::Status;
 use rusqlite::params;
-use std::path::Path;
 use tracing::{info, warn};
 
 /// What a prune did (or, dry, would do).
@@ -29,6 +33,8 @@ pub struct Pruned {
     pub missing_files: usize,
     /// Files left alone: reached through a link in the reports tree.
     pub refused_files: usize,
+    /// Reports skipped: their row records a file outside the archive.
+    pub outside: usize,
     /// Dry: the files that would be deleted, in report order.
     pub would_delete: Vec<String>,
 }
@@ -36,27 +42,45 @@ pub struct Pruned {
 /// Rows per transaction.
 const BATCH: i64 = 500;
 
-/// The reports to prune: `ok`, ended before the cutoff, not being fetched.
-const CANDIDATES: &str = "SELECT id FROM reports WHERE status = ?4 AND window_end < ?1 AND id > ?2
-     AND id NOT IN (SELECT report_id FROM claims) ORDER BY id LIMIT ?3";
+/// The reports to prune: `ok`, ended before the cutoff, not being fetched,
+/// and not recording a file outside the archive (prefix `?7`).
+fn candidates() -> String {
+    format!(
+        "SELECT id FROM reports WHERE status = ?4 AND window_end < ?1 AND id > ?2
+         AND id NOT IN (SELECT report_id FROM claims)
+         AND (file_path IS NULL OR NOT {}) ORDER BY id LIMIT ?3",
+        outside_sql("?7")
+    )
+}
 
-/// Prune reports whose window ended before `cutoff` (Unix seconds).
-pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreError> {
-    let mut out = Pruned::default();
+/// Prune reports whose window ended before `cutoff` (Unix seconds), their
+/// files in `archive`.
+pub fn prune(
+    store: &Store,
+    archive: &ArchiveRoot,
+    cutoff: i64,
+    dry_run: bool,
+) -> Result<Pruned, StoreError> {
+    let mut out = Pruned {
+        outside: skipped_outside(store, archive, cutoff)?,
+        ..Pruned::default()
+    };
+    let prefix = archive.prefix();
     let mut after_id = 0i64;
     loop {
         let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
         let batch: Vec<(i64, Option<String>, Option<i64>)> = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let p = params![cutoff, after_id, BATCH, Status::Ok, store::now(), Status::Pruned, prefix];
             let rows = if dry_run {
-                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({CANDIDATES}) ORDER BY id"))?
-                    .query_map(params![cutoff, after_id, BATCH, Status::Ok], row)?
+                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({}) ORDER BY id", candidates()))?
+                    .query_map(p, row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?
             } else {
                 tx.prepare(&format!(
-                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({CANDIDATES}) RETURNING id, file_path, bytes"
+                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({}) RETURNING id, file_path, bytes", candidates()
                 ))?
-                .query_map(params![cutoff, after_id, BATCH, Status::Ok, store::now(), Status::Pruned], row)?
+                .query_map(p, row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
             };
             tx.commit()?;
@@ -77,15 +101,17 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
             .collect();
         if dry_run {
             for (_, path) in files {
-                if Path::new(&path).exists() {
-                    out.files_deleted += 1;
-                    out.would_delete.push(path);
-                } else {
-                    out.missing_files += 1;
+                match archive.locate(&path).map(|rel| archive.is_file(&rel)) {
+                    Ok(Ok(true)) => {
+                        out.files_deleted += 1;
+                        out.would_delete.push(path);
+                    }
+                    Ok(Ok(false)) => out.missing_files += 1,
+                    Ok(Err(_)) | Err(_) => out.refused_files += 1,
                 }
             }
         } else {
-            delete_files(store, &files, &mut out)?;
+            delete_files(store, archive, &files, &mut out)?;
         }
     }
     if out.reports > 0 && !dry_run {
@@ -99,10 +125,39 @@ pub fn prune(store: &Store, cutoff: i64, dry_run: bool) -> Result<Pruned, StoreE
     Ok(out)
 }
 
-/// Delete the files of pruned reports, each only if its row is still
-/// `pruned` and unclaimed, under the history's write lock.
+/// The reports a prune to `cutoff` skips because their row records a file
+/// outside the archive, each logged.
+fn skipped_outside(
+    store: &Store,
+    archive: &ArchiveRoot,
+    cutoff: i64,
+) -> Result<usize, StoreError> {
+    let rows: Vec<(i64, String)> = store.on_thread(|c| {
+        c.prepare(&format!(
+            "SELECT id, file_path FROM reports WHERE status = ?1 AND window_end < ?2
+             AND file_path IS NOT NULL AND {} ORDER BY id LIMIT 1000",
+            outside_sql("?3")
+        ))?
+        .query_map(params![Status::Ok, cutoff, archive.prefix()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect()
+    })?;
+    for (id, path) in &rows {
+        let error = match archive.locate(path) {
+            Err(e) => e.to_string(),
+            Ok(_) => format!("{path:?} is not a path inside the reports directory"),
+        };
+        warn!(report = id, %error, "not pruning a report whose recorded file is outside the archive");
+    }
+    Ok(rows.len())
+}
+
+/// Delete the files of pruned reports through `archive`, each only if its
+/// row is still `pruned` and unclaimed, under the history's write lock.
 fn delete_files(
     store: &Store,
+    archive: &ArchiveRoot,
     files: &[(i64, String)],
     out: &mut Pruned,
 ) -> Result<(), StoreError> {
@@ -116,28 +171,32 @@ fn delete_files(
             if still.query_row(params![id, Status::Pruned], |r| r.get::<_, i64>(0))? == 0 {
                 continue;
             }
-            let gone = match files::linked_report_dir(Path::new(path)) {
-                Ok(None) => match std::fs::remove_file(path) {
-                    Ok(()) => {
-                        out.files_deleted += 1;
-                        true
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        out.missing_files += 1;
-                        true
-                    }
-                    Err(e) => {
-                        warn!(file = %path, error = %e, "cannot delete a pruned report file");
-                        false
-                    }
-                },
-                Ok(Some(link)) => {
+            let rel = match archive.locate(path) {
+                Ok(rel) => rel,
+                Err(e) => {
+                    out.outside += 1;
+                    warn!(report = id, error = %e, "not deleting a file outside the archive");
+                    continue;
+                }
+            };
+            let gone = match archive.remove(&rel) {
+                Ok(true) => {
+                    out.files_deleted += 1;
+                    true
+                }
+                Ok(false) => {
+                    out.missing_files += 1;
+                    true
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP)
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                {
                     out.refused_files += 1;
-                    warn!(file = %path, link = %link.display(), "not deleting a pruned report file reached through a link in the reports tree; replace the link with a real directory");
+                    warn!(file = %path, error = %e, "not deleting a pruned report file reached through a link in the reports tree; replace the link with a real directory");
                     false
                 }
                 Err(e) => {
-                    warn!(file = %path, error = %e, "cannot check the directories of a pruned report file");
+                    warn!(file = %path, error = %e, "cannot delete a pruned report file");
                     false
                 }
             };
@@ -207,7 +266,7 @@ mod tests {
             )
         })
         .expect("claim");
-        let p = prune(&s, 5_000, false).expect("prune");
+        let p = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false).expect("prune");
         assert_eq!(p.reports, 0);
         assert!(old.exists());
     }
@@ -218,11 +277,11 @@ mod tests {
         let s = Store::open(&d.path().join("h.db")).expect("open");
         let old = ok_report(&s, d.path(), 1_000);
         let new = ok_report(&s, d.path(), 10_000);
-        let dry = prune(&s, 5_000, true).expect("dry");
+        let dry = prune(&s, &ArchiveRoot::new(d.path()), 5_000, true).expect("dry");
         assert_eq!(dry.reports, 1);
         assert_eq!(dry.would_delete, vec![old.to_string_lossy().into_owned()]);
         assert!(old.exists());
-        let done = prune(&s, 5_000, false).expect("prune");
+        let done = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false).expect("prune");
         assert_eq!(
             done,
             Pruned {
@@ -231,6 +290,7 @@ mod tests {
                 bytes: 1,
                 missing_files: 0,
                 refused_files: 0,
+                outside: 0,
                 would_delete: Vec::new(),
             }
         );
@@ -249,6 +309,41 @@ mod tests {
             .expect("done");
         assert_eq!(done.len(), 1);
         // a second prune finds nothing
-        assert_eq!(prune(&s, 5_000, false).expect("again").reports, 0);
+        assert_eq!(
+            prune(&s, &ArchiveRoot::new(d.path()), 5_000, false)
+                .expect("again")
+                .reports,
+            0
+        );
+    }
+
+    /// A row pointing at a file outside the archive (a restored or edited
+    /// database, a moved reports directory): the file stays, the row stays
+    /// `ok`, the skip is counted.
+    #[test]
+    fn a_file_outside_the_archive_is_never_deleted() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&d.path().join("h.db")).expect("open");
+        let notes = ok_report(&s, d.path(), 1_000);
+        let archive = ArchiveRoot::new(d.path().join("reports"));
+        let traversal = d.path().join("reports/../notes.txt");
+        std::fs::write(d.path().join("notes.txt"), b"mine").expect("notes");
+        ok_report(&s, d.path(), 2_000);
+        s.on_thread(|c| {
+            c.execute(
+                "UPDATE reports SET file_path = ?1 WHERE window_end = 2000",
+                [traversal.to_string_lossy()],
+            )
+        })
+        .expect("edit");
+        let dry = prune(&s, &archive, 5_000, true).expect("dry");
+        assert_eq!((dry.reports, dry.outside), (0, 2));
+        let done = prune(&s, &archive, 5_000, false).expect("prune");
+        assert_eq!((done.reports, done.files_deleted, done.outside), (0, 0, 2));
+        assert!(notes.exists() && d.path().join("notes.txt").exists());
+        let ok: i64 = s
+            .on_thread(|c| c.query_row("SELECT count(*) FROM reports WHERE status = 'ok'", [], |r| r.get(0)))
+            .expect("count");
+        assert_eq!(ok, 2);
     }
 }

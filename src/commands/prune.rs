@@ -35,7 +35,8 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
         return Ok(Exit::Ok);
     }
     let store = Store::open(&config.storage.database_path())?;
-    let p = prune::prune(&store, cutoff, args.dry_run)?;
+    let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
+    let p = prune::prune(&store, &archive, cutoff, args.dry_run)?;
     let verb = if args.dry_run {
         "would prune"
     } else {
@@ -52,7 +53,7 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
     }
     let _ = writeln!(
         std::io::stdout().lock(),
-        "{verb} {} reports ({} files, {} bytes{}{}) whose window ended more than {} ago",
+        "{verb} {} reports ({} files, {} bytes{}{}) whose window ended more than {} ago{}",
         p.reports,
         p.files_deleted,
         p.bytes,
@@ -69,7 +70,16 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
         } else {
             String::new()
         },
-        humantime::format_duration(args.older_than)
+        humantime::format_duration(args.older_than),
+        if p.outside > 0 {
+            format!(
+                "\n{} reports skipped: their row records a file outside the reports directory {} (never deleted)\n  fix: run `mna-reportd check` and follow what it says about them",
+                p.outside,
+                config.storage.reports_dir.display()
+            )
+        } else {
+            String::new()
+        }
     );
     Ok(Exit::Ok)
 }

@@ -6,6 +6,7 @@
 //! folder of the crate.
 
 pub mod digest;
+pub mod filename;
 pub mod report;
 pub mod schedule;
 pub mod suggest;

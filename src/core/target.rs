@@ -181,43 +181,26 @@ impl Target {
         }
     }
 
-    /// A file-name-safe, readable, collision-free form of the label:
-    /// `all`, `device-<id>`, `devices-<id>_<id>...`, `group-<id>`.
+    /// A file-name-safe, readable, injective form of the label (see
+    /// [`crate::core::filename`]): `all`, `device-<id>`, `devices-<id>%2B<id>...`,
+    /// `group-<id>`, every byte of an id outside `[A-Za-z0-9-]` escaped,
+    /// at most 120 bytes. The four prefixes are distinct and none is a
+    /// prefix of another, so distinct labels keep distinct components.
     pub fn file_component(&self) -> String {
+        use crate::core::filename::component;
         match &self.selection {
             Selection::All => "all".to_string(),
-            Selection::Device(d) => format!("device-{}", safe_component(d)),
-            Selection::Devices(list) => format!("devices-{}", safe_component(&list.join("+"))),
-            Selection::Group(g) => format!("group-{}", safe_component(g)),
+            Selection::Device(d) => format!("device-{}", component(d, TARGET_ID_MAX)),
+            Selection::Devices(list) => {
+                format!("devices-{}", component(&list.join("+"), TARGET_ID_MAX))
+            }
+            Selection::Group(g) => format!("group-{}", component(g, TARGET_ID_MAX)),
         }
     }
 }
 
-/// Make `s` safe as one path component: only `[A-Za-z0-9_-]`, never empty,
-/// at most 77 bytes. When anything had to change, a short hash of the
-/// original is appended, so distinct inputs keep distinct names.
-pub fn safe_component(s: &str) -> String {
-    const KEEP: usize = 64;
-    let mut out: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out != s || out.len() > KEEP || out.is_empty() {
-        out.truncate(KEEP);
-        let digest = crate::core::digest::sha256_hex(s.as_bytes());
-        if !out.is_empty() {
-            out.push('_');
-        }
-        out.push_str(&digest[..12]);
-    }
-    out
-}
+/// Most bytes of the id part of [`Target::file_component`].
+pub const TARGET_ID_MAX: usize = 112;
 
 #[cfg(test)]
 mod tests {
@@ -258,21 +241,27 @@ mod tests {
             "",
             "x\0y",
             "\u{202e}evil",
+            &"d".repeat(300),
         ] {
-            let c = safe_component(hostile);
-            assert!(!c.is_empty());
+            let c = Target::new(Selection::Device(hostile.into())).file_component();
+            assert!(c.len() <= 120, "{c}");
             assert!(
                 c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-%~".contains(ch)),
                 "{c}"
             );
-            assert_ne!(c, "..");
-            assert_ne!(c, ".");
         }
-        // distinct inputs differing only in unsafe characters stay distinct
-        assert_ne!(safe_component("a/b"), safe_component("a?b"));
-        let long = "d".repeat(200);
-        assert!(safe_component(&long).len() <= 77);
+    }
+
+    /// The collision of the old names: `x.y` became `x_y_<12 hex of its
+    /// sha256>`, which a device named so kept as it was.
+    #[test]
+    fn a_device_named_like_another_ones_old_escape_gets_another_name() {
+        let hex = &crate::core::digest::sha256_hex(b"x.y")[..12];
+        let dotted = Target::new(Selection::Device("x.y".into())).file_component();
+        let named = Target::new(Selection::Device(format!("x_y_{hex}"))).file_component();
+        assert_eq!(dotted, "device-x%2Ey");
+        assert_eq!(named, format!("device-x%5Fy%5F{hex}"));
     }
 
     #[test]

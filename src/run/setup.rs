@@ -2,7 +2,7 @@
 //! credentials, the HTTP client, the rate limiter, the history and the
 //! engine. Shared by every command that needs them.
 
-use crate::archive::files::Layout;
+use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::store::{self, Store, reports};
 use crate::config::{self, Config, Job};
 use crate::run::engine::Engine;
@@ -71,15 +71,20 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
 /// Remove the `.part` files that no live claim is writing and that have not
 /// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
 pub fn sweep_parts(store: &Store, reports_dir: &Path) {
-    let keep: HashSet<PathBuf> = match store.on_thread(reports::claimed_part_paths) {
-        Ok(k) => k.into_iter().collect(),
+    let archive = ArchiveRoot::new(reports_dir);
+    let keep: HashSet<RelPath> = match store.on_thread(reports::claimed_file_paths) {
+        // A claim's path outside the archive has no part file in it.
+        Ok(k) => k
+            .iter()
+            .filter_map(|p| archive.locate(p).ok())
+            .map(|p| p.part())
+            .collect(),
         Err(e) => {
             warn!(error = %e, "could not read the claims; not sweeping .part files");
             return;
         }
     };
-    let layout = Layout::new(reports_dir);
-    match layout.sweep_parts(&keep, PART_IDLE) {
+    match archive.sweep_parts(&keep, PART_IDLE) {
         Ok(swept) => {
             if swept.removed > 0 {
                 info!(
@@ -87,10 +92,10 @@ pub fn sweep_parts(store: &Store, reports_dir: &Path) {
                     "removed unfinished .part files left by an earlier run"
                 );
             }
-            store::recover::resolve_previous_copies(store, &swept.previous);
+            store::recover::resolve_previous_copies(store, &archive, &swept.previous);
         }
         Err(e) => {
-            warn!(error = %e, dir = %layout.root().display(), "could not sweep unfinished .part files")
+            warn!(error = %e, dir = %archive.path().display(), "could not sweep unfinished .part files")
         }
     }
 }
@@ -134,7 +139,7 @@ pub fn engine(
     Ok(Engine::new(
         client,
         store,
-        Layout::new(&config.storage.reports_dir),
+        ArchiveRoot::new(&config.storage.reports_dir),
         config.retry,
         config.api.concurrency.get(),
     )

@@ -364,30 +364,17 @@ async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<Re
 fn file_error(e: reports::FileError) -> ApiError {
     match e {
         reports::FileError::Sql(e) => e.into(),
-        reports::FileError::Outside => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
         e => ApiError::not_found(e.to_string()),
     }
 }
 
+/// A report's file, only through the archive root (see [`reports::open_inside`]).
 async fn file(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let (file, name) = with_db(&site, move |conn, site| {
-        let path = reports::file_path(conn, id).map_err(file_error)?;
-        let root = site
-            .reports_dir
-            .canonicalize()
-            .map_err(|e| ApiError::not_found(format!("the reports directory is not there: {e}")))?;
-        let path = if path.is_absolute() {
-            path
-        } else {
-            site.reports_dir.join(path)
-        };
-        // The recorded path may name the root as configured, not canonical.
-        let path = match path.strip_prefix(&site.reports_dir) {
-            Ok(rest) => root.join(rest),
-            Err(_) => path,
-        };
-        let f = reports::open_inside(&root, &path).map_err(file_error)?;
-        let name = path
+        let recorded = reports::file_path(conn, id).map_err(file_error)?;
+        let archive = crate::archive::root::ArchiveRoot::new(&site.reports_dir);
+        let f = reports::open_inside(&archive, id, &recorded).map_err(file_error)?;
+        let name = std::path::Path::new(&recorded)
             .file_name()
             .map(|n| {
                 n.to_string_lossy()

@@ -1,14 +1,14 @@
 //! One report as the page shows it (with the operator's hint for its error
 //! code and its attempts), the reports of one window, a report's file
-//! (only through the history's own `file_path`, inside the reports
-//! directory, never through a link) and its rows as CSV.
+//! (only through the archive root: the history's `file_path` is located
+//! lexically inside the reports directory and opened through directory
+//! handles, never through a link) and its rows as CSV.
 
-use crate::archive::files;
+use crate::archive::root::ArchiveRoot;
 use crate::core::report::RegionScope;
 use crate::tencent::api::code::CodeKind;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use std::path::{Component, Path};
 
 /// A report, for the page: no server paths, its hint, whether it has a file.
 #[derive(Debug, Clone, Serialize)]
@@ -133,16 +133,17 @@ pub fn attempts(conn: &Connection, id: i64) -> rusqlite::Result<Vec<Attempt>> {
 pub enum FileError {
     #[error("report {0} has no file (only ok reports keep one)")]
     NoFile(i64),
-    #[error("the report's file lies outside the reports directory")]
-    Outside,
+    #[error("report {0} has no file in the archive")]
+    Outside(i64),
     #[error("the report's file is gone: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
 }
 
-/// The path the history records for `ok` report `id`.
-pub fn file_path(conn: &Connection, id: i64) -> Result<std::path::PathBuf, FileError> {
+/// The path the history records for `ok` report `id` (a string, never
+/// followed as a path: see [`open_inside`]).
+pub fn file_path(conn: &Connection, id: i64) -> Result<String, FileError> {
     let path: Option<String> = conn
         .query_row(
             "SELECT file_path FROM reports WHERE id = ?1 AND status = 'ok'",
@@ -151,29 +152,27 @@ pub fn file_path(conn: &Connection, id: i64) -> Result<std::path::PathBuf, FileE
         )
         .optional()?
         .flatten();
-    path.map(std::path::PathBuf::from)
-        .ok_or(FileError::NoFile(id))
+    path.ok_or(FileError::NoFile(id))
 }
 
-/// Open `path` for reading if it lies under `root` (no `..`, no link on
-/// the way down, not itself a link) and is a regular file.
-pub fn open_inside(root: &Path, path: &Path) -> Result<std::fs::File, FileError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let rest = path.strip_prefix(root).map_err(|_| FileError::Outside)?;
-    if !rest.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(FileError::Outside);
-    }
-    if files::linked_report_dir(path)?.is_some() {
-        return Err(FileError::Outside);
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(FileError::Outside);
-    }
-    Ok(file)
+/// Open report `id`'s file, recorded as `recorded`, through `archive`: a
+/// recorded path outside it is refused and logged, never opened; a link
+/// anywhere below the root, or anything but a regular file, is refused.
+pub fn open_inside(
+    archive: &ArchiveRoot,
+    id: i64,
+    recorded: &str,
+) -> Result<std::fs::File, FileError> {
+    let rel = archive.locate(recorded).map_err(|e| {
+        tracing::warn!(report = id, error = %e, "not serving a report file outside the archive");
+        FileError::Outside(id)
+    })?;
+    archive.open_file(&rel).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+            tracing::warn!(report = id, file = %recorded, "not serving a report file reached through a link in the reports tree");
+        }
+        FileError::Io(e)
+    })
 }
 
 /// The rows of report `id` as CSV: `sheet,row`, then every key the rows
@@ -233,26 +232,22 @@ mod tests {
     fn only_files_under_the_root_and_not_through_links_open() {
         let d = tempfile::tempdir().expect("tempdir");
         let root = d.path().join("reports");
+        let archive = ArchiveRoot::new(&root);
         std::fs::create_dir_all(root.join("job/2026/11")).expect("dirs");
         let f = root.join("job/2026/11/a.xlsx");
         std::fs::write(&f, b"x").expect("write");
-        assert!(open_inside(&root, &f).is_ok());
+        let open = |p: &std::path::Path| open_inside(&archive, 1, &p.to_string_lossy());
+        assert!(open(&f).is_ok());
         let outside = d.path().join("secret");
         std::fs::write(&outside, b"s").expect("write");
+        assert!(matches!(open(&outside), Err(FileError::Outside(1))));
         assert!(matches!(
-            open_inside(&root, &outside),
-            Err(FileError::Outside)
-        ));
-        assert!(matches!(
-            open_inside(&root, &root.join("job/../../secret")),
-            Err(FileError::Outside)
+            open(&root.join("job/../../secret")),
+            Err(FileError::Outside(1))
         ));
         let link = root.join("job/2026/11/b.xlsx");
         std::os::unix::fs::symlink(&outside, &link).expect("link");
-        assert!(open_inside(&root, &link).is_err());
-        assert!(matches!(
-            open_inside(&root, &root.join("job/2026/11")),
-            Err(FileError::Outside)
-        ));
+        assert!(open(&link).is_err());
+        assert!(open(&root.join("job/2026/11")).is_err());
     }
 }

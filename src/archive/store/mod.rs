@@ -10,6 +10,7 @@
 //! runs the closure on tokio's blocking pool with the connection locked.
 
 pub mod devices;
+pub mod outside;
 pub mod query;
 pub mod recover;
 pub mod reports;

@@ -1,12 +1,13 @@
 //! Recovery of a forced refetch that did not finish: the `<final>.prev`
 //! copies it left are settled against the history, so that every `ok`
-//! report's file is the one its row records (see [`crate::archive::files`]).
+//! report's file is the one its row records (see [`crate::archive::root`]).
+//! And the file a forced refetch replaces under an older name.
 
 use super::Store;
-use crate::archive::files::{self, Resolved};
+use crate::archive::root::{ArchiveRoot, RelPath, Resolved};
 use crate::core::report::Status;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tracing::{info, warn};
 
 /// What the history says of the report whose file is `final_path`.
@@ -58,12 +59,47 @@ pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<
 /// Before a forced refetch of report `id` replaces its good file at
 /// `final_path`, keep that file as `<final>.prev` (settling a copy an
 /// earlier try left). Returns whether a copy is kept.
-pub fn keep_previous(store: &Store, id: i64, final_path: &Path) -> Result<bool, KeepError> {
+pub fn keep_previous(
+    store: &Store,
+    archive: &ArchiveRoot,
+    id: i64,
+    final_path: &RelPath,
+) -> Result<bool, KeepError> {
     let Some((sha, bytes)) = store.on_thread(|c| file_before_claim(c, id))? else {
         return Ok(false);
     };
-    files::resolve_previous(final_path, (&sha, bytes)).map_err(KeepError::Io)?;
-    files::keep_previous(final_path).map_err(KeepError::Io)
+    archive
+        .resolve_previous(final_path, (&sha, bytes))
+        .map_err(KeepError::Io)?;
+    archive.keep_previous(final_path).map_err(KeepError::Io)
+}
+
+/// Inside the transaction that records `new_path` as report `id`'s file:
+/// the path it recorded until now, when that is another one that no other
+/// report records (an old name of the same report, from before the
+/// injective names). Its file is removed once the transaction commits: a
+/// failed commit leaves it as it was, and no row keeps a removed file.
+pub fn replaced_file(
+    conn: &Connection,
+    id: i64,
+    new_path: &str,
+) -> rusqlite::Result<Option<String>> {
+    let old: Option<String> = conn
+        .prepare_cached("SELECT file_path FROM reports WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(old) = old.filter(|old| old != new_path) else {
+        return Ok(None);
+    };
+    // Two reports sharing an old name share the job and the window.
+    let shared: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM reports o JOIN reports r ON r.id = ?1
+             WHERE o.job = r.job AND o.window_end = r.window_end AND o.id <> r.id AND o.file_path = ?2)",
+        )?
+        .query_row(params![id, old], |r| r.get(0))?;
+    Ok((!shared).then_some(old))
 }
 
 /// Why the good copy could not be kept.
@@ -75,26 +111,22 @@ pub enum KeepError {
     Io(std::io::Error),
 }
 
-/// Settle each `.prev` copy in `found` (see [`files::resolve_previous`]);
+/// Settle each `.prev` copy in `found` (see [`ArchiveRoot::resolve_previous`]);
 /// a copy whose report is being fetched again right now is left to that
 /// fetch. Returns how many were settled.
-pub fn resolve_previous_copies(store: &Store, found: &[PathBuf]) -> usize {
+pub fn resolve_previous_copies(store: &Store, archive: &ArchiveRoot, found: &[RelPath]) -> usize {
     let mut settled = 0;
     for prev in found {
-        let Some(final_path) = prev
-            .to_str()
-            .and_then(|p| p.strip_suffix(files::PREV_SUFFIX))
-        else {
+        let Some(rel) = prev.strip_suffix(crate::archive::root::PREV_SUFFIX) else {
             continue;
         };
-        let final_path = Path::new(final_path);
+        let final_path = archive.absolute(&rel);
+        let final_path = final_path.as_path();
         // Under the write lock: no fetch of this report commits meanwhile.
         let done = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let resolved = match recorded_file(&tx, final_path)? {
-                Recorded::File(sha, bytes) => {
-                    Some(files::resolve_previous(final_path, (&sha, bytes)))
-                }
+                Recorded::File(sha, bytes) => Some(archive.resolve_previous(&rel, (&sha, bytes))),
                 Recorded::Claimed => None,
                 Recorded::Unknown => Some(Ok(Resolved::Unresolved)),
             };
@@ -110,7 +142,7 @@ pub fn resolve_previous_copies(store: &Store, found: &[PathBuf]) -> usize {
             Ok(Some(Ok(Resolved::Nothing))) | Ok(None) => {}
             Ok(Some(Ok(Resolved::Unresolved))) => warn!(
                 file = %final_path.display(),
-                copy = %prev.display(),
+                copy = %archive.absolute(prev).display(),
                 "neither this report file nor its .prev copy is the one the history records; fix: check both, keep the right one, or fetch the report again with --force"
             ),
             Ok(Some(Err(e))) => {

@@ -9,7 +9,6 @@
 use crate::core::report::{ReportKey, Status, Trigger};
 use crate::core::text;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::path::PathBuf;
 
 /// Record (if new) the report as `pending`, and return its id and status.
 pub fn record_planned(
@@ -366,8 +365,9 @@ pub fn release_stale_claims(
     Ok(released)
 }
 
-/// The `.part` files that live claims may be writing right now.
-pub fn claimed_part_paths(conn: &mut Connection) -> rusqlite::Result<Vec<PathBuf>> {
+/// The files that live claims will get (as the claims record them): their
+/// `.part` files may be being written right now.
+pub fn claimed_file_paths(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt =
         conn.prepare("SELECT file_path, owner FROM claims WHERE file_path IS NOT NULL")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -375,9 +375,7 @@ pub fn claimed_part_paths(conn: &mut Connection) -> rusqlite::Result<Vec<PathBuf
     for row in rows {
         let (path, owner) = row?;
         if crate::archive::holder::is_alive(&owner) {
-            out.push(crate::archive::files::part_path(std::path::Path::new(
-                &path,
-            )));
+            out.push(path);
         }
     }
     Ok(out)

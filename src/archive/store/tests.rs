@@ -203,8 +203,8 @@ fn dead_claims_are_released_and_parts_of_live_ones_kept() {
         )
     })
     .expect("update");
-    let parts = s.on_thread(claimed_part_paths).expect("parts");
-    assert_eq!(parts, vec![std::path::PathBuf::from("/r/a.xlsx.part")]);
+    let parts = s.on_thread(claimed_file_paths).expect("parts");
+    assert_eq!(parts, vec!["/r/a.xlsx".to_string()]);
     assert_eq!(
         s.on_thread(|c| release_dead_claims(c, 20))
             .expect("release"),
@@ -473,8 +473,8 @@ fn a_failed_report_keeps_no_file_path_and_a_claim_carries_its_own() {
     let me = s.owner().to_string();
     s.on_thread(|c| claim(c, id, &req(&me, false, "/r/f.xlsx", 11)))
         .expect("claim");
-    let parts = s.on_thread(claimed_part_paths).expect("parts");
-    assert_eq!(parts, vec![std::path::PathBuf::from("/r/f.xlsx.part")]);
+    let parts = s.on_thread(claimed_file_paths).expect("parts");
+    assert_eq!(parts, vec!["/r/f.xlsx".to_string()]);
     s.on_thread(|c| mark_failed(c, id, "InternalError", "boom", None, 12))
         .expect("failed");
     let path: Option<String> = s

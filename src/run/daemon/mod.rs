@@ -311,7 +311,8 @@ impl Daemon {
             let Some(retention) = retention else { return };
             let cutoff = Timestamp::now().as_second()
                 - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
-            if let Err(e) = crate::archive::prune::prune(&store, cutoff, false) {
+            let archive = crate::archive::root::ArchiveRoot::new(&reports_dir);
+            if let Err(e) = crate::archive::prune::prune(&store, &archive, cutoff, false) {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
             }
         }));

@@ -13,10 +13,15 @@
 //! a good file first keeps it as `<final>.prev` ([`crate::archive::store::recover`]),
 //! drops that copy once the transaction committed, and puts it back when
 //! the transaction fails; a crash in between is settled at the next start.
+//! A forced refetch of a report recorded under an older name (an archive
+//! from before the injective names) writes the new name; the old file is
+//! untouched until the transaction that records the new one has committed,
+//! and is then removed, unless another row still records it. Every file is
+//! reached through the engine's [`ArchiveRoot`].
 
 use super::Engine;
 use crate::archive::download::{self, DownloadError, Received};
-use crate::archive::files;
+use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::ingest;
 use crate::archive::store::reports::{self, AttemptKind, AttemptRecord, Fetched};
 use crate::archive::store::{self, Store, StoreError};
@@ -24,7 +29,6 @@ use crate::run::plan::Planned;
 use crate::run::retry::{self, Class};
 use crate::tencent::api::{CallError, Success};
 use backon::Retryable;
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -107,7 +111,7 @@ impl Engine {
         &self,
         p: &Planned,
         id: i64,
-        final_path: &Path,
+        final_path: &RelPath,
         tries: &AtomicU32,
     ) -> Result<Committed, StepError> {
         let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
@@ -128,7 +132,7 @@ impl Engine {
         &self,
         p: &Planned,
         id: i64,
-        final_path: &Path,
+        final_path: &RelPath,
         url: &tokio::sync::Mutex<Option<Success>>,
         tries: &AtomicU32,
     ) -> Result<Committed, StepError> {
@@ -166,11 +170,12 @@ impl Engine {
                 }
             }
         };
-        let part = files::part_path(final_path);
+        let part = final_path.part();
         let (started, t0) = (store::now(), Instant::now());
         let res = download::fetch(
             self.client.downloads(),
             &success.file_path,
+            &self.archive,
             &part,
             &self.download,
         )
@@ -228,18 +233,29 @@ impl Engine {
         id: i64,
         success: &Success,
         received: Received,
-        final_path: &Path,
+        final_path: &RelPath,
         records: Vec<AttemptRecord>,
     ) -> CommitEnd {
         let fetched = Fetched {
             request_id: success.request_id.clone(),
-            file_path: final_path.to_string_lossy().into_owned(),
+            file_path: self
+                .archive
+                .absolute(final_path)
+                .to_string_lossy()
+                .into_owned(),
             bytes: received.bytes,
             sha256: received.sha256.clone(),
         };
-        let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
+        let (store, final_path) = (self.store.clone(), final_path.clone());
+        let archive = self.archive.clone();
         tokio::task::spawn_blocking(move || {
-            seal_and_commit(&store, id, &received, &final_path, &fetched, &records)
+            let at = Commit {
+                store: &store,
+                archive: &archive,
+                id,
+                final_path: &final_path,
+            };
+            at.seal_and_commit(&received, &fetched, &records)
         })
         .await
         .unwrap_or_else(|e| CommitEnd::Store(StoreError::Task(e)))
@@ -260,120 +276,157 @@ impl Engine {
     }
 }
 
-fn seal_and_commit(
-    store: &Store,
+/// Where a commit happens: the history, the archive, the report and its file.
+struct Commit<'a> {
+    store: &'a Store,
+    archive: &'a ArchiveRoot,
     id: i64,
-    received: &Received,
-    final_path: &Path,
-    fetched: &Fetched,
-    records: &[AttemptRecord],
-) -> CommitEnd {
-    let part = &received.path;
-    let reject = |e: DownloadError| {
-        let _ = files::remove_if_exists(part);
-        CommitEnd::Rejected(e)
-    };
-    if let Err(e) = download::seal(received) {
-        return reject(e);
-    }
-    // Read the rows before the file takes its final name: a file that is no
-    // workbook never replaces anything (a report fetched again with --force
-    // keeps its good file). A small workbook (in memory, rows within their
-    // budget) is read here, before the history lock, so reports in flight
-    // read theirs side by side; a large one is read as it is stored, inside
-    // the transaction, with flat memory.
-    let parsed = match received.body.as_deref().map(ingest::parse_rows) {
-        Some(Ok(parsed)) => parsed,
-        Some(Err(e)) => return reject(e.into_download()),
-        None => None,
-    };
-    let renamed = std::cell::Cell::new(false);
-    let rename = || {
-        files::commit(part, final_path)
-            .map(|()| renamed.set(true))
-            .map_err(|source| DownloadError::Io {
-                what: "rename",
-                source,
-            })
-    };
-    // A forced refetch over a good file keeps it until the history records
-    // the new one: every `ok` report's file is the one its row records.
-    let kept = match store::recover::keep_previous(store, id, final_path) {
-        Ok(kept) => kept,
-        Err(store::recover::KeepError::Store(e)) => {
-            let _ = files::remove_if_exists(part);
-            return CommitEnd::Store(e);
-        }
-        Err(store::recover::KeepError::Io(source)) => {
-            return reject(DownloadError::Io {
-                what: "keep a copy of the previous",
-                source,
-            });
-        }
-    };
-    // After a failure: the good file goes back under its name (or, never
-    // replaced, just loses its copy).
-    let give_back = |what: &str| {
-        if !kept {
-            return;
-        }
-        let back = if renamed.get() {
-            files::restore_previous(final_path)
-        } else {
-            files::drop_previous(final_path)
+    final_path: &'a RelPath,
+}
+
+impl Commit<'_> {
+    fn seal_and_commit(
+        &self,
+        received: &Received,
+        fetched: &Fetched,
+        records: &[AttemptRecord],
+    ) -> CommitEnd {
+        let Commit {
+            store,
+            archive,
+            id,
+            final_path,
+        } = *self;
+        let part = &received.path;
+        let reject = |e: DownloadError| {
+            let _ = archive.remove(part);
+            CommitEnd::Rejected(e)
         };
-        if let Err(e) = back {
-            warn!(file = %final_path.display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
-        }
-    };
-    if parsed.is_some() {
-        // Outside the lock: the fsync of the directory overlaps other commits.
-        if let Err(e) = rename() {
-            give_back("a failed rename");
+        if let Err(e) = download::seal(archive, received) {
             return reject(e);
         }
-    }
-    let committed = store.on_thread(|c| {
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let read = match &parsed {
-            Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
-            None => ingest::ingest(&tx, id, part),
+        // Read the rows before the file takes its final name: a file that is no
+        // workbook never replaces anything (a report fetched again with --force
+        // keeps its good file). A small workbook (in memory, rows within their
+        // budget) is read here, before the history lock, so reports in flight
+        // read theirs side by side; a large one is read as it is stored, inside
+        // the transaction, with flat memory.
+        let parsed = match received.body.as_deref().map(ingest::parse_rows) {
+            Some(Ok(parsed)) => parsed,
+            Some(Err(e)) => return reject(e.into_download()),
+            None => None,
         };
-        let rows = match read {
-            Ok(i) => i.rows,
-            Err(ingest::IngestError::Store(e)) => return Err(e),
-            Err(e) => return Ok(Err(e.into_download())),
+        let renamed = std::cell::Cell::new(false);
+        let rename = || {
+            archive
+                .commit(part, final_path)
+                .map(|()| renamed.set(true))
+                .map_err(|source| DownloadError::Io {
+                    what: "rename",
+                    source,
+                })
         };
-        if parsed.is_none()
-            && let Err(e) = rename()
-        {
-            return Ok(Err(e));
-        }
-        let now = store::now();
-        let attempts = reports::record_try(&tx, id, records, now)?;
-        reports::mark_ok(&tx, id, fetched, now)?;
-        tx.commit()?;
-        Ok(Ok((rows, attempts)))
-    });
-    match committed {
-        Ok(Ok((rows, attempts))) => {
-            if kept && let Err(e) = files::drop_previous(final_path) {
-                warn!(file = %final_path.display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
+        // A forced refetch over a good file keeps it until the history records
+        // the new one: every `ok` report's file is the one its row records.
+        let kept = match store::recover::keep_previous(store, archive, id, final_path) {
+            Ok(kept) => kept,
+            Err(store::recover::KeepError::Store(e)) => {
+                let _ = archive.remove(part);
+                return CommitEnd::Store(e);
             }
-            CommitEnd::Committed { rows, attempts }
+            Err(store::recover::KeepError::Io(source)) => {
+                return reject(DownloadError::Io {
+                    what: "keep a copy of the previous",
+                    source,
+                });
+            }
+        };
+        // After a failure: the good file goes back under its name (or, never
+        // replaced, just loses its copy).
+        let give_back = |what: &str| {
+            if !kept {
+                return;
+            }
+            let back = if renamed.get() {
+                archive.restore_previous(final_path)
+            } else {
+                archive.drop_previous(final_path)
+            };
+            if let Err(e) = back {
+                warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
+            }
+        };
+        if parsed.is_some() {
+            // Outside the lock: the fsync of the directory overlaps other commits.
+            if let Err(e) = rename() {
+                give_back("a failed rename");
+                return reject(e);
+            }
         }
-        Ok(Err(e)) => {
-            give_back("a failed commit");
-            reject(e)
+        let committed = store.on_thread(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let read = match &parsed {
+                Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
+                None => match archive.open_file(part) {
+                    Ok(file) => ingest::ingest_file(&tx, id, file),
+                    Err(e) => Err(ingest::IngestError::Workbook(e.to_string())),
+                },
+            };
+            let rows = match read {
+                Ok(i) => i.rows,
+                Err(ingest::IngestError::Store(e)) => return Err(e),
+                Err(e) => return Ok(Err(e.into_download())),
+            };
+            if parsed.is_none()
+                && let Err(e) = rename()
+            {
+                return Ok(Err(e));
+            }
+            let now = store::now();
+            let attempts = reports::record_try(&tx, id, records, now)?;
+            let replaced = store::recover::replaced_file(&tx, id, &fetched.file_path)?;
+            reports::mark_ok(&tx, id, fetched, now)?;
+            tx.commit()?;
+            Ok(Ok((rows, attempts, replaced)))
+        });
+        match committed {
+            Ok(Ok((rows, attempts, replaced))) => {
+                if let Some(old) = replaced {
+                    self.remove_replaced(&old);
+                }
+                if kept && let Err(e) = archive.drop_previous(final_path) {
+                    warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
+                }
+                CommitEnd::Committed { rows, attempts }
+            }
+            Ok(Err(e)) => {
+                give_back("a failed commit");
+                reject(e)
+            }
+            // The history refused the commit. A renamed file over no good one
+            // stays: it is whole and checked, and the report, not `ok`, is
+            // fetched again later. A good one it replaced is put back.
+            Err(e) => {
+                give_back("a failed commit");
+                let _ = archive.remove(part);
+                warn!(file = %archive.absolute(final_path).display(), error = %e, "the history refused the commit of a fetched report");
+                CommitEnd::Store(e)
+            }
         }
-        // The history refused the commit. A renamed file over no good one
-        // stays: it is whole and checked, and the report, not `ok`, is
-        // fetched again later. A good one it replaced is put back.
-        Err(e) => {
-            give_back("a failed commit");
-            let _ = files::remove_if_exists(part);
-            warn!(file = %final_path.display(), error = %e, "the history refused the commit of a fetched report");
-            CommitEnd::Store(e)
+    }
+
+    /// After the commit of a forced refetch that gave the report a new name:
+    /// the file under its old name, which no row records any more, goes
+    /// (through the archive; an old path outside it is never touched).
+    fn remove_replaced(&self, old: &str) {
+        match self.archive.locate(old) {
+            Ok(rel) if rel != *self.final_path => {
+                if let Err(e) = self.archive.remove(&rel) {
+                    warn!(file = %old, error = %e, "cannot remove the file a refetched report had under its old name; remove it by hand");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "not removing the old file of a refetched report"),
         }
     }
 }

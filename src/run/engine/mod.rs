@@ -10,7 +10,8 @@
 mod attempt;
 mod permits;
 
-use crate::archive::files::{self, Layout};
+use crate::archive::files;
+use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::store::reports::{self, Claim};
 use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
@@ -19,7 +20,6 @@ use crate::run::plan::Planned;
 use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -121,7 +121,7 @@ enum Claimed {
     Ours(i64, store::InFlight, u32),
     NotOurs(Outcome),
     /// Ours, but its directory cannot be made.
-    NoDirectory(i64, store::InFlight, files::ReportDirError, u32),
+    NoDirectory(i64, store::InFlight, crate::archive::root::ReportDirError, u32),
 }
 
 enum Outcome {
@@ -140,7 +140,7 @@ enum Outcome {
 pub struct Engine {
     client: Client,
     store: Store,
-    layout: Layout,
+    archive: ArchiveRoot,
     retry: RetrySettings,
     concurrency: usize,
     /// Bounds of each download (timeouts, progress, size).
@@ -159,7 +159,7 @@ impl Engine {
     pub fn new(
         client: Client,
         store: Store,
-        layout: Layout,
+        archive: ArchiveRoot,
         retry: RetrySettings,
         concurrency: usize,
     ) -> Engine {
@@ -170,7 +170,7 @@ impl Engine {
             ),
             client,
             store,
-            layout,
+            archive,
             retry,
             concurrency: concurrency.max(1),
             permits: permits::Permits::new(concurrency),
@@ -287,7 +287,7 @@ impl Engine {
             return Outcome::Interrupted;
         }
         let key = p.key();
-        let final_path = self.layout.final_path(
+        let final_path = files::report_path(
             &p.job.name,
             &p.target,
             p.region,
@@ -315,7 +315,8 @@ impl Engine {
         };
         match result {
             None => {
-                let _ = files::remove_if_exists(&files::part_path(&final_path));
+                let (archive, part) = (self.archive.clone(), final_path.part());
+                let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
                 let owner = self.store.owner().to_string();
                 if let Err(e) = self
                     .store
@@ -360,14 +361,14 @@ impl Engine {
         &self,
         p: &Planned,
         key: &ReportKey,
-        final_path: &Path,
+        final_path: &RelPath,
         force: bool,
     ) -> Result<Claimed, StoreError> {
         let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
-        let (store, final_path) = (self.store.clone(), final_path.to_path_buf());
-        let layout = self.layout.clone();
+        let (store, final_path) = (self.store.clone(), final_path.clone());
+        let archive = self.archive.clone();
         let owner = store.owner().to_string();
-        let file = final_path.to_string_lossy().into_owned();
+        let file = archive.absolute(&final_path).to_string_lossy().into_owned();
         let planned = p.clone();
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
             let claimed = store.on_thread(|c| {
@@ -398,9 +399,7 @@ impl Engine {
                 return Ok(claimed);
             };
             // A part file a dead claimant left is truncated when the download starts.
-            let prepared = final_path
-                .parent()
-                .map_or(Ok(()), |dir| layout.create_report_dir(dir));
+            let prepared = archive.create_dirs(&final_path);
             Ok(match prepared {
                 Ok(()) => Claimed::Ours(id, guard, before),
                 Err(e) => Claimed::NoDirectory(id, guard, e, before),
@@ -478,6 +477,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use std::time::Duration;
 
     fn engine_with(dir: &Path, store: Store, concurrency: usize) -> Engine {
