@@ -66,6 +66,9 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.storage.reports_dir.display()
     );
     let conn = setup::open_readonly(&config)?;
+    if let Some(c) = &conn {
+        let _ = writeln!(out, "{}", archive_text(c, &config)?);
+    }
     let now = Timestamp::now();
     let mut demands = Vec::new();
     for job in &config.jobs {
@@ -89,6 +92,19 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     // The config is valid and shown; missing keys still fail the check.
     credentials?;
     Ok(Exit::Ok)
+}
+
+/// The archive's damage the history shows: reports recording a file
+/// outside the reports directory.
+fn archive_text(conn: &rusqlite::Connection, config: &crate::config::Config) -> anyhow::Result<String> {
+    let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
+    let outside = crate::archive::store::outside::files_outside(conn, &archive.prefix())?;
+    let n: u64 = outside.values().sum();
+    Ok(if n > 0 {
+        crate::archive::store::outside::damage_text(n, &archive, &config.storage.database_path())
+    } else {
+        "archive: every recorded file is inside the reports directory".to_string()
+    })
 }
 
 fn describe_job(

@@ -1,8 +1,13 @@
 //! `status`: per job, the last done window, the next fire, the reports
 //! missing or failed inside the horizon and the last error, as a table or
-//! as JSON (an array of [`crate::run::status::JobStatus`] objects).
+//! as JSON (an array of [`crate::run::status::JobStatus`] objects, each
+//! with `files_outside`: how many of the job's reports record a file
+//! outside the reports directory, damage that the table reports in a line
+//! after it).
 
 use crate::commands::cli::{StatusArgs, StatusFormat};
+use crate::archive::root::ArchiveRoot;
+use crate::archive::store::outside;
 use crate::config::Config;
 use crate::run::exit::Exit;
 use crate::run::setup;
@@ -27,12 +32,39 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
         .iter()
         .map(|j| status::job_status(&conn, j, now))
         .collect::<rusqlite::Result<_>>()?;
+    let archive = ArchiveRoot::new(&config.storage.reports_dir);
+    let outside = outside::files_outside(&conn, &archive.prefix())?;
     let text = match args.format {
-        StatusFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
-        StatusFormat::Table => table_text(&rows, &config),
+        StatusFormat::Json => {
+            let rows: Vec<WithDamage<'_>> = rows
+                .iter()
+                .map(|status| WithDamage {
+                    files_outside: outside.get(&status.job).copied().unwrap_or(0),
+                    status,
+                })
+                .collect();
+            format!("{}\n", serde_json::to_string_pretty(&rows)?)
+        }
+        StatusFormat::Table => {
+            let mut text = table_text(&rows, &config);
+            let n: u64 = outside.values().sum();
+            if n > 0 {
+                let db = config.storage.database_path();
+                text.push_str(&format!("\n{}\n", outside::damage_text(n, &archive, &db)));
+            }
+            text
+        }
     };
     super::print(&text)?;
     Ok(Exit::Ok)
+}
+
+/// A job's status with its reports recording a file outside the archive.
+#[derive(serde::Serialize)]
+struct WithDamage<'a> {
+    #[serde(flatten)]
+    status: &'a JobStatus,
+    files_outside: u64,
 }
 
 /// An aligned table, times in each job's zone.

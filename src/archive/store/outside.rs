@@ -23,16 +23,33 @@ pub fn outside_sql(param: &str) -> String {
     )
 }
 
-/// How many reports record a file outside the archive whose prefix is
-/// `prefix`. One scan of `reports`, nothing held in memory.
-pub fn files_outside(conn: &Connection, prefix: &str) -> rusqlite::Result<u64> {
-    let n: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM reports WHERE file_path IS NOT NULL AND {}",
-            outside_sql("?1")
-        ))?
-        .query_row([prefix], |r| r.get(0))?;
-    Ok(n.max(0) as u64)
+/// How many reports of each job record a file outside the archive whose
+/// prefix is `prefix` (jobs with none left out). One scan of `reports`
+/// in SQL, one row per job back.
+pub fn files_outside(
+    conn: &Connection,
+    prefix: &str,
+) -> rusqlite::Result<std::collections::BTreeMap<String, u64>> {
+    conn.prepare_cached(&format!(
+        "SELECT job, count(*) FROM reports WHERE file_path IS NOT NULL AND {} GROUP BY job",
+        outside_sql("?1")
+    ))?
+    .query_map([prefix], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+    .collect()
+}
+
+/// What the operator reads about `n` reports recording a file outside the
+/// archive at `root` (history at `db`): one line, and what to do.
+pub fn damage_text(n: u64, root: &crate::archive::root::ArchiveRoot, db: &std::path::Path) -> String {
+    format!(
+        "damage: {n} report(s) record a file outside the reports directory {}; such a file is never opened, served or deleted, and prune skips these reports\n  \
+         fix: if the reports directory moved, set storage.reports_dir back to it; otherwise find them with \
+         sqlite3 {} \"SELECT id, file_path FROM reports WHERE file_path NOT LIKE '{}%'\", \
+         move each file under the reports directory and correct its file_path, or set file_path = NULL and fetch the report again with `mna-reportd fetch --force`",
+        root.path().display(),
+        db.display(),
+        root.prefix().replace('\'', "''")
+    )
 }
 
 #[cfg(test)]
@@ -68,6 +85,32 @@ mod tests {
             assert_eq!(root.locate(path).is_err(), outside, "{path}");
             assert_eq!(outside_in_sql(&conn, &root.prefix(), path), outside, "{path}");
         }
+    }
+
+    #[test]
+    fn rows_outside_are_counted_per_job() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::archive::store::migrate(&mut conn).expect("schema");
+        for (i, (job, path)) in [
+            ("a", Some("/r/a/2026/11/x.xlsx")),
+            ("a", Some("/home/op/notes.txt")),
+            ("a", None),
+            ("b", Some("/r/../etc/passwd")),
+            ("b", Some("/r/b/../../etc/passwd")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, attempts, \"trigger\", file_path, created_at, updated_at)
+                 VALUES (?1, 'all', '', 1, ?2, ?2 + 1, 'ok', 1, 'manual', ?3, 0, 0)",
+                rusqlite::params![job, i as i64, path],
+            )
+            .expect("row");
+        }
+        let n = files_outside(&conn, &ArchiveRoot::new("/r").prefix()).expect("count");
+        assert_eq!(n.into_iter().collect::<Vec<_>>(), vec![("a".to_string(), 1), ("b".to_string(), 2)]);
+        assert!(damage_text(3, &ArchiveRoot::new("/r"), std::path::Path::new("/h.db")).contains("fix:"));
     }
 
     proptest! {
