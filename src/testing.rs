@@ -2,8 +2,8 @@
 //! nothing else: the command line is the program's interface, not this.
 
 pub use crate::archive::download::check_xlsx;
-pub use crate::archive::root::{ArchiveRoot, RelPath};
 pub use crate::archive::ingest::{Ingested, ingest};
+pub use crate::archive::root::{ArchiveRoot, RelPath};
 pub use crate::archive::store::Store;
 pub use crate::archive::store::reports;
 pub use crate::commands::completions::{CompletionShell, man_pages, script};

@@ -113,11 +113,7 @@ fn replay_report(
     let final_path = RelPath::new(Path::new(&format!("r{i}.xlsx"))).expect("a file name");
     let part = final_path.part();
     let t = Instant::now();
-    let id = replay_claim(
-        store,
-        i,
-        &archive.absolute(&final_path).to_string_lossy(),
-    );
+    let id = replay_claim(store, i, &archive.absolute(&final_path).to_string_lossy());
     let claim = t.elapsed();
     let t = Instant::now();
     let call = attempt(reports::AttemptKind::Call);

@@ -55,7 +55,11 @@ pub fn report_path(
     let dir = if plain {
         job.to_string()
     } else {
-        format!("{}{}", crate::core::filename::LONG_MARKER, component(job, JOB_MAX))
+        format!(
+            "{}{}",
+            crate::core::filename::LONG_MARKER,
+            component(job, JOB_MAX)
+        )
     };
     let name = format!(
         "{}_{}_{}_{}_{}.xlsx",

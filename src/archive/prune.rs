@@ -127,11 +127,7 @@ pub fn prune(
 
 /// The reports a prune to `cutoff` skips because their row records a file
 /// outside the archive, each logged.
-fn skipped_outside(
-    store: &Store,
-    archive: &ArchiveRoot,
-    cutoff: i64,
-) -> Result<usize, StoreError> {
+fn skipped_outside(store: &Store, archive: &ArchiveRoot, cutoff: i64) -> Result<usize, StoreError> {
     let rows: Vec<(i64, String)> = store.on_thread(|c| {
         c.prepare(&format!(
             "SELECT id, file_path FROM reports WHERE status = ?1 AND window_end < ?2
@@ -342,7 +338,13 @@ mod tests {
         assert_eq!((done.reports, done.files_deleted, done.outside), (0, 0, 2));
         assert!(notes.exists() && d.path().join("notes.txt").exists());
         let ok: i64 = s
-            .on_thread(|c| c.query_row("SELECT count(*) FROM reports WHERE status = 'ok'", [], |r| r.get(0)))
+            .on_thread(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM reports WHERE status = 'ok'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
             .expect("count");
         assert_eq!(ok, 2);
     }

@@ -34,7 +34,6 @@ mod sweep;
 
 pub use prev::Resolved;
 
-
 /// Suffix of a file being written.
 pub const PART_SUFFIX: &str = ".part";
 /// Suffix of the good copy a forced refetch keeps until its commit.

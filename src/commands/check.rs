@@ -96,7 +96,10 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
 /// The archive's damage the history shows: reports recording a file
 /// outside the reports directory.
-fn archive_text(conn: &rusqlite::Connection, config: &crate::config::Config) -> anyhow::Result<String> {
+fn archive_text(
+    conn: &rusqlite::Connection,
+    config: &crate::config::Config,
+) -> anyhow::Result<String> {
     let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
     let outside = crate::archive::store::outside::files_outside(conn, &archive.prefix())?;
     let n: u64 = outside.values().sum();

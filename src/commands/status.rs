@@ -5,9 +5,9 @@
 //! outside the reports directory, damage that the table reports in a line
 //! after it).
 
-use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::archive::root::ArchiveRoot;
 use crate::archive::store::outside;
+use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::config::Config;
 use crate::run::exit::Exit;
 use crate::run::setup;

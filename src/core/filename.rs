@@ -44,11 +44,7 @@ pub fn component(s: &str, max: usize) -> String {
         cut = pct;
     }
     let digest = crate::core::digest::sha256_hex(s.as_bytes());
-    format!(
-        "{}{LONG_MARKER}{}",
-        &escaped[..cut],
-        &digest[..DIGEST_HEX]
-    )
+    format!("{}{LONG_MARKER}{}", &escaped[..cut], &digest[..DIGEST_HEX])
 }
 
 #[cfg(test)]
@@ -75,7 +71,10 @@ mod tests {
         let (head, _) = c.split_once(LONG_MARKER).expect("marker");
         assert_eq!(head.len() % 3, 0, "{head}");
         assert!(!component(&"a".repeat(64), 64).contains(LONG_MARKER));
-        assert_ne!(component(&"a".repeat(65), 64), component(&"a".repeat(66), 64));
+        assert_ne!(
+            component(&"a".repeat(65), 64),
+            component(&"a".repeat(66), 64)
+        );
         assert!(!escape(&c).contains(LONG_MARKER));
     }
 }

@@ -37,7 +37,13 @@ fn report_paths_are_readable_deterministic_and_below_the_root() {
         )
     );
     // a job name with `_` keeps its directory; its field is escaped
-    let p = path("a_b", &Target::new(Selection::All), RegionScope::All, w, &tz);
+    let p = path(
+        "a_b",
+        &Target::new(Selection::All),
+        RegionScope::All,
+        w,
+        &tz,
+    );
     let p = p.to_string_lossy();
     assert!(p.starts_with("a_b/2026/11/a%5Fb_all_ALL_"), "{p}");
     // the longest names stay within NAME_MAX with a suffix

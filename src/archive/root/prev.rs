@@ -91,7 +91,11 @@ impl ArchiveRoot {
     }
 
     /// Whether the regular file at `rel` has the recorded sha256 and size.
-    pub fn matches_recorded(&self, rel: &RelPath, (sha256, bytes): (&str, u64)) -> io::Result<bool> {
+    pub fn matches_recorded(
+        &self,
+        rel: &RelPath,
+        (sha256, bytes): (&str, u64),
+    ) -> io::Result<bool> {
         use sha2::Digest;
         let mut file = match self.open_file(rel) {
             Ok(f) => f,

@@ -121,7 +121,10 @@ fn a_link_at_any_level_is_never_followed() {
     for (depth, at) in [(3, 1), (3, 3), (4, 4), (6, 5), (8, 8)] {
         let d = tempfile::tempdir().expect("tempdir");
         let (root, file, secret) = linked_tree(d.path(), depth, at);
-        assert!(root.open_file(&file).is_err(), "read through a link {at} up");
+        assert!(
+            root.open_file(&file).is_err(),
+            "read through a link {at} up"
+        );
         assert!(!matches!(root.is_file(&file), Ok(true)), "{at} up");
         assert!(root.remove(&file).is_err(), "delete through a link {at} up");
         assert!(root.create_part(&file.part()).is_err(), "{at} up");
@@ -193,7 +196,10 @@ fn a_kept_copy_is_settled_against_what_is_recorded() {
         root.resolve_previous(&fin, good).expect("resolve"),
         Resolved::Restored
     );
-    assert_eq!(std::fs::read(d.path().join("r.xlsx")).expect("fin"), b"good");
+    assert_eq!(
+        std::fs::read(d.path().join("r.xlsx")).expect("fin"),
+        b"good"
+    );
     assert!(!prev_exists());
     // the commit came: the copy goes
     assert!(root.keep_previous(&fin).expect("keep"));

@@ -34,13 +34,19 @@ pub fn files_outside(
         "SELECT job, count(*) FROM reports WHERE file_path IS NOT NULL AND {} GROUP BY job",
         outside_sql("?1")
     ))?
-    .query_map([prefix], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+    .query_map([prefix], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?
     .collect()
 }
 
 /// What the operator reads about `n` reports recording a file outside the
 /// archive at `root` (history at `db`): one line, and what to do.
-pub fn damage_text(n: u64, root: &crate::archive::root::ArchiveRoot, db: &std::path::Path) -> String {
+pub fn damage_text(
+    n: u64,
+    root: &crate::archive::root::ArchiveRoot,
+    db: &std::path::Path,
+) -> String {
     format!(
         "damage: {n} report(s) record a file outside the reports directory {}; such a file is never opened, served or deleted, and prune skips these reports\n  \
          fix: if the reports directory moved, set storage.reports_dir back to it; otherwise find them with \
@@ -83,7 +89,11 @@ mod tests {
             ("/var/lib/r/%2E%2E/a", false),
         ] {
             assert_eq!(root.locate(path).is_err(), outside, "{path}");
-            assert_eq!(outside_in_sql(&conn, &root.prefix(), path), outside, "{path}");
+            assert_eq!(
+                outside_in_sql(&conn, &root.prefix(), path),
+                outside,
+                "{path}"
+            );
         }
     }
 
@@ -109,8 +119,13 @@ mod tests {
             .expect("row");
         }
         let n = files_outside(&conn, &ArchiveRoot::new("/r").prefix()).expect("count");
-        assert_eq!(n.into_iter().collect::<Vec<_>>(), vec![("a".to_string(), 1), ("b".to_string(), 2)]);
-        assert!(damage_text(3, &ArchiveRoot::new("/r"), std::path::Path::new("/h.db")).contains("fix:"));
+        assert_eq!(
+            n.into_iter().collect::<Vec<_>>(),
+            vec![("a".to_string(), 1), ("b".to_string(), 2)]
+        );
+        assert!(
+            damage_text(3, &ArchiveRoot::new("/r"), std::path::Path::new("/h.db")).contains("fix:")
+        );
     }
 
     proptest! {

@@ -21,8 +21,8 @@
 
 use super::Engine;
 use crate::archive::download::{self, DownloadError, Received};
-use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::ingest;
+use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::store::reports::{self, AttemptKind, AttemptRecord, Fetched};
 use crate::archive::store::{self, Store, StoreError};
 use crate::run::plan::Planned;

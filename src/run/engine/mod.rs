@@ -121,7 +121,12 @@ enum Claimed {
     Ours(i64, store::InFlight, u32),
     NotOurs(Outcome),
     /// Ours, but its directory cannot be made.
-    NoDirectory(i64, store::InFlight, crate::archive::root::ReportDirError, u32),
+    NoDirectory(
+        i64,
+        store::InFlight,
+        crate::archive::root::ReportDirError,
+        u32,
+    ),
 }
 
 enum Outcome {
