@@ -18,7 +18,7 @@
 //! through a link anywhere in the reports tree is left alone, with a warning.
 
 use crate::archive::root::ArchiveRoot;
-use crate::archive::store::outside::outside_sql;
+use crate::archive::store::outside::{outside_ids, outside_sql, prefix_end};
 use crate::archive::store::{self, Store, StoreError};
 use crate::core::report::Status;
 use rusqlite::params;
@@ -125,19 +125,25 @@ pub fn prune(
     Ok(out)
 }
 
-/// The reports a prune to `cutoff` skips because their row records a file
-/// outside the archive, each logged.
+/// How many reports a prune to `cutoff` skips because their row records a
+/// file outside the archive; the first few are logged.
 fn skipped_outside(store: &Store, archive: &ArchiveRoot, cutoff: i64) -> Result<usize, StoreError> {
-    let rows: Vec<(i64, String)> = store.on_thread(|c| {
-        c.prepare(&format!(
-            "SELECT id, file_path FROM reports WHERE status = ?1 AND window_end < ?2
-             AND file_path IS NOT NULL AND {} ORDER BY id LIMIT 1000",
-            outside_sql("?3")
-        ))?
-        .query_map(params![Status::Ok, cutoff, archive.prefix()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect()
+    const LOGGED: usize = 20;
+    let prefix = archive.prefix();
+    let (count, rows): (i64, Vec<(i64, String)>) = store.on_thread(|c| {
+        let from = format!(
+            "FROM reports WHERE id IN ({}) AND status = ?3 AND window_end < ?4",
+            outside_ids("?1", "?2")
+        );
+        let p = params![prefix, prefix_end(&prefix), Status::Ok, cutoff];
+        let count = c.query_row(&format!("SELECT count(*) {from}"), p, |r| r.get(0))?;
+        let rows = c
+            .prepare(&format!(
+                "SELECT id, file_path {from} ORDER BY id LIMIT {LOGGED}"
+            ))?
+            .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((count, rows))
     })?;
     for (id, path) in &rows {
         let error = match archive.locate(path) {
@@ -146,7 +152,7 @@ fn skipped_outside(store: &Store, archive: &ArchiveRoot, cutoff: i64) -> Result<
         };
         warn!(report = id, %error, "not pruning a report whose recorded file is outside the archive");
     }
-    Ok(rows.len())
+    Ok(count.max(0) as usize)
 }
 
 /// Delete the files of pruned reports through `archive`, each only if its

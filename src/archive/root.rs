@@ -213,8 +213,8 @@ impl ArchiveRoot {
     }
 
     /// A recorded path as a path below the root, checked lexically: it must
-    /// start with [`ArchiveRoot::prefix`], and the rest be at most 16 names
-    /// and 4096 bytes, no name empty, `.`, `..` or holding a NUL. Nothing on
+    /// start with [`ArchiveRoot::prefix`], and the rest be at most 4096
+    /// bytes, no name empty, `.`, `..` or holding a NUL. Nothing on
     /// the disk is looked at. (The same rule, in SQL, counts such rows:
     /// [`crate::archive::store::outside::outside_sql`].)
     pub fn locate(&self, recorded: &str) -> Result<RelPath, OutsideArchive> {
@@ -225,7 +225,7 @@ impl ArchiveRoot {
         let rest = recorded.strip_prefix(&self.prefix()).ok_or_else(outside)?;
         let parts: Vec<&str> = rest.split('/').collect();
         let bad = |p: &&str| p.is_empty() || *p == "." || *p == ".." || p.contains('\0');
-        if rest.len() > MAX_PATH || parts.len() > MAX_DEPTH || parts.iter().any(bad) {
+        if rest.len() > MAX_PATH || parts.iter().any(bad) {
             return Err(outside());
         }
         Ok(RelPath(parts.into_iter().map(OsString::from).collect()))

@@ -27,8 +27,6 @@ fn recorded_paths_are_located_lexically() {
         let e = root.locate(outside).expect_err(outside);
         assert!(e.to_string().contains("fix:"), "{e}");
     }
-    let deep = format!("/var/lib/mna-reportd/reports/{}x", "d/".repeat(20));
-    assert!(root.locate(&deep).is_err());
     let long = format!("/var/lib/mna-reportd/reports/{}", "n".repeat(4097));
     assert!(root.locate(&long).is_err());
     for odd in ["j//a.xlsx", "j/./a.xlsx", "j/a.xlsx/", "/j/a.xlsx"] {

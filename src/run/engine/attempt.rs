@@ -284,6 +284,10 @@ struct Commit<'a> {
     final_path: &'a RelPath,
 }
 
+/// What the transaction of a commit ends with: the rows read, the tries,
+/// and the file the report recorded under an older name, to remove.
+type Recorded = Result<Result<(usize, u32, Option<String>), DownloadError>, StoreError>;
+
 impl Commit<'_> {
     fn seal_and_commit(
         &self,
@@ -291,12 +295,7 @@ impl Commit<'_> {
         fetched: &Fetched,
         records: &[AttemptRecord],
     ) -> CommitEnd {
-        let Commit {
-            store,
-            archive,
-            id,
-            final_path,
-        } = *self;
+        let (archive, final_path) = (self.archive, self.final_path);
         let part = &received.path;
         let reject = |e: DownloadError| {
             let _ = archive.remove(part);
@@ -326,36 +325,11 @@ impl Commit<'_> {
                     source,
                 })
         };
-        // A forced refetch over a good file keeps it until the history records
-        // the new one: every `ok` report's file is the one its row records.
-        let kept = match store::recover::keep_previous(store, archive, id, final_path) {
+        let kept = match self.keep_previous(part) {
             Ok(kept) => kept,
-            Err(store::recover::KeepError::Store(e)) => {
-                let _ = archive.remove(part);
-                return CommitEnd::Store(e);
-            }
-            Err(store::recover::KeepError::Io(source)) => {
-                return reject(DownloadError::Io {
-                    what: "keep a copy of the previous",
-                    source,
-                });
-            }
+            Err(end) => return end,
         };
-        // After a failure: the good file goes back under its name (or, never
-        // replaced, just loses its copy).
-        let give_back = |what: &str| {
-            if !kept {
-                return;
-            }
-            let back = if renamed.get() {
-                archive.restore_previous(final_path)
-            } else {
-                archive.drop_previous(final_path)
-            };
-            if let Err(e) = back {
-                warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
-            }
-        };
+        let give_back = |what: &str| self.give_back(kept, renamed.get(), what);
         if parsed.is_some() {
             // Outside the lock: the fsync of the directory overlaps other commits.
             if let Err(e) = rename() {
@@ -363,32 +337,7 @@ impl Commit<'_> {
                 return reject(e);
             }
         }
-        let committed = store.on_thread(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let read = match &parsed {
-                Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
-                None => match archive.open_file(part) {
-                    Ok(file) => ingest::ingest_file(&tx, id, file),
-                    Err(e) => Err(ingest::IngestError::Workbook(e.to_string())),
-                },
-            };
-            let rows = match read {
-                Ok(i) => i.rows,
-                Err(ingest::IngestError::Store(e)) => return Err(e),
-                Err(e) => return Ok(Err(e.into_download())),
-            };
-            if parsed.is_none()
-                && let Err(e) = rename()
-            {
-                return Ok(Err(e));
-            }
-            let now = store::now();
-            let attempts = reports::record_try(&tx, id, records, now)?;
-            let replaced = store::recover::replaced_file(&tx, id, &fetched.file_path)?;
-            reports::mark_ok(&tx, id, fetched, now)?;
-            tx.commit()?;
-            Ok(Ok((rows, attempts, replaced)))
-        });
+        let committed = self.record(&parsed, part, &rename, fetched, records);
         match committed {
             Ok(Ok((rows, attempts, replaced))) => {
                 if let Some(old) = replaced {
@@ -412,6 +361,80 @@ impl Commit<'_> {
                 warn!(file = %archive.absolute(final_path).display(), error = %e, "the history refused the commit of a fetched report");
                 CommitEnd::Store(e)
             }
+        }
+    }
+
+    /// The transaction: the rows (read now from the part file when they
+    /// were not read before), the rename if not done yet, the try, `ok`.
+    fn record(
+        &self,
+        parsed: &Option<(usize, Vec<ingest::SheetRow>)>,
+        part: &RelPath,
+        rename: &dyn Fn() -> Result<(), DownloadError>,
+        fetched: &Fetched,
+        records: &[AttemptRecord],
+    ) -> Recorded {
+        let id = self.id;
+        self.store.on_thread(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let read = match parsed {
+                Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
+                None => match self.archive.open_file(part) {
+                    Ok(file) => ingest::ingest_file(&tx, id, file),
+                    Err(e) => Err(ingest::IngestError::Workbook(e.to_string())),
+                },
+            };
+            let rows = match read {
+                Ok(i) => i.rows,
+                Err(ingest::IngestError::Store(e)) => return Err(e),
+                Err(e) => return Ok(Err(e.into_download())),
+            };
+            if parsed.is_none()
+                && let Err(e) = rename()
+            {
+                return Ok(Err(e));
+            }
+            let now = store::now();
+            let attempts = reports::record_try(&tx, id, records, now)?;
+            let replaced = store::recover::replaced_file(&tx, id, &fetched.file_path)?;
+            reports::mark_ok(&tx, id, fetched, now)?;
+            tx.commit()?;
+            Ok(Ok((rows, attempts, replaced)))
+        })
+    }
+
+    /// A forced refetch over a good file keeps it until the history records
+    /// the new one: every `ok` report's file is the one its row records.
+    /// Whether a copy is kept; on an error, the end of the commit (the part
+    /// file removed).
+    fn keep_previous(&self, part: &RelPath) -> Result<bool, CommitEnd> {
+        let (archive, final_path) = (self.archive, self.final_path);
+        store::recover::keep_previous(self.store, archive, self.id, final_path).map_err(|e| {
+            let _ = archive.remove(part);
+            match e {
+                store::recover::KeepError::Store(e) => CommitEnd::Store(e),
+                store::recover::KeepError::Io(source) => CommitEnd::Rejected(DownloadError::Io {
+                    what: "keep a copy of the previous",
+                    source,
+                }),
+            }
+        })
+    }
+
+    /// After a failure: the good file a forced refetch kept goes back under
+    /// its name (or, never replaced, just loses its copy).
+    fn give_back(&self, kept: bool, renamed: bool, what: &str) {
+        if !kept {
+            return;
+        }
+        let (archive, final_path) = (self.archive, self.final_path);
+        let back = if renamed {
+            archive.restore_previous(final_path)
+        } else {
+            archive.drop_previous(final_path)
+        };
+        if let Err(e) = back {
+            warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
         }
     }
 
