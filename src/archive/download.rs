@@ -172,7 +172,8 @@ fn transport(e: reqwest::Error) -> DownloadError {
 
 /// Check that the file at `path` is an xlsx workbook: a zip whose central
 /// directory names `[Content_Types].xml` and `xl/workbook.xml`. Reads only
-/// the central directory.
+/// the central directory. (For tests and benches: a report file is checked
+/// through the archive root.)
 pub fn check_xlsx(path: &Path) -> Result<(), DownloadError> {
     let file = std::fs::File::open(path).map_err(io("reopen"))?;
     check_xlsx_in(std::io::BufReader::new(file))

@@ -70,7 +70,8 @@ pub struct SheetRow {
 
 /// Store the rows of the workbook at `path` as report `report_id`'s,
 /// replacing any earlier ones, reading as it writes (memory does not grow
-/// with the rows).
+/// with the rows). (For tests and benches: a report file is opened
+/// through the archive root, then given to [`ingest_file`].)
 pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Ingested, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::Workbook(e.to_string()))?;
     ingest_file(tx, report_id, file)
