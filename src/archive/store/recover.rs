@@ -155,3 +155,39 @@ pub fn resolve_previous_copies(store: &Store, archive: &ArchiveRoot, found: &[Re
     }
     settled
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(conn: &Connection, target: &str, path: &str) -> i64 {
+        conn.execute(
+            "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, attempts, \"trigger\", file_path, created_at, updated_at)
+             VALUES ('j', ?1, '', 1, 0, 3600, 'ok', 1, 'manual', ?2, 0, 0)",
+            params![target, path],
+        )
+        .expect("row");
+        conn.last_insert_rowid()
+    }
+
+    /// The old name of a report goes after its refetch, unless the other
+    /// report of an old collision still records it.
+    #[test]
+    fn an_old_name_is_replaced_only_when_no_other_report_records_it() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        super::super::migrate(&mut conn).expect("schema");
+        let a = row(&conn, "device:x.y", "/r/j/old.xlsx");
+        let new = "/r/j/j_device-x%2Ey.xlsx";
+        assert_eq!(
+            replaced_file(&conn, a, new).expect("q"),
+            Some("/r/j/old.xlsx".into())
+        );
+        assert_eq!(replaced_file(&conn, a, "/r/j/old.xlsx").expect("q"), None);
+        let b = row(&conn, "device:x_y_0123456789ab", "/r/j/old.xlsx");
+        assert_eq!(replaced_file(&conn, a, new).expect("q"), None);
+        assert_eq!(replaced_file(&conn, b, "/r/j/other.xlsx").expect("q"), None);
+        conn.execute("UPDATE reports SET file_path = NULL WHERE id = ?1", [a])
+            .expect("edit");
+        assert_eq!(replaced_file(&conn, a, new).expect("q"), None);
+    }
+}
