@@ -62,8 +62,8 @@ fn all_signed_with(w: &World, id: &str) -> bool {
 #[test]
 fn config_files() {
     let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
-    std::fs::write(w.dir.path().join("id"), "AKIDfiles0001\n").expect("write");
-    std::fs::write(w.dir.path().join("key"), "key-from-files\n").expect("write");
+    write_secret(&w.dir.path().join("id"), "AKIDfiles0001\n");
+    write_secret(&w.dir.path().join("key"), "key-from-files\n");
     w.write_config(
         "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
         JOB,
@@ -87,7 +87,7 @@ fn systemd_credentials_directory_with_a_token() {
         ("secret_key", "key-systemd"),
         ("token", "tok-systemd"),
     ] {
-        std::fs::write(creds.join(f), v).expect("write");
+        write_secret(&creds.join(f), v);
     }
     let mut cmd = w.cmd_without_env_keys();
     cmd.env("CREDENTIALS_DIRECTORY", &creds);
@@ -106,7 +106,7 @@ fn systemd_credentials_directory_with_a_token() {
 fn profile_file() {
     let w = world(Credential::new("AKIDprofile01", "key-profile"), "");
     let ini = w.dir.path().join("credentials.ini");
-    std::fs::write(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n").expect("write");
+    write_secret(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n");
     w.write_config("[credentials]\nprofile = \"acct\"\n", JOB);
     let mut cmd = w.cmd_without_env_keys();
     cmd.env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);

@@ -448,3 +448,32 @@ fn web_listens_on_loopback_by_default_and_needs_a_token_elsewhere() {
         "web.listen"
     );
 }
+
+#[test]
+fn web_allowed_hosts_takes_plain_names_only() {
+    let web = ok(&format!(
+        "{GOOD}\n[web]\nallowed_hosts = [\"Reports.Example.NET.\", \"host-1\"]\n"
+    ))
+    .web
+    .expect("web");
+    assert_eq!(web.allowed_hosts, vec!["reports.example.net", "host-1"]);
+    let text = format!(
+        "{GOOD}\n[web]\nallowed_hosts = [\"ok.example\",\n  \"reports.example.net:9465\"]\n"
+    );
+    let line = text.lines().position(|l| l.contains(":9465")).map(|i| i + 1);
+    assert_eq!(problems(&text), vec![("web.allowed_hosts".to_string(), line)]);
+    for ok in ["reports.example.net", "host-1", "a.b.c."] {
+        assert!(validate::valid_host_name(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "reports.example.net:9465",
+        "http://reports.example.net",
+        "*.example.net",
+        "-a.example",
+        "a..b",
+        "a b",
+    ] {
+        assert!(!validate::valid_host_name(bad), "{bad}");
+    }
+}

@@ -563,5 +563,44 @@ fn web(cx: &mut Ctx<'_>, raw: super::raw::RawWeb, base: &Path) -> Web {
             ),
         );
     }
-    Web { listen, token_file }
+    let allowed_hosts = allowed_hosts(cx, &raw.allowed_hosts);
+    Web {
+        listen,
+        token_file,
+        allowed_hosts,
+    }
 }
+
+/// `[web] allowed_hosts`: plain DNS names, kept in lower case.
+fn allowed_hosts(cx: &mut Ctx<'_>, raw: &OptSpanned<Vec<Spanned<String>>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in raw.iter().flat_map(|l| l.get_ref()) {
+        if valid_host_name(name.get_ref()) {
+            out.push(name.get_ref().trim_end_matches('.').to_ascii_lowercase());
+        } else {
+            cx.problem(
+                "web.allowed_hosts",
+                Some(name.span()),
+                format!("{:?} is not a host name", name.get_ref()),
+                Some("write names alone, without scheme, port or wildcard, e.g. \"reports.example.net\" (IP addresses and localhost are always answered)".to_string()),
+            );
+        }
+    }
+    out
+}
+
+/// Whether `name` may be written in `[web] allowed_hosts`: a DNS name
+/// (letters, digits, `-` and `.`), no port, no scheme, no wildcard.
+pub(super) fn valid_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::CredentialSettings;
+use crate::config::private_file::{ReadableByOthers, ensure_private};
 use crate::tencent::api::client::{Capped, read_capped};
 
 /// A key pair, and a token for temporary keys.
@@ -117,6 +118,8 @@ pub enum CredentialError {
     },
     #[error("CVM role credentials from {endpoint}: {message}")]
     Metadata { endpoint: String, message: String },
+    #[error(transparent)]
+    Exposed(#[from] ReadableByOthers),
 }
 
 /// The process environment, as the chain sees it.
@@ -149,8 +152,10 @@ fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, Credenti
         error,
     };
     let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text))
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    ensure_private(path, &file.metadata().map_err(read_err)?)?;
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)
         .map_err(read_err)?;
     if text.len() as u64 > MAX_SECRET_BYTES {
         return Err(read_err(std::io::Error::new(
@@ -416,6 +421,12 @@ fn cvm_role(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>)
 }
 
 fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
+    let meta = std::fs::metadata(path).map_err(|error| CredentialError::Read {
+        what: "credentials file",
+        path: path.to_path_buf(),
+        error,
+    })?;
+    ensure_private(path, &meta)?;
     let ini = ini::Ini::load_from_file(path).map_err(|e| match e {
         ini::Error::Io(error) => CredentialError::Read {
             what: "credentials file",

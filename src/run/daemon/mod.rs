@@ -14,6 +14,7 @@ use crate::config::{self, Config, Job};
 use crate::run::discovery;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::Exit;
+use crate::run::listener::{Shutdown, hosts::HostPolicy};
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
 use crate::run::progress;
@@ -109,7 +110,13 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         monitor::STALE_AFTER,
     ));
     health.tick();
-    let stop_listener = CancellationToken::new();
+    // The listeners stop after the fires; a second signal drops their
+    // connections at once.
+    let stop_listener = Shutdown {
+        stop: CancellationToken::new(),
+        abort: ctl.abort.clone(),
+    };
+    let hosts = HostPolicy::new(config.allowed_hosts());
     if let Some(listen) = config.metrics.listen {
         let handle = monitor::install().map_err(anyhow::Error::msg)?;
         let shared = web
@@ -121,6 +128,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
             handle,
             health.clone(),
             shared,
+            hosts.clone(),
             stop_listener.clone(),
         )
         .await
@@ -130,7 +138,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
-        monitor::spawn(listener, routes, stop_listener.clone());
+        monitor::spawn(listener, routes, hosts, stop_listener.clone());
     }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
@@ -186,7 +194,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
 
     notify::stopping();
     d.shutdown(&mut done_rx).await;
-    stop_listener.cancel();
+    stop_listener.stop.cancel();
     Ok(Exit::Ok)
 }
 
