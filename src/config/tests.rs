@@ -477,3 +477,14 @@ fn web_allowed_hosts_takes_plain_names_only() {
         assert!(!validate::valid_host_name(bad), "{bad}");
     }
 }
+
+#[test]
+fn timezone_localtime_becomes_the_machines_iana_name() {
+    let c = ok(&GOOD.replace("\"Asia/Shanghai\"", "\"localtime\""));
+    let job = c.job("hourly-all").expect("job");
+    let system = jiff::tz::TimeZone::try_system().expect("a system zone");
+    let name = system.iana_name().expect("an IANA name for this machine's zone");
+    assert_eq!(job.timezone, name);
+    assert_ne!(job.timezone, "localtime", "a browser knows no zone \"localtime\"");
+    assert_eq!(c.zone_of("hourly-all").iana_name(), Some(name));
+}
