@@ -106,7 +106,10 @@ fn systemd_credentials_directory_with_a_token() {
 fn profile_file() {
     let w = world(Credential::new("AKIDprofile01", "key-profile"), "");
     let ini = w.dir.path().join("credentials.ini");
-    write_secret(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n");
+    write_secret(
+        &ini,
+        "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n",
+    );
     w.write_config("[credentials]\nprofile = \"acct\"\n", JOB);
     let mut cmd = w.cmd_without_env_keys();
     cmd.env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);

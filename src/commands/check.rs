@@ -100,7 +100,11 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
         return Ok(());
     };
     let Some(path) = &web.token_file else {
-        let _ = writeln!(out, "web: http://{}/ with no token (loopback only)", web.listen);
+        let _ = writeln!(
+            out,
+            "web: http://{}/ with no token (loopback only)",
+            web.listen
+        );
         return Ok(());
     };
     match crate::web::auth::read_token(path) {

@@ -78,8 +78,7 @@ pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<
     // Readable now, or say why before listening.
     crate::archive::store::open_readonly(&db)?;
     let (listen, auth) = access(&config, args.listen)?;
-    let socket = tokio::net::TcpListener::bind(listen)
-        .await
+    let socket = listener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}\n  fix: pick another address with --listen or [web] listen"))?;
     let addr = socket.local_addr()?;
     let hosts = HostPolicy::new(config.allowed_hosts());

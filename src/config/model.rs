@@ -28,7 +28,9 @@ impl Config {
     /// The names the listeners answer to besides IP addresses and
     /// `localhost` (`[web] allowed_hosts`; none without `[web]`).
     pub fn allowed_hosts(&self) -> &[String] {
-        self.web.as_ref().map_or(&[], |w| w.allowed_hosts.as_slice())
+        self.web
+            .as_ref()
+            .map_or(&[], |w| w.allowed_hosts.as_slice())
     }
 
     pub fn job(&self, name: &str) -> Option<&Job> {

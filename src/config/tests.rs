@@ -460,8 +460,14 @@ fn web_allowed_hosts_takes_plain_names_only() {
     let text = format!(
         "{GOOD}\n[web]\nallowed_hosts = [\"ok.example\",\n  \"reports.example.net:9465\"]\n"
     );
-    let line = text.lines().position(|l| l.contains(":9465")).map(|i| i + 1);
-    assert_eq!(problems(&text), vec![("web.allowed_hosts".to_string(), line)]);
+    let line = text
+        .lines()
+        .position(|l| l.contains(":9465"))
+        .map(|i| i + 1);
+    assert_eq!(
+        problems(&text),
+        vec![("web.allowed_hosts".to_string(), line)]
+    );
     for ok in ["reports.example.net", "host-1", "a.b.c."] {
         assert!(validate::valid_host_name(ok), "{ok}");
     }
@@ -483,8 +489,13 @@ fn timezone_localtime_becomes_the_machines_iana_name() {
     let c = ok(&GOOD.replace("\"Asia/Shanghai\"", "\"localtime\""));
     let job = c.job("hourly-all").expect("job");
     let system = jiff::tz::TimeZone::try_system().expect("a system zone");
-    let name = system.iana_name().expect("an IANA name for this machine's zone");
+    let name = system
+        .iana_name()
+        .expect("an IANA name for this machine's zone");
     assert_eq!(job.timezone, name);
-    assert_ne!(job.timezone, "localtime", "a browser knows no zone \"localtime\"");
+    assert_ne!(
+        job.timezone, "localtime",
+        "a browser knows no zone \"localtime\""
+    );
     assert_eq!(c.zone_of("hourly-all").iana_name(), Some(name));
 }

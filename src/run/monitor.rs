@@ -12,6 +12,7 @@
 //! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`,
 //! `mna_reportd_discovery_failures_total{job,code}`.
 
+use crate::run::listener::{self, Shutdown, hosts::HostPolicy};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use crate::run::listener::{self, Shutdown, hosts::HostPolicy};
 use tracing::{info, warn};
 
 /// The loop is stuck when it has not ticked for this long (it ticks at
@@ -248,13 +248,18 @@ pub async fn serve_with(
     hosts: HostPolicy,
     shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = listener::bind(listen)?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         warn!(%addr, "the metrics listener is reachable from other hosts; it has no authentication");
     }
     info!(%addr, "serving /metrics and /healthz");
-    spawn(listener, router(metrics, health).merge(extra), hosts, shutdown);
+    spawn(
+        listener,
+        router(metrics, health).merge(extra),
+        hosts,
+        shutdown,
+    );
     Ok(addr)
 }
 

@@ -9,10 +9,10 @@
 //! The token file must not be readable by other users
 //! ([`crate::config::private_file`]).
 
+use crate::config::private_file::{ReadableByOthers, ensure_private};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use crate::config::private_file::{ReadableByOthers, ensure_private};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -226,7 +226,9 @@ pub async fn require(
         }
         return match auth.new_session_cookie() {
             Ok(cookie) => see_other(req.uri().path(), Some(cookie)),
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response(),
+            Err(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response()
+            }
         };
     }
     let ok = bearer(&req).is_some_and(|b| auth.is_token(b))
@@ -294,9 +296,16 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let e = read_token(&p).expect_err("world-readable");
         assert!(matches!(e, TokenError::Exposed(_)), "{e}");
-        assert!(e.to_string().contains(&format!("fix: chmod 600 {}", p.display())), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("fix: chmod 600 {}", p.display())),
+            "{e}"
+        );
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-        assert_eq!(read_token(&p).expect("token").expose_secret(), "x".repeat(32));
+        assert_eq!(
+            read_token(&p).expect("token").expose_secret(),
+            "x".repeat(32)
+        );
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub fn safe_next(next: &str) -> &str {
     let b = next.as_bytes();
     let same_origin = b.first() == Some(&b'/')
         && !matches!(b.get(1), Some(b'/') | Some(b'\\'))
-        && !b.iter().any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        && !b
+            .iter()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
         && next.is_ascii();
     if same_origin { next } else { "/" }
 }

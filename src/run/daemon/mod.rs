@@ -135,8 +135,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
     }
     if let Some((listen, routes)) = web {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = crate::run::listener::bind(listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
         monitor::spawn(listener, routes, hosts, stop_listener.clone());
     }

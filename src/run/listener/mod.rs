@@ -29,13 +29,14 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracked::{Progress, Tracked};
 use tracing::{debug, warn};
+use tracked::{Progress, Tracked};
 
 /// Time allowed for a whole request head, from the connection's opening or
 /// the end of its previous answer.
@@ -50,9 +51,25 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub const MAX_HEAD: usize = 64 * 1024;
 /// How long answers in flight may finish after the stop.
 pub const DRAIN: Duration = Duration::from_secs(10);
+/// Connections the kernel queues before the listener takes them (the
+/// system's `net.core.somaxconn` caps it): a burst larger than the usual
+/// 128 must not see its SYNs dropped and retried a second later.
+const BACKLOG: u32 = 1024;
 /// After a failed `accept` (no file descriptor left, say), the listener
 /// waits this long before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A listening socket on `addr`, with a backlog of [`BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// When a listener stops: `stop` closes it and lets answers in flight
 /// finish; `abort` (or the end of [`DRAIN`]) drops what is left.
@@ -84,7 +101,7 @@ pub async fn serve(
         };
         while open.try_join_next().is_some() {}
         match accepted {
-            Ok((stream, _)) if open.len() >= MAX_CONNECTIONS => refuse_busy(&stream),
+            Ok((stream, _)) if open.len() >= MAX_CONNECTIONS => refuse_busy(stream),
             Ok((stream, _)) => {
                 accept_failed_warned = false;
                 open.spawn(connection(stream, service.clone(), shutdown.stop.clone()));
@@ -117,7 +134,10 @@ async fn drain(mut open: JoinSet<()>, abort: &CancellationToken) -> usize {
     while open.try_join_next().is_some() {}
     let left = open.len();
     if left > 0 {
-        warn!(connections = left, "stopped serving; dropped connections still open");
+        warn!(
+            connections = left,
+            "stopped serving; dropped connections still open"
+        );
     }
     open.abort_all();
     left
@@ -238,16 +258,22 @@ Connection: close\r\n\
 
 /// Answer 503 to a connection past the cap and close it, without waiting
 /// for anything: what it already sent is read (so closing does not reset
-/// the answer away), the answer fits the fresh socket's buffer.
-fn refuse_busy(stream: &TcpStream) {
+/// the answer away), the answer fits the fresh socket's buffer. The socket
+/// is taken out of the runtime (which knows no readiness of it yet) and
+/// written directly; it is non-blocking.
+fn refuse_busy(stream: TcpStream) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = stream.into_std() else {
+        return;
+    };
     let mut buf = [0u8; 4096];
     for _ in 0..4 {
-        match stream.try_read(&mut buf) {
+        match stream.read(&mut buf) {
             Ok(n) if n == buf.len() => continue,
             _ => break,
         }
     }
-    let _ = stream.try_write(BUSY);
+    let _ = stream.write(BUSY);
 }
 
 /// Raise the soft limit of open files to the hard limit, so a listener's

@@ -13,7 +13,13 @@ fn app() -> Router {
         )
 }
 
-async fn started(hosts: HostPolicy) -> (std::net::SocketAddr, Shutdown, tokio::task::JoinHandle<usize>) {
+async fn started(
+    hosts: HostPolicy,
+) -> (
+    std::net::SocketAddr,
+    Shutdown,
+    tokio::task::JoinHandle<usize>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = Shutdown::default();
@@ -45,7 +51,11 @@ async fn a_rebinding_host_gets_421_and_no_data_and_an_allowed_name_200() {
     assert!(attack.starts_with("HTTP/1.1 421"), "{attack}");
     assert!(!attack.contains("secret history"), "{attack}");
     assert!(attack.contains("allowed_hosts"), "{attack}");
-    for host in [format!("reports.example.net:{port}"), format!("localhost:{port}"), addr.to_string()] {
+    for host in [
+        format!("reports.example.net:{port}"),
+        format!("localhost:{port}"),
+        addr.to_string(),
+    ] {
         let ok = exchange(
             addr,
             &format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
@@ -55,7 +65,10 @@ async fn a_rebinding_host_gets_421_and_no_data_and_an_allowed_name_200() {
         assert!(ok.contains("secret history"), "{ok}");
     }
     let old = exchange(addr, "GET / HTTP/1.0\r\n\r\n").await;
-    assert!(old.starts_with("HTTP/1.0 200") || old.starts_with("HTTP/1.1 200"), "{old}");
+    assert!(
+        old.starts_with("HTTP/1.0 200") || old.starts_with("HTTP/1.1 200"),
+        "{old}"
+    );
     let no_host = exchange(addr, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
     assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
     shutdown.stop.cancel();
@@ -104,7 +117,11 @@ async fn past_the_cap_a_connection_gets_503_at_once_and_is_closed() {
     // until the 503 comes (the accepts may trail the connects).
     let busy = tokio::time::timeout(DEADLINE, async {
         loop {
-            let answer = exchange(addr, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+            let answer = exchange(
+                addr,
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .await;
             if answer.starts_with("HTTP/1.1 503") {
                 return answer;
             }
@@ -116,7 +133,11 @@ async fn past_the_cap_a_connection_gets_503_at_once_and_is_closed() {
     drop(held);
     let ok = tokio::time::timeout(DEADLINE, async {
         loop {
-            let answer = exchange(addr, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+            let answer = exchange(
+                addr,
+                "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            .await;
             if answer.starts_with("HTTP/1.1 200") {
                 return answer;
             }
@@ -137,11 +158,18 @@ async fn the_abort_drops_a_half_sent_request_that_the_stop_waits_for() {
         .await
         .expect("write");
     // Proof the connection is being served: a full request on another one.
-    let ok = exchange(addr, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let ok = exchange(
+        addr,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     shutdown.stop.cancel();
     tokio::task::yield_now().await;
-    assert!(!served.is_finished(), "the stop waits for the half-sent request");
+    assert!(
+        !served.is_finished(),
+        "the stop waits for the half-sent request"
+    );
     shutdown.abort.cancel();
     let dropped = tokio::time::timeout(DEADLINE, served)
         .await
@@ -156,7 +184,10 @@ async fn the_abort_drops_a_half_sent_request_that_the_stop_waits_for() {
 fn the_busy_answer_declares_its_length() {
     let text = std::str::from_utf8(BUSY).expect("utf8");
     let (head, body) = text.split_once("\r\n\r\n").expect("head");
-    assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {}", body.len())),
+        "{head}"
+    );
 }
 
 fn open_files_limit() -> libc::rlimit {
