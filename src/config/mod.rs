@@ -13,6 +13,7 @@ pub mod private_file;
 mod raw;
 mod size;
 mod validate;
+mod web;
 
 pub use model::{
     Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,

@@ -131,11 +131,12 @@ impl Auth {
             .is_some_and(|t| same(t.expose_secret().as_bytes(), shown.as_bytes()))
     }
 
-    /// A new session, and the `Set-Cookie` value that hands it to a browser.
-    pub(super) fn new_session_cookie(&self) -> Result<HeaderValue, TokenError> {
-        let session = self.new_session()?;
+    /// A new session, and the `Set-Cookie` value that hands it to a
+    /// browser; `None` when no random bytes could be had.
+    pub(super) fn new_session_cookie(&self) -> Option<HeaderValue> {
+        let session = self.new_session().ok()?;
         let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
-        HeaderValue::from_str(&cookie).map_err(|e| TokenError::Random(std::io::Error::other(e)))
+        HeaderValue::from_str(&cookie).ok()
     }
 
     fn new_session(&self) -> Result<String, TokenError> {
@@ -196,6 +197,11 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
+/// The answer when no session could be made.
+pub(super) fn no_session() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response()
+}
+
 /// A redirect to `to` (a same-origin path), with `cookie` set if given.
 pub(super) fn see_other(to: &str, cookie: Option<HeaderValue>) -> Response {
     let to = super::login::safe_next(to);
@@ -225,10 +231,8 @@ pub async fn require(
             return unauthorized();
         }
         return match auth.new_session_cookie() {
-            Ok(cookie) => see_other(req.uri().path(), Some(cookie)),
-            Err(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response()
-            }
+            Some(cookie) => see_other(req.uri().path(), Some(cookie)),
+            None => no_session(),
         };
     }
     let ok = bearer(&req).is_some_and(|b| auth.is_token(b))

@@ -5,11 +5,10 @@
 //! login to send a browser elsewhere. The form's body is at most
 //! [`MAX_FORM`] bytes.
 
-use super::auth::{Auth, see_other};
+use super::auth::{Auth, no_session, see_other};
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
@@ -83,12 +82,8 @@ async fn submit(State(auth): State<Arc<Auth>>, req: Request) -> Response {
         return res;
     }
     match auth.new_session_cookie() {
-        Ok(cookie) => see_other(&next, Some(cookie)),
-        Err(_) => Response::builder()
-            .status(StatusCode::INTERNAL_SERVER_ERROR)
-            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(Body::from("cannot make a session\n"))
-            .unwrap_or_default(),
+        Some(cookie) => see_other(&next, Some(cookie)),
+        None => no_session(),
     }
 }
 
