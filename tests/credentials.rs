@@ -75,6 +75,30 @@ fn config_files() {
 }
 
 #[test]
+fn key_files_every_user_may_read_are_refused_by_check_fetch_and_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
+    write_secret(&w.dir.path().join("id"), "AKIDfiles0001\n");
+    let key = w.dir.path().join("key");
+    std::fs::write(&key, "key-from-files\n").expect("write");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    w.write_config(
+        "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
+        JOB,
+    );
+    let fix = format!("fix: chmod 600 {}", key.display());
+    for args in [vec!["check"], FETCH.to_vec(), vec!["run"]] {
+        let o = w.cmd_without_env_keys().args(&args).output().expect("run");
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains(&fix), "{args:?}: {}", stderr(&o));
+    }
+    assert!(w.fake.calls().is_empty(), "no call with an exposed key");
+    // Readable by the group, as the unit installs it: taken.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    assert_exit(&fetch(&mut w.cmd_without_env_keys()), 0);
+}
+
+#[test]
 fn systemd_credentials_directory_with_a_token() {
     let w = world(
         Credential::new("AKIDsystemd01", "key-systemd").with_token("tok-systemd"),

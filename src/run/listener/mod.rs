@@ -55,6 +55,8 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 /// system's `net.core.somaxconn` caps it): a burst larger than the usual
 /// 128 must not see its SYNs dropped and retried a second later.
 const BACKLOG: u32 = 1024;
+/// How often refusals past the cap are logged at most.
+const BUSY_WARN_EVERY: Duration = Duration::from_secs(60);
 /// After a failed `accept` (no file descriptor left, say), the listener
 /// waits this long before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -94,6 +96,7 @@ pub async fn serve(
     };
     let mut open = JoinSet::new();
     let mut accept_failed_warned = false;
+    let mut busy_warned: Option<tokio::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.stop.cancelled() => break,
@@ -101,7 +104,13 @@ pub async fn serve(
         };
         while open.try_join_next().is_some() {}
         match accepted {
-            Ok((stream, _)) if open.len() >= MAX_CONNECTIONS => refuse_busy(stream),
+            Ok((stream, peer)) if open.len() >= MAX_CONNECTIONS => {
+                if busy_warned.is_none_or(|at| at.elapsed() >= BUSY_WARN_EVERY) {
+                    warn!(%peer, limit = MAX_CONNECTIONS, "too many connections open; answering 503 to new ones");
+                    busy_warned = Some(tokio::time::Instant::now());
+                }
+                refuse_busy(stream);
+            }
             Ok((stream, _)) => {
                 accept_failed_warned = false;
                 open.spawn(connection(stream, service.clone(), shutdown.stop.clone()));
