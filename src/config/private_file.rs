@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// A secret file every user may read.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{} holds a secret and every user of this machine may read it (mode {mode:03o})\n  fix: chmod 600 {} (or chmod 640 with the file's group set to the service's, as the packaged unit installs it)",
+    "{} holds a secret and every user of this machine may read it (mode {mode:03o})\n  fix: chmod 600 {} (or chmod 640 with the file's group set to the service's group)",
     path.display(),
     path.display()
 )]
