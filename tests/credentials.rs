@@ -62,8 +62,8 @@ fn all_signed_with(w: &World, id: &str) -> bool {
 #[test]
 fn config_files() {
     let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
-    std::fs::write(w.dir.path().join("id"), "AKIDfiles0001\n").expect("write");
-    std::fs::write(w.dir.path().join("key"), "key-from-files\n").expect("write");
+    write_secret(&w.dir.path().join("id"), "AKIDfiles0001\n");
+    write_secret(&w.dir.path().join("key"), "key-from-files\n");
     w.write_config(
         "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
         JOB,
@@ -72,6 +72,30 @@ fn config_files() {
     let o = fetch(&mut cmd);
     assert_exit(&o, 0);
     assert!(all_signed_with(&w, "AKIDfiles0001"));
+}
+
+#[test]
+fn key_files_every_user_may_read_are_refused_by_check_fetch_and_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world(Credential::new("AKIDfiles0001", "key-from-files"), "");
+    write_secret(&w.dir.path().join("id"), "AKIDfiles0001\n");
+    let key = w.dir.path().join("key");
+    std::fs::write(&key, "key-from-files\n").expect("write");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    w.write_config(
+        "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
+        JOB,
+    );
+    let fix = format!("fix: chmod 600 {}", key.display());
+    for args in [vec!["check"], FETCH.to_vec(), vec!["run"]] {
+        let o = w.cmd_without_env_keys().args(&args).output().expect("run");
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains(&fix), "{args:?}: {}", stderr(&o));
+    }
+    assert!(w.fake.calls().is_empty(), "no call with an exposed key");
+    // Readable by the group, as the unit installs it: taken.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    assert_exit(&fetch(&mut w.cmd_without_env_keys()), 0);
 }
 
 #[test]
@@ -87,7 +111,7 @@ fn systemd_credentials_directory_with_a_token() {
         ("secret_key", "key-systemd"),
         ("token", "tok-systemd"),
     ] {
-        std::fs::write(creds.join(f), v).expect("write");
+        write_secret(&creds.join(f), v);
     }
     let mut cmd = w.cmd_without_env_keys();
     cmd.env("CREDENTIALS_DIRECTORY", &creds);
@@ -106,7 +130,10 @@ fn systemd_credentials_directory_with_a_token() {
 fn profile_file() {
     let w = world(Credential::new("AKIDprofile01", "key-profile"), "");
     let ini = w.dir.path().join("credentials.ini");
-    std::fs::write(&ini, "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n").expect("write");
+    write_secret(
+        &ini,
+        "[default]\nsecret_id = AKIDother\nsecret_key = nope\n\n[acct]\nsecret_id = AKIDprofile01\nsecret_key = key-profile\n",
+    );
     w.write_config("[credentials]\nprofile = \"acct\"\n", JOB);
     let mut cmd = w.cmd_without_env_keys();
     cmd.env("TENCENTCLOUD_CREDENTIALS_FILE", &ini);

@@ -10,7 +10,6 @@ mod web_support;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use web_support::{Served, get};
 
 const JOB: &str = "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\ntimezone = \"UTC\"\n";
@@ -27,29 +26,7 @@ fn sha_of(data: &[u8]) -> String {
 
 /// `serve` on `w`'s history, on a free loopback port.
 fn serve(w: &World) -> Served {
-    use std::io::BufRead;
-    let mut child = w
-        .cmd()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut first = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("serve prints its address");
-    let addr = first
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim().trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
-    Served {
-        child,
-        addr,
-        login: None,
-    }
+    web_support::serve_world(w, "127.0.0.1:0")
 }
 
 /// The id of job `h`'s report for the hour starting at `h` on 2026-11-01.

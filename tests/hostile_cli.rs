@@ -90,8 +90,8 @@ const PAST: [&str; 2] = ["2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z"];
 #[test]
 fn a_key_file_with_a_line_break_inside_is_a_credentials_error_naming_the_file() {
     let w = cred_world();
-    std::fs::write(w.dir.path().join("id"), "AKIDfiles0001\n").expect("write");
-    std::fs::write(w.dir.path().join("key"), "s3cr3tPartA\ns3cr3tPartB\n").expect("write");
+    write_secret(&w.dir.path().join("id"), "AKIDfiles0001\n");
+    write_secret(&w.dir.path().join("key"), "s3cr3tPartA\ns3cr3tPartB\n");
     w.write_config(
         "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
         HOURLY,
@@ -142,8 +142,8 @@ fn a_carriage_return_or_control_character_in_the_environment_is_refused() {
 #[test]
 fn a_utf8_bom_in_key_files_is_stripped() {
     let w = cred_world();
-    std::fs::write(w.dir.path().join("id"), "\u{feff}AKIDfiles0001\r\n").expect("write");
-    std::fs::write(w.dir.path().join("key"), "\u{feff}key-from-files\n").expect("write");
+    write_secret(&w.dir.path().join("id"), "\u{feff}AKIDfiles0001\r\n");
+    write_secret(&w.dir.path().join("key"), "\u{feff}key-from-files\n");
     w.write_config(
         "[credentials]\nsecret_id_file = \"id\"\nsecret_key_file = \"key\"\n",
         HOURLY,

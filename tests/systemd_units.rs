@@ -282,6 +282,16 @@ fn units_keep_the_daemon_contract() {
             "{file}: reports in flight get 20 s after SIGTERM; TimeoutStopSec must leave room"
         );
 
+        // Idle connections to the listeners (256 at most each) must leave
+        // descriptors to the daemon's own work, whatever the system default.
+        let nofile: u64 = value(&unit, "LimitNOFILE")
+            .parse()
+            .unwrap_or_else(|e| panic!("{file}: LimitNOFILE is not one number: {e}"));
+        assert!(
+            nofile >= 4096,
+            "{file}: LimitNOFILE={nofile} leaves too few descriptors beside two listeners"
+        );
+
         // The daemon checks claims of other same-user processes through /proc:
         // it must see them, and see the boot id that they see.
         assert_eq!(value(&unit, "ProtectProc"), "invisible", "{file}");

@@ -5,7 +5,7 @@ mod common;
 mod web_support;
 
 use common::daemon::free_port;
-use web_support::{HOSTILE, HOUR, History, get};
+use web_support::{HOSTILE, HOUR, History, get, get_as, post_form};
 
 #[test]
 fn the_api_answers_states_reports_traffic_and_failures() {
@@ -192,16 +192,22 @@ fn the_api_answers_states_reports_traffic_and_failures() {
     assert_eq!(get(s.addr, "/api/jobs/nope/calendar", &[]).status, 404);
 }
 
-#[test]
-fn a_non_loopback_listener_needs_the_token() {
-    let token = "0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// `serve` on all addresses with [`TOKEN`] in `web-token`; the address to reach it.
+fn served_with_token() -> (History, web_support::Served, std::net::SocketAddr) {
     let h = History::build("[web]\nlisten = \"0.0.0.0:9465\"\ntoken_file = \"web-token\"\n");
-    std::fs::write(h.w.dir.path().join("web-token"), format!("{token}\n")).expect("token");
+    common::write_secret(&h.w.dir.path().join("web-token"), &format!("{TOKEN}\n"));
     let s = h.serve("0.0.0.0:0");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    (h, s, addr)
+}
+
+#[test]
+fn a_non_loopback_listener_needs_the_token() {
+    let (_h, s, addr) = served_with_token();
     for (path, headers) in [
         ("/api/jobs", vec![]),
-        ("/", vec![]),
         (
             "/api/jobs",
             vec![("Authorization", "Bearer wrong-token-wrong-token")],
@@ -220,14 +226,33 @@ fn a_non_loopback_listener_needs_the_token() {
             a.text()
         );
     }
-    let bearer = format!("Bearer {token}");
+    let bearer = format!("Bearer {TOKEN}");
     let a = get(addr, "/api/jobs", &[("Authorization", &bearer)]);
     assert_eq!(a.status, 200);
     assert!(a.text().contains("hourly-all"));
-    // The one-time link sets a cookie, once.
-    let code = s.login.clone().expect("a login link");
-    let login = get(addr, &format!("/?token={code}"), &[]);
-    assert_eq!(login.status, 303);
+    // What it prints (the journal, under systemd) names the form, no secret.
+    let printed = s
+        .printed
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the login line");
+    assert!(printed.contains("/login"), "{printed}");
+    assert!(
+        !printed.contains("token=") && !printed.contains(TOKEN),
+        "nothing to log in with is printed: {printed}"
+    );
+    // The page without a session goes to the form, which sets the cookie.
+    let page = get(addr, "/", &[]);
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/login?next=%2F"));
+    let form = get(addr, "/login?next=%2F", &[]);
+    assert_eq!(form.status, 200);
+    assert!(form.text().contains("name=\"token\""), "{}", form.text());
+    let wrong = post_form(addr, "/login", "token=wrong&next=%2F");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.header("set-cookie").is_none());
+    let login = post_form(addr, "/login", &format!("token={TOKEN}&next=%2Fapi%2Fjobs"));
+    assert_eq!(login.status, 303, "{}", login.text());
+    assert_eq!(login.header("location"), Some("/api/jobs"));
     let cookie = login.header("set-cookie").expect("a cookie").to_string();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -235,10 +260,79 @@ fn a_non_loopback_listener_needs_the_token() {
     );
     let pair = cookie.split(';').next().expect("pair").to_string();
     assert_eq!(get(addr, "/api/jobs", &[("Cookie", &pair)]).status, 200);
+    // The token in a link still logs in.
+    assert_eq!(get(addr, &format!("/?token={TOKEN}"), &[]).status, 303);
+    // A form larger than a login is refused.
+    let big = format!("token={}", "x".repeat(64 * 1024));
+    assert_eq!(post_form(addr, "/login", &big).status, 413);
+}
+
+#[test]
+fn the_login_sends_a_browser_only_to_a_path_of_this_origin() {
+    let (_h, _s, addr) = served_with_token();
+    for next in [
+        "%2F%2Fattacker.example%2F",
+        "https%3A%2F%2Fattacker.example%2F",
+        "%2F%5Cattacker.example%2F",
+        "%2F%09%2Fattacker.example",
+    ] {
+        let login = post_form(addr, "/login", &format!("token={TOKEN}&next={next}"));
+        assert_eq!(login.status, 303, "{next}");
+        assert_eq!(login.header("location"), Some("/"), "{next}");
+        assert!(login.header("set-cookie").is_some());
+    }
+    // The link login redirects to its own path: one that starts with `//`
+    // would be another host.
+    for path in [
+        "//attacker.example/",
+        "//attacker.example/api/jobs",
+        "/\\attacker.example/",
+    ] {
+        let link = get(addr, &format!("{path}?token={TOKEN}"), &[]);
+        let to = link.header("location");
+        assert!(to.is_none_or(|l| l == "/"), "{path}: {to:?}");
+    }
+}
+
+#[test]
+fn a_token_file_that_cannot_be_read_or_that_others_may_read_fails_check_and_run_with_exit_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = common::World::new(web_support::JOB);
+    w.write_config(
+        "[web]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"web-token\"\n",
+        web_support::JOB,
+    );
+    let token = w.dir.path().join("web-token");
+    // Absent (a directory stands for unreadable: root reads any mode).
+    std::fs::create_dir(&token).expect("mkdir");
+    for (args, what) in [(&["check"][..], "check"), (&["run"][..], "run")] {
+        let o = w.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("web token") && err.contains("fix: "),
+            "{what}: {err}"
+        );
+    }
+    assert!(!w.db_path().exists(), "run stopped before anything");
+    std::fs::remove_dir(&token).expect("rmdir");
+    std::fs::write(&token, format!("{TOKEN}\n")).expect("write");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let fix = format!("fix: chmod 600 {}", token.display());
+    for (args, what) in [(&["check"][..], "check"), (&["run"][..], "run")] {
+        let o = w.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(&fix), "{what}: {err}");
+    }
+    assert!(!w.db_path().exists(), "run stopped before anything");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let o = w.run(&["check"]);
     assert_eq!(
-        get(addr, &format!("/?token={code}"), &[]).status,
-        401,
-        "the code works once"
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }
 
@@ -260,7 +354,7 @@ fn the_daemon_serves_the_page_beside_metrics_on_one_address() {
     let h = History::build("");
     let port = free_port();
     let extra = format!(
-        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n"
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\nallowed_hosts = [\"reports.example.net\"]\n"
     );
     h.w.write_config_with(
         &common::Settings {
@@ -286,6 +380,21 @@ fn the_daemon_serves_the_page_beside_metrics_on_one_address() {
     assert_eq!(jobs.status, 200, "{}", jobs.text());
     assert!(jobs.text().contains("hourly-all"));
     assert_eq!(get(addr, "/", &[]).status, 200);
+    // A name rebound to 127.0.0.1 reads nothing, page or metrics; a name
+    // the config allows does.
+    for path in ["/api/jobs", "/metrics", "/"] {
+        let a = get_as(addr, &format!("attacker.example:{port}"), path);
+        assert_eq!(a.status, 421, "{path}: {}", a.text());
+        assert!(a.text().contains("allowed_hosts"), "{}", a.text());
+        assert!(
+            !a.text().contains("hourly-all") && !a.text().contains("mna_reportd"),
+            "no data: {}",
+            a.text()
+        );
+        let ok = get_as(addr, &format!("reports.example.net:{port}"), path);
+        assert_eq!(ok.status, 200, "{path}: {}", ok.text());
+        assert_eq!(get_as(addr, &format!("localhost:{port}"), path).status, 200);
+    }
     let _ = d.child.kill();
     let _ = d.child.wait();
 }

@@ -13,7 +13,7 @@ use crate::config::Job;
 use crate::core::report::RegionScope;
 use crate::core::schedule;
 use crate::run::discovery;
-use crate::run::exit::Exit;
+use crate::run::exit::{Exit, UsageError};
 use crate::run::plan;
 use crate::run::setup;
 use crate::tencent::credentials::{Found, redact_id};
@@ -51,6 +51,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             let _ = writeln!(out, "credentials: none usable (see the error below)");
         }
     }
+    let web_token = web_token(&mut out, &config);
     let _ = writeln!(
         out,
         "api: {} at most {}/s, {} in flight, timeout {}",
@@ -91,6 +92,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     super::print(&out)?;
     // The config is valid and shown; missing keys still fail the check.
     credentials?;
+    web_token?;
     Ok(Exit::Ok)
 }
 
@@ -108,6 +110,37 @@ fn archive_text(
     } else {
         "archive: every recorded file is inside the reports directory".to_string()
     })
+}
+
+/// Whether the page's token (`[web] token_file`) can be read, as `run` and
+/// `serve` will read it; a line about it in `out`.
+fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), UsageError> {
+    let Some(web) = &config.web else {
+        return Ok(());
+    };
+    let Some(path) = &web.token_file else {
+        let _ = writeln!(
+            out,
+            "web: http://{}/ with no token (loopback only)",
+            web.listen
+        );
+        return Ok(());
+    };
+    match crate::web::auth::read_token(path) {
+        Ok(_) => {
+            let _ = writeln!(
+                out,
+                "web: http://{}/ with the token from {}",
+                web.listen,
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = writeln!(out, "web: the token is not usable (see the error below)");
+            Err(UsageError(e.to_string()))
+        }
+    }
 }
 
 fn describe_job(

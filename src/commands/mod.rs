@@ -22,6 +22,8 @@ use std::io::Write;
 
 /// Run the command line and report an error the way operators read it.
 pub async fn dispatch(cli: Cli) -> Exit {
+    // Listeners' connections must not take the descriptors the work needs.
+    crate::run::listener::raise_open_files_limit();
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Check => check::run(config),

@@ -6,6 +6,7 @@
 use crate::commands::cli::ServeArgs;
 use crate::config::{Config, DEFAULT_WEB_LISTEN};
 use crate::run::exit::{Exit, UsageError};
+use crate::run::listener::{self, Shutdown, hosts::HostPolicy};
 use crate::run::setup;
 use crate::web::{self, auth::Auth};
 use axum::Router;
@@ -23,7 +24,9 @@ fn access(config: &Config, listen: Option<SocketAddr>) -> anyhow::Result<(Socket
         .unwrap_or(default);
     let token_file = config.web.as_ref().and_then(|w| w.token_file.as_deref());
     let auth = match token_file {
-        Some(path) => Auth::with_token(web::auth::read_token(path)?)?,
+        Some(path) => {
+            Auth::with_token(web::auth::read_token(path).map_err(|e| UsageError(e.to_string()))?)
+        }
         None if listen.ip().is_loopback() => Auth::open(),
         None => {
             return Err(UsageError(format!(
@@ -36,18 +39,14 @@ fn access(config: &Config, listen: Option<SocketAddr>) -> anyhow::Result<(Socket
     Ok((listen, Arc::new(auth)))
 }
 
-/// The lines that tell where the page is (and the one-time login link).
+/// The lines that tell where the page is and how to log in. Nothing
+/// secret: they go to the journal.
 fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
     let mut out = vec![format!("serving the page on http://{addr}/")];
-    if let Some(code) = auth.login_code() {
+    if auth.required() {
         out.push(format!(
-            "log in once (a browser keeps a cookie): http://{addr}/?token={code}"
+            "log in at http://{addr}/login with the token from [web] token_file (a browser keeps a cookie), or send Authorization: Bearer <token>"
         ));
-    } else if auth.required() {
-        out.push(
-            "the token is needed: Authorization: Bearer <token>, or ?token=<token> once"
-                .to_string(),
-        );
     }
     out
 }
@@ -79,18 +78,22 @@ pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<
     // Readable now, or say why before listening.
     crate::archive::store::open_readonly(&db)?;
     let (listen, auth) = access(&config, args.listen)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let socket = listener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}\n  fix: pick another address with --listen or [web] listen"))?;
-    let addr = listener.local_addr()?;
+    let addr = socket.local_addr()?;
+    let hosts = HostPolicy::new(config.allowed_hosts());
     let app = web::router(web::Site::new(config), auth.clone());
     super::print(&format!("{}\n", announce(addr, &auth).join("\n")))?;
     let ctl = crate::run::engine::Control::default();
-    let stopped = crate::run::signals::stop_on_signal(ctl.clone(), std::time::Duration::ZERO)
+    // A first signal stops; a second one, or the end of the drain, drops
+    // the connections left (a client holding a request half-sent included).
+    let stopped = crate::run::signals::stop_on_signal(ctl.clone(), listener::DRAIN)
         .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { ctl.stop.cancelled().await })
-        .await?;
-    info!(signal = ?stopped.stopped(), "stopped serving");
+    let shutdown = Shutdown {
+        stop: ctl.stop.clone(),
+        abort: ctl.abort.clone(),
+    };
+    let dropped = listener::serve(socket, app, hosts, shutdown).await;
+    info!(signal = ?stopped.stopped(), dropped, "stopped serving");
     Ok(Exit::Ok)
 }

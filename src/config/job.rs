@@ -178,11 +178,27 @@ fn granularity(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Option<Granularity> {
 }
 
 /// `timezone`: an IANA name, UTC when left out. The name as written, and
-/// the zone when it is known.
+/// the zone when it is known. `"localtime"` (a file of the system's zone
+/// database, not a zone name a browser knows) stands for this machine's
+/// zone and is replaced by its IANA name.
 fn zone(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (String, Option<TimeZone>) {
     let Some(z) = &raw.timezone else {
         return ("UTC".to_string(), Some(TimeZone::UTC));
     };
+    if z.get_ref().trim().eq_ignore_ascii_case("localtime") {
+        return match local_zone() {
+            Some((name, tz)) => (name, Some(tz)),
+            None => {
+                cx.problem(
+                    at.key("timezone"),
+                    Some(z.span()),
+                    "\"localtime\" stands for this machine's zone, which has no IANA name here (/etc/localtime is not a link into the zone database, or TZ is not a zone name)",
+                    Some("write the zone's IANA name, e.g. \"Europe/Berlin\" (`timedatectl` shows it)".to_string()),
+                );
+                (z.get_ref().clone(), None)
+            }
+        };
+    }
     match TimeZone::get(z.get_ref()) {
         Ok(tz) => (z.get_ref().clone(), Some(tz)),
         Err(_) => {
@@ -195,6 +211,15 @@ fn zone(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (String, Option<TimeZone>) {
             (z.get_ref().clone(), None)
         }
     }
+}
+
+/// This machine's zone (`TZ`, else `/etc/localtime`) and its IANA name,
+/// when it has one the time zone database knows.
+fn local_zone() -> Option<(String, TimeZone)> {
+    let tz = TimeZone::try_system().ok()?;
+    let name = tz.iana_name()?.to_string();
+    let known = !name.eq_ignore_ascii_case("localtime") && TimeZone::get(&name).is_ok();
+    known.then_some((name, tz))
 }
 
 /// Whether `name` is a zone of the time zone database.

@@ -2,15 +2,18 @@
 //! refused) then [`validate`] into the [`model`] the program uses. Every
 //! problem found names the key, its line and, where one exists, the fix; all
 //! problems of a file are reported at once. Nothing is written while loading.
+//! Also owns the rule for the files that hold secrets ([`private_file`]).
 //!
 //! May import [`crate::core`] only; not the remote service, the local state,
 //! what drives work or the command line.
 
 mod job;
 mod model;
+pub mod private_file;
 mod raw;
 mod size;
 mod validate;
+mod web;
 
 pub use model::{
     Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,

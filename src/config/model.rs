@@ -25,6 +25,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The names the listeners answer to besides IP addresses and
+    /// `localhost` (`[web] allowed_hosts`; none without `[web]`).
+    pub fn allowed_hosts(&self) -> &[String] {
+        self.web
+            .as_ref()
+            .map_or(&[], |w| w.allowed_hosts.as_slice())
+    }
+
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
     }
@@ -96,6 +104,9 @@ pub struct Web {
     pub listen: SocketAddr,
     /// The bearer token's file; required unless `listen` is loopback.
     pub token_file: Option<PathBuf>,
+    /// Names every listener answers to in `Host:`, besides IP addresses and
+    /// `localhost` (lower case, as written otherwise).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Where the page listens when `[web]` names no address.

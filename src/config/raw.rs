@@ -72,6 +72,7 @@ pub struct RawMetrics {
 pub struct RawWeb {
     pub listen: OptSpanned<String>,
     pub token_file: OptSpanned<String>,
+    pub allowed_hosts: OptSpanned<Vec<Spanned<String>>>,
 }
 
 /// A `[[jobs]]` entry, or `[defaults]` (which takes every key but `name`).

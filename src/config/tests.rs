@@ -448,3 +448,54 @@ fn web_listens_on_loopback_by_default_and_needs_a_token_elsewhere() {
         "web.listen"
     );
 }
+
+#[test]
+fn web_allowed_hosts_takes_plain_names_only() {
+    let web = ok(&format!(
+        "{GOOD}\n[web]\nallowed_hosts = [\"Reports.Example.NET.\", \"host-1\"]\n"
+    ))
+    .web
+    .expect("web");
+    assert_eq!(web.allowed_hosts, vec!["reports.example.net", "host-1"]);
+    let text = format!(
+        "{GOOD}\n[web]\nallowed_hosts = [\"ok.example\",\n  \"reports.example.net:9465\"]\n"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains(":9465"))
+        .map(|i| i + 1);
+    assert_eq!(
+        problems(&text),
+        vec![("web.allowed_hosts".to_string(), line)]
+    );
+    for ok in ["reports.example.net", "host-1", "a.b.c."] {
+        assert!(web::valid_host_name(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "reports.example.net:9465",
+        "http://reports.example.net",
+        "*.example.net",
+        "-a.example",
+        "a..b",
+        "a b",
+    ] {
+        assert!(!web::valid_host_name(bad), "{bad}");
+    }
+}
+
+#[test]
+fn timezone_localtime_becomes_the_machines_iana_name() {
+    let c = ok(&GOOD.replace("\"Asia/Shanghai\"", "\"localtime\""));
+    let job = c.job("hourly-all").expect("job");
+    let system = jiff::tz::TimeZone::try_system().expect("a system zone");
+    let name = system
+        .iana_name()
+        .expect("an IANA name for this machine's zone");
+    assert_eq!(job.timezone, name);
+    assert_ne!(
+        job.timezone, "localtime",
+        "a browser knows no zone \"localtime\""
+    );
+    assert_eq!(c.zone_of("hourly-all").iana_name(), Some(name));
+}

@@ -115,7 +115,7 @@ pub(super) fn span<T>(v: &OptSpanned<T>) -> Option<Range<usize>> {
     v.as_ref().map(Spanned::span)
 }
 
-fn resolve(base: &Path, p: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
         p.to_path_buf()
@@ -163,7 +163,7 @@ pub(super) fn validate(
     );
     let retry = retry(&mut cx, raw.retry.unwrap_or_default());
     let metrics = metrics(&mut cx, raw.metrics.unwrap_or_default());
-    let web = raw.web.map(|w| web(&mut cx, w, &base));
+    let web = raw.web.map(|w| super::web::web(&mut cx, w, &base));
     let defaults = match raw.defaults {
         Some(d) => {
             if let Some(name) = &d.get_ref().name {
@@ -518,50 +518,4 @@ fn metrics(cx: &mut Ctx<'_>, raw: super::raw::RawMetrics) -> Option<Metrics> {
         },
     };
     Some(Metrics { listen })
-}
-
-/// `[web]`: `listen` defaults to loopback; any other address needs `token_file`.
-fn web(cx: &mut Ctx<'_>, raw: super::raw::RawWeb, base: &Path) -> Web {
-    let default: SocketAddr = DEFAULT_WEB_LISTEN
-        .parse()
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465)));
-    let listen = match &raw.listen {
-        None => default,
-        Some(l) => match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                cx.problem(
-                    "web.listen",
-                    Some(l.span()),
-                    format!("{:?} is not an address:port", l.get_ref()),
-                    Some(format!("use e.g. \"{DEFAULT_WEB_LISTEN}\"")),
-                );
-                default
-            }
-        },
-    };
-    let token_file = match &raw.token_file {
-        Some(t) if t.get_ref().trim().is_empty() => {
-            cx.problem(
-                "web.token_file",
-                Some(t.span()),
-                "an empty path",
-                Some("give the path of a file holding the token".to_string()),
-            );
-            None
-        }
-        Some(t) => Some(resolve(base, t.get_ref())),
-        None => None,
-    };
-    if token_file.is_none() && raw.token_file.is_none() && !listen.ip().is_loopback() {
-        cx.problem(
-            "web.listen",
-            span(&raw.listen),
-            format!("{listen} is reachable from other hosts, and [web] has no token_file"),
-            Some(
-                "add token_file = \"/etc/mna-reportd/web-token\" (a file holding a long random token, e.g. from `openssl rand -hex 32`), or listen on 127.0.0.1".to_string(),
-            ),
-        );
-    }
-    Web { listen, token_file }
 }

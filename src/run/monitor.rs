@@ -12,6 +12,7 @@
 //! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`,
 //! `mna_reportd_discovery_failures_total{job,code}`.
 
+use crate::run::listener::{self, Shutdown, hosts::HostPolicy};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// The loop is stuck when it has not ticked for this long (it ticks at
@@ -238,34 +238,39 @@ fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
 }
 
 /// Bind `listen` and serve `/metrics`, `/healthz` and `extra` (the page,
-/// when it shares the address) until `stop` is cancelled. Returns the bound address.
+/// when it shares the address) to the `Host` names `hosts` allows, until
+/// `shutdown`. Returns the bound address.
 pub async fn serve_with(
     listen: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,
     extra: Router,
-    stop: CancellationToken,
+    hosts: HostPolicy,
+    shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = listener::bind(listen)?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         warn!(%addr, "the metrics listener is reachable from other hosts; it has no authentication");
     }
     info!(%addr, "serving /metrics and /healthz");
-    spawn(listener, router(metrics, health).merge(extra), stop);
+    spawn(
+        listener,
+        router(metrics, health).merge(extra),
+        hosts,
+        shutdown,
+    );
     Ok(addr)
 }
 
-/// Serve `app` on `listener` until `stop` is cancelled.
-pub fn spawn(listener: tokio::net::TcpListener, app: Router, stop: CancellationToken) {
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            warn!(error = %e, "a listener stopped");
-        }
-    });
+/// Serve `app` on `listener` ([`crate::run::listener::serve`]) until `shutdown`.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    hosts: HostPolicy,
+    shutdown: Shutdown,
+) {
+    tokio::spawn(listener::serve(listener, app, hosts, shutdown));
 }
 
 #[cfg(test)]
@@ -305,13 +310,14 @@ mod tests {
         let health = Arc::new(Health::new(&db, Duration::from_millis(200)));
         health.tick();
         let handle = PrometheusBuilder::new().build_recorder().handle();
-        let stop = CancellationToken::new();
+        let shutdown = Shutdown::default();
         let addr = serve_with(
             "127.0.0.1:0".parse().expect("addr"),
             handle,
             health.clone(),
             Router::new(),
-            stop.clone(),
+            HostPolicy::default(),
+            shutdown.clone(),
         )
         .await
         .expect("serve");
@@ -332,7 +338,7 @@ mod tests {
         assert_eq!(get("/healthz").await.0, 200);
         let (status, body) = get("/metrics").await;
         assert_eq!(status, 200, "{body}");
-        stop.cancel();
+        shutdown.stop.cancel();
     }
 
     #[test]

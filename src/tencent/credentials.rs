@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::CredentialSettings;
+use crate::config::private_file::{ReadableByOthers, ensure_private};
 use crate::tencent::api::client::{Capped, read_capped};
+use secret_file::{read_optional_secret, read_secret};
 
 /// A key pair, and a token for temporary keys.
 #[derive(Clone)]
@@ -117,6 +119,8 @@ pub enum CredentialError {
     },
     #[error("CVM role credentials from {endpoint}: {message}")]
     Metadata { endpoint: String, message: String },
+    #[error(transparent)]
+    Exposed(#[from] ReadableByOthers),
 }
 
 /// The process environment, as the chain sees it.
@@ -134,53 +138,6 @@ impl Env for ProcessEnv {
     }
     fn home(&self) -> Option<PathBuf> {
         self.var("HOME").map(PathBuf::from)
-    }
-}
-
-/// The largest key, SecretId or token file read: a temporary token is a
-/// few kilobytes; this stops a path such as `/dev/zero` from filling memory.
-pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
-
-fn read_secret(what: &'static str, path: &Path) -> Result<SecretString, CredentialError> {
-    use std::io::Read;
-    let read_err = |error| CredentialError::Read {
-        what,
-        path: path.to_path_buf(),
-        error,
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text))
-        .map_err(read_err)?;
-    if text.len() as u64 > MAX_SECRET_BYTES {
-        return Err(read_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {MAX_SECRET_BYTES} bytes; it cannot hold one key"),
-        )));
-    }
-    let trimmed = clean(&text);
-    if trimmed.is_empty() {
-        return Err(CredentialError::Empty {
-            what,
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(SecretString::from(trimmed.to_string()))
-}
-
-/// A secret that may be absent: a missing or empty file is none (so a unit
-/// can always pass a `token` credential, empty for permanent keys).
-fn read_optional_secret(
-    what: &'static str,
-    path: &Path,
-) -> Result<Option<SecretString>, CredentialError> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    match read_secret(what, path) {
-        Ok(s) => Ok(Some(s)),
-        Err(CredentialError::Empty { .. }) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 
@@ -416,6 +373,10 @@ fn cvm_role(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>)
 }
 
 fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
+    // A file that cannot be read is reported by the load below.
+    if let Ok(meta) = std::fs::metadata(path) {
+        ensure_private(path, &meta)?;
+    }
     let ini = ini::Ini::load_from_file(path).map_err(|e| match e {
         ini::Error::Io(error) => CredentialError::Read {
             what: "credentials file",
@@ -594,6 +555,8 @@ async fn fetch_role(
         parsed.expired_time,
     ))
 }
+
+mod secret_file;
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,18 @@
 //! Access to the page: open when no token is configured (loopback only, see
 //! `[web]` validation); otherwise every request shows the token as
 //! `Authorization: Bearer <token>`, or a session cookie. A browser gets the
-//! cookie (HttpOnly, SameSite=Strict) by opening a link with `?token=`: the
-//! token itself, or the one-time code printed at start (good for one login).
-//! Anything else is 401 with no data. Comparisons take constant time.
+//! cookie (HttpOnly, SameSite=Strict) from the login form ([`super::login`],
+//! where the operator pastes the token from `token_file`), or by opening a
+//! link with `?token=<token>`. Nothing secret is printed or logged: no login
+//! link, no one-time code. A page asked for without a session is sent to the
+//! form; anything else is 401 with no data. Comparisons take constant time.
+//! The token file must not be readable by other users
+//! ([`crate::config::private_file`]).
 
+use crate::config::private_file::{ReadableByOthers, ensure_private};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,8 +39,10 @@ pub enum TokenError {
     Short { path: PathBuf, len: usize },
     #[error("the web token {} is larger than {MAX_TOKEN_BYTES} bytes: it cannot hold one token\n  fix: point [web] token_file at a file holding only the token", path.display())]
     TooLarge { path: PathBuf },
-    #[error("cannot read random bytes for a login code: {0}")]
+    #[error("cannot read random bytes for a session: {0}")]
     Random(std::io::Error),
+    #[error(transparent)]
+    Exposed(#[from] ReadableByOthers),
 }
 
 /// The least characters a token holds.
@@ -47,13 +54,16 @@ pub const MAX_TOKEN_BYTES: u64 = 64 * 1024;
 
 /// Read the token from `path` (surrounding whitespace dropped).
 pub fn read_token(path: &Path) -> Result<SecretString, TokenError> {
+    let read_err = |source| TokenError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_TOKEN_BYTES + 1).read_to_string(&mut text))
-        .map_err(|source| TokenError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    ensure_private(path, &file.metadata().map_err(read_err)?)?;
+    file.take(MAX_TOKEN_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
     if text.len() as u64 > MAX_TOKEN_BYTES {
         return Err(TokenError::TooLarge {
             path: path.to_path_buf(),
@@ -86,10 +96,9 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The token, the one-time login code and the live sessions.
+/// The token and the live sessions.
 pub struct Auth {
     token: Option<SecretString>,
-    code: Mutex<Option<SecretString>>,
     sessions: Mutex<Vec<String>>,
 }
 
@@ -98,18 +107,16 @@ impl Auth {
     pub fn open() -> Auth {
         Auth {
             token: None,
-            code: Mutex::new(None),
             sessions: Mutex::new(Vec::new()),
         }
     }
 
-    /// Requests must show `token`; a one-time login code is made.
-    pub fn with_token(token: SecretString) -> Result<Auth, TokenError> {
-        Ok(Auth {
+    /// Requests must show `token`.
+    pub fn with_token(token: SecretString) -> Auth {
+        Auth {
             token: Some(token),
-            code: Mutex::new(Some(SecretString::from(random_hex(16)?))),
             sessions: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     /// Whether a token is asked for.
@@ -117,35 +124,19 @@ impl Auth {
         self.token.is_some()
     }
 
-    /// The one-time login code, while unused (to print at start).
-    pub fn login_code(&self) -> Option<String> {
-        self.code
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|c| c.expose_secret().to_string())
-    }
-
-    fn is_token(&self, shown: &str) -> bool {
+    /// Whether `shown` is the token.
+    pub(super) fn is_token(&self, shown: &str) -> bool {
         self.token
             .as_ref()
             .is_some_and(|t| same(t.expose_secret().as_bytes(), shown.as_bytes()))
     }
 
-    /// `shown` is the token or the unused login code (which it uses up).
-    fn login(&self, shown: &str) -> bool {
-        if self.is_token(shown) {
-            return true;
-        }
-        let mut code = self.code.lock().unwrap_or_else(|p| p.into_inner());
-        if code
-            .as_ref()
-            .is_some_and(|c| same(c.expose_secret().as_bytes(), shown.as_bytes()))
-        {
-            *code = None;
-            return true;
-        }
-        false
+    /// A new session, and the `Set-Cookie` value that hands it to a
+    /// browser; `None` when no random bytes could be had.
+    pub(super) fn new_session_cookie(&self) -> Option<HeaderValue> {
+        let session = self.new_session().ok()?;
+        let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
+        HeaderValue::from_str(&cookie).ok()
     }
 
     fn new_session(&self) -> Result<String, TokenError> {
@@ -206,7 +197,27 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-/// The middleware: let the request through, log it in, or answer 401.
+/// The answer when no session could be made.
+pub(super) fn no_session() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response()
+}
+
+/// A redirect to `to` (a same-origin path), with `cookie` set if given.
+pub(super) fn see_other(to: &str, cookie: Option<HeaderValue>) -> Response {
+    let to = super::login::safe_next(to);
+    let mut res = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .body(Body::empty())
+        .unwrap_or_default();
+    if let Some(c) = cookie {
+        res.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// The middleware: let the request through, log it in (`?token=`), send a
+/// page asked for without a session to the login form, or answer 401.
 pub async fn require(
     State(auth): State<std::sync::Arc<Auth>>,
     req: Request,
@@ -216,27 +227,26 @@ pub async fn require(
         return next.run(req).await;
     }
     if let Some(shown) = query_token(&req) {
-        if !auth.login(&shown) {
+        if !auth.is_token(&shown) {
             return unauthorized();
         }
-        let Ok(session) = auth.new_session() else {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session\n").into_response();
+        return match auth.new_session_cookie() {
+            Some(cookie) => see_other(req.uri().path(), Some(cookie)),
+            None => no_session(),
         };
-        let cookie = format!("{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
-        let mut res = Response::builder()
-            .status(StatusCode::SEE_OTHER)
-            .header(header::LOCATION, req.uri().path())
-            .body(Body::empty())
-            .unwrap_or_default();
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            res.headers_mut().insert(header::SET_COOKIE, v);
-        }
-        return res;
     }
     let ok = bearer(&req).is_some_and(|b| auth.is_token(b))
         || cookies(&req).iter().any(|c| auth.is_session(c));
     if ok {
         next.run(req).await
+    } else if req.method() == Method::GET && !req.uri().path().starts_with("/api/") {
+        let asked = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let next: String = url::form_urlencoded::byte_serialize(asked.as_bytes()).collect();
+        see_other(&format!("/login?next={next}"), None)
     } else {
         unauthorized()
     }
@@ -254,6 +264,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let file = dir.path().join("token");
         std::fs::write(&file, "  0123456789abcdef0123\n").expect("write");
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
         assert_eq!(
             read_token(&file).expect("token").expose_secret(),
             "0123456789abcdef0123"
@@ -269,17 +281,35 @@ mod tests {
     }
 
     #[test]
-    fn the_login_code_works_once_and_the_token_always() {
-        let auth = Auth::with_token(SecretString::from("t".repeat(20))).expect("auth");
-        let code = auth.login_code().expect("a code");
-        assert!(!auth.login("wrong"));
-        assert!(auth.login(&code));
-        assert!(!auth.login(&code), "a code is good once");
-        assert_eq!(auth.login_code(), None);
-        assert!(auth.login(&"t".repeat(20)));
+    fn only_the_token_logs_in() {
+        let auth = Auth::with_token(SecretString::from("t".repeat(20)));
+        assert!(!auth.is_token("wrong"));
+        assert!(!auth.is_token(&"t".repeat(19)));
+        assert!(auth.is_token(&"t".repeat(20)));
         let s = auth.new_session().expect("session");
         assert!(auth.is_session(&s));
         assert!(!auth.is_session("x"));
+    }
+
+    #[test]
+    fn a_token_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().expect("tempdir");
+        let p = d.path().join("t");
+        std::fs::write(&p, format!("{}\n", "x".repeat(32))).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = read_token(&p).expect_err("world-readable");
+        assert!(matches!(e, TokenError::Exposed(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("fix: chmod 600 {}", p.display())),
+            "{e}"
+        );
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        assert_eq!(
+            read_token(&p).expect("token").expose_secret(),
+            "x".repeat(32)
+        );
     }
 
     #[test]
@@ -287,6 +317,8 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path().join("t");
         std::fs::write(&p, "short\n").expect("write");
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
         assert!(
             read_token(&p)
                 .expect_err("short")

@@ -9,7 +9,7 @@
 //! answer is aggregated or paginated so none grows with the history.
 //! Assets are embedded ([`assets`]); answers carry a strict
 //! Content-Security-Policy ([`headers`]); [`auth`] asks for the token when
-//! `[web] token_file` is set.
+//! `[web] token_file` is set, which a browser gives once in the [`login`] form.
 //!
 //! Sits between [`crate::run`] (whose status it reuses) and
 //! [`crate::commands`] (which serves it, alone in `serve` or beside
@@ -21,6 +21,7 @@ pub mod auth;
 pub mod calendar;
 pub mod failures;
 pub mod headers;
+pub mod login;
 pub mod months;
 pub mod reports;
 pub mod traffic;
@@ -54,6 +55,10 @@ pub fn router(site: Site, auth: Arc<auth::Auth>) -> Router {
     Router::new()
         .merge(assets::routes())
         .merge(api::routes(site))
-        .layer(axum::middleware::from_fn_with_state(auth, auth::require))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::require,
+        ))
+        .merge(login::routes(auth))
         .layer(axum::middleware::map_response(headers::secure))
 }

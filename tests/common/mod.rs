@@ -238,6 +238,14 @@ max_delay = "50ms"
     }
 }
 
+/// Write a file holding a secret (a key, a token), readable by its owner
+/// only, as the program demands of such files.
+pub fn write_secret(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write secret");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

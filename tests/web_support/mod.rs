@@ -114,36 +114,41 @@ impl History {
 
     /// `serve --listen ADDR` on this history.
     pub fn serve(&self, listen: &str) -> Served {
-        let mut child = self
-            .w
-            .cmd()
-            .args(["serve", "--listen", listen])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+        serve_world(&self.w, listen)
+    }
+}
+
+/// `serve --listen ADDR` on `w`'s history: started, its address read from
+/// the first line it prints.
+pub fn serve_world(w: &World, listen: &str) -> Served {
+    let mut child = w
+        .cmd()
+        .args(["serve", "--listen", listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
             }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve prints its address");
-        let addr: SocketAddr = first
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
-        let login = rx
-            .recv_timeout(Duration::from_millis(500))
-            .ok()
-            .and_then(|l| l.split("?token=").nth(1).map(str::to_string));
-        Served { child, addr, login }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve prints its address");
+    let addr: SocketAddr = first
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    Served {
+        child,
+        addr,
+        printed: rx,
     }
 }
 
@@ -151,8 +156,8 @@ impl History {
 pub struct Served {
     pub child: Child,
     pub addr: SocketAddr,
-    /// The one-time login code it printed, if any.
-    pub login: Option<String>,
+    /// The lines it printed after the first, as they come.
+    pub printed: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Served {
@@ -188,14 +193,48 @@ impl Answer {
 
 /// GET `path` from `addr` with extra `headers`.
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
+    request(addr, "GET", path, &addr.to_string(), headers, "")
+}
+
+/// GET `path` from `addr` naming `host` in `Host:`.
+pub fn get_as(addr: SocketAddr, host: &str, path: &str) -> Answer {
+    request(addr, "GET", path, host, &[], "")
+}
+
+/// POST the form `body` (URL-encoded) to `path`.
+pub fn post_form(addr: SocketAddr, path: &str, body: &str) -> Answer {
+    let length = body.len().to_string();
+    request(
+        addr,
+        "POST",
+        path,
+        &addr.to_string(),
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Content-Length", &length),
+        ],
+        body,
+    )
+}
+
+/// `method` `path` from `addr` with `Host: host`, extra `headers` and `body`.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).expect("write");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read");

@@ -14,6 +14,7 @@ use crate::config::{self, Config, Job};
 use crate::run::discovery;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::exit::Exit;
+use crate::run::listener::{Shutdown, hosts::HostPolicy};
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
 use crate::run::progress;
@@ -88,13 +89,12 @@ pub type ExtraRoutes = fn(&Config) -> anyhow::Result<Option<(std::net::SocketAdd
 pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Exit> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
-    let mut web = extra(&config)?;
+    let web = extra(&config)?;
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
-
     let ctl = Control::default();
     let (Ok(mut hup), Ok(_)) = (
         signals::reload_requests(),
@@ -108,30 +108,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         &config.storage.database_path(),
         monitor::STALE_AFTER,
     ));
-    health.tick();
-    let stop_listener = CancellationToken::new();
-    if let Some(listen) = config.metrics.listen {
-        let handle = monitor::install().map_err(anyhow::Error::msg)?;
-        let shared = web
-            .take_if(|(at, _)| *at == listen)
-            .map(|(_, routes)| routes)
-            .unwrap_or_default();
-        monitor::serve_with(
-            listen,
-            handle,
-            health.clone(),
-            shared,
-            stop_listener.clone(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
-    }
-    if let Some((listen, routes)) = web {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
-        monitor::spawn(listener, routes, stop_listener.clone());
-    }
+    let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
     let mut d = Daemon {
@@ -186,8 +163,48 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
 
     notify::stopping();
     d.shutdown(&mut done_rx).await;
-    stop_listener.cancel();
+    stop_listener.stop.cancel();
     Ok(Exit::Ok)
+}
+
+/// Start the `[metrics]` listener (with the page when it shares the
+/// address) and the page's own. They stop when the returned `stop` is
+/// cancelled (after the fires); `abort` (a second signal) drops their
+/// connections at once.
+async fn start_listeners(
+    config: &Config,
+    mut web: Option<(std::net::SocketAddr, axum::Router)>,
+    health: &Arc<Health>,
+    abort: CancellationToken,
+) -> anyhow::Result<Shutdown> {
+    let shutdown = Shutdown {
+        stop: CancellationToken::new(),
+        abort,
+    };
+    let hosts = HostPolicy::new(config.allowed_hosts());
+    if let Some(listen) = config.metrics.listen {
+        let handle = monitor::install().map_err(anyhow::Error::msg)?;
+        let shared = web
+            .take_if(|(at, _)| *at == listen)
+            .map(|(_, routes)| routes)
+            .unwrap_or_default();
+        monitor::serve_with(
+            listen,
+            handle,
+            health.clone(),
+            shared,
+            hosts.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([metrics] listen): {e}"))?;
+    }
+    if let Some((listen, routes)) = web {
+        let listener = crate::run::listener::bind(listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
+        monitor::spawn(listener, routes, hosts, shutdown.clone());
+    }
+    Ok(shutdown)
 }
 
 impl Daemon {

@@ -41,6 +41,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
     std::fs::write(&p, text).expect("write");
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     p
 }
 
@@ -306,4 +308,35 @@ fn a_bom_before_a_key_is_dropped() {
     };
     assert_eq!(c.secret_id, "AKIDfromfile");
     assert_eq!(c.secret_key.expose_secret(), "keyfromfile");
+}
+
+#[test]
+fn secret_files_other_users_may_read_are_refused_with_the_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut s = settings();
+    s.secret_id_file = Some(write(d.path(), "id", "AKIDfromfile\n"));
+    let key = write(d.path(), "key", "key-from-file\n");
+    s.secret_key_file = Some(key.clone());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let e = resolve(&s, &env(&[], None)).expect_err("a world-readable key");
+    assert!(matches!(e, CredentialError::Exposed(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("fix: chmod 600 {}", key.display())),
+        "{e}"
+    );
+    // Group-readable, as the unit installs them: taken.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    assert!(resolve(&s, &env(&[], None)).is_ok());
+    // The profile file too.
+    let ini = write(
+        d.path(),
+        "home/.tencentcloud/credentials",
+        "[default]\nsecret_id = AKIDprofile\nsecret_key = key-profile\n",
+    );
+    std::fs::set_permissions(&ini, std::fs::Permissions::from_mode(0o604)).expect("chmod");
+    let e = resolve(&settings(), &env(&[], Some(&d.path().join("home"))))
+        .expect_err("a world-readable profile file");
+    assert!(matches!(e, CredentialError::Exposed(_)), "{e}");
 }
