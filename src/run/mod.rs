@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod engine;
 pub mod estimate;
 pub mod exit;
+pub mod missing;
 pub mod monitor;
 pub mod plan;
 pub mod progress;

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod query;
 pub mod recover;
 pub mod reports;
+pub mod tally;
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;

@@ -1,0 +1,259 @@
+//! The reports due inside a job's horizon (as [`crate::run::plan::due`]
+//! makes them: window end `<= now - lag` and `> now - catch_up`, one per
+//! target covering the window and region) that are not done, counted and
+//! found without planning them all: the windows are counted by arithmetic
+//! ([`crate::core::window::grid`]) and the done, failed and running
+//! reports counted in SQL ([`crate::archive::store::tally`]). The failures
+//! list and `check` find the ones they show by halving the horizon on those
+//! counts down to a stretch of at most [`LEAF_WINDOWS`] windows, and list
+//! only that stretch. Memory follows the page, not the horizon.
+
+use crate::archive::store::tally::{self, Recorded, Tally};
+use crate::config::Job;
+use crate::core::report::RegionScope;
+use crate::core::window::{self, Window, grid::Piece};
+use jiff::Timestamp;
+use rusqlite::Connection;
+use std::collections::HashMap;
+
+/// The most windows of one job listed at once.
+pub const LEAF_WINDOWS: u64 = 256;
+
+/// A job's due reports over a stretch: how many, and how many of them the
+/// history has done, failed or running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub expected: u64,
+    pub tally: Tally,
+}
+
+impl Count {
+    /// Due and not done (failed, running, pending or never recorded).
+    pub fn missing(&self) -> u64 {
+        self.expected.saturating_sub(self.tally.done)
+    }
+}
+
+/// A due report that is not done, with its row when the history has one.
+#[derive(Debug, Clone)]
+pub struct NotDone {
+    pub job: String,
+    pub target: String,
+    /// As stored (`""` for all regions).
+    pub region: String,
+    pub window: Window,
+    pub row: Option<Recorded>,
+}
+
+/// The due reports of one job at one moment.
+pub struct Due {
+    name: String,
+    /// Target labels in the job's order, with when each came to exist.
+    targets: Vec<(String, Option<i64>)>,
+    regions: Vec<&'static str>,
+    pieces: Vec<Piece>,
+}
+
+impl Due {
+    /// `job`'s horizon at `now` (its targets as they are now).
+    pub fn new(job: &Job, now: Timestamp) -> Due {
+        let pieces = match (window::sub(now, job.lag), window::sub(now, job.catch_up)) {
+            (Some(until), Some(after)) => job.cadence.pieces(after, until),
+            _ => Vec::new(),
+        };
+        Due {
+            name: job.name.clone(),
+            targets: job.targets.iter().map(|t| (t.label(), t.since)).collect(),
+            regions: job
+                .regions
+                .iter()
+                .map(|r| RegionScope::from(*r).stored())
+                .collect(),
+            pieces,
+        }
+    }
+
+    /// The horizon's window ends `(after, until]`; `None` when it is empty.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        Some((self.pieces.first()?.after(), self.pieces.last()?.until()))
+    }
+
+    fn clipped(&self, after: i64, until: i64) -> impl Iterator<Item = Piece> + '_ {
+        self.pieces.iter().filter_map(move |p| p.clip(after, until))
+    }
+
+    /// How many windows end in `(after, until]` inside the horizon.
+    pub fn windows(&self, after: i64, until: i64) -> u64 {
+        self.clipped(after, until).map(|p| p.count()).sum()
+    }
+
+    /// The due reports whose window ends in `(after, until]`, counted.
+    pub fn count(&self, conn: &Connection, after: i64, until: i64) -> rusqlite::Result<Count> {
+        let mut c = Count::default();
+        for piece in self.clipped(after, until) {
+            for (target, since) in &self.targets {
+                let n = piece.count_after(*since);
+                if n == 0 {
+                    continue;
+                }
+                for region in &self.regions {
+                    c.expected += n;
+                    c.tally += tally::tally(conn, &self.name, target, region, &piece, *since)?;
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// The whole horizon, counted.
+    pub fn total(&self, conn: &Connection) -> rusqlite::Result<Count> {
+        match self.span() {
+            Some((a, b)) => self.count(conn, a, b),
+            None => Ok(Count::default()),
+        }
+    }
+
+    /// The not-done reports whose window ends in `(after, until]`, in plan
+    /// order (window, target, region). Keep the stretch short.
+    fn list(&self, conn: &Connection, after: i64, until: i64) -> rusqlite::Result<Vec<NotDone>> {
+        let windows: Vec<Window> = self.clipped(after, until).flat_map(|p| p.windows()).collect();
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: HashMap<(usize, usize), HashMap<Window, Recorded>> = HashMap::new();
+        for (ti, (target, _)) in self.targets.iter().enumerate() {
+            for (ri, region) in self.regions.iter().enumerate() {
+                let found = tally::recorded(conn, &self.name, target, region, after, until)?;
+                rows.insert((ti, ri), found.into_iter().map(|r| (r.window, r)).collect());
+            }
+        }
+        let mut out = Vec::new();
+        for w in &windows {
+            for (ti, (target, since)) in self.targets.iter().enumerate() {
+                if since.is_some_and(|s| w.end <= s) {
+                    continue;
+                }
+                for (ri, region) in self.regions.iter().enumerate() {
+                    let row = rows.get(&(ti, ri)).and_then(|m| m.get(w));
+                    if row.is_some_and(Recorded::done) {
+                        continue;
+                    }
+                    out.push(NotDone {
+                        job: self.name.clone(),
+                        target: target.clone(),
+                        region: region.to_string(),
+                        window: *w,
+                        row: row.cloned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A page of the not-done reports of some jobs, newest window first (then
+/// by job and target), and how many there are in all.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub total: u64,
+    pub items: Vec<NotDone>,
+}
+
+/// Items `[offset, offset + limit)` of the not-done reports of `dues`.
+pub fn page(
+    conn: &Connection,
+    dues: &[Due],
+    offset: u64,
+    limit: usize,
+) -> rusqlite::Result<Page> {
+    let spans: Vec<(i64, i64)> = dues.iter().filter_map(Due::span).collect();
+    let (Some(a), Some(b)) = (
+        spans.iter().map(|s| s.0).min(),
+        spans.iter().map(|s| s.1).max(),
+    ) else {
+        return Ok(Page::default());
+    };
+    let mut total = 0;
+    for d in dues {
+        total += d.total(conn)?.missing();
+    }
+    let mut walk = Walk {
+        conn,
+        dues,
+        skip: offset,
+        limit,
+        out: Vec::new(),
+    };
+    if limit > 0 {
+        walk.collect(a, b, total)?;
+    }
+    Ok(Page {
+        total,
+        items: walk.out,
+    })
+}
+
+/// The halving search of [`page`].
+struct Walk<'a> {
+    conn: &'a Connection,
+    dues: &'a [Due],
+    /// Not-done reports still to pass over, newest first.
+    skip: u64,
+    limit: usize,
+    out: Vec<NotDone>,
+}
+
+impl Walk<'_> {
+    fn missing(&self, after: i64, until: i64) -> rusqlite::Result<u64> {
+        let mut n = 0;
+        for d in self.dues {
+            n += d.count(self.conn, after, until)?.missing();
+        }
+        Ok(n)
+    }
+
+    /// Take what the page needs from `(after, until]`, which holds `n`
+    /// not-done reports.
+    fn collect(&mut self, after: i64, until: i64, n: u64) -> rusqlite::Result<()> {
+        if n == 0 || self.out.len() >= self.limit {
+            return Ok(());
+        }
+        if n <= self.skip {
+            self.skip -= n;
+            return Ok(());
+        }
+        let widest = self
+            .dues
+            .iter()
+            .map(|d| d.windows(after, until))
+            .max()
+            .unwrap_or(0);
+        if widest <= LEAF_WINDOWS || until - after <= 1 {
+            let mut items = Vec::new();
+            for d in self.dues {
+                items.extend(d.list(self.conn, after, until)?);
+            }
+            // Stable: plan order (regions) within a window, job and target.
+            items.sort_by(|x, y| {
+                y.window
+                    .end
+                    .cmp(&x.window.end)
+                    .then_with(|| x.job.cmp(&y.job))
+                    .then_with(|| x.target.cmp(&y.target))
+            });
+            let skip = usize::try_from(self.skip).unwrap_or(usize::MAX);
+            let room = self.limit - self.out.len();
+            self.skip = self.skip.saturating_sub(items.len() as u64);
+            self.out.extend(items.into_iter().skip(skip).take(room));
+            return Ok(());
+        }
+        let mid = after + (until - after) / 2;
+        let newer = self.missing(mid, until)?;
+        self.collect(mid, until, newer)?;
+        self.collect(after, mid, n.saturating_sub(newer))
+    }
+}
+
+#[cfg(test)]
+mod tests;
