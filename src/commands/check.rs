@@ -8,7 +8,6 @@
 //! job file can be checked on a machine without keys.
 
 use crate::archive::store::devices::{self, Listing};
-use crate::archive::store::query;
 use crate::config::Job;
 use crate::core::report::RegionScope;
 use crate::core::schedule;
@@ -175,18 +174,24 @@ fn describe_job(
         }
         return Ok(());
     };
-    let due = plan::due(job, now, false);
-    let due_count = due.len();
-    let todo = query::not_done(conn, due)?;
-    match (todo.first(), todo.last()) {
-        (Some(first), Some(last)) => {
+    // Counted, not planned: a horizon of minutes over a year is millions of
+    // reports. The oldest and newest not done are found by halving.
+    let due = crate::run::missing::Due::new(job, now);
+    let count = due.total(conn)?;
+    let due_count = count.expected;
+    let todo = count.missing();
+    let dues = [due];
+    let newest = crate::run::missing::page(conn, &dues, 0, 1)?.items;
+    let oldest = crate::run::missing::page(conn, &dues, todo.saturating_sub(1), 1)?.items;
+    match (oldest.first(), newest.first()) {
+        (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(
                 out,
                 "  due now: {} of {due_count} reports not done, windows {} .. {}\n  estimate: {}",
-                todo.len(),
-                first.window_text(),
-                last.window_text(),
-                crate::run::estimate::describe(todo.len() as u64, limit)
+                todo,
+                plan::window_text(first.window, job.cadence.zone()),
+                plan::window_text(last.window, job.cadence.zone()),
+                crate::run::estimate::describe(todo, limit)
             );
         }
         _ => {
