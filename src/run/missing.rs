@@ -116,7 +116,10 @@ impl Due {
     /// The not-done reports whose window ends in `(after, until]`, in plan
     /// order (window, target, region). Keep the stretch short.
     fn list(&self, conn: &Connection, after: i64, until: i64) -> rusqlite::Result<Vec<NotDone>> {
-        let windows: Vec<Window> = self.clipped(after, until).flat_map(|p| p.windows()).collect();
+        let windows: Vec<Window> = self
+            .clipped(after, until)
+            .flat_map(|p| p.windows())
+            .collect();
         if windows.is_empty() {
             return Ok(Vec::new());
         }
@@ -161,12 +164,7 @@ pub struct Page {
 }
 
 /// Items `[offset, offset + limit)` of the not-done reports of `dues`.
-pub fn page(
-    conn: &Connection,
-    dues: &[Due],
-    offset: u64,
-    limit: usize,
-) -> rusqlite::Result<Page> {
+pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusqlite::Result<Page> {
     let spans: Vec<(i64, i64)> = dues.iter().filter_map(Due::span).collect();
     let (Some(a), Some(b)) = (
         spans.iter().map(|s| s.0).min(),

@@ -50,15 +50,16 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
     let last_done = tally::last_done(conn, &job.name)?;
     let last_success_at = tally::last_success_at(conn, &job.name)?;
     let count = missing::Due::new(&job, now).total(conn)?;
-    let last_error = tally::last_error(conn, &job.name)?.map(
-        |(code, message, window_start, window_end, at)| LastError {
-            code,
-            message,
-            window_start,
-            window_end,
-            at,
-        },
-    );
+    let last_error =
+        tally::last_error(conn, &job.name)?.map(|(code, message, window_start, window_end, at)| {
+            LastError {
+                code,
+                message,
+                window_start,
+                window_end,
+                at,
+            }
+        });
     let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(JobStatus {
         job: job.name.clone(),

@@ -117,8 +117,8 @@ impl Piece {
                 length,
             } => {
                 // The first end: the smallest e > after with (e + offset) % period == 0.
-                let first = (after.saturating_add(*offset)).div_euclid(*period) * period + period
-                    - offset;
+                let first =
+                    (after.saturating_add(*offset)).div_euclid(*period) * period + period - offset;
                 let mut out = Vec::new();
                 let mut e = first;
                 while e <= *until {

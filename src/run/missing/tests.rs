@@ -151,8 +151,17 @@ fn counting_and_paging_equal_planning_across_dst_in_several_zones() {
         "granularity = \"hourly\"\nwindow = \"1d\"\ncatch_up = \"3d\"",
     ];
     // Days of a spring-forward and a fall-back in the zones below.
-    let moments = ["2026-03-09T06:30:00Z", "2026-11-02T12:00:00Z", "2026-04-06T03:00:00Z"];
-    let zones = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe"];
+    let moments = [
+        "2026-03-09T06:30:00Z",
+        "2026-11-02T12:00:00Z",
+        "2026-04-06T03:00:00Z",
+    ];
+    let zones = [
+        "UTC",
+        "America/New_York",
+        "Europe/London",
+        "Australia/Lord_Howe",
+    ];
     for (z, zone) in zones.iter().enumerate() {
         for (i, cad) in cadences.iter().enumerate() {
             let j = job(&format!(
@@ -168,7 +177,8 @@ fn counting_and_paging_equal_planning_across_dst_in_several_zones() {
 
 #[test]
 fn a_device_counts_only_the_windows_ending_after_it_came() {
-    let mut j = (*job("granularity = \"hourly\"\ncatch_up = \"2d\"\ntimezone = \"Europe/London\"")).clone();
+    let mut j =
+        (*job("granularity = \"hourly\"\ncatch_up = \"2d\"\ntimezone = \"Europe/London\"")).clone();
     let now: Timestamp = "2026-03-30T10:00:00Z".parse().expect("now");
     j.targets = vec![
         Target::device_since("old".into(), None),
@@ -221,5 +231,9 @@ fn a_horizon_of_minutes_over_400_days_is_counted_not_listed() {
     assert!(count.expected > 2 * 400 * 1440 - 20, "{}", count.expected);
     let p = page(&c, &[due], 1_000_000, 3).expect("page");
     assert_eq!(p.items.len(), 3);
-    assert!(p.items.windows(2).all(|w| w[0].window.end >= w[1].window.end));
+    assert!(
+        p.items
+            .windows(2)
+            .all(|w| w[0].window.end >= w[1].window.end)
+    );
 }
