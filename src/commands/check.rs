@@ -153,15 +153,15 @@ fn describe_job(
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
-        let windows = job.cadence.due(now, job.lag, job.catch_up, None);
-        let count: u64 = windows.iter().map(|w| plan::per_window(job, w)).sum();
-        match (windows.first(), windows.last()) {
-            (Some(first), Some(last)) if count > 0 => {
+        let due = crate::run::missing::Due::new(job, now);
+        let count = due.expected();
+        match due.bounds() {
+            Some((first, last)) if count > 0 => {
                 let _ = writeln!(
                     out,
                     "  due now: {count} of {count} reports not done, windows {} .. {}\n  estimate: {}",
-                    plan::window_text(*first, job.cadence.zone()),
-                    plan::window_text(*last, job.cadence.zone()),
+                    plan::window_text(first, job.cadence.zone()),
+                    plan::window_text(last, job.cadence.zone()),
                     crate::run::estimate::describe(count, limit)
                 );
             }

@@ -78,6 +78,24 @@ impl Due {
         Some((self.pieces.first()?.after(), self.pieces.last()?.until()))
     }
 
+    /// How many reports are due, without the history: every one.
+    pub fn expected(&self) -> u64 {
+        let mut n = 0u64;
+        for piece in &self.pieces {
+            for (_, since) in &self.targets {
+                n = n.saturating_add(piece.count_after(*since));
+            }
+        }
+        n.saturating_mul(self.regions.len() as u64)
+    }
+
+    /// The first and last windows of the horizon.
+    pub fn bounds(&self) -> Option<(Window, Window)> {
+        let first = self.pieces.iter().find_map(|p| p.bounds())?.0;
+        let last = self.pieces.iter().rev().find_map(|p| p.bounds())?.1;
+        Some((first, last))
+    }
+
     fn clipped(&self, after: i64, until: i64) -> impl Iterator<Item = Piece> + '_ {
         self.pieces.iter().filter_map(move |p| p.clip(after, until))
     }

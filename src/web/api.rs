@@ -360,7 +360,7 @@ async fn traffic_of(
     with_db(&site, move |conn, site| {
         let job = &*job_of(conn, site, &name)?;
         let (from, to) = range_of(job, &q)?;
-        if job.cadence.windows_within(from, to).len() > calendar::MAX_CELLS {
+        if calendar::windows(job, from, to).is_none() {
             return Err(ApiError::bad(
                 "too many windows; ask for a day (day=YYYY-MM-DD)",
             ));

@@ -105,6 +105,29 @@ impl Piece {
         })
     }
 
+    /// The piece's first and last windows, without listing the rest.
+    pub fn bounds(&self) -> Option<(Window, Window)> {
+        match self {
+            Piece::Regular {
+                after,
+                until,
+                offset,
+                period,
+                length,
+            } => {
+                let first = (after.saturating_add(*offset)).div_euclid(*period) * period + period
+                    - offset;
+                let last = (until.saturating_add(*offset)).div_euclid(*period) * period - offset;
+                let w = |e: i64| Window {
+                    start: e - length,
+                    end: e,
+                };
+                (first <= last).then(|| (w(first), w(last)))
+            }
+            Piece::Listed { windows, .. } => Some((*windows.first()?, *windows.last()?)),
+        }
+    }
+
     /// Every window of the piece, ascending. The caller bounds the piece
     /// first ([`Piece::clip`]): a regular piece may hold a great many.
     pub fn windows(&self) -> Vec<Window> {
@@ -274,6 +297,10 @@ mod tests {
         let pieces = c.pieces(after, until);
         let made: Vec<Window> = pieces.iter().flat_map(Piece::windows).collect();
         assert_eq!(made, listed, "{c:?} ({a}, {b}]");
+        for p in &pieces {
+            let w = p.windows();
+            assert_eq!(p.bounds(), w.first().copied().zip(w.last().copied()));
+        }
         assert_eq!(c.count_ending_between(after, until), listed.len() as u64);
         let after_since = listed
             .iter()
