@@ -170,16 +170,26 @@ pub fn run(dir: &Path, cfg: &Path, last_end: i64) -> bool {
             format!("/api/jobs/minutes/reports?start={}&end={w}", w - 60),
         ),
         ("one report", format!("/api/reports/{failed_id}")),
-        ("rows of a report (CSV)", format!("/api/reports/{ok_id}/rows.csv")),
+        (
+            "rows of a report (CSV)",
+            format!("/api/reports/{ok_id}/rows.csv"),
+        ),
         ("the page itself", "/".to_string()),
     ];
-    println!("\n10 devices x minute windows x 400-day horizon (5,760,000 reports due), 1,000,000 recorded");
+    println!(
+        "\n10 devices x minute windows x 400-day horizon (5,760,000 reports due), 1,000,000 recorded"
+    );
     println!("| answer | median | peak RSS | size | verdict |\n|---|---|---|---|---|");
     let mut all = true;
     for (name, path) in cases {
         let s = super::Serve::start(cfg);
         let (took, len) = super::median(&path, s.addr);
-        all &= row(name, took.as_secs_f64() * 1000.0, peak_mib(s.pid()), Some(len));
+        all &= row(
+            name,
+            took.as_secs_f64() * 1000.0,
+            peak_mib(s.pid()),
+            Some(len),
+        );
     }
     for (name, args) in [
         ("`status --format json`", vec!["status", "--format", "json"]),
@@ -187,7 +197,12 @@ pub fn run(dir: &Path, cfg: &Path, last_end: i64) -> bool {
     ] {
         let mut runs: Vec<(Duration, f64)> = (0..5)
             .map(|_| {
-                let (t, mib, ok) = measured(Command::new(super::BIN).arg("--config").arg(cfg).args(&args));
+                let (t, mib, ok) = measured(
+                    Command::new(super::BIN)
+                        .arg("--config")
+                        .arg(cfg)
+                        .args(&args),
+                );
                 assert!(ok, "{name} failed");
                 (t, mib)
             })

@@ -152,7 +152,9 @@ pub const MAX_CELLS: usize = 10_000;
 /// than [`MAX_CELLS`]: a range far too long is refused by counting, before
 /// any window is listed.
 pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>> {
-    let before = from.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(from);
+    let before = from
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(from);
     // Windows ending in the range but starting before it are not the
     // range's: at most a window's worth of steps, twice over a DST fold.
     let spill =

@@ -140,10 +140,13 @@ pub fn recorded(
     .collect()
 }
 
-/// The most recent done window of `job` (`ok` or `pruned`), as `(start, end)`.
+/// The most recent done window of `job` (`ok` or `pruned`), as `(start, end)`:
+/// read backwards by window end until the first done one (the index by
+/// target would read every row of the job and sort them).
 pub fn last_done(conn: &Connection, job: &str) -> rusqlite::Result<Option<(i64, i64)>> {
     conn.prepare_cached(
-        "SELECT window_start, window_end FROM reports WHERE job = ?1 AND status IN ('ok', 'pruned')
+        "SELECT window_start, window_end FROM reports INDEXED BY reports_by_job_end
+         WHERE job = ?1 AND status IN ('ok', 'pruned')
          ORDER BY window_end DESC, window_start DESC LIMIT 1",
     )?
     .query_row(params![job], |r| Ok((r.get(0)?, r.get(1)?)))

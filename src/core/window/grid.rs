@@ -115,8 +115,8 @@ impl Piece {
                 period,
                 length,
             } => {
-                let first = (after.saturating_add(*offset)).div_euclid(*period) * period + period
-                    - offset;
+                let first =
+                    (after.saturating_add(*offset)).div_euclid(*period) * period + period - offset;
                 let last = (until.saturating_add(*offset)).div_euclid(*period) * period - offset;
                 let w = |e: i64| Window {
                     start: e - length,
