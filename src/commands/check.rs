@@ -176,12 +176,11 @@ fn describe_job(
     };
     // Counted, not planned: a horizon of minutes over a year is millions of
     // reports. The oldest and newest not done are found by halving.
-    let due = crate::run::missing::Due::new(job, now);
-    let count = due.total(conn)?;
-    let due_count = count.expected;
-    let todo = count.missing();
-    let dues = [due];
-    let newest = crate::run::missing::page(conn, &dues, 0, 1)?.items;
+    let dues = [crate::run::missing::Due::new(job, now)];
+    let due_count = dues[0].expected();
+    let newest = crate::run::missing::page(conn, &dues, 0, 1)?;
+    let todo = newest.total;
+    let newest = newest.items;
     let oldest = crate::run::missing::page(conn, &dues, todo.saturating_sub(1), 1)?.items;
     match (oldest.first(), newest.first()) {
         (Some(first), Some(last)) if todo > 0 => {

@@ -4,9 +4,9 @@
 //! found without planning them all: the windows are counted by arithmetic
 //! ([`crate::core::window::grid`]) and the done, failed and running
 //! reports counted in SQL ([`crate::archive::store::tally`]). The failures
-//! list and `check` find the ones they show by halving the horizon on those
-//! counts down to a stretch of at most [`LEAF_WINDOWS`] windows, and list
-//! only that stretch. Memory follows the page, not the horizon.
+//! list and `check` find the ones they show by cutting the horizon in parts
+//! on those counts, down to a stretch of at most [`LEAF_WINDOWS`] windows,
+//! and list only that stretch. Memory follows the page, not the horizon.
 
 use crate::archive::store::tally::{self, Recorded, Tally};
 use crate::config::Job;
@@ -181,7 +181,26 @@ pub struct Page {
     pub items: Vec<NotDone>,
 }
 
+/// Into how many parts a stretch is cut at each step of the search.
+const FAN: i64 = 16;
+
+/// `(after, until]` cut into at most [`FAN`] parts, newest first.
+fn parts(after: i64, until: i64) -> Vec<(i64, i64)> {
+    let step = ((until - after) + FAN - 1) / FAN;
+    let step = step.max(1);
+    let mut out = Vec::new();
+    let mut hi = until;
+    while hi > after {
+        let lo = (hi - step).max(after);
+        out.push((lo, hi));
+        hi = lo;
+    }
+    out
+}
+
 /// Items `[offset, offset + limit)` of the not-done reports of `dues`.
+/// The horizon is counted in [`FAN`] parts (their sum is the total); the
+/// part holding the page is cut again, down to [`LEAF_WINDOWS`] windows.
 pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusqlite::Result<Page> {
     let spans: Vec<(i64, i64)> = dues.iter().filter_map(Due::span).collect();
     let (Some(a), Some(b)) = (
@@ -190,10 +209,6 @@ pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusql
     ) else {
         return Ok(Page::default());
     };
-    let mut total = 0;
-    for d in dues {
-        total += d.total(conn)?.missing();
-    }
     let mut walk = Walk {
         conn,
         dues,
@@ -201,8 +216,13 @@ pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusql
         limit,
         out: Vec::new(),
     };
-    if limit > 0 {
-        walk.collect(a, b, total)?;
+    let mut counted = Vec::new();
+    for (lo, hi) in parts(a, b) {
+        counted.push((lo, hi, walk.missing(lo, hi)?));
+    }
+    let total = counted.iter().map(|c| c.2).sum();
+    for (lo, hi, n) in counted {
+        walk.collect(lo, hi, n)?;
     }
     Ok(Page {
         total,
@@ -210,7 +230,7 @@ pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusql
     })
 }
 
-/// The halving search of [`page`].
+/// The search of [`page`].
 struct Walk<'a> {
     conn: &'a Connection,
     dues: &'a [Due],
@@ -245,29 +265,42 @@ impl Walk<'_> {
             .map(|d| d.windows(after, until))
             .max()
             .unwrap_or(0);
-        if widest <= LEAF_WINDOWS || until - after <= 1 {
-            let mut items = Vec::new();
-            for d in self.dues {
-                items.extend(d.list(self.conn, after, until)?);
+        if widest > LEAF_WINDOWS && until - after > 1 {
+            let mut left = n;
+            let cut = parts(after, until);
+            let last = cut.len().saturating_sub(1);
+            for (i, (lo, hi)) in cut.into_iter().enumerate() {
+                // The oldest part holds what the others do not.
+                let k = if i == last {
+                    left
+                } else {
+                    self.missing(lo, hi)?
+                };
+                left = left.saturating_sub(k);
+                self.collect(lo, hi, k)?;
+                if self.out.len() >= self.limit {
+                    break;
+                }
             }
-            // Stable: plan order (regions) within a window, job and target.
-            items.sort_by(|x, y| {
-                y.window
-                    .end
-                    .cmp(&x.window.end)
-                    .then_with(|| x.job.cmp(&y.job))
-                    .then_with(|| x.target.cmp(&y.target))
-            });
-            let skip = usize::try_from(self.skip).unwrap_or(usize::MAX);
-            let room = self.limit - self.out.len();
-            self.skip = self.skip.saturating_sub(items.len() as u64);
-            self.out.extend(items.into_iter().skip(skip).take(room));
             return Ok(());
         }
-        let mid = after + (until - after) / 2;
-        let newer = self.missing(mid, until)?;
-        self.collect(mid, until, newer)?;
-        self.collect(after, mid, n.saturating_sub(newer))
+        let mut items = Vec::new();
+        for d in self.dues {
+            items.extend(d.list(self.conn, after, until)?);
+        }
+        // Stable: plan order (regions) within a window, job and target.
+        items.sort_by(|x, y| {
+            y.window
+                .end
+                .cmp(&x.window.end)
+                .then_with(|| x.job.cmp(&y.job))
+                .then_with(|| x.target.cmp(&y.target))
+        });
+        let skip = usize::try_from(self.skip).unwrap_or(usize::MAX);
+        let room = self.limit - self.out.len();
+        self.skip = self.skip.saturating_sub(items.len() as u64);
+        self.out.extend(items.into_iter().skip(skip).take(room));
+        Ok(())
     }
 }
 

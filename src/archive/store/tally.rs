@@ -59,23 +59,28 @@ pub fn tally(
             if *until <= after {
                 return Ok(Tally::default());
             }
+            // One range of the index per status: a row costs a step and
+            // two comparisons.
             let mut st = conn.prepare_cached(
-                "SELECT coalesce(sum(status IN ('ok', 'pruned')), 0), coalesce(sum(status = 'failed'), 0),
-                        coalesce(sum(status = 'running'), 0)
-                 FROM reports
-                 WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_end > ?4 AND window_end <= ?5
-                   AND window_start = window_end - ?6 AND (window_end + ?7) % ?8 = 0",
+                "SELECT count(*) FROM reports
+                 WHERE job = ?1 AND target = ?2 AND region = ?3 AND status = ?4
+                   AND window_end > ?5 AND window_end <= ?6
+                   AND window_start = window_end - ?7 AND (window_end + ?8) % ?9 = 0",
             )?;
-            st.query_row(
-                params![job, target, region, after, until, length, offset, period],
-                |r| {
-                    Ok(Tally {
-                        done: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
-                        failed: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
-                        running: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
-                    })
-                },
-            )
+            let mut count = |status: &str| -> rusqlite::Result<u64> {
+                st.query_row(
+                    params![
+                        job, target, region, status, after, until, length, offset, period
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| u64::try_from(n).unwrap_or(0))
+            };
+            Ok(Tally {
+                done: count("ok")? + count("pruned")?,
+                failed: count("failed")?,
+                running: count("running")?,
+            })
         }
         Piece::Listed { until, windows, .. } => {
             let wanted: HashSet<Window> = windows.iter().copied().collect();
@@ -121,7 +126,9 @@ pub fn recorded(
     let mut st = conn.prepare_cached(
         "SELECT id, window_start, window_end, status, attempts, error_code, error_message, request_id
          FROM reports
-         WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_end > ?4 AND window_end <= ?5",
+         WHERE job = ?1 AND target = ?2 AND region = ?3
+           AND status IN ('pending', 'running', 'ok', 'failed', 'pruned')
+           AND window_end > ?4 AND window_end <= ?5",
     )?;
     st.query_map(params![job, target, region, after, until], |r| {
         Ok(Recorded {
