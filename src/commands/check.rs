@@ -175,14 +175,11 @@ fn describe_job(
         return Ok(());
     };
     // Counted, not planned: a horizon of minutes over a year is millions of
-    // reports. The oldest and newest not done are found by halving.
+    // reports. The oldest and newest not done are found by cutting it in parts.
     let dues = [crate::run::missing::Due::new(job, now)];
     let due_count = dues[0].expected();
-    let newest = crate::run::missing::page(conn, &dues, 0, 1)?;
-    let todo = newest.total;
-    let newest = newest.items;
-    let oldest = crate::run::missing::page(conn, &dues, todo.saturating_sub(1), 1)?.items;
-    match (oldest.first(), newest.first()) {
+    let (todo, newest, oldest) = crate::run::missing::newest_and_oldest(conn, &dues)?;
+    match (oldest, newest) {
         (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(
                 out,

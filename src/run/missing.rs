@@ -202,13 +202,57 @@ fn parts(after: i64, until: i64) -> Vec<(i64, i64)> {
 /// The horizon is counted in [`FAN`] parts (their sum is the total); the
 /// part holding the page is cut again, down to [`LEAF_WINDOWS`] windows.
 pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusqlite::Result<Page> {
+    let counted = counted(conn, dues)?;
+    take(conn, dues, &counted, offset, limit)
+}
+
+/// The not-done reports of `dues`: how many, the newest and the oldest
+/// (one count of the horizon for both).
+pub fn newest_and_oldest(
+    conn: &Connection,
+    dues: &[Due],
+) -> rusqlite::Result<(u64, Option<NotDone>, Option<NotDone>)> {
+    let counted = counted(conn, dues)?;
+    let newest = take(conn, dues, &counted, 0, 1)?;
+    let oldest = take(conn, dues, &counted, newest.total.saturating_sub(1), 1)?;
+    Ok((
+        newest.total,
+        newest.items.into_iter().next(),
+        oldest.items.into_iter().next(),
+    ))
+}
+
+/// The horizon of `dues` in [`FAN`] parts, newest first, each with its
+/// not-done count.
+fn counted(conn: &Connection, dues: &[Due]) -> rusqlite::Result<Vec<(i64, i64, u64)>> {
     let spans: Vec<(i64, i64)> = dues.iter().filter_map(Due::span).collect();
     let (Some(a), Some(b)) = (
         spans.iter().map(|s| s.0).min(),
         spans.iter().map(|s| s.1).max(),
     ) else {
-        return Ok(Page::default());
+        return Ok(Vec::new());
     };
+    let walk = Walk {
+        conn,
+        dues,
+        skip: 0,
+        limit: 0,
+        out: Vec::new(),
+    };
+    parts(a, b)
+        .into_iter()
+        .map(|(lo, hi)| Ok((lo, hi, walk.missing(lo, hi)?)))
+        .collect()
+}
+
+/// Items `[offset, offset + limit)` of what `counted` holds.
+fn take(
+    conn: &Connection,
+    dues: &[Due],
+    counted: &[(i64, i64, u64)],
+    offset: u64,
+    limit: usize,
+) -> rusqlite::Result<Page> {
     let mut walk = Walk {
         conn,
         dues,
@@ -216,16 +260,11 @@ pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusql
         limit,
         out: Vec::new(),
     };
-    let mut counted = Vec::new();
-    for (lo, hi) in parts(a, b) {
-        counted.push((lo, hi, walk.missing(lo, hi)?));
-    }
-    let total = counted.iter().map(|c| c.2).sum();
-    for (lo, hi, n) in counted {
+    for &(lo, hi, n) in counted {
         walk.collect(lo, hi, n)?;
     }
     Ok(Page {
-        total,
+        total: counted.iter().map(|c| c.2).sum(),
         items: walk.out,
     })
 }

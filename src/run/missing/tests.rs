@@ -139,6 +139,15 @@ fn same_as_planning(job: &Arc<Job>, now: Timestamp, seed: u64) {
     }
     let all = page(&c, &dues, 0, usize::MAX).expect("page");
     assert_eq!(keys(&all), want, "{what}");
+    let (n, newest, oldest) = newest_and_oldest(&c, &dues).expect("ends");
+    assert_eq!(n, want.len() as u64);
+    let first = |x: Option<NotDone>| x.map(|x| x.window);
+    let window = |k: &ReportKey| Window {
+        start: k.window_start,
+        end: k.window_end,
+    };
+    assert_eq!(first(newest), want.first().map(|w| window(&w.0)), "{what}");
+    assert_eq!(first(oldest), want.last().map(|w| window(&w.0)), "{what}");
 }
 
 #[test]
