@@ -54,7 +54,7 @@ fn history(c: &Connection, job: &Arc<Job>, now: Timestamp, seed: u64) {
         if let Some(s) = status {
             insert(c, &k.job, &k.target, &k.region, w, s);
         }
-        if mix(i as u64 * 7 + seed) % 5 == 0 {
+        if mix(i as u64 * 7 + seed).is_multiple_of(5) {
             let off = Window {
                 start: w.start + 1,
                 end: w.end + 1,
