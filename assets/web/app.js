@@ -117,6 +117,7 @@ function fillTargets() {
   const sel = document.getElementById("cal-target");
   const opts = [el("option", { value: "" }, "whole job")];
   if (j) j.choices.forEach((c, i) => opts.push(el("option", { value: String(i) }, c.label)));
+  if (j && j.choices_total > j.choices.length) opts.push(el("option", { value: "more", disabled: true }, `... and ${j.choices_total - j.choices.length} more`));
   sel.replaceChildren(...opts);
 }
 
@@ -313,9 +314,15 @@ async function loadTraffic() {
   const job = document.getElementById("tr-job").value;
   const j = jobOf(job);
   if (!j) return;
-  const m = document.getElementById("tr-month");
+  // Windows shorter than an hour: a day at a time, as the calendar.
+  const day = byDay(j);
+  document.getElementById("tr-month-label").hidden = day;
+  document.getElementById("tr-day-label").hidden = !day;
+  const m = document.getElementById("tr-month"), d = document.getElementById("tr-day");
   if (!m.value) m.value = monthNow(j.timezone);
-  const tr = await api(`/api/jobs/${encodeURIComponent(job)}/traffic?month=${encodeURIComponent(m.value)}`);
+  if (!d.value) d.value = dayNow(j.timezone);
+  const q = new URLSearchParams(day ? { day: d.value } : { month: m.value });
+  const tr = await api(`/api/jobs/${encodeURIComponent(job)}/traffic?${q}`);
   const box = document.getElementById("charts");
   if (tr.charts.length === 0) box.replaceChildren(el("p", { class: "muted" }, "No rows with numbers in this range."));
   else box.replaceChildren(...tr.charts.map((c) => drawChart(c, tr.windows, j.timezone)));
@@ -375,6 +382,7 @@ async function start() {
   on("cal-day", "change", loadCalendar);
   on("tr-job", "change", loadTraffic);
   on("tr-month", "change", loadTraffic);
+  on("tr-day", "change", loadTraffic);
   on("fail-more", "click", () => loadFailures(true));
   // Live: the overview and the failures refresh themselves.
   setInterval(() => { Promise.all([refreshOverview(), loadFailures(false)]).then(() => showError(null), showError); }, 15000);

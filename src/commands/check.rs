@@ -8,7 +8,6 @@
 //! job file can be checked on a machine without keys.
 
 use crate::archive::store::devices::{self, Listing};
-use crate::archive::store::query;
 use crate::config::Job;
 use crate::core::report::RegionScope;
 use crate::core::schedule;
@@ -206,15 +205,15 @@ fn describe_job(
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
-        let windows = job.cadence.due(now, job.lag, job.catch_up, None);
-        let count: u64 = windows.iter().map(|w| plan::per_window(job, w)).sum();
-        match (windows.first(), windows.last()) {
-            (Some(first), Some(last)) if count > 0 => {
+        let due = crate::run::missing::Due::new(job, now);
+        let count = due.expected();
+        match due.bounds() {
+            Some((first, last)) if count > 0 => {
                 let _ = writeln!(
                     out,
                     "  due now: {count} of {count} reports not done, windows {} .. {}\n  estimate: {}",
-                    plan::window_text(*first, job.cadence.zone()),
-                    plan::window_text(*last, job.cadence.zone()),
+                    plan::window_text(first, job.cadence.zone()),
+                    plan::window_text(last, job.cadence.zone()),
                     crate::run::estimate::describe(count, limit)
                 );
             }
@@ -227,18 +226,20 @@ fn describe_job(
         }
         return Ok(());
     };
-    let due = plan::due(job, now, false);
-    let due_count = due.len();
-    let todo = query::not_done(conn, due)?;
-    match (todo.first(), todo.last()) {
-        (Some(first), Some(last)) => {
+    // Counted, not planned: a horizon of minutes over a year is millions of
+    // reports. The oldest and newest not done are found by cutting it in parts.
+    let dues = [crate::run::missing::Due::new(job, now)];
+    let due_count = dues[0].expected();
+    let (todo, newest, oldest) = crate::run::missing::newest_and_oldest(conn, &dues)?;
+    match (oldest, newest) {
+        (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(
                 out,
                 "  due now: {} of {due_count} reports not done, windows {} .. {}\n  estimate: {}",
-                todo.len(),
-                first.window_text(),
-                last.window_text(),
-                crate::run::estimate::describe(todo.len() as u64, limit)
+                todo,
+                plan::window_text(first.window, job.cadence.zone()),
+                plan::window_text(last.window, job.cadence.zone()),
+                crate::run::estimate::describe(todo, limit)
             );
         }
         _ => {

@@ -15,6 +15,8 @@
 //!   end; one repeated by a fold is two ends.
 //! - `start = end - window`, in calendar days or in seconds as above.
 
+pub mod grid;
+
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ToSpan, Zoned};

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod estimate;
 pub mod exit;
 pub mod listener;
+pub mod missing;
 pub mod monitor;
 pub mod plan;
 pub mod progress;

@@ -2,13 +2,12 @@
 //! fire, the reports missing or failed inside the catch-up horizon, and the
 //! last error. Computed from the config, the history and a moment.
 
-use crate::archive::store::query;
+use crate::archive::store::tally;
 use crate::config::Job;
-use crate::core::report::Status;
 use crate::core::schedule;
-use crate::run::plan;
+use crate::run::missing;
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -44,61 +43,24 @@ pub struct JobStatus {
     pub last_error: Option<LastError>,
 }
 
-/// Status of `job` at `now`.
+/// Status of `job` at `now`. The horizon is counted, never planned
+/// ([`crate::run::missing`]): its size does not change the cost.
 pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Result<JobStatus> {
     let job = crate::run::discovery::job_now(conn, &Arc::new(job.clone()))?;
-    let last_done: Option<(i64, i64)> = conn
-        .query_row(
-            "SELECT window_start, window_end FROM reports WHERE job = ?1 AND status IN (?2, ?3)
-             ORDER BY window_end DESC, window_start DESC LIMIT 1",
-            params![job.name, Status::Ok, Status::Pruned],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let last_success_at: Option<i64> = conn.query_row(
-        "SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = ?2",
-        params![job.name, Status::Ok],
-        |r| r.get(0),
-    )?;
-    let due = plan::due(&job, now, false);
-    let missing = query::not_done(conn, due)?;
-    let mut failed = 0;
-    let mut running = 0;
-    {
-        let mut st = conn.prepare_cached(
-            "SELECT status FROM reports WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5",
-        )?;
-        for p in &missing {
-            let k = p.key();
-            let s: Option<String> = st
-                .query_row(
-                    params![k.job, k.target, k.region, k.window_start, k.window_end],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match s.as_deref() {
-                Some("failed") => failed += 1,
-                Some("running") => running += 1,
-                _ => {}
+    let last_done = tally::last_done(conn, &job.name)?;
+    let last_success_at = tally::last_success_at(conn, &job.name)?;
+    let count = missing::Due::new(&job, now).total(conn)?;
+    let last_error =
+        tally::last_error(conn, &job.name)?.map(|(code, message, window_start, window_end, at)| {
+            LastError {
+                code,
+                message,
+                window_start,
+                window_end,
+                at,
             }
-        }
-    }
-    let last_error = conn
-        .query_row(
-            "SELECT error_code, coalesce(error_message, ''), window_start, window_end, updated_at FROM reports
-             WHERE job = ?1 AND status = ?2 AND error_code IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
-            params![job.name, Status::Failed],
-            |r| {
-                Ok(LastError {
-                    code: r.get(0)?,
-                    message: r.get(1)?,
-                    window_start: r.get(2)?,
-                    window_end: r.get(3)?,
-                    at: r.get(4)?,
-                })
-            },
-        )
-        .optional()?;
+        });
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(JobStatus {
         job: job.name.clone(),
         enabled: job.enabled,
@@ -110,9 +72,9 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
         } else {
             None
         },
-        missing: missing.len(),
-        failed,
-        running,
+        missing: size(count.missing()),
+        failed: size(count.tally.failed),
+        running: size(count.tally.running),
         last_error,
     })
 }

@@ -1,7 +1,9 @@
 //! The JSON API (the page's own, and for scripts). Every route is a GET;
 //! every answer is aggregated or a page, never the whole history:
 //!
-//! - `/api/jobs`: per job its status (as `status --format json`), cadence and targets
+//! - `/api/jobs`: per job its status (as `status --format json`), cadence and
+//!   its first [`MAX_CHOICES`] targets with their total
+//! - `/api/jobs/{job}/targets[?limit=&offset=]`: a page of its targets and regions, with the total
 //! - `/api/jobs/{job}/calendar?month=YYYY-MM|day=YYYY-MM-DD[&target=&region=]`: cells with states
 //! - `/api/jobs/{job}/reports?start=&end=[&limit=&offset=]`: the reports of one window
 //! - `/api/jobs/{job}/traffic?month=|day=`: numeric columns summed per window, total and top targets
@@ -120,6 +122,7 @@ fn jobs_now(conn: &Connection, site: &Site) -> Result<Vec<Arc<Job>>, ApiError> {
 pub fn routes(site: Arc<Site>) -> Router {
     Router::new()
         .route("/api/jobs", get(jobs))
+        .route("/api/jobs/{job}/targets", get(targets_of))
         .route("/api/jobs/{job}/calendar", get(calendar_of))
         .route("/api/jobs/{job}/reports", get(window_reports))
         .route("/api/jobs/{job}/traffic", get(traffic_of))
@@ -153,7 +156,11 @@ pub struct JobView {
     pub catch_up_seconds: u64,
     /// The hint for the last error's code.
     pub last_error_hint: Option<&'static str>,
+    /// The first [`MAX_CHOICES`] targets and regions; the rest through
+    /// `/api/jobs/{job}/targets`.
     pub choices: Vec<Choice>,
+    /// How many targets and regions the job has in all.
+    pub choices_total: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,19 +169,33 @@ pub struct Jobs {
     pub jobs: Vec<JobView>,
 }
 
-fn choices(job: &Job) -> Vec<Choice> {
-    let mut out = Vec::new();
-    for t in &job.targets {
-        for r in &job.regions {
-            let scope = RegionScope::from(*r);
-            out.push(Choice {
-                target: t.label(),
-                region: scope.stored().to_string(),
-                label: format!("{} ({})", t.label(), scope),
-            });
-        }
-    }
-    out
+/// How many targets and regions `/api/jobs` lists per job.
+pub const MAX_CHOICES: usize = 100;
+
+/// The targets and regions of `job`, `limit` of them from `offset` on, in
+/// the job's order.
+fn choices(job: &Job, offset: usize, limit: usize) -> Vec<Choice> {
+    let regions = job.regions.len().max(1);
+    job.targets
+        .iter()
+        .skip(offset / regions)
+        .flat_map(|t| {
+            job.regions.iter().map(move |r| {
+                let scope = RegionScope::from(*r);
+                Choice {
+                    target: t.label(),
+                    region: scope.stored().to_string(),
+                    label: format!("{} ({})", t.label(), scope),
+                }
+            })
+        })
+        .skip(offset % regions)
+        .take(limit)
+        .collect()
+}
+
+fn choices_total(job: &Job) -> usize {
+    job.targets.len().saturating_mul(job.regions.len())
 }
 
 async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
@@ -194,12 +215,40 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
                 step_seconds: job.cadence.step().nominal_secs(),
                 lag_seconds: job.lag.as_secs(),
                 catch_up_seconds: job.catch_up.as_secs(),
-                choices: choices(job),
+                choices: choices(job, 0, MAX_CHOICES),
+                choices_total: choices_total(job),
             });
         }
         Ok(Jobs {
             now: now.as_second(),
             jobs,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// A page of a job's targets and regions, and how many there are in all.
+#[derive(Debug, Serialize)]
+pub struct Choices {
+    pub total: usize,
+    pub offset: usize,
+    pub items: Vec<Choice>,
+}
+
+async fn targets_of(
+    State(site): State<Arc<Site>>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Answer<Choices> {
+    with_db(&site, move |conn, site| {
+        let job = &*job_of(conn, site, &name)?;
+        let limit = q.limit.unwrap_or(100).min(MAX_PAGE) as usize;
+        let offset = q.offset.unwrap_or(0) as usize;
+        Ok(Choices {
+            total: choices_total(job),
+            offset,
+            items: choices(job, offset, limit),
         })
     })
     .await
@@ -311,7 +360,7 @@ async fn traffic_of(
     with_db(&site, move |conn, site| {
         let job = &*job_of(conn, site, &name)?;
         let (from, to) = range_of(job, &q)?;
-        if job.cadence.windows_within(from, to).len() > calendar::MAX_CELLS {
+        if calendar::windows(job, from, to).is_none() {
             return Err(ApiError::bad(
                 "too many windows; ask for a day (day=YYYY-MM-DD)",
             ));

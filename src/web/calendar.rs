@@ -148,6 +148,24 @@ impl Filter {
 /// the page asks for a day of those).
 pub const MAX_CELLS: usize = 10_000;
 
+/// The windows of `job` inside `[from, to)`, or `None` when they are more
+/// than [`MAX_CELLS`]: a range far too long is refused by counting, before
+/// any window is listed.
+pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>> {
+    let before = from
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(from);
+    // Windows ending in the range but starting before it are not the
+    // range's: at most a window's worth of steps, twice over a DST fold.
+    let spill =
+        2 * (job.cadence.window().nominal_secs() / job.cadence.step().nominal_secs().max(1)) + 2;
+    if job.cadence.count_ending_between(before, to) > MAX_CELLS as u64 + spill {
+        return None;
+    }
+    let windows = job.cadence.windows_within(from, to);
+    (windows.len() <= MAX_CELLS).then_some(windows)
+}
+
 /// The cells of `job`'s windows inside `[from, to)` at `now`.
 pub fn cells(
     conn: &Connection,
@@ -157,10 +175,9 @@ pub fn cells(
     filter: &Filter,
     now: Timestamp,
 ) -> rusqlite::Result<Option<Vec<Cell>>> {
-    let windows: Vec<Window> = job.cadence.windows_within(from, to);
-    if windows.len() > MAX_CELLS {
+    let Some(windows) = windows(job, from, to) else {
         return Ok(None);
-    }
+    };
     let mut st = conn.prepare_cached(
         "SELECT window_start, window_end, status, count(*), min(id) FROM reports
          WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND window_start >= ?2

@@ -1,14 +1,14 @@
 //! The failures inside the horizon: every report due (as `status` counts
-//! them, from [`crate::run::plan::due`]) that is not done, failed or never
+//! them, [`crate::run::missing`]) that is not done, failed or never
 //! fetched, with its code, message and hint, newest window first, a page at
-//! a time. Its size follows the horizon, not the history.
+//! a time, and how many there are in all. Its cost follows the page and the
+//! history inside the horizon, never the horizon's planned reports.
 
-use crate::archive::store::query;
 use crate::config::Job;
 use crate::core::report::RegionScope;
-use crate::run::plan;
+use crate::run::missing;
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -38,16 +38,8 @@ pub struct Page {
     pub items: Vec<Failure>,
 }
 
-type Row = (
-    i64,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-/// The failed and missing reports of `jobs` at `now`, newest first.
+/// The failed and missing reports of `jobs` at `now`, newest first: the
+/// horizon counted and halved down to the page ([`missing::page`]).
 pub fn failures(
     conn: &Connection,
     jobs: &[Arc<Job>],
@@ -55,74 +47,52 @@ pub fn failures(
     offset: usize,
     limit: usize,
 ) -> rusqlite::Result<Page> {
-    let mut missing = Vec::new();
-    for job in jobs.iter().filter(|j| j.enabled) {
-        missing.extend(query::not_done(conn, plan::due(job, now, false))?);
-    }
-    missing.sort_by(|a, b| {
-        b.window
-            .end
-            .cmp(&a.window.end)
-            .then_with(|| a.job.name.cmp(&b.job.name))
-            .then_with(|| a.target.label().cmp(&b.target.label()))
-    });
-    let total = missing.len();
-    let mut st = conn.prepare_cached(
-        "SELECT id, status, attempts, error_code, error_message, request_id FROM reports
-         WHERE job = ?1 AND target = ?2 AND region = ?3 AND window_start = ?4 AND window_end = ?5",
-    )?;
-    let mut items = Vec::new();
-    for p in missing.iter().skip(offset).take(limit) {
-        let k = p.key();
-        let row: Option<Row> = st
-            .query_row(
-                params![k.job, k.target, k.region, k.window_start, k.window_end],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+    let dues: Vec<missing::Due> = jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .map(|j| missing::Due::new(j, now))
+        .collect();
+    let page = missing::page(conn, &dues, offset as u64, limit)?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|n| {
+            let region = RegionScope::show_stored(&n.region).to_string();
+            let (start, end) = (n.window.start, n.window.end);
+            match n.row {
+                Some(r) => Failure {
+                    job: n.job,
+                    target: n.target,
+                    region,
+                    window_start: start,
+                    window_end: end,
+                    status: r.status,
+                    report: Some(r.id),
+                    attempts: r.attempts,
+                    hint: super::reports::hint(r.error_code.as_deref()),
+                    error_code: r.error_code,
+                    error_message: r.error_message,
+                    request_id: r.request_id,
                 },
-            )
-            .optional()?;
-        let region = RegionScope::show_stored(&k.region).to_string();
-        items.push(match row {
-            Some((id, status, attempts, code, message, request_id)) => Failure {
-                job: k.job,
-                target: k.target,
-                region,
-                window_start: k.window_start,
-                window_end: k.window_end,
-                status,
-                report: Some(id),
-                attempts,
-                hint: super::reports::hint(code.as_deref()),
-                error_code: code,
-                error_message: message,
-                request_id,
-            },
-            None => Failure {
-                job: k.job,
-                target: k.target,
-                region,
-                window_start: k.window_start,
-                window_end: k.window_end,
-                status: "missing".to_string(),
-                report: None,
-                attempts: 0,
-                error_code: None,
-                error_message: None,
-                hint: None,
-                request_id: None,
-            },
-        });
-    }
+                None => Failure {
+                    job: n.job,
+                    target: n.target,
+                    region,
+                    window_start: start,
+                    window_end: end,
+                    status: "missing".to_string(),
+                    report: None,
+                    attempts: 0,
+                    error_code: None,
+                    error_message: None,
+                    hint: None,
+                    request_id: None,
+                },
+            }
+        })
+        .collect();
     Ok(Page {
-        total,
+        total: usize::try_from(page.total).unwrap_or(usize::MAX),
         offset,
         items,
     })

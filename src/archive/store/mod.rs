@@ -14,6 +14,7 @@ pub mod outside;
 pub mod query;
 pub mod recover;
 pub mod reports;
+pub mod tally;
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
