@@ -92,7 +92,9 @@ pub(crate) fn table<const N: usize>(
     s
 }
 
-/// `rows` as CSV with a header row (`columns` alone when there is no row).
+/// `rows` as CSV with a header row (`columns` alone when there is no row);
+/// every cell a spreadsheet would run as a formula is neutralised
+/// ([`crate::core::csv_cell`]).
 pub fn csv_of<T: serde::Serialize>(
     rows: impl Iterator<Item = T>,
     columns: &[&str],
@@ -106,7 +108,24 @@ pub fn csv_of<T: serde::Serialize>(
     if !any {
         w.write_record(columns)?;
     }
+    let plain = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Read back what serde wrote, field by field, and write it again safe.
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(plain.as_slice());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec?;
+        if i == 0 {
+            out.write_record(&rec)?;
+        } else {
+            out.write_record(
+                rec.iter()
+                    .map(|c| crate::core::csv_cell::neutralise(c).into_owned()),
+            )?;
+        }
+    }
     Ok(String::from_utf8(
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+        out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
     )?)
 }
