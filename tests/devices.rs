@@ -543,3 +543,73 @@ fn a_range_too_large_for_the_known_devices_is_refused_before_any_listing() {
     // refused before anything was sent or written
     assert_eq!(w.fake.calls_of(GET_DEVICES).len(), 1);
 }
+
+/// A hostile server that answers every call with an error code never seen
+/// before (the listing's and the reports'): the `code` label of
+/// `mna_reportd_api_requests_total` and `mna_reportd_discovery_failures_total`
+/// takes only values of the fixed set (`other` for the invented ones), so
+/// the series stay as many as the set, however many codes it invents.
+#[test]
+fn invented_error_codes_add_no_metric_series() {
+    let port = free_port();
+    let w = World::new("");
+    w.write_config(
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        r#"
+[[jobs]]
+name = "fleet"
+granularity = "hourly"
+lag = "0s"
+catch_up = "3h"
+devices = "all"
+per_device = true
+"#,
+    );
+    let old = jiff::Timestamp::now().as_second() - 7 * 86_400;
+    w.fake.set_devices(vec![
+        FakeDevice::new("mna-a", old),
+        FakeDevice::new("mna-b", old),
+    ]);
+    assert_exit(&w.run(&["devices", "--refresh"]), 0);
+    const INVENTED: usize = 40;
+    for i in 0..INVENTED {
+        w.fake
+            .push_fault(Fault::api_error(format!("InternalError.Invented{i:04}")));
+    }
+    let d = w.start_daemon(&[]);
+    wait_for("every invented code answered", LONG, || {
+        w.fake.pending_faults().0 == 0
+    });
+    let want = format!("mna_reportd_api_requests_total{{code=\"other\"}} {INVENTED}");
+    wait_for("every invented code counted", LONG, || {
+        http_get(port, "/metrics").1.lines().any(|l| l == want)
+    });
+    wait_for("the listing's failure counted", LONG, || {
+        http_get(port, "/metrics")
+            .1
+            .contains("mna_reportd_discovery_failures_total{")
+    });
+    let metrics = http_get(port, "/metrics").1;
+    d.stop();
+    assert_eq!(w.fake.pending_faults().0, 0);
+    assert!(!metrics.contains("Invented"), "{metrics}");
+    let codes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("mna_reportd_"))
+        .filter_map(|l| l.split("code=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(!codes.is_empty(), "{metrics}");
+    // Only successes and invented codes were answered: two values in all.
+    assert!(
+        codes.iter().all(|c| ["Success", "other"].contains(c)),
+        "{codes:?}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("mna_reportd_discovery_failures_total{")
+                && l.contains("code=\"other\"")),
+        "{metrics}"
+    );
+}

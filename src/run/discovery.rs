@@ -7,7 +7,8 @@
 //! retry rules. Only a listing whose every page came in is recorded (and
 //! may mark devices removed); a failed one leaves the inventory as it was,
 //! is logged with its code and counted in
-//! `mna_reportd_discovery_failures_total{job,code}`.
+//! `mna_reportd_discovery_failures_total{job,code}` (the code from a fixed
+//! set, `other` for one the server invented).
 
 use crate::archive::store::devices::{self, Change, Known};
 use crate::archive::store::{Store, StoreError};
@@ -172,7 +173,7 @@ pub async fn refresh(
     };
     if let Err(e) = &result {
         let code = e.code();
-        metrics::counter!("mna_reportd_discovery_failures_total", "job" => job.name.clone(), "code" => code.clone()).increment(1);
+        metrics::counter!("mna_reportd_discovery_failures_total", "job" => job.name.clone(), "code" => crate::tencent::api::code::metric_label(&code)).increment(1);
         let hint = match e {
             RefreshError::List(l) => match &l.error {
                 CallError::Api(a) => a.code.kind().hint(),
