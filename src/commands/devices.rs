@@ -35,11 +35,17 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
         }
         for job in &jobs {
             match discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await {
-                Ok(ch) => eprintln!(
-                    "{}: listed; {} new, {} removed",
+                Ok(l) if l.refused > 0 => eprintln!(
+                    "{}: listed; {} new, {} removed, {} refused (an id over {} bytes or with control characters: not fetched; see the log)",
                     job.name,
-                    ch.added.len(),
-                    ch.removed.len()
+                    l.change.added_count,
+                    l.change.removed_count,
+                    l.refused,
+                    crate::tencent::api::listing::MAX_DEVICE_ID,
+                ),
+                Ok(l) => eprintln!(
+                    "{}: listed; {} new, {} removed",
+                    job.name, l.change.added_count, l.change.removed_count
                 ),
                 Err(e) => {
                     failed = true;
@@ -70,6 +76,7 @@ fn account_job(config: &crate::config::Config) -> Job {
         device_type: None,
         exclude: Vec::new(),
         interval: Duration::from_secs(3600),
+        max_devices: config.api.max_devices,
     });
     job
 }

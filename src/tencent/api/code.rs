@@ -106,6 +106,7 @@ pub const METRIC_CODES: &[&str] = &[
     "ConnectionError",
     "CredentialError",
     "HistoryError",
+    "TooManyDevices",
     "ResponseTooLarge",
     "Timeout",
     "TransportError",
