@@ -316,14 +316,21 @@ fn has_inventory(conn: &Connection) -> rusqlite::Result<bool> {
 
 /// Every device of the inventory, by id.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
+    page_after(conn, "", i64::MAX)
+}
+
+/// At most `limit` devices of the inventory whose ids sort after `after`,
+/// by id: the whole inventory a page at a time, each page a query of its own.
+pub fn page_after(conn: &Connection, after: &str, limit: i64) -> rusqlite::Result<Vec<DeviceRow>> {
     if !has_inventory(conn)? {
         return Ok(Vec::new());
     }
-    let mut st = conn.prepare(
+    let mut st = conn.prepare_cached(
         "SELECT device_id, name, group_id, group_name, remark, device_type, created_at,
-                first_seen, last_seen, removed_at FROM devices ORDER BY device_id",
+                first_seen, last_seen, removed_at FROM devices WHERE device_id > ?1
+         ORDER BY device_id LIMIT ?2",
     )?;
-    st.query_map([], |r| {
+    st.query_map(params![after, limit], |r| {
         Ok(DeviceRow {
             device_id: r.get(0)?,
             name: r.get(1)?,
