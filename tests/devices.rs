@@ -746,7 +746,7 @@ per_device = true
         .expect("rows")
         .map(|r| r.expect("row"))
         .collect();
-    assert_eq!(ids, [edge.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&edge));
     let now = jiff::Timestamp::now().as_second();
     let to = now - now.rem_euclid(3600);
     let t = |s: i64| jiff::Timestamp::from_second(s).expect("t").to_string();

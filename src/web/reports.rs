@@ -181,12 +181,15 @@ pub fn open_inside(root: &Path, path: &Path) -> Result<std::fs::File, FileError>
 /// is a query of its own (no read transaction held while a client reads).
 pub const ROWS_BATCH: i64 = 1_000;
 
+/// A row of a report: its sheet, number and cells.
+type Row = (String, i64, serde_json::Map<String, serde_json::Value>);
+
 /// One batch of report `id`'s rows after `(sheet, row)`, in order.
 fn rows_after(
     conn: &Connection,
     id: i64,
     after: Option<&(String, i64)>,
-) -> rusqlite::Result<Vec<(String, i64, serde_json::Map<String, serde_json::Value>)>> {
+) -> rusqlite::Result<Vec<Row>> {
     let row = |r: &rusqlite::Row<'_>| {
         let data: String = r.get(2)?;
         let map = match serde_json::from_str::<serde_json::Value>(&data) {
