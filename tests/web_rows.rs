@@ -79,8 +79,26 @@ fn get_lines(addr: SocketAddr, path: &str, mut each: impl FnMut(&str)) -> u16 {
             .to_ascii_lowercase()
             .starts_with("transfer-encoding: chunked");
     }
-    assert!(chunked || status != 200, "a streamed body is chunked");
     let mut partial = Vec::new();
+    let mut split = |partial: &mut Vec<u8>| {
+        while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+            each(&String::from_utf8_lossy(&partial[..end]));
+            partial.drain(..=end);
+        }
+    };
+    if !chunked {
+        // A body with a length (or to the close): read it as it comes.
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf).expect("body");
+            if n == 0 {
+                break;
+            }
+            partial.extend_from_slice(&buf[..n]);
+            split(&mut partial);
+        }
+        return status;
+    }
     loop {
         line.clear();
         if r.read_line(&mut line).expect("chunk size") == 0 {
@@ -94,18 +112,15 @@ fn get_lines(addr: SocketAddr, path: &str, mut each: impl FnMut(&str)) -> u16 {
         r.read_exact(&mut chunk).expect("chunk");
         chunk.truncate(size);
         partial.extend_from_slice(&chunk);
-        while let Some(end) = partial.iter().position(|b| *b == b'\n') {
-            each(&String::from_utf8_lossy(&partial[..end]));
-            partial.drain(..=end);
-        }
+        split(&mut partial);
     }
     status
 }
 
 /// A report of a million rows (a 25 MiB history table, 50 MB of CSV)
 /// downloads with the server's peak RSS far under 64 MiB: before, the
-/// whole table was read into memory and the CSV built in one buffer (909 MB
-/// for a report of a million real rows).
+/// whole table was read into memory and the CSV built in one buffer (874
+/// MiB for these rows in a debug build; 909 MB for a million real rows).
 #[test]
 fn a_million_row_report_downloads_with_flat_memory() {
     let w = World::new(HOURLY);
