@@ -136,6 +136,17 @@ pub struct Traffic {
     pub charts: Vec<Chart>,
 }
 
+/// The SQL of column `c`'s two figures per group: the sum of its numbers,
+/// and how many of its cells are not numbers (text, left out).
+fn sums_of(c: &Column) -> String {
+    let path = format!("'$.\"{}\"'", c.column.replace('\'', "''"));
+    format!(
+        "sum(CASE WHEN json_type(rr.data, {path}) IN ('integer', 'real') \
+         THEN json_extract(rr.data, {path}) END), \
+         sum(json_type(rr.data, {path}) NOT IN ('integer', 'real', 'null'))"
+    )
+}
+
 /// Sum each numeric column of `job` per window and target inside `[from, to)`.
 pub fn traffic(
     conn: &Connection,
@@ -158,18 +169,7 @@ pub fn traffic(
     }
     let mut charts = Vec::new();
     for (sheet, cols) in by_sheet {
-        // Per column: the sum of its numbers, and how many cells are not.
-        let sums: Vec<String> = cols
-            .iter()
-            .map(|c| {
-                let path = format!("'$.\"{}\"'", c.column.replace('\'', "''"));
-                format!(
-                    "sum(CASE WHEN json_type(rr.data, {path}) IN ('integer', 'real') \
-                     THEN json_extract(rr.data, {path}) END), \
-                     sum(json_type(rr.data, {path}) NOT IN ('integer', 'real', 'null'))"
-                )
-            })
-            .collect();
+        let sums: Vec<String> = cols.iter().map(|c| sums_of(c)).collect();
         // Per device: the rows' own device column when the sheet has one
         // (a report of all devices may hold a row per device), else the
         // target; `-1` (the API's "all devices") counts as none.
