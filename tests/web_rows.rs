@@ -10,16 +10,27 @@ use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// `serve` on `w`'s history; its address. Killed by the caller.
-fn serve(w: &World) -> (Child, SocketAddr) {
-    let mut child = w
-        .cmd()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
+/// A running `serve`, killed when dropped (a failed assertion too).
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve` on `w`'s history; its address.
+fn serve(w: &World) -> (Serving, SocketAddr) {
+    let mut child = Serving(
+        w.cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let first = lines
         .next()
@@ -142,7 +153,7 @@ fn a_million_row_report_downloads_with_flat_memory() {
     ))
     .expect("a million rows");
     drop(db);
-    let (mut child, addr) = serve(&w);
+    let (child, addr) = serve(&w);
     let mut lines = 0u64;
     let mut last = String::new();
     let status = get_lines(addr, &format!("/api/reports/{id}/rows.csv"), |l| {
@@ -152,9 +163,8 @@ fn a_million_row_report_downloads_with_flat_memory() {
         lines += 1;
         last = l.to_string();
     });
-    let peak = peak_rss(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak = peak_rss(child.0.id());
+    drop(child);
     assert_eq!(status, 200);
     assert_eq!(lines, 1_000_001, "a header and every row");
     assert_eq!(last, "Traffic,1000000,d27,2000000,1000000");
@@ -185,13 +195,12 @@ fn the_rows_download_neutralises_formulas() {
     )
     .expect("hostile row");
     drop(db);
-    let (mut child, addr) = serve(&w);
+    let (child, addr) = serve(&w);
     let mut rows = Vec::new();
     let status = get_lines(addr, &format!("/api/reports/{id}/rows.csv"), |l| {
         rows.push(l.to_string())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(status, 200);
     let text = rows.join("\n");
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
