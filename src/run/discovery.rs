@@ -160,7 +160,16 @@ pub async fn list(
             .await?;
         fresh += recorded.fresh;
         change.merge(recorded.change);
-        if page >= got.total_page.min(listing::MAX_PAGES) {
+        if page >= got.total_page {
+            break got.length;
+        }
+        if page >= listing::max_pages(d.max_devices) {
+            warn!(
+                job,
+                pages = page,
+                total_page = got.total_page,
+                "the listing says it has more pages than its devices could fill; it stops here, and no device is taken as removed"
+            );
             break got.length;
         }
         page += 1;

@@ -21,9 +21,17 @@ pub const GET_GROUP_DETAIL: &str = "GetGroupDetail";
 /// Devices asked for per page: every answer stays small whatever the fleet.
 pub const PAGE_SIZE: i64 = 100;
 
-/// Most pages one listing reads (a million devices at [`PAGE_SIZE`]): an
-/// answer whose `TotalPage` never ends cannot keep a listing going forever.
+/// Fewest pages one listing may read (a million devices at [`PAGE_SIZE`]).
 pub const MAX_PAGES: i64 = 10_000;
+
+/// Most pages one listing of at most `max_devices` devices reads: twice
+/// the pages they fill (a server may give fewer a page), at least
+/// [`MAX_PAGES`]; an answer whose `TotalPage` never ends cannot keep a
+/// listing going forever.
+pub fn max_pages(max_devices: u64) -> i64 {
+    let full = max_devices.div_ceil(PAGE_SIZE as u64).saturating_mul(2);
+    i64::try_from(full).unwrap_or(i64::MAX).max(MAX_PAGES)
+}
 
 /// The longest device id kept, in bytes: the API's ids are far shorter,
 /// and a longer one is refused rather than cut.
@@ -311,5 +319,12 @@ mod tests {
         assert_eq!(p.refused.len(), 2);
         assert!(p.refused[0].starts_with("ddd") && p.refused[0].contains("300 bytes"));
         assert_eq!(p.refused[1], "a\\nb");
+    }
+
+    #[test]
+    fn a_listing_reads_the_pages_its_cap_allows() {
+        assert_eq!(max_pages(100_000), MAX_PAGES);
+        assert_eq!(max_pages(2_500_000), 50_000);
+        assert_eq!(max_pages(100_000_000), 2_000_000);
     }
 }
