@@ -126,6 +126,10 @@ async fn fetch_page(
     })
 }
 
+/// How many refused device ids one listing names in the log (the rest are
+/// counted): a server giving a million bad ids writes no million lines.
+const REFUSED_NAMED: usize = 20;
+
 /// List every device of `d`'s scope for `job`, page by page, each page
 /// recorded in the inventory as it arrives (memory stays one page, whatever
 /// the fleet), at most `d.max_devices`; devices gone are marked at the end,
@@ -141,10 +145,16 @@ pub async fn list(
         .on_pool(|c| devices::begin_listing(c, crate::archive::store::now()))
         .await?;
     let (mut calls, mut page, mut fresh, mut refused) = (0u32, 1i64, 0u64, 0u64);
+    let mut cut_short = false;
     let mut change = Change::default();
     let length = loop {
         let got = fetch_page(client, rules, d, page, &mut calls).await?;
-        for id in &got.refused {
+        // The first few named; the rest counted in the summary line.
+        for id in got
+            .refused
+            .iter()
+            .take(REFUSED_NAMED.saturating_sub(refused as usize))
+        {
             warn!(job, device = %id, max_bytes = listing::MAX_DEVICE_ID, "device id refused: longer than the limit or holding control characters, it could not be sent back as given; the device is not fetched");
         }
         refused += got.refused.len() as u64;
@@ -170,11 +180,12 @@ pub async fn list(
                 total_page = got.total_page,
                 "the listing says it has more pages than its devices could fill; it stops here, and no device is taken as removed"
             );
+            cut_short = true;
             break got.length;
         }
         page += 1;
     };
-    let complete = i64::try_from(fresh + refused).is_ok_and(|n| n == length);
+    let complete = !cut_short && i64::try_from(fresh + refused).is_ok_and(|n| n == length);
     let (name, dd) = (job.to_string(), d.clone());
     let now = crate::archive::store::now();
     let removed = store
