@@ -307,7 +307,9 @@ function drawChart(ch, windows, zone) {
   top.append(tb);
   // The swatch colours: set as style properties (no inline style attribute under the CSP).
   top.querySelectorAll(".swatch").forEach((sw) => { sw.style.background = sw.dataset.color; });
-  return el("figure", { class: "chart", "data-column": ch.column }, el("h3", {}, `${ch.sheet} / ${ch.column}${asBytes ? " (bytes)" : ""}`), s, top);
+  const parts = [el("h3", {}, `${ch.sheet} / ${ch.column}${asBytes ? " (bytes)" : ""}`), s, top];
+  if (ch.skipped > 0) parts.push(el("p", { class: "muted skipped" }, `${ch.skipped} cell${ch.skipped === 1 ? "" : "s"} of this column that are not numbers left out.`));
+  return el("figure", { class: "chart", "data-column": ch.column }, ...parts);
 }
 
 async function loadTraffic() {

@@ -251,7 +251,10 @@ async fn listing(
     }
     let answer = {
         let fleet = lock(&shared.fleet);
-        crate::devices::answer(&rec.action, &rec.body, &fleet.0, &fleet.1)
+        let synthetic = shared
+            .synthetic_devices
+            .load(std::sync::atomic::Ordering::Relaxed);
+        crate::devices::answer(&rec.action, &rec.body, &fleet.0, &fleet.1, synthetic)
     };
     let mut response = match answer {
         Ok(m) => m,

@@ -2,7 +2,9 @@
 //! `GetGroupList` and `GetGroupDetail`: their parameters (`PageSize` and
 //! `PageNumber` required, both `-1` for everything in one page), paging and
 //! `TotalPage`. Tests change the device list while the fake runs
-//! ([`crate::FakeMna::set_devices`], `add_device`, `remove_device`).
+//! ([`crate::FakeMna::set_devices`], `add_device`, `remove_device`), and
+//! can add any number of made-up devices that cost nothing until a page
+//! holds them ([`crate::FakeMna::set_synthetic_devices`]).
 
 use std::collections::BTreeMap;
 
@@ -81,6 +83,18 @@ impl FakeDevice {
     }
 }
 
+/// When every synthetic device was created (Unix seconds): 2001-09-09.
+pub const SYNTHETIC_CREATED: i64 = 1_000_000_000;
+
+/// Synthetic device number `i`.
+pub fn synthetic(i: u64) -> FakeDevice {
+    FakeDevice::new(format!("syn-{i:09}"), SYNTHETIC_CREATED)
+}
+
+fn synthetic_info(i: u64) -> Value {
+    synthetic(i).info()
+}
+
 /// An API error: code and message.
 type ApiErr = (&'static str, String);
 
@@ -116,16 +130,28 @@ fn paging(obj: &Map<String, Value>) -> Result<(i64, i64), ApiErr> {
 }
 
 /// Page `number` of `items`, with `Length` and `TotalPage`.
-fn page(items: Vec<Value>, (size, number): (i64, i64), key: &str) -> Map<String, Value> {
-    let len = items.len() as i64;
-    let (items, total) = if size == -1 {
-        (items, i64::from(len > 0))
+fn page(items: Vec<Value>, paging: (i64, i64), key: &str) -> Map<String, Value> {
+    let len = items.len() as u64;
+    page_of(len, paging, key, |i| items[i as usize].clone())
+}
+
+/// Page `number` of `len` items, item `i` made by `item` only when on the page.
+fn page_of(
+    len: u64,
+    (size, number): (i64, i64),
+    key: &str,
+    item: impl Fn(u64) -> Value,
+) -> Map<String, Value> {
+    let (range, total) = if size == -1 {
+        (0..len, i64::from(len > 0))
     } else {
-        let skip = usize::try_from((number - 1).saturating_mul(size)).unwrap_or(usize::MAX);
-        let take = usize::try_from(size).unwrap_or(0);
-        let total = (len + size - 1) / size;
-        (items.into_iter().skip(skip).take(take).collect(), total)
+        let skip = u64::try_from((number - 1).saturating_mul(size)).unwrap_or(u64::MAX);
+        let take = u64::try_from(size).unwrap_or(0);
+        let total = (len as i64 + size - 1) / size;
+        (skip.min(len)..skip.saturating_add(take).min(len), total)
     };
+    let items: Vec<Value> = range.map(item).collect();
+    let len = len as i64;
     let mut m = Map::new();
     m.insert(key.into(), Value::Array(items));
     m.insert("Length".into(), Value::from(len));
@@ -140,6 +166,7 @@ pub(crate) fn answer(
     body: &Value,
     devices: &[FakeDevice],
     groups: &BTreeMap<String, String>,
+    synthetic: u64,
 ) -> Result<Map<String, Value>, ApiErr> {
     let Some(obj) = body.as_object() else {
         return Err((
@@ -155,15 +182,26 @@ pub(crate) fn answer(
                 return Err(invalid("`DeviceType` must be 1 or 2."));
             }
             let keyword = obj.get("Keyword").and_then(Value::as_str).unwrap_or("");
-            let items = devices
+            let own: Vec<&FakeDevice> = devices
                 .iter()
                 .filter(|d| device_type.is_none_or(|t| i64::from(d.device_type) == t))
                 .filter(|d| {
                     keyword.is_empty() || d.id.contains(keyword) || d.name.contains(keyword)
                 })
-                .map(FakeDevice::info)
                 .collect();
-            Ok(page(items, paging, "DeviceInfos"))
+            // Synthetic devices are own devices; a keyword leaves them out.
+            let made_up = if keyword.is_empty() && device_type.is_none_or(|t| t == 1) {
+                synthetic
+            } else {
+                0
+            };
+            let n = own.len() as u64;
+            Ok(page_of(n + made_up, paging, "DeviceInfos", |i| {
+                match own.get(i as usize) {
+                    Some(d) => d.info(),
+                    None => synthetic_info(i - n),
+                }
+            }))
         }
         GET_GROUP_LIST => {
             let items = groups
@@ -232,6 +270,7 @@ mod tests {
             &json!({"PageSize": 100, "PageNumber": 3}),
             &devices,
             &groups(),
+            0,
         )
         .expect("page");
         assert_eq!(a["TotalPage"], 3);
@@ -243,6 +282,7 @@ mod tests {
             &json!({"PageSize": -1, "PageNumber": -1}),
             &devices,
             &groups(),
+            0,
         )
         .expect("all");
         assert_eq!(all["DeviceInfos"].as_array().map(Vec::len), Some(250));
@@ -251,6 +291,7 @@ mod tests {
             &json!({"GroupId": "odd", "PageSize": 100, "PageNumber": 1}),
             &devices,
             &groups(),
+            0,
         )
         .expect("group");
         assert_eq!(g["Length"], 125);
@@ -259,18 +300,65 @@ mod tests {
                 GET_GROUP_DETAIL,
                 &json!({"GroupId": "nope", "PageSize": 1, "PageNumber": 1}),
                 &devices,
-                &groups()
+                &groups(),
+                0
             )
             .is_err()
         );
-        assert!(answer(GET_DEVICES, &json!({"PageSize": 100}), &devices, &groups()).is_err());
+        assert!(
+            answer(
+                GET_DEVICES,
+                &json!({"PageSize": 100}),
+                &devices,
+                &groups(),
+                0
+            )
+            .is_err()
+        );
         let l = answer(
             GET_GROUP_LIST,
             &json!({"PageSize": 10, "PageNumber": 1}),
             &devices,
             &groups(),
+            0,
         )
         .expect("groups");
         assert_eq!(l["GroupInfos"][0]["DeviceNum"], 125);
+    }
+
+    #[test]
+    fn synthetic_devices_follow_the_own_ones() {
+        let devices = fleet(150);
+        let a = answer(
+            GET_DEVICES,
+            &json!({"PageSize": 100, "PageNumber": 2}),
+            &devices,
+            &groups(),
+            1_000_000,
+        )
+        .expect("page");
+        assert_eq!(a["Length"], 1_000_150);
+        assert_eq!(a["TotalPage"], 10_002);
+        assert_eq!(a["DeviceInfos"][49]["DeviceId"], "d0149");
+        assert_eq!(a["DeviceInfos"][50]["DeviceId"], "syn-000000000");
+        let last = answer(
+            GET_DEVICES,
+            &json!({"PageSize": 100, "PageNumber": 10_002}),
+            &devices,
+            &groups(),
+            1_000_000,
+        )
+        .expect("last page");
+        assert_eq!(last["DeviceInfos"].as_array().map(Vec::len), Some(50));
+        assert_eq!(last["DeviceInfos"][49]["DeviceId"], "syn-000999999");
+        let typed = answer(
+            GET_DEVICES,
+            &json!({"PageSize": 100, "PageNumber": 1, "DeviceType": 2}),
+            &devices,
+            &groups(),
+            1_000_000,
+        )
+        .expect("third-party");
+        assert_eq!(typed["Length"], 0);
     }
 }

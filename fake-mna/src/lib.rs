@@ -245,6 +245,16 @@ impl FakeMna {
         self.set_devices(devices);
     }
 
+    /// Make up `n` more own devices, in no group, for `GetDevices` (after
+    /// the fleet's own): `syn-000000000`, `syn-000000001`, ..., created at
+    /// [`devices::SYNTHETIC_CREATED`]. Each page is made when asked for, so
+    /// a fleet of millions costs the fake nothing.
+    pub fn set_synthetic_devices(&self, n: u64) {
+        self.shared
+            .synthetic_devices
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Remove device `id` from the account.
     pub fn remove_device(&self, id: &str) {
         lock(&self.shared.fleet).0.retain(|d| d.id != id);

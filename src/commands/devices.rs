@@ -35,11 +35,17 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
         }
         for job in &jobs {
             match discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await {
-                Ok(ch) => eprintln!(
-                    "{}: listed; {} new, {} removed",
+                Ok(l) if l.refused > 0 => eprintln!(
+                    "{}: listed; {} new, {} removed, {} refused (an id over {} bytes or with control characters: not fetched; see the log)",
                     job.name,
-                    ch.added.len(),
-                    ch.removed.len()
+                    l.change.added_count,
+                    l.change.removed_count,
+                    l.refused,
+                    crate::tencent::api::listing::MAX_DEVICE_ID,
+                ),
+                Ok(l) => eprintln!(
+                    "{}: listed; {} new, {} removed",
+                    job.name, l.change.added_count, l.change.removed_count
                 ),
                 Err(e) => {
                     failed = true;
@@ -48,14 +54,23 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
             }
         }
     }
-    let rows = match setup::open_readonly(&config)? {
-        Some(conn) => devices::all(&conn)?,
-        None => Vec::new(),
+    let conn = setup::open_readonly(&config)?;
+    let all = || -> anyhow::Result<Vec<DeviceRow>> {
+        Ok(match &conn {
+            Some(conn) => devices::all(conn)?,
+            None => Vec::new(),
+        })
     };
     let text = match args.format {
-        TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
-        TableFormat::Csv => csv_text(&rows)?,
-        TableFormat::Table => table_text(&rows),
+        TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&all()?)?),
+        TableFormat::Table => table_text(&all()?),
+        TableFormat::Csv => {
+            match csv_out(conn.as_ref(), std::io::stdout().lock()) {
+                Err(e) if is_broken_pipe(&e) => {}
+                other => other?,
+            }
+            String::new()
+        }
     };
     super::print(&text)?;
     Ok(if failed { Exit::Failed } else { Exit::Ok })
@@ -70,6 +85,7 @@ fn account_job(config: &crate::config::Config) -> Job {
         device_type: None,
         exclude: Vec::new(),
         interval: Duration::from_secs(3600),
+        max_devices: config.api.max_devices,
     });
     job
 }
@@ -88,19 +104,43 @@ const COLUMNS: [&str; 10] = [
     "removed_at",
 ];
 
-fn csv_text(rows: &[DeviceRow]) -> anyhow::Result<String> {
+/// Devices read from the history per query of the CSV output.
+const CSV_BATCH: i64 = 1_000;
+
+/// The inventory as CSV to `out`, a batch of rows at a time (memory stays
+/// flat whatever the fleet); server text escaped, formulas neutralised.
+fn csv_out(conn: Option<&rusqlite::Connection>, out: impl std::io::Write) -> anyhow::Result<()> {
+    let mut w = super::SafeCsv::new(std::io::BufWriter::new(out), &COLUMNS);
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
-    super::csv_of(
-        rows.iter().map(|r| DeviceRow {
-            device_id: super::shown(&r.device_id),
-            name: shown(&r.name),
-            group_id: shown(&r.group_id),
-            group_name: shown(&r.group_name),
-            remark: shown(&r.remark),
-            ..r.clone()
-        }),
-        &COLUMNS,
-    )
+    let mut after = String::new();
+    while let Some(conn) = conn {
+        let batch = devices::page_after(conn, &after, CSV_BATCH)?;
+        let Some(last) = batch.last() else { break };
+        after = last.device_id.clone();
+        for r in batch {
+            w.row(DeviceRow {
+                device_id: super::shown(&r.device_id),
+                name: shown(&r.name),
+                group_id: shown(&r.group_id),
+                group_name: shown(&r.group_name),
+                remark: shown(&r.remark),
+                ..r
+            })?;
+        }
+    }
+    std::io::Write::flush(&mut w.finish()?)?;
+    Ok(())
+}
+
+/// Whether `e` is a write to a reader that has gone (`| head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|ce| {
+                matches!(ce.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
 }
 
 fn table_text(rows: &[DeviceRow]) -> String {

@@ -94,21 +94,72 @@ pub(crate) fn table<const N: usize>(
     s
 }
 
-/// `rows` as CSV with a header row (`columns` alone when there is no row).
+/// CSV written a row at a time to `out`: a header row of the rows' field
+/// names (`columns` alone when there is no row), and every cell a
+/// spreadsheet would run as a formula neutralised
+/// ([`crate::core::csv_cell`]).
+pub struct SafeCsv<'a, W: std::io::Write> {
+    out: csv::Writer<W>,
+    columns: &'a [&'a str],
+    rows: u64,
+}
+
+impl<'a, W: std::io::Write> SafeCsv<'a, W> {
+    pub fn new(out: W, columns: &'a [&'a str]) -> SafeCsv<'a, W> {
+        SafeCsv {
+            out: csv::Writer::from_writer(out),
+            columns,
+            rows: 0,
+        }
+    }
+
+    /// Write `row` (and, before the first, the header serde gives).
+    pub fn row<T: serde::Serialize>(&mut self, row: T) -> anyhow::Result<()> {
+        // Serialize into a scratch buffer, then read it back field by field
+        // to write it again safe.
+        let mut scratch = csv::WriterBuilder::new()
+            .has_headers(self.rows == 0)
+            .from_writer(Vec::new());
+        scratch.serialize(row)?;
+        let plain = scratch.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(plain.as_slice());
+        let records: Vec<csv::StringRecord> = rdr.records().collect::<Result<_, _>>()?;
+        let header = records.len() > 1;
+        for (i, rec) in records.iter().enumerate() {
+            if header && i == 0 {
+                self.out.write_record(rec)?;
+            } else {
+                self.out.write_record(
+                    rec.iter()
+                        .map(|c| crate::core::csv_cell::neutralise(c).into_owned()),
+                )?;
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The header alone when no row came; flush; the writer.
+    pub fn finish(mut self) -> anyhow::Result<W> {
+        if self.rows == 0 {
+            self.out.write_record(self.columns)?;
+        }
+        self.out.flush()?;
+        self.out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// `rows` as CSV with a header row (`columns` alone when there is no row),
+/// through [`SafeCsv`].
 pub fn csv_of<T: serde::Serialize>(
     rows: impl Iterator<Item = T>,
     columns: &[&str],
 ) -> anyhow::Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut any = false;
+    let mut w = SafeCsv::new(Vec::new(), columns);
     for r in rows {
-        w.serialize(r)?;
-        any = true;
+        w.row(r)?;
     }
-    if !any {
-        w.write_record(columns)?;
-    }
-    Ok(String::from_utf8(
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-    )?)
+    Ok(String::from_utf8(w.finish()?)?)
 }

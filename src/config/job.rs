@@ -551,6 +551,7 @@ fn discovery(
         device_type,
         exclude,
         interval,
+        max_devices: super::DEFAULT_MAX_DEVICES,
     })
 }
 

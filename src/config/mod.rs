@@ -25,6 +25,10 @@ pub use size::{DEFAULT_MAX_SIZE, human_size};
 /// and a 1 s download at 20 calls/s need 60), while a report waiting in
 /// flight costs a claim and a small task (downloads stream to disk).
 pub const DEFAULT_CONCURRENCY: usize = 64;
+/// `api.max_devices` when left out: the most devices one listing reads.
+pub const DEFAULT_MAX_DEVICES: u64 = 100_000;
+/// The largest `api.max_devices`.
+pub const MAX_MAX_DEVICES: u64 = 100_000_000;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -55,6 +55,8 @@ pub struct Api {
     pub concurrency: NonZeroUsize,
     pub language: Option<String>,
     pub region: Option<String>,
+    /// `max_devices`: the most devices one listing reads before it stops.
+    pub max_devices: u64,
 }
 
 /// `[credentials]`: where to look; the keys themselves are read by [`crate::tencent::credentials`].
@@ -155,6 +157,9 @@ pub struct Discovery {
     pub exclude: Vec<String>,
     /// Shortest time between two listings of the job (`discovery_interval`).
     pub interval: Duration,
+    /// The most devices a listing reads (`api.max_devices`): past it the
+    /// listing stops with an error.
+    pub max_devices: u64,
 }
 
 /// What a discovering job lists.

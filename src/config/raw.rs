@@ -31,6 +31,7 @@ pub struct RawApi {
     pub concurrency: OptSpanned<i64>,
     pub language: OptSpanned<String>,
     pub region: OptSpanned<String>,
+    pub max_devices: OptSpanned<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -212,6 +212,11 @@ pub(super) fn validate(
             jobs.push(job);
         }
     }
+    if let Some(api) = &api {
+        for d in jobs.iter_mut().filter_map(|j| j.discovery.as_mut()) {
+            d.max_devices = api.max_devices;
+        }
+    }
     match (api, credentials, storage, retry, metrics) {
         (Some(api), Some(credentials), Some(storage), Some(retry), Some(metrics))
             if cx.problems.is_empty() =>
@@ -305,6 +310,12 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
         }
         None => None,
     };
+    let max_devices = cx.int_in(
+        "api.max_devices",
+        &raw.max_devices,
+        1..=super::MAX_MAX_DEVICES as i64,
+        super::DEFAULT_MAX_DEVICES as i64,
+    );
     let region = raw
         .region
         .as_ref()
@@ -323,6 +334,7 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
         .unwrap_or(NonZeroUsize::MIN),
         language,
         region,
+        max_devices: u64::try_from(max_devices).unwrap_or(super::DEFAULT_MAX_DEVICES),
     })
 }
 

@@ -4,10 +4,13 @@
 //!
 //! Listing: page after page of [`listing::PAGE_SIZE`] devices until
 //! `TotalPage`, every call through the process's rate limiter, signing and
-//! retry rules. Only a listing whose every page came in is recorded (and
-//! may mark devices removed); a failed one leaves the inventory as it was,
+//! retry rules, each page recorded in the inventory as it arrives (memory
+//! stays one page, whatever the fleet), at most `api.max_devices` devices.
+//! Only a listing whose every page came in, as many devices as it said,
+//! may mark devices removed; a failed one marks none,
 //! is logged with its code and counted in
-//! `mna_reportd_discovery_failures_total{job,code}`.
+//! `mna_reportd_discovery_failures_total{job,code}` (the code from a fixed
+//! set, `other` for one the server invented).
 
 use crate::archive::store::devices::{self, Change, Known};
 use crate::archive::store::{Store, StoreError};
@@ -45,14 +48,18 @@ pub fn job_now(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> 
     }
 }
 
-/// A listing whose every page came in: its devices, and the calls it took.
+/// A listing whose every page came in and was recorded.
 #[derive(Debug)]
 pub struct Listed {
-    pub devices: Vec<DeviceInfo>,
+    /// Devices recorded (each once).
+    pub devices: u64,
+    /// Devices left out for their ids ([`listing::MAX_DEVICE_ID`]).
+    pub refused: u64,
     pub calls: u32,
     /// The devices found are as many as the last page's `Length` says: the
     /// list did not change between pages, and a device it lacks is gone.
     pub complete: bool,
+    pub change: Change,
 }
 
 /// A listing that did not complete: the error of the page that failed.
@@ -64,61 +71,18 @@ pub struct ListError {
     pub calls: u32,
 }
 
-/// List every device of `d`'s scope, page by page, each page tried by the
-/// retry rules of every call.
-pub async fn list(
-    client: &Client,
-    rules: &RetrySettings,
-    d: &Discovery,
-) -> Result<Listed, ListError> {
-    let mut out = Vec::new();
-    let mut calls = 0u32;
-    let mut page = 1;
-    let mut length;
-    loop {
-        let req = match &d.scope {
-            Scope::All => listing::devices_page(page, d.device_type),
-            Scope::Group(g) => listing::group_detail_page(page, g),
-        };
-        let answer = (|| {
-            calls += 1;
-            client.list_devices(&req)
-        })
-        .retry(retry::backoff(rules))
-        .sleep(tokio::time::sleep)
-        .when(|e: &CallError| retry::classify_call(e) == Class::Retry)
-        .notify(|e: &CallError, after: Duration| {
-            warn!(page, code = %e.code(), error = %e, retry_in = ?after, "device listing: try failed; retrying");
-        })
-        .await;
-        let got = match answer {
-            Ok(got) => got,
-            Err(error) => return Err(ListError { page, error, calls }),
-        };
-        out.extend(got.items);
-        length = got.length;
-        if page >= got.total_page.min(listing::MAX_PAGES) {
-            break;
-        }
-        page += 1;
-    }
-    // A device on two pages (the list changed between them) is kept once.
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|d| seen.insert(d.device_id.clone()));
-    Ok(Listed {
-        complete: out.len() as i64 == length,
-        devices: out,
-        calls,
-    })
-}
-
-/// Why a refresh did not update the inventory.
+/// Why a refresh did not complete. Pages recorded before it stay recorded
+/// (a device seen is a device that exists); nothing is marked removed.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
     #[error(transparent)]
     List(#[from] ListError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "the device listing of job {job} holds more than {cap} devices (api.max_devices); it stopped there, and no device is taken as removed\n  fix: raise max_devices in [api] of the config above the fleet's size (each device is a report per window), or list a group of devices instead"
+    )]
+    TooMany { job: String, cap: u64 },
 }
 
 impl RefreshError {
@@ -127,66 +91,182 @@ impl RefreshError {
         match self {
             RefreshError::List(e) => e.error.code(),
             RefreshError::Store(_) => "HistoryError".to_string(),
+            RefreshError::TooMany { .. } => "TooManyDevices".to_string(),
         }
     }
 }
 
+/// Fetch page `page` of `d`'s scope by the retry rules of every call.
+async fn fetch_page(
+    client: &Client,
+    rules: &RetrySettings,
+    d: &Discovery,
+    page: i64,
+    calls: &mut u32,
+) -> Result<listing::Page<DeviceInfo>, ListError> {
+    let req = match &d.scope {
+        Scope::All => listing::devices_page(page, d.device_type),
+        Scope::Group(g) => listing::group_detail_page(page, g),
+    };
+    let answer = (|| {
+        *calls += 1;
+        client.list_devices(&req)
+    })
+    .retry(retry::backoff(rules))
+    .sleep(tokio::time::sleep)
+    .when(|e: &CallError| retry::classify_call(e) == Class::Retry)
+    .notify(|e: &CallError, after: Duration| {
+        warn!(page, code = %e.code(), error = %e, retry_in = ?after, "device listing: try failed; retrying");
+    })
+    .await;
+    answer.map_err(|error| ListError {
+        page,
+        error,
+        calls: *calls,
+    })
+}
+
+/// How many refused device ids one listing names in the log (the rest are
+/// counted): a server giving a million bad ids writes no million lines.
+const REFUSED_NAMED: usize = 20;
+
+/// List every device of `d`'s scope for `job`, page by page, each page
+/// recorded in the inventory as it arrives (memory stays one page, whatever
+/// the fleet), at most `d.max_devices`; devices gone are marked at the end,
+/// and only when the listing is complete.
+pub async fn list(
+    client: &Client,
+    rules: &RetrySettings,
+    store: &Store,
+    job: &str,
+    d: &Discovery,
+) -> Result<Listed, RefreshError> {
+    let stamp = store
+        .on_pool(|c| devices::begin_listing(c, crate::archive::store::now()))
+        .await?;
+    let (mut calls, mut page, mut fresh, mut refused) = (0u32, 1i64, 0u64, 0u64);
+    let mut cut_short = false;
+    let mut change = Change::default();
+    let length = loop {
+        let got = fetch_page(client, rules, d, page, &mut calls).await?;
+        // The first few named; the rest counted in the summary line.
+        for id in got
+            .refused
+            .iter()
+            .take(REFUSED_NAMED.saturating_sub(refused as usize))
+        {
+            warn!(job, device = %id, max_bytes = listing::MAX_DEVICE_ID, "device id refused: longer than the limit or holding control characters, it could not be sent back as given; the device is not fetched");
+        }
+        refused += got.refused.len() as u64;
+        if fresh + got.items.len() as u64 > d.max_devices {
+            return Err(RefreshError::TooMany {
+                job: job.to_string(),
+                cap: d.max_devices,
+            });
+        }
+        let (dd, items) = (d.clone(), got.items);
+        let recorded = store
+            .on_pool(move |c| devices::record_page(c, &dd, &items, stamp))
+            .await?;
+        fresh += recorded.fresh;
+        change.merge(recorded.change);
+        if page >= got.total_page {
+            break got.length;
+        }
+        if page >= listing::max_pages(d.max_devices) {
+            warn!(
+                job,
+                pages = page,
+                total_page = got.total_page,
+                "the listing says it has more pages than its devices could fill; it stops here, and no device is taken as removed"
+            );
+            cut_short = true;
+            break got.length;
+        }
+        page += 1;
+    };
+    let complete = !cut_short && i64::try_from(fresh + refused).is_ok_and(|n| n == length);
+    let (name, dd) = (job.to_string(), d.clone());
+    let now = crate::archive::store::now();
+    let removed = store
+        .on_pool(move |c| {
+            devices::finish_listing(c, &name, &dd, stamp, fresh, calls, complete, now)
+        })
+        .await?;
+    change.merge(removed);
+    Ok(Listed {
+        devices: fresh,
+        refused,
+        calls,
+        complete,
+        change,
+    })
+}
+
 /// List `job`'s devices and record them (or the failure) in the history.
-/// A failure leaves the inventory as it was.
+/// A failure marks no device removed.
 pub async fn refresh(
     client: &Client,
     rules: &RetrySettings,
     store: &Store,
     job: &Job,
-) -> Result<Change, RefreshError> {
+) -> Result<Listed, RefreshError> {
     let Some(d) = job.discovery.clone() else {
-        return Ok(Change::default());
+        return Ok(Listed {
+            devices: 0,
+            refused: 0,
+            calls: 0,
+            complete: true,
+            change: Change::default(),
+        });
     };
     let name = job.name.clone();
     let started = Instant::now();
-    let result = match list(client, rules, &d).await {
-        Ok(listed) => {
-            let (n, calls, complete) = (listed.devices.len(), listed.calls, listed.complete);
-            if !complete {
-                warn!(job = %job.name, devices = n, "the device list changed while it was being listed; no device is taken as removed until a listing is consistent");
+    let result = list(client, rules, store, &name, &d).await;
+    match &result {
+        Ok(l) => {
+            if !l.complete {
+                warn!(job = %job.name, devices = l.devices, "the device list changed while it was being listed; no device is taken as removed until a listing is consistent");
             }
-            let (name, d) = (name.clone(), d.clone());
-            let change = store
+            let ch = &l.change;
+            info!(job = %job.name, devices = l.devices, refused = l.refused, calls = l.calls, added = ch.added_count, removed = ch.removed_count, took = ?started.elapsed(), "devices listed");
+            for id in &ch.added {
+                info!(job = %job.name, device = %id, "new device: it gets reports from its first window after its creation");
+            }
+            for id in &ch.removed {
+                info!(job = %job.name, device = %id, "device gone from the listing: no new windows for it; its history stays");
+            }
+            let unnamed =
+                (ch.added_count + ch.removed_count) as usize - ch.added.len() - ch.removed.len();
+            if unnamed > 0 {
+                info!(job = %job.name, devices = unnamed, "more devices added or removed than named above; `mna-reportd devices` lists them all");
+            }
+        }
+        Err(e) => {
+            let code = e.code();
+            metrics::counter!("mna_reportd_discovery_failures_total", "job" => job.name.clone(), "code" => crate::tencent::api::code::metric_label(&code)).increment(1);
+            let hint = match e {
+                RefreshError::List(l) => match &l.error {
+                    CallError::Api(a) => a.code.kind().hint(),
+                    _ => None,
+                },
+                RefreshError::Store(_) | RefreshError::TooMany { .. } => None,
+            };
+            warn!(job = %job.name, code = %code, error = %e, hint = hint.unwrap_or(""), "device listing failed; the job goes on with the devices it knew");
+            let message = e.to_string();
+            let _ = store
                 .on_pool(move |c| {
-                    let now = crate::archive::store::now();
-                    devices::record_listing(c, &name, &d, &listed.devices, calls, complete, now)
+                    devices::record_failure(
+                        c,
+                        &name,
+                        &d,
+                        &code,
+                        &message,
+                        crate::archive::store::now(),
+                    )
                 })
                 .await;
-            if let Ok(ch) = &change {
-                info!(job = %job.name, devices = n, calls, added = ch.added.len(), removed = ch.removed.len(), took = ?started.elapsed(), "devices listed");
-                for id in &ch.added {
-                    info!(job = %job.name, device = %id, "new device: it gets reports from its first window after its creation");
-                }
-                for id in &ch.removed {
-                    info!(job = %job.name, device = %id, "device gone from the listing: no new windows for it; its history stays");
-                }
-            }
-            change.map_err(RefreshError::from)
         }
-        Err(e) => Err(RefreshError::from(e)),
-    };
-    if let Err(e) = &result {
-        let code = e.code();
-        metrics::counter!("mna_reportd_discovery_failures_total", "job" => job.name.clone(), "code" => code.clone()).increment(1);
-        let hint = match e {
-            RefreshError::List(l) => match &l.error {
-                CallError::Api(a) => a.code.kind().hint(),
-                _ => None,
-            },
-            RefreshError::Store(_) => None,
-        };
-        warn!(job = %job.name, code = %code, error = %e, hint = hint.unwrap_or(""), "device listing failed; the job goes on with the devices it knew");
-        let message = e.to_string();
-        let _ = store
-            .on_pool(move |c| {
-                devices::record_failure(c, &name, &d, &code, &message, crate::archive::store::now())
-            })
-            .await;
     }
     result
 }

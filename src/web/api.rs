@@ -460,18 +460,57 @@ async fn file(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Result<Resp
     Ok(res)
 }
 
+/// A writer whose every write goes to the answer's body as one chunk; a
+/// write fails once the client has gone (the receiver is dropped).
+struct BodyWriter(tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>);
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Chunks of the rows download in flight between the reader and the client.
+const ROWS_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// The rows of a report as CSV, streamed: read from the history a batch at
+/// a time and written as the body goes, so memory stays flat whatever the
+/// report's size.
 async fn rows_csv(
     State(site): State<Arc<Site>>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let bytes = with_db(&site, move |conn, _| {
-        if reports::get(conn, id)?.is_none() {
-            return Err(ApiError::not_found(format!("no report {id}")));
-        }
-        reports::rows_csv(conn, id)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    with_db(&site, move |conn, _| match reports::get(conn, id)? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!("no report {id}"))),
     })
     .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(ROWS_CHUNKS_IN_FLIGHT);
+    let db = site.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = store::open_readonly(&db)
+            .map_err(|e| e.to_string())
+            .and_then(|conn| {
+                reports::write_rows_csv(&conn, id, std::io::BufWriter::new(BodyWriter(tx.clone())))
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = result
+            && !tx.is_closed()
+        {
+            tracing::warn!(report = id, error = %e, "the rows download stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -480,7 +519,7 @@ async fn rows_csv(
                 format!("attachment; filename=\"report-{id}-rows.csv\""),
             ),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response())
 }

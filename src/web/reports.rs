@@ -2,7 +2,8 @@
 //! code and its attempts), the reports of one window, a report's file
 //! (only through the archive root: the history's `file_path` is located
 //! lexically inside the reports directory and opened through directory
-//! handles, never through a link) and its rows as CSV.
+//! handles, never through a link) and its rows as CSV, written as they
+//! are read.
 
 use crate::archive::root::ArchiveRoot;
 use crate::core::report::RegionScope;
@@ -175,53 +176,124 @@ pub fn open_inside(
     })
 }
 
-/// The rows of report `id` as CSV: `sheet,row`, then every key the rows
-/// hold, in the order first seen.
-pub fn rows_csv(
+/// Rows read from the history per query of the rows download: each batch
+/// is a query of its own (no read transaction held while a client reads).
+pub const ROWS_BATCH: i64 = 1_000;
+
+/// A row of a report: its sheet, number and cells.
+type Row = (String, i64, serde_json::Map<String, serde_json::Value>);
+
+/// One batch of report `id`'s rows after `(sheet, row)`, in order.
+fn rows_after(
     conn: &Connection,
     id: i64,
-) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    let mut st = conn.prepare_cached(
-        "SELECT sheet, row_number, data FROM report_rows WHERE report_id = ?1 ORDER BY sheet, row_number",
-    )?;
-    let mut rows: Vec<(String, i64, serde_json::Map<String, serde_json::Value>)> = Vec::new();
-    let mut keys: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for r in st.query_map(params![id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })? {
-        let (sheet, n, data) = r?;
+    after: Option<&(String, i64)>,
+) -> rusqlite::Result<Vec<Row>> {
+    let row = |r: &rusqlite::Row<'_>| {
+        let data: String = r.get(2)?;
         let map = match serde_json::from_str::<serde_json::Value>(&data) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => serde_json::Map::new(),
         };
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, map))
+    };
+    // Two statements, not one with `?2 IS NULL OR ...`: each batch must
+    // walk the primary key from where the last one ended.
+    match after {
+        Some((sheet, n)) => conn
+            .prepare_cached(
+                "SELECT sheet, row_number, data FROM report_rows
+                 WHERE report_id = ?1 AND (sheet, row_number) > (?2, ?3)
+                 ORDER BY sheet, row_number LIMIT ?4",
+            )?
+            .query_map(params![id, sheet, n, ROWS_BATCH], row)?
+            .collect(),
+        None => conn
+            .prepare_cached(
+                "SELECT sheet, row_number, data FROM report_rows
+                 WHERE report_id = ?1 ORDER BY sheet, row_number LIMIT ?2",
+            )?
+            .query_map(params![id, ROWS_BATCH], row)?
+            .collect(),
+    }
+}
+
+/// Call `each` with every row of report `id`, a batch at a time.
+fn each_row(
+    conn: &Connection,
+    id: i64,
+    mut each: impl FnMut(
+        &str,
+        i64,
+        &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), RowsError>,
+) -> Result<(), RowsError> {
+    let mut last: Option<(String, i64)> = None;
+    loop {
+        let batch = rows_after(conn, id, last.as_ref())?;
+        for (sheet, n, map) in &batch {
+            each(sheet, *n, map)?;
+        }
+        match batch.into_iter().last() {
+            Some((sheet, n, _)) => last = Some((sheet, n)),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Why the rows download stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error("reading the report's rows from the history failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("writing the rows as CSV failed: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// Write the rows of report `id` as CSV to `out`: `sheet,row`, then every
+/// key the rows hold, in the order first seen; every cell neutralised for
+/// spreadsheets ([`crate::core::csv_cell`]). Two passes over the rows (the
+/// keys, then the rows), each a batch at a time: memory stays flat
+/// whatever the report's size.
+pub fn write_rows_csv(
+    conn: &Connection,
+    id: i64,
+    out: impl std::io::Write,
+) -> Result<(), RowsError> {
+    use crate::core::csv_cell::neutralise;
+    let mut keys: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    each_row(conn, id, |_, _, map| {
         for k in map.keys() {
-            if seen.insert(k.clone()) {
+            if !seen.contains(k) {
+                seen.insert(k.clone());
                 keys.push(k.clone());
             }
         }
-        rows.push((sheet, n, map));
-    }
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["sheet".to_string(), "row".to_string()];
-    header.extend(keys.iter().cloned());
-    w.write_record(&header)?;
-    for (sheet, n, map) in rows {
-        let mut rec = vec![sheet, n.to_string()];
+        Ok(())
+    })?;
+    drop(seen);
+    let mut w = csv::Writer::from_writer(out);
+    let header = ["sheet", "row"]
+        .into_iter()
+        .chain(keys.iter().map(String::as_str));
+    w.write_record(header.map(|c| neutralise(c).into_owned()))?;
+    each_row(conn, id, |sheet, n, map| {
+        w.write_field(neutralise(sheet).as_bytes())?;
+        w.write_field(n.to_string())?;
         for k in &keys {
-            rec.push(match map.get(k) {
+            let cell = match map.get(k) {
                 None | Some(serde_json::Value::Null) => String::new(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            });
+                Some(serde_json::Value::String(s)) => neutralise(s).into_owned(),
+                Some(v) => neutralise(&v.to_string()).into_owned(),
+            };
+            w.write_field(cell)?;
         }
-        w.write_record(&rec)?;
-    }
-    Ok(w.into_inner().map_err(|e| e.into_error())?)
+        w.write_record(None::<&[u8]>)?;
+        Ok(())
+    })?;
+    w.flush().map_err(csv::Error::from)?;
+    Ok(())
 }
 
 #[cfg(test)]

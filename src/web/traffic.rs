@@ -4,6 +4,9 @@
 //! per device (the rows' own device column, else the report's target; the
 //! top [`TOP`] by total, the rest summed as "other").
 //! Done reports count (`ok` and `pruned`: pruning keeps the rows).
+//! A cell of a numeric column that is not a number (`"n/a"`, `"-"`) is
+//! left out of the sums and counted in the chart's `skipped`: it never
+//! takes the column, or the chart, away.
 
 use crate::config::Job;
 use jiff::Timestamp;
@@ -26,30 +29,33 @@ pub struct Column {
     pub column: String,
 }
 
-/// The columns of `samples` (sheet, JSON object) whose every non-null
-/// value is a number, with at least one number, by sheet then name.
-/// Pure.
+/// The columns of `samples` (sheet, JSON object) that hold more numbers
+/// than other non-null values, with at least one number, by sheet then
+/// name. A few text cells among numbers keep the column numeric (they are
+/// skipped when summing). Pure.
 pub fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
-    // (sheet, column) -> (order seen, all numbers so far, numbers seen)
-    let mut seen: HashMap<(String, String), (usize, bool, usize)> = HashMap::new();
+    // (sheet, column) -> (order seen, numbers seen, other values seen)
+    let mut seen: HashMap<(String, String), (usize, usize, usize)> = HashMap::new();
     for (sheet, data) in samples {
         let Ok(serde_json::Value::Object(map)) = serde_json::from_str(data) else {
             continue;
         };
         for (k, v) in map {
             let n = seen.len();
-            let e = seen.entry((sheet.clone(), k)).or_insert((n, true, 0));
+            let e = seen.entry((sheet.clone(), k)).or_insert((n, 0, 0));
             match v {
-                serde_json::Value::Number(_) => e.2 += 1,
+                serde_json::Value::Number(_) => e.1 += 1,
                 serde_json::Value::Null => {}
-                _ => e.1 = false,
+                _ => e.2 += 1,
             }
         }
     }
     let mut cols: Vec<((String, String), usize)> = seen
         .into_iter()
         // A JSON path cannot name a key holding a quote or backslash safely.
-        .filter(|((_, k), (_, all, count))| *all && *count > 0 && !k.contains(['"', '\\']))
+        .filter(|((_, k), (_, numbers, others))| {
+            *numbers > 0 && numbers > others && !k.contains(['"', '\\'])
+        })
         .map(|(key, (order, _, _))| (key, order))
         .collect();
     cols.sort_by(|a, b| a.0.0.cmp(&b.0.0).then(a.1.cmp(&b.1)));
@@ -118,6 +124,8 @@ pub struct Chart {
     pub top: Vec<Series>,
     /// Every other target, summed; `None` when there are none.
     pub other: Option<Series>,
+    /// Cells of the column in the range that are not numbers (left out).
+    pub skipped: i64,
 }
 
 /// The traffic of `job` inside `[from, to)`.
@@ -126,6 +134,17 @@ pub struct Traffic {
     /// Window starts, one per point.
     pub windows: Vec<i64>,
     pub charts: Vec<Chart>,
+}
+
+/// The SQL of column `c`'s two figures per group: the sum of its numbers,
+/// and how many of its cells are not numbers (text, left out).
+fn sums_of(c: &Column) -> String {
+    let path = format!("'$.\"{}\"'", c.column.replace('\'', "''"));
+    format!(
+        "sum(CASE WHEN json_type(rr.data, {path}) IN ('integer', 'real') \
+         THEN json_extract(rr.data, {path}) END), \
+         sum(json_type(rr.data, {path}) NOT IN ('integer', 'real', 'null'))"
+    )
 }
 
 /// Sum each numeric column of `job` per window and target inside `[from, to)`.
@@ -150,15 +169,7 @@ pub fn traffic(
     }
     let mut charts = Vec::new();
     for (sheet, cols) in by_sheet {
-        let sums: Vec<String> = cols
-            .iter()
-            .map(|c| {
-                format!(
-                    "sum(json_extract(rr.data, '$.\"{}\"'))",
-                    c.column.replace('\'', "''")
-                )
-            })
-            .collect();
+        let sums: Vec<String> = cols.iter().map(|c| sums_of(c)).collect();
         // Per device: the rows' own device column when the sheet has one
         // (a report of all devices may hold a row per device), else the
         // target; `-1` (the API's "all devices") counts as none.
@@ -180,6 +191,7 @@ pub fn traffic(
         let mut st = conn.prepare(&sql)?;
         // per column: target -> values
         let mut per: Vec<HashMap<String, Vec<Option<f64>>>> = vec![HashMap::new(); cols.len()];
+        let mut skipped = vec![0i64; cols.len()];
         let mut rows = st.query(params![
             job.name,
             from.as_second(),
@@ -194,7 +206,8 @@ pub fn traffic(
             };
             let target: String = r.get(1)?;
             for (c, map) in per.iter_mut().enumerate() {
-                let v: Option<f64> = r.get(2 + c)?;
+                skipped[c] += r.get::<_, Option<i64>>(3 + 2 * c)?.unwrap_or(0);
+                let v: Option<f64> = r.get(2 + 2 * c)?;
                 let Some(v) = v else { continue };
                 let vals = map
                     .entry(target.clone())
@@ -202,8 +215,11 @@ pub fn traffic(
                 vals[i] = Some(vals[i].unwrap_or(0.0) + v);
             }
         }
-        for (c, map) in cols.iter().zip(per) {
-            charts.push(chart(c, map, windows.len()));
+        for ((c, map), skipped) in cols.iter().zip(per).zip(skipped) {
+            charts.push(Chart {
+                skipped,
+                ..chart(c, map, windows.len())
+            });
         }
     }
     name_devices(conn, &mut charts)?;
@@ -279,6 +295,7 @@ pub fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Ch
         total,
         top: series,
         other,
+        skipped: 0,
     }
 }
 
@@ -366,5 +383,60 @@ mod tests {
         let other = ch.other.expect("other");
         assert_eq!(other.values, vec![Some(1.0), None]);
         assert_eq!(ch.total, vec![Some(66.0), None]);
+    }
+
+    /// One report whose rows hold text in a traffic column ("n/a", "-")
+    /// among reports of numbers: the chart stays, with every number summed
+    /// and the text cells counted as skipped. Before, the column was no
+    /// longer numeric and the whole chart went blank.
+    #[test]
+    fn text_cells_in_a_traffic_column_are_skipped_not_the_chart() {
+        let mut c = Connection::open_in_memory().expect("db");
+        crate::archive::store::migrate(&mut c).expect("migrate");
+        let text = "[storage]\nstate_dir = \"/tmp/x\"\n[[jobs]]\nname = \"j\"\ngranularity = \"hourly\"\ntimezone = \"UTC\"\n";
+        let cfg = crate::config::parse(text, std::path::Path::new("/tmp/c.toml")).expect("config");
+        let job = &cfg.jobs[0];
+        let t0: i64 = 1_793_491_200;
+        let rows: [&[&str]; 3] = [
+            &[
+                r#"{"DeviceId":"d1","UpBytes":10}"#,
+                r#"{"DeviceId":"d2","UpBytes":5}"#,
+            ],
+            &[
+                r#"{"DeviceId":"d1","UpBytes":"n/a"}"#,
+                r#"{"DeviceId":"d2","UpBytes":7}"#,
+            ],
+            &[
+                r#"{"DeviceId":"d1","UpBytes":"-"}"#,
+                r#"{"DeviceId":"d2","UpBytes":1}"#,
+            ],
+        ];
+        for (h, rows) in rows.iter().enumerate() {
+            let start = t0 + h as i64 * 3600;
+            c.execute(
+                "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, \"trigger\", created_at, updated_at)
+                 VALUES ('j', 'all', '', 1, ?1, ?2, 'ok', 'schedule', 0, 0)",
+                params![start, start + 3600],
+            )
+            .expect("report");
+            let id = c.last_insert_rowid();
+            for (n, data) in rows.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, 'Traffic', ?2, ?3)",
+                    params![id, n as i64, data],
+                )
+                .expect("row");
+            }
+        }
+        let from = Timestamp::from_second(t0).expect("t");
+        let to = Timestamp::from_second(t0 + 3 * 3600).expect("t");
+        let t = traffic(&c, job, from, to).expect("traffic");
+        assert_eq!(t.charts.len(), 1, "{t:?}");
+        let ch = &t.charts[0];
+        assert_eq!(ch.column, "UpBytes");
+        assert_eq!(ch.total, vec![Some(15.0), Some(7.0), Some(1.0)]);
+        assert_eq!(ch.skipped, 2);
+        let d1 = ch.top.iter().find(|s| s.target == "d1").expect("d1");
+        assert_eq!(d1.values, vec![Some(10.0), None, None]);
     }
 }

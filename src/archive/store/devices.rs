@@ -13,13 +13,59 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashSet;
 
+/// How many ids of the devices added or removed a [`Change`] names (the
+/// counts are whole): a fleet of millions costs no more memory or log.
+pub const CHANGE_IDS_SHOWN: usize = 100;
+
 /// What recording a listing changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
-    /// Ids seen for the first time, or back after being removed.
+    /// Ids seen for the first time, or back after being removed (the
+    /// first [`CHANGE_IDS_SHOWN`]).
     pub added: Vec<String>,
-    /// Ids marked removed by this listing.
+    /// Ids marked removed by this listing (the first [`CHANGE_IDS_SHOWN`]).
     pub removed: Vec<String>,
+    /// How many were added, and removed.
+    pub added_count: u64,
+    pub removed_count: u64,
+}
+
+impl Change {
+    fn add(&mut self, id: &str) {
+        self.added_count += 1;
+        if self.added.len() < CHANGE_IDS_SHOWN {
+            self.added.push(id.to_string());
+        }
+    }
+
+    /// This change and `other`'s together.
+    pub fn merge(&mut self, other: Change) {
+        for id in other
+            .added
+            .into_iter()
+            .take(CHANGE_IDS_SHOWN - self.added.len().min(CHANGE_IDS_SHOWN))
+        {
+            self.added.push(id);
+        }
+        self.added_count += other.added_count;
+        for id in other
+            .removed
+            .into_iter()
+            .take(CHANGE_IDS_SHOWN - self.removed.len().min(CHANGE_IDS_SHOWN))
+        {
+            self.removed.push(id);
+        }
+        self.removed_count += other.removed_count;
+    }
+}
+
+/// What one page of a listing did to the inventory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRecorded {
+    pub change: Change,
+    /// Devices of the page not seen earlier in this listing (a device on
+    /// two pages, the list having moved, counts once).
+    pub fresh: u64,
 }
 
 /// One device a job reports on: its id and when it came to exist.
@@ -59,27 +105,34 @@ pub struct Listing {
     pub error_code: Option<String>,
 }
 
-/// Record the listing `devices` of `job` (`scope`, `device_type`) at `now`,
-/// made with `calls` API calls. Only a `complete` one (every page, as many
-/// devices as it said) marks the devices it lacks removed.
-pub fn record_listing(
+/// Start a listing at `now`: its stamp, which every device it lists gets
+/// as `last_seen`. Later than any `last_seen` recorded, so that a device
+/// not seen by this listing is told by `last_seen < stamp` alone, with no
+/// list of ids kept in memory.
+pub fn begin_listing(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
+    let latest: Option<i64> =
+        conn.query_row("SELECT max(last_seen) FROM devices", [], |r| r.get(0))?;
+    Ok(latest.map_or(now, |l| now.max(l + 1)))
+}
+
+/// Record one page `devices` of a listing of `d` stamped `stamp`, in one
+/// transaction.
+pub fn record_page(
     conn: &mut Connection,
-    job: &str,
     d: &Discovery,
     devices: &[DeviceInfo],
-    calls: u32,
-    complete: bool,
-    now: i64,
-) -> rusqlite::Result<Change> {
+    stamp: i64,
+) -> rusqlite::Result<PageRecorded> {
     let tx = conn.transaction()?;
-    let mut change = Change::default();
+    let mut out = PageRecorded::default();
     let fallback_group = match &d.scope {
         Scope::Group(g) => Some(g.as_str()),
         Scope::All => None,
     };
     {
-        let mut before =
-            tx.prepare_cached("SELECT removed_at IS NULL FROM devices WHERE device_id = ?1")?;
+        let mut before = tx.prepare_cached(
+            "SELECT removed_at IS NULL, last_seen >= ?2 FROM devices WHERE device_id = ?1",
+        )?;
         let mut upsert = tx.prepare_cached(
             "INSERT INTO devices (device_id, name, group_id, group_name, remark, device_type,
                                   created_at, first_seen, last_seen, removed_at, raw)
@@ -92,11 +145,16 @@ pub fn record_listing(
                  removed_at = NULL, raw = excluded.raw",
         )?;
         for dev in devices {
-            let present: Option<bool> = before
-                .query_row([&dev.device_id], |r| r.get(0))
+            let was: Option<(bool, bool)> = before
+                .query_row(params![dev.device_id, stamp], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
-            if present != Some(true) {
-                change.added.push(dev.device_id.clone());
+            if was.is_none_or(|(present, _)| !present) {
+                out.change.add(&dev.device_id);
+            }
+            if was.is_none_or(|(_, seen)| !seen) {
+                out.fresh += 1;
             }
             upsert.execute(params![
                 dev.device_id,
@@ -106,34 +164,88 @@ pub fn record_listing(
                 dev.remark,
                 d.device_type,
                 dev.created,
-                now,
+                stamp,
                 dev.raw.to_string(),
             ])?;
         }
     }
-    let listed: HashSet<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
-    let in_scope = if complete {
-        in_scope(&tx, d, false)?
-    } else {
-        Vec::new()
-    };
-    {
-        let mut mark =
-            tx.prepare_cached("UPDATE devices SET removed_at = ?2 WHERE device_id = ?1")?;
-        for k in in_scope {
-            if !listed.contains(k.device_id.as_str()) {
-                mark.execute(params![k.device_id, now])?;
-                change.removed.push(k.device_id);
+    tx.commit()?;
+    Ok(out)
+}
+
+/// End the listing of `job` stamped `stamp` at `now`: it read `listed`
+/// devices with `calls` calls. Only a `complete` one (every page, as many
+/// devices as it said) marks removed the devices of its scope it did not
+/// see (`last_seen` before its stamp).
+#[allow(clippy::too_many_arguments)]
+pub fn finish_listing(
+    conn: &mut Connection,
+    job: &str,
+    d: &Discovery,
+    stamp: i64,
+    listed: u64,
+    calls: u32,
+    complete: bool,
+    now: i64,
+) -> rusqlite::Result<Change> {
+    let tx = conn.transaction()?;
+    let mut change = Change::default();
+    if complete {
+        let group = match &d.scope {
+            Scope::Group(g) => Some(g.as_str()),
+            Scope::All => None,
+        };
+        let mut mark = tx.prepare_cached(
+            "UPDATE devices SET removed_at = ?4
+             WHERE removed_at IS NULL AND last_seen < ?3
+               AND (?1 IS NULL OR group_id = ?1)
+               AND (?2 IS NULL OR device_type = ?2 OR device_type IS NULL)
+             RETURNING device_id",
+        )?;
+        let mut rows = mark.query(params![group, d.device_type, stamp, now])?;
+        while let Some(r) = rows.next()? {
+            change.removed_count += 1;
+            if change.removed.len() < CHANGE_IDS_SHOWN {
+                change.removed.push(r.get(0)?);
             }
         }
+        change.removed.sort();
     }
     tx.execute(
         "INSERT INTO discoveries (job, scope, listed_at, devices, calls) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (job) DO UPDATE SET scope = excluded.scope, listed_at = excluded.listed_at,
              devices = excluded.devices, calls = excluded.calls",
-        params![job, d.scope.label(), now, devices.len() as i64, calls],
+        params![job, d.scope.label(), now, i64::try_from(listed).unwrap_or(i64::MAX), calls],
     )?;
     tx.commit()?;
+    Ok(change)
+}
+
+/// Record the whole listing `devices` of `job` at `now` in one go (a
+/// listing of one page): [`begin_listing`], [`record_page`], [`finish_listing`].
+#[cfg(test)]
+pub fn record_listing(
+    conn: &mut Connection,
+    job: &str,
+    d: &Discovery,
+    devices: &[DeviceInfo],
+    calls: u32,
+    complete: bool,
+    now: i64,
+) -> rusqlite::Result<Change> {
+    let stamp = begin_listing(conn, now)?;
+    let page = record_page(conn, d, devices, stamp)?;
+    let mut change = page.change;
+    change.merge(finish_listing(
+        conn,
+        job,
+        d,
+        stamp,
+        devices.len() as u64,
+        calls,
+        complete,
+        now,
+    )?);
     Ok(change)
 }
 
@@ -204,14 +316,21 @@ fn has_inventory(conn: &Connection) -> rusqlite::Result<bool> {
 
 /// Every device of the inventory, by id.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
+    page_after(conn, "", i64::MAX)
+}
+
+/// At most `limit` devices of the inventory whose ids sort after `after`,
+/// by id: the whole inventory a page at a time, each page a query of its own.
+pub fn page_after(conn: &Connection, after: &str, limit: i64) -> rusqlite::Result<Vec<DeviceRow>> {
     if !has_inventory(conn)? {
         return Ok(Vec::new());
     }
-    let mut st = conn.prepare(
+    let mut st = conn.prepare_cached(
         "SELECT device_id, name, group_id, group_name, remark, device_type, created_at,
-                first_seen, last_seen, removed_at FROM devices ORDER BY device_id",
+                first_seen, last_seen, removed_at FROM devices WHERE device_id > ?1
+         ORDER BY device_id LIMIT ?2",
     )?;
-    st.query_map([], |r| {
+    st.query_map(params![after, limit], |r| {
         Ok(DeviceRow {
             device_id: r.get(0)?,
             name: r.get(1)?,
@@ -274,6 +393,7 @@ mod tests {
             device_type,
             exclude: exclude.iter().map(|s| s.to_string()).collect(),
             interval: Duration::from_secs(3600),
+            max_devices: 1_000,
         }
     }
 

@@ -2,6 +2,11 @@
 //! device of the account) and `GetGroupDetail` (the devices of a group):
 //! their request bodies, one page at a time, and their answers. Pure;
 //! [`super::client`] sends them.
+//!
+//! A device id is kept exactly as the answer gives it, or refused: an id
+//! longer than [`MAX_DEVICE_ID`] bytes, or holding a control character,
+//! could not be sent back byte for byte (it would be cut or escaped), so
+//! such a device is left out of the page and named in [`Page::refused`].
 
 use super::{ApiError, CallError, code};
 use crate::core::text;
@@ -16,9 +21,21 @@ pub const GET_GROUP_DETAIL: &str = "GetGroupDetail";
 /// Devices asked for per page: every answer stays small whatever the fleet.
 pub const PAGE_SIZE: i64 = 100;
 
-/// Most pages one listing reads (a million devices at [`PAGE_SIZE`]): an
-/// answer whose `TotalPage` never ends cannot keep a listing going forever.
+/// Fewest pages one listing may read (a million devices at [`PAGE_SIZE`]).
 pub const MAX_PAGES: i64 = 10_000;
+
+/// Most pages one listing of at most `max_devices` devices reads: twice
+/// the pages they fill (a server may give fewer a page), at least
+/// [`MAX_PAGES`]; an answer whose `TotalPage` never ends cannot keep a
+/// listing going forever.
+pub fn max_pages(max_devices: u64) -> i64 {
+    let full = max_devices.div_ceil(PAGE_SIZE as u64).saturating_mul(2);
+    i64::try_from(full).unwrap_or(i64::MAX).max(MAX_PAGES)
+}
+
+/// The longest device id kept, in bytes: the API's ids are far shorter,
+/// and a longer one is refused rather than cut.
+pub const MAX_DEVICE_ID: usize = 256;
 
 /// One page of a listing: which action, with which body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +107,9 @@ pub struct DeviceInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// Devices left out for their ids ([`MAX_DEVICE_ID`], control
+    /// characters): each id as shown in a log (escaped and cut).
+    pub refused: Vec<String>,
     /// `TotalPage`: how many pages the listing has.
     pub total_page: i64,
     /// `Length`: how many items in all.
@@ -100,11 +120,17 @@ pub struct Page<T> {
 /// Interpret a `GetDevices` or `GetGroupDetail` answer.
 pub fn parse_devices(status: u16, body: &[u8]) -> Result<Page<DeviceInfo>, CallError> {
     let (response, request_id) = envelope(status, body)?;
-    let items = list(&response, "DeviceInfos", &request_id)?
-        .iter()
-        .map(|d| device(d, &request_id))
-        .collect::<Result<Vec<_>, _>>()?;
-    page(&response, items, request_id)
+    let mut items = Vec::new();
+    let mut refused = Vec::new();
+    for d in list(&response, "DeviceInfos", &request_id)? {
+        match device(d, &request_id)? {
+            Ok(info) => items.push(info),
+            Err(shown) => refused.push(shown),
+        }
+    }
+    let mut page = page(&response, items, request_id)?;
+    page.refused = refused;
+    Ok(page)
 }
 
 fn bad(detail: &str, request_id: &str) -> CallError {
@@ -164,6 +190,7 @@ fn page<T>(response: &Value, items: Vec<T>, request_id: String) -> Result<Page<T
     let length = number(response, "Length").unwrap_or(items.len() as i64);
     Ok(Page {
         items,
+        refused: Vec::new(),
         total_page,
         length,
         request_id,
@@ -189,10 +216,21 @@ fn number(v: &Value, key: &str) -> Option<i64> {
     }
 }
 
-fn device(d: &Value, request_id: &str) -> Result<DeviceInfo, CallError> {
-    let device_id =
-        string(d, "DeviceId").ok_or_else(|| bad("a device without DeviceId", request_id))?;
-    Ok(DeviceInfo {
+/// The device `d`, or (inner `Err`) its id as shown when the id is refused.
+fn device(d: &Value, request_id: &str) -> Result<Result<DeviceInfo, String>, CallError> {
+    let device_id = match d.get("DeviceId") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    if device_id.is_empty() {
+        return Err(bad("a device without DeviceId", request_id));
+    }
+    let shown = text::clean(&device_id, text::MAX_FIELD);
+    if device_id.len() > MAX_DEVICE_ID || shown != device_id {
+        return Ok(Err(shown));
+    }
+    Ok(Ok(DeviceInfo {
         device_id,
         name: string(d, "DeviceName"),
         group_id: string(d, "GroupId"),
@@ -202,7 +240,7 @@ fn device(d: &Value, request_id: &str) -> Result<DeviceInfo, CallError> {
             .filter(|ms| *ms > 0)
             .map(|ms| ms / 1000),
         raw: d.clone(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -261,5 +299,32 @@ mod tests {
         )
         .expect_err("no id");
         assert_eq!(e.request_id(), Some("r"));
+    }
+
+    /// An id of 300 bytes, one with a newline, and one of exactly 256
+    /// bytes: the first two are refused (named, escaped and cut, in
+    /// `refused`), the last kept byte for byte. Before, the long id was
+    /// cut to 256 bytes with a marker and the other escaped, and a report
+    /// was asked for a device that does not exist.
+    #[test]
+    fn ids_are_kept_exactly_or_refused() {
+        let long = "d".repeat(300);
+        let edge = "e".repeat(MAX_DEVICE_ID);
+        let body = serde_json::json!({"Response": {"DeviceInfos": [
+            {"DeviceId": long}, {"DeviceId": "a\nb"}, {"DeviceId": edge}, {"DeviceId": 42}
+        ], "Length": 4, "TotalPage": 1, "RequestId": "r"}});
+        let p = parse_devices(200, body.to_string().as_bytes()).expect("page");
+        let ids: Vec<&str> = p.items.iter().map(|d| d.device_id.as_str()).collect();
+        assert_eq!(ids, [edge.as_str(), "42"]);
+        assert_eq!(p.refused.len(), 2);
+        assert!(p.refused[0].starts_with("ddd") && p.refused[0].contains("300 bytes"));
+        assert_eq!(p.refused[1], "a\\nb");
+    }
+
+    #[test]
+    fn a_listing_reads_the_pages_its_cap_allows() {
+        assert_eq!(max_pages(100_000), MAX_PAGES);
+        assert_eq!(max_pages(2_500_000), 50_000);
+        assert_eq!(max_pages(100_000_000), 2_000_000);
     }
 }
