@@ -1,7 +1,7 @@
 //! Small things a newcomer meets first, on the real binary: an unknown
 //! `history --job`, `fetch` without a selection, a missing config file, zone
-//! typos, `check` without keys, seconds in `status`, `prune --dry-run` and
-//! `--older-than`, and the example config without a `state_dir`.
+//! typos, `check` without keys, seconds in `status`, `prune --dry-run`,
+//! `--older-than` and `[storage] retention`, and the example config without a `state_dir`.
 
 mod common;
 
@@ -217,6 +217,37 @@ fn prune_dry_run_lists_the_files_and_older_than_refuses_under_a_day() {
         assert!(std::path::Path::new(f).exists(), "nothing deleted");
     }
     assert!(out.contains("would prune 3 reports (3 files"), "{out}");
+    assert!(out.contains("more than 1 day ago (--older-than)"), "{out}");
+    assert_eq!(w.status_counts(), vec![("ok".to_string(), 3)]);
+
+    // without --older-than nor a retention: the error says to set one
+    let o = w.run(&["prune", "--dry-run"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("[storage] retention is not set")
+            && err.contains("fix: give --older-than")
+            && err.contains("retention = \"400d\" under [storage]"),
+        "{err}"
+    );
+
+    // with a retention: prune uses it and says so
+    w.write_config_with(
+        &common::Settings {
+            storage: "retention = \"2d\"",
+            ..Default::default()
+        },
+        "",
+        HOURLY,
+    );
+    let o = w.run(&["prune", "--dry-run"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("would prune 3 reports (3 files"), "{out}");
+    assert!(
+        out.contains("more than 2 days ago ([storage] retention)"),
+        "{out}"
+    );
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 3)]);
 }
 

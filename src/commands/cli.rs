@@ -148,9 +148,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Age of the window end beyond which files are deleted (e.g. 400d)
+    /// Age of the window end beyond which files are deleted (e.g. 400d) [default: [storage] retention]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub older_than: Duration,
+    pub older_than: Option<Duration>,
     /// Show what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,

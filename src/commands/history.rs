@@ -85,20 +85,9 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
     )
 }
 
-/// Byte counts for people.
+/// Byte counts for people (a table cell: the unit only).
 pub fn human_bytes(b: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    crate::core::human::size(u64::try_from(b).unwrap_or(0))
 }
 
 /// An aligned table; window times in each job's zone.
