@@ -274,3 +274,16 @@ fn the_example_config_takes_its_state_directory_from_systemd() {
         stdout(&o)
     );
 }
+
+#[test]
+fn an_empty_history_filtered_by_status_says_none_match_not_none_recorded() {
+    let w = World::new(HOURLY);
+    assert_exit(&w.run(&common::FETCH_ONE_HOUR), 0);
+    let o = w.run(&["history", "--status", "failed"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "no failed reports\n");
+    let o = w.run(&["history", "--job", "hourly-all", "--status", "pruned"]);
+    assert_eq!(stdout(&o), "no pruned reports of hourly-all\n");
+    let o = w.run(&["history", "--status", "ok"]);
+    assert!(stdout(&o).contains("hourly-all"), "{}", stdout(&o));
+}
