@@ -287,3 +287,41 @@ fn an_empty_history_filtered_by_status_says_none_match_not_none_recorded() {
     let o = w.run(&["history", "--status", "ok"]);
     assert!(stdout(&o).contains("hourly-all"), "{}", stdout(&o));
 }
+
+#[test]
+fn since_takes_a_duration_and_a_reversed_range_echoes_what_was_typed() {
+    let w = World::new(HOURLY);
+    assert_exit(&w.run(&common::FETCH_ONE_HOUR), 0);
+    // the one report's window ended 2026-11-01T01:00Z: more than 2h ago, less than 10000d
+    let o = w.run(&["history", "--since", "2h"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "no reports ending since that time\n");
+    let o = w.run(&["history", "--since", "10000d"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("hourly-all"), "{}", stdout(&o));
+    let o = w.run(&["history", "--since", "soon"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("a duration back from now (2h, 3d, 90m)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let calls = w.fake.calls().len();
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        "--from",
+        "2026-11-02T08:00",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--from 2026-11-02T08:00 must be before --to 2026-11-01\n  fix:"),
+        "{err}"
+    );
+    assert_eq!(w.fake.calls().len(), calls);
+}

@@ -111,7 +111,7 @@ pub struct HistoryArgs {
     /// Only this job (repeatable)
     #[arg(long = "job", value_name = "NAME")]
     pub jobs: Vec<String>,
-    /// Only windows ending at or after T
+    /// Only windows ending at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)
     #[arg(long, value_name = "T")]
     pub since: Option<TimeArg>,
     /// Only this status: pending, running, ok, failed, pruned

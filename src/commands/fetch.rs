@@ -84,13 +84,14 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
         for job in jobs {
             let zone = job.cadence.zone();
             let usage = |e: crate::core::timearg::TimeArgError| UsageError(e.to_string());
-            let from = from.resolve(zone).map_err(usage)?;
-            let to = to.resolve(zone).map_err(usage)?;
-            if from >= to {
-                return Err(
-                    UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
-                );
+            if from.resolve(zone, now).map_err(usage)? >= to.resolve(zone, now).map_err(usage)? {
+                return Err(UsageError(format!(
+                    "--from {from} must be before --to {to}\n  fix: give the earlier time as --from"
+                ))
+                .into());
             }
+            let from = from.resolve(zone, now).map_err(usage)?;
+            let to = to.resolve(zone, now).map_err(usage)?;
             // No window ending after now is complete: none is planned.
             if to > now {
                 future.insert(job.lag);

@@ -23,7 +23,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
     };
     let since = args
         .since
-        .map(|t| t.resolve(&zone))
+        .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
         .transpose()
         .map_err(|e| crate::run::exit::UsageError(e.to_string()))?
         .map(|t| t.as_second());
