@@ -325,3 +325,24 @@ fn since_takes_a_duration_and_a_reversed_range_echoes_what_was_typed() {
     );
     assert_eq!(w.fake.calls().len(), calls);
 }
+
+#[test]
+fn durations_and_sizes_printed_to_people_read_as_words() {
+    let w = World::new(HOURLY);
+    let o = w.run(&common::FETCH_ONE_HOUR);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let bytes: u64 = w.ok_rows().iter().map(|r| r.3 as u64).sum();
+    assert!(bytes >= 1024, "{bytes}");
+    let want = format!(
+        "; {:.1} KiB ({},{:03} bytes) received",
+        bytes as f64 / 1024.0,
+        bytes / 1000,
+        bytes % 1000
+    );
+    assert!(bytes < 1_000_000 && out.contains(&want), "{want} in {out}");
+    let o = w.run(&["check"]);
+    let out = stdout(&o);
+    assert!(out.contains("lag 5m, catch-up 1 day"), "{out}");
+    assert!(!out.contains("1day"), "{out}");
+}

@@ -351,7 +351,7 @@ fn print_not_complete(plan: &Plan) {
             .map(|(job, _)| job.lag),
     );
     let lag = match lags.iter().next() {
-        Some(lag) if lags.len() == 1 => humantime::format_duration(*lag).to_string(),
+        Some(lag) if lags.len() == 1 => crate::core::human::duration(*lag),
         _ => "its lag".to_string(),
     };
     let _ = writeln!(
@@ -395,13 +395,13 @@ fn print_summary(s: &Summary, skipped: usize) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{} ok, {} failed, {} already done, {} busy elsewhere, {} interrupted ({} bytes)",
+        "{} ok, {} failed, {} already done, {} busy elsewhere, {} interrupted; {} received",
         s.ok,
         s.failed.len(),
         s.already_done + skipped,
         s.busy,
         s.interrupted,
-        s.bytes
+        crate::core::human::bytes(s.bytes)
     );
     let mut err = std::io::stderr().lock();
     for f in &s.failed {
