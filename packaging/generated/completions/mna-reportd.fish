@@ -67,7 +67,7 @@ complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s v -l v
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s q -l quiet -d 'Only warnings and errors'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l job -d 'Only this job (repeatable)' -r
-complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l since -d 'Only windows ending at or after T' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l since -d 'Only windows ending at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)' -r
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l status -d 'Only this status: pending, running, ok, failed, pruned' -r -f -a "pending\t''
 running\t''
 ok\t''
