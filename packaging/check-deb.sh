@@ -100,6 +100,9 @@ install_and_check() {
     expect "/usr/share/man/man1/$page.1.gz" f root:root 644
     zcat "/usr/share/man/man1/$page.1.gz" | grep -q "^\.TH $page 1" || fail "$page.1.gz is not its man page"
   done
+  expect /usr/share/man/man5/mna-reportd.toml.5.gz f root:root 644
+  zcat /usr/share/man/man5/mna-reportd.toml.5.gz | grep -q '^\.TH mna-reportd.toml 5' ||
+    fail "mna-reportd.toml.5.gz is not the job file's man page"
   expect /usr/share/bash-completion/completions/mna-reportd f root:root 644
   expect /usr/share/zsh/vendor-completions/_mna-reportd f root:root 644
   expect /usr/share/fish/vendor_completions.d/mna-reportd.fish f root:root 644

@@ -114,3 +114,59 @@ fn the_config_path_comes_from_the_environment_when_not_given() {
     assert_exit(&o, 0);
     assert!(stdout(&o).contains("job a"), "{}", stdout(&o));
 }
+
+#[test]
+fn every_unknown_key_is_reported_in_one_run_with_what_was_meant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[api]\nrate_limt = 3\nstate_dir = \"state\"\n\n[storage]\nretension = \"400d\"\n\n\
+         [[job]]\nname = \"a\"\ngranularity = \"hourly\"\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("(4 problems)"), "{err}");
+    for want in [
+        "line 2: api.rate_limt: unknown key \"rate_limt\" in [api]\n    fix: did you mean \"rate_limit\"?",
+        "line 3: api.state_dir: unknown key \"state_dir\" in [api]\n    fix: state_dir is a key of [storage], not of [api]: move it there",
+        "line 6: storage.retension: unknown key \"retension\" in [storage]\n    fix: did you mean \"retention\"?",
+        "line 8: job: unknown table [[job]]\n    fix: job tables are [[jobs]] (plural): write [[jobs]]",
+    ] {
+        assert!(err.contains(want), "{want}\nin:\n{err}");
+    }
+    assert!(!err.contains("job[0].job"), "{err}");
+    assert!(!dir.path().join("state").exists());
+}
+
+#[test]
+fn a_chinese_zone_written_as_beijing_suggests_shanghai() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{BASE}[[jobs]]\nname = \"a\"\ngranularity = \"hourly\"\ntimezone = \"Asia/Beijing\"\n"
+        ),
+    )
+    .expect("write");
+    let o = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("did you mean \"Asia/Shanghai\"?"), "{err}");
+    assert!(!err.contains("Beirut"), "{err}");
+}

@@ -543,3 +543,53 @@ fn a_range_too_large_for_the_known_devices_is_refused_before_any_listing() {
     // refused before anything was sent or written
     assert_eq!(w.fake.calls_of(GET_DEVICES).len(), 1);
 }
+
+#[test]
+fn a_refresh_that_finds_no_device_says_why_instead_of_to_refresh() {
+    // an account without devices
+    let w = World::new(FLEET);
+    w.fake.set_devices(Vec::new());
+    let o = w.run(&["devices", "--refresh"]);
+    assert_exit(&o, 0);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(!out.contains("--refresh"), "{out}");
+    assert!(out.contains("the listing found none"), "{out}");
+    assert!(
+        err.contains(
+            "fleet: listed; 0 new, 0 removed; it reports on no device: the account has no devices"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("fix: add devices in the MNA console"), "{err}");
+
+    // every listed device excluded
+    w.write_config("", &format!("{FLEET}exclude = [\"mna-a\", \"mna-b\"]\n"));
+    w.fake.set_devices(vec![
+        FakeDevice::new("mna-a", NOV1 - 86_400),
+        FakeDevice::new("mna-b", NOV1 - 86_400),
+    ]);
+    let o = w.run(&["devices", "--refresh"]);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "it reports on no device: all 2 devices it would report on are in its exclude list"
+        ),
+        "{err}"
+    );
+
+    // an account without devices of the job's type
+    w.fake
+        .set_devices(vec![FakeDevice::new("mna-c", NOV1 - 86_400).third_party()]);
+    w.write_config("", &format!("{FLEET}device_type = 1\n"));
+    let o = w.run(&["devices", "--refresh"]);
+    let err = stderr(&o);
+    assert!(err.contains("the account has no own devices"), "{err}");
+
+    // a failed listing, nothing known before
+    let w = World::new(FLEET);
+    w.fake.push_fault(Fault::api_error("AuthFailure"));
+    let o = w.run(&["devices", "--refresh"]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("the listing failed"), "{}", stdout(&o));
+}

@@ -1,7 +1,7 @@
 //! Small things a newcomer meets first, on the real binary: an unknown
 //! `history --job`, `fetch` without a selection, a missing config file, zone
-//! typos, `check` without keys, seconds in `status`, `prune --dry-run` and
-//! `--older-than`, and the example config without a `state_dir`.
+//! typos, `check` without keys, seconds in `status`, `prune --dry-run`,
+//! `--older-than` and `[storage] retention`, and the example config without a `state_dir`.
 
 mod common;
 
@@ -217,6 +217,37 @@ fn prune_dry_run_lists_the_files_and_older_than_refuses_under_a_day() {
         assert!(std::path::Path::new(f).exists(), "nothing deleted");
     }
     assert!(out.contains("would prune 3 reports (3 files"), "{out}");
+    assert!(out.contains("more than 1 day ago (--older-than)"), "{out}");
+    assert_eq!(w.status_counts(), vec![("ok".to_string(), 3)]);
+
+    // without --older-than nor a retention: the error says to set one
+    let o = w.run(&["prune", "--dry-run"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("[storage] retention is not set")
+            && err.contains("fix: give --older-than")
+            && err.contains("retention = \"400d\" under [storage]"),
+        "{err}"
+    );
+
+    // with a retention: prune uses it and says so
+    w.write_config_with(
+        &common::Settings {
+            storage: "retention = \"2d\"",
+            ..Default::default()
+        },
+        "",
+        HOURLY,
+    );
+    let o = w.run(&["prune", "--dry-run"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("would prune 3 reports (3 files"), "{out}");
+    assert!(
+        out.contains("more than 2 days ago ([storage] retention)"),
+        "{out}"
+    );
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 3)]);
 }
 
@@ -242,4 +273,76 @@ fn the_example_config_takes_its_state_directory_from_systemd() {
         "{}",
         stdout(&o)
     );
+}
+
+#[test]
+fn an_empty_history_filtered_by_status_says_none_match_not_none_recorded() {
+    let w = World::new(HOURLY);
+    assert_exit(&w.run(&common::FETCH_ONE_HOUR), 0);
+    let o = w.run(&["history", "--status", "failed"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "no failed reports\n");
+    let o = w.run(&["history", "--job", "hourly-all", "--status", "pruned"]);
+    assert_eq!(stdout(&o), "no pruned reports of hourly-all\n");
+    let o = w.run(&["history", "--status", "ok"]);
+    assert!(stdout(&o).contains("hourly-all"), "{}", stdout(&o));
+}
+
+#[test]
+fn since_takes_a_duration_and_a_reversed_range_echoes_what_was_typed() {
+    let w = World::new(HOURLY);
+    assert_exit(&w.run(&common::FETCH_ONE_HOUR), 0);
+    // the one report's window ended 2026-11-01T01:00Z: more than 2h ago, less than 10000d
+    let o = w.run(&["history", "--since", "2h"]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "no reports ending since that time\n");
+    let o = w.run(&["history", "--since", "10000d"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("hourly-all"), "{}", stdout(&o));
+    let o = w.run(&["history", "--since", "soon"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("a duration back from now (2h, 3d, 90m)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let calls = w.fake.calls().len();
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        "--from",
+        "2026-11-02T08:00",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--from 2026-11-02T08:00 must be before --to 2026-11-01\n  fix:"),
+        "{err}"
+    );
+    assert_eq!(w.fake.calls().len(), calls);
+}
+
+#[test]
+fn durations_and_sizes_printed_to_people_read_as_words() {
+    let w = World::new(HOURLY);
+    let o = w.run(&common::FETCH_ONE_HOUR);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let bytes: u64 = w.ok_rows().iter().map(|r| r.3 as u64).sum();
+    assert!(bytes >= 1024, "{bytes}");
+    let want = format!(
+        "; {:.1} KiB ({},{:03} bytes) received",
+        bytes as f64 / 1024.0,
+        bytes / 1000,
+        bytes % 1000
+    );
+    assert!(bytes < 1_000_000 && out.contains(&want), "{want} in {out}");
+    let o = w.run(&["check"]);
+    let out = stdout(&o);
+    assert!(out.contains("lag 5m, catch-up 1 day"), "{out}");
+    assert!(!out.contains("1day"), "{out}");
 }

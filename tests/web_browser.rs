@@ -36,17 +36,26 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// What to do when the browser or its driver is missing: the README's
+/// test command installs both.
+const INSTALL: &str = "these tests drive headless Chromium through chromedriver; \
+     `.ci/run` (as root) installs both when missing and runs the README's test command, \
+     or install them by hand: `apt-get install chromium chromium-driver`; \
+     to run the other tests without them: `cargo test --workspace -- --skip the_page_shows_the_history_as_it_is`";
+
 fn start_driver() -> Driver {
-    let program = find_program("chromedriver").unwrap_or_else(|| {
-        panic!("chromedriver is not installed: apt-get install chromium chromium-driver")
-    });
+    let program = find_program("chromedriver")
+        .unwrap_or_else(|| panic!("chromedriver is not on PATH: {INSTALL}"));
+    if find_program("chromium").is_none() {
+        panic!("chromium is not on PATH: {INSTALL}");
+    }
     let port = common::daemon::free_port();
     let child = Command::new(program)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start chromedriver");
+        .unwrap_or_else(|e| panic!("chromedriver does not start ({e}): {INSTALL}"));
     common::daemon::wait_for("chromedriver to listen", WAIT, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
@@ -75,7 +84,7 @@ async fn browser(driver: &Driver) -> Client {
         .capabilities(caps)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
-        .expect("a browser session")
+        .unwrap_or_else(|e| panic!("chromedriver opens no browser session ({e}): {INSTALL}"))
 }
 
 unsafe extern "C" {

@@ -57,7 +57,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.api.endpoint,
         config.api.rate_limit,
         config.api.concurrency,
-        humantime::format_duration(config.api.timeout)
+        crate::core::human::duration(config.api.timeout)
     );
     let _ = writeln!(
         out,
@@ -155,15 +155,15 @@ fn describe_job(
         job.name,
         if job.enabled { "" } else { " (disabled)" },
         job.granularity.name(),
-        humantime::format_duration(std::time::Duration::from_secs(
+        crate::core::human::duration(std::time::Duration::from_secs(
             job.cadence.window().nominal_secs()
         )),
-        humantime::format_duration(std::time::Duration::from_secs(
+        crate::core::human::duration(std::time::Duration::from_secs(
             job.cadence.step().nominal_secs()
         )),
         job.timezone,
-        humantime::format_duration(job.lag),
-        humantime::format_duration(job.catch_up)
+        crate::core::human::duration(job.lag),
+        crate::core::human::duration(job.catch_up)
     );
     let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
     let regions: Vec<String> = job
@@ -287,7 +287,7 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
     let interval = job
         .discovery
         .as_ref()
-        .map(|d| humantime::format_duration(d.interval).to_string())
+        .map(|d| crate::core::human::duration(d.interval))
         .unwrap_or_default();
     let Some(l) = listing else {
         return format!(

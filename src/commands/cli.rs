@@ -111,7 +111,7 @@ pub struct HistoryArgs {
     /// Only this job (repeatable)
     #[arg(long = "job", value_name = "NAME")]
     pub jobs: Vec<String>,
-    /// Only windows ending at or after T
+    /// Only windows ending at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)
     #[arg(long, value_name = "T")]
     pub since: Option<TimeArg>,
     /// Only this status: pending, running, ok, failed, pruned
@@ -148,9 +148,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Age of the window end beyond which files are deleted (e.g. 400d)
+    /// Age of the window end beyond which files are deleted (e.g. 400d) [default: [storage] retention]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub older_than: Duration,
+    pub older_than: Option<Duration>,
     /// Show what would be deleted; delete nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -5,6 +5,7 @@
 //! copies equal to what this module prints.
 
 use crate::commands::cli::Cli;
+use crate::commands::manual;
 use crate::run::exit::{Exit, UsageError};
 use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::Shell;
@@ -54,26 +55,33 @@ pub fn script(shell: CompletionShell) -> Vec<u8> {
 
 #[derive(Debug, Args)]
 pub struct ManpageArgs {
-    /// The command whose page to print (e.g. fetch); none: the main page
+    /// The command whose page to print (e.g. fetch; mna-reportd.toml: the job file's keys); none: the main page
     #[arg(value_name = "COMMAND")]
     pub command: Option<String>,
 }
 
-/// Every man page, section 1, in roff, by file name: `mna-reportd.1` for
-/// the program, `mna-reportd-<command>.1` for each command (as git does).
+/// Every man page, in roff, by file name: `mna-reportd.1` for the program,
+/// `mna-reportd-<command>.1` for each command (as git does), with the
+/// sections of [`manual::sections`], and `mna-reportd.toml.5` for the job
+/// file ([`manual::config_page`]).
 pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut pages = Vec::new();
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
-    pages.push((format!("{}.1", cmd.get_name()), out));
+    let main = clap_mangen::Man::new(cmd.clone());
+    pages.push((
+        format!("{}.1", cmd.get_name()),
+        manual::render_page(&main, &cmd, None)?,
+    ));
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let man = clap_mangen::Man::new(sub.clone());
-        let mut out = Vec::new();
-        man.render(&mut out)?;
+        let out = manual::render_page(&man, sub, Some(sub.get_name()))?;
         pages.push((man.get_filename(), out));
     }
+    pages.push((
+        "mna-reportd.toml.5".to_string(),
+        manual::config_page(env!("CARGO_PKG_VERSION")),
+    ));
     Ok(pages)
 }
 
@@ -85,8 +93,9 @@ pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
 
 /// `manpage [COMMAND]`: that page on stdout; exit 2 for an unknown command.
 pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
-    let want = match &args.command {
+    let want = match args.command.as_deref() {
         None => "mna-reportd.1".to_string(),
+        Some("mna-reportd.toml" | "toml" | "config") => "mna-reportd.toml.5".to_string(),
         Some(c) => format!("mna-reportd-{c}.1"),
     };
     let pages = man_pages()?;
@@ -159,5 +168,16 @@ mod tests {
             .expect("fetch page");
         assert!(fetch.contains(".TH mna-reportd-fetch 1"), "{fetch}");
         assert!(fetch.contains("\\-\\-from"), "{fetch}");
+        for (name, roff) in pages.iter().filter(|(n, _)| n.ends_with(".1")) {
+            let text = String::from_utf8_lossy(roff);
+            for section in ["CONFIGURATION", "ENVIRONMENT", "FILES", "EXAMPLES"] {
+                assert!(
+                    text.contains(&format!(".SH {section}\n")),
+                    "{name}: no {section}"
+                );
+            }
+            assert!(text.contains("mna\\-reportd.toml(5)"), "{name}");
+        }
+        assert!(names.contains(&"mna-reportd.toml.5"), "{names:?}");
     }
 }

@@ -35,18 +35,30 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
         }
         for job in &jobs {
             match discovery::refresh(engine.client(), engine.retry_settings(), &store, job).await {
-                Ok(l) if l.refused > 0 => eprintln!(
-                    "{}: listed; {} new, {} removed, {} refused (an id over {} bytes or with control characters: not fetched; see the log)",
-                    job.name,
-                    l.change.added_count,
-                    l.change.removed_count,
-                    l.refused,
-                    crate::tencent::api::listing::MAX_DEVICE_ID,
-                ),
-                Ok(l) => eprintln!(
-                    "{}: listed; {} new, {} removed",
-                    job.name, l.change.added_count, l.change.removed_count
-                ),
+                Ok(l) => {
+                    let none = match setup::open_readonly(&config)? {
+                        Some(conn) => why_no_device(&conn, job)?,
+                        None => None,
+                    };
+                    let refused = if l.refused > 0 {
+                        format!(
+                            ", {} refused (an id over {} bytes or with control characters: not fetched; see the log)",
+                            l.refused,
+                            crate::tencent::api::listing::MAX_DEVICE_ID,
+                        )
+                    } else {
+                        String::new()
+                    };
+                    eprintln!(
+                        "{}: listed; {} new, {} removed{refused}{}",
+                        job.name,
+                        l.change.added_count,
+                        l.change.removed_count,
+                        none.as_deref()
+                            .map(|why| format!("; it reports on no device: {why}"))
+                            .unwrap_or_default()
+                    );
+                }
                 Err(e) => {
                     failed = true;
                     eprintln!("{}: {e}; the inventory keeps what it knew", job.name);
@@ -63,7 +75,14 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
     };
     let text = match args.format {
         TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&all()?)?),
-        TableFormat::Table => table_text(&all()?),
+        TableFormat::Table => {
+            let rows = all()?;
+            if rows.is_empty() {
+                empty_text(args.refresh, failed)
+            } else {
+                table_text(&rows)
+            }
+        }
         TableFormat::Csv => {
             match csv_out(conn.as_ref(), std::io::stdout().lock()) {
                 Err(e) if is_broken_pipe(&e) => {}
@@ -74,6 +93,48 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
     };
     super::print(&text)?;
     Ok(if failed { Exit::Failed } else { Exit::Ok })
+}
+
+/// Why a discovering `job` reports on no device after a listing (`None`
+/// when it has some): its scope holds none, or `exclude` leaves none.
+fn why_no_device(conn: &rusqlite::Connection, job: &Job) -> anyhow::Result<Option<String>> {
+    let Some(d) = &job.discovery else {
+        return Ok(None);
+    };
+    if !devices::known(conn, d)?.is_empty() {
+        return Ok(None);
+    }
+    let unexcluded = Discovery {
+        exclude: Vec::new(),
+        ..d.clone()
+    };
+    let listed = devices::known(conn, &unexcluded)?.len();
+    let kind = match d.device_type {
+        Some(1) => "own ",
+        Some(2) => "third-party ",
+        _ => "",
+    };
+    Ok(Some(match (&d.scope, listed) {
+        (_, n) if n > 0 => format!(
+            "all {n} devices it would report on are in its exclude list\n  fix: remove some from `exclude` in the job"
+        ),
+        (Scope::All, _) => format!(
+            "the account has no {kind}devices\n  fix: add devices in the MNA console, or check that the keys are those of the right account"
+        ),
+        (Scope::Group(g), _) => format!(
+            "group {g} has no {kind}devices\n  fix: add devices to the group in the MNA console, or correct `group` in the job"
+        ),
+    }))
+}
+
+/// What an empty inventory says: why, when `--refresh` just listed.
+fn empty_text(refreshed: bool, failed: bool) -> String {
+    match (refreshed, failed) {
+        (false, _) => "no devices known; `mna-reportd devices --refresh` lists them\n",
+        (true, true) => "no devices known: the listing failed (see above)\n",
+        (true, false) => "no devices known: the listing found none (see above for why)\n",
+    }
+    .to_string()
 }
 
 /// A stand-in job that lists every device of the account.
@@ -144,9 +205,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn table_text(rows: &[DeviceRow]) -> String {
-    if rows.is_empty() {
-        return "no devices known; `mna-reportd devices --refresh` lists them\n".to_string();
-    }
     let opt = |v: &Option<String>| {
         v.as_deref()
             .map(super::shown)

@@ -84,13 +84,14 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
         for job in jobs {
             let zone = job.cadence.zone();
             let usage = |e: crate::core::timearg::TimeArgError| UsageError(e.to_string());
-            let from = from.resolve(zone).map_err(usage)?;
-            let to = to.resolve(zone).map_err(usage)?;
-            if from >= to {
-                return Err(
-                    UsageError(format!("--from ({from}) must be before --to ({to})")).into(),
-                );
+            if from.resolve(zone, now).map_err(usage)? >= to.resolve(zone, now).map_err(usage)? {
+                return Err(UsageError(format!(
+                    "--from {from} must be before --to {to}\n  fix: give the earlier time as --from"
+                ))
+                .into());
             }
+            let from = from.resolve(zone, now).map_err(usage)?;
+            let to = to.resolve(zone, now).map_err(usage)?;
             // No window ending after now is complete: none is planned.
             if to > now {
                 future.insert(job.lag);
@@ -350,7 +351,7 @@ fn print_not_complete(plan: &Plan) {
             .map(|(job, _)| job.lag),
     );
     let lag = match lags.iter().next() {
-        Some(lag) if lags.len() == 1 => humantime::format_duration(*lag).to_string(),
+        Some(lag) if lags.len() == 1 => crate::core::human::duration(*lag),
         _ => "its lag".to_string(),
     };
     let _ = writeln!(
@@ -394,13 +395,13 @@ fn print_summary(s: &Summary, skipped: usize) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{} ok, {} failed, {} already done, {} busy elsewhere, {} interrupted ({} bytes)",
+        "{} ok, {} failed, {} already done, {} busy elsewhere, {} interrupted; {} received",
         s.ok,
         s.failed.len(),
         s.already_done + skipped,
         s.busy,
         s.interrupted,
-        s.bytes
+        crate::core::human::bytes(s.bytes)
     );
     let mut err = std::io::stderr().lock();
     for f in &s.failed {

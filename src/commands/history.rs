@@ -23,7 +23,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
     };
     let since = args
         .since
-        .map(|t| t.resolve(&zone))
+        .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
         .transpose()
         .map_err(|e| crate::run::exit::UsageError(e.to_string()))?
         .map(|t| t.as_second());
@@ -65,6 +65,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
     let text = match args.format {
         TableFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rows)?),
         TableFormat::Csv => csv_text(&rows)?,
+        TableFormat::Table if rows.is_empty() => empty_text(&filter),
         TableFormat::Table => table_text(&rows, &config),
     };
     super::print(&text)?;
@@ -85,20 +86,27 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
     )
 }
 
-/// Byte counts for people.
+/// Byte counts for people (a table cell: the unit only).
 pub fn human_bytes(b: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
+    crate::core::human::size(u64::try_from(b).unwrap_or(0))
+}
+
+/// What an empty table says: no reports at all, or none that match.
+fn empty_text(filter: &HistoryFilter) -> String {
+    let mut what = vec![match filter.status {
+        Some(s) => format!("no {s} reports"),
+        None => "no reports".to_string(),
+    }];
+    if !filter.jobs.is_empty() {
+        what.push(format!("of {}", filter.jobs.join(", ")));
     }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
+    if filter.since.is_some() {
+        what.push("ending since that time".to_string());
     }
+    if filter.status.is_none() && filter.jobs.is_empty() && filter.since.is_none() {
+        return "no reports recorded\n".to_string();
+    }
+    format!("{}\n", what.join(" "))
 }
 
 /// An aligned table; window times in each job's zone.

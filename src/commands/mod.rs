@@ -11,6 +11,7 @@ pub mod devices;
 pub mod fetch;
 pub mod history;
 pub mod logging;
+pub mod manual;
 pub mod prune;
 pub mod serve;
 pub mod status;

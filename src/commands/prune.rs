@@ -1,11 +1,13 @@
-//! `prune --older-than D [--dry-run]`: delete report files whose window
-//! ended before now - D; their rows stay, marked `pruned`. `--dry-run`
-//! lists the files it would delete. Less than a day is refused, as for
-//! `[storage] retention`: it would delete reports as they arrive.
+//! `prune [--older-than D] [--dry-run]`: delete report files whose window
+//! ended before now - D (D is `[storage] retention` when `--older-than` is
+//! not given); their rows stay, marked `pruned`. `--dry-run` lists the files
+//! it would delete. Less than a day is refused, as for `[storage]
+//! retention`: it would delete reports as they arrive.
 
 use crate::archive::prune;
 use crate::archive::store::Store;
 use crate::commands::cli::PruneArgs;
+use crate::core::human;
 use crate::run::exit::{Exit, UsageError};
 use crate::run::setup;
 use std::io::Write;
@@ -15,16 +17,28 @@ use std::path::Path;
 const MIN_OLDER_THAN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> {
-    if args.older_than < MIN_OLDER_THAN {
+    if let Some(older_than) = args.older_than.filter(|d| *d < MIN_OLDER_THAN) {
         return Err(UsageError(format!(
             "--older-than {} is less than a day: it would delete reports as they arrive\n  \
              fix: give at least 1d (as for storage.retention), e.g. --older-than 400d",
-            humantime::format_duration(args.older_than)
+            human::duration(older_than)
         ))
         .into());
     }
     let config = setup::load_config(config_flag)?;
-    let secs = i64::try_from(args.older_than.as_secs())
+    let (older_than, source) = match (args.older_than, config.storage.retention) {
+        (Some(d), _) => (d, "--older-than"),
+        (None, Some(d)) => (d, "[storage] retention"),
+        (None, None) => {
+            return Err(UsageError(
+                "prune needs an age: no --older-than was given and [storage] retention is not set\n  \
+                 fix: give --older-than, e.g. --older-than 400d, or set retention = \"400d\" under [storage]"
+                    .into(),
+            )
+            .into());
+        }
+    };
+    let secs = i64::try_from(older_than.as_secs())
         .map_err(|_| UsageError("--older-than is too long".into()))?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;
     if !config.storage.database_path().exists() {
@@ -53,10 +67,10 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
     }
     let _ = writeln!(
         std::io::stdout().lock(),
-        "{verb} {} reports ({} files, {} bytes{}{}) whose window ended more than {} ago{}",
+        "{verb} {} reports ({} files, {}{}{}) whose window ended more than {} ago ({source}){}",
         p.reports,
         p.files_deleted,
-        p.bytes,
+        human::bytes(p.bytes),
         if p.missing_files > 0 {
             format!(", {} files already gone", p.missing_files)
         } else {
@@ -70,7 +84,7 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
         } else {
             String::new()
         },
-        humantime::format_duration(args.older_than),
+        human::duration(older_than),
         if p.outside > 0 {
             format!(
                 "\n{} reports skipped: their row records a file outside the reports directory {} (never deleted)\n  fix: run `mna-reportd check` and follow what it says about them",

@@ -1,5 +1,5 @@
 //! Stage two for `[[jobs]]` (with `[defaults]` applied): names, granularity,
-//! window and step, zone, lag and horizon, schedule, targets (or the
+//! window and step, zone ([`super::zone`]), lag and horizon, schedule, targets (or the
 //! discovery of devices) and regions.
 
 use super::model::{Discovery, Job, Scope};
@@ -59,13 +59,13 @@ fn list(cx: &mut Ctx<'_>, key: &str, v: &[Spanned<String>]) -> Vec<String> {
 
 /// Where the problems of job `i` are reported: `jobs[i].<key>`, at the
 /// key's value or, when the key is missing, at the job.
-struct At {
+pub(super) struct At {
     i: usize,
     job: Range<usize>,
 }
 
 impl At {
-    fn key(&self, field: &str) -> String {
+    pub(super) fn key(&self, field: &str) -> String {
         format!("jobs[{}].{field}", self.i)
     }
 
@@ -85,7 +85,7 @@ pub(super) fn job(
     let at = At { i, job: job_span };
     let name = name(cx, &at, raw, names);
     let granularity = granularity(cx, &at, raw);
-    let (timezone, zone) = zone(cx, &at, raw);
+    let (timezone, zone) = super::zone::zone(cx, &at, raw);
     let cadence = cadence(cx, &at, raw, granularity, zone);
     let (lag, catch_up) = lag_and_horizon(cx, &at, raw, cadence.as_ref());
     let schedule = schedule(cx, &at, raw);
@@ -175,71 +175,6 @@ fn granularity(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Option<Granularity> {
         );
     }
     parsed
-}
-
-/// `timezone`: an IANA name, UTC when left out. The name as written, and
-/// the zone when it is known. `"localtime"` (a file of the system's zone
-/// database, not a zone name a browser knows) stands for this machine's
-/// zone and is replaced by its IANA name.
-fn zone(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (String, Option<TimeZone>) {
-    let Some(z) = &raw.timezone else {
-        return ("UTC".to_string(), Some(TimeZone::UTC));
-    };
-    if z.get_ref().trim().eq_ignore_ascii_case("localtime") {
-        return match local_zone() {
-            Some((name, tz)) => (name, Some(tz)),
-            None => {
-                cx.problem(
-                    at.key("timezone"),
-                    Some(z.span()),
-                    "\"localtime\" stands for this machine's zone, which has no IANA name here (/etc/localtime is not a link into the zone database, or TZ is not a zone name)",
-                    Some("write the zone's IANA name, e.g. \"Europe/Berlin\" (`timedatectl` shows it)".to_string()),
-                );
-                (z.get_ref().clone(), None)
-            }
-        };
-    }
-    match TimeZone::get(z.get_ref()) {
-        Ok(tz) => (z.get_ref().clone(), Some(tz)),
-        Err(_) => {
-            cx.problem(
-                at.key("timezone"),
-                Some(z.span()),
-                format!("unknown time zone {:?}", z.get_ref()),
-                Some(unknown_zone_fix(z.get_ref())),
-            );
-            (z.get_ref().clone(), None)
-        }
-    }
-}
-
-/// This machine's zone (`TZ`, else `/etc/localtime`) and its IANA name,
-/// when it has one the time zone database knows.
-fn local_zone() -> Option<(String, TimeZone)> {
-    let tz = TimeZone::try_system().ok()?;
-    let name = tz.iana_name()?.to_string();
-    let known = !name.eq_ignore_ascii_case("localtime") && TimeZone::get(&name).is_ok();
-    known.then_some((name, tz))
-}
-
-/// Whether `name` is a zone of the time zone database.
-pub(super) fn known_zone(name: &str) -> bool {
-    TimeZone::get(name).is_ok()
-}
-
-/// The fix for an unknown zone: the closest name of the time zone database,
-/// when there is one close enough.
-pub(super) fn unknown_zone_fix(name: &str) -> String {
-    let names: Vec<String> = jiff::tz::db()
-        .available()
-        .map(|n| n.as_str().to_string())
-        .collect();
-    let general =
-        "time zones are IANA names such as \"Asia/Shanghai\", \"Europe/Berlin\" or \"UTC\"";
-    match crate::core::suggest::closest(name, names.iter().map(String::as_str)) {
-        Some(best) => format!("did you mean {best:?}? ({general})"),
-        None => format!("use an IANA name: {general}"),
-    }
 }
 
 /// `window` and `step`: whole multiples of the granularity (the window one

@@ -8,12 +8,15 @@
 //! what drives work or the command line.
 
 mod job;
+pub mod keys;
 mod model;
 pub mod private_file;
 mod raw;
 mod size;
+mod unknown;
 mod validate;
 mod web;
+mod zone;
 
 pub use model::{
     Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,
@@ -199,6 +202,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 /// [`parse`], with `default_state` as the state directory when the file sets none.
 pub fn parse_with(text: &str, path: &Path, default_state: &Path) -> Result<Config, ConfigError> {
+    // Every unknown key at once, each with what was meant; serde's
+    // `deny_unknown_fields` below stops at the first.
+    if let Ok(doc) = toml::from_str::<toml::Table>(text) {
+        let unknown = unknown::problems(&doc, text);
+        if !unknown.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems: unknown,
+            });
+        }
+    }
     let raw: raw::RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {

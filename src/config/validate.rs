@@ -181,12 +181,12 @@ pub(super) fn validate(
     // An unknown default zone is one problem, of `defaults.timezone`, not
     // one of every job that takes it.
     let bad_default_zone = match &defaults.timezone {
-        Some(z) if !super::job::known_zone(z.get_ref()) => {
+        Some(z) if !super::zone::known_zone(z.get_ref()) => {
             cx.problem(
                 "defaults.timezone",
                 Some(z.span()),
                 format!("unknown time zone {:?}", z.get_ref()),
-                Some(super::job::unknown_zone_fix(z.get_ref())),
+                Some(super::zone::unknown_zone_fix(z.get_ref())),
             );
             true
         }

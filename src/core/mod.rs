@@ -1,6 +1,7 @@
 //! The pure core: what a report window is, when a job fires, what a target
 //! is, the report's vocabulary, how a time argument reads, how server text
-//! is made safe to show (and to open as CSV), which known name a mistyped one meant.
+//! is made safe to show (and to open as CSV), how durations and sizes read
+//! to people, which known name a mistyped one meant.
 //!
 //! No I/O and no clock: moments are arguments. May not import any other
 //! folder of the crate.
@@ -8,6 +9,7 @@
 pub mod csv_cell;
 pub mod digest;
 pub mod filename;
+pub mod human;
 pub mod report;
 pub mod schedule;
 pub mod suggest;

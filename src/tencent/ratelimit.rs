@@ -123,6 +123,8 @@ pub struct Limiter {
     /// Calls let go so far.
     sent: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
+    /// Waiters, first come first served.
+    queue: tokio::sync::Mutex<()>,
 }
 
 impl Limiter {
@@ -134,6 +136,7 @@ impl Limiter {
                 next: None,
                 pace: Pace::default(),
             }),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -192,8 +195,11 @@ impl Limiter {
         }
     }
 
-    /// Wait until the next call may go, and count it.
+    /// Wait until the next call may go, and count it. Callers go in the
+    /// order they came (the queue is a fair lock): reports taken oldest
+    /// first are sent oldest first.
     pub async fn acquire(&self) {
+        let _turn = self.queue.lock().await;
         loop {
             match self.try_take(Instant::now()) {
                 Ok(()) => return,

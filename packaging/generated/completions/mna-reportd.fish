@@ -67,7 +67,7 @@ complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s v -l v
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s q -l quiet -d 'Only warnings and errors'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand fetch" -s h -l help -d 'Print help'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l job -d 'Only this job (repeatable)' -r
-complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l since -d 'Only windows ending at or after T' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l since -d 'Only windows ending at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)' -r
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand history" -l status -d 'Only this status: pending, running, ok, failed, pruned' -r -f -a "pending\t''
 running\t''
 ok\t''
@@ -101,7 +101,7 @@ complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand devices" -l refr
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand devices" -s v -l verbose -d 'More log detail (-v debug, -vv trace)'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand devices" -s q -l quiet -d 'Only warnings and errors'
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand devices" -s h -l help -d 'Print help'
-complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l older-than -d 'Age of the window end beyond which files are deleted (e.g. 400d)' -r
+complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l older-than -d 'Age of the window end beyond which files are deleted (e.g. 400d) [default: [storage] retention]' -r
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l config -d 'Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]' -r -F
 complete -c mna-reportd -n "__fish_mna_reportd_using_subcommand prune" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"

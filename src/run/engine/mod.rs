@@ -158,6 +158,9 @@ pub struct Engine {
     /// Set when a claim of ours could not be given back (or its failure
     /// recorded): the end of the run tries again.
     left_claims: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Claims are made one at a time, in the order the reports were taken
+    /// (the lock is fair), so that the API calls that follow go oldest first.
+    claim_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Engine {
@@ -181,6 +184,7 @@ impl Engine {
             permits: permits::Permits::new(concurrency),
             damaged: Default::default(),
             left_claims: Default::default(),
+            claim_turn: Default::default(),
         }
     }
 
@@ -375,6 +379,7 @@ impl Engine {
         let owner = store.owner().to_string();
         let file = archive.absolute(&final_path).to_string_lossy().into_owned();
         let planned = p.clone();
+        let _turn = self.claim_turn.lock().await;
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
             let claimed = store.on_thread(|c| {
                 let now = store::now();
