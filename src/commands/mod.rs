@@ -9,6 +9,7 @@ pub mod cli;
 pub mod completions;
 pub mod devices;
 pub mod fetch;
+pub mod fetch_end;
 pub mod history;
 pub mod logging;
 pub mod prune;

@@ -5,9 +5,12 @@
 //!
 //! Stopping: when `stop` is cancelled no new report starts; when `abort` is
 //! cancelled the reports in flight are abandoned, their claims given back
-//! (`pending`) and their `.part` files removed.
+//! (`pending`) and their `.part` files removed. An error no retry mends
+//! stops the run by itself ([`gate`]): the report that met it is recorded
+//! failed, those in flight finish or are given back, the rest is untouched.
 
 mod attempt;
+mod gate;
 mod permits;
 
 use crate::archive::files;
@@ -16,13 +19,15 @@ use crate::archive::store::reports::{self, Claim};
 use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
 use crate::core::report::{RegionScope, ReportKey};
+use crate::run::end::FailFast;
 use crate::run::plan::Planned;
+use crate::run::retry::Class;
 use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
 #[derive(Clone, Default)]
@@ -106,12 +111,21 @@ pub struct Summary {
     pub interrupted: usize,
     /// The history database turned out damaged: the run stopped.
     pub damaged: Option<store::HistoryDamaged>,
+    /// An error no retry mends stopped the run.
+    pub fail_fast: Option<FailFast>,
+    /// Not started, or given back, because of that stop.
+    pub untouched: usize,
     pub bytes: u64,
 }
 
 impl Summary {
     pub fn total(&self) -> usize {
-        self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
+        self.ok
+            + self.failed.len()
+            + self.already_done
+            + self.busy
+            + self.interrupted
+            + self.untouched
     }
 }
 
@@ -138,6 +152,8 @@ enum Outcome {
     /// Being fetched by another process: this report, to wait for.
     Busy(Box<Planned>),
     Interrupted,
+    /// Not tried, or given back, because the run was halted.
+    Untouched,
 }
 
 /// Fetches reports.
@@ -234,6 +250,8 @@ impl Engine {
         let taken = AtomicUsize::new(0);
         let mut summary = Summary::default();
         let stop = ctl.stop.clone();
+        let gate = gate::Gate::default();
+        let halted = gate.halted_token();
         let unique = planned.by_ref().filter(|p| {
             let at = (p.job.name.clone(), p.window);
             if window.as_ref() != Some(&at) {
@@ -246,8 +264,10 @@ impl Engine {
             .inspect(|_| {
                 taken.fetch_add(1, Ordering::Relaxed);
             })
-            .take_while(move |_| std::future::ready(!stop.is_cancelled()))
-            .map(|p| self.fetch_report(p, force, ctl))
+            .take_while(move |_| {
+                std::future::ready(!stop.is_cancelled() && !halted.is_cancelled())
+            })
+            .map(|p| self.fetch_report(p, force, ctl, &gate))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
             ctl.tally.count(&outcome);
@@ -263,12 +283,19 @@ impl Engine {
                     summary.busy_reports.push(*p);
                 }
                 Outcome::Interrupted => summary.interrupted += 1,
+                Outcome::Untouched => summary.untouched += 1,
             }
         }
         drop(outcomes);
         // Taken but not started (a stop), and never taken.
         let taken = taken.load(Ordering::Relaxed);
-        summary.interrupted += taken - summary.total() + planned.count();
+        let left = taken - summary.total() + planned.count();
+        summary.fail_fast = gate.reason();
+        if summary.fail_fast.is_some() {
+            summary.untouched += left;
+        } else {
+            summary.interrupted += left;
+        }
         summary.damaged = self.damaged.get().cloned();
         if self.left_claims.swap(false, Ordering::Relaxed) {
             self.release_left_claims().await;
@@ -277,9 +304,18 @@ impl Engine {
     }
 
     /// Claim, fetch and record one report (its tries included).
-    async fn fetch_report(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+    async fn fetch_report(
+        &self,
+        p: Planned,
+        force: bool,
+        ctl: &Control,
+        gate: &gate::Gate,
+    ) -> Outcome {
         if ctl.stop.is_cancelled() {
             return Outcome::Interrupted;
+        }
+        if gate.is_halted() {
+            return Outcome::Untouched;
         }
         let _permit = tokio::select! {
             p = self.permits.acquire() => match p {
@@ -290,6 +326,9 @@ impl Engine {
         };
         if self.damaged.get().is_some() {
             return Outcome::Interrupted;
+        }
+        if gate.is_halted() {
+            return Outcome::Untouched;
         }
         let key = p.key();
         let final_path = files::report_path(
@@ -315,24 +354,19 @@ impl Engine {
             }
         };
         let result = tokio::select! {
-            r = self.fetch_with_retries(&p, id, &final_path, &tries) => Some(r),
+            r = self.fetch_with_retries(&p, id, &final_path, &tries, gate) => Some(r),
             _ = ctl.abort.cancelled() => None,
         };
         match result {
             None => {
-                let (archive, part) = (self.archive.clone(), final_path.part());
-                let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
-                let owner = self.store.owner().to_string();
-                if let Err(e) = self
-                    .store
-                    .on_pool(move |c| reports::release(c, id, &owner, store::now()))
-                    .await
-                {
-                    self.left_claims.store(true, Ordering::Relaxed);
-                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
-                }
+                self.give_back(id, &key, &final_path).await;
                 info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
+            }
+            Some(Err(attempt::StepError::Halted)) => {
+                self.give_back(id, &key, &final_path).await;
+                debug!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report given back: the run stopped");
+                Outcome::Untouched
             }
             Some(Ok(done)) => {
                 metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
@@ -355,6 +389,14 @@ impl Engine {
                     hint: e.hint(),
                     ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
                 };
+                if e.class() == Class::StopRun {
+                    gate.halt(FailFast {
+                        code: failure.code.clone(),
+                        message: failure.message.clone(),
+                        fix: failure.hint.unwrap_or("see the error above").to_string(),
+                        request_id: failure.request_id.clone(),
+                    });
+                }
                 self.failed(Some(id), failure).await
             }
         }
@@ -435,6 +477,22 @@ impl Engine {
                 self.left_claims.store(true, Ordering::Relaxed);
                 warn!(error = %e, "could not give back reports left running; the next start will");
             }
+        }
+    }
+
+    /// Give back report `id`, claimed but not finished: its `.part` file
+    /// goes, the report is `pending` again.
+    async fn give_back(&self, id: i64, key: &ReportKey, final_path: &RelPath) {
+        let (archive, part) = (self.archive.clone(), final_path.part());
+        let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
+        let owner = self.store.owner().to_string();
+        if let Err(e) = self
+            .store
+            .on_pool(move |c| reports::release(c, id, &owner, store::now()))
+            .await
+        {
+            self.left_claims.store(true, Ordering::Relaxed);
+            warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
         }
     }
 

@@ -1,0 +1,186 @@
+//! How a run (a manual fetch or a daemon fire) ended, as a small value:
+//! the outcome, the code that stopped it, the counts; and the failures of a
+//! run grouped by code for the operator. Pure.
+
+use crate::run::engine::{Failure, Summary};
+use serde::Serialize;
+
+/// An error no retry mends, met by one report: the whole run stopped there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailFast {
+    /// The error code (the API's, or a local one such as `ConnectionRefused`).
+    pub code: String,
+    pub message: String,
+    /// What the operator should do.
+    pub fix: String,
+    pub request_id: Option<String>,
+}
+
+impl FailFast {
+    /// The message for the operator: what stopped the run, then the fix.
+    pub fn text(&self) -> String {
+        let request = self
+            .request_id
+            .as_deref()
+            .map(|r| format!(" (request id {r})"))
+            .unwrap_or_default();
+        let message = crate::core::text::escape_controls(&self.message);
+        format!(
+            "stopped: {message}{request}; no further report was tried\n  fix: {}",
+            self.fix
+        )
+    }
+}
+
+/// How a run ended (the `runs` table's `outcome`, but `running`/`crashed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything planned was tried (some may have failed).
+    Done,
+    /// A signal stopped it; what was not fetched stays to do.
+    Interrupted,
+    /// An error no retry mends (or a damaged history) stopped it.
+    Stopped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// The end of a run: what a record of it keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunEnd {
+    pub outcome: Outcome,
+    /// The code that stopped it (`None` when done or interrupted).
+    pub reason: Option<String>,
+    pub planned: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// Already done, busy elsewhere, interrupted or left untouched by a stop.
+    pub skipped: usize,
+}
+
+impl RunEnd {
+    /// The end of a run that planned `planned` reports and did `s`;
+    /// `signalled` when a signal stopped it.
+    pub fn of(s: &Summary, planned: usize, signalled: bool) -> RunEnd {
+        let (outcome, reason) = if let Some(f) = &s.fail_fast {
+            (Outcome::Stopped, Some(f.code.clone()))
+        } else if s.damaged.is_some() {
+            (
+                Outcome::Stopped,
+                Some("HistoryDatabaseDamaged".to_string()),
+            )
+        } else if signalled && s.interrupted > 0 {
+            (Outcome::Interrupted, None)
+        } else {
+            (Outcome::Done, None)
+        };
+        let failed = s.failed.len();
+        RunEnd {
+            outcome,
+            reason,
+            planned,
+            ok: s.ok,
+            failed,
+            skipped: planned.saturating_sub(s.ok + failed),
+        }
+    }
+}
+
+/// The failures of one code.
+#[derive(Debug)]
+pub struct Group<'a> {
+    pub code: &'a str,
+    pub count: usize,
+    /// The first failure of the code.
+    pub example: &'a Failure,
+}
+
+/// `failures` grouped by code, most frequent first (then by code).
+pub fn group(failures: &[Failure]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for f in failures {
+        match groups.iter_mut().find(|g| g.code == f.code) {
+            Some(g) => g.count += 1,
+            None => groups.push(Group {
+                code: &f.code,
+                count: 1,
+                example: f,
+            }),
+        }
+    }
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(b.code)));
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::report::ReportKey;
+
+    fn failure(code: &str, window: &str) -> Failure {
+        Failure {
+            key: ReportKey {
+                job: "j".into(),
+                target: "all".into(),
+                region: String::new(),
+                window_start: 0,
+                window_end: 3600,
+            },
+            window: window.into(),
+            code: code.into(),
+            message: format!("{code} happened"),
+            request_id: None,
+            hint: None,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn failures_are_grouped_by_code_with_one_example() {
+        let all = [
+            failure("DownloadShort", "a"),
+            failure("InvalidParameter", "b"),
+            failure("InvalidParameter", "c"),
+        ];
+        let g = group(&all);
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].code, g[0].count, g[0].example.window.as_str()), ("InvalidParameter", 2, "b"));
+        assert_eq!((g[1].code, g[1].count), ("DownloadShort", 1));
+    }
+
+    #[test]
+    fn the_end_names_what_stopped_it() {
+        let stopped = Summary {
+            fail_fast: Some(FailFast {
+                code: "AuthFailure.SignatureFailure".into(),
+                message: "m".into(),
+                fix: "f".into(),
+                request_id: None,
+            }),
+            failed: vec![failure("AuthFailure.SignatureFailure", "a")],
+            untouched: 99,
+            ..Summary::default()
+        };
+        let end = RunEnd::of(&stopped, 100, false);
+        assert_eq!(end.outcome, Outcome::Stopped);
+        assert_eq!(end.reason.as_deref(), Some("AuthFailure.SignatureFailure"));
+        assert_eq!((end.planned, end.ok, end.failed, end.skipped), (100, 0, 1, 99));
+        let interrupted = Summary {
+            ok: 3,
+            interrupted: 7,
+            ..Summary::default()
+        };
+        let end = RunEnd::of(&interrupted, 10, true);
+        assert_eq!((end.outcome, end.reason), (Outcome::Interrupted, None));
+        assert_eq!(RunEnd::of(&Summary::default(), 0, false).outcome, Outcome::Done);
+    }
+}

@@ -1,0 +1,123 @@
+//! An error no retry mends stops the whole fetch after its first occurrence:
+//! a wrong key, an endpoint that refuses connections, a file host on
+//! Tencent Cloud's internal network. One message with the fix, exit 1, the
+//! reports not tried left untouched.
+
+mod common;
+
+use common::*;
+use fake_mna::Fault;
+
+/// 100 hourly reports.
+const FROM: &str = "2026-11-01T00:00:00Z";
+const TO_100: &str = "2026-11-05T04:00:00Z";
+
+fn attempts(w: &World) -> Vec<(String, Option<String>)> {
+    let db = w.db();
+    let mut st = db
+        .prepare("SELECT kind, error_code FROM attempts ORDER BY rowid")
+        .expect("query");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// One report `failed`, the others of the first batch in flight `pending`
+/// again (at most `concurrency - 1` = 3), no other touched.
+fn assert_only_one_failed(w: &World) {
+    let counts = w.status_counts();
+    let pending = counts
+        .iter()
+        .find(|(s, _)| s == "pending")
+        .map_or(0, |c| c.1);
+    assert!(pending <= 3, "{counts:?}");
+    let mut want = vec![("failed".to_string(), 1)];
+    if pending > 0 {
+        want.push(("pending".to_string(), pending));
+    }
+    assert_eq!(counts, want);
+}
+
+#[test]
+fn a_wrong_key_on_a_100_report_range_makes_one_call() {
+    let w = World::new(HOURLY);
+    let o = w
+        .cmd()
+        .env("TENCENTCLOUD_SECRET_KEY", "not-the-key")
+        .args(["fetch", "--job", "hourly-all", "--from", FROM, "--to", TO_100])
+        .output()
+        .expect("run");
+    assert_exit(&o, 1);
+    let calls = w.fake.calls_of("GetStatisticData");
+    assert_eq!(calls.len(), 1, "one call, not one per report");
+    let err = stderr(&o);
+    assert_eq!(err.matches("stopped:").count(), 1, "{err}");
+    assert!(err.contains("AuthFailure.SignatureFailure"), "{err}");
+    assert!(err.contains("  fix: the SecretKey does not match"), "{err}");
+    assert!(stdout(&o).contains("99 not tried"), "{}", stdout(&o));
+    // the report that met the error is recorded failed; those in flight
+    // (claimed, waiting for the first answer) are given back, the rest untouched
+    assert_only_one_failed(&w);
+    assert_eq!(attempts(&w).len(), 1);
+}
+
+#[test]
+fn a_refused_endpoint_stops_after_one_connection_attempt_with_a_fix() {
+    let w = World::new(HOURLY);
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind(loopback())
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    let text = text.replace(&w.fake.endpoint(), &format!("http://127.0.0.1:{port}"));
+    std::fs::write(&w.config, text).expect("config");
+    let o = w.fetch("hourly-all", FROM, "2026-11-01T03:00:00Z", &[]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("ConnectionRefused"), "{err}");
+    assert!(err.contains("  fix: nothing listens at api.endpoint"), "{err}");
+    // one try in all: no retry, no other report started
+    let tries = attempts(&w);
+    assert_eq!(tries.len(), 1, "{tries:?}");
+    assert_eq!(tries[0].1.as_deref(), Some("ConnectionRefused"));
+    assert_only_one_failed(&w);
+}
+
+#[test]
+fn a_file_on_an_internal_tencent_host_says_where_to_run() {
+    let w = World::new(HOURLY);
+    w.write_config_with(
+        &Settings {
+            concurrency: Some(1),
+            ..Settings::default()
+        },
+        "",
+        HOURLY,
+    );
+    // The documented example's kind of URL, on a name that never resolves.
+    let answer = r#"{"Response": {"FilePath": "https://mna-1250000000.cos-internal.ap-guangzhou.tencentcos.invalid/report.xlsx?sign=x", "RequestId": "req-internal-1"}}"#;
+    w.fake.push_api_faults(3, Fault::ApiAnswer(answer.to_string()));
+    let o = w.fetch("hourly-all", FROM, "2026-11-01T03:00:00Z", &[]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("DownloadHostInternal"), "{err}");
+    assert!(
+        err.contains("reachable only from inside Tencent Cloud"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  fix: the API gives report files on Tencent Cloud's internal network"),
+        "{err}"
+    );
+    // one call, one download try: the other reports are not tried
+    assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
+    let tries = attempts(&w);
+    assert_eq!(
+        tries.iter().filter(|t| t.1.as_deref() == Some("DownloadHostInternal")).count(),
+        1,
+        "{tries:?}"
+    );
+    assert_eq!(w.status_counts(), vec![("failed".to_string(), 1)]);
+}
