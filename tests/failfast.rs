@@ -121,3 +121,29 @@ fn a_file_on_an_internal_tencent_host_says_where_to_run() {
     );
     assert_eq!(w.status_counts(), vec![("failed".to_string(), 1)]);
 }
+
+#[test]
+fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
+    use common::daemon::{Notify, free_port, http_get, wait_for};
+    let port = free_port();
+    let w = World::with(
+        fake_mna::FakeConfig::default(),
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nlag = \"0s\"\ncatch_up = \"12h\"\n",
+    );
+    let mut notify = Notify::new(&w);
+    let d = w.start_daemon(&[("TENCENTCLOUD_SECRET_KEY", "not-the-key"), notify.env()]);
+    notify.read_until("READY=1");
+    let long = std::time::Duration::from_secs(60);
+    wait_for("healthz to say why the fire stopped", long, || {
+        let (status, body) = http_get(port, "/healthz");
+        status == 503 && body.contains("AuthFailure.SignatureFailure")
+    });
+    let (_, body) = http_get(port, "/healthz");
+    assert!(body.contains("job h:"), "{body}");
+    assert!(body.contains("fix: the SecretKey does not match"), "{body}");
+    // the catch-up of 12 reports made one call; the daemon runs on
+    assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
+    assert!(d.log_text().contains("fire stopped at an error no retry mends"));
+    d.stop();
+}

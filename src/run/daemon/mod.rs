@@ -286,13 +286,12 @@ impl Daemon {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
         let s = &done.summary;
-        if let Some(damaged) = &s.damaged {
-            self.health.mark_damaged(damaged.to_string());
-        }
+        self.health.note_fire(&done.job, s);
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {
-            info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
+            let end = crate::run::end::RunEnd::of(s, s.total(), s.interrupted > 0);
+            info!(job = %done.job, outcome = end.outcome.as_str(), reason = end.reason.as_deref().unwrap_or("-"), ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, untouched = s.untouched, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
         }
         if let Some(job) = self.scheduler.job(&done.job) {
             let step = Duration::from_secs(job.cadence.step().nominal_secs());
