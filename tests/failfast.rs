@@ -147,3 +147,40 @@ fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
     assert!(d.log_text().contains("fire stopped at an error no retry mends"));
     d.stop();
 }
+
+#[test]
+fn check_probe_passes_against_the_fake_and_writes_nothing() {
+    let w = World::new(HOURLY);
+    let o = w.run(&["check", "--probe"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains(&format!("probe: endpoint {}", w.fake.endpoint())), "{out}");
+    assert!(out.contains("probe: credentials: environment"), "{out}");
+    assert!(out.contains(" ms\n"), "{out}");
+    let calls = w.fake.calls_of("GetStatisticData");
+    assert_eq!(calls.len(), 1);
+    let rid = calls[0].outcome.request_id().expect("request id").to_string();
+    assert!(out.contains(&format!("probe: request id {rid}")), "{out}");
+    assert!(out.contains("probe: ok"), "{out}");
+    assert!(w.fake.downloads().is_empty(), "nothing downloaded");
+    assert!(!w.db_path().exists(), "nothing written");
+}
+
+#[test]
+fn check_probe_with_a_wrong_key_exits_1_with_the_fix() {
+    let w = World::new(HOURLY);
+    let o = w
+        .cmd()
+        .env("TENCENTCLOUD_SECRET_KEY", "not-the-key")
+        .args(["check", "--probe"])
+        .output()
+        .expect("run");
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains("probe: failed: API error AuthFailure.SignatureFailure"), "{err}");
+    assert!(err.contains("  fix: the SecretKey does not match the SecretId"), "{err}");
+    // without --probe, no call is made
+    let o = w.run(&["check"]);
+    assert_exit(&o, 0);
+    assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
+}
