@@ -132,7 +132,12 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
 /// How often a fetch looks again at reports another process is fetching.
 pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> anyhow::Result<Exit> {
+pub async fn run(
+    config_flag: Option<&Path>,
+    args: FetchArgs,
+    quiet: bool,
+    verbose: u8,
+) -> anyhow::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
@@ -247,6 +252,8 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
     let mode = progress::Mode::pick(quiet);
+    // Under a bar, each report's line shows only with -v: the summary tells.
+    progress::set_per_report_lines(mode != progress::Mode::Bar || verbose > 0);
     let shown = progress::Shown::start(mode, total, ctl.tally.clone(), limiter);
     let mut summary = engine.run(todo, args.force, &ctl).await;
     if summary.fail_fast.is_none() {

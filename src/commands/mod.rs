@@ -32,7 +32,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
             Ok(Exit::Ok) if args.probe => probe::run(config).await,
             other => other,
         },
-        Command::Fetch(args) => fetch::run(config, args, cli.quiet).await,
+        Command::Fetch(args) => fetch::run(config, args, cli.quiet, cli.verbose).await,
         Command::History(args) => history::run(config, args),
         Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,

@@ -62,7 +62,7 @@ pub async fn run(config_flag: Option<&std::path::Path>) -> anyhow::Result<Exit> 
     let _ = writeln!(out, "probe: credentials: {source}");
     let _ = writeln!(
         out,
-        "probe: GetStatisticData for job {job}, device {}, {}..{}: answered in {} ms",
+        "probe: GetStatisticData for job {job}, device {}, {}..{}: took {} ms",
         request.device_id,
         Timestamp::from_second(request.begin_time).map_or_else(|_| "?".into(), |t| t.to_string()),
         Timestamp::from_second(request.end_time).map_or_else(|_| "?".into(), |t| t.to_string()),

@@ -143,7 +143,7 @@ impl Engine {
             .when(|e: &StepError| e.class() == Class::Retry)
             .notify(|e: &StepError, after: Duration| {
                 metrics::counter!("mna_reportd_retries_total", "job" => job.clone()).increment(1);
-                warn!(job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
+                per_report!(warn, job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
             })
             .await
     }

@@ -9,6 +9,18 @@
 //! stops the run by itself ([`gate`]): the report that met it is recorded
 //! failed, those in flight finish or are given back, the rest is untouched.
 
+/// A per-report log line: at `$level`, or at debug when a bar shows the
+/// progress and the end of the fetch sums the failures up.
+macro_rules! per_report {
+    ($level:ident, $($event:tt)*) => {
+        if crate::run::progress::per_report_lines() {
+            tracing::$level!($($event)*)
+        } else {
+            tracing::debug!($($event)*)
+        }
+    };
+}
+
 mod attempt;
 mod gate;
 mod permits;
@@ -371,7 +383,7 @@ impl Engine {
             Some(Ok(done)) => {
                 metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
                 metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
-                info!(
+                per_report!(info,
                     job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
                     attempts = done.attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
                 );
@@ -528,7 +540,7 @@ impl Engine {
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
-        warn!(
+        per_report!(warn,
             job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %failure.window,
             attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
             hint = failure.hint.unwrap_or("-"), "report failed"
