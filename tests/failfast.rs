@@ -184,3 +184,38 @@ fn check_probe_with_a_wrong_key_exits_1_with_the_fix() {
     assert_exit(&o, 0);
     assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
 }
+
+#[test]
+fn an_interrupted_fetch_ends_with_the_command_that_resumes_it() {
+    use std::process::Stdio;
+    let cfg = fake_mna::FakeConfig {
+        answer_delay: fake_mna::Delay::fixed(std::time::Duration::from_secs(2)),
+        ..fake_mna::FakeConfig::default()
+    };
+    let w = World::with(cfg, "", HOURLY);
+    let args = [
+        "fetch", "--job", "hourly-all", "--from", FROM, "--to", TO_100, "--force",
+    ];
+    let child = w
+        .cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    common::daemon::wait_for("the first call", std::time::Duration::from_secs(60), || {
+        !w.fake.calls().is_empty()
+    });
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let err = stderr(&o);
+    let resume = format!(
+        "to resume, run:\n  {} --config {} fetch --job hourly-all --from {FROM} --to {TO_100}\n",
+        BIN,
+        w.config.display()
+    );
+    assert!(err.contains(&resume), "{err}");
+    assert!(err.contains("without --force"), "{err}");
+}
