@@ -128,7 +128,9 @@ fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
     let port = free_port();
     let w = World::with(
         fake_mna::FakeConfig::default(),
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
         "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nlag = \"0s\"\ncatch_up = \"12h\"\n",
     );
     let mut notify = Notify::new(&w);
@@ -142,6 +144,13 @@ fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
     let (_, body) = http_get(port, "/healthz");
     assert!(body.contains("job h:"), "{body}");
     assert!(body.contains("fix: the SecretKey does not match"), "{body}");
+    // the page's overview says it too
+    let (status, jobs) = http_get(port, "/api/jobs");
+    assert_eq!(status, 200, "{jobs}");
+    let jobs: serde_json::Value = serde_json::from_str(&jobs).expect("json");
+    let stopped = jobs["jobs"][0]["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.starts_with("AuthFailure.SignatureFailure: "), "{jobs}");
+    assert!(stopped.contains("fix: the SecretKey does not match"), "{jobs}");
     // the catch-up of 12 reports made one call; the daemon runs on
     assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
     assert!(d.log_text().contains("fire stopped at an error no retry mends"));
