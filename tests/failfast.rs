@@ -45,7 +45,15 @@ fn a_wrong_key_on_a_100_report_range_makes_one_call() {
     let o = w
         .cmd()
         .env("TENCENTCLOUD_SECRET_KEY", "not-the-key")
-        .args(["fetch", "--job", "hourly-all", "--from", FROM, "--to", TO_100])
+        .args([
+            "fetch",
+            "--job",
+            "hourly-all",
+            "--from",
+            FROM,
+            "--to",
+            TO_100,
+        ])
         .output()
         .expect("run");
     assert_exit(&o, 1);
@@ -77,7 +85,10 @@ fn a_refused_endpoint_stops_after_one_connection_attempt_with_a_fix() {
     assert_exit(&o, 1);
     let err = stderr(&o);
     assert!(err.contains("ConnectionRefused"), "{err}");
-    assert!(err.contains("  fix: nothing listens at api.endpoint"), "{err}");
+    assert!(
+        err.contains("  fix: nothing listens at api.endpoint"),
+        "{err}"
+    );
     // one try in all: no retry, no other report started
     let tries = attempts(&w);
     assert_eq!(tries.len(), 1, "{tries:?}");
@@ -98,7 +109,8 @@ fn a_file_on_an_internal_tencent_host_says_where_to_run() {
     );
     // The documented example's kind of URL, on a name that never resolves.
     let answer = r#"{"Response": {"FilePath": "https://mna-1250000000.cos-internal.ap-guangzhou.tencentcos.invalid/report.xlsx?sign=x", "RequestId": "req-internal-1"}}"#;
-    w.fake.push_api_faults(3, Fault::ApiAnswer(answer.to_string()));
+    w.fake
+        .push_api_faults(3, Fault::ApiAnswer(answer.to_string()));
     let o = w.fetch("hourly-all", FROM, "2026-11-01T03:00:00Z", &[]);
     assert_exit(&o, 1);
     let err = stderr(&o);
@@ -115,7 +127,10 @@ fn a_file_on_an_internal_tencent_host_says_where_to_run() {
     assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
     let tries = attempts(&w);
     assert_eq!(
-        tries.iter().filter(|t| t.1.as_deref() == Some("DownloadHostInternal")).count(),
+        tries
+            .iter()
+            .filter(|t| t.1.as_deref() == Some("DownloadHostInternal"))
+            .count(),
         1,
         "{tries:?}"
     );
@@ -149,11 +164,20 @@ fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
     assert_eq!(status, 200, "{jobs}");
     let jobs: serde_json::Value = serde_json::from_str(&jobs).expect("json");
     let stopped = jobs["jobs"][0]["stopped"].as_str().unwrap_or_default();
-    assert!(stopped.starts_with("AuthFailure.SignatureFailure: "), "{jobs}");
-    assert!(stopped.contains("fix: the SecretKey does not match"), "{jobs}");
+    assert!(
+        stopped.starts_with("AuthFailure.SignatureFailure: "),
+        "{jobs}"
+    );
+    assert!(
+        stopped.contains("fix: the SecretKey does not match"),
+        "{jobs}"
+    );
     // the catch-up of 12 reports made one call; the daemon runs on
     assert_eq!(w.fake.calls_of("GetStatisticData").len(), 1);
-    assert!(d.log_text().contains("fire stopped at an error no retry mends"));
+    assert!(
+        d.log_text()
+            .contains("fire stopped at an error no retry mends")
+    );
     d.stop();
 }
 
@@ -163,12 +187,19 @@ fn check_probe_passes_against_the_fake_and_writes_nothing() {
     let o = w.run(&["check", "--probe"]);
     assert_exit(&o, 0);
     let out = stdout(&o);
-    assert!(out.contains(&format!("probe: endpoint {}", w.fake.endpoint())), "{out}");
+    assert!(
+        out.contains(&format!("probe: endpoint {}", w.fake.endpoint())),
+        "{out}"
+    );
     assert!(out.contains("probe: credentials: environment"), "{out}");
     assert!(out.contains(" ms\n"), "{out}");
     let calls = w.fake.calls_of("GetStatisticData");
     assert_eq!(calls.len(), 1);
-    let rid = calls[0].outcome.request_id().expect("request id").to_string();
+    let rid = calls[0]
+        .outcome
+        .request_id()
+        .expect("request id")
+        .to_string();
     assert!(out.contains(&format!("probe: request id {rid}")), "{out}");
     assert!(out.contains("probe: ok"), "{out}");
     assert!(w.fake.downloads().is_empty(), "nothing downloaded");
@@ -186,8 +217,14 @@ fn check_probe_with_a_wrong_key_exits_1_with_the_fix() {
         .expect("run");
     assert_exit(&o, 1);
     let err = stderr(&o);
-    assert!(err.contains("probe: failed: API error AuthFailure.SignatureFailure"), "{err}");
-    assert!(err.contains("  fix: the SecretKey does not match the SecretId"), "{err}");
+    assert!(
+        err.contains("probe: failed: API error AuthFailure.SignatureFailure"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  fix: the SecretKey does not match the SecretId"),
+        "{err}"
+    );
     // without --probe, no call is made
     let o = w.run(&["check"]);
     assert_exit(&o, 0);
@@ -203,7 +240,14 @@ fn an_interrupted_fetch_ends_with_the_command_that_resumes_it() {
     };
     let w = World::with(cfg, "", HOURLY);
     let args = [
-        "fetch", "--job", "hourly-all", "--from", FROM, "--to", TO_100, "--force",
+        "fetch",
+        "--job",
+        "hourly-all",
+        "--from",
+        FROM,
+        "--to",
+        TO_100,
+        "--force",
     ];
     let child = w
         .cmd()

@@ -279,10 +279,7 @@ pub async fn run(
     }
     Ok(match stopped_by {
         Some(sig) if summary.interrupted > 0 => Exit::Signal(sig),
-        _ if !summary.failed.is_empty()
-            || !unlisted.is_empty()
-            || summary.fail_fast.is_some() =>
-        {
+        _ if !summary.failed.is_empty() || !unlisted.is_empty() || summary.fail_fast.is_some() => {
             Exit::Failed
         }
         _ => Exit::Ok,

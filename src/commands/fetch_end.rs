@@ -100,7 +100,9 @@ pub fn resume_text(args: &[String]) -> String {
         command.join(" ")
     );
     if forced {
-        text.push_str("\n  (without --force: the reports this fetch already did are not fetched again)");
+        text.push_str(
+            "\n  (without --force: the reports this fetch already did are not fetched again)",
+        );
     }
     text
 }
@@ -154,6 +156,9 @@ mod tests {
             without_code(m, "AuthFailure.SignatureFailure", Some("r-1")),
             "bad signature"
         );
-        assert_eq!(without_code("short download: 1 of 2 bytes", "DownloadShort", None), "short download: 1 of 2 bytes");
+        assert_eq!(
+            without_code("short download: 1 of 2 bytes", "DownloadShort", None),
+            "short download: 1 of 2 bytes"
+        );
     }
 }

@@ -20,7 +20,9 @@ use std::time::Instant;
 /// The call a probe makes: the first report of the newest complete window
 /// of the first enabled job that has one, and that job's name.
 fn probe_request(config: &Config, now: Timestamp) -> Option<(String, StatisticRequest)> {
-    let back = now.checked_sub(std::time::Duration::from_secs(40 * 86_400)).ok()?;
+    let back = now
+        .checked_sub(std::time::Duration::from_secs(40 * 86_400))
+        .ok()?;
     let newest = |job: &Arc<Job>| {
         plan::due_windows(job, now)
             .last()

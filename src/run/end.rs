@@ -74,10 +74,7 @@ impl RunEnd {
         let (outcome, reason) = if let Some(f) = &s.fail_fast {
             (Outcome::Stopped, Some(f.code.clone()))
         } else if s.damaged.is_some() {
-            (
-                Outcome::Stopped,
-                Some("HistoryDatabaseDamaged".to_string()),
-            )
+            (Outcome::Stopped, Some("HistoryDatabaseDamaged".to_string()))
         } else if signalled && s.interrupted > 0 {
             (Outcome::Interrupted, None)
         } else {
@@ -153,7 +150,10 @@ mod tests {
         ];
         let g = group(&all);
         assert_eq!(g.len(), 2);
-        assert_eq!((g[0].code, g[0].count, g[0].example.window.as_str()), ("InvalidParameter", 2, "b"));
+        assert_eq!(
+            (g[0].code, g[0].count, g[0].example.window.as_str()),
+            ("InvalidParameter", 2, "b")
+        );
         assert_eq!((g[1].code, g[1].count), ("DownloadShort", 1));
     }
 
@@ -173,7 +173,10 @@ mod tests {
         let end = RunEnd::of(&stopped, 100, false);
         assert_eq!(end.outcome, Outcome::Stopped);
         assert_eq!(end.reason.as_deref(), Some("AuthFailure.SignatureFailure"));
-        assert_eq!((end.planned, end.ok, end.failed, end.skipped), (100, 0, 1, 99));
+        assert_eq!(
+            (end.planned, end.ok, end.failed, end.skipped),
+            (100, 0, 1, 99)
+        );
         let interrupted = Summary {
             ok: 3,
             interrupted: 7,
@@ -181,6 +184,9 @@ mod tests {
         };
         let end = RunEnd::of(&interrupted, 10, true);
         assert_eq!((end.outcome, end.reason), (Outcome::Interrupted, None));
-        assert_eq!(RunEnd::of(&Summary::default(), 0, false).outcome, Outcome::Done);
+        assert_eq!(
+            RunEnd::of(&Summary::default(), 0, false).outcome,
+            Outcome::Done
+        );
     }
 }

@@ -351,7 +351,13 @@ mod tests {
         // a fire with nothing to do proves nothing; one that reached the API does
         h.note_fire("h", &Summary::default());
         assert!(h.check().is_err());
-        h.note_fire("h", &Summary { ok: 1, ..Summary::default() });
+        h.note_fire(
+            "h",
+            &Summary {
+                ok: 1,
+                ..Summary::default()
+            },
+        );
         assert!(h.check().is_ok());
     }
 

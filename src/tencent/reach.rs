@@ -64,7 +64,10 @@ pub fn unreachable(e: &reqwest::Error) -> Option<Unreachable> {
             if io.kind() == std::io::ErrorKind::ConnectionRefused {
                 return Some(Unreachable::Refused);
             }
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
                 return Some(Unreachable::Tls);
             }
         }
@@ -145,7 +148,9 @@ mod tests {
     #[test]
     fn resolver_and_refusal_texts_are_read() {
         assert_eq!(
-            classify_text("error sending request\nclient error (Connect)\ndns error\nfailed to lookup address information: Name or service not known\n"),
+            classify_text(
+                "error sending request\nclient error (Connect)\ndns error\nfailed to lookup address information: Name or service not known\n"
+            ),
             Some(Unreachable::NotResolved)
         );
         assert_eq!(

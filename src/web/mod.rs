@@ -61,7 +61,11 @@ impl Site {
     /// mends, with the fix (`None` outside the daemon, or when it did not).
     pub fn stopped(&self, job: &str) -> Option<String> {
         let health = self.health.as_ref()?;
-        health.stopped().into_iter().find(|(j, _)| j == job).map(|(_, t)| t)
+        health
+            .stopped()
+            .into_iter()
+            .find(|(j, _)| j == job)
+            .map(|(_, t)| t)
     }
 }
 

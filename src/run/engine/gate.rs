@@ -154,7 +154,10 @@ mod tests {
         let gate = Gate::default();
         let first = gate.before_call().await.expect("pass");
         let second = tokio::time::timeout(Duration::from_millis(50), gate.before_call()).await;
-        assert!(second.is_err(), "a second call went before the first answered");
+        assert!(
+            second.is_err(),
+            "a second call went before the first answered"
+        );
         first.answered();
         let second = tokio::time::timeout(Duration::from_secs(10), gate.before_call()).await;
         assert!(matches!(second, Ok(Ok(_))));

@@ -276,9 +276,7 @@ impl Engine {
             .inspect(|_| {
                 taken.fetch_add(1, Ordering::Relaxed);
             })
-            .take_while(move |_| {
-                std::future::ready(!stop.is_cancelled() && !halted.is_cancelled())
-            })
+            .take_while(move |_| std::future::ready(!stop.is_cancelled() && !halted.is_cancelled()))
             .map(|p| self.fetch_report(p, force, ctl, &gate))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
