@@ -54,7 +54,7 @@ pub fn failures_text(s: &Summary) -> String {
             .as_deref()
             .map(|r| format!(" (request id {})", super::shown(r)))
             .unwrap_or_default();
-        let message = without_code(&f.message, g.code, f.request_id.as_deref());
+        let message = end::without_code(&f.message, g.code, f.request_id.as_deref());
         text.push_str(&format!(
             "failed: {} × {}, e.g. {} {} {} {}: {}{request}\n",
             g.count,
@@ -70,20 +70,6 @@ pub fn failures_text(s: &Summary) -> String {
         }
     }
     text
-}
-
-/// `message` without the code and request id the line says already
-/// (`API error CODE: text (request id R)` is `text`).
-fn without_code<'a>(message: &'a str, code: &str, request_id: Option<&str>) -> &'a str {
-    let m = message.strip_prefix("API error ").unwrap_or(message);
-    let m = m
-        .strip_prefix(code)
-        .map(|m| m.trim_start_matches([':', ' ']))
-        .unwrap_or(m);
-    match request_id {
-        Some(r) => m.strip_suffix(&format!(" (request id {r})")).unwrap_or(m),
-        None => m,
-    }
 }
 
 /// What an interrupted fetch says: the command that takes it up again
@@ -147,18 +133,5 @@ mod tests {
         );
         assert!(t.contains("without --force"), "{t}");
         assert_eq!(quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn a_failure_line_says_its_code_and_request_id_once() {
-        let m = "API error AuthFailure.SignatureFailure: bad signature (request id r-1)";
-        assert_eq!(
-            without_code(m, "AuthFailure.SignatureFailure", Some("r-1")),
-            "bad signature"
-        );
-        assert_eq!(
-            without_code("short download: 1 of 2 bytes", "DownloadShort", None),
-            "short download: 1 of 2 bytes"
-        );
     }
 }

@@ -24,11 +24,26 @@ impl FailFast {
             .as_deref()
             .map(|r| format!(" (request id {r})"))
             .unwrap_or_default();
-        let message = crate::core::text::escape_controls(&self.message);
+        let message = without_code(&self.message, &self.code, self.request_id.as_deref());
+        let message = crate::core::text::escape_controls(message);
         format!(
-            "stopped: {message}{request}; no further report was tried\n  fix: {}",
-            self.fix
+            "stopped: {}: {message}{request}; no further report was tried\n  fix: {}",
+            self.code, self.fix
         )
+    }
+}
+
+/// `message` without the code and request id a line says already
+/// (`API error CODE: text (request id R)` is `text`).
+pub fn without_code<'a>(message: &'a str, code: &str, request_id: Option<&str>) -> &'a str {
+    let m = message.strip_prefix("API error ").unwrap_or(message);
+    let m = m
+        .strip_prefix(code)
+        .map(|m| m.trim_start_matches([':', ' ']))
+        .unwrap_or(m);
+    match request_id {
+        Some(r) => m.strip_suffix(&format!(" (request id {r})")).unwrap_or(m),
+        None => m,
     }
 }
 
@@ -155,6 +170,27 @@ mod tests {
             ("InvalidParameter", 2, "b")
         );
         assert_eq!((g[1].code, g[1].count), ("DownloadShort", 1));
+    }
+
+    #[test]
+    fn a_line_says_the_code_and_request_id_once() {
+        let m = "API error AuthFailure.SignatureFailure: bad signature (request id r-1)";
+        assert_eq!(
+            without_code(m, "AuthFailure.SignatureFailure", Some("r-1")),
+            "bad signature"
+        );
+        let plain = "short download: 1 of 2 bytes";
+        assert_eq!(without_code(plain, "DownloadShort", None), plain);
+        let stop = FailFast {
+            code: "AuthFailure.SignatureFailure".into(),
+            message: m.into(),
+            fix: "check both".into(),
+            request_id: Some("r-1".into()),
+        };
+        assert_eq!(
+            stop.text(),
+            "stopped: AuthFailure.SignatureFailure: bad signature (request id r-1); no further report was tried\n  fix: check both"
+        );
     }
 
     #[test]

@@ -354,13 +354,13 @@ impl Engine {
             Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
                 let failure = Failure::new(&p, key, "LocalIoError", &msg, before);
-                return self.failed(Some(id), failure).await;
+                return self.failed(Some(id), failure, false).await;
             }
             Err(e) => {
                 self.note_damage(&e);
                 let code = attempt::store_code(&e);
                 let failure = Failure::new(&p, key, code, &e.to_string(), 0);
-                return self.failed(None, failure).await;
+                return self.failed(None, failure, false).await;
             }
         };
         let result = tokio::select! {
@@ -370,7 +370,7 @@ impl Engine {
         match result {
             None => {
                 self.give_back(id, &key, &final_path).await;
-                info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
+                per_report!(info, job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
             }
             Some(Err(attempt::StepError::Halted)) => {
@@ -399,7 +399,8 @@ impl Engine {
                     hint: e.hint(),
                     ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
                 };
-                if e.class() == Class::StopRun {
+                let stops = e.class() == Class::StopRun;
+                if stops {
                     gate.halt(FailFast {
                         code: failure.code.clone(),
                         message: failure.message.clone(),
@@ -407,7 +408,7 @@ impl Engine {
                         request_id: failure.request_id.clone(),
                     });
                 }
-                self.failed(Some(id), failure).await
+                self.failed(Some(id), failure, stops).await
             }
         }
     }
@@ -516,8 +517,9 @@ impl Engine {
     }
 
     /// Record `failure` in the history (report `id`, when it was claimed),
-    /// count it and tell the operator.
-    async fn failed(&self, id: Option<i64>, failure: Failure) -> Outcome {
+    /// count it and tell the operator (unless `stops`: the failure stopped
+    /// the run, whose end tells it once, with the fix).
+    async fn failed(&self, id: Option<i64>, failure: Failure, stops: bool) -> Outcome {
         let key = &failure.key;
         if let Some(id) = id {
             let (code, message, request_id) = (
@@ -538,6 +540,10 @@ impl Engine {
             }
         }
         metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
+        if stops {
+            debug!(job = %key.job, window = %failure.window, code = %failure.code, "report failed; the run stops");
+            return Outcome::Failed(Box::new(failure));
+        }
         per_report!(warn,
             job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %failure.window,
             attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
