@@ -163,28 +163,8 @@ impl Engine {
         let success = match url.as_ref() {
             Some(s) => s.clone(),
             None => {
-                let pass = gate.before_call().await.map_err(|_| StepError::Halted)?;
-                let (started, t0) = (store::now(), Instant::now());
-                let res = self.client.get_statistic_data(&p.request()).await;
-                match &res {
-                    Err(e) if retry::classify_call(e) == Class::StopRun => pass.stopped(),
-                    _ => pass.answered(),
-                }
-                records.push(AttemptRecord {
-                    kind: AttemptKind::Call,
-                    started_at: started,
-                    duration_ms: t0.elapsed().as_millis() as i64,
-                    http_status: match &res {
-                        Ok(_) => Some(200),
-                        Err(e) => e.http_status(),
-                    },
-                    error_code: res.as_ref().err().map(CallError::code),
-                    error_message: res.as_ref().err().map(ToString::to_string),
-                    request_id: match &res {
-                        Ok(s) => Some(s.request_id.clone()),
-                        Err(e) => e.request_id().map(str::to_string),
-                    },
-                });
+                let (res, record) = self.call(p, gate).await?;
+                records.push(record);
                 match res {
                     Ok(s) => {
                         *url = Some(s.clone());
@@ -252,6 +232,38 @@ impl Engine {
             *url = None;
         }
         Err(StepError::Download(failure, success.request_id))
+    }
+
+    /// The API call of a try, once the run's gate lets it go (the first
+    /// call of a run goes alone), and its attempt row.
+    async fn call(
+        &self,
+        p: &Planned,
+        gate: &Gate,
+    ) -> Result<(Result<Success, CallError>, AttemptRecord), StepError> {
+        let pass = gate.before_call().await.map_err(|_| StepError::Halted)?;
+        let (started, t0) = (store::now(), Instant::now());
+        let res = self.client.get_statistic_data(&p.request()).await;
+        match &res {
+            Err(e) if retry::classify_call(e) == Class::StopRun => pass.stopped(),
+            _ => pass.answered(),
+        }
+        let record = AttemptRecord {
+            kind: AttemptKind::Call,
+            started_at: started,
+            duration_ms: t0.elapsed().as_millis() as i64,
+            http_status: match &res {
+                Ok(_) => Some(200),
+                Err(e) => e.http_status(),
+            },
+            error_code: res.as_ref().err().map(CallError::code),
+            error_message: res.as_ref().err().map(ToString::to_string),
+            request_id: match &res {
+                Ok(s) => Some(s.request_id.clone()),
+                Err(e) => e.request_id().map(str::to_string),
+            },
+        };
+        Ok((res, record))
     }
 
     /// The blocking part of a commit (see the module docs).

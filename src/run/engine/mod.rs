@@ -22,6 +22,7 @@ macro_rules! per_report {
 }
 
 mod attempt;
+mod ending;
 mod gate;
 mod permits;
 
@@ -33,7 +34,6 @@ use crate::config::RetrySettings;
 use crate::core::report::{RegionScope, ReportKey};
 use crate::run::end::FailFast;
 use crate::run::plan::Planned;
-use crate::run::retry::Class;
 use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
@@ -387,29 +387,7 @@ impl Engine {
                 );
                 Outcome::Ok { bytes: done.bytes }
             }
-            Some(Err(e)) => {
-                if let attempt::StepError::Store(e) = &e {
-                    self.note_damage(e);
-                }
-                // What the history records: tries before the claim, then
-                // each one recorded since (a try not recorded is not counted).
-                let attempts = tries.load(Ordering::Relaxed);
-                let failure = Failure {
-                    request_id: e.request_id(),
-                    hint: e.hint(),
-                    ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
-                };
-                let stops = e.class() == Class::StopRun;
-                if stops {
-                    gate.halt(FailFast {
-                        code: failure.code.clone(),
-                        message: failure.message.clone(),
-                        fix: failure.hint.unwrap_or("see the error above").to_string(),
-                        request_id: failure.request_id.clone(),
-                    });
-                }
-                self.failed(Some(id), failure, stops).await
-            }
+            Some(Err(e)) => self.ended_with(&p, key, id, e, &tries, gate).await,
         }
     }
 
@@ -491,22 +469,6 @@ impl Engine {
         }
     }
 
-    /// Give back report `id`, claimed but not finished: its `.part` file
-    /// goes, the report is `pending` again.
-    async fn give_back(&self, id: i64, key: &ReportKey, final_path: &RelPath) {
-        let (archive, part) = (self.archive.clone(), final_path.part());
-        let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
-        let owner = self.store.owner().to_string();
-        if let Err(e) = self
-            .store
-            .on_pool(move |c| reports::release(c, id, &owner, store::now()))
-            .await
-        {
-            self.left_claims.store(true, Ordering::Relaxed);
-            warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
-        }
-    }
-
     /// Remember a damaged history: the reports not started yet are not.
     fn note_damage(&self, e: &StoreError) {
         if let Some(d) = e.damaged()
@@ -514,42 +476,6 @@ impl Engine {
         {
             tracing::error!(error = %d, "the history database is damaged; no further report starts");
         }
-    }
-
-    /// Record `failure` in the history (report `id`, when it was claimed),
-    /// count it and tell the operator (unless `stops`: the failure stopped
-    /// the run, whose end tells it once, with the fix).
-    async fn failed(&self, id: Option<i64>, failure: Failure, stops: bool) -> Outcome {
-        let key = &failure.key;
-        if let Some(id) = id {
-            let (code, message, request_id) = (
-                failure.code.clone(),
-                failure.message.clone(),
-                failure.request_id.clone(),
-            );
-            if let Err(e) = self
-                .store
-                .on_pool(move |c| {
-                    let request_id = request_id.as_deref();
-                    reports::mark_failed(c, id, &code, &message, request_id, store::now())
-                })
-                .await
-            {
-                self.left_claims.store(true, Ordering::Relaxed);
-                warn!(job = %key.job, error = %e, "could not record a failure in the history; the report is given back at the end of the run");
-            }
-        }
-        metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
-        if stops {
-            debug!(job = %key.job, window = %failure.window, code = %failure.code, "report failed; the run stops");
-            return Outcome::Failed(Box::new(failure));
-        }
-        per_report!(warn,
-            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %failure.window,
-            attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
-            hint = failure.hint.unwrap_or("-"), "report failed"
-        );
-        Outcome::Failed(Box::new(failure))
     }
 }
 
