@@ -395,7 +395,11 @@ fn a_clean_fetch_is_one_try_and_a_failed_report_has_no_file_path() {
     w.fake.push_fault(Fault::api_error("InvalidParameter"));
     let o = w.fetch("h", &hour(1), &hour(2), &[]);
     assert_exit(&o, 1);
-    assert!(stderr(&o).contains("(1 tries in all)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("failed: 1 × InvalidParameter, e.g. h "),
+        "{}",
+        stderr(&o)
+    );
     let o = w.run(&["history", "--format", "json"]);
     assert_exit(&o, 0);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");

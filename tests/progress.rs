@@ -1,6 +1,7 @@
 //! Progress of `fetch`: a live bar on a terminal (run under a
-//! pseudo-terminal), a plain line now and then off one (a pipe), neither
-//! with `-q`.
+//! pseudo-terminal), with no per-report log line unless `-v` and still
+//! drawn with `-q`; a plain line now and then off one (a pipe), none with
+//! `-q`.
 
 mod common;
 
@@ -112,16 +113,29 @@ fn on_a_terminal_fetch_draws_a_bar() {
         !shown.contains("progress: "),
         "lines on a terminal: {shown:?}"
     );
+    // the bar alone: no line per report
+    assert!(!shown.contains("report ok"), "{shown:?}");
     assert_eq!(w.status_counts(), vec![("ok".to_string(), 20)]);
 }
 
 #[test]
-fn quiet_draws_no_bar_on_a_terminal() {
+fn with_v_a_terminal_shows_each_report_under_the_bar() {
+    let w = world();
+    let (shown, ok) = fetch_on_a_terminal(&w, &["-v"]);
+    assert!(ok, "{shown}");
+    assert_eq!(shown.matches("report ok").count(), 20, "{shown:?}");
+}
+
+#[test]
+fn quiet_keeps_the_bar_on_a_terminal_and_silences_the_logs() {
     let w = world();
     let (shown, ok) = fetch_on_a_terminal(&w, &["-q"]);
     assert!(ok, "{shown}");
-    assert!(!shown.contains("reports"), "{shown:?}");
-    assert!(!shown.contains("ETA"), "{shown:?}");
+    assert!(
+        shown.contains("20/20 reports, ok 20, failed 0"),
+        "{shown:?}"
+    );
+    assert!(!shown.contains("INFO"), "{shown:?}");
 }
 
 #[test]

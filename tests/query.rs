@@ -229,7 +229,8 @@ enabled = false
     assert!(recent["last_done_window_end"].as_i64().is_some());
     assert!(recent["next_fire"].as_i64().expect("next fire") > jiff::Timestamp::now().as_second());
     let broken = &jobs[1];
-    assert_eq!(broken["failed"], 3);
+    // the key's refusal stops the fetch: one report failed, the others untouched
+    assert_eq!(broken["failed"], 1);
     assert_eq!(broken["missing"], 3);
     assert_eq!(
         broken["last_error"]["code"],

@@ -75,9 +75,12 @@ function card(j) {
   const c = el("article", { class: "card", "data-job": j.job });
   const h = el("h3", {}, j.job, el("span", { class: "badge" + (j.enabled ? " good" : "") }, j.enabled ? "enabled" : "disabled"));
   if (j.failed > 0) h.append(el("span", { class: "badge bad" }, `${j.failed} failed`));
+  if (j.stopped) h.append(el("span", { class: "badge bad" }, "stopped"));
   c.append(h);
   const dl = el("dl");
   const row = (k, v, cls) => { dl.append(el("dt", {}, k), el("dd", { class: cls }, v)); };
+  // The daemon's last fire of the job stopped at an error no retry mends.
+  if (j.stopped) row("Last fire stopped", j.stopped, "stopped");
   row("Windows", `${j.granularity}, every ${j.step_seconds}s, in ${zone}`);
   row("Schedule", j.schedule || "at every window end + lag");
   row("Next fire", j.enabled ? timeText(j.next_fire, zone) : "- (disabled)", "next-fire");

@@ -108,6 +108,12 @@ pub enum DownloadError {
     Timeout,
     #[error("download failed: {0}")]
     Transport(String),
+    /// The file's host is on Tencent Cloud's internal network and cannot be
+    /// reached from here.
+    #[error(
+        "cannot reach the file host {host}: it is on Tencent Cloud's internal network, reachable only from inside Tencent Cloud ({detail})"
+    )]
+    InternalHost { host: String, detail: String },
     #[error("the API gave an unusable file URL: {0}")]
     BadUrl(String),
     #[error("cannot {what} the report file: {source}")]
@@ -133,6 +139,7 @@ impl DownloadError {
             DownloadError::Workbook(e) => e.code(),
             DownloadError::Timeout => "DownloadTimeout",
             DownloadError::Transport(_) => "DownloadTransportError",
+            DownloadError::InternalHost { .. } => "DownloadHostInternal",
             DownloadError::BadUrl(_) => "DownloadBadUrl",
             DownloadError::Io { .. } => "LocalIoError",
         }
@@ -163,7 +170,13 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> DownloadError {
 }
 
 fn transport(e: reqwest::Error) -> DownloadError {
-    if e.is_timeout() {
+    let host = e.url().and_then(|u| u.host_str()).unwrap_or_default();
+    if e.is_connect() && crate::tencent::reach::is_tencent_internal(host) {
+        DownloadError::InternalHost {
+            host: host.to_string(),
+            detail: crate::tencent::api::client::describe(&e),
+        }
+    } else if e.is_timeout() {
         DownloadError::Timeout
     } else {
         DownloadError::Transport(crate::tencent::api::client::describe(&e))

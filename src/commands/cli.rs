@@ -47,8 +47,8 @@ pub enum LogFormat {
 pub enum Command {
     /// The daemon: fetch what is due at start, then on every job's schedule, until SIGTERM/SIGINT
     Run,
-    /// Validate the config and show where credentials come from, without any API call
-    Check,
+    /// Validate the config and show where credentials come from; --probe makes one real API call
+    Check(CheckArgs),
     /// Fetch now, for --job NAME... or --all: what is due, or every window inside --from/--to
     Fetch(FetchArgs),
     /// The recorded reports, newest first
@@ -66,6 +66,13 @@ pub enum Command {
     /// Print a man page (roff), as the package installs it
     #[command(hide = true)]
     Manpage(crate::commands::completions::ManpageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written); exit 1 if it fails
+    #[arg(long)]
+    pub probe: bool,
 }
 
 /// Which jobs: `--job NAME...` or `--all`, one of them required (clap's

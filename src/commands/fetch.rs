@@ -9,9 +9,10 @@
 use crate::archive::store::query;
 use crate::commands::cli::FetchArgs;
 use crate::config::Job;
-use crate::core::report::{RegionScope, Trigger};
+use crate::core::report::Trigger;
 use crate::core::window::Window;
 use crate::run::discovery;
+use crate::run::end::RunEnd;
 use crate::run::engine::{Control, Engine, Summary};
 use crate::run::estimate;
 use crate::run::exit::{Exit, UsageError};
@@ -132,7 +133,12 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
 /// How often a fetch looks again at reports another process is fetching.
 pub const BUSY_POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> anyhow::Result<Exit> {
+pub async fn run(
+    config_flag: Option<&Path>,
+    args: FetchArgs,
+    quiet: bool,
+    verbose: u8,
+) -> anyhow::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
@@ -247,16 +253,20 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
     let mode = progress::Mode::pick(quiet);
+    // Under a bar, each report's line shows only with -v: the summary tells.
+    progress::set_per_report_lines(mode != progress::Mode::Bar || verbose > 0);
     let shown = progress::Shown::start(mode, total, ctl.tally.clone(), limiter);
     let mut summary = engine.run(todo, args.force, &ctl).await;
-    wait_for_busy(&engine, &mut summary, &ctl).await;
+    if summary.fail_fast.is_none() {
+        wait_for_busy(&engine, &mut summary, &ctl).await;
+    }
     shown.finish().await;
     let stopped_by = signal.and_then(|s| s.stopped());
     // Left out as done, before the start or while the range was walked.
-    let skipped = usize::try_from(asked)
-        .unwrap_or(usize::MAX)
-        .saturating_sub(summary.total());
-    print_summary(&summary, skipped);
+    let asked = usize::try_from(asked).unwrap_or(usize::MAX);
+    let skipped = asked.saturating_sub(summary.total());
+    let end = RunEnd::of(&summary, asked, stopped_by.is_some());
+    super::fetch_end::print(&summary, skipped, &end);
     for (job, e) in &unlisted {
         let _ = writeln!(
             std::io::stderr().lock(),
@@ -270,7 +280,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     }
     Ok(match stopped_by {
         Some(sig) if summary.interrupted > 0 => Exit::Signal(sig),
-        _ if !summary.failed.is_empty() || !unlisted.is_empty() => Exit::Failed,
+        _ if !summary.failed.is_empty() || !unlisted.is_empty() || summary.fail_fast.is_some() => {
+            Exit::Failed
+        }
         _ => Exit::Ok,
     })
 }
@@ -389,40 +401,4 @@ fn print_dry_run(out: &mut impl Write, todo: &[Planned]) -> std::io::Result<()> 
         )?;
     }
     Ok(())
-}
-
-fn print_summary(s: &Summary, skipped: usize) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{} ok, {} failed, {} already done, {} busy elsewhere, {} interrupted; {} received",
-        s.ok,
-        s.failed.len(),
-        s.already_done + skipped,
-        s.busy,
-        s.interrupted,
-        crate::core::human::bytes(s.bytes)
-    );
-    let mut err = std::io::stderr().lock();
-    for f in &s.failed {
-        let region = RegionScope::show_stored(&f.key.region);
-        let _ = writeln!(
-            err,
-            "failed: {} {} {} {} ({} tries in all): {} ({}){}",
-            f.key.job,
-            f.key.target,
-            region,
-            f.window,
-            f.attempts,
-            super::shown(&f.code),
-            super::shown(&f.message),
-            f.request_id
-                .as_deref()
-                .map(|r| format!(", request id {}", super::shown(r)))
-                .unwrap_or_default()
-        );
-        if let Some(h) = f.hint {
-            let _ = writeln!(err, "  fix: {h}");
-        }
-    }
 }

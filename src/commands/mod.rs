@@ -9,9 +9,11 @@ pub mod cli;
 pub mod completions;
 pub mod devices;
 pub mod fetch;
+pub mod fetch_end;
 pub mod history;
 pub mod logging;
 pub mod manual;
+pub mod probe;
 pub mod prune;
 pub mod serve;
 pub mod status;
@@ -27,8 +29,11 @@ pub async fn dispatch(cli: Cli) -> Exit {
     crate::run::listener::raise_open_files_limit();
     let config = cli.config.as_deref();
     let result = match cli.command {
-        Command::Check => check::run(config),
-        Command::Fetch(args) => fetch::run(config, args, cli.quiet).await,
+        Command::Check(args) => match check::run(config) {
+            Ok(Exit::Ok) if args.probe => probe::run(config).await,
+            other => other,
+        },
+        Command::Fetch(args) => fetch::run(config, args, cli.quiet, cli.verbose).await,
         Command::History(args) => history::run(config, args),
         Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,

@@ -52,7 +52,10 @@ fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
 }
 
 /// The daemon's page: `[web]`'s address and routes, when the section is there.
-pub fn daemon_routes(config: &Config) -> anyhow::Result<Option<(SocketAddr, Router)>> {
+pub fn daemon_routes(
+    config: &Config,
+    health: std::sync::Arc<crate::run::monitor::Health>,
+) -> anyhow::Result<Option<(SocketAddr, Router)>> {
     if config.web.is_none() {
         return Ok(None);
     }
@@ -60,7 +63,7 @@ pub fn daemon_routes(config: &Config) -> anyhow::Result<Option<(SocketAddr, Rout
     for line in announce(listen, &auth) {
         info!("{line}");
     }
-    let site = web::Site::new(config.clone());
+    let site = web::Site::new(config.clone()).with_health(health);
     Ok(Some((listen, web::router(site, auth))))
 }
 

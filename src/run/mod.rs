@@ -1,6 +1,6 @@
 //! What drives work: the plan of reports due, how long they take, the discovery of a job's devices,
 //! which failures are retried,
-//! the engine that fetches, the daemon and its timetable, sd_notify,
+//! the engine that fetches and how a run ended, the daemon and its timetable, sd_notify,
 //! monitoring, per-job status, the assembly of a process from its config,
 //! signals and exit codes.
 //!
@@ -10,6 +10,7 @@
 
 pub mod daemon;
 pub mod discovery;
+pub mod end;
 pub mod engine;
 pub mod estimate;
 pub mod exit;

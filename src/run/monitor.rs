@@ -93,6 +93,10 @@ pub enum Reason {
     /// A fire found the history damaged: no report starts until it is replaced.
     #[error("{0}")]
     Damaged(String),
+    /// The last fire of a job stopped at an error no retry mends (a wrong
+    /// key or endpoint); the next fire tries again.
+    #[error("job {job}: {text}")]
+    Stopped { job: String, text: String },
 }
 
 /// Every reason `/healthz` answers 503, joined by `; `.
@@ -109,6 +113,9 @@ pub struct Health {
     /// Set once a fire finds the history damaged (the probe's own small
     /// write may still succeed on a damaged file).
     damaged: std::sync::OnceLock<String>,
+    /// Per job, why its last fire stopped at once (cleared by a fire that
+    /// did not).
+    stopped: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Health {
@@ -119,7 +126,45 @@ impl Health {
             db: db.to_path_buf(),
             stale_after,
             damaged: std::sync::OnceLock::new(),
+            stopped: Default::default(),
         }
+    }
+
+    /// The last fire of `job` stopped at an error no retry mends (`why`,
+    /// with its fix), or (`None`) it did not: unhealthy until a fire of the
+    /// job ends without such a stop.
+    pub fn mark_stopped(&self, job: &str, why: Option<String>) {
+        let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        match why {
+            Some(text) => stopped.insert(job.to_string(), text),
+            None => stopped.remove(job),
+        };
+    }
+
+    /// What a fire of `job` that ended with `s` says of the daemon's health:
+    /// a damaged history, a stop at an error no retry mends (logged once,
+    /// with its fix), or a fire that reached the API unstopped (the stop's
+    /// cause is gone).
+    pub fn note_fire(&self, job: &str, s: &crate::run::engine::Summary) {
+        if let Some(damaged) = &s.damaged {
+            self.mark_damaged(damaged.to_string());
+        }
+        if let Some(stop) = &s.fail_fast {
+            tracing::error!(job = %job, code = %stop.code, error = %stop.message, fix = %stop.fix, "fire stopped at an error no retry mends; its other reports were not tried; the next fire tries again");
+            let text = format!("{}: {}; fix: {}", stop.code, stop.message, stop.fix);
+            self.mark_stopped(job, Some(text));
+        } else if s.ok + s.failed.len() > 0 {
+            self.mark_stopped(job, None);
+        }
+    }
+
+    /// Why the last fires of the jobs stopped, job by job.
+    pub fn stopped(&self) -> Vec<(String, String)> {
+        let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        stopped
+            .iter()
+            .map(|(j, t)| (j.clone(), t.clone()))
+            .collect()
     }
 
     /// The history was found damaged (`what` says so and what to do):
@@ -152,6 +197,9 @@ impl Health {
         }
         if let Some(what) = self.damaged.get() {
             reasons.push(Reason::Damaged(what.clone()));
+        }
+        for (job, text) in self.stopped() {
+            reasons.push(Reason::Stopped { job, text });
         }
         if reasons.is_empty() {
             Ok(())
@@ -276,6 +324,42 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_fire_is_unhealthy_until_a_clean_fire_of_its_job() {
+        use crate::run::end::FailFast;
+        use crate::run::engine::Summary;
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("history.db");
+        crate::archive::store::Store::open(&db).expect("open");
+        let h = Health::new(&db, Duration::from_secs(60));
+        h.tick();
+        assert_eq!(h.check().map_err(|e| e.to_string()), Ok(()));
+        let stopped = Summary {
+            fail_fast: Some(FailFast {
+                code: "AuthFailure.SecretIdNotFound".into(),
+                message: "unknown key".into(),
+                fix: "check the key in use".into(),
+                request_id: None,
+            }),
+            ..Summary::default()
+        };
+        h.note_fire("h", &stopped);
+        let why = h.check().expect_err("unhealthy").to_string();
+        assert!(why.contains("job h: AuthFailure.SecretIdNotFound"), "{why}");
+        assert!(why.contains("fix: check the key in use"), "{why}");
+        // a fire with nothing to do proves nothing; one that reached the API does
+        h.note_fire("h", &Summary::default());
+        assert!(h.check().is_err());
+        h.note_fire(
+            "h",
+            &Summary {
+                ok: 1,
+                ..Summary::default()
+            },
+        );
+        assert!(h.check().is_ok());
+    }
 
     #[test]
     fn health_is_bad_when_the_loop_is_stale_or_the_database_missing() {

@@ -1,7 +1,9 @@
 //! Progress of long work, for people: a live bar on a terminal (reports
-//! done of total, ok, failed, calls/s, elapsed, ETA), a plain line every
-//! [`LINE_EVERY`] off a terminal (a pipe, journald), nothing with `-q`; and
-//! in the daemon, a log line and systemd's `STATUS=` at the same pace.
+//! done of total, ok, failed, calls/s, elapsed, ETA), kept on the last line
+//! (`-q` silences the logs, not the bar; the per-report log lines show only
+//! with `-v`), a plain line every [`LINE_EVERY`] off a terminal (a pipe,
+//! journald; none with `-q`); and in the daemon, a log line and systemd's
+//! `STATUS=` at the same pace.
 //!
 //! The figures ([`Snapshot`]) and their text are pure; the task that
 //! samples the tally and draws is the thin edge.
@@ -21,6 +23,20 @@ pub const LINE_EVERY: Duration = Duration::from_secs(10);
 /// Overrides [`LINE_EVERY`] (a duration, e.g. `500ms`): for tests, or a
 /// journal that wants more or fewer lines.
 pub const LINE_EVERY_ENV: &str = "MNA_REPORTD_PROGRESS_EVERY";
+
+/// Whether each report's end (and each retry) is a log line at its level:
+/// not under a bar without `-v` (the bar and the closing summary say it).
+static PER_REPORT_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the per-report lines are logged at their level (else at debug).
+pub fn per_report_lines() -> bool {
+    PER_REPORT_LINES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Log each report's end at its level (`true`), or at debug under a bar.
+pub fn set_per_report_lines(on: bool) {
+    PER_REPORT_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// The bar being drawn, if any: log lines are written around it.
 static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
@@ -61,14 +77,15 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// For a command: nothing when `quiet`, a bar when stderr is a
-    /// terminal that can draw one (`TERM` set, not `dumb`), lines otherwise.
+    /// For a command: a bar when stderr is a terminal that can draw one
+    /// (`TERM` set, not `dumb`), even when `quiet`; else lines, none when
+    /// `quiet`.
     pub fn pick(quiet: bool) -> Mode {
         let drawable = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
-        if quiet {
-            Mode::Off
-        } else if drawable && std::io::stderr().is_terminal() {
+        if drawable && std::io::stderr().is_terminal() {
             Mode::Bar
+        } else if quiet {
+            Mode::Off
         } else {
             Mode::Lines
         }

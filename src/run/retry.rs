@@ -19,19 +19,34 @@ pub enum Class {
     Retry,
     /// Give up now: trying again cannot help.
     Fail,
+    /// Give up now, and stop the whole run: every other report would meet
+    /// the same error (wrong credentials, a wrong endpoint).
+    StopRun,
 }
 
 /// What a kind of API error code means for retrying and for the operator.
 impl CodeKind {
     /// Retried: `InternalError*`, `RequestLimitExceeded*`, `ServiceUnavailable*`.
-    /// Not retried: `InvalidParameter*`, `AuthFailure*`, `UnauthorizedOperation*`,
-    /// `InvalidAction`, and every other code (a 4xx in spirit).
+    /// Stopping the run: `AuthFailure*`, `UnauthorizedOperation*`,
+    /// `InvalidAction` (the key, its rights or the endpoint: the same for
+    /// every report). Not retried: `InvalidParameter*` and every other code
+    /// (a 4xx in spirit).
     pub fn class(self) -> Class {
         match self {
             CodeKind::InternalError
             | CodeKind::RequestLimitExceeded
             | CodeKind::ServiceUnavailable => Class::Retry,
-            _ => Class::Fail,
+            CodeKind::SignatureExpire
+            | CodeKind::UnknownSecretId
+            | CodeKind::SignatureFailure
+            | CodeKind::TokenFailure
+            | CodeKind::Unauthorized
+            | CodeKind::MfaFailure
+            | CodeKind::AuthFailure
+            | CodeKind::InvalidAction => Class::StopRun,
+            CodeKind::InvalidParameter | CodeKind::ResourceNotFound | CodeKind::Other => {
+                Class::Fail
+            }
         }
     }
 
@@ -79,6 +94,8 @@ pub fn classify_call(e: &CallError) -> Class {
         CallError::HttpStatus { status } if *status >= 500 => Class::Retry,
         CallError::HttpStatus { .. } => Class::Fail,
         CallError::Timeout | CallError::Connect(_) | CallError::Transport(_) => Class::Retry,
+        // Refused, not resolved, TLS: the endpoint, the same for every report.
+        CallError::Unreachable { .. } => Class::StopRun,
         // A garbled 200 is most likely a proxy or a truncated answer; an
         // oversized one is a misbehaving server or proxy, like a 5xx.
         CallError::BadResponse { .. } | CallError::ResponseTooLarge { .. } => Class::Retry,
@@ -93,8 +110,11 @@ pub fn classify_call(e: &CallError) -> Class {
 /// Classify a failed download. Everything the server or the network can do
 /// is retried (an expired or redirected URL by asking the API again); a local
 /// disk error is not, nor a file above `max_report_size` (it stays too large).
+/// A file host on Tencent Cloud's internal network that cannot be reached
+/// stops the run: every file is there.
 pub fn classify_download(e: &DownloadError) -> Class {
     match e {
+        DownloadError::InternalHost { .. } => Class::StopRun,
         // A part file that vanished under us (swept by another process) is fetched again.
         DownloadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             Class::Retry
@@ -160,6 +180,11 @@ mod tests {
             "InvalidParameter",
             "InvalidParameterValue",
             "MissingParameter",
+            "UnsupportedOperation",
+            "RequestSizeLimitExceeded",
+            "ResourceNotFound",
+        ];
+        let stop_run = [
             "AuthFailure.InvalidAuthorization",
             "AuthFailure.InvalidSecretId",
             "AuthFailure.MFAFailure",
@@ -169,17 +194,18 @@ mod tests {
             "AuthFailure.TokenFailure",
             "AuthFailure.UnauthorizedOperation",
             "UnauthorizedOperation",
-            "UnsupportedOperation",
+            "UnauthorizedOperation.NoPermission",
             "InvalidAction",
             "ActionOffline",
-            "RequestSizeLimitExceeded",
-            "ResourceNotFound",
         ];
         for c in retried {
             assert_eq!(classify_call(&api(c)), Class::Retry, "{c}");
         }
         for c in failed {
             assert_eq!(classify_call(&api(c)), Class::Fail, "{c}");
+        }
+        for c in stop_run {
+            assert_eq!(classify_call(&api(c)), Class::StopRun, "{c}");
         }
         // the prefix must be a whole family name
         assert_eq!(CodeKind::parse("InternalErrorish").class(), Class::Fail);
@@ -208,6 +234,23 @@ mod tests {
             classify_call(&CallError::Connect("reset".into())),
             Class::Retry
         );
+        use crate::tencent::reach::Unreachable;
+        for why in [
+            Unreachable::Refused,
+            Unreachable::NotResolved,
+            Unreachable::Tls,
+        ] {
+            let e = CallError::Unreachable {
+                why,
+                detail: String::new(),
+            };
+            assert_eq!(classify_call(&e), Class::StopRun, "{why:?}");
+        }
+        let internal = DownloadError::InternalHost {
+            host: "b.cos-internal.ap-guangzhou.tencentcos.invalid".into(),
+            detail: String::new(),
+        };
+        assert_eq!(classify_download(&internal), Class::StopRun);
     }
 
     #[test]

@@ -9,4 +9,5 @@
 pub mod api;
 pub mod credentials;
 pub mod ratelimit;
+pub mod reach;
 pub mod sign;

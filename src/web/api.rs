@@ -156,6 +156,9 @@ pub struct JobView {
     pub catch_up_seconds: u64,
     /// The hint for the last error's code.
     pub last_error_hint: Option<&'static str>,
+    /// In the daemon: why the job's last fire stopped at once (a wrong key
+    /// or endpoint), with the fix; the next fire tries again.
+    pub stopped: Option<String>,
     /// The first [`MAX_CHOICES`] targets and regions; the rest through
     /// `/api/jobs/{job}/targets`.
     pub choices: Vec<Choice>,
@@ -207,6 +210,7 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
             let st = status::job_status(conn, job, now)?;
             jobs.push(JobView {
                 last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
+                stopped: site.stopped(&job.name),
                 status: st,
                 granularity: job.granularity,
                 timezone: job.timezone.clone(),

@@ -37,6 +37,8 @@ pub struct Site {
     pub config: Config,
     pub db: PathBuf,
     pub reports_dir: PathBuf,
+    /// In the daemon: its health (why a job's last fire stopped).
+    pub health: Option<Arc<crate::run::monitor::Health>>,
 }
 
 impl Site {
@@ -45,7 +47,25 @@ impl Site {
             db: config.storage.database_path(),
             reports_dir: config.storage.reports_dir.clone(),
             config,
+            health: None,
         }
+    }
+
+    /// The page served by the daemon, which shows why a fire stopped.
+    pub fn with_health(mut self, health: Arc<crate::run::monitor::Health>) -> Site {
+        self.health = Some(health);
+        self
+    }
+
+    /// Why the daemon's last fire of `job` stopped at an error no retry
+    /// mends, with the fix (`None` outside the daemon, or when it did not).
+    pub fn stopped(&self, job: &str) -> Option<String> {
+        let health = self.health.as_ref()?;
+        health
+            .stopped()
+            .into_iter()
+            .find(|(j, _)| j == job)
+            .map(|(_, t)| t)
     }
 }
 

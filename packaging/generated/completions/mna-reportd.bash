@@ -111,7 +111,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__check)
-            opts="-v -q -h --config --verbose --quiet --log-format --help"
+            opts="-v -q -h --probe --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -82,14 +82,20 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 
 /// More routes to serve from the config (the page of `[web]`): where, and
 /// what. Given by the layer above, which this one does not import.
-pub type ExtraRoutes = fn(&Config) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
+/// The page's routes, which show what the daemon's health knows (why a fire stopped).
+pub type ExtraRoutes =
+    fn(&Config, Arc<Health>) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
 
 /// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
 /// (on the metrics listener when they share its address).
 pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Exit> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
-    let web = extra(&config)?;
+    let health = Arc::new(Health::new(
+        &config.storage.database_path(),
+        monitor::STALE_AFTER,
+    ));
+    let web = extra(&config, health.clone())?;
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
@@ -104,10 +110,6 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
-    let health = Arc::new(Health::new(
-        &config.storage.database_path(),
-        monitor::STALE_AFTER,
-    ));
     let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
@@ -286,13 +288,12 @@ impl Daemon {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
         let s = &done.summary;
-        if let Some(damaged) = &s.damaged {
-            self.health.mark_damaged(damaged.to_string());
-        }
+        self.health.note_fire(&done.job, s);
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {
-            info!(job = %done.job, ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
+            let end = crate::run::end::RunEnd::of(s, s.total(), s.interrupted > 0);
+            info!(job = %done.job, outcome = end.outcome.as_str(), reason = end.reason.as_deref().unwrap_or("-"), ok = s.ok, failed = s.failed.len(), busy = s.busy, interrupted = s.interrupted, untouched = s.untouched, bytes = s.bytes, took = ?done.elapsed, missing = done.missing, "fire done");
         }
         if let Some(job) = self.scheduler.job(&done.job) {
             let step = Duration::from_secs(job.cadence.step().nominal_secs());

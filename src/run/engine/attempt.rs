@@ -20,6 +20,7 @@
 //! reached through the engine's [`ArchiveRoot`].
 
 use super::Engine;
+use super::gate::Gate;
 use crate::archive::download::{self, DownloadError, Received};
 use crate::archive::ingest;
 use crate::archive::root::{ArchiveRoot, RelPath};
@@ -43,14 +44,17 @@ pub(super) enum StepError {
     Download(DownloadError, String),
     #[error(transparent)]
     Store(StoreError),
+    /// The run was halted before this try's call: nothing was sent.
+    #[error("the run stopped")]
+    Halted,
 }
 
 impl StepError {
-    fn class(&self) -> Class {
+    pub(super) fn class(&self) -> Class {
         match self {
             StepError::Call(e) => retry::classify_call(e),
             StepError::Download(e, _) => retry::classify_download(e),
-            StepError::Store(_) => Class::Fail,
+            StepError::Store(_) | StepError::Halted => Class::Fail,
         }
     }
 
@@ -59,6 +63,7 @@ impl StepError {
             StepError::Call(e) => e.code(),
             StepError::Download(e, _) => e.code().to_string(),
             StepError::Store(e) => store_code(e).to_string(),
+            StepError::Halted => "RunStopped".to_string(),
         }
     }
 
@@ -66,6 +71,10 @@ impl StepError {
     pub(super) fn hint(&self) -> Option<&'static str> {
         match self {
             StepError::Call(CallError::Api(e)) => e.code.kind().hint(),
+            StepError::Call(CallError::Unreachable { why, .. }) => Some(why.endpoint_fix()),
+            StepError::Download(DownloadError::InternalHost { .. }, _) => {
+                Some(crate::tencent::reach::INTERNAL_FIX)
+            }
             _ => None,
         }
     }
@@ -74,7 +83,7 @@ impl StepError {
         match self {
             StepError::Call(e) => e.request_id().map(str::to_string),
             StepError::Download(_, request_id) => Some(request_id.clone()),
-            StepError::Store(_) => None,
+            StepError::Store(_) | StepError::Halted => None,
         }
     }
 }
@@ -113,16 +122,28 @@ impl Engine {
         id: i64,
         final_path: &RelPath,
         tries: &AtomicU32,
+        gate: &Gate,
     ) -> Result<Committed, StepError> {
         let url: tokio::sync::Mutex<Option<Success>> = tokio::sync::Mutex::new(None);
         let job = p.job.name.clone();
-        (|| self.try_once(p, id, final_path, &url, tries))
+        let halted = gate.halted_token();
+        // A halt ends a backoff at once: the next try gives the report back.
+        let sleep = move |d: Duration| {
+            let halted = halted.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = halted.cancelled() => {}
+                }
+            }
+        };
+        (|| self.try_once(p, id, final_path, &url, tries, gate))
             .retry(retry::backoff(&self.retry))
-            .sleep(tokio::time::sleep)
+            .sleep(sleep)
             .when(|e: &StepError| e.class() == Class::Retry)
             .notify(|e: &StepError, after: Duration| {
                 metrics::counter!("mna_reportd_retries_total", "job" => job.clone()).increment(1);
-                warn!(job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
+                per_report!(warn, job = %job, target = %p.target.label(), window = %p.window_text(), code = %e.code(), error = %e, retry_in = ?after, "try failed; retrying");
             })
             .await
     }
@@ -135,29 +156,15 @@ impl Engine {
         final_path: &RelPath,
         url: &tokio::sync::Mutex<Option<Success>>,
         tries: &AtomicU32,
+        gate: &Gate,
     ) -> Result<Committed, StepError> {
         let mut url = url.lock().await;
         let mut records = Vec::with_capacity(2);
         let success = match url.as_ref() {
             Some(s) => s.clone(),
             None => {
-                let (started, t0) = (store::now(), Instant::now());
-                let res = self.client.get_statistic_data(&p.request()).await;
-                records.push(AttemptRecord {
-                    kind: AttemptKind::Call,
-                    started_at: started,
-                    duration_ms: t0.elapsed().as_millis() as i64,
-                    http_status: match &res {
-                        Ok(_) => Some(200),
-                        Err(e) => e.http_status(),
-                    },
-                    error_code: res.as_ref().err().map(CallError::code),
-                    error_message: res.as_ref().err().map(ToString::to_string),
-                    request_id: match &res {
-                        Ok(s) => Some(s.request_id.clone()),
-                        Err(e) => e.request_id().map(str::to_string),
-                    },
-                });
+                let (res, record) = self.call(p, gate).await?;
+                records.push(record);
                 match res {
                     Ok(s) => {
                         *url = Some(s.clone());
@@ -225,6 +232,38 @@ impl Engine {
             *url = None;
         }
         Err(StepError::Download(failure, success.request_id))
+    }
+
+    /// The API call of a try, once the run's gate lets it go (the first
+    /// call of a run goes alone), and its attempt row.
+    async fn call(
+        &self,
+        p: &Planned,
+        gate: &Gate,
+    ) -> Result<(Result<Success, CallError>, AttemptRecord), StepError> {
+        let pass = gate.before_call().await.map_err(|_| StepError::Halted)?;
+        let (started, t0) = (store::now(), Instant::now());
+        let res = self.client.get_statistic_data(&p.request()).await;
+        match &res {
+            Err(e) if retry::classify_call(e) == Class::StopRun => pass.stopped(),
+            _ => pass.answered(),
+        }
+        let record = AttemptRecord {
+            kind: AttemptKind::Call,
+            started_at: started,
+            duration_ms: t0.elapsed().as_millis() as i64,
+            http_status: match &res {
+                Ok(_) => Some(200),
+                Err(e) => e.http_status(),
+            },
+            error_code: res.as_ref().err().map(CallError::code),
+            error_message: res.as_ref().err().map(ToString::to_string),
+            request_id: match &res {
+                Ok(s) => Some(s.request_id.clone()),
+                Err(e) => e.request_id().map(str::to_string),
+            },
+        };
+        Ok((res, record))
     }
 
     /// The blocking part of a commit (see the module docs).

@@ -5,9 +5,25 @@
 //!
 //! Stopping: when `stop` is cancelled no new report starts; when `abort` is
 //! cancelled the reports in flight are abandoned, their claims given back
-//! (`pending`) and their `.part` files removed.
+//! (`pending`) and their `.part` files removed. An error no retry mends
+//! stops the run by itself ([`gate`]): the report that met it is recorded
+//! failed, those in flight finish or are given back, the rest is untouched.
+
+/// A per-report log line: at `$level`, or at debug when a bar shows the
+/// progress and the end of the fetch sums the failures up.
+macro_rules! per_report {
+    ($level:ident, $($event:tt)*) => {
+        if crate::run::progress::per_report_lines() {
+            tracing::$level!($($event)*)
+        } else {
+            tracing::debug!($($event)*)
+        }
+    };
+}
 
 mod attempt;
+mod ending;
+mod gate;
 mod permits;
 
 use crate::archive::files;
@@ -16,13 +32,14 @@ use crate::archive::store::reports::{self, Claim};
 use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
 use crate::core::report::{RegionScope, ReportKey};
+use crate::run::end::FailFast;
 use crate::run::plan::Planned;
 use crate::tencent::api::Client;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
 #[derive(Clone, Default)]
@@ -106,12 +123,21 @@ pub struct Summary {
     pub interrupted: usize,
     /// The history database turned out damaged: the run stopped.
     pub damaged: Option<store::HistoryDamaged>,
+    /// An error no retry mends stopped the run.
+    pub fail_fast: Option<FailFast>,
+    /// Not started, or given back, because of that stop.
+    pub untouched: usize,
     pub bytes: u64,
 }
 
 impl Summary {
     pub fn total(&self) -> usize {
-        self.ok + self.failed.len() + self.already_done + self.busy + self.interrupted
+        self.ok
+            + self.failed.len()
+            + self.already_done
+            + self.busy
+            + self.interrupted
+            + self.untouched
     }
 }
 
@@ -138,6 +164,8 @@ enum Outcome {
     /// Being fetched by another process: this report, to wait for.
     Busy(Box<Planned>),
     Interrupted,
+    /// Not tried, or given back, because the run was halted.
+    Untouched,
 }
 
 /// Fetches reports.
@@ -238,6 +266,8 @@ impl Engine {
         let taken = AtomicUsize::new(0);
         let mut summary = Summary::default();
         let stop = ctl.stop.clone();
+        let gate = gate::Gate::default();
+        let halted = gate.halted_token();
         let unique = planned.by_ref().filter(|p| {
             let at = (p.job.name.clone(), p.window);
             if window.as_ref() != Some(&at) {
@@ -250,8 +280,8 @@ impl Engine {
             .inspect(|_| {
                 taken.fetch_add(1, Ordering::Relaxed);
             })
-            .take_while(move |_| std::future::ready(!stop.is_cancelled()))
-            .map(|p| self.fetch_report(p, force, ctl))
+            .take_while(move |_| std::future::ready(!stop.is_cancelled() && !halted.is_cancelled()))
+            .map(|p| self.fetch_report(p, force, ctl, &gate))
             .buffer_unordered(self.concurrency);
         while let Some(outcome) = outcomes.next().await {
             ctl.tally.count(&outcome);
@@ -267,12 +297,19 @@ impl Engine {
                     summary.busy_reports.push(*p);
                 }
                 Outcome::Interrupted => summary.interrupted += 1,
+                Outcome::Untouched => summary.untouched += 1,
             }
         }
         drop(outcomes);
         // Taken but not started (a stop), and never taken.
         let taken = taken.load(Ordering::Relaxed);
-        summary.interrupted += taken - summary.total() + planned.count();
+        let left = taken - summary.total() + planned.count();
+        summary.fail_fast = gate.reason();
+        if summary.fail_fast.is_some() {
+            summary.untouched += left;
+        } else {
+            summary.interrupted += left;
+        }
         summary.damaged = self.damaged.get().cloned();
         if self.left_claims.swap(false, Ordering::Relaxed) {
             self.release_left_claims().await;
@@ -281,9 +318,18 @@ impl Engine {
     }
 
     /// Claim, fetch and record one report (its tries included).
-    async fn fetch_report(&self, p: Planned, force: bool, ctl: &Control) -> Outcome {
+    async fn fetch_report(
+        &self,
+        p: Planned,
+        force: bool,
+        ctl: &Control,
+        gate: &gate::Gate,
+    ) -> Outcome {
         if ctl.stop.is_cancelled() {
             return Outcome::Interrupted;
+        }
+        if gate.is_halted() {
+            return Outcome::Untouched;
         }
         let _permit = tokio::select! {
             p = self.permits.acquire() => match p {
@@ -294,6 +340,9 @@ impl Engine {
         };
         if self.damaged.get().is_some() {
             return Outcome::Interrupted;
+        }
+        if gate.is_halted() {
+            return Outcome::Untouched;
         }
         let key = p.key();
         let final_path = files::report_path(
@@ -309,58 +358,40 @@ impl Engine {
             Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
                 let failure = Failure::new(&p, key, "LocalIoError", &msg, before);
-                return self.failed(Some(id), failure).await;
+                return self.failed(Some(id), failure, false).await;
             }
             Err(e) => {
                 self.note_damage(&e);
                 let code = attempt::store_code(&e);
                 let failure = Failure::new(&p, key, code, &e.to_string(), 0);
-                return self.failed(None, failure).await;
+                return self.failed(None, failure, false).await;
             }
         };
         let result = tokio::select! {
-            r = self.fetch_with_retries(&p, id, &final_path, &tries) => Some(r),
+            r = self.fetch_with_retries(&p, id, &final_path, &tries, gate) => Some(r),
             _ = ctl.abort.cancelled() => None,
         };
         match result {
             None => {
-                let (archive, part) = (self.archive.clone(), final_path.part());
-                let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
-                let owner = self.store.owner().to_string();
-                if let Err(e) = self
-                    .store
-                    .on_pool(move |c| reports::release(c, id, &owner, store::now()))
-                    .await
-                {
-                    self.left_claims.store(true, Ordering::Relaxed);
-                    warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
-                }
-                info!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
+                self.give_back(id, &key, &final_path).await;
+                per_report!(info, job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report interrupted by shutdown; left for the next run");
                 Outcome::Interrupted
+            }
+            Some(Err(attempt::StepError::Halted)) => {
+                self.give_back(id, &key, &final_path).await;
+                debug!(job = %key.job, target = %key.target, region = %key.region, window = %p.window_text(), "report given back: the run stopped");
+                Outcome::Untouched
             }
             Some(Ok(done)) => {
                 metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "ok").increment(1);
                 metrics::gauge!("mna_reportd_last_success_timestamp_seconds", "job" => key.job.clone()).set(store::now() as f64);
-                info!(
+                per_report!(info,
                     job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %p.window_text(),
                     attempts = done.attempts, bytes = done.bytes, rows = done.rows, request_id = %done.request_id, "report ok"
                 );
                 Outcome::Ok { bytes: done.bytes }
             }
-            Some(Err(e)) => {
-                if let attempt::StepError::Store(e) = &e {
-                    self.note_damage(e);
-                }
-                // What the history records: tries before the claim, then
-                // each one recorded since (a try not recorded is not counted).
-                let attempts = tries.load(Ordering::Relaxed);
-                let failure = Failure {
-                    request_id: e.request_id(),
-                    hint: e.hint(),
-                    ..Failure::new(&p, key, &e.code(), &e.to_string(), attempts)
-                };
-                self.failed(Some(id), failure).await
-            }
+            Some(Err(e)) => self.ended_with(&p, key, id, e, &tries, gate).await,
         }
     }
 
@@ -450,37 +481,6 @@ impl Engine {
         {
             tracing::error!(error = %d, "the history database is damaged; no further report starts");
         }
-    }
-
-    /// Record `failure` in the history (report `id`, when it was claimed),
-    /// count it and tell the operator.
-    async fn failed(&self, id: Option<i64>, failure: Failure) -> Outcome {
-        let key = &failure.key;
-        if let Some(id) = id {
-            let (code, message, request_id) = (
-                failure.code.clone(),
-                failure.message.clone(),
-                failure.request_id.clone(),
-            );
-            if let Err(e) = self
-                .store
-                .on_pool(move |c| {
-                    let request_id = request_id.as_deref();
-                    reports::mark_failed(c, id, &code, &message, request_id, store::now())
-                })
-                .await
-            {
-                self.left_claims.store(true, Ordering::Relaxed);
-                warn!(job = %key.job, error = %e, "could not record a failure in the history; the report is given back at the end of the run");
-            }
-        }
-        metrics::counter!("mna_reportd_reports_total", "job" => key.job.clone(), "outcome" => "failed").increment(1);
-        warn!(
-            job = %key.job, target = %key.target, region = %RegionScope::show_stored(&key.region), window = %failure.window,
-            attempts = failure.attempts, code = %failure.code, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.message,
-            hint = failure.hint.unwrap_or("-"), "report failed"
-        );
-        Outcome::Failed(Box::new(failure))
     }
 }
 

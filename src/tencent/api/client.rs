@@ -250,7 +250,12 @@ pub(crate) async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<V
 
 fn call_error(e: reqwest::Error) -> CallError {
     metrics::counter!("mna_reportd_api_requests_total", "code" => if e.is_timeout() { "Timeout" } else { "ConnectionError" }).increment(1);
-    if e.is_timeout() {
+    if let Some(why) = crate::tencent::reach::unreachable(&e) {
+        CallError::Unreachable {
+            why,
+            detail: describe(&e),
+        }
+    } else if e.is_timeout() {
         CallError::Timeout
     } else if e.is_connect() {
         CallError::Connect(describe(&e))

@@ -21,7 +21,7 @@ pub enum CodeKind {
     SignatureFailure,
     /// `AuthFailure.TokenFailure`.
     TokenFailure,
-    /// `AuthFailure.UnauthorizedOperation`, `UnauthorizedOperation`.
+    /// `AuthFailure.UnauthorizedOperation`, `UnauthorizedOperation*`.
     Unauthorized,
     /// `AuthFailure.MFAFailure`.
     MfaFailure,
@@ -62,6 +62,7 @@ impl CodeKind {
             "ServiceUnavailable" => CodeKind::ServiceUnavailable,
             _ if code.starts_with("InvalidParameter") => CodeKind::InvalidParameter,
             _ if code.starts_with("AuthFailure") => CodeKind::AuthFailure,
+            "UnauthorizedOperation" => CodeKind::Unauthorized,
             _ => CodeKind::Other,
         }
     }

@@ -113,6 +113,12 @@ pub enum CallError {
     Timeout,
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The endpoint cannot be reached, and no retry changes that.
+    #[error("the API endpoint {}: {detail}", why.what())]
+    Unreachable {
+        why: crate::tencent::reach::Unreachable,
+        detail: String,
+    },
     #[error("transport error: {0}")]
     Transport(String),
     /// A 200 that is not a usable answer; the request id when it carried one.
@@ -142,6 +148,7 @@ impl CallError {
             CallError::HttpStatus { status } => format!("HTTP{status}"),
             CallError::Timeout => "Timeout".to_string(),
             CallError::Connect(_) => "ConnectionError".to_string(),
+            CallError::Unreachable { why, .. } => why.code().to_string(),
             CallError::Transport(_) => "TransportError".to_string(),
             CallError::BadResponse { .. } => "BadResponse".to_string(),
             CallError::ResponseTooLarge { .. } => "ResponseTooLarge".to_string(),
