@@ -346,3 +346,45 @@ fn durations_and_sizes_printed_to_people_read_as_words() {
     assert!(out.contains("lag 5m, catch-up 1 day"), "{out}");
     assert!(!out.contains("1day"), "{out}");
 }
+
+/// An attempt's `duration_ms` is the call's, not the rate limiter's queue:
+/// at one call a second, five reports asked at once wait up to about 4 s
+/// for their turn, yet each call to the local fake takes well under that.
+#[test]
+fn an_attempts_duration_leaves_out_the_rate_limiters_wait() {
+    let w = World::new(HOURLY);
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    std::fs::write(
+        &w.config,
+        text.replace("rate_limit = 200", "rate_limit = 1")
+            .replace("concurrency = 4", "concurrency = 5"),
+    )
+    .expect("config");
+    let o = w.run(&[
+        "fetch",
+        "--job",
+        "hourly-all",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-11-01T05:00:00Z",
+    ]);
+    assert_exit(&o, 0);
+    let durations: Vec<i64> = {
+        let db = w.db();
+        let mut st = db
+            .prepare("SELECT duration_ms FROM attempts WHERE kind = 'call' ORDER BY started_at")
+            .expect("query");
+        st.query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    assert_eq!(durations.len(), 5, "{durations:?}");
+    // The queue alone puts the fifth call about 4.2 s after the first: a
+    // duration that counted it would be at least that.
+    assert!(
+        durations.iter().all(|&d| d < 3_000),
+        "durations include the limiter's wait: {durations:?}"
+    );
+}

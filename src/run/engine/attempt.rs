@@ -242,8 +242,10 @@ impl Engine {
         gate: &Gate,
     ) -> Result<(Result<Success, CallError>, AttemptRecord), StepError> {
         let pass = gate.before_call().await.map_err(|_| StepError::Halted)?;
-        let (started, t0) = (store::now(), Instant::now());
-        let res = self.client.get_statistic_data(&p.request()).await;
+        let (asked, t_asked) = (store::now(), Instant::now());
+        let (res, sent) = self.client.get_statistic_data_timed(&p.request()).await;
+        // From the sending moment: the rate limiter's wait is not the call's.
+        let (started, t0) = sent.map_or((asked, t_asked), |s| (s.at, s.instant));
         match &res {
             Err(e) if retry::classify_call(e) == Class::StopRun => pass.stopped(),
             _ => pass.answered(),

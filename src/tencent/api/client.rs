@@ -125,12 +125,28 @@ impl Client {
 
     /// One `GetStatisticData` call. Waits for the rate limiter first.
     pub async fn get_statistic_data(&self, req: &StatisticRequest) -> Result<Success, CallError> {
-        let result = match self.post(ACTION, req.to_body()).await? {
+        self.get_statistic_data_timed(req).await.0
+    }
+
+    /// [`Self::get_statistic_data`], and when the request left, after the
+    /// rate limiter's wait (`None` when it never left: no credentials).
+    /// An attempt's start and duration are measured from there, so they
+    /// tell the API's time, not the queue's.
+    pub async fn get_statistic_data_timed(
+        &self,
+        req: &StatisticRequest,
+    ) -> (Result<Success, CallError>, Option<Sent>) {
+        let mut sent = None;
+        let answer = match self.post(ACTION, req.to_body(), &mut sent).await {
+            Ok(answer) => answer,
+            Err(e) => return (Err(e), sent),
+        };
+        let result = match answer {
             Answer::Body(status, bytes) => super::parse_response(status, &bytes),
             Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
         };
         self.count(&result);
-        result
+        (result, sent)
     }
 
     /// One page of a device listing (`GetDevices`, `GetGroupDetail`), through
@@ -139,7 +155,7 @@ impl Client {
         &self,
         req: &listing::PageRequest,
     ) -> Result<listing::Page<listing::DeviceInfo>, CallError> {
-        let result = match self.post(req.action, req.body.clone()).await? {
+        let result = match self.post(req.action, req.body.clone(), &mut None).await? {
             Answer::Body(status, bytes) => listing::parse_devices(status, &bytes),
             Answer::TooLarge(status) => Err(CallError::ResponseTooLarge { status }),
         };
@@ -149,11 +165,20 @@ impl Client {
 
     /// Post `body` as `action`: wait for the rate limiter, sign, send, read
     /// the answer with its cap.
-    async fn post(&self, action: &str, body: Vec<u8>) -> Result<Answer, CallError> {
+    async fn post(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+        sent: &mut Option<Sent>,
+    ) -> Result<Answer, CallError> {
         let creds = self.credentials.current().await?;
         self.limiter.acquire().await;
         // Signed after the wait, so the timestamp is the sending moment.
         let timestamp = jiff::Timestamp::now().as_second();
+        *sent = Some(Sent {
+            at: timestamp,
+            instant: std::time::Instant::now(),
+        });
         let authorization = sign::authorization(
             &creds.secret_id,
             &creds.secret_key,
@@ -192,6 +217,14 @@ impl Client {
             Err(Capped::Http(e)) => Err(call_error(e)),
         }
     }
+}
+
+/// When a call left, after the rate limiter's wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// Unix seconds (the request's `X-TC-Timestamp`).
+    pub at: i64,
+    pub instant: std::time::Instant,
 }
 
 /// What came back for a call: a status and body, or a body above the cap.
