@@ -5,17 +5,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// `n` with a comma every three digits: `438,000`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::core::human::grouped as thousands;
 
 /// A duration, coarse: `45 s`, `12 min`, `6 h 5 min`, `3 d 4 h`.
 pub fn coarse(d: Duration) -> String {
