@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fake_mna::{Credential, Delay, FakeConfig, FakeDevice, FakeMna};
+use fake_mna::{Credential, Delay, FakeConfig, FakeDevice, FakeMna, Outcome};
 
 /// An in-process fake of the Tencent Cloud MNA API (GetStatisticData).
 #[derive(Parser, Debug)]
@@ -173,17 +173,18 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     wait_for_signal().await?;
     let calls = fake.calls();
-    let ok_of = |action: &str| {
+    let answered = |action: &str| {
         calls
             .iter()
-            .filter(|c| c.action == action && c.outcome.is_ok())
+            .filter(|c| c.action == action)
+            .filter(|c| matches!(c.outcome, Outcome::Ok { .. } | Outcome::Listed { .. }))
             .count()
     };
     let summary = serde_json::json!({
         "calls": calls.len(),
         "ok": calls.iter().filter(|c| c.outcome.is_ok()).count(),
-        "reports": ok_of(fake_mna::ACTION),
-        "listings": ok_of(fake_mna::GET_DEVICES) + ok_of(fake_mna::GET_GROUP_DETAIL) + ok_of(fake_mna::GET_GROUP_LIST),
+        "reports": answered(fake_mna::ACTION),
+        "listings": answered(fake_mna::GET_DEVICES) + answered(fake_mna::GET_GROUP_DETAIL) + answered(fake_mna::GET_GROUP_LIST),
         "rate_limited": fake.rate_limited_count(),
         "downloads": fake.downloads().len(),
         "metadata_requests": fake.metadata_requests(),
