@@ -168,6 +168,16 @@ pub fn resolve(
     Ok((now, empty))
 }
 
+/// [`job_now`] for a daemon's fire: a job left with no device is logged
+/// with the reason and the fix.
+pub fn job_for_fire(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> {
+    let (now, empty) = resolve(conn, job)?;
+    if let Some(e) = empty {
+        warn!(job = %e.job, reason = %e.reason(), fix = %e.fix(), "no device to fetch");
+    }
+    Ok(now)
+}
+
 /// A listing whose every page came in and was recorded.
 #[derive(Debug)]
 pub struct Listed {

@@ -496,15 +496,10 @@ async fn discovered(
     let job = f.job.clone();
     match engine
         .store()
-        .on_pool(move |c| discovery::resolve(c, &job))
+        .on_pool(move |c| discovery::job_for_fire(c, &job))
         .await
     {
-        Ok((job, empty)) => {
-            if let Some(e) = empty {
-                warn!(job = %job.name, reason = %e.reason(), fix = %e.fix(), "no device to fetch");
-            }
-            plan::due_since(&job, f.at, f.covered, f.at_start)
-        }
+        Ok(job) => plan::due_since(&job, f.at, f.covered, f.at_start),
         Err(e) => {
             error!(job = %f.job.name, error = %e, "cannot read the device inventory; this fire does nothing");
             Vec::new()
