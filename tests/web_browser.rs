@@ -423,6 +423,19 @@ async fn the_page_shows_the_history_as_it_is() {
         24,
         "back to {day}"
     );
+    // Windows shorter than an hour: a day at a time, the month switch off.
+    js(
+        &c,
+        "const s = document.getElementById('tr-job'); s.value = 'five-min-all'; s.dispatchEvent(new Event('change'));",
+    )
+    .await;
+    until(
+        &c,
+        "the 5-minute job's traffic, by day",
+        "const b = document.getElementById('charts');
+         return b.dataset.view === 'day' && b.dataset.windows === '288' && document.getElementById('tr-view-month').disabled;",
+    )
+    .await;
 
     // Nothing was asked of another origin.
     let names = js(

@@ -374,9 +374,10 @@ function shiftDay(s, n) { const [y, m, d] = s.split("-").map(Number); return new
 function shiftMonth(s, n) { const [y, m] = s.split("-").map(Number); return new Date(Date.UTC(y, m - 1 + n, 1)).toISOString().slice(0, 7); }
 
 // The traffic view of each job ("month" or "day"): windows shorter than an
-// hour start with a day, as the calendar; the others with a month.
+// hour have the day only, as the calendar (a month of them is thousands of
+// points); the others start with the month.
 const trafficViews = new Map();
-function trafficView(j) { return trafficViews.get(j.job) || (byDay(j) ? "day" : "month"); }
+function trafficView(j) { return byDay(j) ? "day" : trafficViews.get(j.job) || "month"; }
 
 // Switch the view of the job shown, staying in the same period: a day of
 // the month shown (today in the current month, else its first), or the
@@ -409,6 +410,9 @@ async function loadTraffic() {
   document.getElementById("tr-month-label").hidden = view === "day";
   document.getElementById("tr-day-label").hidden = view !== "day";
   document.querySelectorAll("#traffic .switch button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === view)));
+  const monthButton = document.getElementById("tr-view-month");
+  monthButton.disabled = byDay(j);
+  monthButton.title = byDay(j) ? "windows shorter than an hour: a day at a time" : "";
   const m = document.getElementById("tr-month"), d = document.getElementById("tr-day");
   if (!m.value) m.value = monthNow(j.timezone);
   if (!d.value) d.value = dayNow(j.timezone);
