@@ -78,6 +78,19 @@ fn ok_jobs(db: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many targets of `job` have an `ok` report.
+fn ok_targets(db: &Path, job: &str) -> i64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(DISTINCT target) FROM reports WHERE job = ?1 AND status = 'ok'",
+                [job],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(0)
+}
+
 /// One plain HTTP GET on loopback: the status line, headers and body.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
@@ -143,10 +156,19 @@ fn the_demo_fills_the_history_and_stops_cleanly_on_ctrl_c() {
     assert!(db.starts_with(tmp.path()), "{db:?} in $TMPDIR");
 
     // every job of the example, and the live one, has ok reports
-    let want = ["daily-per-device", "hourly-all", "minute-live"];
+    let want = [
+        "daily-per-device",
+        "discovered-per-device",
+        "hourly-all",
+        "minute-live",
+    ];
     wait_for("ok reports of every job", Duration::from_secs(180), || {
         let jobs = ok_jobs(&db);
         want.iter().all(|j| jobs.iter().any(|k| k == j))
+    });
+    // the discovering job: a report of each of the demo account's 5 devices
+    wait_for("a report of each device", Duration::from_secs(180), || {
+        ok_targets(&db, "discovered-per-device") == 5
     });
 
     // the printed page answers, and its API lists the example's jobs

@@ -4,9 +4,12 @@
 //! installs them). Screenshots go to `target/web-screenshots/`.
 
 mod common;
+#[path = "web_support/page_checks.rs"]
+mod page_checks;
 mod web_support;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use page_checks::{assert_ticks_and_colours, assert_zones_named, day_view_points, traffic_sum};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -173,6 +176,8 @@ async fn the_page_shows_the_history_as_it_is() {
     )
     .await;
 
+    assert_zones_named(&c).await;
+
     // Every cell's state and colour are the history's.
     let cells = js(
         &c,
@@ -278,6 +283,9 @@ async fn the_page_shows_the_history_as_it_is() {
     .await;
     let listed = text("#fail-rows tr[data-status=\"failed\"] td:nth-child(7)").await;
     assert_eq!(listed, message);
+    let window = text("#fail-rows tr[data-status=\"failed\"] td.window").await;
+    assert!(window.ends_with(" (UTC)"), "{window}");
+    assert!(text("#detail .window").await.ends_with(" (UTC)"));
 
     // An ok cell's download link gives the exact file.
     c.find(Locator::Css(&format!(
@@ -355,7 +363,88 @@ async fn the_page_shows_the_history_as_it_is() {
         valued >= 4,
         "the done windows of the month have points: {valued}"
     );
+    assert_ticks_and_colours(&c, 86_400).await;
     let chart_shot = shot(&c, "#charts figure[data-column=\"TotalBytes\"]").await;
+
+    // The day view: one point per window of the day, the SQL's sums; the
+    // previous and next days a click away.
+    let day = jiff::Timestamp::from_second(h.d0 + 30 * HOUR)
+        .expect("t")
+        .to_string()[..10]
+        .to_string();
+    c.find(Locator::Css("#tr-view-day"))
+        .await
+        .expect("the day switch")
+        .click()
+        .await
+        .expect("click");
+    js(
+        &c,
+        &format!(
+            "const d = document.getElementById('tr-day'); d.value = '{day}'; d.dispatchEvent(new Event('change'));"
+        ),
+    )
+    .await;
+    let day_start = jiff::civil::Date::strptime("%Y-%m-%d", &day)
+        .expect("day")
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .expect("zoned")
+        .timestamp()
+        .as_second();
+    let day_points = day_view_points(&c, &day, day_start).await;
+    assert_eq!(day_points.len(), 24, "one point per hour of {day}");
+    let mut valued = 0;
+    for (k, (start, shown)) in day_points.iter().enumerate() {
+        assert_eq!(*start, day_start + k as i64 * HOUR, "the windows of {day}");
+        assert_eq!(
+            *shown,
+            traffic_sum(&h, *start),
+            "the day's point of {start}"
+        );
+        valued += usize::from(shown.is_some());
+    }
+    assert!(valued >= 6, "the day has done windows: {valued}");
+    assert_ticks_and_colours(&c, 3 * HOUR).await;
+    let day_shot = shot(&c, "#charts figure[data-column=\"TotalBytes\"]").await;
+    c.find(Locator::Css("#tr-prev"))
+        .await
+        .expect("prev")
+        .click()
+        .await
+        .expect("click");
+    let before = jiff::Timestamp::from_second(day_start - 86_400)
+        .expect("t")
+        .to_string()[..10]
+        .to_string();
+    assert_eq!(
+        day_view_points(&c, &before, day_start - 86_400).await.len(),
+        24,
+        "the day before"
+    );
+    c.find(Locator::Css("#tr-next"))
+        .await
+        .expect("next")
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(
+        day_view_points(&c, &day, day_start).await.len(),
+        24,
+        "back to {day}"
+    );
+    // Windows shorter than an hour: a day at a time, the month switch off.
+    js(
+        &c,
+        "const s = document.getElementById('tr-job'); s.value = 'five-min-all'; s.dispatchEvent(new Event('change'));",
+    )
+    .await;
+    until(
+        &c,
+        "the 5-minute job's traffic, by day",
+        "const b = document.getElementById('charts');
+         return b.dataset.view === 'day' && b.dataset.windows === '288' && document.getElementById('tr-view-month').disabled;",
+    )
+    .await;
 
     // Nothing was asked of another origin.
     let names = js(
@@ -376,7 +465,8 @@ async fn the_page_shows_the_history_as_it_is() {
     for (name, png) in [
         ("overview.png", overview_shot),
         ("calendar.png", cal_shot),
-        ("chart.png", chart_shot),
+        ("traffic-month.png", chart_shot),
+        ("traffic-day.png", day_shot),
     ] {
         assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
         std::fs::write(dir.join(name), png).expect("save a screenshot");

@@ -54,6 +54,28 @@ function dateText(t, zone) { const p = parts(t, zone); return `${p.y}-${p.m}-${p
 function timeText(t, zone) { if (t === null || t === undefined) return "-"; const p = parts(t, zone); return `${p.y}-${p.m}-${p.d} ${p.H}:${p.M}`; }
 function windowText(a, b, zone) { return `${timeText(a, zone)} .. ${timeText(b, zone)}`; }
 
+// Every time the page shows names its zone: a job's times are in the job's
+// zone ("2026-12-07 17:01 (Asia/Shanghai, UTC+8)"), the header's clock in UTC.
+const offsetCache = new Map();
+function offsetText(t, zone) {
+  let f = offsetCache.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" });
+    offsetCache.set(zone, f);
+  }
+  const p = f.formatToParts(new Date(t * 1000)).find((x) => x.type === "timeZoneName");
+  const v = p ? p.value.replace(/^GMT/, "UTC") : "UTC";
+  return v === "UTC" ? "UTC+0" : v;
+}
+// The zone of the span [a, b] named, with its UTC offset (both when it changes).
+function zoneText(a, b, zone) {
+  if (zone === "UTC") return "UTC";
+  const oa = offsetText(a, zone), ob = offsetText(b, zone);
+  return `${zone}, ${oa === ob ? oa : oa + " .. " + ob}`;
+}
+function zonedText(t, zone) { return t === null || t === undefined ? "-" : `${timeText(t, zone)} (${zoneText(t, t, zone)})`; }
+function zonedWindow(a, b, zone) { return `${windowText(a, b, zone)} (${zoneText(a, b, zone)})`; }
+
 function bytes(n) {
   if (n === null || n === undefined) return "-";
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -83,12 +105,12 @@ function card(j) {
   if (j.stopped) row("Last fire stopped", j.stopped, "stopped");
   row("Windows", `${j.granularity}, every ${j.step_seconds}s, in ${zone}`);
   row("Schedule", j.schedule || "at every window end + lag");
-  row("Next fire", j.enabled ? timeText(j.next_fire, zone) : "- (disabled)", "next-fire");
-  row("Last done window", j.last_done_window_start === null ? "-" : windowText(j.last_done_window_start, j.last_done_window_end, zone), "last-done");
+  row("Next fire", j.enabled ? zonedText(j.next_fire, zone) : "- (disabled)", "next-fire");
+  row("Last done window", j.last_done_window_start === null ? "-" : zonedWindow(j.last_done_window_start, j.last_done_window_end, zone), "last-done");
   row("Missing in horizon", String(j.missing), "missing");
   row("Failed in horizon", String(j.failed), "failed");
   row("Running", String(j.running), "running");
-  row("Last success", timeText(j.last_success_at, zone), "last-success");
+  row("Last success", zonedText(j.last_success_at, zone), "last-success");
   if (j.last_error) {
     row("Last error", `${j.last_error.code}: ${j.last_error.message}`, "last-error");
     row("Fix", j.last_error_hint || "-", "last-error-hint");
@@ -104,7 +126,7 @@ async function refreshOverview() {
   state.jobs = data.jobs;
   const cards = document.getElementById("cards");
   cards.replaceChildren(...data.jobs.map(card));
-  document.getElementById("updated").textContent = "updated " + new Date(data.now * 1000).toISOString().replace(".000Z", "Z");
+  document.getElementById("updated").textContent = "updated " + zonedText(data.now, "UTC");
   cards.dataset.loaded = "1";
 }
 
@@ -135,7 +157,7 @@ function cellEl(c, zone, job) {
     "data-report": c.report === null ? null : c.report,
   });
   const counts = Object.entries(c.counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");
-  td.title = `${windowText(c.start, c.end, zone)}: ${c.state}${counts ? " (" + counts + ")" : ""}`;
+  td.title = `${zonedWindow(c.start, c.end, zone)}: ${c.state}${counts ? " (" + counts + ")" : ""}`;
   td.addEventListener("click", () => selectCell(td, job, c));
   td.addEventListener("keydown", (e) => { if (e.key === "Enter") selectCell(td, job, c); });
   return td;
@@ -185,6 +207,7 @@ function renderGrid(cal, j) {
     }
     table.append(body);
   }
+  table.prepend(el("caption", { class: "zone" }, `Windows in ${zoneText(cal.from, cal.to - 1, zone)}`));
   grid.replaceChildren(table);
   grid.dataset.loaded = String(Date.now());
 }
@@ -223,14 +246,14 @@ async function showReport(id) {
   const attempts = el("table", { class: "attempts" }, el("thead", {}, el("tr", {}, ...["#", "kind", "started", "ms", "HTTP", "code", "message", "request id"].map((h) => el("th", {}, h)))));
   const tb = el("tbody");
   for (const a of r.attempts_list) {
-    tb.append(el("tr", {}, ...[a.attempt, a.kind, timeText(a.started_at, zone), a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id].map((v) => el("td", {}, v === null ? "-" : v))));
+    tb.append(el("tr", {}, ...[a.attempt, a.kind, zonedText(a.started_at, zone), a.duration_ms, a.http_status, a.error_code, a.error_message, a.request_id].map((v) => el("td", {}, v === null ? "-" : v))));
   }
   attempts.append(tb);
   box.replaceChildren(
     el("h3", {}, `Report ${r.id}`),
     dl([
       ["Job", r.job], ["Target", r.target, "target"], ["Region", r.region, "region"],
-      ["Window", windowText(r.window_start, r.window_end, zone), "window"],
+      ["Window", zonedWindow(r.window_start, r.window_end, zone), "window"],
       ["State", r.status, "status"], ["Tries", String(r.attempts), "tries"],
       ["Request id", r.request_id, "request-id"], ["Error code", r.error_code, "error-code"],
       ["Message", r.error_message, "error-message"], ["Fix", r.hint, "hint"],
@@ -255,7 +278,7 @@ async function selectCell(td, job, c) {
     const shown = t === "" ? list : list.filter((r) => { const ch = j.choices[Number(t)]; return r.target === ch.target; });
     box.dataset.report = "";
     if (shown.length === 0) {
-      box.replaceChildren(el("h3", {}, windowText(c.start, c.end, j.timezone)), el("p", { class: "state" }, c.state === "not-due" ? "not yet due" : c.state === "empty" ? "no report belongs to this window: its devices were created after it ended" : c.state === "old" ? "no report recorded: ended before the horizon (catch_up), so the daemon does not fetch it; mna-reportd fetch --from --to does" : "no report recorded: due, not done"));
+      box.replaceChildren(el("h3", {}, zonedWindow(c.start, c.end, j.timezone)), el("p", { class: "state" }, c.state === "not-due" ? "not yet due" : c.state === "empty" ? "no report belongs to this window: its devices were created after it ended" : c.state === "old" ? "no report recorded: ended before the horizon (catch_up), so the daemon does not fetch it; mna-reportd fetch --from --to does" : "no report recorded: due, not done"));
       return;
     }
     const ul = el("ul");
@@ -264,13 +287,37 @@ async function selectCell(td, job, c) {
       a.addEventListener("click", (e) => { e.preventDefault(); showReport(r.id).catch(showError); });
       ul.append(el("li", {}, a));
     }
-    box.replaceChildren(el("h3", {}, windowText(c.start, c.end, j.timezone)), el("p", {}, `${c.state}; reports (first 50):`), ul);
+    box.replaceChildren(el("h3", {}, zonedWindow(c.start, c.end, j.timezone)), el("p", {}, `${c.state}; reports (first 50):`), ul);
   } catch (e) { showError(e); }
 }
 
 // ---- traffic
-function drawChart(ch, windows, zone) {
-  const W = 800, H = 260, L = 70, R = 40, T = 10, B = 30;
+// The total's colour: its line, its points and its swatch in the table.
+const TOTAL = "#111111";
+
+// Ticks at round hours or days of the zone: the smallest step of these that
+// gives at most 8 over the windows shown; [index, label] each.
+const TICK_STEPS = [[1, 3600], [2, 3600], [3, 3600], [6, 3600], [12, 3600], [1, 86400], [2, 86400], [5, 86400], [7, 86400], [14, 86400]];
+function ticks(windows, zone) {
+  if (windows.length === 0) return [];
+  const span = windows[windows.length - 1] - windows[0];
+  for (const [n, unit] of TICK_STEPS) {
+    if (span / (n * unit) > 8 && n * unit < 14 * 86400) continue;
+    const out = [];
+    windows.forEach((t, i) => {
+      const p = parts(t, zone);
+      if (p.M !== "00") return;
+      const midnight = p.H === "00";
+      if (unit === 3600 && Number(p.H) % n === 0) out.push([i, midnight ? `${p.m}-${p.d}` : `${p.H}:00`]);
+      else if (unit === 86400 && midnight && (Number(p.d) - 1) % n === 0) out.push([i, `${p.m}-${p.d}`]);
+    });
+    if (out.length > 0) return out;
+  }
+  return [[0, timeText(windows[0], zone).slice(5)]];
+}
+
+function drawChart(ch, windows, zone, range) {
+  const W = 800, H = 270, L = 70, R = 40, T = 10, B = 40;
   const asBytes = isBytes(ch.column);
   const series = ch.top.concat(ch.other ? [ch.other] : []);
   let max = 0;
@@ -284,10 +331,14 @@ function drawChart(ch, windows, zone) {
     s.append(svg("line", { class: "gridline", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
     const t = svg("text", { class: "tick", x: L - 4, y: y(v) + 3, "text-anchor": "end" }); t.textContent = number(v, asBytes); s.append(t);
   }
-  const labels = Math.min(6, windows.length);
-  for (let k = 0; k < labels; k++) {
-    const i = labels <= 1 ? 0 : Math.round((k * (windows.length - 1)) / (labels - 1));
-    const t = svg("text", { class: "tick", x: x(i), y: H - 8, "text-anchor": "middle" }); t.textContent = timeText(windows[i], zone).slice(5); s.append(t);
+  for (const [i, label] of ticks(windows, zone)) {
+    s.append(svg("line", { class: "gridline", x1: x(i), x2: x(i), y1: T, y2: H - B }));
+    const t = svg("text", { class: "tick x-tick", x: x(i), y: H - B + 13, "text-anchor": "middle", "data-start": windows[i] }); t.textContent = label; s.append(t);
+  }
+  if (windows.length > 0) {
+    const z = svg("text", { class: "tick zone", x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle" });
+    z.textContent = `window start, ${zoneText(windows[0], windows[windows.length - 1], zone)}`;
+    s.append(z);
   }
   s.append(svg("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }), svg("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
   const line = (values, attrs) => {
@@ -295,44 +346,89 @@ function drawChart(ch, windows, zone) {
     values.forEach((v, i) => { if (v !== null) pts.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`); });
     s.append(svg("polyline", Object.assign({ points: pts.join(" ") }, attrs)));
   };
-  if (series.length > 1) series.forEach((se, k) => line(se.values, { class: "series", stroke: COLORS[k % COLORS.length], "data-target": se.target }));
-  line(ch.total, { class: "total" });
+  // One target: its line is the total, drawn once, in the total's colour.
+  const colour = (k) => (series.length > 1 ? COLORS[k % COLORS.length] : TOTAL);
+  if (series.length > 1) series.forEach((se, k) => line(se.values, { class: "series", stroke: colour(k), "data-target": se.target }));
+  line(ch.total, { class: "total", stroke: TOTAL });
   ch.total.forEach((v, i) => {
-    const c = svg("circle", { class: "pt" + (v === null ? " none" : ""), cx: x(i).toFixed(1), cy: (v === null ? y(0) : y(v)).toFixed(1), r: 2, "data-start": windows[i], "data-value": v === null ? "" : v });
-    const t = svg("title", {}); t.textContent = `${timeText(windows[i], zone)}: ${number(v, asBytes)}`; c.append(t);
+    const c = svg("circle", { class: "pt" + (v === null ? " none" : ""), cx: x(i).toFixed(1), cy: (v === null ? y(0) : y(v)).toFixed(1), r: 2, fill: v === null ? "none" : TOTAL, "data-start": windows[i], "data-value": v === null ? "" : v });
+    const t = svg("title", {}); t.textContent = `${zonedText(windows[i], zone)}: ${number(v, asBytes)}`; c.append(t);
     s.append(c);
   });
   const top = el("table", { class: "top list" }, el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "Target"), el("th", {}, "Total"))));
   const tb = el("tbody");
   series.forEach((se, k) => {
-    tb.append(el("tr", {}, el("td", {}, el("span", { class: "swatch", "data-color": COLORS[k % COLORS.length] })), el("td", {}, se.name ? `${se.name} (${se.target})` : se.target), el("td", {}, number(se.total, asBytes))));
+    tb.append(el("tr", { "data-target": se.target }, el("td", {}, el("span", { class: "swatch", "data-color": colour(k) })), el("td", {}, se.name ? `${se.name} (${se.target})` : se.target), el("td", {}, number(se.total, asBytes))));
   });
+  if (series.length > 1) {
+    const sum = ch.total.reduce((a, v) => a + (v === null ? 0 : v), 0);
+    tb.append(el("tr", { class: "total-row" }, el("td", {}, el("span", { class: "swatch", "data-color": TOTAL })), el("td", {}, "all targets (total)"), el("td", {}, number(sum, asBytes))));
+  }
   top.append(tb);
   // The swatch colours: set as style properties (no inline style attribute under the CSP).
   top.querySelectorAll(".swatch").forEach((sw) => { sw.style.background = sw.dataset.color; });
-  const parts = [el("h3", {}, `${ch.sheet} / ${ch.column}${asBytes ? " (bytes)" : ""}`), s, top];
+  const parts = [el("h3", {}, `${ch.sheet} / ${ch.column}${asBytes ? " (bytes)" : ""}, ${range}`), s, top];
   if (ch.skipped > 0) parts.push(el("p", { class: "muted skipped" }, `${ch.skipped} cell${ch.skipped === 1 ? "" : "s"} of this column that are not numbers left out.`));
   return el("figure", { class: "chart", "data-column": ch.column }, ...parts);
+}
+
+// "YYYY-MM-DD" / "YYYY-MM" moved by n days / months (calendar arithmetic).
+function shiftDay(s, n) { const [y, m, d] = s.split("-").map(Number); return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10); }
+function shiftMonth(s, n) { const [y, m] = s.split("-").map(Number); return new Date(Date.UTC(y, m - 1 + n, 1)).toISOString().slice(0, 7); }
+
+// The traffic view of each job ("month" or "day"): windows shorter than an
+// hour have the day only, as the calendar (a month of them is thousands of
+// points); the others start with the month.
+const trafficViews = new Map();
+function trafficView(j) { return byDay(j) ? "day" : trafficViews.get(j.job) || "month"; }
+
+// Switch the view of the job shown, staying in the same period: a day of
+// the month shown (today in the current month, else its first), or the
+// month of the day shown.
+function setTrafficView(view) {
+  const j = jobOf(document.getElementById("tr-job").value);
+  if (!j) return Promise.resolve();
+  const m = document.getElementById("tr-month"), d = document.getElementById("tr-day");
+  if (view === "day" && m.value && d.value.slice(0, 7) !== m.value) d.value = m.value === monthNow(j.timezone) ? dayNow(j.timezone) : `${m.value}-01`;
+  if (view === "month" && d.value) m.value = d.value.slice(0, 7);
+  trafficViews.set(j.job, view);
+  return loadTraffic();
+}
+
+// The previous (-1) or next (1) month or day.
+function stepTraffic(n) {
+  const j = jobOf(document.getElementById("tr-job").value);
+  if (!j) return Promise.resolve();
+  const m = document.getElementById("tr-month"), d = document.getElementById("tr-day");
+  if (trafficView(j) === "day") d.value = shiftDay(d.value || dayNow(j.timezone), n);
+  else m.value = shiftMonth(m.value || monthNow(j.timezone), n);
+  return loadTraffic();
 }
 
 async function loadTraffic() {
   const job = document.getElementById("tr-job").value;
   const j = jobOf(job);
   if (!j) return;
-  // Windows shorter than an hour: a day at a time, as the calendar.
-  const day = byDay(j);
-  document.getElementById("tr-month-label").hidden = day;
-  document.getElementById("tr-day-label").hidden = !day;
+  const view = trafficView(j);
+  document.getElementById("tr-month-label").hidden = view === "day";
+  document.getElementById("tr-day-label").hidden = view !== "day";
+  document.querySelectorAll("#traffic .switch button").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.view === view)));
+  const monthButton = document.getElementById("tr-view-month");
+  monthButton.disabled = byDay(j);
+  monthButton.title = byDay(j) ? "windows shorter than an hour: a day at a time" : "";
   const m = document.getElementById("tr-month"), d = document.getElementById("tr-day");
   if (!m.value) m.value = monthNow(j.timezone);
   if (!d.value) d.value = dayNow(j.timezone);
-  const q = new URLSearchParams(day ? { day: d.value } : { month: m.value });
+  const q = new URLSearchParams(view === "day" ? { day: d.value } : { month: m.value });
   const tr = await api(`/api/jobs/${encodeURIComponent(job)}/traffic?${q}`);
   const box = document.getElementById("charts");
+  const range = view === "day" ? `day ${d.value}` : `month ${m.value}`;
   if (tr.charts.length === 0) box.replaceChildren(el("p", { class: "muted" }, "No rows with numbers in this range."));
-  else box.replaceChildren(...tr.charts.map((c) => drawChart(c, tr.windows, j.timezone)));
+  else box.replaceChildren(...tr.charts.map((c) => drawChart(c, tr.windows, j.timezone, range)));
   box.dataset.loaded = String(Date.now());
   box.dataset.windows = String(tr.windows.length);
+  box.dataset.view = view;
+  box.dataset.range = view === "day" ? d.value : m.value;
 }
 
 // ---- failures
@@ -347,7 +443,7 @@ async function loadFailures(more) {
     const a = el("a", { href: "#calendar", class: "to-cell" }, "show");
     a.addEventListener("click", (e) => { e.preventDefault(); goToCell(f).catch(showError); });
     body.append(el("tr", { "data-report": f.report, "data-status": f.status },
-      el("td", {}, windowText(f.window_start, f.window_end, zone)), el("td", {}, f.job), el("td", {}, f.target), el("td", {}, f.region),
+      el("td", { class: "window" }, zonedWindow(f.window_start, f.window_end, zone)), el("td", {}, f.job), el("td", {}, f.target), el("td", {}, f.region),
       el("td", {}, f.status), el("td", {}, f.error_code || "-"), el("td", {}, f.error_message || "-"), el("td", {}, f.hint || "-"), el("td", {}, a)));
   }
   state.failOffset += page.items.length;
@@ -388,6 +484,10 @@ async function start() {
   on("tr-job", "change", loadTraffic);
   on("tr-month", "change", loadTraffic);
   on("tr-day", "change", loadTraffic);
+  on("tr-view-month", "click", () => setTrafficView("month"));
+  on("tr-view-day", "click", () => setTrafficView("day"));
+  on("tr-prev", "click", () => stepTraffic(-1));
+  on("tr-next", "click", () => stepTraffic(1));
   on("fail-more", "click", () => loadFailures(true));
   // Live: the overview and the failures refresh themselves.
   setInterval(() => { Promise.all([refreshOverview(), loadFailures(false)]).then(() => showError(null), showError); }, 15000);

@@ -251,10 +251,8 @@ async fn listing(
     }
     let answer = {
         let fleet = lock(&shared.fleet);
-        let synthetic = shared
-            .synthetic_devices
-            .load(std::sync::atomic::Ordering::Relaxed);
-        crate::devices::answer(&rec.action, &rec.body, &fleet.0, &fleet.1, synthetic)
+        let synthetic = lock(&shared.synthetic).clone();
+        crate::devices::answer(&rec.action, &rec.body, &fleet.0, &fleet.1, &synthetic)
     };
     let mut response = match answer {
         Ok(m) => m,

@@ -4,7 +4,8 @@
 //! `TotalPage`. Tests change the device list while the fake runs
 //! ([`crate::FakeMna::set_devices`], `add_device`, `remove_device`), and
 //! can add any number of made-up devices that cost nothing until a page
-//! holds them ([`crate::FakeMna::set_synthetic_devices`]).
+//! holds them ([`crate::FakeMna::set_synthetic_devices`]), in a group of
+//! their own if asked ([`crate::FakeMna::set_synthetic_group`]).
 
 use std::collections::BTreeMap;
 
@@ -86,13 +87,38 @@ impl FakeDevice {
 /// When every synthetic device was created (Unix seconds): 2001-09-09.
 pub const SYNTHETIC_CREATED: i64 = 1_000_000_000;
 
+/// The name the group of the synthetic devices is listed with.
+pub const SYNTHETIC_GROUP_NAME: &str = "synthetic devices";
+
 /// Synthetic device number `i`.
 pub fn synthetic(i: u64) -> FakeDevice {
     FakeDevice::new(format!("syn-{i:09}"), SYNTHETIC_CREATED)
 }
 
-fn synthetic_info(i: u64) -> Value {
-    synthetic(i).info()
+/// The made-up devices: how many, and the group they are in (if any).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Synthetic {
+    pub count: u64,
+    pub group: Option<String>,
+}
+
+impl Synthetic {
+    fn info(&self, i: u64) -> Value {
+        let d = synthetic(i);
+        match &self.group {
+            Some(g) => d.in_group(g.clone(), SYNTHETIC_GROUP_NAME).info(),
+            None => d.info(),
+        }
+    }
+
+    /// How many of them are in group `id`.
+    fn in_group(&self, id: &str) -> u64 {
+        if self.group.as_deref() == Some(id) {
+            self.count
+        } else {
+            0
+        }
+    }
 }
 
 /// An API error: code and message.
@@ -166,7 +192,7 @@ pub(crate) fn answer(
     body: &Value,
     devices: &[FakeDevice],
     groups: &BTreeMap<String, String>,
-    synthetic: u64,
+    synthetic: &Synthetic,
 ) -> Result<Map<String, Value>, ApiErr> {
     let Some(obj) = body.as_object() else {
         return Err((
@@ -191,7 +217,7 @@ pub(crate) fn answer(
                 .collect();
             // Synthetic devices are own devices; a keyword leaves them out.
             let made_up = if keyword.is_empty() && device_type.is_none_or(|t| t == 1) {
-                synthetic
+                synthetic.count
             } else {
                 0
             };
@@ -199,18 +225,25 @@ pub(crate) fn answer(
             Ok(page_of(n + made_up, paging, "DeviceInfos", |i| {
                 match own.get(i as usize) {
                     Some(d) => d.info(),
-                    None => synthetic_info(i - n),
+                    None => synthetic.info(i - n),
                 }
             }))
         }
         GET_GROUP_LIST => {
+            let mut groups = groups.clone();
+            if let Some(g) = &synthetic.group {
+                groups
+                    .entry(g.clone())
+                    .or_insert_with(|| SYNTHETIC_GROUP_NAME.to_string());
+            }
             let items = groups
                 .iter()
                 .map(|(id, name)| {
                     let n = devices
                         .iter()
                         .filter(|d| d.group.as_ref().is_some_and(|(g, _)| g == id))
-                        .count();
+                        .count() as u64
+                        + synthetic.in_group(id);
                     json!({"GroupId": id, "GroupName": name, "CreateTime": "0", "UpdateTime": "0", "Description": "", "DeviceNum": n})
                 })
                 .collect();
@@ -220,18 +253,30 @@ pub(crate) fn answer(
             let Some(group) = obj.get("GroupId").and_then(Value::as_str) else {
                 return Err(("MissingParameter", "`GroupId` is required.".to_string()));
             };
-            let Some(name) = groups.get(group) else {
-                return Err((
-                    "ResourceNotFound",
-                    format!("The group `{group}` does not exist."),
-                ));
+            let name = match groups.get(group) {
+                Some(name) => name.as_str(),
+                None if synthetic.group.as_deref() == Some(group) => SYNTHETIC_GROUP_NAME,
+                None => {
+                    return Err((
+                        "ResourceNotFound",
+                        format!("The group `{group}` does not exist."),
+                    ));
+                }
             };
-            let items = devices
+            let own: Vec<&FakeDevice> = devices
                 .iter()
                 .filter(|d| d.group.as_ref().is_some_and(|(g, _)| g == group))
-                .map(FakeDevice::info)
                 .collect();
-            let mut m = page(items, paging, "DeviceInfos");
+            let n = own.len() as u64;
+            let mut m = page_of(
+                n + synthetic.in_group(group),
+                paging,
+                "DeviceInfos",
+                |i| match own.get(i as usize) {
+                    Some(d) => d.info(),
+                    None => synthetic.info(i - n),
+                },
+            );
             m.insert(
                 "GroupInfo".into(),
                 json!({"GroupId": group, "GroupName": name, "Description": ""}),
@@ -270,7 +315,7 @@ mod tests {
             &json!({"PageSize": 100, "PageNumber": 3}),
             &devices,
             &groups(),
-            0,
+            &Synthetic::default(),
         )
         .expect("page");
         assert_eq!(a["TotalPage"], 3);
@@ -282,7 +327,7 @@ mod tests {
             &json!({"PageSize": -1, "PageNumber": -1}),
             &devices,
             &groups(),
-            0,
+            &Synthetic::default(),
         )
         .expect("all");
         assert_eq!(all["DeviceInfos"].as_array().map(Vec::len), Some(250));
@@ -291,7 +336,7 @@ mod tests {
             &json!({"GroupId": "odd", "PageSize": 100, "PageNumber": 1}),
             &devices,
             &groups(),
-            0,
+            &Synthetic::default(),
         )
         .expect("group");
         assert_eq!(g["Length"], 125);
@@ -301,7 +346,7 @@ mod tests {
                 &json!({"GroupId": "nope", "PageSize": 1, "PageNumber": 1}),
                 &devices,
                 &groups(),
-                0
+                &Synthetic::default()
             )
             .is_err()
         );
@@ -311,7 +356,7 @@ mod tests {
                 &json!({"PageSize": 100}),
                 &devices,
                 &groups(),
-                0
+                &Synthetic::default()
             )
             .is_err()
         );
@@ -320,10 +365,61 @@ mod tests {
             &json!({"PageSize": 10, "PageNumber": 1}),
             &devices,
             &groups(),
-            0,
+            &Synthetic::default(),
         )
         .expect("groups");
         assert_eq!(l["GroupInfos"][0]["DeviceNum"], 125);
+    }
+
+    fn million() -> Synthetic {
+        Synthetic {
+            count: 1_000_000,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn synthetic_devices_in_a_group_are_listed_by_the_group_listings() {
+        let syn = Synthetic {
+            count: 250,
+            group: Some("grp-syn".into()),
+        };
+        let g = answer(
+            GET_GROUP_DETAIL,
+            &json!({"GroupId": "grp-syn", "PageSize": 100, "PageNumber": 3}),
+            &fleet(4),
+            &groups(),
+            &syn,
+        )
+        .expect("group");
+        assert_eq!(g["Length"], 250);
+        assert_eq!(g["TotalPage"], 3);
+        assert_eq!(g["DeviceInfos"].as_array().map(Vec::len), Some(50));
+        assert_eq!(g["DeviceInfos"][49]["DeviceId"], "syn-000000249");
+        assert_eq!(g["DeviceInfos"][49]["GroupId"], "grp-syn");
+        let l = answer(
+            GET_GROUP_LIST,
+            &json!({"PageSize": 10, "PageNumber": 1}),
+            &fleet(4),
+            &groups(),
+            &syn,
+        )
+        .expect("groups");
+        let listed = l["GroupInfos"].as_array().expect("groups");
+        assert!(
+            listed
+                .iter()
+                .any(|g| g["GroupId"] == "grp-syn" && g["DeviceNum"] == 250)
+        );
+        let all = answer(
+            GET_DEVICES,
+            &json!({"PageSize": 100, "PageNumber": 1}),
+            &fleet(4),
+            &groups(),
+            &syn,
+        )
+        .expect("devices");
+        assert_eq!(all["Length"], 254);
     }
 
     #[test]
@@ -334,7 +430,7 @@ mod tests {
             &json!({"PageSize": 100, "PageNumber": 2}),
             &devices,
             &groups(),
-            1_000_000,
+            &million(),
         )
         .expect("page");
         assert_eq!(a["Length"], 1_000_150);
@@ -346,7 +442,7 @@ mod tests {
             &json!({"PageSize": 100, "PageNumber": 10_002}),
             &devices,
             &groups(),
-            1_000_000,
+            &million(),
         )
         .expect("last page");
         assert_eq!(last["DeviceInfos"].as_array().map(Vec::len), Some(50));
@@ -356,7 +452,7 @@ mod tests {
             &json!({"PageSize": 100, "PageNumber": 1, "DeviceType": 2}),
             &devices,
             &groups(),
-            1_000_000,
+            &million(),
         )
         .expect("third-party");
         assert_eq!(typed["Length"], 0);

@@ -61,7 +61,10 @@ use tokio::sync::watch;
 
 pub use api::{ACTION, MAX_SKEW, SERVICE, VERSION};
 pub use config::{Credential, DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, Delay, FakeConfig};
-pub use devices::{FakeDevice, GET_DEVICES, GET_GROUP_DETAIL, GET_GROUP_LIST};
+pub use devices::{
+    FakeDevice, GET_DEVICES, GET_GROUP_DETAIL, GET_GROUP_LIST, SYNTHETIC_CREATED,
+    SYNTHETIC_GROUP_NAME,
+};
 pub use faults::Fault;
 pub use params::{ParamError, Params, parse_body};
 pub use records::{CallRecord, DownloadRecord, Outcome};
@@ -250,9 +253,14 @@ impl FakeMna {
     /// [`devices::SYNTHETIC_CREATED`]. Each page is made when asked for, so
     /// a fleet of millions costs the fake nothing.
     pub fn set_synthetic_devices(&self, n: u64) {
-        self.shared
-            .synthetic_devices
-            .store(n, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.shared.synthetic).count = n;
+    }
+
+    /// Put the synthetic devices in group `id` (listed by `GetGroupList`,
+    /// paged by `GetGroupDetail`, named [`SYNTHETIC_GROUP_NAME`]),
+    /// or in none.
+    pub fn set_synthetic_group(&self, id: Option<String>) {
+        lock(&self.shared.synthetic).group = id;
     }
 
     /// Remove device `id` from the account.

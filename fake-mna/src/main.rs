@@ -2,6 +2,13 @@
 //!
 //! Prints `listening http://HOST:PORT` on stdout once bound, serves until
 //! SIGTERM or SIGINT, then prints a one-line JSON summary on stderr.
+//!
+//! The account it serves has no device unless asked: `--devices N` makes up
+//! N (`syn-000000000`, ...), `--devices-file PATH` lists them one id a line
+//! (an optional second word is the device's group), `--group ID` puts the
+//! made-up ones (and the file's without a group) in group ID. `GetDevices`,
+//! `GetGroupList` and `GetGroupDetail` serve them, page by page, so that a
+//! discovering job can be tried without an account.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fake_mna::{Credential, Delay, FakeConfig, FakeMna};
+use fake_mna::{Credential, Delay, FakeConfig, FakeDevice, FakeMna, Outcome};
 
 /// An in-process fake of the Tencent Cloud MNA API (GetStatisticData).
 #[derive(Parser, Debug)]
@@ -58,6 +65,44 @@ struct Args {
     /// Count each call against --rate-limit up to this much late (strict mode).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     arrival_jitter: Duration,
+    /// Devices of the account, made up: syn-000000000, syn-000000001, ...
+    /// (any number; each page is made when asked for).
+    #[arg(long, default_value_t = 0)]
+    devices: u64,
+    /// Devices of the account from a file: one device id a line, optionally
+    /// followed by its group id; blank lines and lines starting with # are
+    /// skipped.
+    #[arg(long, value_name = "PATH")]
+    devices_file: Option<std::path::PathBuf>,
+    /// The group of the --devices devices, and of the file's without one.
+    #[arg(long, value_name = "ID")]
+    group: Option<String>,
+}
+
+/// The devices of a `--devices-file` text: one id a line, an optional
+/// second word its group (else `group`). `Err` names the line that has
+/// more than two words.
+fn devices_of(text: &str, group: Option<&str>) -> Result<Vec<FakeDevice>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let d = FakeDevice::new(words[0], fake_mna::SYNTHETIC_CREATED);
+        out.push(match (words.get(1).copied().or(group), words.len()) {
+            (_, 3..) => {
+                return Err(format!(
+                    "line {}: {line:?}: a device id and at most a group id",
+                    n + 1
+                ));
+            }
+            (Some(g), _) => d.in_group(g, format!("group {g}")),
+            (None, _) => d,
+        });
+    }
+    Ok(out)
 }
 
 /// `400ms` or `100ms..1s`.
@@ -103,7 +148,24 @@ async fn wait_for_signal() -> std::io::Result<()> {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
+    let listed = match &args.devices_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("--devices-file {}: {e}", path.display()))
+            })?;
+            devices_of(&text, args.group.as_deref()).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("--devices-file {}: {e}", path.display()),
+                )
+            })?
+        }
+        None => Vec::new(),
+    };
     let fake = FakeMna::start_on(args.listen, config(&args)).await?;
+    fake.set_devices(listed);
+    fake.set_synthetic_devices(args.devices);
+    fake.set_synthetic_group(args.group.clone());
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening {}", fake.endpoint())?;
@@ -111,9 +173,18 @@ async fn run(args: Args) -> std::io::Result<()> {
     }
     wait_for_signal().await?;
     let calls = fake.calls();
+    let answered = |action: &str| {
+        calls
+            .iter()
+            .filter(|c| c.action == action)
+            .filter(|c| matches!(c.outcome, Outcome::Ok { .. } | Outcome::Listed { .. }))
+            .count()
+    };
     let summary = serde_json::json!({
         "calls": calls.len(),
         "ok": calls.iter().filter(|c| c.outcome.is_ok()).count(),
+        "reports": answered(fake_mna::ACTION),
+        "listings": answered(fake_mna::GET_DEVICES) + answered(fake_mna::GET_GROUP_DETAIL) + answered(fake_mna::GET_GROUP_LIST),
         "rate_limited": fake.rate_limited_count(),
         "downloads": fake.downloads().len(),
         "metadata_requests": fake.metadata_requests(),
@@ -141,5 +212,31 @@ fn main() -> ExitCode {
             eprintln!("fake-mna: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_devices_file_is_one_id_a_line_with_an_optional_group() {
+        let text = "# the lab\nmna-1\n\n  mna-2   grp-a \nmna-3\n";
+        let d = devices_of(text, Some("grp-all")).expect("devices");
+        let ids: Vec<(&str, Option<&str>)> = d
+            .iter()
+            .map(|d| (d.id.as_str(), d.group.as_ref().map(|g| g.0.as_str())))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("mna-1", Some("grp-all")),
+                ("mna-2", Some("grp-a")),
+                ("mna-3", Some("grp-all"))
+            ]
+        );
+        assert_eq!(devices_of("a\n", None).expect("one")[0].group, None);
+        let e = devices_of("a\nb c d\n", None).expect_err("three words");
+        assert!(e.starts_with("line 2:"), "{e}");
     }
 }

@@ -60,9 +60,9 @@ pub(crate) struct Shared {
     pub served: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     /// The account's devices, and every group they were ever in (id → name).
     pub fleet: Mutex<(Vec<FakeDevice>, BTreeMap<String, String>)>,
-    /// Devices made up on the fly after the fleet's own, for `GetDevices`
+    /// Devices made up on the fly after the fleet's own, for the listings
     /// (see [`crate::FakeMna::set_synthetic_devices`]).
-    pub synthetic_devices: std::sync::atomic::AtomicU64,
+    pub synthetic: Mutex<crate::devices::Synthetic>,
     /// API calls being answered now, and the most at once.
     pub calls_in_flight: InFlight,
 }
@@ -112,7 +112,7 @@ impl Shared {
             metadata_requests: AtomicUsize::new(0),
             served: Mutex::default(),
             fleet: Mutex::default(),
-            synthetic_devices: std::sync::atomic::AtomicU64::new(0),
+            synthetic: Mutex::default(),
             calls_in_flight: InFlight::default(),
         }
     }

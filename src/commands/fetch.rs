@@ -217,7 +217,11 @@ pub async fn run(
                 unlisted.push((job.name.clone(), e.to_string()));
             }
             let j = job.clone();
-            resolved.push(store.on_thread(move |c| discovery::job_now(c, &j))?);
+            let (now_job, empty) = store.on_thread(move |c| discovery::resolve(c, &j))?;
+            if let Some(e) = empty {
+                let _ = writeln!(std::io::stderr().lock(), "warning: {e}");
+            }
+            resolved.push(now_job);
         }
         planned(&resolved, &args, now)?
     } else {

@@ -11,6 +11,10 @@
 //! is logged with its code and counted in
 //! `mna_reportd_discovery_failures_total{job,code}` (the code from a fixed
 //! set, `other` for one the server invented).
+//!
+//! A discovering job left with no device is said so, and why
+//! ([`NoDevices`]): the account or group lists none, every one is excluded,
+//! the listing failed, or it never listed.
 
 use crate::archive::store::devices::{self, Change, Known};
 use crate::archive::store::{Store, StoreError};
@@ -46,6 +50,132 @@ pub fn job_now(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> 
         None => Ok(job.clone()),
         Some(d) => Ok(Arc::new(with_devices(job, &devices::known(conn, d)?))),
     }
+}
+
+/// Why a discovering job has no device to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Empty {
+    /// Its devices were never listed.
+    NeverListed,
+    /// The last listing failed with this code, and the history knows none.
+    ListingFailed { code: String },
+    /// The last listing found none in its scope (of its type).
+    NoneListed,
+    /// Every device of its scope, this many, is in its `exclude`.
+    AllExcluded { devices: usize },
+}
+
+/// A discovering job with no device to fetch, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job} has no device to fetch: {}\n  fix: {}", self.reason(), self.fix())]
+pub struct NoDevices {
+    pub job: String,
+    pub discovery: Discovery,
+    pub why: Empty,
+}
+
+impl NoDevices {
+    /// What the listing found (or did not).
+    pub fn reason(&self) -> String {
+        let of_type = match self.discovery.device_type {
+            Some(1) => " of device_type = 1 (own devices)",
+            Some(_) => " of device_type = 2 (third-party devices)",
+            None => "",
+        };
+        match (&self.why, &self.discovery.scope) {
+            (Empty::NeverListed, _) => "its devices have never been listed".to_string(),
+            (Empty::ListingFailed { code }, _) => format!(
+                "the last listing of its devices failed ({code}) and the history knows none of them"
+            ),
+            (Empty::NoneListed, Scope::All) => {
+                format!("the account lists no device{of_type} (GetDevices)")
+            }
+            (Empty::NoneListed, Scope::Group(g)) => {
+                format!("group {g} lists no device{of_type} (GetGroupDetail)")
+            }
+            (Empty::AllExcluded { devices }, _) => {
+                format!("all {devices} device(s) it lists are in its exclude list")
+            }
+        }
+    }
+
+    /// What the operator does about it.
+    pub fn fix(&self) -> String {
+        let typed = if self.discovery.device_type.is_some() {
+            ", or leave out device_type"
+        } else {
+            ""
+        };
+        match (&self.why, &self.discovery.scope) {
+            (Empty::NeverListed, _) => {
+                "run `mna-reportd devices --refresh` (a fetch or the daemon lists them too)"
+                    .to_string()
+            }
+            (Empty::ListingFailed { .. }, _) => "check the credentials and the endpoint \
+                 (`mna-reportd check`), then `mna-reportd devices --refresh`"
+                .to_string(),
+            (Empty::NoneListed, Scope::All) => format!(
+                "add devices to the account, or check that the keys are those of the account holding them{typed}"
+            ),
+            (Empty::NoneListed, Scope::Group(g)) => format!(
+                "add devices to group {g}, or check the group id (GetGroupList lists the account's groups){typed}"
+            ),
+            (Empty::AllExcluded { .. }, _) => {
+                "take device ids out of `exclude` in the job's config".to_string()
+            }
+        }
+    }
+}
+
+/// Why `job` (as [`job_now`] gives it) has no device to fetch, from the
+/// history; `None` when it has one, or does not discover.
+pub fn why_empty(conn: &Connection, job: &Job) -> rusqlite::Result<Option<NoDevices>> {
+    let Some(d) = &job.discovery else {
+        return Ok(None);
+    };
+    if !job.targets.is_empty() {
+        return Ok(None);
+    }
+    let why = match devices::listing(conn, &job.name)? {
+        None => Empty::NeverListed,
+        Some(l)
+            if l.failed_at
+                .is_some_and(|f| l.listed_at.is_none_or(|t| f >= t)) =>
+        {
+            Empty::ListingFailed {
+                code: l.error_code.unwrap_or_else(|| "unknown".to_string()),
+            }
+        }
+        Some(_) => match devices::in_scope_count(conn, d)? {
+            0 => Empty::NoneListed,
+            n => Empty::AllExcluded { devices: n },
+        },
+    };
+    Ok(Some(NoDevices {
+        job: job.name.clone(),
+        discovery: d.clone(),
+        why,
+    }))
+}
+
+/// [`job_now`], and why it has no device to fetch if it has none.
+pub fn resolve(
+    conn: &Connection,
+    job: &Arc<Job>,
+) -> rusqlite::Result<(Arc<Job>, Option<NoDevices>)> {
+    let now = job_now(conn, job)?;
+    let empty = why_empty(conn, &now)?;
+    Ok((now, empty))
+}
+
+/// [`job_now`] for a daemon's fire: a job left with no device is logged
+/// with the reason and the fix.
+pub fn job_for_fire(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> {
+    let (now, empty) = resolve(conn, job)?;
+    if let Some(e) = empty {
+        warn!(job = %e.job, reason = %e.reason(), fix = %e.fix(), "no device to fetch");
+    }
+    Ok(now)
 }
 
 /// A listing whose every page came in and was recorded.

@@ -1,8 +1,9 @@
 //! `mna-demo`: mna-reportd on the fake API, for a first look without an
 //! account.
 //!
-//! Starts the fake on a free loopback port, writes a job file (the example's
-//! jobs and one that fires every minute) and the fake's keys into a new
+//! Starts the fake on a free loopback port (its account holding `--devices`
+//! made-up devices), writes a job file (the example's jobs, one that fires
+//! every minute and one that discovers the devices) and the fake's keys into a new
 //! directory under `$TMPDIR`, runs the real `mna-reportd run` on it (found
 //! next to this program, or at `$MNA_REPORTD_BIN`), and prints where to look.
 //! On SIGINT or SIGTERM it stops the daemon with SIGTERM, waits for it, stops
@@ -36,7 +37,14 @@ struct Args {
     /// to this program].
     #[arg(long)]
     daemon: Option<PathBuf>,
+    /// Devices the fake's account holds (made up: syn-000000000, ...), which
+    /// the job discovered-per-device lists and fetches one report each of.
+    #[arg(long, default_value_t = DEMO_DEVICES)]
+    devices: u64,
 }
+
+/// The devices of the demo's account unless `--devices` says otherwise.
+const DEMO_DEVICES: u64 = 5;
 
 fn daemon_binary(args: &Args) -> Result<PathBuf, String> {
     if let Some(p) = &args.daemon {
@@ -106,6 +114,7 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("the fake API cannot listen on 127.0.0.1: {e}"))?;
+    fake.set_synthetic_devices(args.devices);
     // The page: a free loopback port, taken by the daemon a moment later.
     let page = std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())

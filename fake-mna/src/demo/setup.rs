@@ -23,6 +23,21 @@ lag = "10s"
 catch_up = "10m"
 "#;
 
+/// The job the demo adds to show discovery: one report per device the
+/// fake's account lists (`mna-demo --devices N` of them).
+pub const DISCOVERING_JOB: &str = r#"
+# Added by mna-demo: a job that lists the account's devices (GetDevices) and
+# fetches one report per device; the fake's account holds `mna-demo
+# --devices N` made-up ones.
+[[jobs]]
+name = "discovered-per-device"
+granularity = "hourly"
+timezone = "UTC"
+devices = "all"
+per_device = true
+catch_up = "3h"
+"#;
+
 /// The demo's directory and what lives in it.
 #[derive(Clone, Debug)]
 pub struct DemoFiles {
@@ -66,7 +81,8 @@ impl DemoFiles {
     }
 
     /// The job file: [`EXAMPLE`] with the fake's endpoint, the key files and
-    /// the state directory set, then [`LIVE_JOB`] and the extras. `Err`
+    /// the state directory set, then [`LIVE_JOB`], [`DISCOVERING_JOB`] and
+    /// the extras. `Err`
     /// names the line of the example that was not found.
     pub fn config_text(&self, example: &str) -> Result<String, String> {
         let mut text = replace_line(
@@ -89,6 +105,7 @@ impl DemoFiles {
             &format!("state_dir = {}", toml_path(&self.state())),
         )?;
         text.push_str(LIVE_JOB);
+        text.push_str(DISCOVERING_JOB);
         for extra in &self.extras {
             text.push('\n');
             text.push_str(&extra.toml);
@@ -134,6 +151,10 @@ impl DemoFiles {
             Look {
                 label: "files",
                 text: self.state().join("reports").to_string_lossy().into_owned(),
+            },
+            Look {
+                label: "devices",
+                text: format!("{cli} devices"),
             },
         ];
         // The extras (the page) first: the first place to look.
@@ -236,7 +257,9 @@ mod tests {
         assert!(text.contains("[credentials]\nsecret_id_file = \"/tmp/mna-demo-x/secret_id\"\n"));
         assert!(text.contains("[storage]\nstate_dir = \"/tmp/mna-demo-x/state\"\n"));
         assert!(text.contains("name = \"hourly-all\""), "the example's jobs");
-        assert!(text.ends_with(LIVE_JOB));
+        assert!(text.contains(LIVE_JOB));
+        assert!(text.ends_with(DISCOVERING_JOB));
+        assert!(DISCOVERING_JOB.contains("devices = \"all\"\nper_device = true\n"));
     }
 
     #[test]

@@ -280,6 +280,14 @@ pub fn known(conn: &Connection, d: &Discovery) -> rusqlite::Result<Vec<Known>> {
         .collect())
 }
 
+/// How many devices not removed are in `d`'s scope, excluded ones counted.
+pub fn in_scope_count(conn: &Connection, d: &Discovery) -> rusqlite::Result<usize> {
+    if !has_inventory(conn)? {
+        return Ok(0);
+    }
+    Ok(in_scope(conn, d, true)?.len())
+}
+
 /// The devices not removed in the scope of `d` (of its type, when it has one;
 /// with `typed_only`, a device of unknown type is left out of a typed scope).
 fn in_scope(conn: &Connection, d: &Discovery, typed_only: bool) -> rusqlite::Result<Vec<Known>> {

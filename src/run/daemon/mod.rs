@@ -497,7 +497,7 @@ async fn discovered(
     let job = f.job.clone();
     match engine
         .store()
-        .on_pool(move |c| discovery::job_now(c, &job))
+        .on_pool(move |c| discovery::job_for_fire(c, &job))
         .await
     {
         Ok(job) => plan::due_since(&job, f.at, f.covered, f.at_start),
