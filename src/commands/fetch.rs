@@ -7,6 +7,7 @@
 //! a time: memory does not grow with its length. Progress shows while it runs.
 
 use crate::archive::store::query;
+use crate::archive::store::runs::RunTrigger;
 use crate::commands::cli::FetchArgs;
 use crate::config::Job;
 use crate::core::report::{RegionScope, Trigger};
@@ -17,6 +18,7 @@ use crate::run::estimate;
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
 use crate::run::progress;
+use crate::run::record::{self, RunRecord};
 use crate::run::setup;
 use crate::run::signals;
 use jiff::Timestamp;
@@ -245,6 +247,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
+    let names = jobs.iter().map(|j| j.name.clone()).collect();
+    let run = RunRecord::open(&store, RunTrigger::Manual, names).await;
+    run.planned(asked).await;
     let mode = progress::Mode::pick(quiet);
     let shown = progress::Shown::start(mode, total, ctl.tally.clone(), limiter);
     let mut summary = engine.run(todo, args.force, &ctl).await;
@@ -255,6 +260,11 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
     let skipped = usize::try_from(asked)
         .unwrap_or(usize::MAX)
         .saturating_sub(summary.total());
+    // The error code that stopped the whole run, once the engine reports one.
+    let fail_fast_code: Option<&str> = None;
+    let counts = record::counts(&summary, asked, skipped as u64);
+    let ended = record::outcome(&summary, record::Kind::Fetch, fail_fast_code);
+    run.complete(counts, ended).await;
     print_summary(&summary, skipped);
     for (job, e) in &unlisted {
         let _ = writeln!(
