@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod history;
 pub mod logging;
 pub mod prune;
+pub mod runs;
 pub mod serve;
 pub mod status;
 
@@ -32,6 +33,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
+        Command::Runs(args) => runs::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),
         Command::Completions(args) => completions::run(&args),
