@@ -84,7 +84,9 @@ impl RunRecord {
                 runs::open(c, trigger, &jobs, now, &process)
             })
             .await
-            .inspect_err(|e| warn!(error = %e, "cannot record the start of this run in the runs table"))
+            .inspect_err(
+                |e| warn!(error = %e, "cannot record the start of this run in the runs table"),
+            )
             .ok();
         RunRecord {
             store: store.clone(),

@@ -137,7 +137,9 @@ pub fn close_crashed(
     alive: impl Fn(&str) -> bool,
 ) -> rusqlite::Result<usize> {
     let open: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT id, holder FROM runs INDEXED BY runs_running WHERE outcome = 'running'")?
+        .prepare_cached(
+            "SELECT id, holder FROM runs INDEXED BY runs_running WHERE outcome = 'running'",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut closed = 0;
@@ -264,7 +266,15 @@ mod tests {
             failed: 1,
             skipped: 1,
         };
-        complete(&c, id, counts, RunOutcome::Stopped, Some("AuthFailure"), 160).unwrap();
+        complete(
+            &c,
+            id,
+            counts,
+            RunOutcome::Stopped,
+            Some("AuthFailure"),
+            160,
+        )
+        .unwrap();
         // A second completion does not overwrite the first.
         complete(&c, id, RunCounts::default(), RunOutcome::Done, None, 170).unwrap();
         let rows = list(&c, None, 10).unwrap();

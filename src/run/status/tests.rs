@@ -48,7 +48,14 @@ fn at_now(c: &Connection, job: &Job) -> JobStatus {
 fn a_failure_outside_the_horizon_from_an_old_manual_fetch_is_not_shown() {
     let (c, job) = (db(), job());
     // Recorded last (the most recent failure), but its window is ten days old.
-    record(&c, &job, hour_ending(NOW - 10 * 86_400), "failed", "AuthFailure", NOW - 60);
+    record(
+        &c,
+        &job,
+        hour_ending(NOW - 10 * 86_400),
+        "failed",
+        "AuthFailure",
+        NOW - 60,
+    );
     let st = at_now(&c, &job);
     assert_eq!((st.failed, st.last_error), (0, None));
 }
@@ -56,19 +63,43 @@ fn a_failure_outside_the_horizon_from_an_old_manual_fetch_is_not_shown() {
 #[test]
 fn a_failure_since_fetched_ok_is_not_shown() {
     let (c, job) = (db(), job());
-    record(&c, &job, hour_ending(NOW - 3600), "ok", "InternalError", NOW - 60);
+    record(
+        &c,
+        &job,
+        hour_ending(NOW - 3600),
+        "ok",
+        "InternalError",
+        NOW - 60,
+    );
     assert_eq!(at_now(&c, &job).last_error, None);
 }
 
 #[test]
 fn a_current_failure_inside_the_horizon_is_shown_over_an_older_one_outside() {
     let (c, job) = (db(), job());
-    record(&c, &job, hour_ending(NOW - 7200), "failed", "InvalidParameter", NOW - 120);
-    record(&c, &job, hour_ending(NOW - 10 * 86_400), "failed", "AuthFailure", NOW - 60);
+    record(
+        &c,
+        &job,
+        hour_ending(NOW - 7200),
+        "failed",
+        "InvalidParameter",
+        NOW - 120,
+    );
+    record(
+        &c,
+        &job,
+        hour_ending(NOW - 10 * 86_400),
+        "failed",
+        "AuthFailure",
+        NOW - 60,
+    );
     let st = at_now(&c, &job);
     assert_eq!(st.failed, 1);
     let e = st.last_error.expect("the failure inside the horizon");
-    assert_eq!((e.code.as_str(), e.window_end), ("InvalidParameter", NOW - 7200));
+    assert_eq!(
+        (e.code.as_str(), e.window_end),
+        ("InvalidParameter", NOW - 7200)
+    );
 }
 
 #[test]
