@@ -1,8 +1,10 @@
 //! The `runs` table: a daemon fire, a manual fetch, an interrupted fetch and
 //! a fetch killed with SIGKILL (then a next start) each leave one row with
-//! the right counts and outcome, and `runs --format json` lists them.
+//! the right counts and outcome, and `runs --format json` lists them; the
+//! page's `/api/runs` answers the last ones, bounded.
 
 mod common;
+mod web_support;
 
 use common::daemon::*;
 use common::*;
@@ -207,4 +209,37 @@ fn a_daemon_fire_leaves_one_row_and_a_shutdown_mid_fire_is_recorded_stopped() {
         (12..=13).contains(&planned) && skipped == done_before,
         "{r}"
     );
+}
+
+#[test]
+fn the_page_lists_the_last_runs_bounded() {
+    let w = World::new(JOB);
+    assert_exit(&w.fetch("h", &hour(0), &hour(1), &[]), 0);
+    // many more runs than one answer holds
+    w.db()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
+             INSERT INTO runs (trigger, jobs, started_at, ended_at, outcome, pid, version, holder)
+             SELECT 'schedule', '[\"h\"]', i, i + 1, 'done', 1, '0', 'gone' FROM n",
+        )
+        .expect("runs");
+    let s = web_support::serve_world(&w, "127.0.0.1:0");
+    let page = web_support::get(s.addr, "/", &[]);
+    assert!(
+        page.text().contains("id=\"run-rows\""),
+        "the page has a runs panel"
+    );
+    let js = web_support::get(s.addr, "/app.js", &[]).text();
+    assert!(js.contains("/api/runs?limit="), "the panel reads /api/runs");
+    let last = web_support::get(s.addr, "/api/runs?limit=2", &[]).json();
+    let last = last.as_array().expect("a list");
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[0]["id"], 151, "newest first");
+    let all = web_support::get(s.addr, "/api/runs?limit=100000", &[]).json();
+    assert_eq!(all.as_array().map(Vec::len), Some(100), "bounded");
+    let default = web_support::get(s.addr, "/api/runs", &[]).json();
+    assert_eq!(default.as_array().map(Vec::len), Some(10));
+    // only the runs of the job asked for
+    let none = web_support::get(s.addr, "/api/runs?job=nope", &[]).json();
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
 }

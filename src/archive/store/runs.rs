@@ -195,7 +195,17 @@ pub const COLUMNS: &[&str] = &[
 ];
 
 /// The newest `limit` runs, newest first; only those of `job` when given.
+/// None from a history not migrated yet (read by a newer command while an
+/// older daemon runs): it has no `runs` table.
 pub fn list(conn: &Connection, job: Option<&str>, limit: u32) -> rusqlite::Result<Vec<RunRow>> {
+    let has_table: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    if has_table == 0 {
+        return Ok(Vec::new());
+    }
     conn.prepare_cached(
         "SELECT id, trigger, jobs, started_at, ended_at, planned, ok, failed, skipped,
                 outcome, reason, pid, version
@@ -296,6 +306,14 @@ mod tests {
         assert_eq!(n, 1);
         assert_eq!(outcome(&c, gone).unwrap().as_deref(), Some("crashed"));
         assert_eq!(outcome(&c, live).unwrap().as_deref(), Some("running"));
+    }
+
+    #[test]
+    fn a_history_from_before_the_runs_table_lists_none() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE reports (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        assert_eq!(list(&c, None, 10).unwrap(), Vec::new());
     }
 
     #[test]

@@ -105,14 +105,11 @@ fn a_current_failure_inside_the_horizon_is_shown_over_an_older_one_outside() {
 #[test]
 fn the_last_error_query_reads_the_failed_reports_index() {
     let c = db();
+    let sql = format!("EXPLAIN QUERY PLAN {}", tally::LAST_ERROR_SQL);
     let plan: Vec<String> = c
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT error_code FROM reports INDEXED BY reports_failed_by_end
-             WHERE job = 'j' AND status = 'failed' AND window_end > 0 AND window_end <= 1
-               AND error_code IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
-        )
+        .prepare(&sql)
         .expect("plan")
-        .query_map([], |r| r.get::<_, String>(3))
+        .query_map(params!["j", 0, 1], |r| r.get::<_, String>(3))
         .expect("rows")
         .collect::<rusqlite::Result<_>>()
         .expect("plan rows");
