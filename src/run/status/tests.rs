@@ -31,7 +31,8 @@ fn record(c: &Connection, job: &Job, w: Window, status: &str, code: &str, at: i6
     .expect("insert");
 }
 
-const NOW: i64 = 1_800_000_000 - 1_800_000_000 % 3600;
+/// An hour boundary (2027-01-15T08:00:00Z).
+const NOW: i64 = 500_000 * 3600;
 
 fn hour_ending(end: i64) -> Window {
     Window {
