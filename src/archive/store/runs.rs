@@ -149,8 +149,7 @@ pub fn close_crashed(
         }
         closed += conn
             .prepare_cached(
-                "UPDATE runs SET outcome = 'crashed', ended_at = ?2,
-                     reason = coalesce(reason, 'ProcessGone')
+                "UPDATE runs SET outcome = 'crashed', ended_at = ?2
                  WHERE id = ?1 AND outcome = 'running'",
             )?
             .execute(params![id, now])?;
