@@ -248,8 +248,9 @@ pub async fn run(config_flag: Option<&Path>, args: FetchArgs, quiet: bool) -> an
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
     let names = jobs.iter().map(|j| j.name.clone()).collect();
-    let run = RunRecord::open(&store, RunTrigger::Manual, names).await;
+    let mut run = RunRecord::open(&store, RunTrigger::Manual, names).await;
     run.planned(asked).await;
+    run.track(ctl.tally.clone());
     let mode = progress::Mode::pick(quiet);
     let shown = progress::Shown::start(mode, total, ctl.tally.clone(), limiter);
     let mut summary = engine.run(todo, args.force, &ctl).await;

@@ -1,7 +1,8 @@
 //! The record of one run (a daemon fire or a manual fetch) in the `runs`
 //! table: opened when it starts (closing first the rows of runs whose
-//! process is gone, as `crashed`), given its plan, completed from the
-//! engine's [`Summary`] when it ends. A record dropped without being
+//! process is gone, as `crashed`), given its plan, its `ok` and `failed`
+//! counts written every [`PROGRESS_EVERY`] while it runs (what a killed run
+//! shows), completed from the engine's [`Summary`] when it ends. A record dropped without being
 //! completed (a panicking fire, an error return) is closed `crashed`.
 //! Recording is best effort: a history that cannot take the row is logged,
 //! and the run goes on.
@@ -11,8 +12,14 @@ use crate::archive::store::{
     self, Store,
     runs::{self, RunCounts, RunOutcome, RunProcess, RunTrigger},
 };
-use crate::run::engine::Summary;
+use crate::run::engine::{Summary, Tally};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tracing::warn;
+
+/// How often a running run's `ok` and `failed` counts are written.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Who stops a run on a signal: a manual fetch is `interrupted`, a daemon
 /// fire (the daemon shutting down, or its job removed) is `stopped`.
@@ -61,6 +68,8 @@ pub fn counts(summary: &Summary, planned: u64, skipped_before: u64) -> RunCounts
 pub struct RunRecord {
     store: Store,
     id: Option<i64>,
+    /// Writes the counts while the run goes on.
+    tracker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunRecord {
@@ -91,7 +100,37 @@ impl RunRecord {
         RunRecord {
             store: store.clone(),
             id,
+            tracker: None,
         }
+    }
+
+    /// Write the `ok` and `failed` counts of `tally` every [`PROGRESS_EVERY`]
+    /// (when they changed) until the run is completed.
+    pub fn track(&mut self, tally: Arc<Tally>) {
+        let Some(id) = self.id else { return };
+        let store = self.store.clone();
+        self.tracker = Some(tokio::spawn(async move {
+            let mut written = (0, 0);
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                let now = (
+                    tally.ok.load(Ordering::Relaxed) as u64,
+                    tally.failed.load(Ordering::Relaxed) as u64,
+                );
+                if now == written {
+                    continue;
+                }
+                match store
+                    .on_pool(move |c| runs::progress(c, id, now.0, now.1))
+                    .await
+                {
+                    Ok(()) => written = now,
+                    Err(e) => {
+                        warn!(error = %e, "cannot record the progress of this run in the runs table")
+                    }
+                }
+            }
+        }));
     }
 
     /// How many reports the run planned.
@@ -108,6 +147,9 @@ impl RunRecord {
 
     /// Complete the row.
     pub async fn complete(mut self, counts: RunCounts, ended: (RunOutcome, Option<String>)) {
+        if let Some(t) = self.tracker.take() {
+            t.abort();
+        }
         let Some(id) = self.id.take() else { return };
         let (outcome, reason) = ended;
         if let Err(e) = self
@@ -124,11 +166,14 @@ impl RunRecord {
 
 impl Drop for RunRecord {
     fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            t.abort();
+        }
         let Some(id) = self.id.take() else { return };
-        let counts = RunCounts::default();
-        let _ = self.store.on_thread(move |c| {
-            runs::complete(c, id, counts, RunOutcome::Crashed, None, store::now())
-        });
+        // Only the outcome and the end: the counts stay as last written.
+        let _ = self
+            .store
+            .on_thread(move |c| runs::close_as_crashed(c, id, store::now()));
     }
 }
 

@@ -27,7 +27,9 @@ impl RunTrigger {
     }
 }
 
-/// How a run ended (the `outcome` column; `running` until it does).
+/// How a run ended (the `outcome` column; `running` until it does, and
+/// `crashed`, by [`close_as_crashed`], when it never completed: its process
+/// died, or its task panicked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {
     /// Everything it planned was tried.
@@ -37,8 +39,6 @@ pub enum RunOutcome {
     /// The daemon shut down (or dropped the job) mid-fire, or an error no
     /// retry can mend stopped it (`reason` says which).
     Stopped,
-    /// It never completed: its process died, or its task panicked.
-    Crashed,
 }
 
 impl RunOutcome {
@@ -47,7 +47,6 @@ impl RunOutcome {
             RunOutcome::Done => "done",
             RunOutcome::Interrupted => "interrupted",
             RunOutcome::Stopped => "stopped",
-            RunOutcome::Crashed => "crashed",
         }
     }
 }
@@ -102,6 +101,16 @@ pub fn set_planned(conn: &Connection, id: i64, planned: u64) -> rusqlite::Result
     Ok(())
 }
 
+/// The reports run `id` has ended `ok` and `failed` so far (so that a run
+/// that never completes still tells how far it got).
+pub fn progress(conn: &Connection, id: i64, ok: u64, failed: u64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET ok = ?2, failed = ?3 WHERE id = ?1 AND outcome = 'running'",
+    )?
+    .execute(params![id, clamp(ok), clamp(failed)])?;
+    Ok(())
+}
+
 /// Complete run `id` (a row already completed is left as it is).
 pub fn complete(
     conn: &Connection,
@@ -147,14 +156,18 @@ pub fn close_crashed(
         if alive(&holder) {
             continue;
         }
-        closed += conn
-            .prepare_cached(
-                "UPDATE runs SET outcome = 'crashed', ended_at = ?2
-                 WHERE id = ?1 AND outcome = 'running'",
-            )?
-            .execute(params![id, now])?;
+        closed += close_as_crashed(conn, id, now)?;
     }
     Ok(closed)
+}
+
+/// Close run `id` as `crashed` at `now` if it is still `running`; its
+/// counts stay as last written. Whether it was.
+pub fn close_as_crashed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE runs SET outcome = 'crashed', ended_at = ?2 WHERE id = ?1 AND outcome = 'running'",
+    )?
+    .execute(params![id, now])
 }
 
 /// One row of `runs`, as listed. JSON and CSV field names are the columns.

@@ -249,7 +249,8 @@ impl Daemon {
             let limiter = self.limiter.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
                 let names = vec![fire_job.name.clone()];
-                let run = RunRecord::open(engine.store(), trigger, names).await;
+                let mut run = RunRecord::open(engine.store(), trigger, names).await;
+                run.track(fire_ctl.tally.clone());
                 let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
                 let n = planned.len() as u64;
                 run.planned(n).await;
