@@ -68,6 +68,18 @@ fn a_wrong_key_on_a_100_report_range_makes_one_call() {
     // (claimed, waiting for the first answer) are given back, the rest untouched
     assert_only_one_failed(&w);
     assert_eq!(attempts(&w).len(), 1);
+    // and the run is recorded as stopped by that code
+    let (outcome, reason, planned): (String, Option<String>, i64) = w
+        .db()
+        .query_row(
+            "SELECT outcome, reason, planned FROM runs WHERE \"trigger\" = 'manual'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("one runs row");
+    assert_eq!(outcome, "stopped");
+    assert_eq!(reason.as_deref(), Some("AuthFailure.SignatureFailure"));
+    assert_eq!(planned, 100);
 }
 
 #[test]

@@ -494,3 +494,40 @@ async function start() {
 }
 
 document.addEventListener("DOMContentLoaded", start);
+
+// ---- recent runs: the last fires and manual fetches, refreshed on their own
+const RUNS_SHOWN = 10;
+
+function utcText(t) {
+  if (t === null || t === undefined) return "-";
+  return new Date(t * 1000).toISOString().replace(".000Z", "Z").replace("T", " ");
+}
+
+function tookText(r) {
+  if (r.ended_at === null || r.ended_at === undefined) return r.outcome === "running" ? "running" : "-";
+  const s = Math.max(0, r.ended_at - r.started_at);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+async function loadRuns() {
+  const runs = await api(`/api/runs?limit=${RUNS_SHOWN}`);
+  const body = document.getElementById("run-rows");
+  if (runs.length === 0) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "10", class: "muted" }, "no runs recorded yet")));
+  } else {
+    body.replaceChildren(...runs.map((r) => el("tr", { "data-run": r.id, "data-outcome": r.outcome },
+      el("td", {}, utcText(r.started_at)), el("td", {}, tookText(r)), el("td", {}, r.trigger), el("td", {}, r.jobs.join(", ")),
+      el("td", {}, String(r.planned)), el("td", {}, String(r.ok)), el("td", {}, String(r.failed)), el("td", {}, String(r.skipped)),
+      el("td", { class: "outcome o-" + r.outcome }, r.outcome), el("td", {}, r.reason || "-"))));
+  }
+  body.dataset.loaded = "1";
+}
+
+function startRuns() {
+  loadRuns().catch(showError);
+  setInterval(() => { loadRuns().catch(showError); }, 15000);
+}
+
+document.addEventListener("DOMContentLoaded", startRuns);

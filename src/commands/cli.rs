@@ -1,6 +1,6 @@
 //! The command line: global options and the commands of the product
-//! contract (`run`, `check`, `fetch`, `history`, `status`, `devices`, `prune`,
-//! `serve`, `completions`).
+//! contract (`run`, `check`, `fetch`, `history`, `status`, `runs`, `devices`,
+//! `prune`, `serve`, `completions`).
 
 use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
@@ -55,6 +55,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Per job: last done window, next fire, missing and failed windows inside the horizon
     Status(StatusArgs),
+    /// The recorded daemon fires and manual fetches, newest first
+    Runs(RunsArgs),
     /// The device inventory from the history; --refresh lists the devices from the API first
     Devices(DevicesArgs),
     /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
@@ -135,6 +137,18 @@ pub struct HistoryArgs {
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only the runs of this job
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
+    /// At most N rows [default: 20]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
 }
 
 #[derive(Debug, Args)]

@@ -127,7 +127,9 @@ mod tests {
     fn every_shell_gets_a_script_naming_every_command() {
         for shell in CompletionShell::value_variants() {
             let text = String::from_utf8(script(*shell)).expect("utf-8");
-            for command in ["run", "check", "fetch", "history", "status", "prune"] {
+            for command in [
+                "run", "check", "fetch", "history", "status", "runs", "prune",
+            ] {
                 assert!(text.contains(command), "{shell:?} script lacks {command}");
             }
         }
@@ -144,6 +146,7 @@ mod tests {
             "fetch",
             "history",
             "status",
+            "runs",
             "prune",
             "completions",
         ] {
@@ -154,7 +157,9 @@ mod tests {
         assert!(!names.contains(&"mna-reportd-help.1"), "{names:?}");
         let main = String::from_utf8(pages[0].1.clone()).expect("utf-8");
         assert!(main.contains(".TH mna-reportd 1"), "{main}");
-        for command in ["run", "check", "fetch", "history", "status", "prune"] {
+        for command in [
+            "run", "check", "fetch", "history", "status", "runs", "prune",
+        ] {
             assert!(
                 main.contains(&format!("mna\\-reportd\\-{command}(1)")),
                 "{main}"

@@ -7,6 +7,7 @@
 //! a time: memory does not grow with its length. Progress shows while it runs.
 
 use crate::archive::store::query;
+use crate::archive::store::runs::RunTrigger;
 use crate::commands::cli::FetchArgs;
 use crate::config::Job;
 use crate::core::report::Trigger;
@@ -18,6 +19,7 @@ use crate::run::estimate;
 use crate::run::exit::{Exit, UsageError};
 use crate::run::plan::{self, Planned};
 use crate::run::progress;
+use crate::run::record::{self, RunRecord};
 use crate::run::setup;
 use crate::run::signals;
 use jiff::Timestamp;
@@ -256,6 +258,10 @@ pub async fn run(
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
+    let names = jobs.iter().map(|j| j.name.clone()).collect();
+    let mut run = RunRecord::open(&store, RunTrigger::Manual, names).await;
+    run.planned(asked).await;
+    run.track(ctl.tally.clone());
     let mode = progress::Mode::pick(quiet);
     // Under a bar, each report's line shows only with -v: the summary tells.
     progress::set_per_report_lines(mode != progress::Mode::Bar || verbose > 0);
@@ -267,9 +273,12 @@ pub async fn run(
     shown.finish().await;
     let stopped_by = signal.and_then(|s| s.stopped());
     // Left out as done, before the start or while the range was walked.
-    let asked = usize::try_from(asked).unwrap_or(usize::MAX);
-    let skipped = asked.saturating_sub(summary.total());
-    let end = RunEnd::of(&summary, asked, stopped_by.is_some());
+    let asked_n = usize::try_from(asked).unwrap_or(usize::MAX);
+    let skipped = asked_n.saturating_sub(summary.total());
+    let counts = record::counts(&summary, asked, skipped as u64);
+    run.complete(counts, record::outcome(&summary, record::Kind::Fetch))
+        .await;
+    let end = RunEnd::of(&summary, asked_n, stopped_by.is_some());
     super::fetch_end::print(&summary, skipped, &end);
     for (job, e) in &unlisted {
         let _ = writeln!(

@@ -105,6 +105,16 @@ fn examples(command: Option<&str>) -> Vec<(&'static str, Vec<&'static str>)> {
             "Per job, as JSON:",
             vec!["mna-reportd status --format json"],
         )],
+        Some("runs") => vec![
+            (
+                "Did last night's runs happen, and how did they end?",
+                vec!["mna-reportd runs --limit 10"],
+            ),
+            (
+                "One job's fires as JSON:",
+                vec!["mna-reportd runs --job hourly-all --format json"],
+            ),
+        ],
         Some("devices") => vec![(
             "List the devices from the API, then show the inventory:",
             vec!["mna-reportd devices --refresh"],

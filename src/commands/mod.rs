@@ -15,6 +15,7 @@ pub mod logging;
 pub mod manual;
 pub mod probe;
 pub mod prune;
+pub mod runs;
 pub mod serve;
 pub mod status;
 
@@ -38,6 +39,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
+        Command::Runs(args) => runs::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),
         Command::Completions(args) => completions::run(&args),

@@ -19,6 +19,7 @@ pub mod missing;
 pub mod monitor;
 pub mod plan;
 pub mod progress;
+pub mod record;
 pub mod retry;
 pub mod setup;
 pub mod signals;

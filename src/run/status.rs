@@ -1,6 +1,7 @@
 //! Per-job status for people and scripts: the last done window, the next
 //! fire, the reports missing or failed inside the catch-up horizon, and the
-//! last error. Computed from the config, the history and a moment.
+//! last error of a report inside it that is still failed. Computed from the
+//! config, the history and a moment.
 
 use crate::archive::store::tally;
 use crate::config::Job;
@@ -49,17 +50,20 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
     let job = crate::run::discovery::job_now(conn, &Arc::new(job.clone()))?;
     let last_done = tally::last_done(conn, &job.name)?;
     let last_success_at = tally::last_success_at(conn, &job.name)?;
-    let count = missing::Due::new(&job, now).total(conn)?;
-    let last_error =
-        tally::last_error(conn, &job.name)?.map(|(code, message, window_start, window_end, at)| {
-            LastError {
-                code,
-                message,
-                window_start,
-                window_end,
-                at,
-            }
-        });
+    let due = missing::Due::new(&job, now);
+    let count = due.total(conn)?;
+    // Shown only while it matters: a report inside the horizon still failed.
+    let last_error = match due.span() {
+        Some(span) if count.tally.failed > 0 => tally::last_error(conn, &job.name, span)?,
+        _ => None,
+    }
+    .map(|(code, message, window_start, window_end, at)| LastError {
+        code,
+        message,
+        window_start,
+        window_end,
+        at,
+    });
     let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     Ok(JobStatus {
         job: job.name.clone(),
@@ -78,3 +82,6 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
         last_error,
     })
 }
+
+#[cfg(test)]
+mod tests;

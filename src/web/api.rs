@@ -8,6 +8,7 @@
 //! - `/api/jobs/{job}/reports?start=&end=[&limit=&offset=]`: the reports of one window
 //! - `/api/jobs/{job}/traffic?month=|day=`: numeric columns summed per window, total and top targets
 //! - `/api/failures[?limit=&offset=]`: failed and missing reports inside the horizon, newest first
+//! - `/api/runs[?limit=&job=]`: the newest recorded fires and manual fetches (at most [`MAX_RUNS`])
 //! - `/api/reports/{id}`: a report with its attempts and hint
 //! - `/api/reports/{id}/file`: its xlsx (ok reports only); `/api/reports/{id}/rows.csv`: its rows
 
@@ -127,6 +128,7 @@ pub fn routes(site: Arc<Site>) -> Router {
         .route("/api/jobs/{job}/reports", get(window_reports))
         .route("/api/jobs/{job}/traffic", get(traffic_of))
         .route("/api/failures", get(failures_of))
+        .route("/api/runs", get(runs_of))
         .route("/api/reports/{id}", get(report))
         .route("/api/reports/{id}/file", get(file))
         .route("/api/reports/{id}/rows.csv", get(rows_csv))
@@ -389,6 +391,27 @@ async fn failures_of(
             offset,
             limit,
         )?)
+    })
+    .await
+    .map(Json)
+}
+
+/// The most runs `/api/runs` answers.
+pub const MAX_RUNS: u32 = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct RunsQuery {
+    limit: Option<u32>,
+    job: Option<String>,
+}
+
+async fn runs_of(
+    State(site): State<Arc<Site>>,
+    Query(q): Query<RunsQuery>,
+) -> Answer<Vec<store::runs::RunRow>> {
+    with_db(&site, move |conn, _| {
+        let limit = q.limit.unwrap_or(10).min(MAX_RUNS);
+        Ok(store::runs::list(conn, q.job.as_deref(), limit)?)
     })
     .await
     .map(Json)

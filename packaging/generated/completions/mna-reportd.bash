@@ -43,6 +43,9 @@ _mna__reportd() {
             mna__reportd,run)
                 cmd="mna__reportd__subcmd__run"
                 ;;
+            mna__reportd,runs)
+                cmd="mna__reportd__subcmd__runs"
+                ;;
             mna__reportd,serve)
                 cmd="mna__reportd__subcmd__serve"
                 ;;
@@ -76,6 +79,9 @@ _mna__reportd() {
             mna__reportd__subcmd__help,run)
                 cmd="mna__reportd__subcmd__help__subcmd__run"
                 ;;
+            mna__reportd__subcmd__help,runs)
+                cmd="mna__reportd__subcmd__help__subcmd__runs"
+                ;;
             mna__reportd__subcmd__help,serve)
                 cmd="mna__reportd__subcmd__help__subcmd__serve"
                 ;;
@@ -89,7 +95,7 @@ _mna__reportd() {
 
     case "${cmd}" in
         mna__reportd)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status devices prune serve completions manpage help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status runs devices prune serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,7 +221,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help)
-            opts="run check fetch history status devices prune serve completions manpage help"
+            opts="run check fetch history status runs devices prune serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,6 +360,20 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__runs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -479,6 +499,40 @@ _mna__reportd() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__runs)
+            opts="-v -q -h --job --limit --format --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -3,7 +3,8 @@
 //! write lock, created 0600. [`reports`] owns the life of a report row
 //! (plan, claim, attempts, outcome); [`query`] reads the history for people
 //! and for the scheduler; [`recover`] settles the copies a forced refetch
-//! keeps; [`devices`] keeps the device inventory. An error SQLite gives for a damaged file is
+//! keeps; [`devices`] keeps the device inventory; [`runs`] records each fire and
+//! manual fetch. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
@@ -14,6 +15,7 @@ pub mod outside;
 pub mod query;
 pub mod recover;
 pub mod reports;
+pub mod runs;
 pub mod tally;
 
 use include_dir::{Dir, include_dir};

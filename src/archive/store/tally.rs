@@ -169,14 +169,29 @@ pub fn last_success_at(conn: &Connection, job: &str) -> rusqlite::Result<Option<
 /// The last error recorded for `job`: code, message, window and when.
 pub type LastError = (String, String, i64, i64, i64);
 
-/// The most recently recorded failure of `job` that carries an error code.
-pub fn last_error(conn: &Connection, job: &str) -> rusqlite::Result<Option<LastError>> {
-    conn.prepare_cached(
-        "SELECT error_code, coalesce(error_message, ''), window_start, window_end, updated_at FROM reports
-         WHERE job = ?1 AND status = 'failed' AND error_code IS NOT NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
-    )?
-    .query_row(params![job], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })
-    .optional()
+/// [`last_error`]'s query. No `INDEXED BY`: a history not migrated yet (read
+/// by a newer `status` while an older daemon runs) lacks the partial index
+/// `reports_failed_by_end`, which the planner takes when it is there.
+pub const LAST_ERROR_SQL: &str =
+    "SELECT error_code, coalesce(error_message, ''), window_start, window_end, updated_at
+     FROM reports
+     WHERE job = ?1 AND status = 'failed' AND window_end > ?2 AND window_end <= ?3
+       AND error_code IS NOT NULL
+     ORDER BY updated_at DESC, id DESC LIMIT 1";
+
+/// The error of `job` that still matters: of its reports still `failed`
+/// (not since fetched) whose window ends in `(after, until]` (the horizon),
+/// the most recently recorded one that carries an error code. A failure
+/// outside the horizon (an old manual fetch's, say) is history, not status.
+/// One range read of the failed reports' index ([`LAST_ERROR_SQL`]).
+pub fn last_error(
+    conn: &Connection,
+    job: &str,
+    (after, until): (i64, i64),
+) -> rusqlite::Result<Option<LastError>> {
+    conn.prepare_cached(LAST_ERROR_SQL)?
+        .query_row(params![job, after, until], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()
 }

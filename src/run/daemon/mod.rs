@@ -9,6 +9,7 @@
 pub mod notify;
 pub mod timetable;
 
+use crate::archive::store::runs::RunTrigger;
 use crate::archive::store::{self, query};
 use crate::config::{self, Config, Job};
 use crate::run::discovery;
@@ -18,6 +19,7 @@ use crate::run::listener::{Shutdown, hosts::HostPolicy};
 use crate::run::monitor::{self, Health};
 use crate::run::plan;
 use crate::run::progress;
+use crate::run::record::{self, RunRecord};
 use crate::run::setup;
 use crate::run::signals;
 use crate::run::status::{self, JobStatus};
@@ -131,7 +133,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         housekeeping_task: None,
     };
     let catch_up = d.scheduler.start(Timestamp::now());
-    d.start_fires(catch_up);
+    d.start_fires(catch_up, RunTrigger::CatchUp);
     notify::ready(&d.status_line());
     info!(
         jobs = d.scheduler.jobs().len(),
@@ -157,7 +159,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         if let Some(jump) = tick.jump {
             warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
         }
-        d.start_fires(tick);
+        d.start_fires(tick, RunTrigger::Schedule);
         d.housekeeping();
         d.health.tick();
         notify::watchdog();
@@ -220,8 +222,9 @@ impl Daemon {
         }
     }
 
-    /// Start the fires the scheduler decided; say which it skipped.
-    fn start_fires(&mut self, tick: Tick) {
+    /// Start the fires the scheduler decided (each recorded in `runs` as
+    /// `trigger`); say which it skipped.
+    fn start_fires(&mut self, tick: Tick, trigger: RunTrigger) {
         for name in &tick.skipped {
             let running_for = self
                 .fires
@@ -247,9 +250,16 @@ impl Daemon {
             let pace = self.pace.clone();
             let limiter = self.limiter.clone();
             let handle = spawn_fire(job.name.clone(), started, tx, async move {
+                let names = vec![fire_job.name.clone()];
+                let mut run = RunRecord::open(engine.store(), trigger, names).await;
+                run.track(fire_ctl.tally.clone());
                 let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
+                let n = planned.len() as u64;
+                run.planned(n).await;
+                let mut todo_n = 0;
                 let summary = match not_done(&engine, &fire_job, planned).await {
                     Some(todo) => {
+                        todo_n = todo.len() as u64;
                         // A long catch-up tells its progress in the log and
                         // STATUS=, of the reports this fire fetches.
                         let mode = progress::Mode::Log {
@@ -264,6 +274,9 @@ impl Daemon {
                     }
                     None => Summary::default(),
                 };
+                let counts = record::counts(&summary, n, n.saturating_sub(todo_n));
+                let ended = record::outcome(&summary, record::Kind::Fire);
+                run.complete(counts, ended).await;
                 let missing = job_status(engine.store(), &fire_job)
                     .await
                     .map_or(0, |s| s.missing);
@@ -404,7 +417,7 @@ impl Daemon {
                 f.ctl.stop.cancel();
             }
         }
-        self.start_fires(replaced.tick);
+        self.start_fires(replaced.tick, RunTrigger::Reload);
         Ok((replaced.added, replaced.removed))
     }
 
@@ -557,39 +570,4 @@ async fn seed_gauges(store: &store::Store, jobs: &[Arc<Job>]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_fire_that_panics_is_reported_so_its_entry_is_cleared() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = spawn_fire("j".to_string(), Instant::now(), tx, async {
-            if std::hint::black_box(true) {
-                panic!("boom in a fire");
-            }
-            (Summary::default(), 0)
-        });
-        let done = rx.recv().await.expect("the loop hears of the fire's end");
-        assert_eq!(done.job, "j");
-        assert_eq!(done.panicked.as_deref(), Some("boom in a fire"));
-        handle.await.expect("the supervising task ends");
-    }
-
-    #[tokio::test]
-    async fn a_fire_that_ends_reports_its_summary() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let summary = Summary {
-            ok: 3,
-            ..Summary::default()
-        };
-        spawn_fire(
-            "j".to_string(),
-            Instant::now(),
-            tx,
-            async move { (summary, 2) },
-        );
-        let done = rx.recv().await.expect("finished");
-        assert_eq!((done.summary.ok, done.missing), (3, 2));
-        assert!(done.panicked.is_none());
-    }
-}
+mod tests;
