@@ -37,6 +37,13 @@ catch_up = "400d"
     )
 }
 
+/// Where `serve`, `status` and `check` look for the report files of the
+/// history at `db` (`<state_dir>/reports`): the recorded paths lie inside
+/// it, as mna-reportd records them (none of the files exists).
+pub fn reports_dir(db: &Path) -> String {
+    db.with_file_name("reports").to_string_lossy().into_owned()
+}
+
 /// The history; returns the end of its last window.
 pub fn synthesize(db: &Path) -> rusqlite::Result<i64> {
     drop(
@@ -57,13 +64,13 @@ pub fn synthesize(db: &Path) -> rusqlite::Result<i64> {
          SELECT 'minutes', printf('device:dev-%02d', k), '', 3, ?3 + i * 60 - 60, ?3 + i * 60,
                 CASE WHEN (i * ?2 + k) % 997 = 0 THEN 'failed' ELSE 'ok' END, 1, 'schedule',
                 'req-' || (i * ?2 + k),
-                CASE WHEN (i * ?2 + k) % 997 = 0 THEN NULL ELSE '/nonexistent/' || (i * ?2 + k) || '.xlsx' END,
+                CASE WHEN (i * ?2 + k) % 997 = 0 THEN NULL ELSE ?4 || '/minutes/2026/11/' || (i * ?2 + k) || '.xlsx' END,
                 4096,
                 CASE WHEN (i * ?2 + k) % 997 = 0 THEN 'InternalError' END,
                 CASE WHEN (i * ?2 + k) % 997 = 0 THEN 'the server failed' END,
                 ?3 + i * 60, ?3 + i * 60
          FROM m, d",
-        rusqlite::params![MINUTES, DEVICES, first_end],
+        rusqlite::params![MINUTES, DEVICES, first_end, reports_dir(db)],
     )?;
     tx.execute(
         "INSERT INTO report_rows (report_id, sheet, row_number, data)

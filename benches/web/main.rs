@@ -62,6 +62,7 @@ fn synthesize(db: &std::path::Path) -> rusqlite::Result<()> {
             "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, 'Traffic', 2, ?2)",
         )?;
         let mut id = 0i64;
+        let reports = horizon::reports_dir(db);
         for h in 0..HOURS {
             let start = START + h * 3600;
             for d in 1..=DEVICES {
@@ -76,7 +77,12 @@ fn synthesize(db: &std::path::Path) -> rusqlite::Result<()> {
                         Some("the server failed"),
                     )
                 } else {
-                    ("ok", Some(format!("/nonexistent/{id}.xlsx")), None, None)
+                    (
+                        "ok",
+                        Some(format!("{reports}/hourly-devices/{id}.xlsx")),
+                        None,
+                        None,
+                    )
                 };
                 report.execute(rusqlite::params![
                     id,
