@@ -8,7 +8,9 @@ use rusqlite::Connection;
 /// word for word: a superset of the rows whose path has an empty, `.` or
 /// `..` name, a NUL or more than 4096 bytes below any root.
 const ODD: &str = "file_path IS NOT NULL
-    AND (instr(file_path, '/.') > 0 OR instr(file_path, '//') > 0 OR substr(file_path, -1) = '/'
+    AND (instr(file_path, '/./') > 0 OR instr(file_path, '/../') > 0
+         OR substr(file_path, -2) = '/.' OR substr(file_path, -3) = '/..'
+         OR instr(file_path, '//') > 0 OR substr(file_path, -1) = '/'
          OR length(CAST(file_path AS BLOB)) > 4096 OR instr(CAST(file_path AS BLOB), x'00') > 0)";
 
 /// An SQL condition true when `file_path` is not a path inside the archive
@@ -157,6 +159,37 @@ mod tests {
         );
         assert!(
             damage_text(3, &ArchiveRoot::new("/r"), std::path::Path::new("/h.db")).contains("fix:")
+        );
+    }
+
+    /// A root below a hidden directory (`~/.local/state`, a `/tmp/.tmpXYZ`)
+    /// puts none of its rows into the index of odd paths: the count stays
+    /// a read of the rows outside, not of the whole history.
+    #[test]
+    fn a_hidden_directory_above_the_root_keeps_its_rows_out_of_the_odd_index() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::archive::store::migrate(&mut conn).expect("schema");
+        let root = ArchiveRoot::new("/home/op/.local/state/mna/reports");
+        for i in 0..50i64 {
+            conn.execute(
+                "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, attempts, \"trigger\", file_path, created_at, updated_at)
+                 VALUES ('j', 'all', '', 1, ?1, ?1 + 1, 'ok', 1, 'manual', ?2, 0, 0)",
+                rusqlite::params![i, format!("{}j/2026/11/.r{i}.xlsx", root.prefix())],
+            )
+            .expect("row");
+        }
+        let odd: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM reports INDEXED BY reports_odd_file WHERE {ODD}"),
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(odd, 0);
+        assert!(
+            files_outside(&conn, &root.prefix())
+                .expect("count")
+                .is_empty()
         );
     }
 
