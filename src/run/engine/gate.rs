@@ -31,6 +31,9 @@ pub(super) struct Gate {
     why: OnceLock<FailFast>,
     /// Serialises the halting (the first reason is kept).
     halting: Mutex<()>,
+    /// Callers pass in the order they came (tokio's mutex is fair): once
+    /// the gate opens, the waiting calls reach the rate limiter oldest first.
+    queue: tokio::sync::Mutex<()>,
 }
 
 impl Default for Gate {
@@ -40,6 +43,7 @@ impl Default for Gate {
             halted: CancellationToken::new(),
             why: OnceLock::new(),
             halting: Mutex::new(()),
+            queue: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -86,6 +90,12 @@ impl Gate {
     /// Wait until a call may be made: at once when the gate is open; the
     /// first caller goes alone.
     pub(super) async fn before_call(&self) -> Result<Pass<'_>, Halted> {
+        // Only the caller at the head of the queue waits for the gate; the
+        // others wait for their turn behind it.
+        let _turn = tokio::select! {
+            turn = self.queue.lock() => turn,
+            _ = self.halted.cancelled() => return Err(Halted),
+        };
         loop {
             if self.halted.is_cancelled() {
                 return Err(Halted);
