@@ -372,21 +372,32 @@ fn cvm_role(settings: &CredentialSettings, _: &dyn Env, tried: &mut Vec<String>)
     )))
 }
 
+/// The largest credentials (INI) file read: a few profiles take a few
+/// hundred bytes; this stops a path such as `/dev/zero` from filling memory.
+const MAX_PROFILE_BYTES: u64 = 1024 * 1024;
+
 fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialError> {
-    // A file that cannot be read is reported by the load below.
-    if let Ok(meta) = std::fs::metadata(path) {
-        ensure_private(path, &meta)?;
+    use std::io::Read;
+    let read_err = |error| CredentialError::Read {
+        what: "credentials file",
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    ensure_private(path, &file.metadata().map_err(read_err)?)?;
+    let mut text = String::new();
+    file.take(MAX_PROFILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_PROFILE_BYTES} bytes; no credentials file is this large"),
+        )));
     }
-    let ini = ini::Ini::load_from_file(path).map_err(|e| match e {
-        ini::Error::Io(error) => CredentialError::Read {
-            what: "credentials file",
-            path: path.to_path_buf(),
-            error,
-        },
-        ini::Error::Parse(p) => CredentialError::Profile {
-            path: path.to_path_buf(),
-            message: format!("line {}: {}", p.line, p.msg),
-        },
+    let ini = ini::Ini::load_from_str(&text).map_err(|p| CredentialError::Profile {
+        path: path.to_path_buf(),
+        message: format!("line {}: {}", p.line, p.msg),
     })?;
     let Some(section) = ini.section(Some(profile)) else {
         return Ok(None);

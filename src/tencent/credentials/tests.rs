@@ -175,6 +175,26 @@ fn profile_file_sections_and_explicit_path() {
     ));
 }
 
+/// A credentials file is read with a cap: one that never ends (a FIFO, a
+/// device) or is huge is refused, not read into memory.
+#[test]
+fn a_credentials_file_over_its_cap_is_refused_unread() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("[default]\nsecret_id = AKIDbig\nsecret_key = k\n");
+    text.push_str(&"# padding\n".repeat(120_000));
+    let f = write(d.path(), "creds.ini", &text);
+    let e = env(
+        &[("TENCENTCLOUD_CREDENTIALS_FILE", f.to_str().expect("utf8"))],
+        None,
+    );
+    match resolve(&settings(), &e) {
+        Err(CredentialError::Read { error, .. }) => {
+            assert!(error.to_string().contains("larger than"), "{error}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
 #[test]
 fn explicit_profile_file_that_does_not_exist_is_an_error() {
     let e = env(
