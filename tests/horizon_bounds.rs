@@ -64,17 +64,7 @@ fn synthesize(w: &World) -> i64 {
 
 /// `VmHWM` of a live process, in bytes.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("kB");
-    kib * 1024
+    common::rss::vm_hwm(pid).expect("the process still runs")
 }
 
 #[test]

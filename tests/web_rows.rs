@@ -45,19 +45,9 @@ fn serve(w: &World) -> (Serving, SocketAddr) {
     (child, addr)
 }
 
-/// `VmHWM` (peak resident set) of a live process, in bytes.
+/// `VmHWM` of a live process, in bytes.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("a number");
-    kib * 1024
+    common::rss::vm_hwm(pid).expect("the process still runs")
 }
 
 /// GET `path`; calls `each` with every line of the (chunked) body, not

@@ -23,7 +23,7 @@ impl Measured {
 }
 
 /// `VmHWM` of a live process, in bytes; `None` once it has exited.
-fn vm_hwm(pid: u32) -> Option<u64> {
+pub fn vm_hwm(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

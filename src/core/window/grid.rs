@@ -115,9 +115,8 @@ impl Piece {
                 period,
                 length,
             } => {
-                let first =
-                    (after.saturating_add(*offset)).div_euclid(*period) * period + period - offset;
-                let last = (until.saturating_add(*offset)).div_euclid(*period) * period - offset;
+                let first = first_end(*after, *offset, *period);
+                let last = last_end(*until, *offset, *period);
                 let w = |e: i64| Window {
                     start: e - length,
                     end: e,
@@ -139,9 +138,7 @@ impl Piece {
                 period,
                 length,
             } => {
-                // The first end: the smallest e > after with (e + offset) % period == 0.
-                let first =
-                    (after.saturating_add(*offset)).div_euclid(*period) * period + period - offset;
+                let first = first_end(*after, *offset, *period);
                 let mut out = Vec::new();
                 let mut e = first;
                 while e <= *until {
@@ -156,6 +153,16 @@ impl Piece {
             Piece::Listed { windows, .. } => windows.clone(),
         }
     }
+}
+
+/// The smallest end `e > after` with `(e + offset) % period == 0`.
+fn first_end(after: i64, offset: i64, period: i64) -> i64 {
+    after.saturating_add(offset).div_euclid(period) * period + period - offset
+}
+
+/// The largest end `e <= until` with `(e + offset) % period == 0`.
+fn last_end(until: i64, offset: i64, period: i64) -> i64 {
+    until.saturating_add(offset).div_euclid(period) * period - offset
 }
 
 impl Cadence {
