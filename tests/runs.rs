@@ -125,10 +125,12 @@ fn a_fetch_interrupted_by_sigint_while_the_api_is_slow_is_recorded_interrupted()
 #[test]
 fn a_fetch_killed_outright_is_closed_as_crashed_at_the_next_start() {
     let w = World::new(JOB);
-    // two calls answer at once, the others hang
+    // two calls answer at once, the others hang; enough hanging answers for
+    // every retry after a client timeout (5 s) too, so a slow machine cannot
+    // see a third report finish between the two reads below
     w.fake.push_api_faults(2, Fault::Delay(Duration::ZERO));
     w.fake
-        .push_api_faults(6, Fault::Delay(Duration::from_secs(600)));
+        .push_api_faults(64, Fault::Delay(Duration::from_secs(600)));
     let mut child = w
         .cmd()
         .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(6)])
