@@ -8,6 +8,7 @@
 //! not what drives work ([`crate::run`]) or the command line.
 
 pub mod download;
+pub mod export;
 pub mod files;
 pub mod holder;
 pub mod ingest;

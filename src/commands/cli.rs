@@ -1,6 +1,6 @@
 //! The command line: global options and the commands of the product
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `runs`, `devices`,
-//! `prune`, `serve`, `completions`).
+//! `prune`, `export`, `serve`, `completions`).
 
 use crate::core::report::Status;
 use crate::core::timearg::TimeArg;
@@ -61,6 +61,8 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
+    /// Write the rows of sealed reports not yet exported to DIR or s3://bucket/prefix as Hive-partitioned Parquet
+    Export(ExportArgs),
     /// Serve the read-only web page and its JSON API over the history, scheduling nothing
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -165,6 +167,22 @@ pub struct ServeArgs {
     /// Address to listen on [default: [web] listen, else 127.0.0.1:9465]
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Destination: a directory, or s3://bucket/prefix
+    #[arg(long, value_name = "DIR|URL")]
+    pub to: String,
+    /// Only this job (repeatable)
+    #[arg(long = "job", value_name = "NAME", num_args = 1..)]
+    pub jobs: Vec<String>,
+    /// Only windows starting at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)
+    #[arg(long, value_name = "T")]
+    pub since: Option<TimeArg>,
+    /// Only windows starting before T
+    #[arg(long, value_name = "T")]
+    pub until: Option<TimeArg>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod completions;
 pub mod devices;
+pub mod export;
 pub mod fetch;
 pub mod fetch_end;
 pub mod history;
@@ -42,6 +43,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Runs(args) => runs::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),
+        Command::Export(args) => export::run(config, args),
         Command::Completions(args) => completions::run(&args),
         Command::Manpage(args) => completions::manpage(&args),
     };

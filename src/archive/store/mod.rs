@@ -11,6 +11,7 @@
 //! runs the closure on tokio's blocking pool with the connection locked.
 
 pub mod devices;
+pub mod exports;
 pub mod outside;
 pub mod query;
 pub mod recover;

@@ -1,0 +1,91 @@
+//! Where an export goes, and how a written file reaches its final name
+//! there: a local directory (written beside its final name as a hidden
+//! `.partial` file, fsynced, renamed, the directory fsynced), or a bucket
+//! (written to the spool directory, uploaded whole, then removed). Either
+//! way no reader ever sees a partial file under a final name.
+
+use super::ExportError;
+use crate::archive::files::{create_dirs, sync_dir};
+use std::path::{Path, PathBuf};
+
+/// An export destination.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A local directory (absolute).
+    Local(PathBuf),
+    /// A bucket and key prefix.
+    Remote(super::remote::RemoteDest),
+}
+
+impl Destination {
+    /// `to` as given to `--to` or `[export] to`: an `s3://bucket/prefix`
+    /// URL, else a directory (relative to the working directory).
+    pub fn parse(to: &str) -> Result<Destination, ExportError> {
+        if to.starts_with("s3://") {
+            return super::remote::RemoteDest::parse(to).map(Destination::Remote);
+        }
+        if to.is_empty() {
+            return Err(ExportError::Destination(
+                "an empty destination\n  fix: give a directory or an s3://bucket/prefix URL".into(),
+            ));
+        }
+        let path = std::path::absolute(to)
+            .map_err(|e| ExportError::io(Path::new(to), e))?;
+        Ok(Destination::Local(path))
+    }
+
+    /// The destination as the `exports` table records it: the directory's
+    /// canonical path (so two spellings of one directory are one
+    /// destination), or the URL without a trailing slash.
+    pub fn key(&self) -> String {
+        match self {
+            Destination::Local(dir) => {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                dir.to_string_lossy().into_owned()
+            }
+            Destination::Remote(r) => r.key(),
+        }
+    }
+
+    /// Where to write the file that will be `<tree>/<rel>`, creating its
+    /// directory; `spool` holds the files bound for a bucket.
+    pub fn temp_path(&self, tree: &str, rel: &str, spool: &Path) -> Result<PathBuf, ExportError> {
+        let (dir, name) = match self {
+            Destination::Local(root) => {
+                let full = root.join(tree).join(rel);
+                let dir = full.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                let name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (dir, format!(".{name}.partial"))
+            }
+            Destination::Remote(_) => (spool.to_path_buf(), format!("{tree}-{}.partial", rel.replace('/', "_"))),
+        };
+        create_dirs(&dir).map_err(|e| ExportError::io(&dir, e))?;
+        Ok(dir.join(name))
+    }
+
+    /// Give the written file at `temp` its final name `<tree>/<rel>`.
+    pub fn publish(&self, temp: &Path, tree: &str, rel: &str) -> Result<(), ExportError> {
+        match self {
+            Destination::Local(root) => {
+                let full = root.join(tree).join(rel);
+                std::fs::rename(temp, &full).map_err(|e| ExportError::io(&full, e))?;
+                let dir = full.parent().unwrap_or(root);
+                sync_dir(dir).map_err(|e| ExportError::io(dir, e))
+            }
+            Destination::Remote(r) => {
+                r.upload(temp, &format!("{tree}/{rel}"))?;
+                let _ = std::fs::remove_file(temp);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Local(dir) => write!(f, "{}", dir.display()),
+            Destination::Remote(r) => write!(f, "{}", r.key()),
+        }
+    }
+}

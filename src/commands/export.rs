@@ -1,0 +1,60 @@
+//! `export --to DIR|s3://bucket/prefix [--job NAME...] [--since T] [--until T]`:
+//! the rows of sealed reports not yet exported there, as Hive-partitioned
+//! Parquet ([`crate::archive::export`]). `--since` and `--until` bound the
+//! window starts (`--until` exclusive), read in the job's zone when one job
+//! is named, else in UTC.
+
+use crate::archive::export::{self, Destination};
+use crate::archive::store::Store;
+use crate::archive::store::exports::ExportFilter;
+use crate::commands::cli::ExportArgs;
+use crate::core::timearg::TimeArg;
+use crate::run::exit::{Exit, UsageError};
+use crate::run::setup;
+use jiff::tz::TimeZone;
+use std::path::Path;
+
+pub fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result<Exit> {
+    let config = setup::load_config(config_flag)?;
+    let zone = match args.jobs.as_slice() {
+        [one] => config
+            .job(one)
+            .map(|j| j.cadence.zone().clone())
+            .unwrap_or(TimeZone::UTC),
+        _ => TimeZone::UTC,
+    };
+    let resolve = |t: &Option<TimeArg>| -> anyhow::Result<Option<i64>> {
+        Ok(t.as_ref()
+            .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
+            .transpose()
+            .map_err(|e| UsageError(e.to_string()))?
+            .map(|t| t.as_second()))
+    };
+    let filter = ExportFilter {
+        jobs: args.jobs.clone(),
+        since: resolve(&args.since)?,
+        until: resolve(&args.until)?,
+    };
+    let dest = export::destination(&config, &args.to).map_err(|e| UsageError(e.to_string()))?;
+    if !config.storage.database_path().exists() {
+        super::print(&format!(
+            "no history yet at {}; nothing to export\n",
+            config.storage.database_path().display()
+        ))?;
+        return Ok(Exit::Ok);
+    }
+    let store = Store::open(&config.storage.database_path())?;
+    let done = export::export(&store, &dest, &filter, &export::spool(&config))?;
+    super::print(&format!(
+        "exported {} reports ({} rows) in {} files to {}\n",
+        done.reports,
+        done.rows,
+        done.files,
+        describe(&dest)
+    ))?;
+    Ok(Exit::Ok)
+}
+
+fn describe(dest: &Destination) -> String {
+    super::shown(&dest.to_string())
+}
