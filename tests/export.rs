@@ -9,6 +9,7 @@ mod common;
 use arrow_array::{Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
+use common::s3;
 use fake_mna::FakeConfig;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
@@ -383,4 +384,50 @@ fn kill_9_during_an_export_leaves_no_partial_file_and_the_next_run_completes_it(
     for seed in 1..=5 {
         kill_during_export(&w, seed);
     }
+}
+
+#[test]
+fn the_same_export_goes_to_a_real_s3_server() {
+    let s3 = s3::S3Server::start();
+    s3.create_bucket("analytics");
+    let extra = format!(
+        "[export]\nendpoint = \"{}\"\nregion = \"us-east-1\"\n",
+        s3.endpoint
+    );
+    let w = World::with(FakeConfig::default(), &extra, JOBS);
+    assert_exit(&w.fetch("hourly-all", "2026-11-01T22:00:00Z", "2026-11-02T01:00:00Z", &[]), 0);
+    assert_exit(&w.fetch("two-devices", "2026-11-01T23:00:00Z", "2026-11-02T01:00:00Z", &[]), 0);
+    let run = || {
+        let o = w
+            .cmd()
+            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_ACCESS_KEY)
+            .args(["export", "--to", "s3://analytics/mna/"])
+            .output()
+            .expect("run export");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let said = run();
+    assert!(said.contains("exported 7 reports") && said.contains("s3://analytics/mna"), "{said}");
+    // The bucket's objects, fetched into a folder, are the whole export.
+    let keys = s3.keys("analytics", "mna/");
+    assert!(!keys.is_empty());
+    let mirror = w.dir.path().join("mirror");
+    for key in &keys {
+        let rel = key.strip_prefix("mna/").expect("below the prefix");
+        let path = mirror.join(rel);
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, s3.get("analytics", key)).expect("write");
+    }
+    check_export(&w, &mirror);
+    assert!(walk(&w.state()).iter().all(|f| !f.to_string_lossy().ends_with(".partial")), "spool emptied");
+    // Incremental there too.
+    let said = run();
+    assert!(said.contains("exported 0 reports"), "{said}");
+    assert_eq!(s3.keys("analytics", "mna/"), keys);
+    // Without keys, the error says where they come from.
+    let o = w.run(&["export", "--to", "s3://analytics/mna"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("AWS_ACCESS_KEY_ID"), "{}", stderr(&o));
 }

@@ -13,6 +13,7 @@ pub mod files;
 pub mod holder;
 pub mod ingest;
 pub mod prune;
+pub mod remote;
 pub mod root;
 pub mod store;
 pub mod workbook;

@@ -14,7 +14,7 @@ use crate::run::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let zone = match args.jobs.as_slice() {
         [one] => config
@@ -44,7 +44,11 @@ pub fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result<Exit>
         return Ok(Exit::Ok);
     }
     let store = Store::open(&config.storage.database_path())?;
-    let done = export::export(&store, &dest, &filter, &export::spool(&config))?;
+    let spool = export::spool(&config);
+    let (done, dest) = tokio::task::spawn_blocking(move || {
+        export::export(&store, &dest, &filter, &spool).map(|d| (d, dest))
+    })
+    .await??;
     super::print(&format!(
         "exported {} reports ({} rows) in {} files to {}\n",
         done.reports,

@@ -43,7 +43,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Runs(args) => runs::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args),
-        Command::Export(args) => export::run(config, args),
+        Command::Export(args) => export::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Manpage(args) => completions::manpage(&args),
     };

@@ -17,7 +17,7 @@ pub struct Key {
 /// The tables of the file, in the order the man page lists them, with what
 /// each holds. `[[jobs]]` is an array of tables; `[defaults]` takes every
 /// job key but `name`.
-pub const TABLES: [(&str, &str); 8] = [
+pub const TABLES: [(&str, &str); 9] = [
     ("api", "How the Tencent Cloud MNA API is called."),
     (
         "credentials",
@@ -37,6 +37,13 @@ pub const TABLES: [(&str, &str); 8] = [
     (
         "web",
         "The read-only page and its JSON API (also `mna-reportd serve`).",
+    ),
+    (
+        "export",
+        "The Parquet export of report_rows: where the daemon exports on its own, how often, and the \
+         bucket an s3:// destination is reached with. Bucket keys, first complete source wins: \
+         access_key_id_file and secret_access_key_file; $CREDENTIALS_DIRECTORY/s3_access_key_id and \
+         s3_secret_access_key; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN).",
     ),
     (
         "defaults",
@@ -207,6 +214,48 @@ pub const KEYS: &[Key] = &[
         "allowed_hosts",
         "[]",
         "Host names the listeners answer to besides IP addresses and localhost; any other gets 421.",
+    ),
+    key(
+        "export",
+        "to",
+        "none (the daemon does not export)",
+        "A directory or s3://bucket/prefix the daemon exports report_rows to as Hive-partitioned Parquet.",
+    ),
+    key(
+        "export",
+        "interval",
+        "\"1h\"",
+        "How often the daemon exports what was sealed since (at least 1m).",
+    ),
+    key(
+        "export",
+        "endpoint",
+        "none (AWS S3)",
+        "The bucket's endpoint for an s3:// destination, e.g. \"https://cos.ap-guangzhou.myqcloud.com\"; http:// only for loopback.",
+    ),
+    key(
+        "export",
+        "region",
+        "\"us-east-1\"",
+        "The bucket's region, e.g. \"ap-guangzhou\".",
+    ),
+    key(
+        "export",
+        "path_style",
+        "true for an IP or localhost endpoint, else false",
+        "Path-style requests (MinIO, local servers) instead of virtual-hosted style (COS, AWS).",
+    ),
+    key(
+        "export",
+        "access_key_id_file",
+        "none",
+        "File holding the bucket's access key id (mode 600 or 640); with secret_access_key_file.",
+    ),
+    key(
+        "export",
+        "secret_access_key_file",
+        "none",
+        "File holding the bucket's secret access key (mode 600 or 640).",
     ),
     key(
         "jobs",

@@ -7,6 +7,7 @@
 //! May import [`crate::core`] only; not the remote service, the local state,
 //! what drives work or the command line.
 
+mod export;
 mod job;
 pub mod keys;
 mod model;

@@ -21,6 +21,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// `[web]`; `None` when the section is absent.
     pub web: Option<Web>,
+    /// `[export]`; `None` when the section is absent.
+    pub export: Option<Export>,
     pub jobs: Vec<Job>,
 }
 
@@ -110,6 +112,23 @@ pub struct Web {
     /// `localhost` (lower case, as written otherwise).
     pub allowed_hosts: Vec<String>,
 }
+
+/// `[export]`: the daemon's Parquet export, and the bucket an `s3://`
+/// destination is reached with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// A directory or `s3://bucket/prefix`; the daemon exports only when set.
+    pub to: Option<String>,
+    pub interval: Duration,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+/// How often the daemon exports when `[export]` names no interval.
+pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Where the page listens when `[web]` names no address.
 pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:9465";

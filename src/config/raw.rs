@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub retry: Option<RawRetry>,
     pub metrics: Option<RawMetrics>,
     pub web: Option<RawWeb>,
+    pub export: Option<RawExport>,
     pub defaults: Option<Spanned<RawJob>>,
     #[serde(default)]
     pub jobs: Vec<Spanned<RawJob>>,
@@ -74,6 +75,20 @@ pub struct RawWeb {
     pub listen: OptSpanned<String>,
     pub token_file: OptSpanned<String>,
     pub allowed_hosts: OptSpanned<Vec<Spanned<String>>>,
+}
+
+/// `[export]`: where and how often the daemon exports, and the bucket
+/// settings an `s3://` destination uses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    pub to: OptSpanned<String>,
+    pub interval: OptSpanned<String>,
+    pub endpoint: OptSpanned<String>,
+    pub region: OptSpanned<String>,
+    pub path_style: OptSpanned<bool>,
+    pub access_key_id_file: OptSpanned<String>,
+    pub secret_access_key_file: OptSpanned<String>,
 }
 
 /// A `[[jobs]]` entry, or `[defaults]` (which takes every key but `name`).

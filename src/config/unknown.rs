@@ -56,7 +56,7 @@ fn top_level(name: &str, value: &toml::Value, text: &str) -> Problem {
         let hint = match suggest::closest(name, tables) {
             Some(t) => format!("did you mean {}? ({MANUAL})", keys::header(t)),
             None => format!(
-                "remove it; the tables are [api], [credentials], [storage], [retry], [metrics], [web], [defaults] and [[jobs]] ({MANUAL})"
+                "remove it; the tables are [api], [credentials], [storage], [retry], [metrics], [web], [export], [defaults] and [[jobs]] ({MANUAL})"
             ),
         };
         (format!("unknown table {name:?}"), hint)

@@ -164,6 +164,7 @@ pub(super) fn validate(
     let retry = retry(&mut cx, raw.retry.unwrap_or_default());
     let metrics = metrics(&mut cx, raw.metrics.unwrap_or_default());
     let web = raw.web.map(|w| super::web::web(&mut cx, w, &base));
+    let export = raw.export.map(|e| super::export::export(&mut cx, e, &base));
     let defaults = match raw.defaults {
         Some(d) => {
             if let Some(name) = &d.get_ref().name {
@@ -229,6 +230,7 @@ pub(super) fn validate(
                 retry,
                 metrics,
                 web,
+                export,
                 jobs,
             })
         }

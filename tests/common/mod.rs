@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod rss;
+pub mod s3;
 
 use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna};
 use rusqlite::Connection;

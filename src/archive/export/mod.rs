@@ -160,9 +160,27 @@ fn write_set(
 
 /// The destination `to` (`--to` or `[export] to`), with the bucket
 /// settings of `config` for an `s3://` URL.
+/// Must be called on the runtime the uploads will run on.
 pub fn destination(config: &crate::config::Config, to: &str) -> Result<Destination, ExportError> {
-    let _ = config;
-    Destination::parse(to)
+    use crate::archive::remote::client::{BucketSettings, find_keys};
+    match Destination::parse(to)? {
+        Destination::Remote(r) => {
+            let e = config.export.as_ref();
+            let settings = BucketSettings {
+                bucket: r.bucket().to_string(),
+                endpoint: e.and_then(|e| e.endpoint.clone()),
+                region: e.and_then(|e| e.region.clone()),
+                path_style: e.and_then(|e| e.path_style),
+                access_key_id_file: e.and_then(|e| e.access_key_id_file.clone()),
+                secret_access_key_file: e.and_then(|e| e.secret_access_key_file.clone()),
+            };
+            let env = |k: &str| std::env::var(k).ok();
+            let (keys, _) = find_keys(&settings, &env, None)
+                .map_err(|e| ExportError::Remote(e.to_string()))?;
+            Ok(Destination::Remote(r.connect(&settings, &keys)?))
+        }
+        local => Ok(local),
+    }
 }
 
 /// Where files bound for a bucket are written before they upload.
