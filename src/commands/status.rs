@@ -52,11 +52,27 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
                 let db = config.storage.database_path();
                 text.push_str(&format!("\n{}\n", outside::damage_text(n, &archive, &db)));
             }
+            text.push_str(&export_line(&conn, &config, now.as_second())?);
             text
         }
     };
     super::print(&text)?;
     Ok(Exit::Ok)
+}
+
+/// With `[export] to`: the export's lag, after the table.
+fn export_line(conn: &rusqlite::Connection, config: &Config, now: i64) -> anyhow::Result<String> {
+    let Some(to) = config.export.as_ref().and_then(|e| e.to.as_deref()) else {
+        return Ok(String::new());
+    };
+    let shown = super::shown(to);
+    Ok(match crate::archive::export::lag_on(conn, to, now)? {
+        None => format!("\nexport to {shown}: every sealed report exported (lag 0s)\n"),
+        Some(secs) => format!(
+            "\nexport to {shown}: lag {} (the oldest sealed report not yet exported has waited that long)\n",
+            crate::core::human::duration(std::time::Duration::from_secs(secs.unsigned_abs()))
+        ),
+    })
 }
 
 /// A job's status with its reports recording a file outside the archive.

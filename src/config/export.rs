@@ -8,8 +8,8 @@ use super::validate::{Ctx, resolve};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The shortest `interval`: an export reads every new row.
-const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// The shortest `interval` (a run with nothing new costs one query).
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest `interval`.
 const MAX_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
 
@@ -28,7 +28,14 @@ fn file(cx: &mut Ctx<'_>, key: &str, v: &OptSpanned<String>, base: &Path) -> Opt
 }
 
 pub(super) fn export(cx: &mut Ctx<'_>, raw: RawExport, base: &Path) -> Export {
-    let to = nonempty(cx, "export.to", &raw.to, "give a directory or s3://bucket/prefix");
+    // A directory is relative to the config file's, as every path of the file.
+    let to = nonempty(cx, "export.to", &raw.to, "give a directory or s3://bucket/prefix").map(|t| {
+        if t.starts_with("s3://") {
+            t
+        } else {
+            resolve(base, &t).to_string_lossy().into_owned()
+        }
+    });
     if let (Some(t), Some(v)) = (&to, &raw.to)
         && t.starts_with("s3://")
         && t.trim_start_matches("s3://").split('/').next().is_none_or(str::is_empty)
@@ -39,7 +46,7 @@ pub(super) fn export(cx: &mut Ctx<'_>, raw: RawExport, base: &Path) -> Export {
     if let (Some(i), Some(v)) = (interval, &raw.interval)
         && i < MIN_INTERVAL
     {
-        cx.problem("export.interval", Some(v.span()), "an interval under one minute", Some("use at least \"1m\", e.g. \"1h\"".to_string()));
+        cx.problem("export.interval", Some(v.span()), "an interval under one second", Some("use at least \"1s\", e.g. \"1h\"".to_string()));
     }
     let endpoint = nonempty(cx, "export.endpoint", &raw.endpoint, "give the bucket's endpoint URL, or leave the key out for AWS S3");
     if let (Some(e), Some(v)) = (&endpoint, &raw.endpoint)

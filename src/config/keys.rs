@@ -225,7 +225,7 @@ pub const KEYS: &[Key] = &[
         "export",
         "interval",
         "\"1h\"",
-        "How often the daemon exports what was sealed since (at least 1m).",
+        "How often the daemon exports what was sealed since (at least 1s).",
     ),
     key(
         "export",

@@ -64,6 +64,10 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         "mna_reportd_discovery_failures_total",
         "Device listings of a discovering job that failed, by error code (the job went on with the devices it knew)"
     );
+    metrics::describe_gauge!(
+        "mna_reportd_export_lag_seconds",
+        "How long the oldest sealed report not yet exported to [export] to has waited (0: all exported)"
+    );
     Ok(handle)
 }
 

@@ -24,6 +24,7 @@
 pub mod batch;
 pub mod dest;
 pub mod file;
+pub mod periodic;
 pub mod remote;
 pub mod reports;
 pub mod schema;
@@ -234,6 +235,14 @@ pub fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreErro
     let key = dest.key();
     let oldest = store.on_thread(|c| exports::oldest_unexported(c, &key))?;
     Ok(oldest.map_or(0, |t| (now - t).max(0)))
+}
+
+/// For `status`: how long the oldest sealed report that `to` has not
+/// received has waited, seconds (`None`: it has them all), read on `conn`.
+pub fn lag_on(conn: &rusqlite::Connection, to: &str, now: i64) -> Result<Option<i64>, ExportError> {
+    let key = Destination::parse(to)?.key();
+    let oldest = exports::oldest_unexported(conn, &key).map_err(StoreError::from)?;
+    Ok(oldest.map(|t| (now - t).max(0)))
 }
 
 #[cfg(test)]

@@ -159,11 +159,6 @@ pub fn default_path_style(endpoint: Option<&str>) -> bool {
     }
 }
 
-/// Whether `endpoint` is Tencent COS (its keys may be the account's).
-pub fn is_cos(endpoint: Option<&str>) -> bool {
-    matches!(endpoint.and_then(host), Some(url::Host::Domain(d)) if d.ends_with(".myqcloud.com"))
-}
-
 /// The object store of `settings` with `keys`.
 pub fn build(settings: &BucketSettings, keys: &S3Keys) -> Result<Arc<dyn ObjectStore>, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -204,7 +199,6 @@ mod tests {
         assert!(default_path_style(Some("http://localhost:9000")));
         assert!(!default_path_style(Some("https://cos.ap-guangzhou.myqcloud.com")));
         assert!(!default_path_style(None));
-        assert!(is_cos(Some("https://cos.ap-guangzhou.myqcloud.com")));
     }
 
     #[test]

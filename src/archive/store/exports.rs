@@ -208,8 +208,17 @@ pub fn rows_page(
 
 /// When the oldest sealed report that `destination` has not received
 /// (planned sets included) was sealed, Unix seconds; `None` when every
-/// one is exported.
+/// one is exported. A history not yet migrated to the `exports` table
+/// (read by `status` before any writer opened it) has exported nothing.
 pub fn oldest_unexported(conn: &Connection, destination: &str) -> rusqlite::Result<Option<i64>> {
+    let has_table: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'exports'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return conn.query_row(&format!("SELECT min(updated_at) FROM reports WHERE {SEALED}"), [], |r| r.get(0));
+    }
     conn.query_row(
         &format!(
             "SELECT min(updated_at) FROM reports r WHERE {SEALED}

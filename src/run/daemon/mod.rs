@@ -73,6 +73,8 @@ struct Daemon {
     /// When housekeeping last ran (`None`: not yet).
     last_housekeeping: Option<Instant>,
     housekeeping_task: Option<tokio::task::JoinHandle<()>>,
+    /// `[export]`: the daemon's own Parquet export.
+    export: crate::archive::export::periodic::Periodic,
 }
 
 /// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
@@ -131,6 +133,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         pace: Default::default(),
         last_housekeeping: None,
         housekeeping_task: None,
+        export: Default::default(),
     };
     let catch_up = d.scheduler.start(Timestamp::now());
     d.start_fires(catch_up, RunTrigger::CatchUp);
@@ -147,6 +150,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         if let Some(w) = watchdog {
             sleep = sleep.min(w);
         }
+        sleep = sleep.min(d.export.sleep_for(&d.config));
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             Some(done) = done_rx.recv() => d.finish(done),
@@ -161,6 +165,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         }
         d.start_fires(tick, RunTrigger::Schedule);
         d.housekeeping();
+        d.export.tick(d.engine.store(), &d.config);
         d.health.tick();
         notify::watchdog();
     }
