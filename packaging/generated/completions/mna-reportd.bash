@@ -25,6 +25,9 @@ _mna__reportd() {
             mna__reportd,devices)
                 cmd="mna__reportd__subcmd__devices"
                 ;;
+            mna__reportd,export)
+                cmd="mna__reportd__subcmd__export"
+                ;;
             mna__reportd,fetch)
                 cmd="mna__reportd__subcmd__fetch"
                 ;;
@@ -61,6 +64,9 @@ _mna__reportd() {
             mna__reportd__subcmd__help,devices)
                 cmd="mna__reportd__subcmd__help__subcmd__devices"
                 ;;
+            mna__reportd__subcmd__help,export)
+                cmd="mna__reportd__subcmd__help__subcmd__export"
+                ;;
             mna__reportd__subcmd__help,fetch)
                 cmd="mna__reportd__subcmd__help__subcmd__fetch"
                 ;;
@@ -95,7 +101,7 @@ _mna__reportd() {
 
     case "${cmd}" in
         mna__reportd)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status runs devices prune serve completions manpage help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status runs devices prune export serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +192,44 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__export)
+            opts="-v -q -h --to --job --since --until --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__fetch)
             opts="-v -q -h --job --all --from --to --force --dry-run --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -221,7 +265,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help)
-            opts="run check fetch history status runs devices prune serve completions manpage help"
+            opts="run check fetch history status runs devices prune export serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -263,6 +307,20 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help__subcmd__devices)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

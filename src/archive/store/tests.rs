@@ -68,6 +68,7 @@ fn opens_private_in_wal_mode_with_the_spec_tables() {
             "report_id attempt started_at duration_ms http_status error_code error_message request_id",
         ),
         ("report_rows", "report_id sheet row_number data"),
+        ("exports", "report_id destination file exported_at"),
     ] {
         let have: Vec<String> = s
             .on_thread(|c| {
