@@ -271,6 +271,12 @@ fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
     assert_eq!(types[changed]["Taken"], DataType::Timestamp(TimeUnit::Microsecond, None));
     let other = types.iter().find(|(f, t)| *f != changed && t.contains_key("UpBytes")).expect("another file");
     assert_eq!(other.1["UpBytes"], DataType::Int64, "{}", other.0);
+    assert_eq!(
+        other.1["Time"],
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        "the service's time text is a timestamp: {}",
+        other.0
+    );
     assert!(said.contains("exported 8 reports"), "{said}");
 }
 

@@ -60,13 +60,14 @@ impl Kind {
 
 /// A date (`2026-11-03`) or date-time (`2026-11-03T10:00:00`, optionally
 /// with fractional seconds) as the workbook reader writes cells that Excel
-/// stores as dates: microseconds since the epoch, the wall time read as UTC
-/// (the workbook carries no zone). Other text is not a timestamp.
+/// stores as dates, or the same with a space for the `T` as the service
+/// writes times as text: microseconds since the epoch, the wall time read
+/// as UTC (the workbook carries no zone). Other text is not a timestamp.
 pub fn timestamp_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let shaped = match b.len() {
         10 => b[4] == b'-' && b[7] == b'-',
-        19..=29 => b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':',
+        19..=29 => b[4] == b'-' && b[7] == b'-' && matches!(b[10], b'T' | b' ') && b[13] == b':',
         _ => false,
     };
     if !shaped || !b[..4].iter().all(u8::is_ascii_digit) {
@@ -248,6 +249,7 @@ mod tests {
             timestamp_micros("1970-01-01T00:00:01.500"),
             Some(1_500_000)
         );
+        assert_eq!(timestamp_micros("1970-01-01 00:01:00"), Some(60_000_000));
         for not in ["20260101", "2026-13-01", "device-01", "2026-01-01 10:00", ""] {
             assert_eq!(timestamp_micros(not), None, "{not}");
         }
