@@ -6,7 +6,9 @@
 
 mod common;
 
-use arrow_array::{Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow_array::{
+    Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{DataType, TimeUnit};
 use common::*;
 use common::s3;
@@ -158,6 +160,78 @@ fn as_written(expected: &Value, ty: &DataType) -> Value {
     }
 }
 
+/// A Parquet file's `header.<column>` metadata (column → original header)
+/// and its batches.
+fn read_parquet(path: &Path) -> (BTreeMap<String, String>, Vec<RecordBatch>) {
+    let file = std::fs::File::open(path).expect("open");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("a Parquet file");
+    let headers = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| {
+            let name = kv.key.strip_prefix("header.")?;
+            Some((name.to_string(), kv.value.clone()?))
+        })
+        .collect();
+    let batches = builder
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("a batch"))
+        .collect();
+    (headers, batches)
+}
+
+/// Check row `i` of `batch` (of file `rel`) against the history, removing
+/// it from `rows`; record each header's column type in `types`.
+fn check_row(
+    rel: &str,
+    batch: &RecordBatch,
+    i: usize,
+    headers: &BTreeMap<String, String>,
+    (reports, rows): (&BTreeMap<i64, Report>, &mut Rows),
+    types: &mut BTreeMap<String, DataType>,
+) {
+    let get = |c: usize| cell(batch.column(c).as_ref(), i);
+    let id = get(0).as_i64().expect("report_id");
+    let sheet = get(7).as_str().expect("sheet").to_string();
+    let row_number = get(8).as_i64().expect("row_number");
+    let report = reports.get(&id).unwrap_or_else(|| panic!("{rel}: report {id} is not sealed"));
+    assert_eq!(get(1), Value::from(report.job.clone()), "{rel}: job");
+    assert_eq!(get(2), Value::from(report.target.clone()), "{rel}: target");
+    assert_eq!(get(3), Value::from(report.region.clone()), "{rel}: region");
+    assert_eq!(get(4), Value::from(report.granularity), "{rel}: granularity");
+    assert_eq!(get(5), Value::from(report.start * 1_000_000), "{rel}: window_start");
+    assert_eq!(get(6), Value::from(report.end * 1_000_000), "{rel}: window_end");
+    assert!(
+        rel.starts_with(&format!("job={}/date={}/", report.job, utc_date(report.start))),
+        "{rel}: partition of report {id}"
+    );
+    let expected = rows
+        .remove(&(id, sheet.clone(), row_number))
+        .unwrap_or_else(|| panic!("{rel}: row {id}/{sheet}/{row_number} twice or unknown"));
+    let schema = batch.schema();
+    let mut cells: BTreeMap<String, Value> = BTreeMap::new();
+    for (c, field) in schema.fields().iter().enumerate().skip(9) {
+        let header = headers
+            .get(field.name())
+            .unwrap_or_else(|| panic!("{rel}: no header for {}", field.name()));
+        types.insert(header.clone(), field.data_type().clone());
+        cells.insert(header.clone(), get(c));
+    }
+    for (header, value) in &expected {
+        let ty = types.get(header).unwrap_or_else(|| panic!("{rel}: no column for {header}"));
+        assert_eq!(
+            cells.remove(header),
+            Some(as_written(value, ty)),
+            "{rel}: report {id} {sheet} row {row_number} column {header}"
+        );
+    }
+    assert!(cells.values().all(Value::is_null), "{rel}: cells the row has not: {cells:?}");
+}
+
 /// Read every `report_rows` file below `out` and check each cell against
 /// the history: every sealed row exactly once, in the partition of its job
 /// and window date, fixed columns from `reports`, each header's cell equal
@@ -168,63 +242,17 @@ fn check_export(w: &World, out: &Path) -> BTreeMap<String, BTreeMap<String, Data
     let mut types = BTreeMap::new();
     for rel in tree(out, "report_rows") {
         assert!(rel.ends_with(".parquet"), "a stray file {rel}");
-        let file = std::fs::File::open(out.join("report_rows").join(&rel)).expect("open");
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("a Parquet file");
-        let headers: BTreeMap<String, String> = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .into_iter()
-            .flatten()
-            .filter_map(|kv| {
-                let name = kv.key.strip_prefix("header.")?;
-                Some((name.to_string(), kv.value.clone()?))
-            })
-            .collect();
+        let (headers, batches) = read_parquet(&out.join("report_rows").join(&rel));
         let mut file_types = BTreeMap::new();
-        for batch in builder.build().expect("reader") {
-            let batch = batch.expect("a batch");
-            let schema = batch.schema();
-            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        for batch in &batches {
+            let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
             assert_eq!(
                 names[..9],
                 ["report_id", "job", "target", "region", "granularity", "window_start", "window_end", "sheet", "row_number"],
                 "{rel}: fixed columns first"
             );
             for i in 0..batch.num_rows() {
-                let get = |c: usize| cell(batch.column(c).as_ref(), i);
-                let id = get(0).as_i64().expect("report_id");
-                let sheet = get(7).as_str().expect("sheet").to_string();
-                let row_number = get(8).as_i64().expect("row_number");
-                let report = reports.get(&id).unwrap_or_else(|| panic!("{rel}: report {id} is not sealed"));
-                assert_eq!(get(1), Value::from(report.job.clone()), "{rel}: job");
-                assert_eq!(get(2), Value::from(report.target.clone()), "{rel}: target");
-                assert_eq!(get(3), Value::from(report.region.clone()), "{rel}: region");
-                assert_eq!(get(4), Value::from(report.granularity), "{rel}: granularity");
-                assert_eq!(get(5), Value::from(report.start * 1_000_000), "{rel}: window_start");
-                assert_eq!(get(6), Value::from(report.end * 1_000_000), "{rel}: window_end");
-                assert!(
-                    rel.starts_with(&format!("job={}/date={}/", report.job, utc_date(report.start))),
-                    "{rel}: partition of report {id}"
-                );
-                let expected = rows
-                    .remove(&(id, sheet.clone(), row_number))
-                    .unwrap_or_else(|| panic!("{rel}: row {id}/{sheet}/{row_number} twice or unknown"));
-                let mut cells: BTreeMap<String, Value> = BTreeMap::new();
-                for (c, field) in schema.fields().iter().enumerate().skip(9) {
-                    let header = headers.get(field.name()).unwrap_or_else(|| panic!("{rel}: no header for {}", field.name()));
-                    file_types.insert(header.clone(), field.data_type().clone());
-                    cells.insert(header.clone(), get(c));
-                }
-                for (header, value) in &expected {
-                    let ty = file_types.get(header).unwrap_or_else(|| panic!("{rel}: no column for {header}"));
-                    assert_eq!(
-                        cells.remove(header),
-                        Some(as_written(value, ty)),
-                        "{rel}: report {id} {sheet} row {row_number} column {header}"
-                    );
-                }
-                assert!(cells.values().all(Value::is_null), "{rel}: cells the row has not: {cells:?}");
+                check_row(&rel, batch, i, &headers, (&reports, &mut rows), &mut file_types);
             }
         }
         types.insert(rel, file_types);
@@ -232,7 +260,20 @@ fn check_export(w: &World, out: &Path) -> BTreeMap<String, BTreeMap<String, Data
     assert!(rows.is_empty(), "rows not exported: {:?}", rows.keys().collect::<Vec<_>>());
     let sets: BTreeSet<String> = tree(out, "report_rows").into_iter().collect();
     let report_sets: BTreeSet<String> = tree(out, "reports").into_iter().collect();
-    assert_eq!(sets, report_sets, "a reports file beside every rows file");
+    assert!(sets.is_subset(&report_sets), "a reports file beside every rows file");
+    // Every sealed report once in the reports files, with its identity.
+    let mut left = reports.clone();
+    for rel in report_sets {
+        for batch in read_parquet(&out.join("reports").join(&rel)).1 {
+            for i in 0..batch.num_rows() {
+                let get = |c: usize| cell(batch.column(c).as_ref(), i);
+                let id = get(0).as_i64().expect("report_id");
+                let r = left.remove(&id).unwrap_or_else(|| panic!("reports/{rel}: report {id} twice or unsealed"));
+                assert_eq!((get(1), get(2), get(5)), (Value::from(r.job), Value::from(r.target), Value::from(r.start * 1_000_000)), "reports/{rel}");
+            }
+        }
+    }
+    assert!(left.is_empty(), "reports not exported: {:?}", left.keys().collect::<Vec<_>>());
     types
 }
 

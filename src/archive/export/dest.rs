@@ -35,14 +35,11 @@ impl Destination {
     }
 
     /// The destination as the `exports` table records it: the directory's
-    /// canonical path (so two spellings of one directory are one
-    /// destination), or the URL without a trailing slash.
+    /// canonical path (so two spellings of one directory, or a link to
+    /// it, are one destination), or the URL without a trailing slash.
     pub fn key(&self) -> String {
         match self {
-            Destination::Local(dir) => {
-                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-                dir.to_string_lossy().into_owned()
-            }
+            Destination::Local(dir) => canonical(dir).to_string_lossy().into_owned(),
             Destination::Remote(r) => r.key(),
         }
     }
@@ -81,11 +78,53 @@ impl Destination {
     }
 }
 
+/// `path` with its longest existing ancestor resolved (links, `..`), so a
+/// directory has one key before and after its first export creates it.
+fn canonical(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Destination::Local(dir) => write!(f, "{}", dir.display()),
             Destination::Remote(r) => write!(f, "{}", r.key()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_has_one_key_before_and_after_it_exists_and_through_a_link() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let real = d.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::os::unix::fs::symlink(&real, d.path().join("link")).expect("symlink");
+        let via_link = Destination::parse(&d.path().join("link/out").to_string_lossy()).expect("dest");
+        let direct = Destination::parse(&real.join("out").to_string_lossy()).expect("dest");
+        let before = via_link.key();
+        assert_eq!(before, direct.key());
+        std::fs::create_dir(real.join("out")).expect("mkdir");
+        assert_eq!(via_link.key(), before);
+        assert_eq!(
+            Destination::parse("s3://b/p/").expect("dest").key(),
+            "s3://b/p"
+        );
     }
 }
