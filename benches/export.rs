@@ -64,6 +64,7 @@ fn export(config: &Path, to: &Path) -> (f64, i64) {
         .arg(config)
         .args(["-q", "export", "--to"])
         .arg(to)
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn export");
     let mut status = 0;
