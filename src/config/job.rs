@@ -5,9 +5,9 @@
 use super::model::{Discovery, Job, Scope};
 use super::raw::{OptSpanned, RawDevices, RawJob};
 use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
-use crate::core::schedule::Schedule;
-use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
-use crate::core::window::{Cadence, Length};
+use crate::domain::schedule::Schedule;
+use crate::domain::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::domain::window::{Cadence, Length};
 use jiff::tz::TimeZone;
 use std::collections::HashSet;
 use std::ops::Range;
