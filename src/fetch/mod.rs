@@ -15,4 +15,5 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod retry;
+pub mod service;
 pub mod setup;
