@@ -7,8 +7,8 @@
 //! on those counts, down to a stretch of at most [`LEAF_WINDOWS`] windows,
 //! and list only that stretch. Memory follows the page, not the horizon.
 
-use crate::archive::store::tally::{self, Recorded, Tally};
 use crate::archive::resolved::ResolvedJob;
+use crate::archive::store::tally::{self, Recorded, Tally};
 use crate::domain::report::RegionScope;
 use crate::domain::window::{self, Window, grid::Piece};
 use jiff::Timestamp;

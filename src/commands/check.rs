@@ -7,12 +7,12 @@
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
 
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::devices::{self, Listing};
 use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use crate::domain::schedule;
-use crate::archive::resolved::{self, ResolvedJob};
 use crate::fetch::plan;
 use crate::fetch::setup;
 use crate::tencent::credentials::{Found, redact_id};
@@ -76,7 +76,13 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
             Some(c) => resolved::resolve(c, &std::sync::Arc::new(job.clone()))?,
             None => ResolvedJob::from_config(std::sync::Arc::new(job.clone())),
         };
-        describe_job(&mut out, &resolved, now, conn.as_ref(), config.api.rate_limit)?;
+        describe_job(
+            &mut out,
+            &resolved,
+            now,
+            conn.as_ref(),
+            config.api.rate_limit,
+        )?;
         if resolved.job().enabled {
             let d = demand::of(&resolved);
             let _ = writeln!(out, "  demand: {}", d.text());
@@ -183,7 +189,11 @@ fn describe_job(
             Some(c) => devices::listing(c, &job.name)?,
             None => None,
         };
-        let _ = writeln!(out, "  devices: {}", listing_text(job, resolved.targets().len(), listing.as_ref()));
+        let _ = writeln!(
+            out,
+            "  devices: {}",
+            listing_text(job, resolved.targets().len(), listing.as_ref())
+        );
     }
     let schedule = job
         .schedule

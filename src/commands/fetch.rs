@@ -80,8 +80,8 @@ pub async fn run(
             None => ResolvedJob::from_config(job.clone()),
         });
     }
-    let plan = Plan::new(known.into_iter().zip(asks).collect())
-        .map_err(|e| UsageError(e.to_string()))?;
+    let plan =
+        Plan::new(known.into_iter().zip(asks).collect()).map_err(|e| UsageError(e.to_string()))?;
     if args.dry_run {
         print_inventory_note(&plan, history.is_some());
         print_not_complete(&plan);

@@ -513,7 +513,9 @@ async fn fire(
 
 /// The job's status now, from the history (`None` if it cannot be read).
 async fn job_status(store: &store::Store, job: &Arc<Job>) -> Option<JobStatus> {
-    status::job_status_of(store, job, Timestamp::now()).await.ok()
+    status::job_status_of(store, job, Timestamp::now())
+        .await
+        .ok()
 }
 
 /// Start the per-job series from the history, so that a restart does not

@@ -152,10 +152,7 @@ impl Fire {
     /// The reports of this fire, `job` being the fire's job with the
     /// targets it has now (the fetch service plans a fire as [`plan::Ask::Fire`]).
     #[cfg(test)]
-    pub fn plan(
-        &self,
-        job: &crate::archive::resolved::ResolvedJob,
-    ) -> Vec<plan::Planned> {
+    pub fn plan(&self, job: &crate::archive::resolved::ResolvedJob) -> Vec<plan::Planned> {
         plan::due_since(job, self.at, self.covered, self.at_start)
     }
 }

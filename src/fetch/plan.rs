@@ -3,8 +3,8 @@
 //!
 //! Pure: the moment and the done set are arguments.
 
-pub use crate::archive::resolved::cutoff;
 use crate::archive::resolved::ResolvedJob;
+pub use crate::archive::resolved::cutoff;
 use crate::config::Job;
 use crate::domain::report::{Keyed, RegionScope, ReportKey, Trigger};
 use crate::domain::target::Target;

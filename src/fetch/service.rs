@@ -79,7 +79,12 @@ pub async fn run(
 ) -> Result<Ran, StoreError> {
     let mut ran = Ran::default();
     let kind = req.kind;
-    let names = req.plan.work.iter().map(|w| w.job.name().to_string()).collect();
+    let names = req
+        .plan
+        .work
+        .iter()
+        .map(|w| w.job.name().to_string())
+        .collect();
     let mut run = RunRecord::open(engine.store(), req.trigger, names).await;
     run.track(ctl.tally.clone());
     let nothing = |run: RunRecord, asked: u64| async move {
@@ -121,8 +126,7 @@ pub async fn run(
     let asked = usize::try_from(ran.asked).unwrap_or(usize::MAX);
     ran.skipped = asked.saturating_sub(summary.total()) as u64;
     let counts = record::counts(&summary, ran.asked, ran.skipped);
-    run.complete(counts, record::outcome(&summary, kind))
-        .await;
+    run.complete(counts, record::outcome(&summary, kind)).await;
     ran.summary = summary;
     ran.plan = plan;
     Ok(ran)

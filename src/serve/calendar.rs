@@ -3,9 +3,9 @@
 //! read aggregated (one row per window and status), so a month costs one
 //! indexed range scan however many reports a window holds.
 
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::config::Job;
 use crate::domain::window::Window;
-use crate::archive::resolved::{self, ResolvedJob};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use serde::Serialize;

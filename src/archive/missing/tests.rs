@@ -1,10 +1,10 @@
 use super::*;
-use crate::archive::store::{self, query};
-use crate::domain::report::ReportKey;
-use crate::domain::target::Target;
 use crate::archive::resolved::ResolvedJob;
+use crate::archive::store::{self, query};
 use crate::config::Job;
 use crate::domain::report::Keyed;
+use crate::domain::report::ReportKey;
+use crate::domain::target::Target;
 use rusqlite::params;
 use std::path::Path;
 use std::sync::Arc;
@@ -157,11 +157,7 @@ fn same_as_planning(job: &Arc<Job>, now: Timestamp, seed: u64) {
     let due = Due::new(&ResolvedJob::from_config(job.clone()), now);
     let count = due.total(&c).expect("count");
     let what = format!("{} {:?} at {now}", job.timezone, job.cadence);
-    assert_eq!(
-        count.expected,
-        planner_due(job, now).len() as u64,
-        "{what}"
-    );
+    assert_eq!(count.expected, planner_due(job, now).len() as u64, "{what}");
     assert_eq!(count.missing(), want.len() as u64, "{what}");
     let of = |s: &str| want.iter().filter(|(_, x)| x.as_deref() == Some(s)).count() as u64;
     assert_eq!(count.tally.failed, of("failed"), "{what}");
@@ -232,7 +228,9 @@ fn a_device_counts_only_the_windows_ending_after_it_came() {
     let j = Arc::new(j);
     same_as_planning(&j, now, 5);
     let c = db();
-    let count = Due::new(&ResolvedJob::from_config(j.clone()), now).total(&c).expect("count");
+    let count = Due::new(&ResolvedJob::from_config(j.clone()), now)
+        .total(&c)
+        .expect("count");
     assert_eq!(count.expected, 47 + 7);
     assert_eq!(count.missing(), 54);
 }
@@ -255,7 +253,10 @@ fn pages_of_several_jobs_merge_newest_first() {
             .then_with(|| x.0.job.cmp(&y.0.job))
             .then_with(|| x.0.target.cmp(&y.0.target))
     });
-    let dues = [Due::new(&ResolvedJob::from_config(a.clone()), now), Due::new(&ResolvedJob::from_config(b.clone()), now)];
+    let dues = [
+        Due::new(&ResolvedJob::from_config(a.clone()), now),
+        Due::new(&ResolvedJob::from_config(b.clone()), now),
+    ];
     let p = page(&c, &dues, 0, usize::MAX).expect("page");
     assert_eq!(p.total, want.len() as u64);
     assert_eq!(keys(&p), want);

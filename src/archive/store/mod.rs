@@ -17,6 +17,7 @@ pub mod outside;
 pub mod query;
 pub mod recover;
 pub mod reports;
+pub mod run_log;
 pub mod runs;
 pub mod seal;
 pub mod tally;

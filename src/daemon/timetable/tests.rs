@@ -60,7 +60,10 @@ impl Clock {
         self.jumps.extend(tick.jump);
         for f in tick.fires {
             self.fires += 1;
-            for p in crate::domain::report::without_done(f.plan(&ResolvedJob::from_config(f.job.clone())), &self.done) {
+            for p in crate::domain::report::without_done(
+                f.plan(&ResolvedJob::from_config(f.job.clone())),
+                &self.done,
+            ) {
                 *self.fetched.entry(p.key()).or_default() += 1;
                 self.done.insert(p.key());
             }

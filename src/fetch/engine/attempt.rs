@@ -3,7 +3,7 @@
 //!
 //! The commit is one trip to the blocking pool: fsync and check the part
 //! file, then the store's seal ([`crate::archive::store::Store::seal`]: the rename and the
-//! transaction that records the rows, the try and `ok`, with its
+//! commit that records the rows, the try and `ok`, with its
 //! crash-safety argument). A try's attempt rows are written together, with
 //! its outcome, and count as one try in `reports.attempts`.
 
@@ -91,6 +91,15 @@ pub(super) struct Committed {
     pub attempts: u32,
 }
 
+/// How a try's download ended.
+enum Downloaded {
+    Committed(Committed),
+    /// The download or the file failed: the error, and the download's row
+    /// (its error not filled in yet).
+    Failed(DownloadError, AttemptRecord),
+    Store(StoreError),
+}
+
 /// How the blocking part of a commit ended.
 enum CommitEnd {
     Committed {
@@ -164,6 +173,36 @@ impl Engine {
                 }
             }
         };
+        let (failure, mut download) = match self
+            .download_and_seal(id, &success, final_path, &records)
+            .await
+        {
+            Downloaded::Committed(done) => {
+                tries.store(done.attempts, Ordering::Relaxed);
+                return Ok(done);
+            }
+            Downloaded::Store(e) => return Err(StepError::Store(e)),
+            Downloaded::Failed(failure, download) => (failure, download),
+        };
+        download.error_code = Some(failure.code().to_string());
+        download.error_message = Some(failure.to_string());
+        records.push(download);
+        tries.store(self.record(id, records).await?, Ordering::Relaxed);
+        if failure.needs_new_url() {
+            *url = None;
+        }
+        Err(StepError::Download(failure, success.request_id))
+    }
+
+    /// The download of a try from the URL `success` gave, and, when it
+    /// came whole, the seal; `before` is the try's call row, if any.
+    async fn download_and_seal(
+        &self,
+        id: i64,
+        success: &Success,
+        final_path: &RelPath,
+        before: &[AttemptRecord],
+    ) -> Downloaded {
         let part = final_path.part();
         let (started, t0) = (store::now(), Instant::now());
         let res = download::fetch(
@@ -174,7 +213,7 @@ impl Engine {
             &self.download,
         )
         .await;
-        let mut download = AttemptRecord {
+        let download = AttemptRecord {
             kind: AttemptKind::Download,
             started_at: started,
             duration_ms: t0.elapsed().as_millis() as i64,
@@ -186,39 +225,27 @@ impl Engine {
             error_message: None,
             request_id: Some(success.request_id.clone()),
         };
-        let failure = match res {
-            Ok(received) => {
-                let bytes = received.bytes;
-                metrics::counter!("mna_reportd_download_bytes_total").increment(bytes);
-                let mut all = records.clone();
-                all.push(download.clone());
-                match self
-                    .seal_and_commit(id, &success, received, final_path, all)
-                    .await
-                {
-                    CommitEnd::Committed { rows, attempts } => {
-                        tries.store(attempts, Ordering::Relaxed);
-                        return Ok(Committed {
-                            request_id: success.request_id,
-                            bytes,
-                            rows,
-                            attempts,
-                        });
-                    }
-                    CommitEnd::Store(e) => return Err(StepError::Store(e)),
-                    CommitEnd::Rejected(e) => e,
-                }
-            }
-            Err(e) => e,
+        let received = match res {
+            Ok(received) => received,
+            Err(e) => return Downloaded::Failed(e, download),
         };
-        download.error_code = Some(failure.code().to_string());
-        download.error_message = Some(failure.to_string());
-        records.push(download);
-        tries.store(self.record(id, records).await?, Ordering::Relaxed);
-        if failure.needs_new_url() {
-            *url = None;
+        let bytes = received.bytes;
+        metrics::counter!("mna_reportd_download_bytes_total").increment(bytes);
+        let mut all = before.to_vec();
+        all.push(download.clone());
+        match self
+            .seal_and_commit(id, success, received, final_path, all)
+            .await
+        {
+            CommitEnd::Committed { rows, attempts } => Downloaded::Committed(Committed {
+                request_id: success.request_id.clone(),
+                bytes,
+                rows,
+                attempts,
+            }),
+            CommitEnd::Store(e) => Downloaded::Store(e),
+            CommitEnd::Rejected(e) => Downloaded::Failed(e, download),
         }
-        Err(StepError::Download(failure, success.request_id))
     }
 
     /// The API call of a try, once the run's gate lets it go (the first

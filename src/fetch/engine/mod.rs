@@ -95,13 +95,7 @@ impl ReportFailure {
     /// A failure of `p` without a request id or a hint. A failure can quote
     /// the server or the file (a workbook's text): `message` is made one
     /// line, without escapes.
-    fn new(
-        p: &Planned,
-        key: ReportKey,
-        code: &str,
-        message: &str,
-        attempts: u32,
-    ) -> ReportFailure {
+    fn new(p: &Planned, key: ReportKey, code: &str, message: &str, attempts: u32) -> ReportFailure {
         ReportFailure {
             key,
             window: p.window_text(),
