@@ -1,7 +1,9 @@
-//! What to fetch: the reports (target × region × window) of a job that are
-//! due at a moment or lie inside a range, minus those already done.
+//! What to fetch: the windows a run asks for ([`Plan`], made once from each
+//! job's [`Ask`]: what is due now, a range, a daemon's fire), and the
+//! reports (target × region × window) made from them as they are taken, for
+//! a job with the targets it has ([`ResolvedJob`]).
 //!
-//! Pure: the moment and the done set are arguments.
+//! Pure: the moment and the job's targets are arguments.
 
 use crate::archive::resolved::ResolvedJob;
 pub use crate::archive::resolved::cutoff;
@@ -473,6 +475,43 @@ mod tests {
             not_complete.len() as u64
         );
         assert_eq!(j.most_per_window(), 4);
+    }
+
+    #[test]
+    fn a_plan_makes_the_reports_of_its_asks_once_and_refuses_a_range_too_large() {
+        let j = job(
+            "granularity = \"hourly\"\ndevices = [\"a\", \"b\"]\nper_device = true\ncatch_up = \"3h\"\nlag = \"5m\"",
+        );
+        let at = ts("2026-11-01T12:10:00Z");
+        let keyed = |v: Vec<Planned>| -> Vec<(ReportKey, Trigger)> {
+            v.into_iter().map(|p| (p.key(), p.trigger)).collect()
+        };
+        // a fire: what due_since makes, in its order, with its triggers
+        for at_start in [false, true] {
+            let fire = Ask::Fire {
+                at,
+                covered: None,
+                at_start,
+            };
+            let plan = Plan::new(vec![(j.clone(), fire)]).expect("plan");
+            let batched = keyed(plan.batches().flatten().collect());
+            assert_eq!(batched, keyed(due_since(&j, at, None, at_start)));
+            assert_eq!(plan.asked(), batched.len() as u64);
+        }
+        // due now, by hand: the same reports, all manual
+        let plan = Plan::new(vec![(j.clone(), Ask::DueNow(at))]).expect("plan");
+        let manual: Vec<Planned> = plan.batches().flatten().collect();
+        assert_eq!(manual.len(), 6);
+        assert!(manual.iter().all(|p| p.trigger == Trigger::Manual));
+        // 126 years of hourly windows for two devices: over a million reports
+        let far = Ask::Range {
+            from: ts("1900-01-01T00:00:00Z"),
+            to: ts("2026-01-01T00:00:00Z"),
+            now: at,
+        };
+        let refused = Plan::new(vec![(j, far)]).expect_err("too large");
+        assert!(refused.size > MAX_RUN_REPORTS, "{refused:?}");
+        assert!(refused.to_string().contains("split the range"), "{refused}");
     }
 
     #[test]
