@@ -234,7 +234,7 @@ impl Engine {
         let mut all = before.to_vec();
         all.push(download.clone());
         match self
-            .seal_and_commit(id, success, received, final_path, all)
+            .seal_received(id, success, received, final_path, all)
             .await
         {
             CommitEnd::Committed { rows, attempts } => Downloaded::Committed(Committed {
@@ -283,7 +283,7 @@ impl Engine {
     }
 
     /// The blocking part of a commit (see the module docs).
-    async fn seal_and_commit(
+    async fn seal_received(
         &self,
         id: i64,
         success: &Success,
