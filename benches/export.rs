@@ -74,7 +74,10 @@ fn export(config: &Path, to: &Path) -> (f64, i64) {
     // SAFETY: waits for our own child, writing into our locals.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid, "wait4");
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "export failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "export failed"
+    );
     (started.elapsed().as_secs_f64(), usage.ru_maxrss)
 }
 
@@ -83,7 +86,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![100_000, 1_000_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        sizes
+    };
     println!("| rows | export wall time | rows/s | peak RSS |");
     println!("|---:|---:|---:|---:|");
     for rows in sizes {

@@ -10,8 +10,8 @@ use arrow_array::{
     Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, TimeUnit};
-use common::*;
 use common::s3;
+use common::*;
 use fake_mna::FakeConfig;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
@@ -125,9 +125,7 @@ fn cell(col: &dyn Array, i: usize) -> Value {
     let any = col.as_any();
     match col.data_type() {
         DataType::Int64 => Value::from(any.downcast_ref::<Int64Array>().expect("i64").value(i)),
-        DataType::Float64 => {
-            Value::from(any.downcast_ref::<Float64Array>().expect("f64").value(i))
-        }
+        DataType::Float64 => Value::from(any.downcast_ref::<Float64Array>().expect("f64").value(i)),
         DataType::Utf8 => Value::from(any.downcast_ref::<StringArray>().expect("utf8").value(i)),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             let us = any
@@ -149,11 +147,16 @@ fn as_written(expected: &Value, ty: &DataType) -> Value {
         (DataType::Float64, Value::Number(n)) => Value::from(n.as_f64().expect("a number")),
         (DataType::Timestamp(..), Value::String(s)) => {
             let dt: jiff::civil::DateTime = if s.len() == 10 {
-                s.parse::<jiff::civil::Date>().expect("a date").at(0, 0, 0, 0)
+                s.parse::<jiff::civil::Date>()
+                    .expect("a date")
+                    .at(0, 0, 0, 0)
             } else {
                 s.parse().expect("a date-time")
             };
-            let ts = dt.to_zoned(jiff::tz::TimeZone::UTC).expect("utc").timestamp();
+            let ts = dt
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .expect("utc")
+                .timestamp();
             Value::from(ts.as_microsecond())
         }
         _ => expected.clone(),
@@ -198,15 +201,33 @@ fn check_row(
     let id = get(0).as_i64().expect("report_id");
     let sheet = get(7).as_str().expect("sheet").to_string();
     let row_number = get(8).as_i64().expect("row_number");
-    let report = reports.get(&id).unwrap_or_else(|| panic!("{rel}: report {id} is not sealed"));
+    let report = reports
+        .get(&id)
+        .unwrap_or_else(|| panic!("{rel}: report {id} is not sealed"));
     assert_eq!(get(1), Value::from(report.job.clone()), "{rel}: job");
     assert_eq!(get(2), Value::from(report.target.clone()), "{rel}: target");
     assert_eq!(get(3), Value::from(report.region.clone()), "{rel}: region");
-    assert_eq!(get(4), Value::from(report.granularity), "{rel}: granularity");
-    assert_eq!(get(5), Value::from(report.start * 1_000_000), "{rel}: window_start");
-    assert_eq!(get(6), Value::from(report.end * 1_000_000), "{rel}: window_end");
+    assert_eq!(
+        get(4),
+        Value::from(report.granularity),
+        "{rel}: granularity"
+    );
+    assert_eq!(
+        get(5),
+        Value::from(report.start * 1_000_000),
+        "{rel}: window_start"
+    );
+    assert_eq!(
+        get(6),
+        Value::from(report.end * 1_000_000),
+        "{rel}: window_end"
+    );
     assert!(
-        rel.starts_with(&format!("job={}/date={}/", report.job, utc_date(report.start))),
+        rel.starts_with(&format!(
+            "job={}/date={}/",
+            report.job,
+            utc_date(report.start)
+        )),
         "{rel}: partition of report {id}"
     );
     let expected = rows
@@ -222,14 +243,19 @@ fn check_row(
         cells.insert(header.clone(), get(c));
     }
     for (header, value) in &expected {
-        let ty = types.get(header).unwrap_or_else(|| panic!("{rel}: no column for {header}"));
+        let ty = types
+            .get(header)
+            .unwrap_or_else(|| panic!("{rel}: no column for {header}"));
         assert_eq!(
             cells.remove(header),
             Some(as_written(value, ty)),
             "{rel}: report {id} {sheet} row {row_number} column {header}"
         );
     }
-    assert!(cells.values().all(Value::is_null), "{rel}: cells the row has not: {cells:?}");
+    assert!(
+        cells.values().all(Value::is_null),
+        "{rel}: cells the row has not: {cells:?}"
+    );
 }
 
 /// Read every `report_rows` file below `out` and check each cell against
@@ -245,22 +271,51 @@ fn check_export(w: &World, out: &Path) -> BTreeMap<String, BTreeMap<String, Data
         let (headers, batches) = read_parquet(&out.join("report_rows").join(&rel));
         let mut file_types = BTreeMap::new();
         for batch in &batches {
-            let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let names: Vec<String> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             assert_eq!(
                 names[..9],
-                ["report_id", "job", "target", "region", "granularity", "window_start", "window_end", "sheet", "row_number"],
+                [
+                    "report_id",
+                    "job",
+                    "target",
+                    "region",
+                    "granularity",
+                    "window_start",
+                    "window_end",
+                    "sheet",
+                    "row_number"
+                ],
                 "{rel}: fixed columns first"
             );
             for i in 0..batch.num_rows() {
-                check_row(&rel, batch, i, &headers, (&reports, &mut rows), &mut file_types);
+                check_row(
+                    &rel,
+                    batch,
+                    i,
+                    &headers,
+                    (&reports, &mut rows),
+                    &mut file_types,
+                );
             }
         }
         types.insert(rel, file_types);
     }
-    assert!(rows.is_empty(), "rows not exported: {:?}", rows.keys().collect::<Vec<_>>());
+    assert!(
+        rows.is_empty(),
+        "rows not exported: {:?}",
+        rows.keys().collect::<Vec<_>>()
+    );
     let sets: BTreeSet<String> = tree(out, "report_rows").into_iter().collect();
     let report_sets: BTreeSet<String> = tree(out, "reports").into_iter().collect();
-    assert!(sets.is_subset(&report_sets), "a reports file beside every rows file");
+    assert!(
+        sets.is_subset(&report_sets),
+        "a reports file beside every rows file"
+    );
     // Every sealed report once in the reports files, with its identity.
     let mut left = reports.clone();
     for rel in report_sets {
@@ -268,12 +323,26 @@ fn check_export(w: &World, out: &Path) -> BTreeMap<String, BTreeMap<String, Data
             for i in 0..batch.num_rows() {
                 let get = |c: usize| cell(batch.column(c).as_ref(), i);
                 let id = get(0).as_i64().expect("report_id");
-                let r = left.remove(&id).unwrap_or_else(|| panic!("reports/{rel}: report {id} twice or unsealed"));
-                assert_eq!((get(1), get(2), get(5)), (Value::from(r.job), Value::from(r.target), Value::from(r.start * 1_000_000)), "reports/{rel}");
+                let r = left
+                    .remove(&id)
+                    .unwrap_or_else(|| panic!("reports/{rel}: report {id} twice or unsealed"));
+                assert_eq!(
+                    (get(1), get(2), get(5)),
+                    (
+                        Value::from(r.job),
+                        Value::from(r.target),
+                        Value::from(r.start * 1_000_000)
+                    ),
+                    "reports/{rel}"
+                );
             }
         }
     }
-    assert!(left.is_empty(), "reports not exported: {:?}", left.keys().collect::<Vec<_>>());
+    assert!(
+        left.is_empty(),
+        "reports not exported: {:?}",
+        left.keys().collect::<Vec<_>>()
+    );
     types
 }
 
@@ -289,8 +358,24 @@ fn export(w: &World, to: &str, extra: &[&str]) -> String {
 #[test]
 fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
     let w = World::new(JOBS);
-    assert_exit(&w.fetch("hourly-all", "2026-11-01T22:00:00Z", "2026-11-02T02:00:00Z", &[]), 0);
-    assert_exit(&w.fetch("two-devices", "2026-11-01T23:00:00Z", "2026-11-02T01:00:00Z", &[]), 0);
+    assert_exit(
+        &w.fetch(
+            "hourly-all",
+            "2026-11-01T22:00:00Z",
+            "2026-11-02T02:00:00Z",
+            &[],
+        ),
+        0,
+    );
+    assert_exit(
+        &w.fetch(
+            "two-devices",
+            "2026-11-01T23:00:00Z",
+            "2026-11-02T01:00:00Z",
+            &[],
+        ),
+        0,
+    );
     // A header that changes type inside a file, and a header the other
     // reports of its file do not have.
     w.db()
@@ -303,14 +388,27 @@ fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
     let out = w.dir.path().join("out");
     let types = check_export(&w, &out);
     let files: Vec<&String> = types.keys().collect();
-    assert!(files.len() >= 4, "a file per job and date: {files:?}\n{said}");
+    assert!(
+        files.len() >= 4,
+        "a file per job and date: {files:?}\n{said}"
+    );
     let (changed, _) = types
         .iter()
         .find(|(_, t)| t.contains_key("Taken"))
         .expect("the file with the new header");
-    assert_eq!(types[changed]["UpBytes"], DataType::Utf8, "mixed numbers and text are text");
-    assert_eq!(types[changed]["Taken"], DataType::Timestamp(TimeUnit::Microsecond, None));
-    let other = types.iter().find(|(f, t)| *f != changed && t.contains_key("UpBytes")).expect("another file");
+    assert_eq!(
+        types[changed]["UpBytes"],
+        DataType::Utf8,
+        "mixed numbers and text are text"
+    );
+    assert_eq!(
+        types[changed]["Taken"],
+        DataType::Timestamp(TimeUnit::Microsecond, None)
+    );
+    let other = types
+        .iter()
+        .find(|(f, t)| *f != changed && t.contains_key("UpBytes"))
+        .expect("another file");
     assert_eq!(other.1["UpBytes"], DataType::Int64, "{}", other.0);
     assert_eq!(
         other.1["Time"],
@@ -324,18 +422,45 @@ fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
 #[test]
 fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_rows() {
     let w = World::new(JOBS);
-    assert_exit(&w.fetch("hourly-all", "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z", &[]), 0);
+    assert_exit(
+        &w.fetch(
+            "hourly-all",
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T02:00:00Z",
+            &[],
+        ),
+        0,
+    );
     let said = export(&w, "out", &[]);
     assert!(said.contains("exported 2 reports"), "{said}");
     let out = w.dir.path().join("out");
     let first = tree(&out, "report_rows");
-    let bytes: Vec<Vec<u8>> = first.iter().map(|f| std::fs::read(out.join("report_rows").join(f)).expect("read")).collect();
+    let bytes: Vec<Vec<u8>> = first
+        .iter()
+        .map(|f| std::fs::read(out.join("report_rows").join(f)).expect("read"))
+        .collect();
     let said = export(&w, "out", &[]);
     assert!(said.contains("exported 0 reports"), "nothing new: {said}");
     assert_eq!(tree(&out, "report_rows"), first);
 
-    assert_exit(&w.fetch("hourly-all", "2026-11-01T02:00:00Z", "2026-11-01T03:00:00Z", &[]), 0);
-    assert_exit(&w.fetch("two-devices", "2026-11-01T02:00:00Z", "2026-11-01T03:00:00Z", &[]), 0);
+    assert_exit(
+        &w.fetch(
+            "hourly-all",
+            "2026-11-01T02:00:00Z",
+            "2026-11-01T03:00:00Z",
+            &[],
+        ),
+        0,
+    );
+    assert_exit(
+        &w.fetch(
+            "two-devices",
+            "2026-11-01T02:00:00Z",
+            "2026-11-01T03:00:00Z",
+            &[],
+        ),
+        0,
+    );
     // --job takes only the job named
     let said = export(&w, "out", &["--job", "two-devices"]);
     assert!(said.contains("exported 2 reports"), "{said}");
@@ -344,7 +469,11 @@ fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_r
     let now = tree(&out, "report_rows");
     assert_eq!(now.len(), first.len() + 2, "{now:?}");
     for (f, b) in first.iter().zip(&bytes) {
-        assert_eq!(&std::fs::read(out.join("report_rows").join(f)).expect("read"), b, "{f} rewritten");
+        assert_eq!(
+            &std::fs::read(out.join("report_rows").join(f)).expect("read"),
+            b,
+            "{f} rewritten"
+        );
     }
     check_export(&w, &out);
 
@@ -352,7 +481,11 @@ fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_r
     // and the files already exported stay.
     let o = w.run(&["prune", "--older-than", "1d"]);
     assert_exit(&o, 0);
-    assert!(w.status_counts().iter().any(|(s, n)| s == "pruned" && *n > 0));
+    assert!(
+        w.status_counts()
+            .iter()
+            .any(|(s, n)| s == "pruned" && *n > 0)
+    );
     export(&w, "again", &[]);
     check_export(&w, &w.dir.path().join("again"));
     assert_eq!(tree(&out, "report_rows"), now);
@@ -394,7 +527,10 @@ fn kill_during_export(w: &World, seed: u64) {
     while Instant::now() < spin {}
     let _ = child.kill();
     child.wait().expect("reap");
-    assert!(!seen.is_empty(), "seed {seed}: the export ended before its first file");
+    assert!(
+        !seen.is_empty(),
+        "seed {seed}: the export ended before its first file"
+    );
     // No partial file under a final name: every final name reads whole.
     for f in walk(&out) {
         let name = f.file_name().expect("name").to_string_lossy().into_owned();
@@ -404,7 +540,12 @@ fn kill_during_export(w: &World, seed: u64) {
         }
         let file = std::fs::File::open(&f).expect("open");
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap_or_else(|e| panic!("seed {seed}: {} is not a whole Parquet file: {e}", f.display()))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "seed {seed}: {} is not a whole Parquet file: {e}",
+                    f.display()
+                )
+            })
             .build()
             .expect("reader");
         for b in reader {
@@ -415,7 +556,9 @@ fn kill_during_export(w: &World, seed: u64) {
     export(w, &path_str(&out), &[]);
     check_export(w, &out);
     assert!(
-        walk(&out).iter().all(|f| !f.to_string_lossy().ends_with(".partial")),
+        walk(&out)
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".partial")),
         "seed {seed}: a temporary file left"
     );
 }
@@ -427,7 +570,15 @@ fn kill_9_during_an_export_leaves_no_partial_file_and_the_next_run_completes_it(
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", JOBS);
-    assert_exit(&w.fetch("hourly-all", "2026-11-01T20:00:00Z", "2026-11-02T04:00:00Z", &[]), 0);
+    assert_exit(
+        &w.fetch(
+            "hourly-all",
+            "2026-11-01T20:00:00Z",
+            "2026-11-02T04:00:00Z",
+            &[],
+        ),
+        0,
+    );
     for seed in 1..=5 {
         kill_during_export(&w, seed);
     }
@@ -442,8 +593,24 @@ fn the_same_export_goes_to_a_real_s3_server() {
         s3.endpoint
     );
     let w = World::with(FakeConfig::default(), &extra, JOBS);
-    assert_exit(&w.fetch("hourly-all", "2026-11-01T22:00:00Z", "2026-11-02T01:00:00Z", &[]), 0);
-    assert_exit(&w.fetch("two-devices", "2026-11-01T23:00:00Z", "2026-11-02T01:00:00Z", &[]), 0);
+    assert_exit(
+        &w.fetch(
+            "hourly-all",
+            "2026-11-01T22:00:00Z",
+            "2026-11-02T01:00:00Z",
+            &[],
+        ),
+        0,
+    );
+    assert_exit(
+        &w.fetch(
+            "two-devices",
+            "2026-11-01T23:00:00Z",
+            "2026-11-02T01:00:00Z",
+            &[],
+        ),
+        0,
+    );
     let run = || {
         let o = w
             .cmd()
@@ -456,7 +623,10 @@ fn the_same_export_goes_to_a_real_s3_server() {
         stdout(&o)
     };
     let said = run();
-    assert!(said.contains("exported 7 reports") && said.contains("s3://analytics/mna"), "{said}");
+    assert!(
+        said.contains("exported 7 reports") && said.contains("s3://analytics/mna"),
+        "{said}"
+    );
     // The bucket's objects, fetched into a folder, are the whole export.
     let keys = s3.keys("analytics", "mna/");
     assert!(!keys.is_empty());
@@ -468,7 +638,12 @@ fn the_same_export_goes_to_a_real_s3_server() {
         std::fs::write(&path, s3.get("analytics", key)).expect("write");
     }
     check_export(&w, &mirror);
-    assert!(walk(&w.state()).iter().all(|f| !f.to_string_lossy().ends_with(".partial")), "spool emptied");
+    assert!(
+        walk(&w.state())
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".partial")),
+        "spool emptied"
+    );
     // Incremental there too.
     let said = run();
     assert!(said.contains("exported 0 reports"), "{said}");
@@ -492,7 +667,11 @@ fn the_daemon_exports_on_its_own_and_metrics_and_status_show_the_lag() {
     let out = w.dir.path().join("out");
     let exported = || -> i64 {
         w.db()
-            .query_row("SELECT count(*) FROM exports WHERE exported_at IS NOT NULL", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM exports WHERE exported_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(0)
     };
     wait_for("the catch-up exported", Duration::from_secs(120), || {
@@ -514,7 +693,12 @@ fn the_daemon_exports_on_its_own_and_metrics_and_status_show_the_lag() {
         stdout(&o)
     );
     d.signal(15);
-    assert_eq!(d.wait_exit(Duration::from_secs(60)), Some(0), "{}", d.log_text());
+    assert_eq!(
+        d.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        d.log_text()
+    );
     // A window that came due meanwhile is exported by hand; the daemon's
     // files and these read back whole.
     export(&w, "out", &[]);

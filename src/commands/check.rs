@@ -7,14 +7,14 @@
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
 
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::devices::{self, Listing};
+use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
-use crate::core::report::RegionScope;
-use crate::core::schedule;
-use crate::run::discovery;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::plan;
-use crate::run::setup;
+use crate::domain::report::RegionScope;
+use crate::domain::schedule;
+use crate::fetch::plan;
+use crate::fetch::setup;
 use crate::tencent::credentials::{Found, redact_id};
 use jiff::Timestamp;
 use std::fmt::Write as _;
@@ -57,7 +57,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.api.endpoint,
         config.api.rate_limit,
         config.api.concurrency,
-        crate::core::human::duration(config.api.timeout)
+        crate::domain::human::duration(config.api.timeout)
     );
     let _ = writeln!(
         out,
@@ -72,13 +72,19 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     let mut demands = Vec::new();
     for job in &config.jobs {
-        let job = match &conn {
-            Some(c) => discovery::job_now(c, &std::sync::Arc::new(job.clone()))?,
-            None => std::sync::Arc::new(job.clone()),
+        let resolved = match &conn {
+            Some(c) => resolved::resolve(c, &std::sync::Arc::new(job.clone()))?,
+            None => ResolvedJob::from_config(std::sync::Arc::new(job.clone())),
         };
-        describe_job(&mut out, &job, now, conn.as_ref(), config.api.rate_limit)?;
-        if job.enabled {
-            let d = demand::of(&job);
+        describe_job(
+            &mut out,
+            &resolved,
+            now,
+            conn.as_ref(),
+            config.api.rate_limit,
+        )?;
+        if resolved.job().enabled {
+            let d = demand::of(&resolved);
             let _ = writeln!(out, "  demand: {}", d.text());
             demands.push(d);
         }
@@ -125,7 +131,7 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
         );
         return Ok(());
     };
-    match crate::web::auth::read_token(path) {
+    match crate::serve::auth::read_token(path) {
         Ok(_) => {
             let _ = writeln!(
                 out,
@@ -144,28 +150,29 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
 
 fn describe_job(
     out: &mut String,
-    job: &std::sync::Arc<Job>,
+    resolved: &ResolvedJob,
     now: Timestamp,
     conn: Option<&rusqlite::Connection>,
     limit: std::num::NonZeroU32,
 ) -> anyhow::Result<()> {
+    let job = &**resolved.job();
     let _ = writeln!(
         out,
         "\njob {}{}: {} reports, window {}, step {}, zone {}, lag {}, catch-up {}",
         job.name,
         if job.enabled { "" } else { " (disabled)" },
         job.granularity.name(),
-        crate::core::human::duration(std::time::Duration::from_secs(
+        crate::domain::human::duration(std::time::Duration::from_secs(
             job.cadence.window().nominal_secs()
         )),
-        crate::core::human::duration(std::time::Duration::from_secs(
+        crate::domain::human::duration(std::time::Duration::from_secs(
             job.cadence.step().nominal_secs()
         )),
         job.timezone,
-        crate::core::human::duration(job.lag),
-        crate::core::human::duration(job.catch_up)
+        crate::domain::human::duration(job.lag),
+        crate::domain::human::duration(job.catch_up)
     );
-    let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
+    let targets: Vec<String> = resolved.targets().iter().map(|t| t.label()).collect();
     let regions: Vec<String> = job
         .regions
         .iter()
@@ -182,7 +189,11 @@ fn describe_job(
             Some(c) => devices::listing(c, &job.name)?,
             None => None,
         };
-        let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
+        let _ = writeln!(
+            out,
+            "  devices: {}",
+            listing_text(job, resolved.targets().len(), listing.as_ref())
+        );
     }
     let schedule = job
         .schedule
@@ -205,7 +216,7 @@ fn describe_job(
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
-        let due = crate::run::missing::Due::new(job, now);
+        let due = crate::archive::missing::Due::new(resolved, now);
         let count = due.expected();
         match due.bounds() {
             Some((first, last)) if count > 0 => {
@@ -214,7 +225,7 @@ fn describe_job(
                     "  due now: {count} of {count} reports not done, windows {} .. {}\n  estimate: {}",
                     plan::window_text(first, job.cadence.zone()),
                     plan::window_text(last, job.cadence.zone()),
-                    crate::run::estimate::describe(count, limit)
+                    crate::fetch::estimate::describe(count, limit)
                 );
             }
             _ => {
@@ -228,9 +239,9 @@ fn describe_job(
     };
     // Counted, not planned: a horizon of minutes over a year is millions of
     // reports. The oldest and newest not done are found by cutting it in parts.
-    let dues = [crate::run::missing::Due::new(job, now)];
+    let dues = [crate::archive::missing::Due::new(resolved, now)];
     let due_count = dues[0].expected();
-    let (todo, newest, oldest) = crate::run::missing::newest_and_oldest(conn, &dues)?;
+    let (todo, newest, oldest) = crate::archive::missing::newest_and_oldest(conn, &dues)?;
     match (oldest, newest) {
         (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(
@@ -239,7 +250,7 @@ fn describe_job(
                 todo,
                 plan::window_text(first.window, job.cadence.zone()),
                 plan::window_text(last.window, job.cadence.zone()),
-                crate::run::estimate::describe(todo, limit)
+                crate::fetch::estimate::describe(todo, limit)
             );
         }
         _ => {
@@ -282,22 +293,22 @@ fn targets_text(job: &Job, labels: &[String]) -> String {
 }
 
 /// How many devices a discovering job knows and when it last listed them.
-fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
+fn listing_text(job: &Job, known: usize, listing: Option<&Listing>) -> String {
     let zone = job.cadence.zone();
     let interval = job
         .discovery
         .as_ref()
-        .map(|d| crate::core::human::duration(d.interval))
+        .map(|d| crate::domain::human::duration(d.interval))
         .unwrap_or_default();
     let Some(l) = listing else {
         return format!(
             "{} known, never listed (the daemon lists them at start, then at most every {interval}; or run `mna-reportd devices --refresh`)",
-            job.targets.len()
+            known
         );
     };
     let mut text = format!(
         "{} known, last listed {} (every {interval} at most)",
-        job.targets.len(),
+        known,
         match l.listed_at {
             Some(t) => super::time_cell(Some(t), zone),
             None => "never".to_string(),
@@ -317,8 +328,8 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
 
 /// The steady demand of jobs on the API, in calls per second.
 mod demand {
-    use crate::config::Job;
-    use crate::run::discovery;
+    use crate::archive::resolved::ResolvedJob;
+    use crate::fetch::discovery;
 
     /// One job's steady demand.
     pub struct Demand {
@@ -353,14 +364,15 @@ mod demand {
     /// `job`'s demand: a report per target, region and step, plus, when it
     /// discovers, a listing (a call per 100 devices) per discovery interval
     /// (or per step, when the job fires less often).
-    pub fn of(job: &Job) -> Demand {
+    pub fn of(resolved: &ResolvedJob) -> Demand {
+        let (job, targets) = (resolved.job(), resolved.targets().len());
         let step = job.cadence.step().nominal_secs().max(1) as f64;
-        let per_window = (job.targets.len() * job.regions.len()) as f64;
+        let per_window = (targets * job.regions.len()) as f64;
         let reports_per_day = per_window * 86_400.0 / step;
         let listings_per_day = match &job.discovery {
             Some(d) => {
                 let every = (d.interval.as_secs() as f64).max(step).max(1.0);
-                discovery::listing_calls(job.targets.len() as u64) as f64 * 86_400.0 / every
+                discovery::listing_calls(targets as u64) as f64 * 86_400.0 / every
             }
             None => 0.0,
         };

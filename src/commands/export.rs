@@ -8,9 +8,9 @@ use crate::archive::export::{self, Destination};
 use crate::archive::store::Store;
 use crate::archive::store::exports::ExportFilter;
 use crate::commands::cli::ExportArgs;
-use crate::core::timearg::TimeArg;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::setup;
+use crate::commands::exit::{Exit, UsageError};
+use crate::domain::timearg::TimeArg;
+use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 

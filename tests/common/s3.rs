@@ -48,7 +48,9 @@ impl S3Server {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("moto's S3 server did not start (is it installed? pip install \"moto[server]\")");
+                panic!(
+                    "moto's S3 server did not start (is it installed? pip install \"moto[server]\")"
+                );
             }
         };
         let server = S3Server {
@@ -58,7 +60,11 @@ impl S3Server {
         };
         let deadline = Instant::now() + START;
         while server.request("GET", "/", &[]).map(|(s, _)| s) != Some(200) {
-            assert!(Instant::now() < deadline, "moto's S3 server does not answer at {}", server.endpoint);
+            assert!(
+                Instant::now() < deadline,
+                "moto's S3 server does not answer at {}",
+                server.endpoint
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         server
@@ -80,7 +86,12 @@ impl S3Server {
         let mut resp = Vec::new();
         s.read_to_end(&mut resp).ok()?;
         let end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let status = std::str::from_utf8(&resp[..end]).ok()?.split(' ').nth(1)?.parse().ok()?;
+        let status = std::str::from_utf8(&resp[..end])
+            .ok()?
+            .split(' ')
+            .nth(1)?
+            .parse()
+            .ok()?;
         Some((status, resp[end + 4..].to_vec()))
     }
 
@@ -119,7 +130,9 @@ impl S3Server {
 
     /// The bytes of `bucket/key`.
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let (status, body) = self.request("GET", &format!("/{bucket}/{key}"), &[]).expect("get");
+        let (status, body) = self
+            .request("GET", &format!("/{bucket}/{key}"), &[])
+            .expect("get");
         assert_eq!(status, 200, "get {bucket}/{key}");
         body
     }

@@ -29,8 +29,7 @@ impl Destination {
                 "an empty destination\n  fix: give a directory or an s3://bucket/prefix URL".into(),
             ));
         }
-        let path = std::path::absolute(to)
-            .map_err(|e| ExportError::io(Path::new(to), e))?;
+        let path = std::path::absolute(to).map_err(|e| ExportError::io(Path::new(to), e))?;
         Ok(Destination::Local(path))
     }
 
@@ -50,11 +49,20 @@ impl Destination {
         let (dir, name) = match self {
             Destination::Local(root) => {
                 let full = root.join(tree).join(rel);
-                let dir = full.parent().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
-                let name = full.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let dir = full
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.clone());
+                let name = full
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 (dir, format!(".{name}.partial"))
             }
-            Destination::Remote(_) => (spool.to_path_buf(), format!("{tree}-{}.partial", rel.replace('/', "_"))),
+            Destination::Remote(_) => (
+                spool.to_path_buf(),
+                format!("{tree}-{}.partial", rel.replace('/', "_")),
+            ),
         };
         create_dirs(&dir).map_err(|e| ExportError::io(&dir, e))?;
         Ok(dir.join(name))
@@ -116,7 +124,8 @@ mod tests {
         let real = d.path().join("real");
         std::fs::create_dir(&real).expect("mkdir");
         std::os::unix::fs::symlink(&real, d.path().join("link")).expect("symlink");
-        let via_link = Destination::parse(&d.path().join("link/out").to_string_lossy()).expect("dest");
+        let via_link =
+            Destination::parse(&d.path().join("link/out").to_string_lossy()).expect("dest");
         let direct = Destination::parse(&real.join("out").to_string_lossy()).expect("dest");
         let before = via_link.key();
         assert_eq!(before, direct.key());

@@ -27,7 +27,12 @@ fn each_row(
     let mut after: Option<(String, i64)> = None;
     loop {
         let page = store.on_thread(|c| {
-            exports::rows_page(c, id, after.as_ref().map(|(s, n)| (s.as_str(), *n)), PAGE_ROWS)
+            exports::rows_page(
+                c,
+                id,
+                after.as_ref().map(|(s, n)| (s.as_str(), *n)),
+                PAGE_ROWS,
+            )
         })?;
         for row in &page {
             f(row)?;
@@ -95,7 +100,10 @@ impl<'a> Writer<'a> {
         Ok(Writer { path, inner })
     }
 
-    fn write(&mut self, batch: Result<RecordBatch, arrow_schema::ArrowError>) -> Result<(), ExportError> {
+    fn write(
+        &mut self,
+        batch: Result<RecordBatch, arrow_schema::ArrowError>,
+    ) -> Result<(), ExportError> {
         let batch = batch.map_err(|e| ExportError::parquet(self.path, e.into()))?;
         self.inner
             .write(&batch)

@@ -58,14 +58,18 @@ pub enum ExportError {
     },
     #[error("cannot write the Parquet file {}: {detail}\n  fix: check the free space where it is written, then export again", path.display())]
     Parquet { path: PathBuf, detail: String },
-    #[error("row {row_number} of sheet {sheet:?} of report {report_id} is not a JSON object ({detail})\n  fix: fetch that report again with `mna-reportd fetch --force`, then export again")]
+    #[error(
+        "row {row_number} of sheet {sheet:?} of report {report_id} is not a JSON object ({detail})\n  fix: fetch that report again with `mna-reportd fetch --force`, then export again"
+    )]
     BadRow {
         report_id: i64,
         sheet: String,
         row_number: i64,
         detail: String,
     },
-    #[error("the rows of report {report_id} changed while they were exported\n  fix: export again (nothing was published under a final name for them)")]
+    #[error(
+        "the rows of report {report_id} changed while they were exported\n  fix: export again (nothing was published under a final name for them)"
+    )]
     Changed { report_id: i64 },
     #[error("export destination: {0}")]
     Destination(String),
@@ -176,8 +180,8 @@ pub fn destination(config: &crate::config::Config, to: &str) -> Result<Destinati
                 secret_access_key_file: e.and_then(|e| e.secret_access_key_file.clone()),
             };
             let env = |k: &str| std::env::var(k).ok();
-            let (keys, _) = find_keys(&settings, &env, None)
-                .map_err(|e| ExportError::Remote(e.to_string()))?;
+            let (keys, _) =
+                find_keys(&settings, &env, None).map_err(|e| ExportError::Remote(e.to_string()))?;
             Ok(Destination::Remote(r.connect(&settings, &keys)?))
         }
         local => Ok(local),

@@ -29,7 +29,12 @@ impl Periodic {
     /// How long the daemon may sleep before [`Periodic::tick`] has work
     /// (a day without `[export] to`).
     pub fn sleep_for(&self, config: &Config) -> Duration {
-        let Some(interval) = config.export.as_ref().filter(|e| e.to.is_some()).map(|e| e.interval) else {
+        let Some(interval) = config
+            .export
+            .as_ref()
+            .filter(|e| e.to.is_some())
+            .map(|e| e.interval)
+        else {
             return Duration::from_secs(86_400);
         };
         let until = |last: Option<Instant>, every: Duration| {
@@ -51,13 +56,16 @@ impl Periodic {
         if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
-        let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
+        let due =
+            |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
         let (store, spool) = (store.clone(), spool(config));
         if due(self.last_run, interval) {
             self.last_run = Some(Instant::now());
             self.last_lag = self.last_run;
             let dest = super::destination(config, &to);
-            self.task = Some(tokio::task::spawn_blocking(move || run(&store, dest, &spool)));
+            self.task = Some(tokio::task::spawn_blocking(move || {
+                run(&store, dest, &spool)
+            }));
         } else if due(self.last_lag, LAG_EVERY) {
             self.last_lag = Some(Instant::now());
             self.task = Some(tokio::task::spawn_blocking(move || {

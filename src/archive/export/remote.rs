@@ -59,13 +59,19 @@ impl RemoteDest {
 
     /// Connect through the client of `settings` (its bucket replaced by
     /// this one's) with `keys`; uploads will run on the current runtime.
-    pub fn connect(mut self, settings: &BucketSettings, keys: &S3Keys) -> Result<RemoteDest, ExportError> {
+    pub fn connect(
+        mut self,
+        settings: &BucketSettings,
+        keys: &S3Keys,
+    ) -> Result<RemoteDest, ExportError> {
         let settings = BucketSettings {
             bucket: self.bucket.clone(),
             ..settings.clone()
         };
-        let store = client::build(&settings, keys).map_err(|e| ExportError::Remote(e.to_string()))?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| ExportError::Remote(e.to_string()))?;
+        let store =
+            client::build(&settings, keys).map_err(|e| ExportError::Remote(e.to_string()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| ExportError::Remote(e.to_string()))?;
         self.store = Some(store);
         self.runtime = Some(runtime);
         Ok(self)
@@ -82,13 +88,17 @@ impl RemoteDest {
     /// Upload the file at `path` as `<prefix>/<rel>`.
     pub fn upload(&self, path: &Path, rel: &str) -> Result<(), ExportError> {
         let (Some(store), Some(runtime)) = (&self.store, &self.runtime) else {
-            return Err(ExportError::Remote(format!("{} is not connected", self.key())));
+            return Err(ExportError::Remote(format!(
+                "{} is not connected",
+                self.key()
+            )));
         };
         let key = match self.prefix.as_str() {
             "" => rel.to_string(),
             p => format!("{p}/{rel}"),
         };
-        let location = ObjectPath::parse(&key).map_err(|e| ExportError::Remote(format!("the object key {key:?}: {e}")))?;
+        let location = ObjectPath::parse(&key)
+            .map_err(|e| ExportError::Remote(format!("the object key {key:?}: {e}")))?;
         let failed = |e: object_store::Error| {
             ExportError::Remote(format!(
                 "cannot upload {} to {}/{key}: {e}\n  fix: check the bucket, its endpoint and the keys, then export again (nothing partial is left under the key)",
@@ -100,7 +110,8 @@ impl RemoteDest {
         let len = file.metadata().map_err(|e| ExportError::io(path, e))?.len();
         if len <= SINGLE_PUT_BYTES {
             let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            file.read_to_end(&mut bytes).map_err(|e| ExportError::io(path, e))?;
+            file.read_to_end(&mut bytes)
+                .map_err(|e| ExportError::io(path, e))?;
             runtime
                 .block_on(store.put(&location, PutPayload::from(bytes)))
                 .map_err(failed)?;

@@ -74,7 +74,9 @@ pub fn timestamp_micros(s: &str) -> Option<i64> {
         return None;
     }
     let dt: jiff::civil::DateTime = if b.len() == 10 {
-        s.parse::<jiff::civil::Date>().ok()?.to_datetime(jiff::civil::Time::midnight())
+        s.parse::<jiff::civil::Date>()
+            .ok()?
+            .to_datetime(jiff::civil::Time::midnight())
     } else {
         s.parse().ok()?
     };
@@ -149,7 +151,8 @@ impl Columns {
             n += 1;
         }
         self.names.insert(name.clone());
-        self.by_header.insert(header.to_string(), self.columns.len());
+        self.by_header
+            .insert(header.to_string(), self.columns.len());
         self.columns.push(Column {
             header: header.to_string(),
             name,
@@ -245,12 +248,15 @@ mod tests {
     #[test]
     fn only_date_shaped_text_is_a_timestamp() {
         assert_eq!(timestamp_micros("1970-01-02"), Some(86_400_000_000));
-        assert_eq!(
-            timestamp_micros("1970-01-01T00:00:01.500"),
-            Some(1_500_000)
-        );
+        assert_eq!(timestamp_micros("1970-01-01T00:00:01.500"), Some(1_500_000));
         assert_eq!(timestamp_micros("1970-01-01 00:01:00"), Some(60_000_000));
-        for not in ["20260101", "2026-13-01", "device-01", "2026-01-01 10:00", ""] {
+        for not in [
+            "20260101",
+            "2026-13-01",
+            "device-01",
+            "2026-01-01 10:00",
+            "",
+        ] {
             assert_eq!(timestamp_micros(not), None, "{not}");
         }
     }

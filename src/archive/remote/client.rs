@@ -56,11 +56,17 @@ pub enum ClientError {
     },
     #[error("the bucket key file {} is empty\n  fix: write the key into it", path.display())]
     EmptyKeyFile { path: PathBuf },
-    #[error("no credentials for the bucket {bucket}\n  fix: set access_key_id_file and secret_access_key_file, or put s3_access_key_id and s3_secret_access_key in $CREDENTIALS_DIRECTORY, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")]
+    #[error(
+        "no credentials for the bucket {bucket}\n  fix: set access_key_id_file and secret_access_key_file, or put s3_access_key_id and s3_secret_access_key in $CREDENTIALS_DIRECTORY, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
     NoCredentials { bucket: String },
-    #[error("the bucket endpoint {endpoint} is plain http and not loopback\n  fix: use https:// (http:// is allowed only for 127.0.0.1, ::1 or localhost)")]
+    #[error(
+        "the bucket endpoint {endpoint} is plain http and not loopback\n  fix: use https:// (http:// is allowed only for 127.0.0.1, ::1 or localhost)"
+    )]
     PlainHttp { endpoint: String },
-    #[error("cannot set up the bucket client for {bucket}: {detail}\n  fix: check endpoint, region and bucket")]
+    #[error(
+        "cannot set up the bucket client for {bucket}: {detail}\n  fix: check endpoint, region and bucket"
+    )]
     Build { bucket: String, detail: String },
 }
 
@@ -108,17 +114,26 @@ pub fn find_keys(
             session_token: None,
         })
     };
-    if let (Some(id), Some(secret)) = (&settings.access_key_id_file, &settings.secret_access_key_file) {
+    if let (Some(id), Some(secret)) = (
+        &settings.access_key_id_file,
+        &settings.secret_access_key_file,
+    ) {
         return Ok((pair(id, secret)?, KeysSource::Files));
     }
     if let Some(dir) = env("CREDENTIALS_DIRECTORY").map(PathBuf::from) {
-        let (id, secret) = (dir.join("s3_access_key_id"), dir.join("s3_secret_access_key"));
+        let (id, secret) = (
+            dir.join("s3_access_key_id"),
+            dir.join("s3_secret_access_key"),
+        );
         if id.is_file() && secret.is_file() {
             return Ok((pair(&id, &secret)?, KeysSource::CredentialsDirectory));
         }
     }
     let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    if let (Some(id), Some(secret)) = (nonempty("AWS_ACCESS_KEY_ID"), nonempty("AWS_SECRET_ACCESS_KEY")) {
+    if let (Some(id), Some(secret)) = (
+        nonempty("AWS_ACCESS_KEY_ID"),
+        nonempty("AWS_SECRET_ACCESS_KEY"),
+    ) {
         let keys = S3Keys {
             access_key_id: id.into(),
             secret_access_key: secret.into(),
@@ -160,7 +175,10 @@ pub fn default_path_style(endpoint: Option<&str>) -> bool {
 }
 
 /// The object store of `settings` with `keys`.
-pub fn build(settings: &BucketSettings, keys: &S3Keys) -> Result<Arc<dyn ObjectStore>, ClientError> {
+pub fn build(
+    settings: &BucketSettings,
+    keys: &S3Keys,
+) -> Result<Arc<dyn ObjectStore>, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = AmazonS3Builder::new()
         .with_bucket_name(&settings.bucket)
@@ -178,14 +196,20 @@ pub fn build(settings: &BucketSettings, keys: &S3Keys) -> Result<Arc<dyn ObjectS
                 endpoint: e.to_string(),
             });
         }
-        b = b.with_endpoint(e.trim_end_matches('/')).with_allow_http(plain);
+        b = b
+            .with_endpoint(e.trim_end_matches('/'))
+            .with_allow_http(plain);
     }
-    let path_style = settings.path_style.unwrap_or_else(|| default_path_style(endpoint));
+    let path_style = settings
+        .path_style
+        .unwrap_or_else(|| default_path_style(endpoint));
     b = b.with_virtual_hosted_style_request(!path_style);
-    b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| ClientError::Build {
-        bucket: settings.bucket.clone(),
-        detail: e.to_string(),
-    })
+    b.build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| ClientError::Build {
+            bucket: settings.bucket.clone(),
+            detail: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -197,7 +221,9 @@ mod tests {
         assert!(default_path_style(Some("http://127.0.0.1:9000")));
         assert!(default_path_style(Some("http://[::1]:9000")));
         assert!(default_path_style(Some("http://localhost:9000")));
-        assert!(!default_path_style(Some("https://cos.ap-guangzhou.myqcloud.com")));
+        assert!(!default_path_style(Some(
+            "https://cos.ap-guangzhou.myqcloud.com"
+        )));
         assert!(!default_path_style(None));
     }
 
@@ -213,7 +239,10 @@ mod tests {
             endpoint: Some("http://s3.example.com".into()),
             ..BucketSettings::default()
         };
-        assert!(matches!(build(&s, &keys), Err(ClientError::PlainHttp { .. })));
+        assert!(matches!(
+            build(&s, &keys),
+            Err(ClientError::PlainHttp { .. })
+        ));
         s.endpoint = Some("http://127.0.0.1:9000".into());
         assert!(build(&s, &keys).is_ok());
     }
@@ -239,9 +268,23 @@ mod tests {
         let (k, src) = find_keys(&s, &env, None).expect("keys");
         assert_eq!(src, KeysSource::CredentialsDirectory);
         assert_eq!(k.access_key_id.expose_secret(), "dir-id");
-        let (k, src) = find_keys(&s, &|k| if k == "CREDENTIALS_DIRECTORY" { None } else { env(k) }, None).expect("keys");
+        let (k, src) = find_keys(
+            &s,
+            &|k| {
+                if k == "CREDENTIALS_DIRECTORY" {
+                    None
+                } else {
+                    env(k)
+                }
+            },
+            None,
+        )
+        .expect("keys");
         assert_eq!(src, KeysSource::Environment);
         assert_eq!(k.secret_access_key.expose_secret(), "env-secret");
-        assert!(matches!(find_keys(&s, &|_| None, None), Err(ClientError::NoCredentials { .. })));
+        assert!(matches!(
+            find_keys(&s, &|_| None, None),
+            Err(ClientError::NoCredentials { .. })
+        ));
     }
 }

@@ -217,7 +217,11 @@ pub fn oldest_unexported(conn: &Connection, destination: &str) -> rusqlite::Resu
         |r| r.get(0),
     )?;
     if !has_table {
-        return conn.query_row(&format!("SELECT min(updated_at) FROM reports WHERE {SEALED}"), [], |r| r.get(0));
+        return conn.query_row(
+            &format!("SELECT min(updated_at) FROM reports WHERE {SEALED}"),
+            [],
+            |r| r.get(0),
+        );
     }
     conn.query_row(
         &format!(

@@ -4,7 +4,7 @@
 //! the request afresh (TC3, with the credentials current at that moment),
 //! posts it and interprets the answer (its body read with a cap of
 //! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
-//! decision ([`crate::run::retry`]).
+//! decision ([`crate::fetch::retry`]).
 
 use super::{
     ACTION, CONTENT_TYPE, CallError, MAX_ANSWER, SERVICE, StatisticRequest, Success, VERSION,
@@ -121,6 +121,11 @@ impl Client {
 
     pub fn timeout(&self) -> Duration {
         self.api.timeout
+    }
+
+    /// The rate limiter every call goes through (it counts the calls sent).
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
     }
 
     /// One `GetStatisticData` call. Waits for the rate limiter first.
