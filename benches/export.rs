@@ -57,6 +57,7 @@ fn history(dir: &Path, rows: usize) -> std::path::PathBuf {
 }
 
 /// Run the export; (seconds, peak RSS in KiB).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
 fn export(config: &Path, to: &Path) -> (f64, i64) {
     let started = Instant::now();
     let child = Command::new(BIN)
