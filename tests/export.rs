@@ -652,6 +652,26 @@ fn the_same_export_goes_to_a_real_s3_server() {
     let o = w.run(&["export", "--to", "s3://analytics/mna"]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("AWS_ACCESS_KEY_ID"), "{}", stderr(&o));
+    // Without [export] bucket keys, those of [storage.remote] (here its key
+    // files) reach the bucket.
+    write_secret(&w.dir.path().join("s3_id"), s3::ACCESS_KEY_ID);
+    write_secret(&w.dir.path().join("s3_secret"), s3::SECRET_ACCESS_KEY);
+    let remote = format!(
+        "[storage.remote]\nurl = \"s3://analytics/archive\"\nendpoint = \"{}\"\naccess_key_id_file = \"s3_id\"\nsecret_access_key_file = \"s3_secret\"\n",
+        s3.endpoint
+    );
+    // (the lines of [storage] end with the [storage.remote] table)
+    w.write_config_with(
+        &Settings {
+            storage: &remote,
+            ..Settings::default()
+        },
+        "",
+        JOBS,
+    );
+    let said = export(&w, "s3://analytics/second", &[]);
+    assert!(said.contains("exported 7 reports"), "{said}");
+    assert_eq!(s3.keys("analytics", "second/").len(), keys.len());
 }
 
 #[test]

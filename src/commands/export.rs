@@ -5,12 +5,14 @@
 //! is named, else in UTC.
 
 use crate::archive::export::{self, Destination};
+use crate::archive::remote::client::{self, S3Keys};
 use crate::archive::store::Store;
 use crate::archive::store::exports::ExportFilter;
 use crate::commands::cli::ExportArgs;
 use crate::commands::exit::{Exit, UsageError};
 use crate::domain::timearg::TimeArg;
 use crate::fetch::setup;
+use crate::tencent::credentials::Found;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -35,7 +37,8 @@ pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result
         since: resolve(&args.since)?,
         until: resolve(&args.until)?,
     };
-    let dest = export::destination(&config, &args.to).map_err(|e| UsageError(e.to_string()))?;
+    let dest = export::destination(&config, &args.to, cos_keys(&config, &args.to))
+        .map_err(|e| UsageError(e.to_string()))?;
     if !config.storage.database_path().exists() {
         super::print(&format!(
             "no history yet at {}; nothing to export\n",
@@ -57,6 +60,24 @@ pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result
         describe(&dest)
     ))?;
     Ok(Exit::Ok)
+}
+
+/// For a bucket on Tencent COS, the account's own key pair (COS takes it
+/// as an S3 key), the last source of the bucket key chain.
+fn cos_keys(config: &crate::config::Config, to: &str) -> Option<S3Keys> {
+    let bucket = to.strip_prefix("s3://")?.split('/').next()?;
+    let settings = export::bucket_settings(config, bucket);
+    if !client::is_cos(settings.endpoint.as_deref()) {
+        return None;
+    }
+    match setup::find_credentials(config).ok()?.1 {
+        Found::Static(c) => Some(S3Keys {
+            access_key_id: c.secret_id.into(),
+            secret_access_key: c.secret_key,
+            session_token: c.token,
+        }),
+        Found::CvmRole => None,
+    }
 }
 
 fn describe(dest: &Destination) -> String {

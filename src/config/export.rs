@@ -1,9 +1,11 @@
 //! `[export]`: the destination the daemon exports to (a directory or
 //! `s3://bucket/prefix`), how often, and the bucket settings an `s3://`
-//! destination is reached with (endpoint, region, path style, key files).
+//! destination is reached with (endpoint, region, path style, key files);
+//! and the same bucket settings of `[storage.remote]`, which an export
+//! falls back to key by key.
 
-use super::model::{DEFAULT_EXPORT_INTERVAL, Export};
-use super::raw::{OptSpanned, RawExport};
+use super::model::{DEFAULT_EXPORT_INTERVAL, Export, Remote};
+use super::raw::{OptSpanned, RawExport, RawRemote};
 use super::validate::{Ctx, resolve};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,6 +34,80 @@ fn file(cx: &mut Ctx<'_>, key: &str, v: &OptSpanned<String>, base: &Path) -> Opt
     nonempty(cx, key, v, "give the path of the file holding the key").map(|p| resolve(base, &p))
 }
 
+/// An `s3://` URL that names no bucket is a problem at `key`.
+fn check_s3_url(cx: &mut Ctx<'_>, key: &str, url: &str, at: &OptSpanned<String>) {
+    if url.starts_with("s3://")
+        && url
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .is_none_or(str::is_empty)
+    {
+        cx.problem(
+            key,
+            at.as_ref().map(|v| v.span()),
+            format!("{url:?} names no bucket"),
+            Some("write s3://bucket/prefix".to_string()),
+        );
+    }
+}
+
+/// The bucket settings shared by `[export]` and `[storage.remote]`.
+struct Bucket {
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id_file: Option<PathBuf>,
+    secret_access_key_file: Option<PathBuf>,
+}
+
+fn bucket(
+    cx: &mut Ctx<'_>,
+    table: &str,
+    (endpoint, region): (&OptSpanned<String>, &OptSpanned<String>),
+    (id_file, secret_file): (&OptSpanned<String>, &OptSpanned<String>),
+    base: &Path,
+) -> Bucket {
+    let key = |k: &str| format!("{table}.{k}");
+    let endpoint_text = nonempty(
+        cx,
+        &key("endpoint"),
+        endpoint,
+        "give the bucket's endpoint URL, or leave the key out for AWS S3",
+    );
+    if let (Some(e), Some(v)) = (&endpoint_text, endpoint)
+        && !(e.starts_with("https://") || e.starts_with("http://"))
+    {
+        cx.problem(
+            key("endpoint"),
+            Some(v.span()),
+            format!("{e:?} is not an http(s) URL"),
+            Some("write e.g. \"https://cos.ap-guangzhou.myqcloud.com\"".to_string()),
+        );
+    }
+    let access_key_id_file = file(cx, &key("access_key_id_file"), id_file, base);
+    let secret_access_key_file = file(cx, &key("secret_access_key_file"), secret_file, base);
+    if access_key_id_file.is_some() != secret_access_key_file.is_some() {
+        let at = id_file.as_ref().or(secret_file.as_ref()).map(|v| v.span());
+        cx.problem(
+            key("access_key_id_file"),
+            at,
+            "only one of the two key files is set",
+            Some("set both access_key_id_file and secret_access_key_file, or neither".to_string()),
+        );
+    }
+    Bucket {
+        endpoint: endpoint_text,
+        region: nonempty(
+            cx,
+            &key("region"),
+            region,
+            "give the bucket's region, e.g. \"ap-guangzhou\"",
+        ),
+        access_key_id_file,
+        secret_access_key_file,
+    }
+}
+
 pub(super) fn export(cx: &mut Ctx<'_>, raw: RawExport, base: &Path) -> Export {
     // A directory is relative to the config file's, as every path of the file.
     let to = nonempty(
@@ -47,19 +123,8 @@ pub(super) fn export(cx: &mut Ctx<'_>, raw: RawExport, base: &Path) -> Export {
             resolve(base, &t).to_string_lossy().into_owned()
         }
     });
-    if let (Some(t), Some(v)) = (&to, &raw.to)
-        && t.starts_with("s3://")
-        && t.trim_start_matches("s3://")
-            .split('/')
-            .next()
-            .is_none_or(str::is_empty)
-    {
-        cx.problem(
-            "export.to",
-            Some(v.span()),
-            format!("{t:?} names no bucket"),
-            Some("write s3://bucket/prefix".to_string()),
-        );
+    if let Some(t) = &to {
+        check_s3_url(cx, "export.to", t, &raw.to);
     }
     let interval = cx.duration("export.interval", &raw.interval, MAX_INTERVAL);
     if let (Some(i), Some(v)) = (interval, &raw.interval)
@@ -72,59 +137,61 @@ pub(super) fn export(cx: &mut Ctx<'_>, raw: RawExport, base: &Path) -> Export {
             Some("use at least \"1s\", e.g. \"1h\"".to_string()),
         );
     }
-    let endpoint = nonempty(
+    let b = bucket(
         cx,
-        "export.endpoint",
-        &raw.endpoint,
-        "give the bucket's endpoint URL, or leave the key out for AWS S3",
-    );
-    if let (Some(e), Some(v)) = (&endpoint, &raw.endpoint)
-        && !(e.starts_with("https://") || e.starts_with("http://"))
-    {
-        cx.problem(
-            "export.endpoint",
-            Some(v.span()),
-            format!("{e:?} is not an http(s) URL"),
-            Some("write e.g. \"https://cos.ap-guangzhou.myqcloud.com\"".to_string()),
-        );
-    }
-    let access_key_id_file = file(
-        cx,
-        "export.access_key_id_file",
-        &raw.access_key_id_file,
+        "export",
+        (&raw.endpoint, &raw.region),
+        (&raw.access_key_id_file, &raw.secret_access_key_file),
         base,
     );
-    let secret_access_key_file = file(
-        cx,
-        "export.secret_access_key_file",
-        &raw.secret_access_key_file,
-        base,
-    );
-    if access_key_id_file.is_some() != secret_access_key_file.is_some() {
-        let at = raw
-            .access_key_id_file
-            .as_ref()
-            .or(raw.secret_access_key_file.as_ref())
-            .map(|v| v.span());
-        cx.problem(
-            "export.access_key_id_file",
-            at,
-            "only one of the two key files is set",
-            Some("set both access_key_id_file and secret_access_key_file, or neither".to_string()),
-        );
-    }
     Export {
         to,
         interval: interval.unwrap_or(DEFAULT_EXPORT_INTERVAL),
-        endpoint,
-        region: nonempty(
-            cx,
-            "export.region",
-            &raw.region,
-            "give the bucket's region, e.g. \"ap-guangzhou\"",
-        ),
+        endpoint: b.endpoint,
+        region: b.region,
         path_style: raw.path_style.map(|p| p.into_inner()),
-        access_key_id_file,
-        secret_access_key_file,
+        access_key_id_file: b.access_key_id_file,
+        secret_access_key_file: b.secret_access_key_file,
+    }
+}
+
+/// `[storage.remote]`: `url` is required and names a bucket.
+pub(super) fn remote(cx: &mut Ctx<'_>, raw: RawRemote, base: &Path) -> Remote {
+    let url = nonempty(
+        cx,
+        "storage.remote.url",
+        &raw.url,
+        "write s3://bucket/prefix",
+    );
+    match &url {
+        None if raw.url.is_none() => cx.problem(
+            "storage.remote.url",
+            None,
+            "[storage.remote] needs url",
+            Some("add url = \"s3://bucket/prefix\"".to_string()),
+        ),
+        Some(u) if !u.starts_with("s3://") => cx.problem(
+            "storage.remote.url",
+            raw.url.as_ref().map(|v| v.span()),
+            format!("{u:?} is not an s3:// URL"),
+            Some("write s3://bucket/prefix".to_string()),
+        ),
+        Some(u) => check_s3_url(cx, "storage.remote.url", u, &raw.url),
+        None => {}
+    }
+    let b = bucket(
+        cx,
+        "storage.remote",
+        (&raw.endpoint, &raw.region),
+        (&raw.access_key_id_file, &raw.secret_access_key_file),
+        base,
+    );
+    Remote {
+        url: url.unwrap_or_default(),
+        endpoint: b.endpoint,
+        region: b.region,
+        path_style: raw.path_style.map(|p| p.into_inner()),
+        access_key_id_file: b.access_key_id_file,
+        secret_access_key_file: b.secret_access_key_file,
     }
 }

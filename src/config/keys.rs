@@ -17,7 +17,7 @@ pub struct Key {
 /// The tables of the file, in the order the man page lists them, with what
 /// each holds. `[[jobs]]` is an array of tables; `[defaults]` takes every
 /// job key but `name`.
-pub const TABLES: [(&str, &str); 9] = [
+pub const TABLES: [(&str, &str); 10] = [
     ("api", "How the Tencent Cloud MNA API is called."),
     (
         "credentials",
@@ -37,6 +37,12 @@ pub const TABLES: [(&str, &str); 9] = [
     (
         "web",
         "The read-only page and its JSON API (also `mna-reportd serve`).",
+    ),
+    (
+        "storage.remote",
+        "An S3-compatible bucket (Tencent COS, AWS S3, MinIO). The Parquet export to an s3:// \
+         destination takes its endpoint, region, path style and key files when [export] does not \
+         give them.",
     ),
     (
         "export",
@@ -214,6 +220,48 @@ pub const KEYS: &[Key] = &[
         "allowed_hosts",
         "[]",
         "Host names the listeners answer to besides IP addresses and localhost; any other gets 421.",
+    ),
+    key(
+        "storage",
+        "remote",
+        "none",
+        "The [storage.remote] table: an S3-compatible bucket.",
+    ),
+    key(
+        "storage.remote",
+        "url",
+        "required",
+        "The bucket and key prefix, s3://bucket/prefix.",
+    ),
+    key(
+        "storage.remote",
+        "endpoint",
+        "none (AWS S3)",
+        "The bucket's endpoint, e.g. \"https://cos.ap-guangzhou.myqcloud.com\"; http:// only for loopback.",
+    ),
+    key(
+        "storage.remote",
+        "region",
+        "\"us-east-1\"",
+        "The bucket's region, e.g. \"ap-guangzhou\".",
+    ),
+    key(
+        "storage.remote",
+        "path_style",
+        "true for an IP or localhost endpoint, else false",
+        "Path-style requests (MinIO, local servers) instead of virtual-hosted style (COS, AWS).",
+    ),
+    key(
+        "storage.remote",
+        "access_key_id_file",
+        "none",
+        "File holding the bucket's access key id (mode 600 or 640); with secret_access_key_file.",
+    ),
+    key(
+        "storage.remote",
+        "secret_access_key_file",
+        "none",
+        "File holding the bucket's secret access key (mode 600 or 640).",
     ),
     key(
         "export",
@@ -430,7 +478,12 @@ mod tests {
             }
             assert_eq!(ours, theirs, "[{table}]");
         }
-        let top: BTreeSet<String> = TABLES.iter().map(|(t, _)| t.to_string()).collect();
+        // (a sub-table such as [storage.remote] is a key of its table)
+        let top: BTreeSet<String> = TABLES
+            .iter()
+            .filter(|(t, _)| !t.contains('.'))
+            .map(|(t, _)| t.to_string())
+            .collect();
         let err = toml::from_str::<super::super::raw::RawConfig>("zz_not_a_table = 1\n")
             .err()
             .map(|e| e.message().to_string())

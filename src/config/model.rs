@@ -80,6 +80,19 @@ pub struct Storage {
     pub retention: Option<Duration>,
     /// The largest report file taken, in bytes.
     pub max_report_size: u64,
+    /// `[storage.remote]`; `None` when the table is absent.
+    pub remote: Option<Remote>,
+}
+
+/// `[storage.remote]`: an S3-compatible bucket (`url` = `s3://bucket/prefix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key_file: Option<PathBuf>,
 }
 
 impl Storage {

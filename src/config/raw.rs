@@ -53,6 +53,20 @@ pub struct RawStorage {
     pub reports_dir: OptSpanned<String>,
     pub retention: OptSpanned<String>,
     pub max_report_size: OptSpanned<String>,
+    pub remote: Option<RawRemote>,
+}
+
+/// `[storage.remote]`: the bucket of the remote archive. (The export reads
+/// its bucket, endpoint, region, path style and key files.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemote {
+    pub url: OptSpanned<String>,
+    pub endpoint: OptSpanned<String>,
+    pub region: OptSpanned<String>,
+    pub path_style: OptSpanned<bool>,
+    pub access_key_id_file: OptSpanned<String>,
+    pub secret_access_key_file: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -476,11 +476,13 @@ fn storage(
         );
     }
     let max_report_size = max_report_size(cx, &raw.max_report_size);
+    let remote = raw.remote.map(|r| super::export::remote(cx, r, base));
     Some(Storage {
         state_dir,
         reports_dir,
         retention,
         max_report_size,
+        remote,
     })
 }
 

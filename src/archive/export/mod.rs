@@ -29,6 +29,7 @@ pub mod remote;
 pub mod reports;
 pub mod schema;
 
+use crate::archive::remote::client::{BucketSettings, S3Keys, find_keys};
 use crate::archive::store::exports::{self, ExportFilter, Unexported};
 use crate::archive::store::{Store, StoreError};
 pub use dest::Destination;
@@ -163,25 +164,47 @@ fn write_set(
     Ok(())
 }
 
+/// The bucket settings of `[export]` for `bucket`, each key falling back
+/// to `[storage.remote]`'s.
+pub fn bucket_settings(config: &crate::config::Config, bucket: &str) -> BucketSettings {
+    let e = config.export.as_ref();
+    let r = config.storage.remote.as_ref();
+    BucketSettings {
+        bucket: bucket.to_string(),
+        endpoint: e
+            .and_then(|e| e.endpoint.clone())
+            .or_else(|| r.and_then(|r| r.endpoint.clone())),
+        region: e
+            .and_then(|e| e.region.clone())
+            .or_else(|| r.and_then(|r| r.region.clone())),
+        path_style: e
+            .and_then(|e| e.path_style)
+            .or_else(|| r.and_then(|r| r.path_style)),
+        access_key_id_file: e
+            .and_then(|e| e.access_key_id_file.clone())
+            .or_else(|| r.and_then(|r| r.access_key_id_file.clone())),
+        secret_access_key_file: e
+            .and_then(|e| e.secret_access_key_file.clone())
+            .or_else(|| r.and_then(|r| r.secret_access_key_file.clone())),
+    }
+}
+
 /// The destination `to` (`--to` or `[export] to`), with the bucket
-/// settings of `config` for an `s3://` URL.
-/// Must be called on the runtime the uploads will run on.
-pub fn destination(config: &crate::config::Config, to: &str) -> Result<Destination, ExportError> {
-    use crate::archive::remote::client::{BucketSettings, find_keys};
+/// settings of `config` for an `s3://` URL and its keys from the chain of
+/// [`crate::archive::remote::client`] (`fallback` last: for a COS
+/// endpoint, the account's key). Must be called on the runtime the
+/// uploads will run on.
+pub fn destination(
+    config: &crate::config::Config,
+    to: &str,
+    fallback: Option<S3Keys>,
+) -> Result<Destination, ExportError> {
     match Destination::parse(to)? {
         Destination::Remote(r) => {
-            let e = config.export.as_ref();
-            let settings = BucketSettings {
-                bucket: r.bucket().to_string(),
-                endpoint: e.and_then(|e| e.endpoint.clone()),
-                region: e.and_then(|e| e.region.clone()),
-                path_style: e.and_then(|e| e.path_style),
-                access_key_id_file: e.and_then(|e| e.access_key_id_file.clone()),
-                secret_access_key_file: e.and_then(|e| e.secret_access_key_file.clone()),
-            };
+            let settings = bucket_settings(config, r.bucket());
             let env = |k: &str| std::env::var(k).ok();
-            let (keys, _) =
-                find_keys(&settings, &env, None).map_err(|e| ExportError::Remote(e.to_string()))?;
+            let (keys, _) = find_keys(&settings, &env, fallback)
+                .map_err(|e| ExportError::Remote(e.to_string()))?;
             Ok(Destination::Remote(r.connect(&settings, &keys)?))
         }
         local => Ok(local),

@@ -62,7 +62,7 @@ impl Periodic {
         if due(self.last_run, interval) {
             self.last_run = Some(Instant::now());
             self.last_lag = self.last_run;
-            let dest = super::destination(config, &to);
+            let dest = super::destination(config, &to, None);
             self.task = Some(tokio::task::spawn_blocking(move || {
                 run(&store, dest, &spool)
             }));

@@ -174,6 +174,11 @@ pub fn default_path_style(endpoint: Option<&str>) -> bool {
     }
 }
 
+/// Whether `endpoint` is Tencent COS (it takes the account's key pair).
+pub fn is_cos(endpoint: Option<&str>) -> bool {
+    matches!(endpoint.and_then(host), Some(url::Host::Domain(d)) if d.ends_with(".myqcloud.com"))
+}
+
 /// The object store of `settings` with `keys`.
 pub fn build(
     settings: &BucketSettings,
@@ -225,6 +230,8 @@ mod tests {
             "https://cos.ap-guangzhou.myqcloud.com"
         )));
         assert!(!default_path_style(None));
+        assert!(is_cos(Some("https://cos.ap-guangzhou.myqcloud.com")));
+        assert!(!is_cos(Some("https://s3.amazonaws.com")));
     }
 
     #[test]
