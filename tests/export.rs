@@ -184,8 +184,9 @@ fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_r
 }
 
 /// The export of a large history, killed at a seeded moment after its
-/// `n`th temporary file appeared.
-fn kill_during_export(w: &World, seed: u64) {
+/// `n`th file appeared; whether the kill left a set planned but
+/// not written (which the next run must write under its planned name).
+fn kill_during_export(w: &World, seed: u64) -> bool {
     let out = w.dir.path().join(format!("out-{seed}"));
     let mut child = w
         .cmd()
@@ -202,17 +203,22 @@ fn kill_during_export(w: &World, seed: u64) {
         if child.try_wait().expect("wait").is_some() {
             break;
         }
-        for f in walk(&out) {
-            if f.to_string_lossy().ends_with(".partial") {
-                seen.insert(f);
-            }
-        }
+        // every file it starts (under whatever name it writes it)
+        seen.extend(walk(&out));
     }
     // a little further into the file, by seed
     let spin = Instant::now() + Duration::from_micros(seed.wrapping_mul(7919) % 20_000);
     while Instant::now() < spin {}
     let _ = child.kill();
     child.wait().expect("reap");
+    let planned: i64 = w
+        .db()
+        .query_row(
+            "SELECT count(*) FROM exports WHERE exported_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("planned sets");
     assert!(
         !seen.is_empty(),
         "seed {seed}: the export ended before its first file"
@@ -247,6 +253,7 @@ fn kill_during_export(w: &World, seed: u64) {
             .all(|f| !f.to_string_lossy().ends_with(".partial")),
         "seed {seed}: a temporary file left"
     );
+    planned > 0
 }
 
 #[test]
@@ -265,9 +272,11 @@ fn kill_9_during_an_export_leaves_no_partial_file_and_the_next_run_completes_it(
         ),
         0,
     );
+    let mut interrupted = 0;
     for seed in 1..=5 {
-        kill_during_export(&w, seed);
+        interrupted += usize::from(kill_during_export(&w, seed));
     }
+    assert!(interrupted > 0, "no kill landed inside a set");
 }
 
 /// The objects below `prefix/` of `bucket`, fetched into `dir` (the
