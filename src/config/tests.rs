@@ -499,3 +499,44 @@ fn timezone_localtime_becomes_the_machines_iana_name() {
     );
     assert_eq!(c.zone_of("hourly-all").iana_name(), Some(name));
 }
+
+#[test]
+fn export_and_storage_remote_are_read_and_checked() {
+    let c = ok(&format!(
+        "{GOOD}\n[export]\nto = \"out\"\ninterval = \"30m\"\n\n[storage.remote]\nurl = \"s3://b/p\"\nendpoint = \"https://cos.ap-guangzhou.myqcloud.com\"\naccess_key_id_file = \"id\"\nsecret_access_key_file = \"secret\"\n"
+    ));
+    let e = c.export.expect("[export]");
+    assert_eq!(
+        e.to.as_deref(),
+        Some("/etc/mna-reportd/out"),
+        "relative to the file"
+    );
+    assert_eq!(e.interval, std::time::Duration::from_secs(1800));
+    let r = c.storage.remote.expect("[storage.remote]");
+    assert_eq!(r.url, "s3://b/p");
+    assert_eq!(r.access_key_id_file, Some("/etc/mna-reportd/id".into()));
+    let keys = |t: &str| -> Vec<String> {
+        problems(&format!("{GOOD}\n{t}"))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    assert_eq!(keys("[export]\ninterval = \"0s\"\n"), ["export.interval"]);
+    assert_eq!(keys("[export]\nto = \"s3://\"\n"), ["export.to"]);
+    assert_eq!(
+        keys("[export]\nendpoint = \"cos.example.com\"\n"),
+        ["export.endpoint"]
+    );
+    assert_eq!(
+        keys("[export]\naccess_key_id_file = \"id\"\n"),
+        ["export.access_key_id_file"]
+    );
+    assert_eq!(
+        keys("[storage.remote]\nregion = \"x\"\n"),
+        ["storage.remote.url"]
+    );
+    assert_eq!(
+        keys("[storage.remote]\nurl = \"https://b\"\n"),
+        ["storage.remote.url"]
+    );
+}
