@@ -32,6 +32,11 @@ devices = ["mna-7", "mna-8"]
 per_device = true
 "#;
 
+/// `fetch --job JOB --from FROM --to TO`, which must succeed.
+fn fetched(w: &World, job: &str, from: &str, to: &str) {
+    assert_exit(&w.fetch(job, from, to, &[]), 0);
+}
+
 /// `export --to out` with `extra` flags: its stdout.
 fn export(w: &World, to: &str, extra: &[&str]) -> String {
     let mut args = vec!["export", "--to", to];
@@ -44,23 +49,17 @@ fn export(w: &World, to: &str, extra: &[&str]) -> String {
 #[test]
 fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
     let w = World::new(JOBS);
-    assert_exit(
-        &w.fetch(
-            "hourly-all",
-            "2026-11-01T22:00:00Z",
-            "2026-11-02T02:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "hourly-all",
+        "2026-11-01T22:00:00Z",
+        "2026-11-02T02:00:00Z",
     );
-    assert_exit(
-        &w.fetch(
-            "two-devices",
-            "2026-11-01T23:00:00Z",
-            "2026-11-02T01:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "two-devices",
+        "2026-11-01T23:00:00Z",
+        "2026-11-02T01:00:00Z",
     );
     // A header that changes type inside a file, and a header the other
     // reports of its file do not have.
@@ -107,18 +106,27 @@ fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
 
 #[test]
 fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_rows() {
-    let w = World::new(JOBS);
-    assert_exit(
-        &w.fetch(
-            "hourly-all",
-            "2026-11-01T00:00:00Z",
-            "2026-11-01T02:00:00Z",
-            &[],
-        ),
-        0,
+    // `status` reads the lag of the [export] destination, the same "out"
+    let w = World::with(FakeConfig::default(), "[export]\nto = \"out\"\n", JOBS);
+    let status = || stdout(&w.run(&["status"]));
+    fetched(
+        &w,
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T02:00:00Z",
+    );
+    assert!(
+        status().contains("not yet exported has waited"),
+        "{}",
+        status()
     );
     let said = export(&w, "out", &[]);
     assert!(said.contains("exported 2 reports"), "{said}");
+    assert!(
+        status().contains("every sealed report exported"),
+        "{}",
+        status()
+    );
     let out = w.dir.path().join("out");
     let first = tree(&out, "report_rows");
     let bytes: Vec<Vec<u8>> = first
@@ -129,23 +137,17 @@ fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_r
     assert!(said.contains("exported 0 reports"), "nothing new: {said}");
     assert_eq!(tree(&out, "report_rows"), first);
 
-    assert_exit(
-        &w.fetch(
-            "hourly-all",
-            "2026-11-01T02:00:00Z",
-            "2026-11-01T03:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "hourly-all",
+        "2026-11-01T02:00:00Z",
+        "2026-11-01T03:00:00Z",
     );
-    assert_exit(
-        &w.fetch(
-            "two-devices",
-            "2026-11-01T02:00:00Z",
-            "2026-11-01T03:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "two-devices",
+        "2026-11-01T02:00:00Z",
+        "2026-11-01T03:00:00Z",
     );
     // --job takes only the job named
     let said = export(&w, "out", &["--job", "two-devices"]);
@@ -263,14 +265,11 @@ fn kill_9_during_an_export_leaves_no_partial_file_and_the_next_run_completes_it(
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", JOBS);
-    assert_exit(
-        &w.fetch(
-            "hourly-all",
-            "2026-11-01T20:00:00Z",
-            "2026-11-02T04:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "hourly-all",
+        "2026-11-01T20:00:00Z",
+        "2026-11-02T04:00:00Z",
     );
     let mut interrupted = 0;
     for seed in 1..=5 {
@@ -304,23 +303,17 @@ fn fetched_for_s3(storage: &str, extra: &str) -> World {
         ..Settings::default()
     };
     w.write_config_with(&settings, extra, JOBS);
-    assert_exit(
-        &w.fetch(
-            "hourly-all",
-            "2026-11-01T22:00:00Z",
-            "2026-11-02T01:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "hourly-all",
+        "2026-11-01T22:00:00Z",
+        "2026-11-02T01:00:00Z",
     );
-    assert_exit(
-        &w.fetch(
-            "two-devices",
-            "2026-11-01T23:00:00Z",
-            "2026-11-02T01:00:00Z",
-            &[],
-        ),
-        0,
+    fetched(
+        &w,
+        "two-devices",
+        "2026-11-01T23:00:00Z",
+        "2026-11-02T01:00:00Z",
     );
     w
 }
@@ -425,6 +418,10 @@ fn the_daemon_exports_on_its_own_and_metrics_and_status_show_the_lag() {
         "{}",
         stdout(&o)
     );
+    let o = w.run(&["status", "--format", "json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v[0]["export_lag_seconds"], 0, "{v}");
     d.signal(15);
     assert_eq!(
         d.wait_exit(Duration::from_secs(60)),

@@ -3,7 +3,9 @@
 //! as JSON (an array of [`crate::archive::status::JobStatus`] objects, each
 //! with `files_outside`: how many of the job's reports record a file
 //! outside the reports directory, damage that the table reports in a line
-//! after it).
+//! after it, and with `[export] to`, `export_lag_seconds`: how long the
+//! job's oldest sealed report not yet exported has waited, which the table
+//! reports for all jobs in a line after it).
 
 use crate::archive::root::ArchiveRoot;
 use crate::archive::status::{self, JobStatus};
@@ -36,13 +38,28 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
     let outside = outside::files_outside(&conn, &archive.prefix())?;
     let text = match args.format {
         StatusFormat::Json => {
+            let to = config.export.as_ref().and_then(|e| e.to.as_deref());
             let rows: Vec<WithDamage<'_>> = rows
                 .iter()
-                .map(|status| WithDamage {
-                    files_outside: outside.get(&status.job).copied().unwrap_or(0),
-                    status,
+                .map(|status| {
+                    let lag = to
+                        .map(|to| {
+                            crate::archive::export::lag_on(
+                                &conn,
+                                to,
+                                Some(&status.job),
+                                now.as_second(),
+                            )
+                        })
+                        .transpose()?
+                        .map(|lag| lag.unwrap_or(0));
+                    Ok(WithDamage {
+                        files_outside: outside.get(&status.job).copied().unwrap_or(0),
+                        export_lag_seconds: lag,
+                        status,
+                    })
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             format!("{}\n", serde_json::to_string_pretty(&rows)?)
         }
         StatusFormat::Table => {
@@ -66,7 +83,7 @@ fn export_line(conn: &rusqlite::Connection, config: &Config, now: i64) -> anyhow
         return Ok(String::new());
     };
     let shown = super::shown(to);
-    Ok(match crate::archive::export::lag_on(conn, to, now)? {
+    Ok(match crate::archive::export::lag_on(conn, to, None, now)? {
         None => format!("\nexport to {shown}: every sealed report exported (lag 0s)\n"),
         Some(secs) => format!(
             "\nexport to {shown}: lag {} (the oldest sealed report not yet exported has waited that long)\n",
@@ -81,6 +98,10 @@ struct WithDamage<'a> {
     #[serde(flatten)]
     status: &'a JobStatus,
     files_outside: u64,
+    /// With `[export] to`: how long the job's oldest sealed report not yet
+    /// exported there has waited (0: all exported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    export_lag_seconds: Option<i64>,
 }
 
 /// An aligned table, times in each job's zone.

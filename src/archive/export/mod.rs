@@ -260,15 +260,21 @@ fn file_name(first: &Unexported, ids: &[i64]) -> String {
 /// received has been sealed, in seconds (0 when it has them all).
 pub fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreError> {
     let key = dest.key();
-    let oldest = store.on_thread(|c| exports::oldest_unexported(c, &key))?;
+    let oldest = store.on_thread(|c| exports::oldest_unexported(c, &key, None))?;
     Ok(oldest.map_or(0, |t| (now - t).max(0)))
 }
 
-/// For `status`: how long the oldest sealed report that `to` has not
-/// received has waited, seconds (`None`: it has them all), read on `conn`.
-pub fn lag_on(conn: &rusqlite::Connection, to: &str, now: i64) -> Result<Option<i64>, ExportError> {
+/// For `status`: how long the oldest sealed report (of `job`, or of all)
+/// that `to` has not received has waited, seconds (`None`: it has them
+/// all), read on `conn`.
+pub fn lag_on(
+    conn: &rusqlite::Connection,
+    to: &str,
+    job: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>, ExportError> {
     let key = Destination::parse(to)?.key();
-    let oldest = exports::oldest_unexported(conn, &key).map_err(StoreError::from)?;
+    let oldest = exports::oldest_unexported(conn, &key, job).map_err(StoreError::from)?;
     Ok(oldest.map(|t| (now - t).max(0)))
 }
 

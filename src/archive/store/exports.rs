@@ -207,10 +207,15 @@ pub fn rows_page(
 }
 
 /// When the oldest sealed report that `destination` has not received
-/// (planned sets included) was sealed, Unix seconds; `None` when every
-/// one is exported. A history not yet migrated to the `exports` table
-/// (read by `status` before any writer opened it) has exported nothing.
-pub fn oldest_unexported(conn: &Connection, destination: &str) -> rusqlite::Result<Option<i64>> {
+/// (planned sets included) was sealed, Unix seconds, of `job` or of all;
+/// `None` when every one is exported. A history not yet migrated to the
+/// `exports` table (read by `status` before any writer opened it) has
+/// exported nothing.
+pub fn oldest_unexported(
+    conn: &Connection,
+    destination: &str,
+    job: Option<&str>,
+) -> rusqlite::Result<Option<i64>> {
     let has_table: bool = conn.query_row(
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'exports'",
         [],
@@ -225,11 +230,11 @@ pub fn oldest_unexported(conn: &Connection, destination: &str) -> rusqlite::Resu
     }
     conn.query_row(
         &format!(
-            "SELECT min(updated_at) FROM reports r WHERE {SEALED}
+            "SELECT min(updated_at) FROM reports r WHERE {SEALED} AND (?2 IS NULL OR job = ?2)
              AND NOT EXISTS (SELECT 1 FROM exports e WHERE e.destination = ?1
                              AND e.report_id = r.id AND e.exported_at IS NOT NULL)"
         ),
-        [destination],
+        rusqlite::params![destination, job],
         |r| r.get(0),
     )
 }
