@@ -77,6 +77,10 @@ fn report(store: &Store, id: i64) -> Result<ReportMeta, ExportError> {
         .ok_or(ExportError::Changed { report_id: id })
 }
 
+/// Exported files are readable by their group (the warehouse's reader
+/// may be another user of it), by no one else.
+const FILE_MODE: u32 = 0o640;
+
 /// Parquet writer properties: Snappy, fixed row groups, `metadata`.
 fn properties(metadata: Vec<KeyValue>) -> WriterProperties {
     WriterProperties::builder()
@@ -94,7 +98,14 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn create(path: &'a Path, schema: SchemaRef, kv: Vec<KeyValue>) -> Result<Self, ExportError> {
-        let file = File::create(path).map_err(|e| ExportError::io(path, e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(path)
+            .map_err(|e| ExportError::io(path, e))?;
         let inner = ArrowWriter::try_new(file, schema, Some(properties(kv)))
             .map_err(|e| ExportError::parquet(path, e))?;
         Ok(Writer { path, inner })
