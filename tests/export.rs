@@ -72,6 +72,16 @@ fn every_cell_of_report_rows_is_in_the_export_with_its_partition_and_type() {
     let said = export(&w, "out", &[]);
     let out = w.dir.path().join("out");
     let types = check_export(&w, &out);
+    for f in walk(&out) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f).expect("stat").permissions().mode();
+        assert_eq!(
+            mode & 0o007,
+            0,
+            "{} readable by others: {mode:o}",
+            f.display()
+        );
+    }
     let files: Vec<&String> = types.keys().collect();
     assert!(
         files.len() >= 4,
