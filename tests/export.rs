@@ -445,3 +445,48 @@ fn the_daemon_exports_on_its_own_and_metrics_and_status_show_the_lag() {
     check_export(&w, &out);
     assert!(d.log_text().contains("exported"), "{}", d.log_text());
 }
+
+#[test]
+fn a_file_over_the_single_put_size_goes_up_as_a_multipart_upload() {
+    let s3 = s3::S3Server::start();
+    s3.create_bucket("analytics");
+    let extra = format!("[export]\nendpoint = \"{}\"\n", s3.endpoint);
+    let w = World::with(FakeConfig::default(), &extra, HOURLY);
+    assert_exit(&w.run(&FETCH_ONE_HOUR), 0);
+    // 24,000 rows of 1,000 incompressible characters: a file of about 24 MiB,
+    // over the 16 MiB of one PUT.
+    let mut rng = fastrand::Rng::with_seed(21);
+    let mut db = w.db();
+    let tx = db.transaction().expect("tx");
+    for n in 0..24_000 {
+        let blob: String = (0..1000).map(|_| rng.alphanumeric()).collect();
+        tx.execute(
+            "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (1, 'Blobs', ?1, ?2)",
+            rusqlite::params![n + 2, serde_json::json!({ "Blob": blob }).to_string()],
+        )
+        .expect("row");
+    }
+    tx.commit().expect("commit");
+    let o = w
+        .cmd()
+        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_ACCESS_KEY)
+        .args(["export", "--to", "s3://analytics/big"])
+        .output()
+        .expect("run export");
+    assert_exit(&o, 0);
+    let mirror_dir = w.dir.path().join("mirror");
+    let keys = mirror(&s3, "analytics", "big", &mirror_dir);
+    let rows_file = keys
+        .iter()
+        .find(|k| k.contains("report_rows/"))
+        .expect("a rows file");
+    let size = std::fs::metadata(mirror_dir.join(rows_file.strip_prefix("big/").expect("prefix")))
+        .expect("stat")
+        .len();
+    assert!(
+        size > 16 << 20,
+        "the file is {size} bytes: not over one PUT"
+    );
+    check_export(&w, &mirror_dir);
+}

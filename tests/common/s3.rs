@@ -95,6 +95,27 @@ impl S3Server {
         Some((status, resp[end + 4..].to_vec()))
     }
 
+    /// The ETag of `bucket/key` (`"<md5>-<parts>"` for a multipart upload).
+    pub fn etag(&self, bucket: &str, key: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let head = format!(
+            "HEAD /{bucket}/{key} HTTP/1.0\r\nHost: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        resp.lines()
+            .find_map(|l| {
+                l.strip_prefix("ETag: ")
+                    .or_else(|| l.strip_prefix("etag: "))
+            })
+            .unwrap_or_else(|| panic!("no ETag for {bucket}/{key}: {resp}"))
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
+
     /// Create `bucket`.
     pub fn create_bucket(&self, bucket: &str) {
         let got = self.request("PUT", &format!("/{bucket}"), &[]);
