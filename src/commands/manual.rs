@@ -134,6 +134,16 @@ const EXAMPLES: &[(Option<&str>, &str, &[&str])] = &[
         &["mna-reportd prune --older-than 400d"],
     ),
     (
+        Some("export"),
+        "Export the rows not yet exported to a directory DuckDB reads:",
+        &["mna-reportd export --to /srv/warehouse/mna"],
+    ),
+    (
+        Some("export"),
+        "Export one job's November to a bucket:",
+        &["mna-reportd export --to s3://analytics-bucket/mna --job hourly-all --since 2026-11-01 --until 2026-12-01"],
+    ),
+    (
         Some("serve"),
         "Serve the page on another port:",
         &["mna-reportd serve --listen 127.0.0.1:8080"],
