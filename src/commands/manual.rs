@@ -141,7 +141,9 @@ const EXAMPLES: &[(Option<&str>, &str, &[&str])] = &[
     (
         Some("export"),
         "Export one job's November to a bucket:",
-        &["mna-reportd export --to s3://analytics-bucket/mna --job hourly-all --since 2026-11-01 --until 2026-12-01"],
+        &[
+            "mna-reportd export --to s3://analytics-bucket/mna --job hourly-all --since 2026-11-01 --until 2026-12-01",
+        ],
     ),
     (
         Some("serve"),
