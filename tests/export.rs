@@ -119,6 +119,8 @@ fn a_second_run_writes_only_reports_sealed_since_and_pruned_reports_keep_their_r
     // `status` reads the lag of the [export] destination, the same "out"
     let w = World::with(FakeConfig::default(), "[export]\nto = \"out\"\n", JOBS);
     let status = || stdout(&w.run(&["status"]));
+    let o = w.run(&["check"]);
+    assert!(stdout(&o).contains("export: to "), "{}", stdout(&o));
     fetched(
         &w,
         "hourly-all",

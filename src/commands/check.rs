@@ -65,6 +65,9 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.storage.database_path().display(),
         config.storage.reports_dir.display()
     );
+    if let Some(line) = export_text(&config) {
+        let _ = writeln!(out, "{line}");
+    }
     let conn = setup::open_readonly(&config)?;
     if let Some(c) = &conn {
         let _ = writeln!(out, "{}", archive_text(c, &config)?);
@@ -115,6 +118,31 @@ fn archive_text(
     } else {
         "archive: every recorded file is inside the reports directory".to_string()
     })
+}
+
+/// With `[export] to`: where the daemon exports, how often, and where the
+/// bucket's keys come from (never the keys). Missing keys are said, not
+/// failed: fetching does not need them.
+fn export_text(config: &crate::config::Config) -> Option<String> {
+    use crate::archive::remote::client;
+    let export = config.export.as_ref()?;
+    let to = export.to.as_deref()?;
+    let keys = match to.strip_prefix("s3://").and_then(|r| r.split('/').next()) {
+        None => String::new(),
+        Some(bucket) => {
+            let settings = crate::archive::export::bucket_settings(config, bucket);
+            let env = |k: &str| std::env::var(k).ok();
+            match client::find_keys(&settings, &env, None) {
+                Ok((_, source)) => format!("; bucket keys from {source}"),
+                Err(e) => format!("; no bucket keys: {e}"),
+            }
+        }
+    };
+    Some(format!(
+        "export: to {} every {}{keys}",
+        super::shown(to),
+        crate::domain::human::duration(export.interval)
+    ))
 }
 
 /// Whether the page's token (`[web] token_file`) can be read, as `run` and

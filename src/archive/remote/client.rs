@@ -79,6 +79,19 @@ pub enum KeysSource {
     Fallback,
 }
 
+impl std::fmt::Display for KeysSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeysSource::Files => "access_key_id_file and secret_access_key_file",
+            KeysSource::CredentialsDirectory => {
+                "$CREDENTIALS_DIRECTORY/s3_access_key_id and s3_secret_access_key"
+            }
+            KeysSource::Environment => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            KeysSource::Fallback => "the account's Tencent Cloud key",
+        })
+    }
+}
+
 fn read_key(path: &Path) -> Result<SecretString, ClientError> {
     let meta = std::fs::metadata(path).map_err(|source| ClientError::KeyFile {
         path: path.to_path_buf(),
