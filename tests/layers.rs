@@ -37,7 +37,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("fetch/setup.rs", "commands"),
     ("serve/api.rs", "fetch"),
     ("serve/calendar.rs", "fetch"),
-    ("serve/monitor.rs", "fetch"),
 ];
 
 fn allowed(folder: &str) -> Option<&'static [&'static str]> {

@@ -7,7 +7,8 @@
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
 
-use crate::archive::store::devices::{self, Listing};
+use crate::archive::store::Reader;
+use crate::archive::store::devices::Listing;
 use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
@@ -97,12 +98,9 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
 /// The archive's damage the history shows: reports recording a file
 /// outside the reports directory.
-fn archive_text(
-    conn: &rusqlite::Connection,
-    config: &crate::config::Config,
-) -> anyhow::Result<String> {
+fn archive_text(conn: &Reader, config: &crate::config::Config) -> anyhow::Result<String> {
     let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
-    let outside = crate::archive::store::outside::files_outside(conn, &archive.prefix())?;
+    let outside = conn.files_outside(&archive.prefix())?;
     let n: u64 = outside.values().sum();
     Ok(if n > 0 {
         crate::archive::store::outside::damage_text(n, &archive, &config.storage.database_path())
@@ -146,7 +144,7 @@ fn describe_job(
     out: &mut String,
     job: &std::sync::Arc<Job>,
     now: Timestamp,
-    conn: Option<&rusqlite::Connection>,
+    conn: Option<&Reader>,
     limit: std::num::NonZeroU32,
 ) -> anyhow::Result<()> {
     let _ = writeln!(
@@ -179,7 +177,7 @@ fn describe_job(
     );
     if job.discovery.is_some() {
         let listing = match conn {
-            Some(c) => devices::listing(c, &job.name)?,
+            Some(c) => c.device_listing(&job.name)?,
             None => None,
         };
         let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
@@ -230,7 +228,7 @@ fn describe_job(
     // reports. The oldest and newest not done are found by cutting it in parts.
     let dues = [crate::archive::missing::Due::new(job, now)];
     let due_count = dues[0].expected();
-    let (todo, newest, oldest) = crate::archive::missing::newest_and_oldest(conn, &dues)?;
+    let (todo, newest, oldest) = conn.newest_and_oldest_missing(&dues)?;
     match (oldest, newest) {
         (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(

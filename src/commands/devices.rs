@@ -3,7 +3,8 @@
 //! discovering job's devices from the API first (every device of the
 //! account when no job discovers).
 
-use crate::archive::store::devices::{self, DeviceRow};
+use crate::archive::store::Reader;
+use crate::archive::store::devices::DeviceRow;
 use crate::commands::cli::{DevicesArgs, TableFormat};
 use crate::commands::exit::Exit;
 use crate::config::{Discovery, Job, Scope};
@@ -69,7 +70,7 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
     let conn = setup::open_readonly(&config)?;
     let all = || -> anyhow::Result<Vec<DeviceRow>> {
         Ok(match &conn {
-            Some(conn) => devices::all(conn)?,
+            Some(conn) => conn.device_inventory()?,
             None => Vec::new(),
         })
     };
@@ -97,18 +98,18 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
 
 /// Why a discovering `job` reports on no device after a listing (`None`
 /// when it has some): its scope holds none, or `exclude` leaves none.
-fn why_no_device(conn: &rusqlite::Connection, job: &Job) -> anyhow::Result<Option<String>> {
+fn why_no_device(conn: &Reader, job: &Job) -> anyhow::Result<Option<String>> {
     let Some(d) = &job.discovery else {
         return Ok(None);
     };
-    if !devices::known(conn, d)?.is_empty() {
+    if !conn.known_devices(d)?.is_empty() {
         return Ok(None);
     }
     let unexcluded = Discovery {
         exclude: Vec::new(),
         ..d.clone()
     };
-    let listed = devices::known(conn, &unexcluded)?.len();
+    let listed = conn.known_devices(&unexcluded)?.len();
     let kind = match d.device_type {
         Some(1) => "own ",
         Some(2) => "third-party ",
@@ -170,12 +171,12 @@ const CSV_BATCH: i64 = 1_000;
 
 /// The inventory as CSV to `out`, a batch of rows at a time (memory stays
 /// flat whatever the fleet); server text escaped, formulas neutralised.
-fn csv_out(conn: Option<&rusqlite::Connection>, out: impl std::io::Write) -> anyhow::Result<()> {
+fn csv_out(conn: Option<&Reader>, out: impl std::io::Write) -> anyhow::Result<()> {
     let mut w = super::SafeCsv::new(std::io::BufWriter::new(out), &COLUMNS);
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
     let mut after = String::new();
     while let Some(conn) = conn {
-        let batch = devices::page_after(conn, &after, CSV_BATCH)?;
+        let batch = conn.devices_after(&after, CSV_BATCH)?;
         let Some(last) = batch.last() else { break };
         after = last.device_id.clone();
         for r in batch {

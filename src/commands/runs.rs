@@ -3,7 +3,7 @@
 //! are the columns, `jobs` a list) or CSV (the same columns, `jobs` as the
 //! JSON list the table stores, with a header row).
 
-use crate::archive::store::runs::{self, COLUMNS, RunRow};
+use crate::archive::store::runs::{COLUMNS, RunRow};
 use crate::commands::cli::{RunsArgs, TableFormat};
 use crate::commands::exit::Exit;
 use crate::config::Config;
@@ -19,7 +19,7 @@ pub fn run(config_flag: Option<&Path>, args: RunsArgs) -> anyhow::Result<Exit> {
     let conn = setup::open_readonly(&config)?;
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
     let rows = match &conn {
-        Some(c) => runs::list(c, args.job.as_deref(), limit)?,
+        Some(c) => c.runs(args.job.as_deref(), limit)?,
         None => Vec::new(),
     };
     // A job neither in the config nor in any run is a typo: say so and list the jobs.

@@ -7,7 +7,7 @@
 
 use crate::archive::root::ArchiveRoot;
 use crate::archive::status::{self, JobStatus};
-use crate::archive::store::outside;
+use crate::archive::store::{Reader, outside};
 use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::commands::exit::Exit;
 use crate::config::Config;
@@ -20,20 +20,15 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
     let now = Timestamp::now();
     let conn = match setup::open_readonly(&config)? {
         Some(c) => c,
-        // No history yet: an empty in-memory one with the same tables.
-        None => {
-            let mut c = rusqlite::Connection::open_in_memory()?;
-            crate::archive::store::migrate(&mut c).map_err(anyhow::Error::msg)?;
-            c
-        }
+        // No history yet: an empty one with the same tables.
+        None => Reader::empty()?,
     };
-    let rows: Vec<JobStatus> = config
-        .jobs
-        .iter()
-        .map(|j| status::job_status(&conn, j, now))
-        .collect::<rusqlite::Result<_>>()?;
+    let mut rows: Vec<JobStatus> = Vec::with_capacity(config.jobs.len());
+    for j in &config.jobs {
+        rows.push(status::job_status(&conn, j, now)?);
+    }
     let archive = ArchiveRoot::new(&config.storage.reports_dir);
-    let outside = outside::files_outside(&conn, &archive.prefix())?;
+    let outside = conn.files_outside(&archive.prefix())?;
     let text = match args.format {
         StatusFormat::Json => {
             let rows: Vec<WithDamage<'_>> = rows

@@ -6,6 +6,7 @@
 //! the next start and exit 0 (see [`signals`]). The loop itself pings the
 //! systemd watchdog.
 
+mod health;
 pub mod notify;
 pub mod signals;
 pub mod timetable;
@@ -301,7 +302,7 @@ impl Daemon {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
         let s = &done.summary;
-        self.health.note_fire(&done.job, s);
+        self.health.note_fire(&done.job, &health::of_fire(s));
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {

@@ -147,7 +147,7 @@ pub fn engine(
 }
 
 /// Open the history read-only if it exists (for `check` and dry runs, which write nothing).
-pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connection>> {
+pub fn open_readonly(config: &Config) -> anyhow::Result<Option<store::Reader>> {
     let path = config.storage.database_path();
     if !path.exists() {
         return Ok(None);

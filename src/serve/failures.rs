@@ -5,10 +5,10 @@
 //! history inside the horizon, never the horizon's planned reports.
 
 use crate::archive::missing;
+use crate::archive::store::{Reader, StoreError};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use jiff::Timestamp;
-use rusqlite::Connection;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -41,18 +41,18 @@ pub struct Page {
 /// The failed and missing reports of `jobs` at `now`, newest first: the
 /// horizon counted and halved down to the page ([`missing::page`]).
 pub fn failures(
-    conn: &Connection,
+    conn: &Reader,
     jobs: &[Arc<Job>],
     now: Timestamp,
     offset: usize,
     limit: usize,
-) -> rusqlite::Result<Page> {
+) -> Result<Page, StoreError> {
     let dues: Vec<missing::Due> = jobs
         .iter()
         .filter(|j| j.enabled)
         .map(|j| missing::Due::new(j, now))
         .collect();
-    let page = missing::page(conn, &dues, offset as u64, limit)?;
+    let page = conn.failures_page(&dues, offset as u64, limit)?;
     let items = page
         .items
         .into_iter()
