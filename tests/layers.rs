@@ -32,9 +32,7 @@ const EDGES: &[(&str, &[&str])] = &[
 const EXCEPTIONS: &[(&str, &str)] = &[
     ("archive/missing/tests.rs", "fetch"),
     ("archive/status.rs", "fetch"),
-    ("daemon/mod.rs", "commands"),
     ("fetch/progress.rs", "daemon"),
-    ("fetch/setup.rs", "commands"),
     ("serve/api.rs", "fetch"),
     ("serve/calendar.rs", "fetch"),
 ];

@@ -9,7 +9,7 @@
 
 use crate::archive::store::Reader;
 use crate::archive::store::devices::Listing;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use crate::domain::schedule;
@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut out = String::new();
     let _ = writeln!(
@@ -74,7 +74,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let mut demands = Vec::new();
     for job in &config.jobs {
         let job = match &conn {
-            Some(c) => discovery::job_now(c, &std::sync::Arc::new(job.clone()))?,
+            Some(c) => c.read(|c| discovery::job_now(c, &std::sync::Arc::new(job.clone())))?,
             None => std::sync::Arc::new(job.clone()),
         };
         describe_job(&mut out, &job, now, conn.as_ref(), config.api.rate_limit)?;
@@ -98,7 +98,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
 /// The archive's damage the history shows: reports recording a file
 /// outside the reports directory.
-fn archive_text(conn: &Reader, config: &crate::config::Config) -> anyhow::Result<String> {
+fn archive_text(conn: &Reader, config: &crate::config::Config) -> super::exit::Result<String> {
     let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
     let outside = conn.files_outside(&archive.prefix())?;
     let n: u64 = outside.values().sum();
@@ -111,7 +111,7 @@ fn archive_text(conn: &Reader, config: &crate::config::Config) -> anyhow::Result
 
 /// Whether the page's token (`[web] token_file`) can be read, as `run` and
 /// `serve` will read it; a line about it in `out`.
-fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), UsageError> {
+fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usage> {
     let Some(web) = &config.web else {
         return Ok(());
     };
@@ -135,7 +135,7 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
         }
         Err(e) => {
             let _ = writeln!(out, "web: the token is not usable (see the error below)");
-            Err(UsageError(e.to_string()))
+            Err(Usage::Access(e.into()))
         }
     }
 }
@@ -146,7 +146,7 @@ fn describe_job(
     now: Timestamp,
     conn: Option<&Reader>,
     limit: std::num::NonZeroU32,
-) -> anyhow::Result<()> {
+) -> super::exit::Result<()> {
     let _ = writeln!(
         out,
         "\njob {}{}: {} reports, window {}, step {}, zone {}, lag {}, catch-up {}",

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// (job names cannot hold parentheses).
 pub const ACCOUNT_LISTING: &str = "(account)";
 
-pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut failed = false;
     if args.refresh {
@@ -68,7 +68,7 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
         }
     }
     let conn = setup::open_readonly(&config)?;
-    let all = || -> anyhow::Result<Vec<DeviceRow>> {
+    let all = || -> super::exit::Result<Vec<DeviceRow>> {
         Ok(match &conn {
             Some(conn) => conn.device_inventory()?,
             None => Vec::new(),
@@ -98,7 +98,7 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
 
 /// Why a discovering `job` reports on no device after a listing (`None`
 /// when it has some): its scope holds none, or `exclude` leaves none.
-fn why_no_device(conn: &Reader, job: &Job) -> anyhow::Result<Option<String>> {
+fn why_no_device(conn: &Reader, job: &Job) -> super::exit::Result<Option<String>> {
     let Some(d) = &job.discovery else {
         return Ok(None);
     };
@@ -171,7 +171,7 @@ const CSV_BATCH: i64 = 1_000;
 
 /// The inventory as CSV to `out`, a batch of rows at a time (memory stays
 /// flat whatever the fleet); server text escaped, formulas neutralised.
-fn csv_out(conn: Option<&Reader>, out: impl std::io::Write) -> anyhow::Result<()> {
+fn csv_out(conn: Option<&Reader>, out: impl std::io::Write) -> super::exit::Result<()> {
     let mut w = super::SafeCsv::new(std::io::BufWriter::new(out), &COLUMNS);
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
     let mut after = String::new();
@@ -195,7 +195,10 @@ fn csv_out(conn: Option<&Reader>, out: impl std::io::Write) -> anyhow::Result<()
 }
 
 /// Whether `e` is a write to a reader that has gone (`| head`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+fn is_broken_pipe(e: &super::exit::Error) -> bool {
+    let super::exit::Error::Failed(e) = e else {
+        return false;
+    };
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

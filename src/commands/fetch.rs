@@ -9,7 +9,7 @@
 use crate::archive::store::query;
 use crate::archive::store::runs::RunTrigger;
 use crate::commands::cli::FetchArgs;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{self, Exit, Usage};
 use crate::config::Job;
 use crate::daemon::signals;
 use crate::domain::report::Trigger;
@@ -79,22 +79,22 @@ fn count(windows: &[(Arc<Job>, Vec<Window>)]) -> u64 {
 }
 
 /// The windows `args` asks for at `now`.
-fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Result<Plan> {
+fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> exit::Result<Plan> {
     let mut ranges = Vec::new();
     let mut future = BTreeSet::new();
     let mut size: u64 = 0;
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
         for job in jobs {
             let zone = job.cadence.zone();
-            let usage = |e: crate::domain::timearg::TimeArgError| UsageError(e.to_string());
-            if from.resolve(zone, now).map_err(usage)? >= to.resolve(zone, now).map_err(usage)? {
-                return Err(UsageError(format!(
-                    "--from {from} must be before --to {to}\n  fix: give the earlier time as --from"
-                ))
+            if from.resolve(zone, now)? >= to.resolve(zone, now)? {
+                return Err(Usage::RangeBackwards {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                }
                 .into());
             }
-            let from = from.resolve(zone, now).map_err(usage)?;
-            let to = to.resolve(zone, now).map_err(usage)?;
+            let from = from.resolve(zone, now)?;
+            let to = to.resolve(zone, now)?;
             // No window ending after now is complete: none is planned.
             if to > now {
                 future.insert(job.lag);
@@ -105,10 +105,10 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
         }
     }
     if size > MAX_RANGE_REPORTS {
-        return Err(UsageError(format!(
-            "--from/--to asks for about {size} reports, more than {MAX_RANGE_REPORTS} at once\n  \
-             fix: split the range into several fetches (e.g. a month at a time)"
-        ))
+        return Err(Usage::RangeTooLarge {
+            size,
+            max: MAX_RANGE_REPORTS,
+        }
         .into());
     }
     let (mut work, mut later) = (Vec::new(), Vec::new());
@@ -140,7 +140,7 @@ pub async fn run(
     args: FetchArgs,
     quiet: bool,
     verbose: u8,
-) -> anyhow::Result<Exit> {
+) -> exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
@@ -154,7 +154,8 @@ pub async fn run(
             Some(c) if discovering => jobs
                 .iter()
                 .map(|j| discovery::job_now(c, j))
-                .collect::<rusqlite::Result<Vec<_>>>()?,
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(crate::archive::store::StoreError::from)?,
             _ => jobs,
         };
         if discovering {
@@ -172,7 +173,9 @@ pub async fn run(
         // A first pass counts, holding one batch at a time; the second lists.
         let mut n = 0;
         for batch in plan.batches() {
-            n += todo(batch)?.len() as u64;
+            n += todo(batch)
+                .map_err(crate::archive::store::StoreError::from)?
+                .len() as u64;
         }
         let limit = config.api.rate_limit;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -183,7 +186,12 @@ pub async fn run(
             estimate::describe(n, limit)
         );
         for batch in plan.batches() {
-            if print_dry_run(&mut out, &todo(batch)?).is_err() {
+            if print_dry_run(
+                &mut out,
+                &todo(batch).map_err(crate::archive::store::StoreError::from)?,
+            )
+            .is_err()
+            {
                 break; // the reader went away
             }
         }
@@ -198,7 +206,8 @@ pub async fn run(
             let known = jobs
                 .iter()
                 .map(|j| discovery::job_now(&c, j))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(crate::archive::store::StoreError::from)?;
             planned(&known, &args, now)?
         }
         _ => planned(&jobs, &args, now)?,

@@ -15,7 +15,7 @@ use crate::fetch::setup;
 use jiff::Timestamp;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let now = Timestamp::now();
     let conn = match setup::open_readonly(&config)? {
@@ -25,7 +25,7 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit>
     };
     let mut rows: Vec<JobStatus> = Vec::with_capacity(config.jobs.len());
     for j in &config.jobs {
-        rows.push(status::job_status(&conn, j, now)?);
+        rows.push(conn.read(|c| status::job_status(c, j, now))?);
     }
     let archive = ArchiveRoot::new(&config.storage.reports_dir);
     let outside = conn.files_outside(&archive.prefix())?;

@@ -8,13 +8,14 @@
 
 mod health;
 pub mod notify;
+mod start;
+pub use start::StartError;
 pub mod signals;
 pub mod timetable;
 
 use crate::archive::status::{self, JobStatus};
 use crate::archive::store::runs::RunTrigger;
 use crate::archive::store::{self, query};
-use crate::commands::exit::Exit;
 use crate::config::{self, Config, Job};
 use crate::fetch::discovery;
 use crate::fetch::engine::{Control, Engine, Summary};
@@ -22,6 +23,7 @@ use crate::fetch::plan;
 use crate::fetch::progress;
 use crate::fetch::record::{self, RunRecord};
 use crate::fetch::setup;
+use crate::serve::auth::AccessError;
 use crate::serve::listener::{Shutdown, hosts::HostPolicy};
 use crate::serve::monitor::{self, Health};
 use jiff::Timestamp;
@@ -87,11 +89,11 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 /// what. Given by the layer above, which this one does not import.
 /// The page's routes, which show what the daemon's health knows (why a fire stopped).
 pub type ExtraRoutes =
-    fn(&Config, Arc<Health>) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
+    fn(&Config, Arc<Health>) -> Result<Option<(std::net::SocketAddr, axum::Router)>, AccessError>;
 
 /// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
 /// (on the metrics listener when they share its address).
-pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> Result<(), StartError> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
     let health = Arc::new(Health::new(
@@ -109,7 +111,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         signals::reload_requests(),
         signals::stop_on_signal(ctl.clone(), signals::DAEMON_GRACE),
     ) else {
-        anyhow::bail!("cannot install signal handlers");
+        return Err(anyhow::anyhow!("cannot install signal handlers").into());
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
@@ -169,7 +171,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
     notify::stopping();
     d.shutdown(&mut done_rx).await;
     stop_listener.stop.cancel();
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 /// Start the `[metrics]` listener (with the page when it shares the

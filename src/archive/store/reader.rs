@@ -98,6 +98,23 @@ impl Reader {
         r.map_err(|e| sql_error(&self.path, e))
     }
 
+    /// Run `f`, a reader of the history the store does not name (the
+    /// fetch side's: discovery, status), its error typed.
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.answer(f(&self.conn))
+    }
+
+    /// The recorded reports matching `filter`, newest window first.
+    pub fn history(
+        &self,
+        filter: &super::query::HistoryFilter,
+    ) -> Result<Vec<super::query::ReportRow>, StoreError> {
+        self.answer(super::query::history(&self.conn, filter))
+    }
+
     /// The connection, for the readers beside this one.
     pub(super) fn conn(&self) -> &Connection {
         &self.conn
