@@ -147,6 +147,37 @@ fn describe_job(
     conn: Option<&Reader>,
     limit: std::num::NonZeroU32,
 ) -> super::exit::Result<()> {
+    header_text(out, job);
+    if job.discovery.is_some() {
+        let listing = match conn {
+            Some(c) => c.device_listing(&job.name)?,
+            None => None,
+        };
+        let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
+    }
+    let schedule = job
+        .schedule
+        .as_ref()
+        .map(|s| format!("cron {:?}", s.as_str()))
+        .unwrap_or_else(|| "every window end + lag".to_string());
+    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
+        .into_iter()
+        .map(|t| {
+            t.to_zoned(job.cadence.zone().clone())
+                .strftime("%Y-%m-%d %H:%M:%S%:z")
+                .to_string()
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  schedule: {schedule}; next fires: {}",
+        fires.join(", ")
+    );
+    due_text(out, job, now, conn, limit)
+}
+
+/// The job's cadence, targets and regions.
+fn header_text(out: &mut String, job: &Job) {
     let _ = writeln!(
         out,
         "\njob {}{}: {} reports, window {}, step {}, zone {}, lag {}, catch-up {}",
@@ -175,31 +206,16 @@ fn describe_job(
         targets_text(job, &targets),
         regions.join(", ")
     );
-    if job.discovery.is_some() {
-        let listing = match conn {
-            Some(c) => c.device_listing(&job.name)?,
-            None => None,
-        };
-        let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
-    }
-    let schedule = job
-        .schedule
-        .as_ref()
-        .map(|s| format!("cron {:?}", s.as_str()))
-        .unwrap_or_else(|| "every window end + lag".to_string());
-    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
-        .into_iter()
-        .map(|t| {
-            t.to_zoned(job.cadence.zone().clone())
-                .strftime("%Y-%m-%d %H:%M:%S%:z")
-                .to_string()
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "  schedule: {schedule}; next fires: {}",
-        fires.join(", ")
-    );
+}
+
+/// What `job` has due now, and how long fetching it takes at `limit`.
+fn due_text(
+    out: &mut String,
+    job: &Job,
+    now: Timestamp,
+    conn: Option<&Reader>,
+    limit: std::num::NonZeroU32,
+) -> super::exit::Result<()> {
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).

@@ -27,9 +27,7 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<E
     let (older_than, source) = match (args.older_than, config.storage.retention) {
         (Some(d), _) => (d, "--older-than"),
         (None, Some(d)) => (d, "[storage] retention"),
-        (None, None) => {
-            return Err(Usage::PruneNoAge.into());
-        }
+        (None, None) => return Err(Usage::PruneNoAge.into()),
     };
     let secs = i64::try_from(older_than.as_secs()).map_err(|_| Usage::PruneTooLong)?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;
@@ -59,6 +57,21 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<E
     }
     let _ = writeln!(
         std::io::stdout().lock(),
+        "{}",
+        summary_text(&p, verb, older_than, source, &config.storage.reports_dir)
+    );
+    Ok(Exit::Ok)
+}
+
+/// The line that says what was pruned (or would be), and why some was not.
+fn summary_text(
+    p: &prune::Pruned,
+    verb: &str,
+    older_than: std::time::Duration,
+    source: &str,
+    reports_dir: &Path,
+) -> String {
+    format!(
         "{verb} {} reports ({} files, {}{}{}) whose window ended more than {} ago ({source}){}",
         p.reports,
         p.files_deleted,
@@ -81,11 +94,10 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<E
             format!(
                 "\n{} reports skipped: their row records a file outside the reports directory {} (never deleted)\n  fix: run `mna-reportd check` and follow what it says about them",
                 p.outside,
-                config.storage.reports_dir.display()
+                reports_dir.display()
             )
         } else {
             String::new()
         }
-    );
-    Ok(Exit::Ok)
+    )
 }
