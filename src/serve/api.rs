@@ -119,7 +119,7 @@ fn job_of(conn: &Reader, site: &Site, name: &str) -> Result<Arc<Job>, ApiError> 
         .config
         .job(name)
         .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))?;
-    discovery::job_now(conn, &Arc::new(job.clone())).map_err(ApiError::database)
+    Ok(conn.read(|c| discovery::job_now(c, &Arc::new(job.clone())))?)
 }
 
 /// Every job of the config, with the targets it has now.
@@ -127,7 +127,7 @@ fn jobs_now(conn: &Reader, site: &Site) -> Result<Vec<Arc<Job>>, ApiError> {
     site.config
         .jobs
         .iter()
-        .map(|j| discovery::job_now(conn, &Arc::new(j.clone())).map_err(ApiError::database))
+        .map(|j| Ok(conn.read(|c| discovery::job_now(c, &Arc::new(j.clone())))?))
         .collect()
 }
 
@@ -220,7 +220,7 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
         let mut jobs = Vec::new();
         for job in jobs_now(conn, site)? {
             let job = &*job;
-            let st = status::job_status(conn, job, now).map_err(ApiError::database)?;
+            let st = conn.read(|c| status::job_status(c, job, now))?;
             jobs.push(JobView {
                 last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
                 stopped: site.stopped(&job.name),

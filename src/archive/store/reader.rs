@@ -18,8 +18,9 @@ pub struct Reader {
     path: PathBuf,
 }
 
-/// The readers of the fetch side (discovery, status, planning) still take
-/// the connection itself; through this they take a [`Reader`] unchanged.
+/// `fetch`'s dry run (commands/fetch.rs) still hands the connection itself
+/// to discovery and planning; through this it takes a [`Reader`] unchanged.
+/// Everything else reads through the methods, or [`Reader::read`].
 impl std::ops::Deref for Reader {
     type Target = Connection;
 
