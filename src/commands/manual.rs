@@ -48,99 +48,142 @@ fn example(out: &mut String, what: &str, lines: &[&str]) {
     out.push_str(".RE\n.fi\n");
 }
 
-/// The examples of `command` (`None`: the program's page).
-fn examples(command: Option<&str>) -> Vec<(&'static str, Vec<&'static str>)> {
-    match command {
-        None => vec![
+/// An example: what it does, and its command lines.
+type Example = (&'static str, &'static [&'static str]);
+
+/// The examples of each page (`None`: the program's page).
+const EXAMPLES: &[(Option<&str>, &[Example])] = &[
+    (
+        None,
+        &[
             (
                 "Check a job file, then fetch the reports that are due for every job:",
-                vec![
+                &[
                     "mna-reportd --config ./config.toml check",
                     "mna-reportd --config ./config.toml fetch --all",
                 ],
             ),
             (
                 "Run as the packaged service and read its log:",
-                vec![
+                &[
                     "systemctl enable --now mna-reportd",
                     "journalctl -u mna-reportd -f",
                 ],
             ),
         ],
-        Some("run") => vec![(
+    ),
+    (
+        Some("run"),
+        &[(
             "Run in the foreground with debug logs:",
-            vec!["mna-reportd --config ./config.toml -v run"],
+            &["mna-reportd --config ./config.toml -v run"],
         )],
-        Some("check") => vec![(
+    ),
+    (
+        Some("check"),
+        &[(
             "Validate the packaged config after an edit, then reload the daemon:",
-            vec![
+            &[
                 "sudo -u mna-reportd mna-reportd check",
                 "systemctl reload mna-reportd",
             ],
         )],
-        Some("fetch") => vec![
+    ),
+    (
+        Some("fetch"),
+        &[
             (
                 "Fetch what is due for one job:",
-                vec!["mna-reportd fetch --job hourly-all"],
+                &["mna-reportd fetch --job hourly-all"],
             ),
             (
                 "Backfill November (local dates in the job's zone), showing the plan first:",
-                vec![
+                &[
                     "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01 --dry-run",
                     "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01",
                 ],
             ),
         ],
-        Some("history") => vec![
+    ),
+    (
+        Some("history"),
+        &[
             (
                 "The failures of the last two hours:",
-                vec!["mna-reportd history --status failed --since 2h"],
+                &["mna-reportd history --status failed --since 2h"],
             ),
             (
                 "One job's reports as CSV:",
-                vec!["mna-reportd history --job hourly-all --format csv > hourly.csv"],
+                &["mna-reportd history --job hourly-all --format csv > hourly.csv"],
             ),
         ],
-        Some("status") => vec![(
-            "Per job, as JSON:",
-            vec!["mna-reportd status --format json"],
-        )],
-        Some("runs") => vec![
+    ),
+    (
+        Some("status"),
+        &[("Per job, as JSON:", &["mna-reportd status --format json"])],
+    ),
+    (
+        Some("runs"),
+        &[
             (
                 "Did last night's runs happen, and how did they end?",
-                vec!["mna-reportd runs --limit 10"],
+                &["mna-reportd runs --limit 10"],
             ),
             (
                 "One job's fires as JSON:",
-                vec!["mna-reportd runs --job hourly-all --format json"],
+                &["mna-reportd runs --job hourly-all --format json"],
             ),
         ],
-        Some("devices") => vec![(
+    ),
+    (
+        Some("devices"),
+        &[(
             "List the devices from the API, then show the inventory:",
-            vec!["mna-reportd devices --refresh"],
+            &["mna-reportd devices --refresh"],
         )],
-        Some("prune") => vec![
+    ),
+    (
+        Some("prune"),
+        &[
             (
                 "What [storage] retention would delete now:",
-                vec!["mna-reportd prune --dry-run"],
+                &["mna-reportd prune --dry-run"],
             ),
             (
                 "Delete the files of reports older than 400 days:",
-                vec!["mna-reportd prune --older-than 400d"],
+                &["mna-reportd prune --older-than 400d"],
             ),
         ],
-        Some("serve") => vec![(
+    ),
+    (
+        Some("serve"),
+        &[(
             "Serve the page on another port:",
-            vec!["mna-reportd serve --listen 127.0.0.1:8080"],
+            &["mna-reportd serve --listen 127.0.0.1:8080"],
         )],
-        Some("completions") => vec![(
+    ),
+    (
+        Some("completions"),
+        &[(
             "Install the bash completion for this user:",
-            vec![
+            &[
                 "mna-reportd completions bash > ~/.local/share/bash-completion/completions/mna-reportd",
             ],
         )],
-        Some(_) => Vec::new(),
-    }
+    ),
+];
+
+/// The examples of `command` (`None`: the program's page).
+fn examples(command: Option<&str>) -> Vec<(&'static str, Vec<&'static str>)> {
+    EXAMPLES
+        .iter()
+        .find(|(c, _)| *c == command)
+        .map(|(_, ex)| {
+            ex.iter()
+                .map(|(what, lines)| (*what, lines.to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// CONFIGURATION, ENVIRONMENT, FILES and EXAMPLES of a section-1 page
