@@ -3,7 +3,7 @@
 //! engine. Shared by every command that needs them.
 
 use crate::archive::root::{ArchiveRoot, RelPath};
-use crate::archive::store::{self, Store, reports};
+use crate::archive::store::{self, Store};
 use crate::config::{self, Config, Job};
 use crate::fetch::engine::Engine;
 use crate::tencent::api::{self, Client};
@@ -80,7 +80,7 @@ pub fn select_jobs(
 /// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
 pub fn sweep_parts(store: &Store, reports_dir: &Path) {
     let archive = ArchiveRoot::new(reports_dir);
-    let keep: HashSet<RelPath> = match store.on_thread(reports::claimed_file_paths) {
+    let keep: HashSet<RelPath> = match store.claimed_file_paths() {
         // A claim's path outside the archive has no part file in it.
         Ok(k) => k
             .iter()
@@ -117,7 +117,7 @@ pub const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
     warn_if_foreign_state_dir(&config.storage.state_dir);
     let store = Store::open(&config.storage.database_path())?;
-    let released = store.on_thread(|c| reports::release_dead_claims(c, store::now()))?;
+    let released = store.release_dead_claims()?;
     if released > 0 {
         warn!(
             released,
