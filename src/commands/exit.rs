@@ -178,3 +178,64 @@ impl From<AccessError> for Error {
 
 /// What a command returns.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::StartError;
+
+    fn damaged() -> HistoryDamaged {
+        HistoryDamaged {
+            path: PathBuf::from("/s/history.db"),
+            detail: "file is not a database".into(),
+        }
+    }
+
+    /// Each typed error of the layers below keeps the exit code the
+    /// downcasts gave it: 2 for what the operator must fix first, else 1.
+    #[test]
+    fn each_error_has_its_documented_code() {
+        let config = crate::config::parse("[[jobs]]\n", std::path::Path::new("/c.toml"))
+            .expect_err("a job without a name");
+        let usage: [Error; 6] = [
+            Usage::PruneNoAge.into(),
+            config.into(),
+            CredentialError::NotFound { tried: Vec::new() }.into(),
+            damaged().into(),
+            StoreError::Damaged(damaged()).into(),
+            StartError::Store(StoreError::Damaged(damaged())).into(),
+        ];
+        for e in &usage {
+            assert_eq!(e.code(), Exit::Usage, "{e}");
+        }
+        let failed: [Error; 4] = [
+            anyhow::anyhow!("the network went away").into(),
+            StoreError::CreateDir {
+                path: PathBuf::from("/s"),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            }
+            .into(),
+            StartError::Failed(anyhow::anyhow!("cannot listen")).into(),
+            std::io::Error::from(std::io::ErrorKind::BrokenPipe).into(),
+        ];
+        for e in &failed {
+            assert_eq!(e.code(), Exit::Failed, "{e}");
+        }
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Signal(15).code(), 143);
+    }
+
+    /// A usage mistake reads as its message, with its fix, and nothing else.
+    #[test]
+    fn a_usage_mistake_reads_as_its_message() {
+        let e: Error = Usage::RangeBackwards {
+            from: "2026-11-02".into(),
+            to: "2026-11-01".into(),
+        }
+        .into();
+        assert_eq!(
+            e.report(),
+            "--from 2026-11-02 must be before --to 2026-11-01\n  fix: give the earlier time as --from"
+        );
+    }
+}
