@@ -34,7 +34,6 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ("archive/status.rs", "fetch"),
     ("fetch/progress.rs", "daemon"),
     ("serve/api.rs", "fetch"),
-    ("serve/calendar.rs", "fetch"),
 ];
 
 fn allowed(folder: &str) -> Option<&'static [&'static str]> {

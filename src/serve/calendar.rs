@@ -7,7 +7,6 @@
 use crate::archive::store::{Reader, StoreError};
 use crate::config::Job;
 use crate::domain::window::Window;
-use crate::fetch::plan;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -193,7 +192,8 @@ pub fn cells(
         e.1 = Some(c.first_id);
         e.2 += c.count;
     }
-    let cutoff = plan::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
+    // Due once its end plus the lag has passed (a fire's cutoff).
+    let cutoff = crate::domain::window::sub(now, job.lag).map_or(i64::MIN, |c| c.as_second());
     let horizon = crate::domain::window::sub(now, job.catch_up).map_or(i64::MIN, |h| h.as_second());
     Ok(Some(
         windows

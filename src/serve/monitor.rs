@@ -246,9 +246,9 @@ fn writable(path: &Path) -> Result<(), ProbeError> {
 }
 
 /// Prove the database at `path` takes a write: the file and its directory
-/// (where SQLite keeps its WAL) are writable, and a connection commits a
-/// tiny change within [`PROBE_TIMEOUT`] (a stuck writer holding the lock
-/// fails it).
+/// (where SQLite keeps its WAL) are writable, and the store commits a
+/// tiny change within [`PROBE_TIMEOUT`] ([`crate::archive::store::probe`]:
+/// a stuck writer holding the lock fails it).
 pub fn probe_db(path: &Path) -> Result<(), ProbeError> {
     writable(path)?;
     if let Some(dir) = path.parent() {
