@@ -236,6 +236,29 @@ async fn fetch_inner(
     part: &RelPath,
     limits: &Limits,
 ) -> Result<Received, DownloadError> {
+    let resp = request(http, url, limits).await?;
+    let status = resp.status().as_u16();
+    let expected = resp.content_length();
+    let mut sink = open_sink(root, part, expected).await?;
+    let got = receive(resp, &mut sink, expected, limits).await?;
+    let written = sink.finish().await.map_err(io("write"))?;
+    Ok(Received {
+        path: part.clone(),
+        file: written.out,
+        bytes: got,
+        sha256: written.sha256,
+        http_status: status,
+        body: written.body,
+    })
+}
+
+/// The answer to a GET of `url` (http or https), once its status says a
+/// body of at most `limits.max_size` follows.
+async fn request(
+    http: &reqwest::Client,
+    url: &str,
+    limits: &Limits,
+) -> Result<reqwest::Response, DownloadError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| DownloadError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(DownloadError::BadUrl(format!(
@@ -254,12 +277,21 @@ async fn fetch_inner(
         403 | 404 | 410 => return Err(DownloadError::Expired { status }),
         _ => return Err(DownloadError::HttpStatus { status }),
     }
-    let expected = resp.content_length();
-    if expected.is_some_and(|n| n > limits.max_size) {
+    if resp.content_length().is_some_and(|n| n > limits.max_size) {
         return Err(DownloadError::TooLarge {
             limit: limits.max_size,
         });
     }
+    Ok(resp)
+}
+
+/// The part file created below `root`, behind a sink that also keeps a
+/// small body (up to [`IN_MEMORY_MAX`]) in memory.
+async fn open_sink(
+    root: &ArchiveRoot,
+    part: &RelPath,
+    expected: Option<u64>,
+) -> Result<Sink<std::fs::File>, DownloadError> {
     let (at, path) = (root.clone(), part.clone());
     let file = tokio::task::spawn_blocking(move || at.create_part(&path))
         .await
@@ -276,7 +308,17 @@ async fn fetch_inner(
         Some(n) if n > IN_MEMORY_MAX => None,
         _ => Some(IN_MEMORY_MAX),
     };
-    let mut sink = Sink::spawn(file, keep, reserve);
+    Ok(Sink::spawn(file, keep, reserve))
+}
+
+/// The body into `sink`, bounded by its announced length, `limits.max_size`,
+/// silence and progress; the number of bytes received.
+async fn receive(
+    resp: reqwest::Response,
+    sink: &mut Sink<std::fs::File>,
+    expected: Option<u64>,
+    limits: &Limits,
+) -> Result<u64, DownloadError> {
     let mut progress = Progress::new(Instant::now(), limits.window, limits.min_bytes());
     let mut got: u64 = 0;
     let mut body = resp.bytes_stream();
@@ -322,20 +364,10 @@ async fn fetch_inner(
         }
         sink.push(&chunk).await.map_err(io("write"))?;
     }
-    if let Some(expected) = expected
-        && got != expected
-    {
-        return Err(DownloadError::Short { expected, got });
+    match expected {
+        Some(expected) if got != expected => Err(DownloadError::Short { expected, got }),
+        _ => Ok(got),
     }
-    let written = sink.finish().await.map_err(io("write"))?;
-    Ok(Received {
-        path: part.clone(),
-        file: written.out,
-        bytes: got,
-        sha256: written.sha256,
-        http_status: status,
-        body: written.body,
-    })
 }
 
 /// Make a received file durable and check it is a workbook (blocking).
