@@ -8,6 +8,7 @@ use crate::archive::store::{HistoryDamaged, StoreError};
 use crate::config::ConfigError;
 use crate::daemon::StartError;
 use crate::domain::timearg::TimeArgError;
+use crate::fetch::plan::TooLarge;
 use crate::fetch::setup::NoSuchJob;
 use crate::serve::auth::AccessError;
 use crate::tencent::credentials::CredentialError;
@@ -69,10 +70,9 @@ pub enum Usage {
     NothingToProbe,
     #[error("--from {from} must be before --to {to}\n  fix: give the earlier time as --from")]
     RangeBackwards { from: String, to: String },
-    #[error(
-        "--from/--to asks for about {size} reports, more than {max} at once\n  fix: split the range into several fetches (e.g. a month at a time)"
-    )]
-    RangeTooLarge { size: u64, max: u64 },
+    /// A range of more reports than one fetch plans.
+    #[error("{0}")]
+    RangeTooLarge(TooLarge),
     /// A time argument (`--since`, `--from`, `--to`) that does not read.
     #[error("{0}")]
     Time(TimeArgError),
@@ -87,6 +87,12 @@ pub enum Usage {
 impl From<TimeArgError> for Usage {
     fn from(e: TimeArgError) -> Usage {
         Usage::Time(e)
+    }
+}
+
+impl From<TooLarge> for Usage {
+    fn from(e: TooLarge) -> Usage {
+        Usage::RangeTooLarge(e)
     }
 }
 

@@ -39,7 +39,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::History(args) => history::run(config, args),
         Command::Run => crate::daemon::run(config, serve::daemon_routes)
             .await
-            .map(|()| Exit::Ok)
+            .map(|crate::daemon::Ended::Stopped| Exit::Ok)
             .map_err(exit::Error::from),
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),

@@ -16,7 +16,9 @@
 //! runs the closure on tokio's blocking pool with the connection locked.
 
 pub mod calendar;
+pub mod claim;
 pub mod devices;
+pub mod inventory;
 pub mod outside;
 pub mod page;
 pub mod probe;
@@ -24,7 +26,9 @@ pub mod query;
 pub mod reader;
 pub mod recover;
 pub mod reports;
+pub mod run_log;
 pub mod runs;
+pub mod seal;
 pub mod tally;
 pub mod traffic;
 

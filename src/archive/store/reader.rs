@@ -18,17 +18,6 @@ pub struct Reader {
     path: PathBuf,
 }
 
-/// `fetch`'s dry run (commands/fetch.rs) still hands the connection itself
-/// to discovery and planning; through this it takes a [`Reader`] unchanged.
-/// Everything else reads through the methods, or [`Reader::read`].
-impl std::ops::Deref for Reader {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
-
 /// Open the history at `path` read-only (for `history`, `status`, the page
 /// and dry runs). In a directory this user cannot write, SQLite cannot make
 /// the WAL index it shares with writers: the file is then read as it is on
@@ -99,8 +88,9 @@ impl Reader {
         r.map_err(|e| sql_error(&self.path, e))
     }
 
-    /// Run `f`, a reader of the history the store does not name (the
-    /// fetch side's: discovery, status), its error typed.
+    /// Run `f`, a reader of the history kept beside the store (a job's
+    /// resolved targets, its status, the not-done filter of a plan), its
+    /// error typed. The connection never leaves the call.
     pub fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
