@@ -8,8 +8,9 @@
 //! job file can be checked on a machine without keys.
 
 use crate::archive::resolved::{self, ResolvedJob};
-use crate::archive::store::devices::{self, Listing};
-use crate::commands::exit::{Exit, UsageError};
+use crate::archive::store::Reader;
+use crate::archive::store::devices::Listing;
+use crate::commands::exit::{Exit, Usage};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use crate::domain::schedule;
@@ -20,7 +21,7 @@ use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut out = String::new();
     let _ = writeln!(
@@ -76,7 +77,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let mut demands = Vec::new();
     for job in &config.jobs {
         let resolved = match &conn {
-            Some(c) => resolved::resolve(c, &std::sync::Arc::new(job.clone()))?,
+            Some(c) => c.read(|c| resolved::resolve(c, &std::sync::Arc::new(job.clone())))?,
             None => ResolvedJob::from_config(std::sync::Arc::new(job.clone())),
         };
         describe_job(
@@ -106,12 +107,9 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
 
 /// The archive's damage the history shows: reports recording a file
 /// outside the reports directory.
-fn archive_text(
-    conn: &rusqlite::Connection,
-    config: &crate::config::Config,
-) -> anyhow::Result<String> {
+fn archive_text(conn: &Reader, config: &crate::config::Config) -> super::exit::Result<String> {
     let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
-    let outside = crate::archive::store::outside::files_outside(conn, &archive.prefix())?;
+    let outside = conn.files_outside(&archive.prefix())?;
     let n: u64 = outside.values().sum();
     Ok(if n > 0 {
         crate::archive::store::outside::damage_text(n, &archive, &config.storage.database_path())
@@ -147,7 +145,7 @@ fn export_text(config: &crate::config::Config) -> Option<String> {
 
 /// Whether the page's token (`[web] token_file`) can be read, as `run` and
 /// `serve` will read it; a line about it in `out`.
-fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), UsageError> {
+fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usage> {
     let Some(web) = &config.web else {
         return Ok(());
     };
@@ -171,7 +169,7 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
         }
         Err(e) => {
             let _ = writeln!(out, "web: the token is not usable (see the error below)");
-            Err(UsageError(e.to_string()))
+            Err(Usage::Access(e.into()))
         }
     }
 }
@@ -180,9 +178,45 @@ fn describe_job(
     out: &mut String,
     resolved: &ResolvedJob,
     now: Timestamp,
-    conn: Option<&rusqlite::Connection>,
+    conn: Option<&Reader>,
     limit: std::num::NonZeroU32,
-) -> anyhow::Result<()> {
+) -> super::exit::Result<()> {
+    let job = &**resolved.job();
+    header_text(out, resolved);
+    if job.discovery.is_some() {
+        let listing = match conn {
+            Some(c) => c.device_listing(&job.name)?,
+            None => None,
+        };
+        let _ = writeln!(
+            out,
+            "  devices: {}",
+            listing_text(job, resolved.targets().len(), listing.as_ref())
+        );
+    }
+    let schedule = job
+        .schedule
+        .as_ref()
+        .map(|s| format!("cron {:?}", s.as_str()))
+        .unwrap_or_else(|| "every window end + lag".to_string());
+    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
+        .into_iter()
+        .map(|t| {
+            t.to_zoned(job.cadence.zone().clone())
+                .strftime("%Y-%m-%d %H:%M:%S%:z")
+                .to_string()
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  schedule: {schedule}; next fires: {}",
+        fires.join(", ")
+    );
+    due_text(out, resolved, now, conn, limit)
+}
+
+/// The job's cadence, targets and regions.
+fn header_text(out: &mut String, resolved: &ResolvedJob) {
     let job = &**resolved.job();
     let _ = writeln!(
         out,
@@ -212,35 +246,17 @@ fn describe_job(
         targets_text(job, &targets),
         regions.join(", ")
     );
-    if job.discovery.is_some() {
-        let listing = match conn {
-            Some(c) => devices::listing(c, &job.name)?,
-            None => None,
-        };
-        let _ = writeln!(
-            out,
-            "  devices: {}",
-            listing_text(job, resolved.targets().len(), listing.as_ref())
-        );
-    }
-    let schedule = job
-        .schedule
-        .as_ref()
-        .map(|s| format!("cron {:?}", s.as_str()))
-        .unwrap_or_else(|| "every window end + lag".to_string());
-    let fires: Vec<String> = schedule::next_fires(job.fires(), now, 3)
-        .into_iter()
-        .map(|t| {
-            t.to_zoned(job.cadence.zone().clone())
-                .strftime("%Y-%m-%d %H:%M:%S%:z")
-                .to_string()
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "  schedule: {schedule}; next fires: {}",
-        fires.join(", ")
-    );
+}
+
+/// What the job has due now, and how long fetching it takes at `limit`.
+fn due_text(
+    out: &mut String,
+    resolved: &ResolvedJob,
+    now: Timestamp,
+    conn: Option<&Reader>,
+    limit: std::num::NonZeroU32,
+) -> super::exit::Result<()> {
+    let job = &**resolved.job();
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
@@ -269,7 +285,7 @@ fn describe_job(
     // reports. The oldest and newest not done are found by cutting it in parts.
     let dues = [crate::archive::missing::Due::new(resolved, now)];
     let due_count = dues[0].expected();
-    let (todo, newest, oldest) = crate::archive::missing::newest_and_oldest(conn, &dues)?;
+    let (todo, newest, oldest) = conn.newest_and_oldest_missing(&dues)?;
     match (oldest, newest) {
         (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(

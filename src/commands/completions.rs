@@ -5,7 +5,7 @@
 //! copies equal to what this module prints.
 
 use crate::commands::cli::Cli;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::commands::manual;
 use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::Shell;
@@ -86,13 +86,13 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// `completions <SHELL>`: the script on stdout.
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &CompletionsArgs) -> super::exit::Result<Exit> {
     super::print(&String::from_utf8_lossy(&script(args.shell)))?;
     Ok(Exit::Ok)
 }
 
 /// `manpage [COMMAND]`: that page on stdout; exit 2 for an unknown command.
-pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
+pub fn manpage(args: &ManpageArgs) -> super::exit::Result<Exit> {
     let want = match args.command.as_deref() {
         None => "mna-reportd.1".to_string(),
         Some("mna-reportd.toml" | "toml" | "config") => "mna-reportd.toml.5".to_string(),
@@ -109,11 +109,10 @@ pub fn manpage(args: &ManpageArgs) -> anyhow::Result<Exit> {
                 .iter()
                 .filter_map(|(n, _)| n.strip_prefix("mna-reportd-")?.strip_suffix(".1"))
                 .collect();
-            Err(UsageError(format!(
-                "no man page for {:?}; the commands are: {}",
-                args.command.as_deref().unwrap_or_default(),
-                known.join(", ")
-            ))
+            Err(Usage::NoManPage {
+                command: args.command.clone().unwrap_or_default(),
+                known: known.join(", "),
+            }
             .into())
         }
     }

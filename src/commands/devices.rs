@@ -3,7 +3,8 @@
 //! discovering job's devices from the API first (every device of the
 //! account when no job discovers).
 
-use crate::archive::store::devices::{self, DeviceRow};
+use crate::archive::store::Reader;
+use crate::archive::store::devices::DeviceRow;
 use crate::commands::cli::{DevicesArgs, TableFormat};
 use crate::commands::exit::Exit;
 use crate::config::{Discovery, Job, Scope};
@@ -17,7 +18,7 @@ use std::time::Duration;
 /// (job names cannot hold parentheses).
 pub const ACCOUNT_LISTING: &str = "(account)";
 
-pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut failed = false;
     if args.refresh {
@@ -67,9 +68,9 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
         }
     }
     let conn = setup::open_readonly(&config)?;
-    let all = || -> anyhow::Result<Vec<DeviceRow>> {
+    let all = || -> super::exit::Result<Vec<DeviceRow>> {
         Ok(match &conn {
-            Some(conn) => devices::all(conn)?,
+            Some(conn) => conn.device_inventory()?,
             None => Vec::new(),
         })
     };
@@ -97,18 +98,18 @@ pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> anyhow::Resul
 
 /// Why a discovering `job` reports on no device after a listing (`None`
 /// when it has some): its scope holds none, or `exclude` leaves none.
-fn why_no_device(conn: &rusqlite::Connection, job: &Job) -> anyhow::Result<Option<String>> {
+fn why_no_device(conn: &Reader, job: &Job) -> super::exit::Result<Option<String>> {
     let Some(d) = &job.discovery else {
         return Ok(None);
     };
-    if !devices::known(conn, d)?.is_empty() {
+    if !conn.known_devices(d)?.is_empty() {
         return Ok(None);
     }
     let unexcluded = Discovery {
         exclude: Vec::new(),
         ..d.clone()
     };
-    let listed = devices::known(conn, &unexcluded)?.len();
+    let listed = conn.known_devices(&unexcluded)?.len();
     let kind = match d.device_type {
         Some(1) => "own ",
         Some(2) => "third-party ",
@@ -170,12 +171,12 @@ const CSV_BATCH: i64 = 1_000;
 
 /// The inventory as CSV to `out`, a batch of rows at a time (memory stays
 /// flat whatever the fleet); server text escaped, formulas neutralised.
-fn csv_out(conn: Option<&rusqlite::Connection>, out: impl std::io::Write) -> anyhow::Result<()> {
+fn csv_out(conn: Option<&Reader>, out: impl std::io::Write) -> super::exit::Result<()> {
     let mut w = super::SafeCsv::new(std::io::BufWriter::new(out), &COLUMNS);
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
     let mut after = String::new();
     while let Some(conn) = conn {
-        let batch = devices::page_after(conn, &after, CSV_BATCH)?;
+        let batch = conn.devices_after(&after, CSV_BATCH)?;
         let Some(last) = batch.last() else { break };
         after = last.device_id.clone();
         for r in batch {
@@ -194,7 +195,10 @@ fn csv_out(conn: Option<&rusqlite::Connection>, out: impl std::io::Write) -> any
 }
 
 /// Whether `e` is a write to a reader that has gone (`| head`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+fn is_broken_pipe(e: &super::exit::Error) -> bool {
+    let super::exit::Error::Failed(e) = e else {
+        return false;
+    };
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

@@ -12,7 +12,7 @@ use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::query;
 use crate::archive::store::runs::RunTrigger;
 use crate::commands::cli::FetchArgs;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{self, Exit, Usage};
 use crate::config::Job;
 use crate::daemon::signals;
 use crate::fetch::end::RunEnd;
@@ -31,22 +31,19 @@ use tracing::warn;
 
 /// What `args` asks of each job at `now`: a usage error (a range the wrong
 /// way round) before anything is read or written.
-fn asks(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Result<Vec<Ask>> {
+fn asks(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> exit::Result<Vec<Ask>> {
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         return Ok(jobs.iter().map(|_| Ask::DueNow(now)).collect());
     };
     let mut asks = Vec::with_capacity(jobs.len());
     for job in jobs {
         let zone = job.cadence.zone();
-        let usage = |e: crate::domain::timearg::TimeArgError| UsageError(e.to_string());
-        let (f, t) = (
-            from.resolve(zone, now).map_err(usage)?,
-            to.resolve(zone, now).map_err(usage)?,
-        );
+        let (f, t) = (from.resolve(zone, now)?, to.resolve(zone, now)?);
         if f >= t {
-            return Err(UsageError(format!(
-                "--from {from} must be before --to {to}\n  fix: give the earlier time as --from"
-            ))
+            return Err(Usage::RangeBackwards {
+                from: from.to_string(),
+                to: to.to_string(),
+            }
             .into());
         }
         asks.push(Ask::Range {
@@ -63,7 +60,7 @@ pub async fn run(
     args: FetchArgs,
     quiet: bool,
     verbose: u8,
-) -> anyhow::Result<Exit> {
+) -> exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let jobs = setup::select_jobs(&config, &args.jobs, args.all)?;
@@ -76,22 +73,26 @@ pub async fn run(
     let mut known = Vec::with_capacity(jobs.len());
     for job in &jobs {
         known.push(match &history {
-            Some(c) => resolved::resolve(c, job)?,
+            Some(c) => c.read(|c| resolved::resolve(c, job))?,
             None => ResolvedJob::from_config(job.clone()),
         });
     }
-    let plan =
-        Plan::new(known.into_iter().zip(asks).collect()).map_err(|e| UsageError(e.to_string()))?;
+    let plan = Plan::new(known.into_iter().zip(asks).collect()).map_err(Usage::from)?;
     if args.dry_run {
         print_inventory_note(&plan, history.is_some());
         print_not_complete(&plan);
         // Forced: every report is fetched again, done or not.
         let history = if args.force { None } else { history };
         let todo = |batch| match &history {
-            Some(c) => query::not_done(c, batch),
+            Some(c) => c.read(|c| query::not_done(c, batch)),
             None => Ok(batch),
         };
-        return dry_run(&plan, todo, &source.to_string(), config.api.rate_limit);
+        return Ok(dry_run(
+            &plan,
+            todo,
+            &source.to_string(),
+            config.api.rate_limit,
+        )?);
     }
     drop(history);
     let store = setup::open_store(&config)?;

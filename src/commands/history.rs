@@ -2,7 +2,7 @@
 //! (an array of objects whose fields are the `reports` columns) or CSV (the
 //! same columns, with a header row).
 
-use crate::archive::store::query::{self, COLUMNS, HistoryFilter, ReportRow};
+use crate::archive::store::query::{COLUMNS, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
 use crate::commands::exit::Exit;
 use crate::config::Config;
@@ -11,7 +11,7 @@ use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     // `--since` in local form is read in the zone of the job asked for (UTC otherwise).
     let zone = match args.jobs.as_slice() {
@@ -25,7 +25,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
         .transpose()
-        .map_err(|e| crate::commands::exit::UsageError(e.to_string()))?
+        .map_err(crate::commands::exit::Usage::from)?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),
@@ -42,16 +42,14 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
             continue;
         }
         let recorded = match &conn {
-            Some(c) => !query::history(
-                c,
-                &HistoryFilter {
+            Some(c) => !c
+                .history(&HistoryFilter {
                     jobs: vec![name.clone()],
                     since: None,
                     status: None,
                     limit: Some(1),
-                },
-            )?
-            .is_empty(),
+                })?
+                .is_empty(),
             None => false,
         };
         if !recorded {
@@ -59,7 +57,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         }
     }
     let rows = match &conn {
-        Some(conn) => query::history(conn, &filter)?,
+        Some(conn) => conn.history(&filter)?,
         None => Vec::new(),
     };
     let text = match args.format {
@@ -73,9 +71,9 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
 }
 
 /// CSV with a header row of the column names; server text escaped.
-pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
+pub fn csv_text(rows: &[ReportRow]) -> super::exit::Result<String> {
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
-    super::csv_of(
+    Ok(super::csv_of(
         rows.iter().map(|r| ReportRow {
             request_id: shown(&r.request_id),
             error_code: shown(&r.error_code),
@@ -83,7 +81,7 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
             ..r.clone()
         }),
         COLUMNS,
-    )
+    )?)
 }
 
 /// Byte counts for people (a table cell: the unit only).

@@ -40,7 +40,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::History(args) => history::run(config, args),
         Command::Run => crate::daemon::run(config, serve::daemon_routes)
             .await
-            .map(|crate::daemon::Ended::Stopped| Exit::Ok),
+            .map(|crate::daemon::Ended::Stopped| Exit::Ok)
+            .map_err(exit::Error::from),
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
         Command::Runs(args) => runs::run(config, args),
@@ -53,9 +54,9 @@ pub async fn dispatch(cli: Cli) -> Exit {
     match result {
         Ok(exit) => exit,
         Err(e) => {
-            let code = exit::for_error(&e);
+            let code = e.code();
             // Nobody may be reading stderr any more; the code still tells.
-            let _ = writeln!(std::io::stderr().lock(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", e.report());
             code
         }
     }

@@ -4,7 +4,7 @@
 //! Prints the endpoint, where the credentials come from, the latency, the
 //! request id and the verdict, with the fix when it failed (exit 1).
 
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::config::{Config, Job};
 use crate::domain::report::Trigger;
 use crate::fetch::plan;
@@ -42,15 +42,11 @@ fn probe_request(config: &Config, now: Timestamp) -> Option<(String, StatisticRe
         })
 }
 
-pub async fn run(config_flag: Option<&std::path::Path>) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&std::path::Path>) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let Some((job, request)) = probe_request(&config, Timestamp::now()) else {
-        return Err(UsageError(
-            "probe: no enabled job has a report to ask for\n  fix: enable a job (a discovering one needs its devices: `mna-reportd devices --refresh`)"
-                .to_string(),
-        )
-        .into());
+        return Err(Usage::NothingToProbe.into());
     };
     let http = client::http_client(&config.api).map_err(anyhow::Error::msg)?;
     let downloads = client::download_client(&config.api).map_err(anyhow::Error::msg)?;

@@ -7,7 +7,7 @@
 use crate::archive::prune;
 use crate::archive::store::Store;
 use crate::commands::cli::PruneArgs;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::domain::human;
 use crate::fetch::setup;
 use std::io::Write;
@@ -16,30 +16,20 @@ use std::path::Path;
 /// The shortest `--older-than`, as the shortest `[storage] retention`.
 const MIN_OLDER_THAN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<Exit> {
     if let Some(older_than) = args.older_than.filter(|d| *d < MIN_OLDER_THAN) {
-        return Err(UsageError(format!(
-            "--older-than {} is less than a day: it would delete reports as they arrive\n  \
-             fix: give at least 1d (as for storage.retention), e.g. --older-than 400d",
-            human::duration(older_than)
-        ))
+        return Err(Usage::PruneTooSoon {
+            given: human::duration(older_than),
+        }
         .into());
     }
     let config = setup::load_config(config_flag)?;
     let (older_than, source) = match (args.older_than, config.storage.retention) {
         (Some(d), _) => (d, "--older-than"),
         (None, Some(d)) => (d, "[storage] retention"),
-        (None, None) => {
-            return Err(UsageError(
-                "prune needs an age: no --older-than was given and [storage] retention is not set\n  \
-                 fix: give --older-than, e.g. --older-than 400d, or set retention = \"400d\" under [storage]"
-                    .into(),
-            )
-            .into());
-        }
+        (None, None) => return Err(Usage::PruneNoAge.into()),
     };
-    let secs = i64::try_from(older_than.as_secs())
-        .map_err(|_| UsageError("--older-than is too long".into()))?;
+    let secs = i64::try_from(older_than.as_secs()).map_err(|_| Usage::PruneTooLong)?;
     let cutoff = jiff::Timestamp::now().as_second() - secs;
     if !config.storage.database_path().exists() {
         super::print(&format!(
@@ -67,6 +57,21 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
     }
     let _ = writeln!(
         std::io::stdout().lock(),
+        "{}",
+        summary_text(&p, verb, older_than, source, &config.storage.reports_dir)
+    );
+    Ok(Exit::Ok)
+}
+
+/// The line that says what was pruned (or would be), and why some was not.
+fn summary_text(
+    p: &prune::Pruned,
+    verb: &str,
+    older_than: std::time::Duration,
+    source: &str,
+    reports_dir: &Path,
+) -> String {
+    format!(
         "{verb} {} reports ({} files, {}{}{}) whose window ended more than {} ago ({source}){}",
         p.reports,
         p.files_deleted,
@@ -89,11 +94,10 @@ pub fn run(config_flag: Option<&Path>, args: PruneArgs) -> anyhow::Result<Exit> 
             format!(
                 "\n{} reports skipped: their row records a file outside the reports directory {} (never deleted)\n  fix: run `mna-reportd check` and follow what it says about them",
                 p.outside,
-                config.storage.reports_dir.display()
+                reports_dir.display()
             )
         } else {
             String::new()
         }
-    );
-    Ok(Exit::Ok)
+    )
 }

@@ -3,7 +3,7 @@
 //! are the columns, `jobs` a list) or CSV (the same columns, `jobs` as the
 //! JSON list the table stores, with a header row).
 
-use crate::archive::store::runs::{self, COLUMNS, RunRow};
+use crate::archive::store::runs::{COLUMNS, RunRow};
 use crate::commands::cli::{RunsArgs, TableFormat};
 use crate::commands::exit::Exit;
 use crate::config::Config;
@@ -14,12 +14,12 @@ use std::path::Path;
 /// Rows listed when `--limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 20;
 
-pub fn run(config_flag: Option<&Path>, args: RunsArgs) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>, args: RunsArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let conn = setup::open_readonly(&config)?;
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
     let rows = match &conn {
-        Some(c) => runs::list(c, args.job.as_deref(), limit)?,
+        Some(c) => c.runs(args.job.as_deref(), limit)?,
         None => Vec::new(),
     };
     // A job neither in the config nor in any run is a typo: say so and list the jobs.
@@ -57,8 +57,8 @@ struct CsvRow<'a> {
 }
 
 /// CSV with a header row of the column names, through the formula-safe writer.
-pub fn csv_text(rows: &[RunRow]) -> anyhow::Result<String> {
-    super::csv_of(
+pub fn csv_text(rows: &[RunRow]) -> super::exit::Result<String> {
+    Ok(super::csv_of(
         rows.iter().map(|r| CsvRow {
             id: r.id,
             trigger: &r.trigger,
@@ -75,7 +75,7 @@ pub fn csv_text(rows: &[RunRow]) -> anyhow::Result<String> {
             version: &r.version,
         }),
         COLUMNS,
-    )
+    )?)
 }
 
 /// An aligned table; times in the zone of the run's job (UTC for several).

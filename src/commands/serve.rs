@@ -4,11 +4,14 @@
 //! ([`daemon_routes`]) from `[web]`.
 
 use crate::commands::cli::ServeArgs;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::config::{Config, DEFAULT_WEB_LISTEN};
 use crate::fetch::setup;
 use crate::serve::listener::{self, Shutdown, hosts::HostPolicy};
-use crate::serve::{self as page, auth::Auth};
+use crate::serve::{
+    self as page,
+    auth::{AccessError, Auth},
+};
 use axum::Router;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,23 +20,24 @@ use tracing::info;
 
 /// The page's address, and its access: `listen` wins over `[web] listen`;
 /// anything but loopback needs `[web] token_file`.
-fn access(config: &Config, listen: Option<SocketAddr>) -> anyhow::Result<(SocketAddr, Arc<Auth>)> {
-    let default: SocketAddr = DEFAULT_WEB_LISTEN.parse()?;
+fn access(
+    config: &Config,
+    listen: Option<SocketAddr>,
+) -> Result<(SocketAddr, Arc<Auth>), AccessError> {
     let listen = listen
         .or(config.web.as_ref().map(|w| w.listen))
-        .unwrap_or(default);
+        .or_else(|| DEFAULT_WEB_LISTEN.parse().ok())
+        // Never taken: the default above reads.
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465)));
     let token_file = config.web.as_ref().and_then(|w| w.token_file.as_deref());
     let auth = match token_file {
-        Some(path) => {
-            Auth::with_token(page::auth::read_token(path).map_err(|e| UsageError(e.to_string()))?)
-        }
+        Some(path) => Auth::with_token(page::auth::read_token(path)?),
         None if listen.ip().is_loopback() => Auth::open(),
         None => {
-            return Err(UsageError(format!(
-                "{listen} is reachable from other hosts and [web] has no token_file\n  fix: add token_file to [web] in {} (a file holding a long random token), or listen on 127.0.0.1",
-                config.path.display()
-            ))
-            .into());
+            return Err(AccessError::OpenToOthers {
+                listen,
+                config: config.path.clone(),
+            });
         }
     };
     Ok((listen, Arc::new(auth)))
@@ -55,7 +59,7 @@ fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
 pub fn daemon_routes(
     config: &Config,
     health: std::sync::Arc<crate::serve::monitor::Health>,
-) -> anyhow::Result<Option<(SocketAddr, Router)>> {
+) -> Result<Option<(SocketAddr, Router)>, AccessError> {
     if config.web.is_none() {
         return Ok(None);
     }
@@ -67,15 +71,14 @@ pub fn daemon_routes(
     Ok(Some((listen, page::router(site, auth))))
 }
 
-pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let db = config.storage.database_path();
     if !db.exists() {
-        return Err(UsageError(format!(
-            "no history at {}\n  fix: check storage.state_dir in {}, or fetch first (mna-reportd fetch --all)",
-            db.display(),
-            config.path.display()
-        ))
+        return Err(Usage::NoHistory {
+            db,
+            config: config.path.clone(),
+        }
         .into());
     }
     // Readable now, or say why before listening.

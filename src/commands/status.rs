@@ -9,7 +9,7 @@
 
 use crate::archive::root::ArchiveRoot;
 use crate::archive::status::{self, JobStatus};
-use crate::archive::store::outside;
+use crate::archive::store::{Reader, outside};
 use crate::commands::cli::{StatusArgs, StatusFormat};
 use crate::commands::exit::Exit;
 use crate::config::Config;
@@ -17,25 +17,20 @@ use crate::fetch::setup;
 use jiff::Timestamp;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> anyhow::Result<Exit> {
+pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let now = Timestamp::now();
     let conn = match setup::open_readonly(&config)? {
         Some(c) => c,
-        // No history yet: an empty in-memory one with the same tables.
-        None => {
-            let mut c = rusqlite::Connection::open_in_memory()?;
-            crate::archive::store::migrate(&mut c).map_err(anyhow::Error::msg)?;
-            c
-        }
+        // No history yet: an empty one with the same tables.
+        None => Reader::empty()?,
     };
-    let rows: Vec<JobStatus> = config
-        .jobs
-        .iter()
-        .map(|j| status::job_status(&conn, j, now))
-        .collect::<rusqlite::Result<_>>()?;
+    let mut rows: Vec<JobStatus> = Vec::with_capacity(config.jobs.len());
+    for j in &config.jobs {
+        rows.push(conn.read(|c| status::job_status(c, j, now))?);
+    }
     let archive = ArchiveRoot::new(&config.storage.reports_dir);
-    let outside = outside::files_outside(&conn, &archive.prefix())?;
+    let outside = conn.files_outside(&archive.prefix())?;
     let text = match args.format {
         StatusFormat::Json => {
             let to = config.export.as_ref().and_then(|e| e.to.as_deref());

@@ -6,7 +6,10 @@
 //! the next start and exit 0 (see [`signals`]). The loop itself pings the
 //! systemd watchdog.
 
+mod health;
 pub mod notify;
+mod start;
+pub use start::StartError;
 pub mod signals;
 pub mod timetable;
 
@@ -21,6 +24,7 @@ use crate::fetch::plan::{Ask, Plan};
 use crate::fetch::record;
 use crate::fetch::service::{self, Listing, RunRequest};
 use crate::fetch::setup;
+use crate::serve::auth::AccessError;
 use crate::serve::listener::{Shutdown, hosts::HostPolicy};
 use crate::serve::monitor::{self, Health};
 use jiff::Timestamp;
@@ -88,7 +92,7 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 /// what. Given by the layer above, which this one does not import.
 /// The page's routes, which show what the daemon's health knows (why a fire stopped).
 pub type ExtraRoutes =
-    fn(&Config, Arc<Health>) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
+    fn(&Config, Arc<Health>) -> Result<Option<(std::net::SocketAddr, axum::Router)>, AccessError>;
 
 /// How the daemon ended, for the command to map to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +103,7 @@ pub enum Ended {
 
 /// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
 /// (on the metrics listener when they share its address).
-pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Ended> {
+pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> Result<Ended, StartError> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
     let health = Arc::new(Health::new(
@@ -117,7 +121,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
         signals::reload_requests(),
         signals::stop_on_signal(ctl.clone(), signals::DAEMON_GRACE),
     ) else {
-        anyhow::bail!("cannot install signal handlers");
+        return Err(anyhow::anyhow!("cannot install signal handlers").into());
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
@@ -283,7 +287,7 @@ impl Daemon {
             error!(job = %done.job, took = ?done.elapsed, panic = %message, "a fire crashed; its unfinished reports stay due and the next fire takes them");
         }
         let s = &done.summary;
-        self.health.note_fire(&done.job, s);
+        self.health.note_fire(&done.job, &health::of_fire(s));
         metrics::gauge!("mna_reportd_missing_windows", "job" => done.job.clone())
             .set(done.missing as f64);
         if s.total() > 0 || !s.failed.is_empty() {

@@ -3,8 +3,7 @@
 //! engine. Shared by every command that needs them.
 
 use crate::archive::root::{ArchiveRoot, RelPath};
-use crate::archive::store::{self, Store, reports};
-use crate::commands::exit::UsageError;
+use crate::archive::store::{self, Store};
 use crate::config::{self, Config, Job};
 use crate::fetch::engine::Engine;
 use crate::tencent::api::{self, Client};
@@ -27,20 +26,31 @@ pub fn config_path(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Read and validate the config.
-pub fn load_config(flag: Option<&Path>) -> anyhow::Result<Config> {
-    Ok(config::load(&config_path(flag))?)
+pub fn load_config(flag: Option<&Path>) -> Result<Config, config::ConfigError> {
+    config::load(&config_path(flag))
 }
 
 /// Find the credentials (no network).
-pub fn find_credentials(config: &Config) -> anyhow::Result<(Source, Found)> {
-    Ok(credentials::resolve(
-        &config.credentials,
-        &credentials::ProcessEnv,
-    )?)
+pub fn find_credentials(config: &Config) -> Result<(Source, Found), credentials::CredentialError> {
+    credentials::resolve(&config.credentials, &credentials::ProcessEnv)
+}
+
+/// A job name the config does not have (a typo, most often).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no job named {name:?} in {}; its jobs are: {}", config.display(), known.join(", "))]
+pub struct NoSuchJob {
+    pub name: String,
+    pub config: PathBuf,
+    /// The config's jobs.
+    pub known: Vec<String>,
 }
 
 /// The jobs named (all must exist), or every enabled job with `all`.
-pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Result<Vec<Arc<Job>>> {
+pub fn select_jobs(
+    config: &Config,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<Arc<Job>>, NoSuchJob> {
     if all {
         return Ok(config
             .jobs
@@ -55,13 +65,11 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
         match config.job(n) {
             Some(j) => out.push(Arc::new(j.clone())),
             None => {
-                let known: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
-                return Err(UsageError(format!(
-                    "no job named {n:?} in {}; its jobs are: {}",
-                    config.path.display(),
-                    known.join(", ")
-                ))
-                .into());
+                return Err(NoSuchJob {
+                    name: n.clone(),
+                    config: config.path.clone(),
+                    known: config.jobs.iter().map(|j| j.name.clone()).collect(),
+                });
             }
         }
     }
@@ -72,7 +80,7 @@ pub fn select_jobs(config: &Config, names: &[String], all: bool) -> anyhow::Resu
 /// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
 pub fn sweep_parts(store: &Store, reports_dir: &Path) {
     let archive = ArchiveRoot::new(reports_dir);
-    let keep: HashSet<RelPath> = match store.on_thread(reports::claimed_file_paths) {
+    let keep: HashSet<RelPath> = match store.claimed_file_paths() {
         // A claim's path outside the archive has no part file in it.
         Ok(k) => k
             .iter()
@@ -106,10 +114,10 @@ pub const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Open the history, releasing the claims of dead processes and sweeping
 /// the `.part` files nobody is writing.
-pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
     warn_if_foreign_state_dir(&config.storage.state_dir);
     let store = Store::open(&config.storage.database_path())?;
-    let released = store.on_thread(|c| reports::release_dead_claims(c, store::now()))?;
+    let released = store.release_dead_claims()?;
     if released > 0 {
         warn!(
             released,
@@ -147,7 +155,7 @@ pub fn engine(
 }
 
 /// Open the history read-only if it exists (for `check` and dry runs, which write nothing).
-pub fn open_readonly(config: &Config) -> anyhow::Result<Option<rusqlite::Connection>> {
+pub fn open_readonly(config: &Config) -> Result<Option<store::Reader>, store::StoreError> {
     let path = config.storage.database_path();
     if !path.exists() {
         return Ok(None);

@@ -18,7 +18,7 @@ use super::months::Span;
 use super::{failures, reports, traffic};
 use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::status;
-use crate::archive::store;
+use crate::archive::store::{self, Reader, StoreError};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use axum::Json;
@@ -29,7 +29,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -57,12 +56,23 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> ApiError {
+impl ApiError {
+    /// A read of the history that failed (`e` says how).
+    fn database(e: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("history database error: {e}"),
         )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            // Its text already says "history database error".
+            StoreError::Sql(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            e => ApiError::database(e),
+        }
     }
 }
 
@@ -78,10 +88,10 @@ impl IntoResponse for ApiError {
 
 type Answer<T> = Result<Json<T>, ApiError>;
 
-/// Run `f` with a read-only connection to the history, off the async threads.
+/// Run `f` with a read-only handle on the history, off the async threads.
 async fn with_db<R: Send + 'static>(
     site: &Arc<Site>,
-    f: impl FnOnce(&Connection, &Site) -> Result<R, ApiError> + Send + 'static,
+    f: impl FnOnce(&Reader, &Site) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<R, ApiError> {
     let site = site.clone();
     tokio::task::spawn_blocking(move || {
@@ -104,20 +114,20 @@ async fn with_db<R: Send + 'static>(
 
 /// The job named `name`, with the targets it has now (a discovering job's
 /// devices from the inventory).
-fn job_of(conn: &Connection, site: &Site, name: &str) -> Result<ResolvedJob, ApiError> {
+fn job_of(conn: &Reader, site: &Site, name: &str) -> Result<ResolvedJob, ApiError> {
     let job = site
         .config
         .job(name)
         .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))?;
-    Ok(resolved::resolve(conn, &Arc::new(job.clone()))?)
+    Ok(conn.read(|c| resolved::resolve(c, &Arc::new(job.clone())))?)
 }
 
 /// Every job of the config, with the targets it has now.
-fn jobs_now(conn: &Connection, site: &Site) -> Result<Vec<ResolvedJob>, ApiError> {
+fn jobs_now(conn: &Reader, site: &Site) -> Result<Vec<ResolvedJob>, ApiError> {
     site.config
         .jobs
         .iter()
-        .map(|j| Ok(resolved::resolve(conn, &Arc::new(j.clone()))?))
+        .map(|j| Ok(conn.read(|c| resolved::resolve(c, &Arc::new(j.clone())))?))
         .collect()
 }
 
@@ -212,7 +222,7 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
         let mut jobs = Vec::new();
         for resolved in jobs_now(conn, site)? {
             let job = &**resolved.job();
-            let st = status::job_status(conn, job, now)?;
+            let st = conn.read(|c| status::job_status(c, job, now))?;
             jobs.push(JobView {
                 last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
                 stopped: site.stopped(&job.name),
@@ -350,14 +360,7 @@ async fn window_reports(
             ));
         };
         let limit = q.limit.unwrap_or(100).min(MAX_PAGE);
-        Ok(reports::of_window(
-            conn,
-            &job.name,
-            start,
-            end,
-            limit,
-            q.offset.unwrap_or(0),
-        )?)
+        Ok(conn.window_reports(&job.name, start, end, limit, q.offset.unwrap_or(0))?)
     })
     .await
     .map(Json)
@@ -417,7 +420,7 @@ async fn runs_of(
 ) -> Answer<Vec<store::runs::RunRow>> {
     with_db(&site, move |conn, _| {
         let limit = q.limit.unwrap_or(10).min(MAX_RUNS);
-        Ok(store::runs::list(conn, q.job.as_deref(), limit)?)
+        Ok(conn.runs(q.job.as_deref(), limit)?)
     })
     .await
     .map(Json)
@@ -432,11 +435,12 @@ pub struct ReportView {
 
 async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<ReportView> {
     with_db(&site, move |conn, _| {
-        let report = reports::get(conn, id)?
+        let (report, attempts_list) = conn
+            .report_with_attempts(id)?
             .ok_or_else(|| ApiError::not_found(format!("no report {id}")))?;
         Ok(ReportView {
             report,
-            attempts_list: reports::attempts(conn, id)?,
+            attempts_list,
         })
     })
     .await
@@ -445,7 +449,7 @@ async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<Re
 
 fn file_error(e: reports::FileError) -> ApiError {
     match e {
-        reports::FileError::Sql(e) => e.into(),
+        reports::FileError::Store(e) => e.into(),
         e => ApiError::not_found(e.to_string()),
     }
 }
@@ -520,7 +524,7 @@ async fn rows_csv(
     State(site): State<Arc<Site>>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    with_db(&site, move |conn, _| match reports::get(conn, id)? {
+    with_db(&site, move |conn, _| match conn.report(id)? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("no report {id}"))),
     })

@@ -45,6 +45,25 @@ pub enum TokenError {
     Exposed(#[from] ReadableByOthers),
 }
 
+/// Why the page cannot be served as asked: its token is not usable, or it
+/// would be reachable from other hosts without one.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("{0}")]
+    Token(TokenError),
+    #[error("{listen} is reachable from other hosts and [web] has no token_file\n  fix: add token_file to [web] in {} (a file holding a long random token), or listen on 127.0.0.1", config.display())]
+    OpenToOthers {
+        listen: std::net::SocketAddr,
+        config: PathBuf,
+    },
+}
+
+impl From<TokenError> for AccessError {
+    fn from(e: TokenError) -> AccessError {
+        AccessError::Token(e)
+    }
+}
+
 /// The least characters a token holds.
 pub const MIN_TOKEN_LEN: usize = 16;
 

@@ -1,13 +1,14 @@
 //! The window calendar: every window of a job inside a range with its
 //! state, for the job as a whole or one target and region. The history is
-//! read aggregated (one row per window and status), so a month costs one
-//! indexed range scan however many reports a window holds.
+//! read aggregated ([`Reader::window_counts`]: one row per window and
+//! status), so a month costs one indexed range scan however many reports a
+//! window holds.
 
 use crate::archive::resolved::{self, ResolvedJob};
+use crate::archive::store::{Reader, StoreError};
 use crate::config::Job;
 use crate::domain::window::Window;
 use jiff::Timestamp;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -173,49 +174,30 @@ pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>>
 
 /// The cells of `job`'s windows inside `[from, to)` at `now`.
 pub fn cells(
-    conn: &Connection,
+    conn: &Reader,
     resolved: &ResolvedJob,
     from: Timestamp,
     to: Timestamp,
     filter: &Filter,
     now: Timestamp,
-) -> rusqlite::Result<Option<Vec<Cell>>> {
+) -> Result<Option<Vec<Cell>>, StoreError> {
     let job = &**resolved.job();
     let Some(windows) = windows(job, from, to) else {
         return Ok(None);
     };
-    let mut st = conn.prepare_cached(
-        "SELECT window_start, window_end, status, count(*), min(id) FROM reports
-         WHERE job = ?1 AND window_end > ?2 AND window_end <= ?3 AND window_start >= ?2
-           AND (?4 IS NULL OR target = ?4) AND (?5 IS NULL OR region = ?5)
-         GROUP BY window_start, window_end, status",
-    )?;
     let mut recorded: HashMap<(i64, i64), (Counts, Option<i64>, u64)> = HashMap::new();
-    let rows = st.query_map(
-        params![
-            job.name,
-            from.as_second(),
-            to.as_second(),
-            filter.target,
-            filter.region
-        ],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        },
+    let counts = conn.window_counts(
+        &job.name,
+        from.as_second(),
+        to.as_second(),
+        filter.target.as_deref(),
+        filter.region.as_deref(),
     )?;
-    for row in rows {
-        let (start, end, status, n, id) = row?;
-        let e = recorded.entry((start, end)).or_default();
-        let n = u64::try_from(n).unwrap_or(0);
-        e.0.add(&status, n);
-        e.1 = Some(id);
-        e.2 += n;
+    for c in counts {
+        let e = recorded.entry((c.window_start, c.window_end)).or_default();
+        e.0.add(&c.status, c.count);
+        e.1 = Some(c.first_id);
+        e.2 += c.count;
     }
     let cutoff = resolved::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
     let horizon = crate::domain::window::sub(now, job.catch_up).map_or(i64::MIN, |h| h.as_second());

@@ -6,9 +6,9 @@
 
 use crate::archive::missing;
 use crate::archive::resolved::ResolvedJob;
+use crate::archive::store::{Reader, StoreError};
 use crate::domain::report::RegionScope;
 use jiff::Timestamp;
-use rusqlite::Connection;
 use serde::Serialize;
 
 /// A failed or missing report.
@@ -40,18 +40,18 @@ pub struct Page {
 /// The failed and missing reports of `jobs` at `now`, newest first: the
 /// horizon counted and halved down to the page ([`missing::page`]).
 pub fn failures(
-    conn: &Connection,
+    conn: &Reader,
     jobs: &[ResolvedJob],
     now: Timestamp,
     offset: usize,
     limit: usize,
-) -> rusqlite::Result<Page> {
+) -> Result<Page, StoreError> {
     let dues: Vec<missing::Due> = jobs
         .iter()
         .filter(|j| j.job().enabled)
         .map(|j| missing::Due::new(j, now))
         .collect();
-    let page = missing::page(conn, &dues, offset as u64, limit)?;
+    let page = conn.failures_page(&dues, offset as u64, limit)?;
     let items = page
         .items
         .into_iter()

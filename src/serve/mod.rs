@@ -6,10 +6,11 @@
 //! `report_rows`, the failures inside the horizon, a report's attempts, and
 //! downloads of a report's file and rows.
 //!
-//! Everything is read through a read-only connection opened per request
-//! ([`crate::archive::store::open_readonly`]): the page never migrates,
-//! claims or writes, so it runs beside a daemon on the same state. Every
-//! answer is aggregated or paginated so none grows with the history.
+//! Everything is read through the store's read-only handle, opened per
+//! request ([`crate::archive::store::open_readonly`]), by its methods: no
+//! SQL here. The page never migrates, claims or writes, so it runs beside
+//! a daemon on the same state. Every answer is aggregated or paginated so
+//! none grows with the history.
 //! Assets are embedded ([`assets`]); answers carry a strict
 //! Content-Security-Policy ([`headers`]); [`auth`] asks for the token when
 //! `[web] token_file` is set, which a browser gives once in the [`login`] form.

@@ -82,7 +82,7 @@ pub enum ProbeError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] crate::archive::store::StoreError),
 }
 
 /// One reason `/healthz` answers 503.
@@ -107,6 +107,25 @@ pub enum Reason {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.iter().map(Reason::to_string).collect::<Vec<_>>().join("; "))]
 pub struct Unhealthy(pub Vec<Reason>);
+
+/// What the end of one fire says of the daemon's health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FireHealth {
+    /// The history turned out damaged: what happened and what to do.
+    pub damaged: Option<String>,
+    /// The fire stopped at an error no retry mends.
+    pub stop: Option<Stop>,
+    /// Some report of the fire got an answer (ok or failed).
+    pub reached_api: bool,
+}
+
+/// An error no retry mends (a wrong key or endpoint) that stopped a fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    pub code: String,
+    pub message: String,
+    pub fix: String,
+}
 
 /// What `/healthz` looks at.
 pub struct Health {
@@ -145,19 +164,19 @@ impl Health {
         };
     }
 
-    /// What a fire of `job` that ended with `s` says of the daemon's health:
+    /// What a fire of `job` that ended as `s` says of the daemon's health:
     /// a damaged history, a stop at an error no retry mends (logged once,
     /// with its fix), or a fire that reached the API unstopped (the stop's
     /// cause is gone).
-    pub fn note_fire(&self, job: &str, s: &crate::fetch::engine::Summary) {
+    pub fn note_fire(&self, job: &str, s: &FireHealth) {
         if let Some(damaged) = &s.damaged {
-            self.mark_damaged(damaged.to_string());
+            self.mark_damaged(damaged.clone());
         }
-        if let Some(stop) = &s.fail_fast {
+        if let Some(stop) = &s.stop {
             tracing::error!(job = %job, code = %stop.code, error = %stop.message, fix = %stop.fix, "fire stopped at an error no retry mends; its other reports were not tried; the next fire tries again");
             let text = format!("{}: {}; fix: {}", stop.code, stop.message, stop.fix);
             self.mark_stopped(job, Some(text));
-        } else if s.ok + s.failed.len() > 0 {
+        } else if s.reached_api {
             self.mark_stopped(job, None);
         }
     }
@@ -231,22 +250,15 @@ fn writable(path: &Path) -> Result<(), ProbeError> {
 }
 
 /// Prove the database at `path` takes a write: the file and its directory
-/// (where SQLite keeps its WAL) are writable, and a connection commits a
-/// tiny change within [`PROBE_TIMEOUT`] (a stuck writer holding the lock
-/// fails it).
+/// (where SQLite keeps its WAL) are writable, and the store commits a
+/// tiny change within [`PROBE_TIMEOUT`] ([`crate::archive::store::probe`]:
+/// a stuck writer holding the lock fails it).
 pub fn probe_db(path: &Path) -> Result<(), ProbeError> {
     writable(path)?;
     if let Some(dir) = path.parent() {
         writable(dir)?;
     }
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-    conn.busy_timeout(PROBE_TIMEOUT)?;
-    conn.execute_batch(
-        "BEGIN IMMEDIATE;
-         INSERT INTO health (id, probed_at) VALUES (1, unixepoch()) ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at;
-         COMMIT;",
-    )?;
+    crate::archive::store::probe::probe_write(path, PROBE_TIMEOUT)?;
     Ok(())
 }
 
@@ -331,35 +343,32 @@ mod tests {
 
     #[test]
     fn a_stopped_fire_is_unhealthy_until_a_clean_fire_of_its_job() {
-        use crate::fetch::end::FailFast;
-        use crate::fetch::engine::Summary;
         let d = tempfile::tempdir().expect("tempdir");
         let db = d.path().join("history.db");
         crate::archive::store::Store::open(&db).expect("open");
         let h = Health::new(&db, Duration::from_secs(60));
         h.tick();
         assert_eq!(h.check().map_err(|e| e.to_string()), Ok(()));
-        let stopped = Summary {
-            fail_fast: Some(FailFast {
+        let stopped = FireHealth {
+            stop: Some(Stop {
                 code: "AuthFailure.SecretIdNotFound".into(),
                 message: "unknown key".into(),
                 fix: "check the key in use".into(),
-                request_id: None,
             }),
-            ..Summary::default()
+            ..FireHealth::default()
         };
         h.note_fire("h", &stopped);
         let why = h.check().expect_err("unhealthy").to_string();
         assert!(why.contains("job h: AuthFailure.SecretIdNotFound"), "{why}");
         assert!(why.contains("fix: check the key in use"), "{why}");
         // a fire with nothing to do proves nothing; one that reached the API does
-        h.note_fire("h", &Summary::default());
+        h.note_fire("h", &FireHealth::default());
         assert!(h.check().is_err());
         h.note_fire(
             "h",
-            &Summary {
-                ok: 1,
-                ..Summary::default()
+            &FireHealth {
+                reached_api: true,
+                ..FireHealth::default()
             },
         );
         assert!(h.check().is_ok());
@@ -427,18 +436,5 @@ mod tests {
         let (status, body) = get("/metrics").await;
         assert_eq!(status, 200, "{body}");
         shutdown.stop.cancel();
-    }
-
-    #[test]
-    fn a_locked_database_is_reported() {
-        let d = tempfile::tempdir().expect("tempdir");
-        let db = d.path().join("h.db");
-        crate::archive::store::Store::open(&db).expect("open");
-        let holder = rusqlite::Connection::open(&db).expect("open");
-        holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
-        let err = probe_db(&db).expect_err("locked").to_string();
-        assert!(err.contains("locked"), "{err}");
-        holder.execute_batch("COMMIT").expect("unlock");
-        assert_eq!(probe_db(&db).map_err(|e| e.to_string()), Ok(()));
     }
 }

@@ -8,19 +8,14 @@
 //! left out of the sums and counted in the chart's `skipped`: it never
 //! takes the column, or the chart, away.
 
+use crate::archive::store::{Reader, StoreError};
 use crate::config::Job;
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// How many targets get a series of their own.
 pub const TOP: usize = 10;
-
-/// How many of the latest reports are looked at to find the columns.
-const SAMPLE_REPORTS: i64 = 5;
-/// How many of their rows.
-const SAMPLE_ROWS: i64 = 2_000;
 
 /// A numeric column of a sheet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -88,21 +83,6 @@ pub fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String
     found
 }
 
-/// A sample of the rows of `job`'s latest done reports: (sheet, JSON object).
-pub fn samples(conn: &Connection, job: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut st = conn.prepare_cached(
-        "SELECT rr.sheet, rr.data FROM report_rows rr
-         WHERE rr.report_id IN (SELECT r.id FROM reports r WHERE r.job = ?1 AND r.status IN ('ok', 'pruned')
-                                  AND EXISTS (SELECT 1 FROM report_rows x WHERE x.report_id = r.id)
-                                ORDER BY r.window_end DESC LIMIT ?2)
-         LIMIT ?3",
-    )?;
-    st.query_map(params![job, SAMPLE_REPORTS, SAMPLE_ROWS], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?
-    .collect()
-}
-
 /// One target's values, one per window (`null`: no done report).
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
@@ -136,24 +116,13 @@ pub struct Traffic {
     pub charts: Vec<Chart>,
 }
 
-/// The SQL of column `c`'s two figures per group: the sum of its numbers,
-/// and how many of its cells are not numbers (text, left out).
-fn sums_of(c: &Column) -> String {
-    let path = format!("'$.\"{}\"'", c.column.replace('\'', "''"));
-    format!(
-        "sum(CASE WHEN json_type(rr.data, {path}) IN ('integer', 'real') \
-         THEN json_extract(rr.data, {path}) END), \
-         sum(json_type(rr.data, {path}) NOT IN ('integer', 'real', 'null'))"
-    )
-}
-
 /// Sum each numeric column of `job` per window and target inside `[from, to)`.
 pub fn traffic(
-    conn: &Connection,
+    conn: &Reader,
     job: &Job,
     from: Timestamp,
     to: Timestamp,
-) -> rusqlite::Result<Traffic> {
+) -> Result<Traffic, StoreError> {
     let windows: Vec<i64> = job
         .cadence
         .windows_within(from, to)
@@ -161,7 +130,7 @@ pub fn traffic(
         .map(|w| w.start)
         .collect();
     let index: HashMap<i64, usize> = windows.iter().enumerate().map(|(i, w)| (*w, i)).collect();
-    let samples = samples(conn, &job.name)?;
+    let samples = conn.traffic_samples(&job.name)?;
     let cols = numeric_columns(&samples);
     let mut by_sheet: BTreeMap<&str, Vec<&Column>> = BTreeMap::new();
     for c in &cols {
@@ -169,48 +138,30 @@ pub fn traffic(
     }
     let mut charts = Vec::new();
     for (sheet, cols) in by_sheet {
-        let sums: Vec<String> = cols.iter().map(|c| sums_of(c)).collect();
+        let names: Vec<&str> = cols.iter().map(|c| c.column.as_str()).collect();
         // Per device: the rows' own device column when the sheet has one
         // (a report of all devices may hold a row per device), else the
-        // target; `-1` (the API's "all devices") counts as none.
-        let who = match device_column(&samples, sheet) {
-            Some(k) => format!(
-                "coalesce(nullif(nullif(json_extract(rr.data, '$.\"{}\"'), '-1'), ''), r.target)",
-                k.replace('\'', "''")
-            ),
-            None => "r.target".to_string(),
-        };
-        let sql = format!(
-            "SELECT r.window_start, {who}, {} FROM reports r
-             JOIN report_rows rr ON rr.report_id = r.id AND rr.sheet = ?5
-             WHERE r.job = ?1 AND r.window_end > ?2 AND r.window_end <= ?3 AND r.window_start >= ?2
-               AND r.status IN ('ok', ?4)
-             GROUP BY 1, 2",
-            sums.join(", ")
-        );
-        let mut st = conn.prepare(&sql)?;
+        // target.
+        let device = device_column(&samples, sheet);
+        let rows = conn.traffic_sums(
+            &job.name,
+            sheet,
+            device.as_deref(),
+            &names,
+            (from.as_second(), to.as_second()),
+        )?;
         // per column: target -> values
         let mut per: Vec<HashMap<String, Vec<Option<f64>>>> = vec![HashMap::new(); cols.len()];
         let mut skipped = vec![0i64; cols.len()];
-        let mut rows = st.query(params![
-            job.name,
-            from.as_second(),
-            to.as_second(),
-            "pruned",
-            sheet
-        ])?;
-        while let Some(r) = rows.next()? {
-            let start: i64 = r.get(0)?;
-            let Some(&i) = index.get(&start) else {
+        for r in rows {
+            let Some(&i) = index.get(&r.window_start) else {
                 continue;
             };
-            let target: String = r.get(1)?;
-            for (c, map) in per.iter_mut().enumerate() {
-                skipped[c] += r.get::<_, Option<i64>>(3 + 2 * c)?.unwrap_or(0);
-                let v: Option<f64> = r.get(2 + 2 * c)?;
-                let Some(v) = v else { continue };
+            for (c, (map, sum)) in per.iter_mut().zip(&r.columns).enumerate() {
+                skipped[c] += sum.skipped;
+                let Some(v) = sum.sum else { continue };
                 let vals = map
-                    .entry(target.clone())
+                    .entry(r.who.clone())
                     .or_insert_with(|| vec![None; windows.len()]);
                 vals[i] = Some(vals[i].unwrap_or(0.0) + v);
             }
@@ -226,23 +177,12 @@ pub fn traffic(
     Ok(Traffic { windows, charts })
 }
 
-/// Give each top series of a device (`<id>` or `device:<id>`) its name from the device inventory
-/// (the `devices` table), when the history has one.
-pub fn name_devices(conn: &Connection, charts: &mut [Chart]) -> rusqlite::Result<()> {
-    let inventory: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !inventory {
-        return Ok(());
-    }
-    let mut st = conn.prepare_cached(
-        "SELECT name FROM devices WHERE device_id = ?1 AND name IS NOT NULL AND name != ''",
-    )?;
+/// Give each top series of a device (`device:<id>`) its name from the
+/// device inventory, when the history has one.
+pub fn name_devices(conn: &Reader, charts: &mut [Chart]) -> Result<(), StoreError> {
     for s in charts.iter_mut().flat_map(|c| c.top.iter_mut()) {
         if let Some(id) = s.target.strip_prefix("device:") {
-            s.name = st.query_row(params![id], |r| r.get(0)).optional()?;
+            s.name = conn.device_name(id)?;
         }
     }
     Ok(())
@@ -344,7 +284,10 @@ mod tests {
 
     #[test]
     fn devices_get_their_inventory_names() {
-        let conn = Connection::open_in_memory().expect("db");
+        use crate::archive::store::{Store, open_readonly, traffic::seed};
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        Store::open(&db).expect("open");
         let mut charts = vec![chart(
             &Column {
                 sheet: "S".into(),
@@ -356,13 +299,9 @@ mod tests {
             ]),
             1,
         )];
-        name_devices(&conn, &mut charts).expect("no inventory is fine");
-        conn.execute_batch(
-            "CREATE TABLE devices (device_id TEXT PRIMARY KEY, name TEXT);
-             INSERT INTO devices VALUES ('d1', 'Shop <1>');",
-        )
-        .expect("inventory");
-        name_devices(&conn, &mut charts).expect("names");
+        name_devices(&open_readonly(&db).expect("read"), &mut charts).expect("no names is fine");
+        seed::device(&db, "d1", "Shop <1>");
+        name_devices(&open_readonly(&db).expect("read"), &mut charts).expect("names");
         let names: Vec<Option<&str>> = charts[0].top.iter().map(|s| s.name.as_deref()).collect();
         assert_eq!(names, [None, Some("Shop <1>")]);
     }
@@ -391,8 +330,10 @@ mod tests {
     /// longer numeric and the whole chart went blank.
     #[test]
     fn text_cells_in_a_traffic_column_are_skipped_not_the_chart() {
-        let mut c = Connection::open_in_memory().expect("db");
-        crate::archive::store::migrate(&mut c).expect("migrate");
+        use crate::archive::store::{Store, open_readonly, traffic::seed};
+        let d = tempfile::tempdir().expect("tempdir");
+        let db = d.path().join("h.db");
+        Store::open(&db).expect("open");
         let text = "[storage]\nstate_dir = \"/tmp/x\"\n[[jobs]]\nname = \"j\"\ngranularity = \"hourly\"\ntimezone = \"UTC\"\n";
         let cfg = crate::config::parse(text, std::path::Path::new("/tmp/c.toml")).expect("config");
         let job = &cfg.jobs[0];
@@ -413,21 +354,9 @@ mod tests {
         ];
         for (h, rows) in rows.iter().enumerate() {
             let start = t0 + h as i64 * 3600;
-            c.execute(
-                "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, \"trigger\", created_at, updated_at)
-                 VALUES ('j', 'all', '', 1, ?1, ?2, 'ok', 'schedule', 0, 0)",
-                params![start, start + 3600],
-            )
-            .expect("report");
-            let id = c.last_insert_rowid();
-            for (n, data) in rows.iter().enumerate() {
-                c.execute(
-                    "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (?1, 'Traffic', ?2, ?3)",
-                    params![id, n as i64, data],
-                )
-                .expect("row");
-            }
+            seed::report_with_rows(&db, "j", (start, start + 3600), "Traffic", rows);
         }
+        let c = open_readonly(&db).expect("read");
         let from = Timestamp::from_second(t0).expect("t");
         let to = Timestamp::from_second(t0 + 3 * 3600).expect("t");
         let t = traffic(&c, job, from, to).expect("traffic");

@@ -24,12 +24,6 @@ pub struct ListingEnd {
 
 impl Store {
     /// `job` with the targets it has now, the inventory read on the
-    /// calling thread.
-    pub fn resolve_now(&self, job: &Arc<Job>) -> Result<ResolvedJob, StoreError> {
-        self.on_thread(|c| resolved::resolve(c, job))
-    }
-
-    /// `job` with the targets it has now, the inventory read on the
     /// blocking pool.
     pub async fn resolve(&self, job: &Arc<Job>) -> Result<ResolvedJob, StoreError> {
         let job = job.clone();

@@ -1,27 +1,39 @@
 //! The history database (`<state_dir>/history.db`): SQLite in WAL mode,
 //! migrated on open from `migrations/` (embedded at build time) under the
-//! write lock, created 0600. [`reports`] owns the life of a report row
-//! (plan, claim, attempts, outcome); [`query`] reads the history for people
-//! and for the scheduler; [`recover`] settles the copies a forced refetch
-//! keeps; [`devices`] keeps the device inventory; [`runs`] records each fire and
-//! manual fetch. An error SQLite gives for a damaged file is
+//! write lock, created 0600. This module is the only owner of SQL outside
+//! the fetch engine: [`reports`] owns the life of a report row (plan,
+//! claim, attempts, outcome); [`query`] reads the history for people and
+//! for the scheduler; [`recover`] settles the copies a forced refetch
+//! keeps; [`devices`] keeps the device inventory; [`runs`] records each
+//! fire and manual fetch; [`reader`] is the read-only handle the page and
+//! the commands read through, with [`page`] (one report, its attempts and
+//! rows), [`calendar`] (a window's reports by status) and [`traffic`]
+//! (sums of the rows' numeric columns) behind it; [`probe`] proves the
+//! database takes a write for `/healthz`. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
+pub mod calendar;
 pub mod claim;
 pub mod devices;
 pub mod exports;
 pub mod inventory;
 pub mod outside;
+pub mod page;
+pub mod probe;
 pub mod query;
+pub mod reader;
 pub mod recover;
 pub mod reports;
 pub mod run_log;
 pub mod runs;
 pub mod seal;
 pub mod tally;
+pub mod traffic;
+
+pub use reader::{Reader, open_readonly};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
@@ -253,55 +265,6 @@ impl Store {
             .await
             .map_err(StoreError::Task)?
     }
-}
-
-/// Open the history at `path` read-only (for `history`, `status` and dry
-/// runs). In a directory this user cannot write, SQLite cannot make the
-/// WAL index it shares with writers: the file is then read as it is on
-/// disk (`immutable`), which misses only changes a writer has not
-/// checkpointed yet.
-pub fn open_readonly(path: &Path) -> Result<Connection, StoreError> {
-    use rusqlite::OpenFlags;
-    let open_error = |source| match is_damage(&source) {
-        true => sql_error(path, source),
-        false => StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        },
-    };
-    let probe = |c: &Connection| {
-        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        })
-    };
-    let conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(open_error)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-    match probe(&conn) {
-        Ok(_) => return Ok(conn),
-        Err(e)
-            if matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-            ) => {}
-        Err(e) => return Err(open_error(e)),
-    }
-    drop(conn);
-    let mut uri = String::from("file:");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?immutable=1");
-    let conn = Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
-    )
-    .map_err(open_error)?;
-    probe(&conn).map_err(open_error)?;
-    Ok(conn)
 }
 
 /// A report in flight in this process (see [`Store::in_flight`]).

@@ -380,3 +380,16 @@ pub fn claimed_file_paths(conn: &mut Connection) -> rusqlite::Result<Vec<String>
     }
     Ok(out)
 }
+
+impl super::Store {
+    /// Take back the claims of processes that are gone (at start-up);
+    /// how many.
+    pub fn release_dead_claims(&self) -> Result<usize, super::StoreError> {
+        self.on_thread(|c| release_dead_claims(c, super::now()))
+    }
+
+    /// The files that live claims are writing (kept by the `.part` sweep).
+    pub fn claimed_file_paths(&self) -> Result<Vec<String>, super::StoreError> {
+        self.on_thread(claimed_file_paths)
+    }
+}

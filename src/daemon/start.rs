@@ -1,0 +1,42 @@
+//! Why the daemon could not start, typed so that the command line gives
+//! the operator's mistakes (config, credentials, the page's access, a
+//! damaged history) their own exit code.
+
+use crate::archive::store::StoreError;
+use crate::config::ConfigError;
+use crate::serve::auth::AccessError;
+use crate::tencent::credentials::CredentialError;
+
+/// Why the daemon stopped before or while starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The page of `[web]` cannot be served as configured.
+    #[error("{0}")]
+    Access(AccessError),
+    /// Anything else (a listener, the signal handlers, the HTTP client).
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<AccessError> for StartError {
+    fn from(e: AccessError) -> StartError {
+        StartError::Access(e)
+    }
+}
+
+impl StartError {
+    /// Whether the operator must fix something before the daemon can run.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            StartError::Config(_) | StartError::Credentials(_) | StartError::Access(_) => true,
+            StartError::Store(e) => e.damaged().is_some(),
+            StartError::Failed(_) => false,
+        }
+    }
+}
