@@ -82,6 +82,9 @@ pub enum Usage {
     /// The page cannot be served as asked (its token, or no token off loopback).
     #[error("{0}")]
     Access(AccessError),
+    /// An export destination that cannot be used (no bucket, no keys).
+    #[error("{0}")]
+    ExportTo(crate::archive::export::ExportError),
 }
 
 impl From<TimeArgError> for Usage {
@@ -179,6 +182,17 @@ impl From<TimeArgError> for Error {
 impl From<AccessError> for Error {
     fn from(e: AccessError) -> Error {
         Error::Usage(e.into())
+    }
+}
+
+impl From<crate::archive::export::ExportError> for Error {
+    /// A failed export: its history's damage as such, anything else as a
+    /// failure of the work.
+    fn from(e: crate::archive::export::ExportError) -> Error {
+        match e {
+            crate::archive::export::ExportError::Store(s) => Error::Store(s),
+            e => Error::Failed(e.into()),
+        }
     }
 }
 

@@ -9,14 +9,14 @@ use crate::archive::remote::client::{self, S3Keys};
 use crate::archive::store::Store;
 use crate::archive::store::exports::ExportFilter;
 use crate::commands::cli::ExportArgs;
-use crate::commands::exit::{Exit, UsageError};
+use crate::commands::exit::{Exit, Usage};
 use crate::domain::timearg::TimeArg;
 use crate::fetch::setup;
 use crate::tencent::credentials::Found;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
-pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let zone = match args.jobs.as_slice() {
         [one] => config
@@ -25,11 +25,10 @@ pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result
             .unwrap_or(TimeZone::UTC),
         _ => TimeZone::UTC,
     };
-    let resolve = |t: &Option<TimeArg>| -> anyhow::Result<Option<i64>> {
+    let resolve = |t: &Option<TimeArg>| -> super::exit::Result<Option<i64>> {
         Ok(t.as_ref()
             .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
-            .transpose()
-            .map_err(|e| UsageError(e.to_string()))?
+            .transpose()?
             .map(|t| t.as_second()))
     };
     let filter = ExportFilter {
@@ -38,7 +37,7 @@ pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result
         until: resolve(&args.until)?,
     };
     let dest = export::destination(&config, &args.to, cos_keys(&config, &args.to))
-        .map_err(|e| UsageError(e.to_string()))?;
+        .map_err(Usage::ExportTo)?;
     if !config.storage.database_path().exists() {
         super::print(&format!(
             "no history yet at {}; nothing to export\n",
@@ -51,7 +50,8 @@ pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> anyhow::Result
     let (done, dest) = tokio::task::spawn_blocking(move || {
         export::export(&store, &dest, &filter, &spool).map(|d| (d, dest))
     })
-    .await??;
+    .await
+    .map_err(anyhow::Error::from)??;
     super::print(&format!(
         "exported {} reports ({} rows) in {} files to {}\n",
         done.reports,

@@ -54,7 +54,7 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<
                         status,
                     })
                 })
-                .collect::<anyhow::Result<_>>()?;
+                .collect::<super::exit::Result<_>>()?;
             format!("{}\n", serde_json::to_string_pretty(&rows)?)
         }
         StatusFormat::Table => {
@@ -73,7 +73,7 @@ pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<
 }
 
 /// With `[export] to`: the export's lag, after the table.
-fn export_line(conn: &rusqlite::Connection, config: &Config, now: i64) -> anyhow::Result<String> {
+fn export_line(conn: &Reader, config: &Config, now: i64) -> super::exit::Result<String> {
     let Some(to) = config.export.as_ref().and_then(|e| e.to.as_deref()) else {
         return Ok(String::new());
     };

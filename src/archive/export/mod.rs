@@ -266,15 +266,15 @@ pub fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreErro
 
 /// For `status`: how long the oldest sealed report (of `job`, or of all)
 /// that `to` has not received has waited, seconds (`None`: it has them
-/// all), read on `conn`.
+/// all), read through `reader`.
 pub fn lag_on(
-    conn: &rusqlite::Connection,
+    reader: &crate::archive::store::Reader,
     to: &str,
     job: Option<&str>,
     now: i64,
 ) -> Result<Option<i64>, ExportError> {
     let key = Destination::parse(to)?.key();
-    let oldest = exports::oldest_unexported(conn, &key, job).map_err(StoreError::from)?;
+    let oldest = reader.read(|c| exports::oldest_unexported(c, &key, job))?;
     Ok(oldest.map(|t| (now - t).max(0)))
 }
 
