@@ -37,21 +37,21 @@ fn read(path: &str) -> String {
 fn exported() -> &'static BTreeSet<String> {
     static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
     NAMES.get_or_init(|| {
-        let port = free_port();
         let w = World::with(
             fake_mna::FakeConfig::default(),
-            &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+            METRICS_PORT_0,
             "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nlag = \"0s\"\ncatch_up = \"2h\"\n",
         );
         w.fake.push_fault(Fault::api_error("InternalError"));
         let d = w.start_daemon(&[]);
+        let addr = d.metrics_addr();
         wait_for("2 reports ok", LONG, || count_status(&w, "ok") >= 2);
         wait_for("the fire to finish", LONG, || {
-            http_get(port, "/metrics")
+            http_get(addr, "/metrics")
                 .1
                 .contains("mna_reportd_missing_windows{job=\"h\"} 0")
         });
-        let (status, text) = http_get(port, "/metrics");
+        let (status, text) = http_get(addr, "/metrics");
         d.stop();
         assert_eq!(status, 200, "{text}");
         let names: BTreeSet<String> = text

@@ -186,24 +186,24 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn metrics_carry_the_six_series_and_healthz_follows_the_database() {
-    let port = free_port();
     let w = World::with(
         fake_mna::FakeConfig::default(),
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        METRICS_PORT_0,
         &hourly("h", "3h"),
     );
     w.fake.push_fault(Fault::api_error("InternalError"));
     w.fake.push_fault(Fault::api_error("InternalError"));
     w.fake.push_fault(Fault::DownloadTruncated);
     let d = run_as_unprivileged(&w);
+    let addr = d.metrics_addr();
     wait_for("3 reports ok", LONG, || count_status(&w, "ok") >= 3);
     wait_for("the fire to finish", LONG, || {
         metric(
-            &http_get(port, "/metrics").1,
+            &http_get(addr, "/metrics").1,
             "mna_reportd_missing_windows{job=\"h\"}",
         ) == Some(0.0)
     });
-    let (status, text) = http_get(port, "/metrics");
+    let (status, text) = http_get(addr, "/metrics");
     assert_eq!(status, 200);
     let db = w.db();
     let bytes: i64 = db
@@ -259,15 +259,15 @@ fn metrics_carry_the_six_series_and_healthz_follows_the_database() {
         "{last}"
     );
 
-    let (status, body) = http_get(port, "/healthz");
+    let (status, body) = http_get(addr, "/healthz");
     assert_eq!(status, 200, "{body}");
     // the database made read-only: unhealthy, with the reason
     set_mode(&w.db_path(), 0o400);
-    let (status, body) = http_get(port, "/healthz");
+    let (status, body) = http_get(addr, "/healthz");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("not writable"), "{body}");
     set_mode(&w.db_path(), 0o600);
-    let (status, _) = http_get(port, "/healthz");
+    let (status, _) = http_get(addr, "/healthz");
     assert_eq!(status, 200);
     d.stop();
 }

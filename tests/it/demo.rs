@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::BIN;
-use common::daemon::wait_for;
+use common::daemon::{exit_within, wait_for};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -204,19 +204,12 @@ fn the_demo_fills_the_history_and_stops_cleanly_on_ctrl_c() {
     // SAFETY: a signal to our own child.
     let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(rc, 0);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!(
-                "the demo did not stop after SIGINT:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = exit_within(&mut child, Duration::from_secs(120)) else {
+        let _ = child.kill();
+        panic!(
+            "the demo did not stop after SIGINT:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     };
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
         printed.take(&line);

@@ -247,10 +247,9 @@ devices = ["mna-1"]
 
 #[test]
 fn a_failed_discovery_keeps_the_known_devices_and_their_reports_are_fetched() {
-    let port = free_port();
     let w = World::new("");
     w.write_config(
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        METRICS_PORT_0,
         r#"
 [[jobs]]
 name = "fleet"
@@ -275,15 +274,16 @@ per_device = true
     w.fake.push_fault(Fault::api_error("InternalError"));
     w.fake.push_fault(Fault::api_error("AuthFailure"));
     let d = w.start_daemon(&[]);
+    let addr = d.metrics_addr();
     wait_for("the reports of the known devices", LONG, || {
         count_status(&w, "ok") >= 6
     });
     wait_for("the failure counted", LONG, || {
-        http_get(port, "/metrics")
+        http_get(addr, "/metrics")
             .1
             .contains("mna_reportd_discovery_failures_total")
     });
-    let metrics = http_get(port, "/metrics").1;
+    let metrics = http_get(addr, "/metrics").1;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("mna_reportd_discovery_failures_total{"))

@@ -30,10 +30,9 @@ per_device = true
 /// the series stay as many as the set, however many codes it invents.
 #[test]
 fn invented_error_codes_add_no_metric_series() {
-    let port = free_port();
     let w = World::new("");
     w.write_config(
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        METRICS_PORT_0,
         r#"
 [[jobs]]
 name = "fleet"
@@ -56,19 +55,20 @@ per_device = true
             .push_fault(Fault::api_error(format!("InternalError.Invented{i:04}")));
     }
     let d = w.start_daemon(&[]);
+    let addr = d.metrics_addr();
     wait_for("every invented code answered", LONG, || {
         w.fake.pending_faults().0 == 0
     });
     let want = format!("mna_reportd_api_requests_total{{code=\"other\"}} {INVENTED}");
     wait_for("every invented code counted", LONG, || {
-        http_get(port, "/metrics").1.lines().any(|l| l == want)
+        http_get(addr, "/metrics").1.lines().any(|l| l == want)
     });
     wait_for("the listing's failure counted", LONG, || {
-        http_get(port, "/metrics")
+        http_get(addr, "/metrics")
             .1
             .contains("mna_reportd_discovery_failures_total{")
     });
-    let metrics = http_get(port, "/metrics").1;
+    let metrics = http_get(addr, "/metrics").1;
     d.stop();
     assert_eq!(w.fake.pending_faults().0, 0);
     assert!(!metrics.contains("Invented"), "{metrics}");

@@ -151,28 +151,26 @@ fn a_file_on_an_internal_tencent_host_says_where_to_run() {
 
 #[test]
 fn a_daemon_fire_with_a_wrong_key_stops_once_and_says_why_on_healthz() {
-    use common::daemon::{Notify, free_port, http_get, wait_for};
-    let port = free_port();
+    use common::daemon::{Notify, http_get, wait_for};
     let w = World::with(
         fake_mna::FakeConfig::default(),
-        &format!(
-            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n",
         "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\nlag = \"0s\"\ncatch_up = \"12h\"\n",
     );
     let mut notify = Notify::new(&w);
     let d = w.start_daemon(&[("TENCENTCLOUD_SECRET_KEY", "not-the-key"), notify.env()]);
     notify.read_until("READY=1");
+    let addr = d.metrics_addr();
     let long = std::time::Duration::from_secs(60);
     wait_for("healthz to say why the fire stopped", long, || {
-        let (status, body) = http_get(port, "/healthz");
+        let (status, body) = http_get(addr, "/healthz");
         status == 503 && body.contains("AuthFailure.SignatureFailure")
     });
-    let (_, body) = http_get(port, "/healthz");
+    let (_, body) = http_get(addr, "/healthz");
     assert!(body.contains("job h:"), "{body}");
     assert!(body.contains("fix: the SecretKey does not match"), "{body}");
     // the page's overview says it too
-    let (status, jobs) = http_get(port, "/api/jobs");
+    let (status, jobs) = http_get(addr, "/api/jobs");
     assert_eq!(status, 200, "{jobs}");
     let jobs: serde_json::Value = serde_json::from_str(&jobs).expect("json");
     let stopped = jobs["jobs"][0]["stopped"].as_str().unwrap_or_default();

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::daemon::{Notify, free_port, http_get, wait_for};
+use common::daemon::{METRICS_PORT_0, Notify, http_get, wait_for};
 use common::*;
 use mna_reportd::testing::{self, ConfigError};
 use proptest::prelude::*;
@@ -398,16 +398,12 @@ fn run_survives_sighup_with_an_overflowing_job_file() {
 
 #[test]
 fn a_reload_that_blocks_reading_the_file_does_not_stall_the_daemon() {
-    let port = free_port();
-    let w = World::with(
-        Default::default(),
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
-        JOB,
-    );
+    let w = World::with(Default::default(), METRICS_PORT_0, JOB);
     let good = std::fs::read_to_string(&w.config).expect("read config");
     let mut notify = Notify::new(&w);
     let mut d = w.start_daemon(&[notify.env()]);
     notify.read_until("READY=1");
+    let addr = d.metrics_addr();
     // The config becomes a FIFO: reading it blocks until someone writes.
     std::fs::remove_file(&w.config).expect("remove config");
     let c = std::ffi::CString::new(w.config.to_string_lossy().as_bytes()).expect("path");
@@ -416,14 +412,32 @@ fn a_reload_that_blocks_reading_the_file_does_not_stall_the_daemon() {
     d.signal(libc::SIGHUP);
     notify.clear();
     notify.read_until("RELOADING=1");
+    // A writer opens the FIFO without waiting only once the reload has it
+    // open for reading; held open and silent, it keeps the reload waiting
+    // on the file for as long as the test asks.
+    let mut writer = None;
+    wait_for(
+        "the reload to open the file",
+        Duration::from_secs(60),
+        || {
+            use std::os::unix::fs::OpenOptionsExt;
+            writer = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&w.config)
+                .ok();
+            writer.is_some()
+        },
+    );
+    let mut writer = writer.expect("the FIFO's writer");
     // While the reload waits on the file, the daemon answers (10 s read timeout).
     for _ in 0..3 {
-        let (status, body) = http_get(port, "/healthz");
+        let (status, body) = http_get(addr, "/healthz");
         assert_eq!(status, 200, "{body}");
-        std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(d.child.try_wait().expect("try_wait"), None);
-    std::fs::write(&w.config, good).expect("feed the FIFO");
+    std::io::Write::write_all(&mut writer, good.as_bytes()).expect("feed the FIFO");
+    drop(writer);
     wait_for("the reload to finish", Duration::from_secs(60), || {
         d.log_text().contains("reloaded the job file")
     });

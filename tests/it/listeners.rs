@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::daemon::{Notify, count_status, wait_for};
+use common::daemon::{Notify, PAGE_LISTENING, count_status, wait_for};
 use common::*;
 use fake_mna::{Delay, FakeConfig};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,22 +34,6 @@ fn raise_own_limit() -> u64 {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
     }
     lim.rlim_max
-}
-
-/// The address a log line `… <what> … addr=<addr>` gives, once logged.
-fn logged_addr(log: &std::path::Path, what: &str) -> SocketAddr {
-    let mut found = None;
-    wait_for(what, LONG, || {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        found = text
-            .lines()
-            .filter(|l| l.contains(what))
-            .find_map(|l| l.split("addr=").nth(1))
-            .and_then(|a| a.split_whitespace().next())
-            .and_then(|a| a.trim_matches('"').parse().ok());
-        found.is_some()
-    });
-    found.expect("address")
 }
 
 /// The status of a GET on `addr`, or `None` when no answer came. A refusal
@@ -111,7 +95,7 @@ fn thousands_of_idle_connections_do_not_starve_the_daemons_own_fetches() {
     }
     let child = cmd.spawn().expect("spawn daemon");
     let mut daemon = common::daemon::Daemon { child, log };
-    let addr = logged_addr(&daemon.log, "serving /metrics and /healthz");
+    let addr = daemon.metrics_addr();
 
     // The attack: connections that never send a byte.
     let held: Vec<TcpStream> = (0..IDLE)
@@ -222,5 +206,20 @@ fn the_daemon_logs_no_way_to_log_in() {
         !log.contains("token=") && !log.contains(token),
         "nothing to log in with is logged:\n{log}"
     );
+    d.stop();
+}
+
+/// The page on a listener of its own, asked for on port 0: the daemon logs
+/// the address it got, and the page answers there.
+#[test]
+fn the_daemon_logs_the_address_its_page_got_on_port_0() {
+    let w = World::new(HOURLY);
+    w.write_config("[web]\nlisten = \"127.0.0.1:0\"\n", HOURLY);
+    let mut notify = Notify::new(&w);
+    let d = w.start_daemon(&[notify.env()]);
+    notify.read_until("READY=1");
+    let addr = d.listening(PAGE_LISTENING);
+    assert_ne!(addr.port(), 0, "{}", d.log_text());
+    assert_eq!(status_of(addr, "/api/jobs"), Some(200));
     d.stop();
 }

@@ -1,7 +1,10 @@
 //! Fetching at the rate limit whatever the API's latency: the default
 //! config keeps as many reports in flight as the latency needs, and the
 //! server never counts more calls in a second than the limit (counted at
-//! the fake, with arrivals jittered as over a real network).
+//! the fake, strictly, as they arrive). How much network jitter the pacing
+//! survives is a figure of the throughput benchmark (`latency`, arrivals up
+//! to 20 ms late); here the whole margin of the pacing is left to a busy
+//! machine's scheduling, so that the test checks the behaviour only.
 
 use crate::common;
 
@@ -27,14 +30,13 @@ fn max_in_any_second(calls: &[CallRecord]) -> usize {
 }
 
 /// A world whose fake answers in `answer`, serves files after `download`,
-/// counts at most `LIMIT` calls a second, each arriving up to 20 ms late;
-/// the config is the default but for `rate_limit = LIMIT`.
+/// refuses any call past `LIMIT` in a second of arrivals; the config is the
+/// default but for `rate_limit = LIMIT`.
 fn world(answer: Duration, download: Duration) -> World {
     let cfg = FakeConfig {
         rate_limit: Some(LIMIT),
         answer_delay: Delay::fixed(answer),
         download_delay: Delay::fixed(download),
-        arrival_jitter: Duration::from_millis(20),
         ..FakeConfig::default()
     };
     let w = World::with(cfg, "", HOURLY);

@@ -5,7 +5,6 @@
 
 mod page_checks;
 
-use crate::common;
 use crate::web_support;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -18,7 +17,7 @@ use web_support::{HOSTILE, HOUR, History, get};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// chromedriver on a free port; killed when dropped.
+/// chromedriver on the port it reported; killed when dropped.
 struct Driver {
     child: Child,
     port: u16,
@@ -52,17 +51,44 @@ fn start_driver() -> Driver {
     if find_program("chromium").is_none() {
         panic!("chromium is not on PATH: {INSTALL}");
     }
-    let port = common::daemon::free_port();
+    // Port 0: chromedriver takes one the system gives and prints it.
     let child = Command::new(program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+        .arg("--port=0")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("chromedriver does not start ({e}): {INSTALL}"));
-    common::daemon::wait_for("chromedriver to listen", WAIT, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    // Killed even when no port comes.
+    let mut driver = Driver { child, port: 0 };
+    driver.port = driver_port(&mut driver.child);
+    driver
+}
+
+/// The port chromedriver says it listens on: its line `… started
+/// successfully on port N.`, printed once it listens. Its output is read to
+/// the end on a thread so that it never blocks on a full pipe.
+fn driver_port(child: &mut Child) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let out = child.stdout.take().expect("chromedriver's stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
     });
-    Driver { child, port }
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("chromedriver says no port ({e}): {seen:?}; {INSTALL}"));
+        let port = line
+            .split_once("started successfully on port ")
+            .and_then(|(_, p)| p.trim_end_matches('.').trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        seen.push(line);
+    }
 }
 
 async fn browser(driver: &Driver) -> Client {

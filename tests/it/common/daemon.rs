@@ -1,6 +1,7 @@
 //! Driving `mna-reportd run` as a child process.
 
 use super::World;
+use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -31,6 +32,17 @@ impl World {
         Daemon { child, log }
     }
 }
+
+/// The daemon's log line that gives the `[metrics]` listener's bound
+/// address (`addr=`), the page's too when it shares it.
+pub const METRICS_LISTENING: &str = "serving /metrics and /healthz";
+/// The daemon's log line that gives the `[web]` listener's bound address
+/// when it has its own.
+pub const PAGE_LISTENING: &str = "serving the page";
+
+/// A config's `[metrics]` listening on a port the system picks: the
+/// daemon logs the one it got ([`Daemon::listening`]).
+pub const METRICS_PORT_0: &str = "[metrics]\nlisten = \"127.0.0.1:0\"\n";
 
 /// A systemd notification socket (`$NOTIFY_SOCKET`) the daemon reports to.
 pub struct Notify {
@@ -89,22 +101,36 @@ impl Daemon {
         assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
     }
 
+    /// The address the daemon's log line containing `what` gives in its
+    /// `addr=` field, once logged (at most 120 s): how a test finds a
+    /// listener configured with port 0.
+    pub fn listening(&self, what: &str) -> SocketAddr {
+        let mut found = None;
+        wait_for(what, Duration::from_secs(120), || {
+            found = self
+                .log_text()
+                .lines()
+                .filter(|l| l.contains(what))
+                .find_map(|l| l.split("addr=").nth(1))
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.trim_matches('"').parse().ok());
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("no address logged with {what}:\n{}", self.log_text()))
+    }
+
+    /// The bound address of the `[metrics]` listener.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.listening(METRICS_LISTENING)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Wait for the process to exit, at most `limit`; its exit code.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status.code().unwrap_or(-1));
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        exit_within(&mut self.child, limit).map(|status| status.code().unwrap_or(-1))
     }
 
     /// Stop with SIGTERM and insist on exit code 0.
@@ -129,16 +155,41 @@ impl Drop for Daemon {
     }
 }
 
-/// Poll `cond` every 50 ms until it holds; panic with `what` after `limit`.
-pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+/// Poll `cond` every 20 ms until it holds; `false` if it still does not
+/// after `limit`. The one pause between looks in the tests: a condition is
+/// polled with a generous deadline, never waited for by a fixed sleep.
+pub fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Poll `cond` until it holds; panic with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        poll_until(limit, cond),
+        "timed out after {limit:?} waiting for {what}"
+    );
+}
+
+/// Wait for `child` to exit, at most `limit`: its status, `None` if it still runs.
+pub fn exit_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let mut status = None;
+    poll_until(limit, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    status
 }
 
 /// Count of `reports` rows with `status`, 0 when the database is not there yet.
@@ -157,16 +208,10 @@ pub fn count_status(w: &World, status: &str) -> i64 {
     .unwrap_or(0)
 }
 
-/// A free loopback port (bound and released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// GET `path` on 127.0.0.1:`port`: (status, body).
-pub fn http_get(port: u16, path: &str) -> (u16, String) {
+/// GET `path` on `addr`: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     write!(
