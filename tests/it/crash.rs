@@ -6,12 +6,13 @@
 
 use crate::common;
 
+use common::daemon::poll_until;
 use common::*;
 use fake_mna::FakeConfig;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REPORTS: i64 = 120;
 const KILLS: usize = 5;
@@ -80,15 +81,13 @@ fn five_kills_at_random_moments_then_one_more_run_leave_every_report_ok_exactly_
     for round in 0..KILLS {
         let before = count_ok(&w);
         let mut child = backfill(&w).spawn().expect("spawn");
-        let started = Instant::now();
-        // wait until this run has done some work, then kill at a random moment
-        while count_ok(&w) == before
-            && started.elapsed() < Duration::from_secs(30)
-            && child.try_wait().expect("try_wait").is_none()
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(rng.u64(0..400)));
+        // wait until this run has done some work (a random number of
+        // reports ok, so that the kill lands at a random moment of the others
+        // in flight), then kill
+        let done = before + 1 + rng.i64(0..4);
+        poll_until(Duration::from_secs(60), || {
+            count_ok(&w) >= done || child.try_wait().expect("try_wait").is_some()
+        });
         let finished = child.try_wait().expect("try_wait").is_some();
         // SAFETY: sends SIGKILL to our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };

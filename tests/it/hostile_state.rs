@@ -6,7 +6,8 @@
 
 use crate::common;
 
-use common::daemon::wait_for;
+use common::daemon::{poll_until, wait_for};
+use common::renames::Renames;
 use common::*;
 use fake_mna::{FakeConfig, Fault};
 use std::io::{BufRead, BufReader};
@@ -333,9 +334,12 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
     assert_exit(&w.run(&range), 0);
     let mut rng = fastrand::Rng::with_seed(0x7e57);
     let (mut hit, mut in_window) = (0, 0);
+    let dir = final_of(&w, 0);
+    let dir = dir.parent().expect("the reports' directory");
     for round in 0..6 {
         make_files_differ(&w, &format!("round {round}"));
         let calls = w.fake.calls().len();
+        let renames = Renames::watch(dir);
         let mut child = w
             .cmd()
             .args(range)
@@ -344,26 +348,36 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        let started = Instant::now();
         let running =
             |child: &mut std::process::Child| child.try_wait().expect("try_wait").is_none();
-        while w.fake.calls().len() < calls + 2
-            && started.elapsed() < Duration::from_secs(60)
-            && running(&mut child)
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        poll_until(Duration::from_secs(60), || {
+            w.fake.calls().len() >= calls + 2 || !running(&mut child)
+        });
+        let pid = child.id() as i32;
         if round % 2 == 0 {
-            // aim: the moment a new file has its name and the history does not record it yet
+            // aim: the moment a new file has its name and the history does not
+            // record it yet. Each rename into the reports' directory stops the
+            // process where it is, to look; it goes on when it was not there.
             let aim = Instant::now();
-            while running(&mut child) && aim.elapsed() < Duration::from_secs(30) {
+            while running(&mut child) && renames.next(Duration::from_secs(30)) {
+                // SAFETY: signals to our own child.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
                 if mid_commit(&w) {
                     in_window += 1;
                     break;
                 }
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                if aim.elapsed() > Duration::from_secs(30) {
+                    break;
+                }
             }
         } else {
-            std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
+            // a random moment: after a random number of further calls
+            let more = rng.usize(0..6);
+            poll_until(Duration::from_secs(60), || {
+                w.fake.calls().len() >= calls + 2 + more || !running(&mut child)
+            });
         }
         if running(&mut child) {
             hit += 1;
