@@ -1,18 +1,47 @@
-//! The folders of `src/` are layers: a folder imports only the folders below
-//! it, and `core/` imports nothing of the crate but itself. This reads every
-//! source file's `crate::` paths (outside comments) and names each line that
-//! reaches up.
+//! The folders of `src/` and the edges between them: each folder imports
+//! only the folders [`EDGES`] lists for it (`domain/` imports nothing of the
+//! crate). This reads every source file's `crate::` paths (outside comments)
+//! and names each line that takes an edge not in the list, so a new edge
+//! fails here until it is argued for and added.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The layers, from the bottom up.
-const LAYERS: [&str; 7] = [
-    "core", "config", "tencent", "archive", "run", "web", "commands",
+/// Each folder and the folders it may import, bottom up.
+const EDGES: &[(&str, &[&str])] = &[
+    ("domain", &[]),
+    ("config", &["domain"]),
+    ("tencent", &["domain", "config"]),
+    ("archive", &["domain", "config"]),
+    ("fetch", &["domain", "config", "tencent", "archive"]),
+    ("serve", &["domain", "config", "archive"]),
+    (
+        "daemon",
+        &["domain", "config", "tencent", "archive", "fetch", "serve"],
+    ),
+    (
+        "commands",
+        &[
+            "domain", "config", "tencent", "archive", "fetch", "serve", "daemon",
+        ],
+    ),
 ];
 
-fn rank(folder: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| *l == folder)
+/// Edges taken today by one file that the list above does not allow; each
+/// is work still to do, and none may be added.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    ("archive/missing/tests.rs", "fetch"),
+    ("archive/status.rs", "fetch"),
+    ("daemon/mod.rs", "commands"),
+    ("fetch/progress.rs", "daemon"),
+    ("fetch/setup.rs", "commands"),
+    ("serve/api.rs", "fetch"),
+    ("serve/calendar.rs", "fetch"),
+    ("serve/monitor.rs", "fetch"),
+];
+
+fn allowed(folder: &str) -> Option<&'static [&'static str]> {
+    EDGES.iter().find(|(f, _)| *f == folder).map(|(_, to)| *to)
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -48,8 +77,13 @@ fn crate_paths(line: &str) -> Vec<&str> {
 /// The lines of `text` that import a layer above `folder`'s, as
 /// `path:line: text`.
 fn offences(path: &Path, folder: &str, text: &str) -> Vec<String> {
-    let Some(own) = rank(folder) else {
-        return vec![format!("{}: a folder that is not a layer", path.display())];
+    let Some(may) = allowed(folder) else {
+        return vec![format!("{}: a folder not listed in EDGES", path.display())];
+    };
+    let excused = |target: &str| {
+        EXCEPTIONS
+            .iter()
+            .any(|(file, to)| path == Path::new(file) && *to == target)
     };
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -58,12 +92,8 @@ fn offences(path: &Path, folder: &str, text: &str) -> Vec<String> {
             continue;
         }
         for target in crate_paths(code) {
-            let allowed = match rank(target) {
-                Some(r) => r <= own && (own > 0 || r == 0),
-                // `crate::{...}` or a module at the root: not a layer.
-                None => false,
-            };
-            if !allowed {
+            let ok = target == folder || may.contains(&target) || excused(target);
+            if !ok {
                 out.push(format!(
                     "{}:{}: {folder}/ imports {target}: {}",
                     path.display(),
@@ -100,27 +130,31 @@ fn a_folder_imports_only_the_folders_below_it() {
     assert!(checked > 40, "only {checked} files found under src/");
     assert!(
         found.is_empty(),
-        "imports against the layers (bottom up: {}):\n{}",
-        LAYERS.join(" < "),
+        "imports along an edge that EDGES does not list:\n{}",
         found.join("\n")
     );
 }
 
 #[test]
 fn the_check_sees_an_import_from_above() {
-    let text = "use crate::core::window::Window;\nuse crate::run::plan::Planned;\n\
-                // see [`crate::run`]\nlet n = crate::archive::files::x();\n";
-    let found = offences(Path::new("core/x.rs"), "core", text);
+    let text = "use crate::domain::window::Window;\nuse crate::fetch::plan::Planned;\n\
+                // see [`crate::fetch`]\nlet n = crate::archive::files::x();\n";
+    let found = offences(Path::new("domain/x.rs"), "domain", text);
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
-        found[0].starts_with("core/x.rs:2: core/ imports run"),
+        found[0].starts_with("domain/x.rs:2: domain/ imports fetch"),
         "{found:?}"
     );
     assert!(
-        found[1].starts_with("core/x.rs:4: core/ imports archive"),
+        found[1].starts_with("domain/x.rs:4: domain/ imports archive"),
         "{found:?}"
     );
-    assert!(offences(Path::new("run/x.rs"), "run", text).is_empty());
+    assert!(offences(Path::new("fetch/x.rs"), "fetch", text).is_empty());
     assert_eq!(offences(Path::new("config/x.rs"), "config", text).len(), 2);
+    // serve/ may not import fetch/, daemon/ may
+    assert_eq!(offences(Path::new("serve/x.rs"), "serve", text).len(), 1);
+    assert!(offences(Path::new("daemon/x.rs"), "daemon", text).is_empty());
+    // an unknown folder is named
+    assert_eq!(offences(Path::new("misc/x.rs"), "misc", text).len(), 1);
     assert!(crate_paths("$crate::x; my_crate::y").is_empty());
 }

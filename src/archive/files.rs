@@ -4,14 +4,14 @@
 //! A report's file is `<job>/<YYYY>/<MM>/<job>_<target>_<region>_<start>_<end>.xlsx`
 //! ([`report_path`]), a [`RelPath`] that only [`crate::archive::root::ArchiveRoot`]
 //! opens. The fields of the name are encoded injectively
-//! ([`crate::core::filename`]): no field holds a `_`, so two different
+//! ([`crate::domain::filename`]): no field holds a `_`, so two different
 //! reports never share a name. Files are created 0600, directories 0750.
 
 use crate::archive::root::RelPath;
-use crate::core::filename::component;
-use crate::core::report::RegionScope;
-use crate::core::target::Target;
-use crate::core::window::Window;
+use crate::domain::filename::component;
+use crate::domain::report::RegionScope;
+use crate::domain::target::Target;
+use crate::domain::window::Window;
 use jiff::tz::TimeZone;
 use std::fs::{self, File};
 use std::io;
@@ -24,14 +24,14 @@ pub use crate::archive::root::{DIR_MODE, FILE_MODE};
 const JOB_MAX: usize = 64;
 
 fn stamp(t: i64, zone: &TimeZone) -> String {
-    crate::core::window::local_text(t, zone, "%Y%m%dT%H%M%z")
+    crate::domain::window::local_text(t, zone, "%Y%m%dT%H%M%z")
 }
 
 /// `<job>/<YYYY>/<MM>/<job>_<target>_<region>_<start>_<end>.xlsx`, year,
 /// month and times in the job's zone (with their UTC offset, so a repeated
 /// hour on a DST fold keeps two names). The directory is the validated job
 /// name itself; in the file name every field is escaped
-/// ([`crate::core::filename`]), the times are digits, `T`, `+` and `-`.
+/// ([`crate::domain::filename`]), the times are digits, `T`, `+` and `-`.
 /// At most 237 bytes, a `.part` or `.prev` suffix included.
 pub fn report_path(
     job: &str,
@@ -57,7 +57,7 @@ pub fn report_path(
     } else {
         format!(
             "{}{}",
-            crate::core::filename::LONG_MARKER,
+            crate::domain::filename::LONG_MARKER,
             component(job, JOB_MAX)
         )
     };

@@ -15,7 +15,6 @@
 
 mod rows;
 
-use crate::archive::download::DownloadError;
 use crate::archive::workbook::{self, GuardError, Limit, MAX_DATA_BYTES, WorkbookError};
 use calamine::{Reader, Xlsx};
 use rows::Rows;
@@ -39,16 +38,6 @@ pub enum IngestError {
     /// The workbook breaks a limit or is malformed (not retried).
     #[error(transparent)]
     Refused(#[from] WorkbookError),
-}
-
-impl IngestError {
-    /// The download failure this is, for a workbook that could not be read.
-    pub fn into_download(self) -> DownloadError {
-        match self {
-            IngestError::Refused(e) => DownloadError::Workbook(e),
-            e => DownloadError::NotXlsx(e.to_string()),
-        }
-    }
 }
 
 /// What was stored.

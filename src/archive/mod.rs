@@ -4,14 +4,15 @@
 //! to disk, the workbook limits and ingestion, the processes that hold
 //! claims, pruning.
 //!
-//! May import [`crate::core`], [`crate::config`] and [`crate::tencent`];
-//! not what drives work ([`crate::run`]) or the command line.
+//! May import [`crate::domain`], [`crate::config`] and [`crate::tencent`];
+//! not what drives work ([`crate::fetch`]) or the command line.
 
-pub mod download;
 pub mod files;
 pub mod holder;
 pub mod ingest;
+pub mod missing;
 pub mod prune;
 pub mod root;
+pub mod status;
 pub mod store;
 pub mod workbook;

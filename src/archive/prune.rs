@@ -20,7 +20,7 @@
 use crate::archive::root::ArchiveRoot;
 use crate::archive::store::outside::{outside_ids, outside_sql, prefix_end};
 use crate::archive::store::{self, Store, StoreError};
-use crate::core::report::Status;
+use crate::domain::report::Status;
 use rusqlite::params;
 use tracing::{info, warn};
 
@@ -215,7 +215,7 @@ fn delete_files(
 mod tests {
     use super::*;
     use crate::archive::store::reports::{self, Fetched};
-    use crate::core::report::{ReportKey, Trigger};
+    use crate::domain::report::{ReportKey, Trigger};
 
     fn ok_report(s: &Store, dir: &std::path::Path, end: i64) -> std::path::PathBuf {
         let key = ReportKey {

@@ -92,7 +92,7 @@ impl RelPath {
                 if plain {
                     OsString::from(n)
                 } else {
-                    OsString::from(crate::core::filename::component(&n, 64) + "%")
+                    OsString::from(crate::domain::filename::component(&n, 64) + "%")
                 }
             })
             .collect::<Vec<_>>();
@@ -219,7 +219,7 @@ impl ArchiveRoot {
     /// [`crate::archive::store::outside::outside_sql`].)
     pub fn locate(&self, recorded: &str) -> Result<RelPath, OutsideArchive> {
         let outside = || OutsideArchive {
-            recorded: crate::core::text::cap(recorded, 512).into_owned(),
+            recorded: crate::domain::text::cap(recorded, 512).into_owned(),
             root: self.path.clone(),
         };
         let rest = recorded.strip_prefix(&self.prefix()).ok_or_else(outside)?;

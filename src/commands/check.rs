@@ -8,13 +8,13 @@
 //! job file can be checked on a machine without keys.
 
 use crate::archive::store::devices::{self, Listing};
+use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
-use crate::core::report::RegionScope;
-use crate::core::schedule;
-use crate::run::discovery;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::plan;
-use crate::run::setup;
+use crate::domain::report::RegionScope;
+use crate::domain::schedule;
+use crate::fetch::discovery;
+use crate::fetch::plan;
+use crate::fetch::setup;
 use crate::tencent::credentials::{Found, redact_id};
 use jiff::Timestamp;
 use std::fmt::Write as _;
@@ -57,7 +57,7 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
         config.api.endpoint,
         config.api.rate_limit,
         config.api.concurrency,
-        crate::core::human::duration(config.api.timeout)
+        crate::domain::human::duration(config.api.timeout)
     );
     let _ = writeln!(
         out,
@@ -125,7 +125,7 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
         );
         return Ok(());
     };
-    match crate::web::auth::read_token(path) {
+    match crate::serve::auth::read_token(path) {
         Ok(_) => {
             let _ = writeln!(
                 out,
@@ -155,15 +155,15 @@ fn describe_job(
         job.name,
         if job.enabled { "" } else { " (disabled)" },
         job.granularity.name(),
-        crate::core::human::duration(std::time::Duration::from_secs(
+        crate::domain::human::duration(std::time::Duration::from_secs(
             job.cadence.window().nominal_secs()
         )),
-        crate::core::human::duration(std::time::Duration::from_secs(
+        crate::domain::human::duration(std::time::Duration::from_secs(
             job.cadence.step().nominal_secs()
         )),
         job.timezone,
-        crate::core::human::duration(job.lag),
-        crate::core::human::duration(job.catch_up)
+        crate::domain::human::duration(job.lag),
+        crate::domain::human::duration(job.catch_up)
     );
     let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
     let regions: Vec<String> = job
@@ -205,7 +205,7 @@ fn describe_job(
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
-        let due = crate::run::missing::Due::new(job, now);
+        let due = crate::archive::missing::Due::new(job, now);
         let count = due.expected();
         match due.bounds() {
             Some((first, last)) if count > 0 => {
@@ -214,7 +214,7 @@ fn describe_job(
                     "  due now: {count} of {count} reports not done, windows {} .. {}\n  estimate: {}",
                     plan::window_text(first, job.cadence.zone()),
                     plan::window_text(last, job.cadence.zone()),
-                    crate::run::estimate::describe(count, limit)
+                    crate::fetch::estimate::describe(count, limit)
                 );
             }
             _ => {
@@ -228,9 +228,9 @@ fn describe_job(
     };
     // Counted, not planned: a horizon of minutes over a year is millions of
     // reports. The oldest and newest not done are found by cutting it in parts.
-    let dues = [crate::run::missing::Due::new(job, now)];
+    let dues = [crate::archive::missing::Due::new(job, now)];
     let due_count = dues[0].expected();
-    let (todo, newest, oldest) = crate::run::missing::newest_and_oldest(conn, &dues)?;
+    let (todo, newest, oldest) = crate::archive::missing::newest_and_oldest(conn, &dues)?;
     match (oldest, newest) {
         (Some(first), Some(last)) if todo > 0 => {
             let _ = writeln!(
@@ -239,7 +239,7 @@ fn describe_job(
                 todo,
                 plan::window_text(first.window, job.cadence.zone()),
                 plan::window_text(last.window, job.cadence.zone()),
-                crate::run::estimate::describe(todo, limit)
+                crate::fetch::estimate::describe(todo, limit)
             );
         }
         _ => {
@@ -287,7 +287,7 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
     let interval = job
         .discovery
         .as_ref()
-        .map(|d| crate::core::human::duration(d.interval))
+        .map(|d| crate::domain::human::duration(d.interval))
         .unwrap_or_default();
     let Some(l) = listing else {
         return format!(
@@ -318,7 +318,7 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
 /// The steady demand of jobs on the API, in calls per second.
 mod demand {
     use crate::config::Job;
-    use crate::run::discovery;
+    use crate::fetch::discovery;
 
     /// One job's steady demand.
     pub struct Demand {

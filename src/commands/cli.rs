@@ -2,8 +2,8 @@
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `runs`, `devices`,
 //! `prune`, `serve`, `completions`).
 
-use crate::core::report::Status;
-use crate::core::timearg::TimeArg;
+use crate::domain::report::Status;
+use crate::domain::timearg::TimeArg;
 use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -5,8 +5,8 @@
 //! copies equal to what this module prints.
 
 use crate::commands::cli::Cli;
+use crate::commands::exit::{Exit, UsageError};
 use crate::commands::manual;
-use crate::run::exit::{Exit, UsageError};
 use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::Shell;
 

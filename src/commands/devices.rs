@@ -5,10 +5,10 @@
 
 use crate::archive::store::devices::{self, DeviceRow};
 use crate::commands::cli::{DevicesArgs, TableFormat};
+use crate::commands::exit::Exit;
 use crate::config::{Discovery, Job, Scope};
-use crate::run::discovery;
-use crate::run::exit::Exit;
-use crate::run::setup;
+use crate::fetch::discovery;
+use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 use std::time::Duration;

@@ -9,19 +9,19 @@
 use crate::archive::store::query;
 use crate::archive::store::runs::RunTrigger;
 use crate::commands::cli::FetchArgs;
+use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
-use crate::core::report::Trigger;
-use crate::core::window::Window;
-use crate::run::discovery;
-use crate::run::end::RunEnd;
-use crate::run::engine::{Control, Engine, Summary};
-use crate::run::estimate;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::plan::{self, Planned};
-use crate::run::progress;
-use crate::run::record::{self, RunRecord};
-use crate::run::setup;
-use crate::run::signals;
+use crate::daemon::signals;
+use crate::domain::report::Trigger;
+use crate::domain::window::Window;
+use crate::fetch::discovery;
+use crate::fetch::end::RunEnd;
+use crate::fetch::engine::{Control, Engine, Summary};
+use crate::fetch::estimate;
+use crate::fetch::plan::{self, Planned};
+use crate::fetch::progress;
+use crate::fetch::record::{self, RunRecord};
+use crate::fetch::setup;
 use jiff::Timestamp;
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -86,7 +86,7 @@ fn planned(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> anyhow::Resul
     if let (Some(from), Some(to)) = (&args.from, &args.to) {
         for job in jobs {
             let zone = job.cadence.zone();
-            let usage = |e: crate::core::timearg::TimeArgError| UsageError(e.to_string());
+            let usage = |e: crate::domain::timearg::TimeArgError| UsageError(e.to_string());
             if from.resolve(zone, now).map_err(usage)? >= to.resolve(zone, now).map_err(usage)? {
                 return Err(UsageError(format!(
                     "--from {from} must be before --to {to}\n  fix: give the earlier time as --from"
@@ -376,7 +376,7 @@ fn print_not_complete(plan: &Plan) {
             .map(|(job, _)| job.lag),
     );
     let lag = match lags.iter().next() {
-        Some(lag) if lags.len() == 1 => crate::core::human::duration(*lag),
+        Some(lag) if lags.len() == 1 => crate::domain::human::duration(*lag),
         _ => "its lag".to_string(),
     };
     let _ = writeln!(

@@ -3,9 +3,9 @@
 //! message of a run stopped by an error no retry mends, and the command
 //! that resumes an interrupted fetch.
 
-use crate::core::report::RegionScope;
-use crate::run::end::{self, Outcome, RunEnd};
-use crate::run::engine::Summary;
+use crate::domain::report::RegionScope;
+use crate::fetch::end::{self, Outcome, RunEnd};
+use crate::fetch::engine::Summary;
 use std::io::Write;
 
 /// Say how the fetch ended: counts on stdout, failures and what to do on stderr.
@@ -23,7 +23,7 @@ pub fn print(s: &Summary, skipped: usize, end: &RunEnd) {
         s.already_done + skipped,
         s.busy,
         s.interrupted,
-        crate::core::human::bytes(s.bytes)
+        crate::domain::human::bytes(s.bytes)
     );
     drop(out);
     let mut err = std::io::stderr().lock();

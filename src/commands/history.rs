@@ -4,10 +4,10 @@
 
 use crate::archive::store::query::{self, COLUMNS, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
+use crate::commands::exit::Exit;
 use crate::config::Config;
-use crate::core::report::RegionScope;
-use crate::run::exit::Exit;
-use crate::run::setup;
+use crate::domain::report::RegionScope;
+use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> anyhow::Result<Exit
         .since
         .map(|t| t.resolve(&zone, jiff::Timestamp::now()))
         .transpose()
-        .map_err(|e| crate::run::exit::UsageError(e.to_string()))?
+        .map_err(|e| crate::commands::exit::UsageError(e.to_string()))?
         .map(|t| t.as_second());
     let filter = HistoryFilter {
         jobs: args.jobs.clone(),
@@ -88,7 +88,7 @@ pub fn csv_text(rows: &[ReportRow]) -> anyhow::Result<String> {
 
 /// Byte counts for people (a table cell: the unit only).
 pub fn human_bytes(b: i64) -> String {
-    crate::core::human::size(u64::try_from(b).unwrap_or(0))
+    crate::domain::human::size(u64::try_from(b).unwrap_or(0))
 }
 
 /// What an empty table says: no reports at all, or none that match.

@@ -23,7 +23,7 @@ pub fn init(verbose: u8, quiet: bool, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| crate::run::progress::LogWriter)
+        .with_writer(|| crate::fetch::progress::LogWriter)
         // A log line that cannot be written (stderr closed: `2>&1 | head`)
         // is dropped; the default would report it with `eprintln!`, which
         // panics on the same closed stderr.

@@ -48,99 +48,110 @@ fn example(out: &mut String, what: &str, lines: &[&str]) {
     out.push_str(".RE\n.fi\n");
 }
 
+/// The examples of each page: the command (`None`: the program's page),
+/// what the example does, and its command lines.
+const EXAMPLES: &[(Option<&str>, &str, &[&str])] = &[
+    (
+        None,
+        "Check a job file, then fetch the reports that are due for every job:",
+        &[
+            "mna-reportd --config ./config.toml check",
+            "mna-reportd --config ./config.toml fetch --all",
+        ],
+    ),
+    (
+        None,
+        "Run as the packaged service and read its log:",
+        &[
+            "systemctl enable --now mna-reportd",
+            "journalctl -u mna-reportd -f",
+        ],
+    ),
+    (
+        Some("run"),
+        "Run in the foreground with debug logs:",
+        &["mna-reportd --config ./config.toml -v run"],
+    ),
+    (
+        Some("check"),
+        "Validate the packaged config after an edit, then reload the daemon:",
+        &[
+            "sudo -u mna-reportd mna-reportd check",
+            "systemctl reload mna-reportd",
+        ],
+    ),
+    (
+        Some("fetch"),
+        "Fetch what is due for one job:",
+        &["mna-reportd fetch --job hourly-all"],
+    ),
+    (
+        Some("fetch"),
+        "Backfill November (local dates in the job's zone), showing the plan first:",
+        &[
+            "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01 --dry-run",
+            "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01",
+        ],
+    ),
+    (
+        Some("history"),
+        "The failures of the last two hours:",
+        &["mna-reportd history --status failed --since 2h"],
+    ),
+    (
+        Some("history"),
+        "One job's reports as CSV:",
+        &["mna-reportd history --job hourly-all --format csv > hourly.csv"],
+    ),
+    (
+        Some("status"),
+        "Per job, as JSON:",
+        &["mna-reportd status --format json"],
+    ),
+    (
+        Some("runs"),
+        "Did last night's runs happen, and how did they end?",
+        &["mna-reportd runs --limit 10"],
+    ),
+    (
+        Some("runs"),
+        "One job's fires as JSON:",
+        &["mna-reportd runs --job hourly-all --format json"],
+    ),
+    (
+        Some("devices"),
+        "List the devices from the API, then show the inventory:",
+        &["mna-reportd devices --refresh"],
+    ),
+    (
+        Some("prune"),
+        "What [storage] retention would delete now:",
+        &["mna-reportd prune --dry-run"],
+    ),
+    (
+        Some("prune"),
+        "Delete the files of reports older than 400 days:",
+        &["mna-reportd prune --older-than 400d"],
+    ),
+    (
+        Some("serve"),
+        "Serve the page on another port:",
+        &["mna-reportd serve --listen 127.0.0.1:8080"],
+    ),
+    (
+        Some("completions"),
+        "Install the bash completion for this user:",
+        &["mna-reportd completions bash > ~/.local/share/bash-completion/completions/mna-reportd"],
+    ),
+];
+
 /// The examples of `command` (`None`: the program's page).
 fn examples(command: Option<&str>) -> Vec<(&'static str, Vec<&'static str>)> {
-    match command {
-        None => vec![
-            (
-                "Check a job file, then fetch the reports that are due for every job:",
-                vec![
-                    "mna-reportd --config ./config.toml check",
-                    "mna-reportd --config ./config.toml fetch --all",
-                ],
-            ),
-            (
-                "Run as the packaged service and read its log:",
-                vec![
-                    "systemctl enable --now mna-reportd",
-                    "journalctl -u mna-reportd -f",
-                ],
-            ),
-        ],
-        Some("run") => vec![(
-            "Run in the foreground with debug logs:",
-            vec!["mna-reportd --config ./config.toml -v run"],
-        )],
-        Some("check") => vec![(
-            "Validate the packaged config after an edit, then reload the daemon:",
-            vec![
-                "sudo -u mna-reportd mna-reportd check",
-                "systemctl reload mna-reportd",
-            ],
-        )],
-        Some("fetch") => vec![
-            (
-                "Fetch what is due for one job:",
-                vec!["mna-reportd fetch --job hourly-all"],
-            ),
-            (
-                "Backfill November (local dates in the job's zone), showing the plan first:",
-                vec![
-                    "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01 --dry-run",
-                    "mna-reportd fetch --job hourly-all --from 2026-11-01 --to 2026-12-01",
-                ],
-            ),
-        ],
-        Some("history") => vec![
-            (
-                "The failures of the last two hours:",
-                vec!["mna-reportd history --status failed --since 2h"],
-            ),
-            (
-                "One job's reports as CSV:",
-                vec!["mna-reportd history --job hourly-all --format csv > hourly.csv"],
-            ),
-        ],
-        Some("status") => vec![(
-            "Per job, as JSON:",
-            vec!["mna-reportd status --format json"],
-        )],
-        Some("runs") => vec![
-            (
-                "Did last night's runs happen, and how did they end?",
-                vec!["mna-reportd runs --limit 10"],
-            ),
-            (
-                "One job's fires as JSON:",
-                vec!["mna-reportd runs --job hourly-all --format json"],
-            ),
-        ],
-        Some("devices") => vec![(
-            "List the devices from the API, then show the inventory:",
-            vec!["mna-reportd devices --refresh"],
-        )],
-        Some("prune") => vec![
-            (
-                "What [storage] retention would delete now:",
-                vec!["mna-reportd prune --dry-run"],
-            ),
-            (
-                "Delete the files of reports older than 400 days:",
-                vec!["mna-reportd prune --older-than 400d"],
-            ),
-        ],
-        Some("serve") => vec![(
-            "Serve the page on another port:",
-            vec!["mna-reportd serve --listen 127.0.0.1:8080"],
-        )],
-        Some("completions") => vec![(
-            "Install the bash completion for this user:",
-            vec![
-                "mna-reportd completions bash > ~/.local/share/bash-completion/completions/mna-reportd",
-            ],
-        )],
-        Some(_) => Vec::new(),
-    }
+    EXAMPLES
+        .iter()
+        .filter(|(c, _, _)| *c == command)
+        .map(|(_, title, lines)| (*title, lines.to_vec()))
+        .collect()
 }
 
 /// CONFIGURATION, ENVIRONMENT, FILES and EXAMPLES of a section-1 page

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod completions;
 pub mod devices;
+pub mod exit;
 pub mod fetch;
 pub mod fetch_end;
 pub mod history;
@@ -20,14 +21,14 @@ pub mod serve;
 pub mod status;
 
 use crate::commands::cli::{Cli, Command};
-use crate::run::exit::{self, Exit};
+use crate::commands::exit::Exit;
 use jiff::tz::TimeZone;
 use std::io::Write;
 
 /// Run the command line and report an error the way operators read it.
 pub async fn dispatch(cli: Cli) -> Exit {
     // Listeners' connections must not take the descriptors the work needs.
-    crate::run::listener::raise_open_files_limit();
+    crate::serve::listener::raise_open_files_limit();
     let config = cli.config.as_deref();
     let result = match cli.command {
         Command::Check(args) => match check::run(config) {
@@ -36,7 +37,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         },
         Command::Fetch(args) => fetch::run(config, args, cli.quiet, cli.verbose).await,
         Command::History(args) => history::run(config, args),
-        Command::Run => crate::run::daemon::run(config, serve::daemon_routes).await,
+        Command::Run => crate::daemon::run(config, serve::daemon_routes).await,
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
         Command::Runs(args) => runs::run(config, args),
@@ -59,7 +60,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
 /// Server text as shown: control characters escaped (rows recorded before
 /// text was cleaned where it enters may hold them raw).
 pub(crate) fn shown(s: &str) -> String {
-    crate::core::text::escape_controls(s).into_owned()
+    crate::domain::text::escape_controls(s).into_owned()
 }
 
 /// Write `text` to stdout. A reader that has gone (`| head`) is not an
@@ -75,14 +76,14 @@ pub(crate) fn print(text: &str) -> std::io::Result<()> {
 
 /// A time column of the tables: wall time in the job's zone, `-` for none.
 pub(crate) fn time_cell(t: Option<i64>, zone: &TimeZone) -> String {
-    t.map(|t| crate::core::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))
+    t.map(|t| crate::domain::window::local_text(t, zone, "%Y-%m-%d %H:%M%:z"))
         .unwrap_or_else(|| "-".to_string())
 }
 
 /// [`time_cell`] with seconds, for fire times (a cron may name seconds;
 /// `check` shows them too).
 pub(crate) fn time_cell_seconds(t: Option<i64>, zone: &TimeZone) -> String {
-    t.map(|t| crate::core::window::local_text(t, zone, "%Y-%m-%d %H:%M:%S%:z"))
+    t.map(|t| crate::domain::window::local_text(t, zone, "%Y-%m-%d %H:%M:%S%:z"))
         .unwrap_or_else(|| "-".to_string())
 }
 
@@ -105,7 +106,7 @@ pub(crate) fn table<const N: usize>(
 /// CSV written a row at a time to `out`: a header row of the rows' field
 /// names (`columns` alone when there is no row), and every cell a
 /// spreadsheet would run as a formula neutralised
-/// ([`crate::core::csv_cell`]).
+/// ([`crate::domain::csv_cell`]).
 pub struct SafeCsv<'a, W: std::io::Write> {
     out: csv::Writer<W>,
     columns: &'a [&'a str],
@@ -141,7 +142,7 @@ impl<'a, W: std::io::Write> SafeCsv<'a, W> {
             } else {
                 self.out.write_record(
                     rec.iter()
-                        .map(|c| crate::core::csv_cell::neutralise(c).into_owned()),
+                        .map(|c| crate::domain::csv_cell::neutralise(c).into_owned()),
                 )?;
             }
         }

@@ -4,12 +4,12 @@
 //! Prints the endpoint, where the credentials come from, the latency, the
 //! request id and the verdict, with the fix when it failed (exit 1).
 
+use crate::commands::exit::{Exit, UsageError};
 use crate::config::{Config, Job};
-use crate::core::report::Trigger;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::plan;
-use crate::run::retry::{self, Class};
-use crate::run::setup;
+use crate::domain::report::Trigger;
+use crate::fetch::plan;
+use crate::fetch::retry::{self, Class};
+use crate::fetch::setup;
 use crate::tencent::api::{CallError, Client, StatisticRequest, client};
 use crate::tencent::credentials::Provider;
 use jiff::Timestamp;

@@ -7,9 +7,9 @@
 use crate::archive::prune;
 use crate::archive::store::Store;
 use crate::commands::cli::PruneArgs;
-use crate::core::human;
-use crate::run::exit::{Exit, UsageError};
-use crate::run::setup;
+use crate::commands::exit::{Exit, UsageError};
+use crate::domain::human;
+use crate::fetch::setup;
 use std::io::Write;
 use std::path::Path;
 

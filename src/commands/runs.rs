@@ -5,9 +5,9 @@
 
 use crate::archive::store::runs::{self, COLUMNS, RunRow};
 use crate::commands::cli::{RunsArgs, TableFormat};
+use crate::commands::exit::Exit;
 use crate::config::Config;
-use crate::run::exit::Exit;
-use crate::run::setup;
+use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 

@@ -4,11 +4,11 @@
 //! ([`daemon_routes`]) from `[web]`.
 
 use crate::commands::cli::ServeArgs;
+use crate::commands::exit::{Exit, UsageError};
 use crate::config::{Config, DEFAULT_WEB_LISTEN};
-use crate::run::exit::{Exit, UsageError};
-use crate::run::listener::{self, Shutdown, hosts::HostPolicy};
-use crate::run::setup;
-use crate::web::{self, auth::Auth};
+use crate::fetch::setup;
+use crate::serve::listener::{self, Shutdown, hosts::HostPolicy};
+use crate::serve::{self as page, auth::Auth};
 use axum::Router;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,7 +25,7 @@ fn access(config: &Config, listen: Option<SocketAddr>) -> anyhow::Result<(Socket
     let token_file = config.web.as_ref().and_then(|w| w.token_file.as_deref());
     let auth = match token_file {
         Some(path) => {
-            Auth::with_token(web::auth::read_token(path).map_err(|e| UsageError(e.to_string()))?)
+            Auth::with_token(page::auth::read_token(path).map_err(|e| UsageError(e.to_string()))?)
         }
         None if listen.ip().is_loopback() => Auth::open(),
         None => {
@@ -54,7 +54,7 @@ fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
 /// The daemon's page: `[web]`'s address and routes, when the section is there.
 pub fn daemon_routes(
     config: &Config,
-    health: std::sync::Arc<crate::run::monitor::Health>,
+    health: std::sync::Arc<crate::serve::monitor::Health>,
 ) -> anyhow::Result<Option<(SocketAddr, Router)>> {
     if config.web.is_none() {
         return Ok(None);
@@ -63,8 +63,8 @@ pub fn daemon_routes(
     for line in announce(listen, &auth) {
         info!("{line}");
     }
-    let site = web::Site::new(config.clone()).with_health(health);
-    Ok(Some((listen, web::router(site, auth))))
+    let site = page::Site::new(config.clone()).with_health(health);
+    Ok(Some((listen, page::router(site, auth))))
 }
 
 pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<Exit> {
@@ -85,12 +85,12 @@ pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> anyhow::Result<
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}\n  fix: pick another address with --listen or [web] listen"))?;
     let addr = socket.local_addr()?;
     let hosts = HostPolicy::new(config.allowed_hosts());
-    let app = web::router(web::Site::new(config), auth.clone());
+    let app = page::router(page::Site::new(config), auth.clone());
     super::print(&format!("{}\n", announce(addr, &auth).join("\n")))?;
-    let ctl = crate::run::engine::Control::default();
+    let ctl = crate::fetch::engine::Control::default();
     // A first signal stops; a second one, or the end of the drain, drops
     // the connections left (a client holding a request half-sent included).
-    let stopped = crate::run::signals::stop_on_signal(ctl.clone(), listener::DRAIN)
+    let stopped = crate::daemon::signals::stop_on_signal(ctl.clone(), listener::DRAIN)
         .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
     let shutdown = Shutdown {
         stop: ctl.stop.clone(),

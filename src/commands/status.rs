@@ -1,17 +1,17 @@
 //! `status`: per job, the last done window, the next fire, the reports
 //! missing or failed inside the horizon and the last error, as a table or
-//! as JSON (an array of [`crate::run::status::JobStatus`] objects, each
+//! as JSON (an array of [`crate::archive::status::JobStatus`] objects, each
 //! with `files_outside`: how many of the job's reports record a file
 //! outside the reports directory, damage that the table reports in a line
 //! after it).
 
 use crate::archive::root::ArchiveRoot;
+use crate::archive::status::{self, JobStatus};
 use crate::archive::store::outside;
 use crate::commands::cli::{StatusArgs, StatusFormat};
+use crate::commands::exit::Exit;
 use crate::config::Config;
-use crate::run::exit::Exit;
-use crate::run::setup;
-use crate::run::status::{self, JobStatus};
+use crate::fetch::setup;
 use jiff::Timestamp;
 use std::path::Path;
 

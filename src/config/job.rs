@@ -5,9 +5,9 @@
 use super::model::{Discovery, Job, Scope};
 use super::raw::{OptSpanned, RawDevices, RawJob};
 use super::validate::{Ctx, MAX_CATCH_UP, MAX_LAG, MAX_WINDOW, span};
-use crate::core::schedule::Schedule;
-use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
-use crate::core::window::{Cadence, Length};
+use crate::domain::schedule::Schedule;
+use crate::domain::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::domain::window::{Cadence, Length};
 use jiff::tz::TimeZone;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -353,7 +353,38 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (Vec<Target>, Option<Disc
             Some("give the GroupId, or leave the key out".to_string()),
         );
     }
-    if group.is_some() && (all || !devices.is_empty()) {
+    combination(cx, at, raw, all, &devices, per_device, group.is_some());
+    let discovering = per_device && (all || group.is_some());
+    let discovery = discovery(cx, at, raw, discovering, all, group.clone());
+    if discovering {
+        (Vec::new(), discovery)
+    } else if per_device {
+        let t = devices
+            .into_iter()
+            .map(|d| Target::new(Selection::Device(d)))
+            .collect();
+        (t, None)
+    } else if let Some(g) = group {
+        (vec![Target::new(Selection::Group(g))], None)
+    } else if devices.is_empty() {
+        (vec![Target::new(Selection::All)], None)
+    } else {
+        (vec![Target::new(Selection::Devices(devices))], None)
+    }
+}
+
+/// The combinations of `devices`, `per_device` and `group` that make no
+/// job, each a problem with its fix.
+fn combination(
+    cx: &mut Ctx<'_>,
+    at: &At,
+    raw: &RawJob,
+    all: bool,
+    devices: &[String],
+    per_device: bool,
+    has_group: bool,
+) {
+    if has_group && (all || !devices.is_empty()) {
         cx.problem(
             at.key("group"),
             span(&raw.group),
@@ -369,7 +400,7 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (Vec<Target>, Option<Disc
             Some("add per_device = true; for the summed report of every device (DeviceId = \"-1\") leave devices out".to_string()),
         );
     }
-    if per_device && devices.is_empty() && !all && group.is_none() {
+    if per_device && devices.is_empty() && !all && !has_group {
         cx.problem(
             at.key("per_device"),
             span(&raw.per_device),
@@ -387,23 +418,6 @@ fn targets(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> (Vec<Target>, Option<Disc
             format!("{} devices in one summed request; the API takes at most {MAX_DEVICE_LIST}", devices.len()),
             Some("set per_device = true for one report per device, or split the list over several jobs".to_string()),
         );
-    }
-    let discovering = per_device && (all || group.is_some());
-    let discovery = discovery(cx, at, raw, discovering, all, group.clone());
-    if discovering {
-        (Vec::new(), discovery)
-    } else if per_device {
-        let t = devices
-            .into_iter()
-            .map(|d| Target::new(Selection::Device(d)))
-            .collect();
-        (t, None)
-    } else if let Some(g) = group {
-        (vec![Target::new(Selection::Group(g))], None)
-    } else if devices.is_empty() {
-        (vec![Target::new(Selection::All)], None)
-    } else {
-        (vec![Target::new(Selection::Devices(devices))], None)
     }
 }
 

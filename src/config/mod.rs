@@ -4,7 +4,7 @@
 //! problems of a file are reported at once. Nothing is written while loading.
 //! Also owns the rule for the files that hold secrets ([`private_file`]).
 //!
-//! May import [`crate::core`] only; not the remote service, the local state,
+//! May import [`crate::domain`] only; not the remote service, the local state,
 //! what drives work or the command line.
 
 mod job;

@@ -1,9 +1,9 @@
 //! Stage two of the config: the validated model the rest of the program uses.
 //! Every value here has been checked; defaults are filled in.
 
-use crate::core::schedule::{Fires, Schedule};
-use crate::core::target::{Gateway, Granularity, Region, Target};
-use crate::core::window::Cadence;
+use crate::domain::schedule::{Fires, Schedule};
+use crate::domain::target::{Gateway, Granularity, Region, Target};
+use crate::domain::window::Cadence;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;

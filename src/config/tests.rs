@@ -1,5 +1,5 @@
 use super::*;
-use crate::core::target::{Gateway, Region, Selection};
+use crate::domain::target::{Gateway, Region, Selection};
 use model::Scope;
 use std::path::Path;
 

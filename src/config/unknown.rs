@@ -6,7 +6,7 @@
 
 use super::Problem;
 use super::keys;
-use crate::core::suggest;
+use crate::domain::suggest;
 
 /// Where every table lists its keys.
 const MANUAL: &str = "`man mna-reportd.toml` and config.example.toml list every key";

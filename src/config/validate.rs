@@ -164,7 +164,36 @@ pub(super) fn validate(
     let retry = retry(&mut cx, raw.retry.unwrap_or_default());
     let metrics = metrics(&mut cx, raw.metrics.unwrap_or_default());
     let web = raw.web.map(|w| super::web::web(&mut cx, w, &base));
-    let defaults = match raw.defaults {
+    let (defaults, bad_default_zone) = defaults(&mut cx, raw.defaults);
+    let mut jobs = jobs(&mut cx, &raw.jobs, &defaults, bad_default_zone);
+    if let Some(api) = &api {
+        for d in jobs.iter_mut().filter_map(|j| j.discovery.as_mut()) {
+            d.max_devices = api.max_devices;
+        }
+    }
+    match (api, credentials, storage, retry, metrics) {
+        (Some(api), Some(credentials), Some(storage), Some(retry), Some(metrics))
+            if cx.problems.is_empty() =>
+        {
+            Ok(Config {
+                path: path.to_path_buf(),
+                api,
+                credentials,
+                storage,
+                retry,
+                metrics,
+                web,
+                jobs,
+            })
+        }
+        _ => Err(cx.problems),
+    }
+}
+
+/// The `[defaults]` table, and whether its zone is unknown (reported once
+/// here, as `defaults.timezone`, not once for every job that takes it).
+fn defaults(cx: &mut Ctx<'_>, raw: Option<toml::Spanned<RawJob>>) -> (RawJob, bool) {
+    let defaults = match raw {
         Some(d) => {
             if let Some(name) = &d.get_ref().name {
                 cx.problem(
@@ -192,7 +221,18 @@ pub(super) fn validate(
         }
         _ => false,
     };
-    if raw.jobs.is_empty() {
+    (defaults, bad_default_zone)
+}
+
+/// Every `[[jobs]]` entry with the defaults merged in, checked; the jobs
+/// that pass.
+fn jobs(
+    cx: &mut Ctx<'_>,
+    raw: &[toml::Spanned<RawJob>],
+    defaults: &RawJob,
+    bad_default_zone: bool,
+) -> Vec<Job> {
+    if raw.is_empty() {
         cx.problem(
             "jobs",
             None,
@@ -202,83 +242,21 @@ pub(super) fn validate(
     }
     let mut names = HashSet::new();
     let mut jobs = Vec::new();
-    for (i, j) in raw.jobs.iter().enumerate() {
-        let mut merged = j.get_ref().with_defaults(&defaults);
+    for (i, j) in raw.iter().enumerate() {
+        let mut merged = j.get_ref().with_defaults(defaults);
         if bad_default_zone && j.get_ref().timezone.is_none() {
             // reported above; the job is checked in UTC meanwhile
             merged.timezone = None;
         }
-        if let Some(job) = super::job::job(&mut cx, i, j.span(), &merged, &mut names) {
+        if let Some(job) = super::job::job(cx, i, j.span(), &merged, &mut names) {
             jobs.push(job);
         }
     }
-    if let Some(api) = &api {
-        for d in jobs.iter_mut().filter_map(|j| j.discovery.as_mut()) {
-            d.max_devices = api.max_devices;
-        }
-    }
-    match (api, credentials, storage, retry, metrics) {
-        (Some(api), Some(credentials), Some(storage), Some(retry), Some(metrics))
-            if cx.problems.is_empty() =>
-        {
-            Ok(Config {
-                path: path.to_path_buf(),
-                api,
-                credentials,
-                storage,
-                retry,
-                metrics,
-                web,
-                jobs,
-            })
-        }
-        _ => Err(cx.problems),
-    }
+    jobs
 }
 
 fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
-    let endpoint_text = raw
-        .endpoint
-        .as_ref()
-        .map(|e| e.get_ref().clone())
-        .unwrap_or_else(|| "https://mna.tencentcloudapi.com".to_string());
-    let endpoint = match reqwest::Url::parse(&endpoint_text) {
-        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u)) => {
-            if u.path() != "/" || u.query().is_some() || !u.username().is_empty() {
-                cx.problem(
-                    "api.endpoint",
-                    span(&raw.endpoint),
-                    // Not echoed: a user part may hold a password.
-                    "the endpoint has a path, query or user part".to_string(),
-                    Some(
-                        "give only scheme and host, e.g. \"https://mna.tencentcloudapi.com\""
-                            .to_string(),
-                    ),
-                );
-                None
-            } else {
-                Some(u)
-            }
-        }
-        Ok(u) => {
-            cx.problem(
-                "api.endpoint",
-                span(&raw.endpoint),
-                format!("{endpoint_text:?} must use https (http only for a loopback test server), got {}", u.scheme()),
-                Some("use \"https://mna.tencentcloudapi.com\" or \"https://mna.intl.tencentcloudapi.com\"".to_string()),
-            );
-            None
-        }
-        Err(e) => {
-            cx.problem(
-                "api.endpoint",
-                span(&raw.endpoint),
-                format!("{endpoint_text:?} is not a URL: {e}"),
-                Some("use \"https://mna.tencentcloudapi.com\" or \"https://mna.intl.tencentcloudapi.com\"".to_string()),
-            );
-            None
-        }
-    };
+    let endpoint = endpoint(cx, &raw.endpoint);
     let rate_limit = cx.int_in("api.rate_limit", &raw.rate_limit, 1..=10_000, 20);
     let concurrency = cx.int_in(
         "api.concurrency",
@@ -297,19 +275,7 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
             Some("use e.g. \"30s\"".to_string()),
         );
     }
-    let language = match &raw.language {
-        Some(l) if ["zh-CN", "en-US"].contains(&l.get_ref().as_str()) => Some(l.get_ref().clone()),
-        Some(l) => {
-            cx.problem(
-                "api.language",
-                Some(l.span()),
-                format!("{:?} is not a language the API speaks", l.get_ref()),
-                Some("use \"en-US\" or \"zh-CN\", or leave the key out".to_string()),
-            );
-            None
-        }
-        None => None,
-    };
+    let language = language(cx, &raw.language);
     let max_devices = cx.int_in(
         "api.max_devices",
         &raw.max_devices,
@@ -336,6 +302,69 @@ fn api(cx: &mut Ctx<'_>, raw: super::raw::RawApi) -> Option<Api> {
         region,
         max_devices: u64::try_from(max_devices).unwrap_or(super::DEFAULT_MAX_DEVICES),
     })
+}
+
+/// `api.endpoint`: https, or http to a loopback test server; scheme and
+/// host only.
+fn endpoint(cx: &mut Ctx<'_>, raw: &Option<toml::Spanned<String>>) -> Option<reqwest::Url> {
+    let endpoint_text = raw
+        .as_ref()
+        .map(|e| e.get_ref().clone())
+        .unwrap_or_else(|| "https://mna.tencentcloudapi.com".to_string());
+    match reqwest::Url::parse(&endpoint_text) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u)) => {
+            if u.path() != "/" || u.query().is_some() || !u.username().is_empty() {
+                cx.problem(
+                    "api.endpoint",
+                    span(raw),
+                    // Not echoed: a user part may hold a password.
+                    "the endpoint has a path, query or user part".to_string(),
+                    Some(
+                        "give only scheme and host, e.g. \"https://mna.tencentcloudapi.com\""
+                            .to_string(),
+                    ),
+                );
+                None
+            } else {
+                Some(u)
+            }
+        }
+        Ok(u) => {
+            cx.problem(
+                "api.endpoint",
+                span(raw),
+                format!("{endpoint_text:?} must use https (http only for a loopback test server), got {}", u.scheme()),
+                Some("use \"https://mna.tencentcloudapi.com\" or \"https://mna.intl.tencentcloudapi.com\"".to_string()),
+            );
+            None
+        }
+        Err(e) => {
+            cx.problem(
+                "api.endpoint",
+                span(raw),
+                format!("{endpoint_text:?} is not a URL: {e}"),
+                Some("use \"https://mna.tencentcloudapi.com\" or \"https://mna.intl.tencentcloudapi.com\"".to_string()),
+            );
+            None
+        }
+    }
+}
+
+/// `api.language`: one of the two the API speaks, or none.
+fn language(cx: &mut Ctx<'_>, raw: &Option<toml::Spanned<String>>) -> Option<String> {
+    match raw {
+        Some(l) if ["zh-CN", "en-US"].contains(&l.get_ref().as_str()) => Some(l.get_ref().clone()),
+        Some(l) => {
+            cx.problem(
+                "api.language",
+                Some(l.span()),
+                format!("{:?} is not a language the API speaks", l.get_ref()),
+                Some("use \"en-US\" or \"zh-CN\", or leave the key out".to_string()),
+            );
+            None
+        }
+        None => None,
+    }
 }
 
 fn credentials(

@@ -96,7 +96,7 @@ pub(super) fn unknown_zone_fix(name: &str) -> String {
         .available()
         .map(|n| n.as_str().to_string())
         .collect();
-    match crate::core::suggest::closest(name, names.iter().map(String::as_str)) {
+    match crate::domain::suggest::closest(name, names.iter().map(String::as_str)) {
         Some(best) => format!("did you mean {best:?}? ({general})"),
         None => format!("use an IANA name: {general}"),
     }

@@ -2,8 +2,8 @@
 //! answer, the HTTP client, the process-wide rate limiter, the credential
 //! chain.
 //!
-//! May import [`crate::core`] and [`crate::config`]; not the local state
-//! ([`crate::archive`]), what drives work ([`crate::run`]) or the command
+//! May import [`crate::domain`] and [`crate::config`]; not the local state
+//! ([`crate::archive`]), what drives work ([`crate::fetch`]) or the command
 //! line.
 
 pub mod api;

@@ -6,7 +6,7 @@
 //! must be signed afresh for every attempt (the server rejects a timestamp
 //! more than 300 s from its clock).
 
-use crate::core::digest::sha256_hex;
+use crate::domain::digest::sha256_hex;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;

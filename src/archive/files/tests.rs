@@ -1,6 +1,6 @@
 use super::*;
-use crate::core::report::RegionScope;
-use crate::core::target::{Region, Selection};
+use crate::domain::report::RegionScope;
+use crate::domain::target::{Region, Selection};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -79,7 +79,7 @@ fn the_old_collision_gives_two_names() {
         start: 1_793_462_400,
         end: 1_793_466_000,
     };
-    let hex = &crate::core::digest::sha256_hex(b"x.y")[..12];
+    let hex = &crate::domain::digest::sha256_hex(b"x.y")[..12];
     let a = Target::new(Selection::Device("x.y".into()));
     let b = Target::new(Selection::Device(format!("x_y_{hex}")));
     assert_ne!(

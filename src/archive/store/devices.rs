@@ -8,7 +8,7 @@
 //! is ever deleted: reports keep their device's name.
 
 use crate::config::{Discovery, Scope};
-use crate::tencent::api::listing::DeviceInfo;
+use crate::domain::device::DeviceInfo;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! Reading the history: the rows `history` shows, and the done set the
 //! scheduler plans against.
 
-use crate::core::report::{self, Keyed, ReportKey, Status, Trigger};
+use crate::domain::report::{self, Keyed, ReportKey, Status, Trigger};
 use rusqlite::{Connection, params_from_iter, types::Value};
 use serde::Serialize;
 use std::collections::HashSet;

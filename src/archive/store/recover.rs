@@ -5,7 +5,7 @@
 
 use super::Store;
 use crate::archive::root::{ArchiveRoot, RelPath, Resolved};
-use crate::core::report::Status;
+use crate::domain::report::Status;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use tracing::{info, warn};

@@ -6,8 +6,8 @@
 //! `archive::owner`) is taken over. `ok` is written only once the file is
 //! durable, in the same transaction that drops the claim.
 
-use crate::core::report::{ReportKey, Status, Trigger};
-use crate::core::text;
+use crate::domain::report::{ReportKey, Status, Trigger};
+use crate::domain::text;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Record (if new) the report as `pending`, and return its id and status.

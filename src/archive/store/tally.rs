@@ -5,9 +5,9 @@
 //! pages that list what is not done. The last done window, success and
 //! error of a job, each one index probe (`reports_by_status_time`).
 
-use crate::core::report::Status;
-use crate::core::window::Window;
-use crate::core::window::grid::Piece;
+use crate::domain::report::Status;
+use crate::domain::window::Window;
+use crate::domain::window::grid::Piece;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 

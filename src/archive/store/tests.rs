@@ -1,6 +1,6 @@
 use super::reports::*;
 use super::*;
-use crate::core::report::{ReportKey, Status, Trigger};
+use crate::domain::report::{ReportKey, Status, Trigger};
 use std::os::unix::fs::PermissionsExt;
 
 fn key(start: i64) -> ReportKey {

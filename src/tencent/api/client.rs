@@ -4,7 +4,7 @@
 //! the request afresh (TC3, with the credentials current at that moment),
 //! posts it and interprets the answer (its body read with a cap of
 //! [`MAX_ANSWER`] bytes). One call, no retry: retrying is the caller's
-//! decision ([`crate::run::retry`]).
+//! decision ([`crate::fetch::retry`]).
 
 use super::{
     ACTION, CONTENT_TYPE, CallError, MAX_ANSWER, SERVICE, StatisticRequest, Success, VERSION,

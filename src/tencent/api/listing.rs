@@ -8,8 +8,10 @@
 //! could not be sent back byte for byte (it would be cut or escaped), so
 //! such a device is left out of the page and named in [`Page::refused`].
 
-use super::{ApiError, CallError, code};
-use crate::core::text;
+use super::{ApiError, CallError};
+use crate::domain::code;
+pub use crate::domain::device::DeviceInfo;
+use crate::domain::text;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -87,20 +89,6 @@ fn body(action: &'static str, b: &DevicesBody<'_>) -> PageRequest {
         // Serializing plain strings and integers cannot fail.
         body: serde_json::to_vec(b).unwrap_or_default(),
     }
-}
-
-/// One device as a listing gives it (`DeviceInfos`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub name: Option<String>,
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
-    pub remark: Option<String>,
-    /// `CreateTime` (Unix milliseconds in the answer), in Unix seconds.
-    pub created: Option<i64>,
-    /// The device's object as the answer gave it.
-    pub raw: Value,
 }
 
 /// One page of an answer.

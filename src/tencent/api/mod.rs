@@ -2,13 +2,13 @@
 //! errors; [`listing`] has the device listings. [`client`] sends them;
 //! everything else here is pure.
 
+pub use crate::domain::code;
 pub mod client;
-pub mod code;
 pub mod listing;
 
-use crate::core::target::{Gateway, Granularity, Region, Selection, Target};
-use crate::core::text;
-use crate::core::window::Window;
+use crate::domain::target::{Gateway, Granularity, Region, Selection, Target};
+use crate::domain::text;
+use crate::domain::window::Window;
 use crate::tencent::credentials::CredentialError;
 use serde::{Deserialize, Serialize};
 
@@ -198,7 +198,7 @@ struct ErrorBody {
 }
 
 /// Interpret an answer: HTTP status and body. Server text (code, message,
-/// request id) comes out escaped and capped ([`crate::core::text`]).
+/// request id) comes out escaped and capped ([`crate::domain::text`]).
 pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
     if status != 200 {
         return Err(CallError::HttpStatus { status });

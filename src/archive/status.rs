@@ -1,0 +1,87 @@
+//! Per-job status for people and scripts: the last done window, the next
+//! fire, the reports missing or failed inside the catch-up horizon, and the
+//! last error of a report inside it that is still failed. Computed from the
+//! config, the history and a moment.
+
+use crate::archive::missing;
+use crate::archive::store::tally;
+use crate::config::Job;
+use crate::domain::schedule;
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The last error recorded for a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    pub code: String,
+    pub message: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    /// When it was recorded (Unix seconds).
+    pub at: i64,
+}
+
+/// One job's status. JSON field names are part of the interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    pub enabled: bool,
+    /// The most recent done (`ok` or `pruned`) window, Unix seconds.
+    pub last_done_window_start: Option<i64>,
+    pub last_done_window_end: Option<i64>,
+    /// When the last report of the job became `ok`.
+    pub last_success_at: Option<i64>,
+    /// The next scheduled fire (`null` when disabled).
+    pub next_fire: Option<i64>,
+    /// Reports due inside the horizon that are not done (failed ones included).
+    pub missing: usize,
+    /// Of those, the ones recorded `failed`.
+    pub failed: usize,
+    /// Reports being fetched right now.
+    pub running: usize,
+    pub last_error: Option<LastError>,
+}
+
+/// Status of `job` at `now`. The horizon is counted, never planned
+/// ([`crate::archive::missing`]): its size does not change the cost.
+pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Result<JobStatus> {
+    let job = crate::fetch::discovery::job_now(conn, &Arc::new(job.clone()))?;
+    let last_done = tally::last_done(conn, &job.name)?;
+    let last_success_at = tally::last_success_at(conn, &job.name)?;
+    let due = missing::Due::new(&job, now);
+    let count = due.total(conn)?;
+    // Shown only while it matters: a report inside the horizon still failed.
+    let last_error = match due.span() {
+        Some(span) if count.tally.failed > 0 => tally::last_error(conn, &job.name, span)?,
+        _ => None,
+    }
+    .map(|(code, message, window_start, window_end, at)| LastError {
+        code,
+        message,
+        window_start,
+        window_end,
+        at,
+    });
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(JobStatus {
+        job: job.name.clone(),
+        enabled: job.enabled,
+        last_done_window_start: last_done.map(|w| w.0),
+        last_done_window_end: last_done.map(|w| w.1),
+        last_success_at,
+        next_fire: if job.enabled {
+            schedule::next_fire(job.fires(), now).map(|t| t.as_second())
+        } else {
+            None
+        },
+        missing: size(count.missing()),
+        failed: size(count.tally.failed),
+        running: size(count.tally.running),
+        last_error,
+    })
+}
+
+#[cfg(test)]
+mod tests;

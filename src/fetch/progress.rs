@@ -1,0 +1,302 @@
+//! Progress of long work, for people: a live bar on a terminal (reports
+//! done of total, ok, failed, calls/s, elapsed, ETA), kept on the last line
+//! (`-q` silences the logs, not the bar; the per-report log lines show only
+//! with `-v`), a plain line every [`LINE_EVERY`] off a terminal (a pipe,
+//! journald; none with `-q`); and in the daemon, a log line and systemd's
+//! `STATUS=` at the same pace.
+//!
+//! The figures ([`Snapshot`]) and their text are pure; the task that
+//! samples the tally and draws is the thin edge.
+
+use crate::fetch::engine::Tally;
+use crate::fetch::estimate::{coarse, thousands};
+use crate::tencent::ratelimit::Limiter;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often a progress line is written off a terminal.
+pub const LINE_EVERY: Duration = Duration::from_secs(10);
+
+/// Overrides [`LINE_EVERY`] (a duration, e.g. `500ms`): for tests, or a
+/// journal that wants more or fewer lines.
+pub const LINE_EVERY_ENV: &str = "MNA_REPORTD_PROGRESS_EVERY";
+
+/// Whether each report's end (and each retry) is a log line at its level:
+/// not under a bar without `-v` (the bar and the closing summary say it).
+static PER_REPORT_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the per-report lines are logged at their level (else at debug).
+pub fn per_report_lines() -> bool {
+    PER_REPORT_LINES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Log each report's end at its level (`true`), or at debug under a bar.
+pub fn set_per_report_lines(on: bool) {
+    PER_REPORT_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The bar being drawn, if any: log lines are written around it.
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Stderr for log lines: while a bar is drawn, each line is written with
+/// the bar lifted and drawn again below it, so the two never mix.
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// How often the bar is redrawn.
+const BAR_EVERY: Duration = Duration::from_millis(200);
+
+/// Where progress goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// A live bar on stderr, a terminal.
+    Bar,
+    /// A line on stderr now and then.
+    Lines,
+    /// In the daemon: a log line and `STATUS=`, for job `job`.
+    Log {
+        job: String,
+    },
+    Off,
+}
+
+impl Mode {
+    /// For a command: a bar when stderr is a terminal that can draw one
+    /// (`TERM` set, not `dumb`), even when `quiet`; else lines, none when
+    /// `quiet`.
+    pub fn pick(quiet: bool) -> Mode {
+        let drawable = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
+        if drawable && std::io::stderr().is_terminal() {
+            Mode::Bar
+        } else if quiet {
+            Mode::Off
+        } else {
+            Mode::Lines
+        }
+    }
+}
+
+/// The figures of a moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    pub total: u64,
+    /// Ended in any way.
+    pub done: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub calls_per_second: f64,
+    pub elapsed: Duration,
+}
+
+impl Snapshot {
+    /// Time left at the pace so far (`None` before anything ended).
+    pub fn eta(&self) -> Option<Duration> {
+        if self.done == 0 || self.elapsed.is_zero() {
+            return None;
+        }
+        let left = self.total.saturating_sub(self.done) as f64;
+        let per_second = self.done as f64 / self.elapsed.as_secs_f64();
+        Some(Duration::from_secs_f64(left / per_second))
+    }
+
+    /// `1,234 of 438,000 reports (ok 1,230, failed 4), 19.2 calls/s, 1 min elapsed, about 6 h 18 min left`.
+    pub fn line(&self) -> String {
+        let eta = match self.eta() {
+            Some(d) if self.done < self.total => format!(", about {} left", coarse(d)),
+            _ => String::new(),
+        };
+        format!(
+            "{} of {} reports (ok {}, failed {}), {:.1} calls/s, {} elapsed{eta}",
+            thousands(self.done),
+            thousands(self.total),
+            thousands(self.ok),
+            thousands(self.failed),
+            self.calls_per_second,
+            coarse(self.elapsed)
+        )
+    }
+}
+
+/// Samples a tally and the limiter's calls.
+struct Sampler {
+    total: u64,
+    tally: Arc<Tally>,
+    limiter: Arc<Limiter>,
+    started: Instant,
+    sent_at_start: u64,
+}
+
+impl Sampler {
+    fn sample(&self) -> Snapshot {
+        let (ok, failed, done) = self.tally.get();
+        let elapsed = self.started.elapsed();
+        let calls = self.limiter.sent().saturating_sub(self.sent_at_start);
+        Snapshot {
+            total: self.total,
+            done: (done as u64).min(self.total),
+            ok: ok as u64,
+            failed: failed as u64,
+            calls_per_second: calls as f64 / elapsed.as_secs_f64().max(1e-3),
+            elapsed,
+        }
+    }
+}
+
+/// Progress being shown; [`Shown::finish`] ends it.
+pub struct Shown {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Shown {
+    /// Show the progress of `total` reports counted in `tally`, calls
+    /// counted by `limiter`, in `mode`.
+    pub fn start(mode: Mode, total: u64, tally: Arc<Tally>, limiter: Arc<Limiter>) -> Shown {
+        let stop = CancellationToken::new();
+        let sampler = Sampler {
+            total,
+            tally,
+            sent_at_start: limiter.sent(),
+            limiter,
+            started: Instant::now(),
+        };
+        let task = match mode {
+            Mode::Off => None,
+            Mode::Bar => Some(tokio::spawn(bar(sampler, stop.clone()))),
+            Mode::Lines | Mode::Log { .. } => {
+                Some(tokio::spawn(lines(sampler, mode, stop.clone())))
+            }
+        };
+        Shown { stop, task }
+    }
+
+    /// Stop showing (the bar is left drawn at its end).
+    pub async fn finish(self) {
+        self.stop.cancel();
+        if let Some(t) = self.task {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn bar(sampler: Sampler, stop: CancellationToken) {
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:20} {pos}/{len} reports, {msg}, {elapsed} elapsed, ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(sampler.total),
+        indicatif::ProgressDrawTarget::stderr(),
+    )
+    .with_style(style);
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
+    let draw = |s: Snapshot| {
+        bar.set_message(format!(
+            "ok {}, failed {}, {:.1} calls/s",
+            s.ok, s.failed, s.calls_per_second
+        ));
+        bar.set_position(s.done);
+    };
+    loop {
+        draw(sampler.sample());
+        tokio::select! {
+            _ = tokio::time::sleep(BAR_EVERY) => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    draw(sampler.sample());
+    BAR.lock().unwrap_or_else(|p| p.into_inner()).take();
+    bar.abandon();
+    // The bar stays; what follows starts on a line of its own.
+    if !bar.is_hidden() {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock());
+    }
+}
+
+fn line_every() -> Duration {
+    std::env::var(LINE_EVERY_ENV)
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(LINE_EVERY)
+}
+
+async fn lines(sampler: Sampler, mode: Mode, stop: CancellationToken) {
+    let every = line_every();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+        let text = sampler.sample().line();
+        match &mode {
+            Mode::Log { job } => {
+                tracing::info!(job = %job, progress = %text, "catching up");
+                crate::daemon::notify::status(&format!("{job}: {text}"));
+            }
+            _ => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr().lock(), "progress: {text}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(done: u64, elapsed: u64) -> Snapshot {
+        Snapshot {
+            total: 438_000,
+            done,
+            ok: done.saturating_sub(4),
+            failed: 4.min(done),
+            calls_per_second: 19.23,
+            elapsed: Duration::from_secs(elapsed),
+        }
+    }
+
+    #[test]
+    fn a_line_says_done_of_total_ok_failed_pace_elapsed_and_time_left() {
+        assert_eq!(
+            snap(1234, 64).line(),
+            "1,234 of 438,000 reports (ok 1,230, failed 4), 19.2 calls/s, 1 min elapsed, about 6 h 17 min left"
+        );
+        // nothing ended yet: no estimate of the time left
+        assert_eq!(
+            snap(0, 3).line(),
+            "0 of 438,000 reports (ok 0, failed 0), 19.2 calls/s, 3 s elapsed"
+        );
+        // all ended: nothing left
+        assert!(!snap(438_000, 22_000).line().contains("left"));
+    }
+
+    #[test]
+    fn the_eta_follows_the_pace_so_far() {
+        assert_eq!(snap(100, 10).eta(), Some(Duration::from_secs(43_790)));
+        assert_eq!(snap(0, 10).eta(), None);
+    }
+
+    #[test]
+    fn quiet_shows_nothing() {
+        assert_eq!(Mode::pick(true), Mode::Off);
+    }
+}

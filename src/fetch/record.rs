@@ -1,0 +1,232 @@
+//! The record of one run (a daemon fire or a manual fetch) in the `runs`
+//! table: opened when it starts (closing first the rows of runs whose
+//! process is gone, as `crashed`), given its plan, its `ok` and `failed`
+//! counts written every [`PROGRESS_EVERY`] while it runs (what a killed run
+//! shows), completed from the engine's [`Summary`] when it ends. A record dropped without being
+//! completed (a panicking fire, an error return) is closed `crashed`.
+//! Recording is best effort: a history that cannot take the row is logged,
+//! and the run goes on.
+
+use crate::archive::holder;
+use crate::archive::store::{
+    self, Store,
+    runs::{self, RunCounts, RunOutcome, RunProcess, RunTrigger},
+};
+use crate::fetch::engine::{Summary, Tally};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tracing::warn;
+
+/// How often a running run's `ok` and `failed` counts are written.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Who stops a run on a signal: a manual fetch is `interrupted`, a daemon
+/// fire (the daemon shutting down, or its job removed) is `stopped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Fetch,
+    Fire,
+}
+
+/// How a run ended, from what the engine returned: `stopped` with the
+/// code of an error no retry can mend that stopped the whole run (or of a
+/// damaged history), `interrupted` for a fetch cut short by a signal,
+/// `stopped` for a fire cut short by the daemon's shutdown, else `done`.
+pub fn outcome(summary: &Summary, kind: Kind) -> (RunOutcome, Option<String>) {
+    if let Some(f) = &summary.fail_fast {
+        return (RunOutcome::Stopped, Some(f.code.clone()));
+    }
+    if summary.damaged.is_some() {
+        return (
+            RunOutcome::Stopped,
+            Some("HistoryDatabaseDamaged".to_string()),
+        );
+    }
+    match (summary.interrupted > 0, kind) {
+        (false, _) => (RunOutcome::Done, None),
+        (true, Kind::Fetch) => (RunOutcome::Interrupted, None),
+        (true, Kind::Fire) => (RunOutcome::Stopped, None),
+    }
+}
+
+/// The counts of a run that planned `planned` reports, of which
+/// `skipped_before` were left out as done before the engine saw them.
+pub fn counts(summary: &Summary, planned: u64, skipped_before: u64) -> RunCounts {
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    RunCounts {
+        planned,
+        ok: n(summary.ok),
+        failed: n(summary.failed.len()),
+        skipped: skipped_before
+            .saturating_add(n(summary.already_done))
+            .saturating_add(n(summary.busy)),
+    }
+}
+
+/// An open row of `runs` (`None` id: it could not be written).
+pub struct RunRecord {
+    store: Store,
+    id: Option<i64>,
+    /// Writes the counts while the run goes on.
+    tracker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunRecord {
+    /// Record the start of a run of `jobs`.
+    pub async fn open(store: &Store, trigger: RunTrigger, jobs: Vec<String>) -> RunRecord {
+        let process = RunProcess {
+            pid: std::process::id(),
+            holder: store.owner().to_string(),
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        let id = store
+            .on_pool(move |c| {
+                let now = store::now();
+                let closed = runs::close_crashed(c, now, holder::is_alive)?;
+                if closed > 0 {
+                    warn!(
+                        closed,
+                        "runs left unfinished by a process that is gone are recorded as crashed"
+                    );
+                }
+                runs::open(c, trigger, &jobs, now, &process)
+            })
+            .await
+            .inspect_err(
+                |e| warn!(error = %e, "cannot record the start of this run in the runs table"),
+            )
+            .ok();
+        RunRecord {
+            store: store.clone(),
+            id,
+            tracker: None,
+        }
+    }
+
+    /// Write the `ok` and `failed` counts of `tally` every [`PROGRESS_EVERY`]
+    /// (when they changed) until the run is completed.
+    pub fn track(&mut self, tally: Arc<Tally>) {
+        let Some(id) = self.id else { return };
+        let store = self.store.clone();
+        self.tracker = Some(tokio::spawn(async move {
+            let mut written = (0, 0);
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                let now = (
+                    tally.ok.load(Ordering::Relaxed) as u64,
+                    tally.failed.load(Ordering::Relaxed) as u64,
+                );
+                if now == written {
+                    continue;
+                }
+                match store
+                    .on_pool(move |c| runs::progress(c, id, now.0, now.1))
+                    .await
+                {
+                    Ok(()) => written = now,
+                    Err(e) => {
+                        warn!(error = %e, "cannot record the progress of this run in the runs table")
+                    }
+                }
+            }
+        }));
+    }
+
+    /// How many reports the run planned.
+    pub async fn planned(&self, planned: u64) {
+        let Some(id) = self.id else { return };
+        if let Err(e) = self
+            .store
+            .on_pool(move |c| runs::set_planned(c, id, planned))
+            .await
+        {
+            warn!(error = %e, "cannot record the plan of this run in the runs table");
+        }
+    }
+
+    /// Complete the row.
+    pub async fn complete(mut self, counts: RunCounts, ended: (RunOutcome, Option<String>)) {
+        if let Some(t) = self.tracker.take() {
+            t.abort();
+        }
+        let Some(id) = self.id.take() else { return };
+        let (outcome, reason) = ended;
+        if let Err(e) = self
+            .store
+            .on_pool(move |c| {
+                runs::complete(c, id, counts, outcome, reason.as_deref(), store::now())
+            })
+            .await
+        {
+            warn!(error = %e, "cannot record the end of this run in the runs table");
+        }
+    }
+}
+
+impl Drop for RunRecord {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            t.abort();
+        }
+        let Some(id) = self.id.take() else { return };
+        // Only the outcome and the end: the counts stay as last written.
+        let _ = self
+            .store
+            .on_thread(move |c| runs::close_as_crashed(c, id, store::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_is_interrupted_for_a_fetch_and_stopped_for_a_fire() {
+        let s = Summary {
+            ok: 2,
+            interrupted: 3,
+            ..Summary::default()
+        };
+        assert_eq!(outcome(&s, Kind::Fetch).0, RunOutcome::Interrupted);
+        assert_eq!(outcome(&s, Kind::Fire).0, RunOutcome::Stopped);
+        assert_eq!(
+            outcome(&Summary::default(), Kind::Fetch),
+            (RunOutcome::Done, None)
+        );
+        assert_eq!(
+            outcome(
+                &Summary {
+                    fail_fast: Some(crate::fetch::end::FailFast {
+                        code: "AuthFailure".to_string(),
+                        message: "wrong key".to_string(),
+                        fix: "check the key".to_string(),
+                        request_id: None,
+                    }),
+                    ..Summary::default()
+                },
+                Kind::Fire
+            ),
+            (RunOutcome::Stopped, Some("AuthFailure".to_string()))
+        );
+    }
+
+    #[test]
+    fn skipped_counts_the_reports_done_before_and_during_the_run() {
+        let s = Summary {
+            ok: 1,
+            already_done: 2,
+            busy: 1,
+            ..Summary::default()
+        };
+        assert_eq!(
+            counts(&s, 10, 4),
+            RunCounts {
+                planned: 10,
+                ok: 1,
+                failed: 0,
+                skipped: 7
+            }
+        );
+    }
+}

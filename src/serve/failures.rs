@@ -1,0 +1,99 @@
+//! The failures inside the horizon: every report due (as `status` counts
+//! them, [`crate::archive::missing`]) that is not done, failed or never
+//! fetched, with its code, message and hint, newest window first, a page at
+//! a time, and how many there are in all. Its cost follows the page and the
+//! history inside the horizon, never the horizon's planned reports.
+
+use crate::archive::missing;
+use crate::config::Job;
+use crate::domain::report::RegionScope;
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A failed or missing report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub job: String,
+    pub target: String,
+    pub region: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    /// `failed`, `running`, `pending`, or `missing` (no row at all).
+    pub status: String,
+    pub report: Option<i64>,
+    pub attempts: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub hint: Option<&'static str>,
+    pub request_id: Option<String>,
+}
+
+/// A page of failures and how many there are in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub total: usize,
+    pub offset: usize,
+    pub items: Vec<Failure>,
+}
+
+/// The failed and missing reports of `jobs` at `now`, newest first: the
+/// horizon counted and halved down to the page ([`missing::page`]).
+pub fn failures(
+    conn: &Connection,
+    jobs: &[Arc<Job>],
+    now: Timestamp,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<Page> {
+    let dues: Vec<missing::Due> = jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .map(|j| missing::Due::new(j, now))
+        .collect();
+    let page = missing::page(conn, &dues, offset as u64, limit)?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|n| {
+            let region = RegionScope::show_stored(&n.region).to_string();
+            let (start, end) = (n.window.start, n.window.end);
+            match n.row {
+                Some(r) => Failure {
+                    job: n.job,
+                    target: n.target,
+                    region,
+                    window_start: start,
+                    window_end: end,
+                    status: r.status,
+                    report: Some(r.id),
+                    attempts: r.attempts,
+                    hint: super::reports::hint(r.error_code.as_deref()),
+                    error_code: r.error_code,
+                    error_message: r.error_message,
+                    request_id: r.request_id,
+                },
+                None => Failure {
+                    job: n.job,
+                    target: n.target,
+                    region,
+                    window_start: start,
+                    window_end: end,
+                    status: "missing".to_string(),
+                    report: None,
+                    attempts: 0,
+                    error_code: None,
+                    error_message: None,
+                    hint: None,
+                    request_id: None,
+                },
+            }
+        })
+        .collect();
+    Ok(Page {
+        total: usize::try_from(page.total).unwrap_or(usize::MAX),
+        offset,
+        items,
+    })
+}

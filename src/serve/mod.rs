@@ -1,0 +1,87 @@
+//! HTTP: the one listener every server of the program uses ([`listener`]:
+//! timeouts, connection cap, body limit, Host allow-list), the metrics and
+//! health endpoints ([`monitor`]), and the read-only web page and the JSON
+//! API it uses: an overview per job, a
+//! calendar of windows coloured by state, traffic charts from
+//! `report_rows`, the failures inside the horizon, a report's attempts, and
+//! downloads of a report's file and rows.
+//!
+//! Everything is read through a read-only connection opened per request
+//! ([`crate::archive::store::open_readonly`]): the page never migrates,
+//! claims or writes, so it runs beside a daemon on the same state. Every
+//! answer is aggregated or paginated so none grows with the history.
+//! Assets are embedded ([`assets`]); answers carry a strict
+//! Content-Security-Policy ([`headers`]); [`auth`] asks for the token when
+//! `[web] token_file` is set, which a browser gives once in the [`login`] form.
+//!
+//! Served alone by the `serve` command, or by the daemon beside `/metrics`.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod calendar;
+pub mod failures;
+pub mod headers;
+pub mod listener;
+pub mod login;
+pub mod monitor;
+pub mod months;
+pub mod reports;
+pub mod traffic;
+
+use crate::config::Config;
+use axum::Router;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the handlers read: the config (jobs, zones) and where the history
+/// and the report files are.
+pub struct Site {
+    pub config: Config,
+    pub db: PathBuf,
+    pub reports_dir: PathBuf,
+    /// In the daemon: its health (why a job's last fire stopped).
+    pub health: Option<Arc<crate::serve::monitor::Health>>,
+}
+
+impl Site {
+    pub fn new(config: Config) -> Site {
+        Site {
+            db: config.storage.database_path(),
+            reports_dir: config.storage.reports_dir.clone(),
+            config,
+            health: None,
+        }
+    }
+
+    /// The page served by the daemon, which shows why a fire stopped.
+    pub fn with_health(mut self, health: Arc<crate::serve::monitor::Health>) -> Site {
+        self.health = Some(health);
+        self
+    }
+
+    /// Why the daemon's last fire of `job` stopped at an error no retry
+    /// mends, with the fix (`None` outside the daemon, or when it did not).
+    pub fn stopped(&self, job: &str) -> Option<String> {
+        let health = self.health.as_ref()?;
+        health
+            .stopped()
+            .into_iter()
+            .find(|(j, _)| j == job)
+            .map(|(_, t)| t)
+    }
+}
+
+/// The page and its API, behind `auth` and the security headers.
+pub fn router(site: Site, auth: Arc<auth::Auth>) -> Router {
+    let site = Arc::new(site);
+    Router::new()
+        .merge(assets::routes())
+        .merge(api::routes(site))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            auth::require,
+        ))
+        .merge(login::routes(auth))
+        .layer(axum::middleware::map_response(headers::secure))
+}
