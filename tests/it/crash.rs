@@ -10,7 +10,6 @@ use common::daemon::poll_until;
 use common::*;
 use fake_mna::FakeConfig;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -51,12 +50,6 @@ fn assert_no_partial_final_files(w: &World, served: &BTreeSet<String>) {
             data.len()
         );
     }
-}
-
-fn integrity(db: &Path) -> String {
-    let c = rusqlite::Connection::open(db).expect("open");
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check")
 }
 
 #[test]

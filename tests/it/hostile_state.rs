@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::daemon::{poll_until, wait_for};
+use common::daemon::{KillOnDrop, poll_until, wait_for};
 use common::renames::Renames;
 use common::*;
 use fake_mna::{FakeConfig, Fault};
@@ -29,26 +29,8 @@ fn hour(h: u32) -> String {
     format!("2026-11-01T{h:02}:00:00Z")
 }
 
-fn integrity(db: &Path) -> String {
-    let c = rusqlite::Connection::open(db).expect("open");
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check")
-}
-
 fn sha_of(data: &[u8]) -> String {
     fake_mna::sign::sha256_hex(data)
-}
-
-/// Every `ok` row's file has the sha256 and size the row records.
-fn assert_ok_files_as_recorded(w: &World, when: &str) {
-    for (_, path, sha, bytes) in w.ok_rows() {
-        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{when}: {path}: {e}"));
-        assert_eq!(
-            (sha_of(&data), data.len() as i64),
-            (sha.clone(), bytes),
-            "{when}: {path} is not the file its ok row records"
-        );
-    }
 }
 
 #[test]
@@ -354,6 +336,7 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
             w.fake.calls().len() >= calls + 2 || !running(&mut child)
         });
         let pid = child.id() as i32;
+        let unreaped = KillOnDrop(pid);
         if round % 2 == 0 {
             // aim: the moment a new file has its name and the history does not
             // record it yet. Each rename into the reports' directory stops the
@@ -382,8 +365,7 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
         if running(&mut child) {
             hit += 1;
         }
-        // SAFETY: sends SIGKILL to our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        drop(unreaped);
         let _ = child.wait();
         // The next start settles what the killed one left.
         assert_exit(&w.run(&range), 0);

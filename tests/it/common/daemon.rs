@@ -192,6 +192,17 @@ pub fn exit_within(
     status
 }
 
+/// SIGKILL to a child process not yet waited for, when dropped: a test
+/// that fails leaves no process behind (a stopped one included).
+pub struct KillOnDrop(pub i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: a signal to a child of ours that was not reaped yet.
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
+    }
+}
+
 /// Count of `reports` rows with `status`, 0 when the database is not there yet.
 pub fn count_status(w: &World, status: &str) -> i64 {
     if !w.db_path().exists() {

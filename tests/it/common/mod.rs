@@ -267,6 +267,25 @@ pub fn assert_exit(o: &Output, want: i32) {
     );
 }
 
+/// Every `ok` row's file has the sha256 and size the row records.
+pub fn assert_ok_files_as_recorded(w: &World, when: &str) {
+    for (_, path, sha, bytes) in w.ok_rows() {
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{when}: {path}: {e}"));
+        assert_eq!(
+            (fake_mna::sign::sha256_hex(&data), data.len() as i64),
+            (sha.clone(), bytes),
+            "{when}: {path} is not the file its ok row records"
+        );
+    }
+}
+
+/// `PRAGMA integrity_check` of the database at `db`: `ok` when whole.
+pub fn integrity(db: &Path) -> String {
+    let c = Connection::open(db).expect("open");
+    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check")
+}
+
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
