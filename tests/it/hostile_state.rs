@@ -342,7 +342,10 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
             // record it yet. Each rename into the reports' directory stops the
             // process where it is, to look; it goes on when it was not there.
             let aim = Instant::now();
-            while running(&mut child) && renames.next(Duration::from_secs(30)) {
+            while running(&mut child) && aim.elapsed() < Duration::from_secs(30) {
+                if !renames.next(Duration::from_secs(1)) {
+                    continue;
+                }
                 // SAFETY: signals to our own child.
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
                 if mid_commit(&w) {
@@ -351,9 +354,6 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
                 }
                 // SAFETY: as above.
                 unsafe { libc::kill(pid, libc::SIGCONT) };
-                if aim.elapsed() > Duration::from_secs(30) {
-                    break;
-                }
             }
         } else {
             // a random moment: after a random number of further calls
