@@ -5,7 +5,7 @@ use crate::common;
 
 use common::daemon::*;
 use common::*;
-use fake_mna::Fault;
+use fake_mna::{Fault, Gate};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -70,10 +70,12 @@ fn catches_up_six_missed_hours_at_start_and_a_restart_fetches_nothing_done() {
 #[test]
 fn sigterm_during_work_exits_0_and_the_rest_is_done_at_the_next_start() {
     let w = World::new(&format!("{}\n", hourly("h", "12h")));
-    // slow answers keep reports in flight when the signal comes
-    w.fake
-        .push_api_faults(4, Fault::Delay(Duration::from_secs(2)));
-    let mut d = w.start_daemon(&[]);
+    // answers held until the daemon has taken the signal keep reports in
+    // flight when it comes
+    let gate = Gate::new();
+    w.fake.push_api_faults(4, Fault::Hold(gate.clone()));
+    let mut notify = Notify::new(&w);
+    let mut d = w.start_daemon(&[notify.env()]);
     wait_for("a call in flight", LONG, || {
         !w.fake.calls().is_empty() || w.fake.pending_faults().0 < 4
     });
@@ -81,6 +83,8 @@ fn sigterm_during_work_exits_0_and_the_rest_is_done_at_the_next_start() {
         count_status(&w, "running") >= 1
     });
     d.signal(libc::SIGTERM);
+    notify.read_until("STOPPING=1");
+    gate.open();
     let code = d.wait_exit(Duration::from_secs(40));
     assert_eq!(code, Some(0), "log:\n{}", d.log_text());
     let log = d.log_text();

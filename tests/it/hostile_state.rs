@@ -9,7 +9,7 @@ use crate::common;
 use common::daemon::{KillOnDrop, poll_until, wait_for};
 use common::renames::Renames;
 use common::*;
-use fake_mna::{FakeConfig, Fault};
+use fake_mna::{FakeConfig, Fault, Gate};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -223,9 +223,9 @@ fn a_forced_fetch_whose_commit_times_out_keeps_the_recorded_file() {
     make_files_differ(&w, "before the forced fetch");
     let before = w.ok_rows();
     let calls = w.fake.calls().len();
-    // The download waits, so that the test holds the write lock when the commit comes.
-    w.fake
-        .push_fault(Fault::DownloadDelay(Duration::from_secs(3)));
+    // The download waits until the test holds the write lock, so the commit meets it.
+    let gate = Gate::new();
+    w.fake.push_fault(Fault::DownloadHold(gate.clone()));
     let mut child = w
         .cmd()
         .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(1)])
@@ -242,6 +242,7 @@ fn a_forced_fetch_whose_commit_times_out_keeps_the_recorded_file() {
     let tx = lock
         .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
         .expect("take the write lock");
+    gate.open();
     // Hold it until the commit gave up (or the process ended).
     let mut refused = false;
     let mut log = String::new();
@@ -338,9 +339,8 @@ fn forced_refetches_killed_at_random_moments_keep_every_ok_file_as_recorded() {
         let pid = child.id() as i32;
         let unreaped = KillOnDrop(pid);
         if round % 2 == 0 {
-            // aim: the moment a new file has its name and the history does not
-            // record it yet. Each rename into the reports' directory stops the
-            // process where it is, to look; it goes on when it was not there.
+            // aim: a new file has its name, the history does not record it yet;
+            // each rename stops the process to look, and it goes on if not there
             let aim = Instant::now();
             while running(&mut child) && aim.elapsed() < Duration::from_secs(30) {
                 if !renames.next(Duration::from_secs(1)) {

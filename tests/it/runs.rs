@@ -8,7 +8,7 @@ use crate::web_support;
 
 use common::daemon::*;
 use common::*;
-use fake_mna::Fault;
+use fake_mna::{Fault, Gate};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -92,20 +92,26 @@ fn a_manual_fetch_leaves_one_done_row_and_a_second_one_skips_what_is_done() {
 #[test]
 fn a_fetch_interrupted_by_sigint_while_the_api_is_slow_is_recorded_interrupted() {
     let w = World::new(JOB);
-    // every call answers after a while: the signal comes while some are in flight
-    w.fake
-        .push_api_faults(12, Fault::Delay(Duration::from_secs(2)));
+    // every answer is held until the fetch has taken the signal: it comes
+    // while some are in flight
+    let gate = Gate::new();
+    w.fake.push_api_faults(12, Fault::Hold(gate.clone()));
+    let log = w.dir.path().join("fetch.log");
     let mut child = w
         .cmd()
         .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(12)])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("spawn");
     wait_for("a call in flight", LONG, || w.fake.pending_faults().0 < 12);
     assert_eq!(newest_outcome(&w).as_deref(), Some("running"));
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_for("the fetch to take the signal", LONG, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("stopping: no new reports"))
+    });
+    gate.open();
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     let rows = runs(&w, &[]);
