@@ -7,7 +7,7 @@ use crate::common;
 
 use common::daemon::{Notify, PAGE_LISTENING, count_status, wait_for};
 use common::*;
-use fake_mna::{Delay, FakeConfig};
+use fake_mna::{Delay, FakeConfig, Fault, Gate};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -73,6 +73,10 @@ fn thousands_of_idle_connections_do_not_starve_the_daemons_own_fetches() {
         "[metrics]\nlisten = \"127.0.0.1:0\"\n",
         "[[jobs]]\nname = \"hourly-all\"\ngranularity = \"hourly\"\ntimezone = \"UTC\"\ncatch_up = \"2d\"\n",
     );
+    // The first answer waits until the connections are open: the catch-up
+    // cannot end before them.
+    let gate = Gate::new();
+    w.fake.push_fault(Fault::Hold(gate.clone()));
     let mut notify = Notify::new(&w);
     let log = w.dir.path().join("daemon.log");
     let mut cmd = w.cmd();
@@ -102,6 +106,7 @@ fn thousands_of_idle_connections_do_not_starve_the_daemons_own_fetches() {
         .map(|i| TcpStream::connect(addr).unwrap_or_else(|e| panic!("connection {i}: {e}")))
         .collect();
     let done_while_held = count_status(&w, "ok");
+    gate.open();
     // Those past the cap were answered 503 and closed at once.
     for mut s in held.iter().skip(IDLE - 50) {
         s.set_read_timeout(Some(LONG)).expect("timeout");
