@@ -10,4 +10,14 @@ pub use crate::config::{ConfigError, parse};
 pub use crate::domain::report::{ReportKey, Trigger};
 pub use crate::domain::schedule::next_fires;
 pub use crate::fetch::download::check_xlsx;
-pub use crate::fetch::plan::due;
+
+/// Every report of `job` (with the targets of its config) due at `now`
+/// ([`crate::fetch::plan::due`]).
+pub fn due(
+    job: &std::sync::Arc<crate::config::Job>,
+    now: jiff::Timestamp,
+    at_start: bool,
+) -> Vec<crate::fetch::plan::Planned> {
+    let job = crate::archive::resolved::ResolvedJob::from_config(job.clone());
+    crate::fetch::plan::due(&job, now, at_start)
+}

@@ -1,5 +1,4 @@
-//! The reports due inside a job's horizon (as [`crate::fetch::plan::due`]
-//! makes them: window end `<= now - lag` and `> now - catch_up`, one per
+//! The reports due inside a job's horizon (as the fetch planner makes them: window end `<= now - lag` and `> now - catch_up`, one per
 //! target covering the window and region) that are not done, counted and
 //! found without planning them all: the windows are counted by arithmetic
 //! ([`crate::domain::window::grid`]) and the done, failed and running
@@ -8,8 +7,8 @@
 //! on those counts, down to a stretch of at most [`LEAF_WINDOWS`] windows,
 //! and list only that stretch. Memory follows the page, not the horizon.
 
+use crate::archive::resolved::ResolvedJob;
 use crate::archive::store::tally::{self, Recorded, Tally};
-use crate::config::Job;
 use crate::domain::report::RegionScope;
 use crate::domain::window::{self, Window, grid::Piece};
 use jiff::Timestamp;
@@ -56,14 +55,19 @@ pub struct Due {
 
 impl Due {
     /// `job`'s horizon at `now` (its targets as they are now).
-    pub fn new(job: &Job, now: Timestamp) -> Due {
+    pub fn new(resolved: &ResolvedJob, now: Timestamp) -> Due {
+        let job = resolved.job();
         let pieces = match (window::sub(now, job.lag), window::sub(now, job.catch_up)) {
             (Some(until), Some(after)) => job.cadence.pieces(after, until),
             _ => Vec::new(),
         };
         Due {
             name: job.name.clone(),
-            targets: job.targets.iter().map(|t| (t.label(), t.since)).collect(),
+            targets: resolved
+                .targets()
+                .iter()
+                .map(|t| (t.label(), t.since))
+                .collect(),
             regions: job
                 .regions
                 .iter()

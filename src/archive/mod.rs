@@ -12,6 +12,7 @@ pub mod holder;
 pub mod ingest;
 pub mod missing;
 pub mod prune;
+pub mod resolved;
 pub mod root;
 pub mod status;
 pub mod store;

@@ -4,7 +4,8 @@
 //! config, the history and a moment.
 
 use crate::archive::missing;
-use crate::archive::store::tally;
+use crate::archive::resolved;
+use crate::archive::store::{Store, StoreError, tally};
 use crate::config::Job;
 use crate::domain::schedule;
 use jiff::Timestamp;
@@ -47,10 +48,10 @@ pub struct JobStatus {
 /// Status of `job` at `now`. The horizon is counted, never planned
 /// ([`crate::archive::missing`]): its size does not change the cost.
 pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Result<JobStatus> {
-    let job = crate::fetch::discovery::job_now(conn, &Arc::new(job.clone()))?;
+    let resolved = resolved::resolve(conn, &Arc::new(job.clone()))?;
     let last_done = tally::last_done(conn, &job.name)?;
     let last_success_at = tally::last_success_at(conn, &job.name)?;
-    let due = missing::Due::new(&job, now);
+    let due = missing::Due::new(&resolved, now);
     let count = due.total(conn)?;
     // Shown only while it matters: a report inside the horizon still failed.
     let last_error = match due.span() {
@@ -81,6 +82,16 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
         running: size(count.tally.running),
         last_error,
     })
+}
+
+/// [`job_status`], the history read through `store` on the blocking pool.
+pub async fn job_status_of(
+    store: &Store,
+    job: &Arc<Job>,
+    now: Timestamp,
+) -> Result<JobStatus, StoreError> {
+    let job = job.clone();
+    store.on_pool(move |c| job_status(c, &job, now)).await
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
 
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::devices::{self, Listing};
 use crate::commands::exit::{Exit, UsageError};
 use crate::config::Job;
 use crate::domain::report::RegionScope;
 use crate::domain::schedule;
-use crate::fetch::discovery;
 use crate::fetch::plan;
 use crate::fetch::setup;
 use crate::tencent::credentials::{Found, redact_id};
@@ -72,13 +72,19 @@ pub fn run(config_flag: Option<&Path>) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     let mut demands = Vec::new();
     for job in &config.jobs {
-        let job = match &conn {
-            Some(c) => discovery::job_now(c, &std::sync::Arc::new(job.clone()))?,
-            None => std::sync::Arc::new(job.clone()),
+        let resolved = match &conn {
+            Some(c) => resolved::resolve(c, &std::sync::Arc::new(job.clone()))?,
+            None => ResolvedJob::from_config(std::sync::Arc::new(job.clone())),
         };
-        describe_job(&mut out, &job, now, conn.as_ref(), config.api.rate_limit)?;
-        if job.enabled {
-            let d = demand::of(&job);
+        describe_job(
+            &mut out,
+            &resolved,
+            now,
+            conn.as_ref(),
+            config.api.rate_limit,
+        )?;
+        if resolved.job().enabled {
+            let d = demand::of(&resolved);
             let _ = writeln!(out, "  demand: {}", d.text());
             demands.push(d);
         }
@@ -144,11 +150,12 @@ fn web_token(out: &mut String, config: &crate::config::Config) -> Result<(), Usa
 
 fn describe_job(
     out: &mut String,
-    job: &std::sync::Arc<Job>,
+    resolved: &ResolvedJob,
     now: Timestamp,
     conn: Option<&rusqlite::Connection>,
     limit: std::num::NonZeroU32,
 ) -> anyhow::Result<()> {
+    let job = &**resolved.job();
     let _ = writeln!(
         out,
         "\njob {}{}: {} reports, window {}, step {}, zone {}, lag {}, catch-up {}",
@@ -165,7 +172,7 @@ fn describe_job(
         crate::domain::human::duration(job.lag),
         crate::domain::human::duration(job.catch_up)
     );
-    let targets: Vec<String> = job.targets.iter().map(|t| t.label()).collect();
+    let targets: Vec<String> = resolved.targets().iter().map(|t| t.label()).collect();
     let regions: Vec<String> = job
         .regions
         .iter()
@@ -182,7 +189,11 @@ fn describe_job(
             Some(c) => devices::listing(c, &job.name)?,
             None => None,
         };
-        let _ = writeln!(out, "  devices: {}", listing_text(job, listing.as_ref()));
+        let _ = writeln!(
+            out,
+            "  devices: {}",
+            listing_text(job, resolved.targets().len(), listing.as_ref())
+        );
     }
     let schedule = job
         .schedule
@@ -205,7 +216,7 @@ fn describe_job(
     let Some(conn) = conn else {
         // No history: everything in the horizon is due; counted, not planned
         // (a large fleet would make millions of reports to print three lines).
-        let due = crate::archive::missing::Due::new(job, now);
+        let due = crate::archive::missing::Due::new(resolved, now);
         let count = due.expected();
         match due.bounds() {
             Some((first, last)) if count > 0 => {
@@ -228,7 +239,7 @@ fn describe_job(
     };
     // Counted, not planned: a horizon of minutes over a year is millions of
     // reports. The oldest and newest not done are found by cutting it in parts.
-    let dues = [crate::archive::missing::Due::new(job, now)];
+    let dues = [crate::archive::missing::Due::new(resolved, now)];
     let due_count = dues[0].expected();
     let (todo, newest, oldest) = crate::archive::missing::newest_and_oldest(conn, &dues)?;
     match (oldest, newest) {
@@ -282,7 +293,7 @@ fn targets_text(job: &Job, labels: &[String]) -> String {
 }
 
 /// How many devices a discovering job knows and when it last listed them.
-fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
+fn listing_text(job: &Job, known: usize, listing: Option<&Listing>) -> String {
     let zone = job.cadence.zone();
     let interval = job
         .discovery
@@ -292,12 +303,12 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
     let Some(l) = listing else {
         return format!(
             "{} known, never listed (the daemon lists them at start, then at most every {interval}; or run `mna-reportd devices --refresh`)",
-            job.targets.len()
+            known
         );
     };
     let mut text = format!(
         "{} known, last listed {} (every {interval} at most)",
-        job.targets.len(),
+        known,
         match l.listed_at {
             Some(t) => super::time_cell(Some(t), zone),
             None => "never".to_string(),
@@ -317,7 +328,7 @@ fn listing_text(job: &Job, listing: Option<&Listing>) -> String {
 
 /// The steady demand of jobs on the API, in calls per second.
 mod demand {
-    use crate::config::Job;
+    use crate::archive::resolved::ResolvedJob;
     use crate::fetch::discovery;
 
     /// One job's steady demand.
@@ -353,14 +364,15 @@ mod demand {
     /// `job`'s demand: a report per target, region and step, plus, when it
     /// discovers, a listing (a call per 100 devices) per discovery interval
     /// (or per step, when the job fires less often).
-    pub fn of(job: &Job) -> Demand {
+    pub fn of(resolved: &ResolvedJob) -> Demand {
+        let (job, targets) = (resolved.job(), resolved.targets().len());
         let step = job.cadence.step().nominal_secs().max(1) as f64;
-        let per_window = (job.targets.len() * job.regions.len()) as f64;
+        let per_window = (targets * job.regions.len()) as f64;
         let reports_per_day = per_window * 86_400.0 / step;
         let listings_per_day = match &job.discovery {
             Some(d) => {
                 let every = (d.interval.as_secs() as f64).max(step).max(1.0);
-                discovery::listing_calls(job.targets.len() as u64) as f64 * 86_400.0 / every
+                discovery::listing_calls(targets as u64) as f64 * 86_400.0 / every
             }
             None => 0.0,
         };

@@ -37,7 +37,9 @@ pub async fn dispatch(cli: Cli) -> Exit {
         },
         Command::Fetch(args) => fetch::run(config, args, cli.quiet, cli.verbose).await,
         Command::History(args) => history::run(config, args),
-        Command::Run => crate::daemon::run(config, serve::daemon_routes).await,
+        Command::Run => crate::daemon::run(config, serve::daemon_routes)
+            .await
+            .map(|crate::daemon::Ended::Stopped| Exit::Ok),
         Command::Serve(args) => serve::run(config, args).await,
         Command::Status(args) => status::run(config, args),
         Command::Runs(args) => runs::run(config, args),

@@ -36,8 +36,9 @@ fn probe_request(config: &Config, now: Timestamp) -> Option<(String, StatisticRe
         .map(|j| Arc::new(j.clone()))
         .find_map(|job| {
             let window = newest(&job)?;
+            let job = crate::archive::resolved::ResolvedJob::from_config(job);
             let first = plan::in_window(&job, window, Trigger::Manual).next()?;
-            Some((job.name.clone(), first.request()))
+            Some((job.name().to_string(), first.request()))
         })
 }
 

@@ -10,16 +10,16 @@ pub mod notify;
 pub mod signals;
 pub mod timetable;
 
+use crate::archive::resolved::ResolvedJob;
 use crate::archive::status::{self, JobStatus};
+use crate::archive::store;
 use crate::archive::store::runs::RunTrigger;
-use crate::archive::store::{self, query};
-use crate::commands::exit::Exit;
 use crate::config::{self, Config, Job};
-use crate::fetch::discovery;
+use crate::fetch::discovery::ListingPace;
 use crate::fetch::engine::{Control, Engine, Summary};
-use crate::fetch::plan;
-use crate::fetch::progress;
-use crate::fetch::record::{self, RunRecord};
+use crate::fetch::plan::{Ask, Plan};
+use crate::fetch::record;
+use crate::fetch::service::{self, Listing, RunRequest};
 use crate::fetch::setup;
 use crate::serve::listener::{Shutdown, hosts::HostPolicy};
 use crate::serve::monitor::{self, Health};
@@ -69,7 +69,7 @@ struct Daemon {
     reload_again: bool,
     health: Arc<Health>,
     /// When each discovering job last listed its devices.
-    pace: crate::fetch::discovery::Pace,
+    pace: ListingPace,
     /// When housekeeping last ran (`None`: not yet).
     last_housekeeping: Option<Instant>,
     housekeeping_task: Option<tokio::task::JoinHandle<()>>,
@@ -88,9 +88,16 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 pub type ExtraRoutes =
     fn(&Config, Arc<Health>) -> anyhow::Result<Option<(std::net::SocketAddr, axum::Router)>>;
 
+/// How the daemon ended, for the command to map to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGTERM/SIGINT: the fires in flight finished or were given back.
+    Stopped,
+}
+
 /// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
 /// (on the metrics listener when they share its address).
-pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Exit> {
+pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Result<Ended> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
     let health = Arc::new(Health::new(
@@ -168,7 +175,7 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> anyhow::Resu
     notify::stopping();
     d.shutdown(&mut done_rx).await;
     stop_listener.stop.cancel();
-    Ok(Exit::Ok)
+    Ok(Ended::Stopped)
 }
 
 /// Start the `[metrics]` listener (with the page when it shares the
@@ -245,45 +252,15 @@ impl Daemon {
                 abort: self.ctl.abort.child_token(),
                 tally: Default::default(),
             };
-            let engine = self.engine.clone();
-            let tx = self.done_tx.clone();
-            let (fire_ctl, fire_job) = (ctl.clone(), job.clone());
             let started = Instant::now();
-            let pace = self.pace.clone();
-            let limiter = self.limiter.clone();
-            let handle = spawn_fire(job.name.clone(), started, tx, async move {
-                let names = vec![fire_job.name.clone()];
-                let mut run = RunRecord::open(engine.store(), trigger, names).await;
-                run.track(fire_ctl.tally.clone());
-                let planned = discovered(&engine, &pace, fire_of, &fire_ctl).await;
-                let n = planned.len() as u64;
-                run.planned(n).await;
-                let mut todo_n = 0;
-                let summary = match not_done(&engine, &fire_job, planned).await {
-                    Some(todo) => {
-                        todo_n = todo.len() as u64;
-                        // A long catch-up tells its progress in the log and
-                        // STATUS=, of the reports this fire fetches.
-                        let mode = progress::Mode::Log {
-                            job: fire_job.name.clone(),
-                        };
-                        let total = todo.len() as u64;
-                        let shown =
-                            progress::Shown::start(mode, total, fire_ctl.tally.clone(), limiter);
-                        let summary = engine.run(todo, false, &fire_ctl).await;
-                        shown.finish().await;
-                        summary
-                    }
-                    None => Summary::default(),
-                };
-                let counts = record::counts(&summary, n, n.saturating_sub(todo_n));
-                let ended = record::outcome(&summary, record::Kind::Fire);
-                run.complete(counts, ended).await;
-                let missing = job_status(engine.store(), &fire_job)
-                    .await
-                    .map_or(0, |s| s.missing);
-                (summary, missing)
-            });
+            let work = fire(
+                self.engine.clone(),
+                fire_of,
+                trigger,
+                self.pace.clone(),
+                ctl.clone(),
+            );
+            let handle = spawn_fire(job.name.clone(), started, self.done_tx.clone(), work);
             self.fires.insert(
                 job.name.clone(),
                 Running {
@@ -489,65 +466,56 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
-/// The reports of a fire: as the scheduler planned them, or, for a job that
-/// discovers its devices, planned again with the devices it has now (listed
-/// first, at most once per `discovery_interval`; a stop ends the listing).
-async fn discovered(
-    engine: &Engine,
-    pace: &discovery::Pace,
+/// A fire of `f.job` through the fetch service: its due reports not done
+/// (a discovering job's devices listed first, at most once per
+/// `discovery_interval`), recorded as `trigger`; its summary and the
+/// reports still missing after it.
+async fn fire(
+    engine: Engine,
     f: timetable::Fire,
-    ctl: &Control,
-) -> Vec<plan::Planned> {
-    if f.job.discovery.is_none() {
-        return f.planned;
-    }
-    if !ctl.stop.is_cancelled() && pace.take(&f.job) {
-        // A failure is logged and counted there; the known devices go on. A
-        // stop drops a listing in flight: nothing of it is recorded.
-        tokio::select! {
-            _ = discovery::refresh(engine.client(), engine.retry_settings(), engine.store(), &f.job) => {}
-            _ = ctl.stop.cancelled() => return Vec::new(),
+    trigger: RunTrigger,
+    pace: ListingPace,
+    ctl: Control,
+) -> (Summary, usize) {
+    let ask = Ask::Fire {
+        at: f.at,
+        covered: f.covered,
+        at_start: f.at_start,
+    };
+    // A fire asks for no range: its plan is never too large.
+    let plan = Plan::new(vec![(ResolvedJob::from_config(f.job.clone()), ask)]).unwrap_or_default();
+    let req = RunRequest {
+        plan,
+        trigger,
+        kind: record::Kind::Fire,
+        force: false,
+        listing: Listing::Paced(pace),
+        wait_for_busy: false,
+    };
+    // A long catch-up tells its progress in the log and STATUS=, of the
+    // reports this fire fetches.
+    let sink = Arc::new(notify::FireProgress::new(&f.job.name));
+    let summary = match service::run(&engine, req, sink, &ctl).await {
+        Ok(ran) => {
+            for e in &ran.no_devices {
+                warn!(job = %e.job, reason = %e.reason(), fix = %e.fix(), "no device to fetch");
+            }
+            ran.summary
         }
-    }
-    let job = f.job.clone();
-    match engine
-        .store()
-        .on_pool(move |c| discovery::job_for_fire(c, &job))
-        .await
-    {
-        Ok(job) => plan::due_since(&job, f.at, f.covered, f.at_start),
         Err(e) => {
-            error!(job = %f.job.name, error = %e, "cannot read the device inventory; this fire does nothing");
-            Vec::new()
+            error!(job = %f.job.name, error = %e, "cannot read the history; this fire does nothing");
+            Summary::default()
         }
-    }
-}
-
-/// The `planned` reports of a fire of `job` not yet done (`None`: the
-/// history cannot be read, and the fire does nothing).
-async fn not_done(
-    engine: &Engine,
-    job: &Arc<Job>,
-    planned: Vec<plan::Planned>,
-) -> Option<Vec<plan::Planned>> {
-    match engine
-        .store()
-        .on_pool(move |c| query::not_done(c, planned))
+    };
+    let missing = job_status(engine.store(), &f.job)
         .await
-    {
-        Ok(todo) => Some(todo),
-        Err(e) => {
-            error!(job = %job.name, error = %e, "cannot read the history; this fire does nothing");
-            None
-        }
-    }
+        .map_or(0, |s| s.missing);
+    (summary, missing)
 }
 
 /// The job's status now, from the history (`None` if it cannot be read).
 async fn job_status(store: &store::Store, job: &Arc<Job>) -> Option<JobStatus> {
-    let job = job.clone();
-    store
-        .on_pool(move |c| status::job_status(c, &job, Timestamp::now()))
+    status::job_status_of(store, job, Timestamp::now())
         .await
         .ok()
 }

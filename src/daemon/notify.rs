@@ -1,6 +1,7 @@
 //! systemd notifications (`Type=notify`): READY, STATUS, WATCHDOG,
 //! RELOADING, STOPPING. Without `$NOTIFY_SOCKET` every call does nothing.
 
+use crate::fetch::progress::{ProgressSink, Snapshot, line_every};
 use sd_notify::NotifyState;
 use std::time::Duration;
 use tracing::debug;
@@ -37,4 +38,30 @@ pub fn stopping() {
 /// How often to ping the watchdog: half its timeout, if systemd set one.
 pub fn watchdog_interval() -> Option<Duration> {
     sd_notify::watchdog_enabled().map(|d| d / 2)
+}
+
+/// The progress of a daemon's fire: a log line and `STATUS=` every
+/// [`line_every`].
+pub struct FireProgress {
+    job: String,
+}
+
+impl FireProgress {
+    pub fn new(job: &str) -> FireProgress {
+        FireProgress {
+            job: job.to_string(),
+        }
+    }
+}
+
+impl ProgressSink for FireProgress {
+    fn every(&self) -> Option<Duration> {
+        Some(line_every())
+    }
+
+    fn show(&self, s: &Snapshot) {
+        let (job, text) = (&self.job, s.line());
+        tracing::info!(job = %job, progress = %text, "catching up");
+        status(&format!("{job}: {text}"));
+    }
 }

@@ -12,7 +12,7 @@
 
 use crate::config::Job;
 use crate::domain::schedule;
-use crate::fetch::plan::{self, Planned};
+use crate::fetch::plan;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -136,17 +136,25 @@ impl Timetable {
     }
 }
 
-/// A fire to start: `job`'s reports `planned` (those already done are the
-/// caller's to drop, from the history).
+/// A fire to start: `job`'s reports due at `at` (and from `covered` on),
+/// planned by [`Fire::plan`] once the job's targets are known (those
+/// already done are the caller's to drop, from the history).
 #[derive(Debug)]
 pub struct Fire {
     pub job: Arc<Job>,
-    pub planned: Vec<Planned>,
-    /// What `planned` was planned from ([`plan::due_since`]'s arguments), to
-    /// plan again with the devices a discovering job has once it has listed.
+    /// [`plan::due_since`]'s arguments.
     pub at: Timestamp,
     pub covered: Option<Timestamp>,
     pub at_start: bool,
+}
+
+impl Fire {
+    /// The reports of this fire, `job` being the fire's job with the
+    /// targets it has now (the fetch service plans a fire as [`plan::Ask::Fire`]).
+    #[cfg(test)]
+    pub fn plan(&self, job: &crate::archive::resolved::ResolvedJob) -> Vec<plan::Planned> {
+        plan::due_since(job, self.at, self.covered, self.at_start)
+    }
 }
 
 /// What one wake-up of the loop decided.
@@ -263,14 +271,12 @@ impl Scheduler {
             return;
         }
         let covered = self.covered.get(&name).copied();
-        let planned = plan::due_since(&job, now, covered, at_start);
         if let Some(cut) = plan::cutoff(&job, now) {
             self.covered.insert(name.clone(), cut);
         }
         self.running.insert(name);
         tick.fires.push(Fire {
             job,
-            planned,
             at: now,
             covered,
             at_start,

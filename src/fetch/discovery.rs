@@ -16,41 +16,19 @@
 //! ([`NoDevices`]): the account or group lists none, every one is excluded,
 //! the listing failed, or it never listed.
 
-use crate::archive::store::devices::{self, Change, Known};
+use crate::archive::resolved::ResolvedJob;
+use crate::archive::store::devices::Change;
+use crate::archive::store::inventory::ListingEnd;
 use crate::archive::store::{Store, StoreError};
 use crate::config::{Discovery, Job, RetrySettings, Scope};
-use crate::domain::target::Target;
 use crate::fetch::retry::{self, Class};
 use crate::tencent::api::listing::{self, DeviceInfo};
 use crate::tencent::api::{CallError, Client};
 use backon::Retryable;
-use rusqlite::Connection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
-
-/// `job` with the targets it has now: its own, or one per known device.
-pub fn with_devices(job: &Job, known: &[Known]) -> Job {
-    let Some(_) = &job.discovery else {
-        return job.clone();
-    };
-    Job {
-        targets: known
-            .iter()
-            .map(|k| Target::device_since(k.device_id.clone(), k.created_at))
-            .collect(),
-        ..job.clone()
-    }
-}
-
-/// `job` with the targets it has now, the inventory read from `conn`.
-pub fn job_now(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> {
-    match &job.discovery {
-        None => Ok(job.clone()),
-        Some(d) => Ok(Arc::new(with_devices(job, &devices::known(conn, d)?))),
-    }
-}
 
 /// Why a discovering job has no device to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,16 +105,16 @@ impl NoDevices {
     }
 }
 
-/// Why `job` (as [`job_now`] gives it) has no device to fetch, from the
-/// history; `None` when it has one, or does not discover.
-pub fn why_empty(conn: &Connection, job: &Job) -> rusqlite::Result<Option<NoDevices>> {
-    let Some(d) = &job.discovery else {
+/// Why `job` has no device to fetch, from the history; `None` when it
+/// has one, or does not discover.
+pub async fn why_empty(store: &Store, job: &ResolvedJob) -> Result<Option<NoDevices>, StoreError> {
+    let Some(d) = &job.job().discovery else {
         return Ok(None);
     };
-    if !job.targets.is_empty() {
+    if !job.targets().is_empty() {
         return Ok(None);
     }
-    let why = match devices::listing(conn, &job.name)? {
+    let why = match store.last_listing(job.name()).await? {
         None => Empty::NeverListed,
         Some(l)
             if l.failed_at
@@ -146,36 +124,27 @@ pub fn why_empty(conn: &Connection, job: &Job) -> rusqlite::Result<Option<NoDevi
                 code: l.error_code.unwrap_or_else(|| "unknown".to_string()),
             }
         }
-        Some(_) => match devices::in_scope_count(conn, d)? {
+        Some(_) => match store.in_scope_count(d).await? {
             0 => Empty::NoneListed,
             n => Empty::AllExcluded { devices: n },
         },
     };
     Ok(Some(NoDevices {
-        job: job.name.clone(),
+        job: job.name().to_string(),
         discovery: d.clone(),
         why,
     }))
 }
 
-/// [`job_now`], and why it has no device to fetch if it has none.
-pub fn resolve(
-    conn: &Connection,
+/// `job` with the targets it has now, and why it has no device to fetch
+/// if it has none.
+pub async fn resolve(
+    store: &Store,
     job: &Arc<Job>,
-) -> rusqlite::Result<(Arc<Job>, Option<NoDevices>)> {
-    let now = job_now(conn, job)?;
-    let empty = why_empty(conn, &now)?;
+) -> Result<(ResolvedJob, Option<NoDevices>), StoreError> {
+    let now = store.resolve(job).await?;
+    let empty = why_empty(store, &now).await?;
     Ok((now, empty))
-}
-
-/// [`job_now`] for a daemon's fire: a job left with no device is logged
-/// with the reason and the fix.
-pub fn job_for_fire(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<Arc<Job>> {
-    let (now, empty) = resolve(conn, job)?;
-    if let Some(e) = empty {
-        warn!(job = %e.job, reason = %e.reason(), fix = %e.fix(), "no device to fetch");
-    }
-    Ok(now)
 }
 
 /// A listing whose every page came in and was recorded.
@@ -271,9 +240,7 @@ pub async fn list(
     job: &str,
     d: &Discovery,
 ) -> Result<Listed, RefreshError> {
-    let stamp = store
-        .on_pool(|c| devices::begin_listing(c, crate::archive::store::now()))
-        .await?;
+    let stamp = store.begin_listing().await?;
     let (mut calls, mut page, mut fresh, mut refused) = (0u32, 1i64, 0u64, 0u64);
     let mut cut_short = false;
     let mut change = Change::default();
@@ -294,10 +261,7 @@ pub async fn list(
                 cap: d.max_devices,
             });
         }
-        let (dd, items) = (d.clone(), got.items);
-        let recorded = store
-            .on_pool(move |c| devices::record_page(c, &dd, &items, stamp))
-            .await?;
+        let recorded = store.record_page(d, got.items, stamp).await?;
         fresh += recorded.fresh;
         change.merge(recorded.change);
         if page >= got.total_page {
@@ -316,13 +280,13 @@ pub async fn list(
         page += 1;
     };
     let complete = !cut_short && i64::try_from(fresh + refused).is_ok_and(|n| n == length);
-    let (name, dd) = (job.to_string(), d.clone());
-    let now = crate::archive::store::now();
-    let removed = store
-        .on_pool(move |c| {
-            devices::finish_listing(c, &name, &dd, stamp, fresh, calls, complete, now)
-        })
-        .await?;
+    let end = ListingEnd {
+        stamp,
+        listed: fresh,
+        calls,
+        complete,
+    };
+    let removed = store.finish_listing(job, d, end).await?;
     change.merge(removed);
     Ok(Listed {
         devices: fresh,
@@ -383,18 +347,8 @@ pub async fn refresh(
                 RefreshError::Store(_) | RefreshError::TooMany { .. } => None,
             };
             warn!(job = %job.name, code = %code, error = %e, hint = hint.unwrap_or(""), "device listing failed; the job goes on with the devices it knew");
-            let message = e.to_string();
             let _ = store
-                .on_pool(move |c| {
-                    devices::record_failure(
-                        c,
-                        &name,
-                        &d,
-                        &code,
-                        &message,
-                        crate::archive::store::now(),
-                    )
-                })
+                .record_listing_failure(&name, &d, code, e.to_string())
                 .await;
         }
     }
@@ -404,11 +358,11 @@ pub async fn refresh(
 /// When each discovering job last listed (tried to), in this process: a
 /// job lists at most once per `discovery_interval`.
 #[derive(Clone, Default)]
-pub struct Pace {
+pub struct ListingPace {
     last: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
-impl Pace {
+impl ListingPace {
     /// Whether `job` should list now; if so, the moment is taken as its last.
     pub fn take(&self, job: &Job) -> bool {
         let Some(d) = &job.discovery else {
@@ -444,92 +398,13 @@ mod tests {
     }
 
     #[test]
-    fn a_discovering_job_has_one_target_per_known_device() {
-        let j = job("devices = \"all\"\nper_device = true");
-        assert!(j.targets.is_empty());
-        let known = [
-            Known {
-                device_id: "a".into(),
-                created_at: Some(100),
-            },
-            Known {
-                device_id: "b".into(),
-                created_at: None,
-            },
-        ];
-        let now = with_devices(&j, &known);
-        let labels: Vec<String> = now.targets.iter().map(Target::label).collect();
-        assert_eq!(labels, ["device:a", "device:b"]);
-        assert_eq!(now.targets[0].since, Some(100));
-        let fixed = job("devices = [\"x\"]\nper_device = true");
-        assert_eq!(with_devices(&fixed, &known).targets, fixed.targets);
-    }
-
-    #[test]
     fn pace_lists_once_per_interval() {
         let j = job("devices = \"all\"\nper_device = true\ndiscovery_interval = \"1h\"");
-        let pace = Pace::default();
+        let pace = ListingPace::default();
         assert!(pace.take(&j));
         assert!(!pace.take(&j));
         let fixed = job("");
         assert!(!pace.take(&fixed));
-    }
-
-    /// One hourly fire of a job of 2,000 known devices, the 23 windows
-    /// before it done: reading the inventory, planning the horizon and
-    /// dropping what is done leaves the 2,000 reports of the new window, in
-    /// under a second (0.48 s in a debug build on the 2-core development
-    /// machine; the figure is printed, the bound is generous for a loaded one).
-    #[test]
-    fn an_hourly_fire_of_two_thousand_devices_plans_in_under_a_second() {
-        use crate::domain::report::Trigger;
-        let mut c = Connection::open_in_memory().expect("db");
-        crate::archive::store::migrate(&mut c).expect("migrate");
-        let j = Arc::new(job("devices = \"all\"\nper_device = true\nlag = \"5m\""));
-        let d = j.discovery.clone().expect("discovers");
-        let devices: Vec<DeviceInfo> = (0..2_000)
-            .map(|i| DeviceInfo {
-                device_id: format!("mna-{i:04}"),
-                name: None,
-                group_id: None,
-                group_name: None,
-                remark: None,
-                created: Some(0),
-                raw: serde_json::json!({}),
-            })
-            .collect();
-        devices::record_listing(&mut c, "j", &d, &devices, 20, true, 0).expect("listing");
-        let now: jiff::Timestamp = "2026-11-01T12:05:00Z".parse().expect("ts");
-        let cut = now.as_second() - 300;
-        {
-            let tx = c.transaction().expect("tx");
-            let mut st = tx
-                .prepare("INSERT INTO reports (job, target, region, granularity, window_start, window_end, status, \"trigger\", created_at, updated_at)
-                          VALUES ('j', ?1, '', 1, ?2, ?3, 'ok', 'schedule', 0, 0)")
-                .expect("insert");
-            for dev in &devices {
-                for h in 1..24 {
-                    let end = cut - cut % 3600 - h * 3600;
-                    st.execute(rusqlite::params![
-                        format!("device:{}", dev.device_id),
-                        end - 3600,
-                        end
-                    ])
-                    .expect("row");
-                }
-            }
-            drop(st);
-            tx.commit().expect("commit");
-        }
-        let started = Instant::now();
-        let job_now = job_now(&c, &j).expect("inventory");
-        let planned = crate::fetch::plan::due_since(&job_now, now, None, false);
-        let todo = crate::archive::store::query::not_done(&c, planned).expect("not done");
-        let took = started.elapsed();
-        eprintln!("one hourly fire of 2,000 devices planned in {took:?}");
-        assert_eq!(todo.len(), 2_000);
-        assert!(todo.iter().all(|p| p.trigger == Trigger::Schedule));
-        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 
     #[test]

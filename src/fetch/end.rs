@@ -2,7 +2,7 @@
 //! the outcome, the code that stopped it, the counts; and the failures of a
 //! run grouped by code for the operator. Pure.
 
-use crate::fetch::engine::{Failure, Summary};
+use crate::fetch::engine::{ReportFailure, Summary};
 use serde::Serialize;
 
 /// An error no retry mends, met by one report: the whole run stopped there.
@@ -113,11 +113,11 @@ pub struct Group<'a> {
     pub code: &'a str,
     pub count: usize,
     /// The first failure of the code.
-    pub example: &'a Failure,
+    pub example: &'a ReportFailure,
 }
 
 /// `failures` grouped by code, most frequent first (then by code).
-pub fn group(failures: &[Failure]) -> Vec<Group<'_>> {
+pub fn group(failures: &[ReportFailure]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for f in failures {
         match groups.iter_mut().find(|g| g.code == f.code) {
@@ -138,8 +138,8 @@ mod tests {
     use super::*;
     use crate::domain::report::ReportKey;
 
-    fn failure(code: &str, window: &str) -> Failure {
-        Failure {
+    fn failure(code: &str, window: &str) -> ReportFailure {
+        ReportFailure {
             key: ReportKey {
                 job: "j".into(),
                 target: "all".into(),

@@ -1,7 +1,9 @@
-//! The fetch service: what is due (the plan), which targets a job has now
-//! (discovery), and fetching reports: claims, calls, downloads, retries,
-//! the record of a run and how it ended, the progress shown meanwhile, and
-//! the assembly of a process from its config.
+//! The fetch service ([`service`]): one pipeline for `fetch` and the
+//! daemon's fires. The plan (the windows a run asks for, made once), device
+//! listings into the inventory ([`discovery`]), fetching reports ([`engine`]:
+//! claims, calls, downloads, retries; the claim and the seal are the
+//! store's), the record of a run and how it ended, the progress sink shown
+//! meanwhile, and the assembly of a process from its config.
 //!
 //! The plan and the retry classes are pure, but they are about the config's
 //! jobs and the edges' errors, so they sit here, above the edges.
@@ -15,4 +17,5 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod retry;
+pub mod service;
 pub mod setup;

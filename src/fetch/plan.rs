@@ -1,8 +1,12 @@
-//! What to fetch: the reports (target × region × window) of a job that are
-//! due at a moment or lie inside a range, minus those already done.
+//! What to fetch: the windows a run asks for ([`Plan`], made once from each
+//! job's [`Ask`]: what is due now, a range, a daemon's fire), and the
+//! reports (target × region × window) made from them as they are taken, for
+//! a job with the targets it has ([`ResolvedJob`]).
 //!
-//! Pure: the moment and the done set are arguments.
+//! Pure: the moment and the job's targets are arguments.
 
+use crate::archive::resolved::ResolvedJob;
+pub use crate::archive::resolved::cutoff;
 use crate::config::Job;
 use crate::domain::report::{Keyed, RegionScope, ReportKey, Trigger};
 use crate::domain::target::Target;
@@ -60,40 +64,14 @@ pub fn window_text(w: Window, zone: &jiff::tz::TimeZone) -> String {
     format!("{}..{}", f(w.start), f(w.end))
 }
 
-/// The targets and regions of `job` for `window`, in order: one report
-/// each. A device found by discovery has no report of a window that ended
-/// before it existed ([`Target::covers`]). Where a job's targets come from
-/// is this function's business alone.
-pub fn targets(job: &Job, window: Window) -> impl Iterator<Item = (Target, RegionScope)> + '_ {
-    job.targets
-        .iter()
-        .filter(move |t| t.covers(&window))
-        .flat_map(|t| {
-            job.regions
-                .iter()
-                .map(|r| (t.clone(), RegionScope::from(*r)))
-        })
-}
-
-/// Reports of `job` in `window`.
-pub fn per_window(job: &Job, window: &Window) -> u64 {
-    let targets = job.targets.iter().filter(|t| t.covers(window)).count();
-    (targets as u64).saturating_mul(job.regions.len() as u64)
-}
-
-/// The most reports of `job` in any window: every target.
-pub fn most_per_window(job: &Job) -> u64 {
-    (job.targets.len() as u64).saturating_mul(job.regions.len() as u64)
-}
-
 /// The reports of `job` in `window`.
 pub fn in_window(
-    job: &Arc<Job>,
+    job: &ResolvedJob,
     window: Window,
     trigger: Trigger,
 ) -> impl Iterator<Item = Planned> + '_ {
-    targets(job, window).map(move |(target, region)| Planned {
-        job: job.clone(),
+    job.targets_in(window).map(move |(target, region)| Planned {
+        job: job.job().clone(),
         target,
         region,
         window,
@@ -102,7 +80,7 @@ pub fn in_window(
 }
 
 fn expand(
-    job: &Arc<Job>,
+    job: &ResolvedJob,
     windows: &[Window],
     trigger_of: impl Fn(&Window) -> Trigger,
 ) -> Vec<Planned> {
@@ -116,7 +94,7 @@ fn expand(
 /// `> now - catch_up`), oldest first. With `at_start`, all are catch-up;
 /// otherwise the newest due window is the scheduled one and older ones are
 /// catch-up.
-pub fn due(job: &Arc<Job>, now: Timestamp, at_start: bool) -> Vec<Planned> {
+pub fn due(job: &ResolvedJob, now: Timestamp, at_start: bool) -> Vec<Planned> {
     due_since(job, now, None, at_start)
 }
 
@@ -125,12 +103,12 @@ pub fn due(job: &Arc<Job>, now: Timestamp, at_start: bool) -> Vec<Planned> {
 /// often than the horizon is long (a daily cron for hourly windows), or a
 /// day longer than usual, then loses no window while the daemon runs.
 pub fn due_since(
-    job: &Arc<Job>,
+    job: &ResolvedJob,
     now: Timestamp,
     covered: Option<Timestamp>,
     at_start: bool,
 ) -> Vec<Planned> {
-    let windows = job.cadence.due(now, job.lag, job.catch_up, covered);
+    let windows = due_windows_since(job.job(), now, covered);
     let newest = windows.last().map(|w| w.end);
     expand(job, &windows, |w| {
         if at_start || Some(w.end) != newest {
@@ -141,24 +119,24 @@ pub fn due_since(
     })
 }
 
-/// The cutoff of a fire of `job` at `now` (`now - lag`), for [`due_since`].
-pub fn cutoff(job: &Job, now: Timestamp) -> Option<Timestamp> {
-    crate::domain::window::sub(now, job.lag)
+/// The windows [`due_since`] makes the reports of.
+pub fn due_windows_since(job: &Job, now: Timestamp, covered: Option<Timestamp>) -> Vec<Window> {
+    job.cadence.due(now, job.lag, job.catch_up, covered)
 }
 
 /// Every report of `job` whose window lies wholly inside `[from, to)`, oldest first.
 #[cfg(test)]
-pub fn range(job: &Arc<Job>, from: Timestamp, to: Timestamp, trigger: Trigger) -> Vec<Planned> {
-    let windows = job.cadence.windows_within(from, to);
+pub fn range(job: &ResolvedJob, from: Timestamp, to: Timestamp, trigger: Trigger) -> Vec<Planned> {
+    let windows = job.job().cadence.windows_within(from, to);
     expand(job, &windows, |_| trigger)
 }
 
 /// About how many reports [`range`] gives for `[from, to)` (nominal steps,
 /// rounded up), without making them: to refuse a range too large to plan.
-pub fn range_size(job: &Job, from: Timestamp, to: Timestamp) -> u64 {
+pub fn range_size(job: &ResolvedJob, from: Timestamp, to: Timestamp) -> u64 {
     let span = u64::try_from(to.as_second().saturating_sub(from.as_second())).unwrap_or(0);
-    let step = job.cadence.step().nominal_secs().max(1);
-    (span / step + 1).saturating_mul(most_per_window(job))
+    let step = job.job().cadence.step().nominal_secs().max(1);
+    (span / step + 1).saturating_mul(job.most_per_window())
 }
 
 /// The windows of `job` lying wholly inside `[from, to)`, oldest first,
@@ -180,7 +158,7 @@ pub fn range_windows(
 
 /// The windows of `job` due at `now` (see [`due`]).
 pub fn due_windows(job: &Job, now: Timestamp) -> Vec<Window> {
-    job.cadence.due(now, job.lag, job.catch_up, None)
+    due_windows_since(job, now, None)
 }
 
 /// `planned` split into the reports whose window end plus the job's `lag`
@@ -193,6 +171,192 @@ pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, V
         .partition(|p| cutoff(&p.job, now).is_some_and(|cut| p.window.end <= cut.as_second()))
 }
 
+/// Most reports one run plans: more is a mistake in the range (and would
+/// take hours at the API's 20 calls a second).
+pub const MAX_RUN_REPORTS: u64 = 1_000_000;
+
+/// Reports taken from the history at once to subtract those done: whole
+/// windows, about this many reports.
+const BATCH: u64 = 1024;
+
+/// Which windows of a job a run asks for.
+#[derive(Debug, Clone)]
+pub enum Ask {
+    /// What is due at `now` (a manual fetch without a range).
+    DueNow(Timestamp),
+    /// The complete windows inside `[from, to)` at `now` (a manual fetch).
+    Range {
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    },
+    /// A daemon fire at `at`: what is due, from `covered` on; with
+    /// `at_start` all of it is catch-up ([`due_since`]).
+    Fire {
+        at: Timestamp,
+        covered: Option<Timestamp>,
+        at_start: bool,
+    },
+}
+
+/// The windows one job's reports are made of, and the trigger of each.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    pub job: ResolvedJob,
+    /// Complete windows, oldest first.
+    pub windows: Vec<Window>,
+    /// A fire's, not at start: its newest window is the scheduled one.
+    scheduled_newest: bool,
+    /// A manual fetch's reports are all manual.
+    manual: bool,
+}
+
+impl JobPlan {
+    fn trigger(&self, w: &Window) -> Trigger {
+        if self.manual {
+            Trigger::Manual
+        } else if self.scheduled_newest && self.windows.last().map(|n| n.end) == Some(w.end) {
+            Trigger::Schedule
+        } else {
+            Trigger::CatchUp
+        }
+    }
+
+    /// The same windows, for `job` with the targets it has now.
+    fn with(self, job: ResolvedJob) -> JobPlan {
+        JobPlan { job, ..self }
+    }
+}
+
+/// What a run fetches, as windows: the reports are made from them as they
+/// are taken ([`Plan::batches`]), so a long range is never held whole.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Each job's complete windows, in job order.
+    pub work: Vec<JobPlan>,
+    /// Each job's windows of the range not complete yet (never fetched by hand).
+    pub later: Vec<(ResolvedJob, Vec<Window>)>,
+    /// The lags of the jobs whose range reaches past now (those windows are
+    /// not even planned).
+    pub future: std::collections::BTreeSet<std::time::Duration>,
+}
+
+/// A range asking for more than [`MAX_RUN_REPORTS`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--from/--to asks for about {size} reports, more than {MAX_RUN_REPORTS} at once\n  \
+     fix: split the range into several fetches (e.g. a month at a time)"
+)]
+pub struct TooLarge {
+    pub size: u64,
+}
+
+impl Plan {
+    /// Plan `asks` once: the windows of each job (with the targets it has
+    /// when asked), refused when a range holds more than
+    /// [`MAX_RUN_REPORTS`] reports (estimated before any window is listed).
+    pub fn new(asks: Vec<(ResolvedJob, Ask)>) -> Result<Plan, TooLarge> {
+        let size = asks
+            .iter()
+            .map(|(job, ask)| match ask {
+                Ask::Range { from, to, now } => range_size(job, *from, (*to).min(*now)),
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add);
+        if size > MAX_RUN_REPORTS {
+            return Err(TooLarge { size });
+        }
+        let mut plan = Plan::default();
+        for (job, ask) in asks {
+            plan.add(job, ask);
+        }
+        Ok(plan)
+    }
+
+    fn add(&mut self, job: ResolvedJob, ask: Ask) {
+        let (windows, scheduled_newest, manual) = match ask {
+            Ask::DueNow(now) => (due_windows(job.job(), now), false, true),
+            Ask::Range { from, to, now } => {
+                // No window ending after now is complete: none is planned.
+                if to > now {
+                    self.future.insert(job.job().lag);
+                }
+                let to = to.min(now);
+                if from >= to {
+                    return;
+                }
+                let (complete, not_yet) = range_windows(job.job(), from, to, now);
+                self.later.push((job.clone(), not_yet));
+                (complete, false, true)
+            }
+            Ask::Fire {
+                at,
+                covered,
+                at_start,
+            } => (due_windows_since(job.job(), at, covered), !at_start, false),
+        };
+        self.work.push(JobPlan {
+            job,
+            windows,
+            scheduled_newest,
+            manual,
+        });
+    }
+
+    /// The same plan, each job with the targets `now_of` gives it (the
+    /// devices a discovering job has once it has listed).
+    pub fn with_targets(self, mut now_of: impl FnMut(&ResolvedJob) -> ResolvedJob) -> Plan {
+        let work = self
+            .work
+            .into_iter()
+            .map(|w| {
+                let job = now_of(&w.job);
+                w.with(job)
+            })
+            .collect();
+        let later = self
+            .later
+            .into_iter()
+            .map(|(job, w)| (now_of(&job), w))
+            .collect();
+        Plan {
+            work,
+            later,
+            future: self.future,
+        }
+    }
+
+    /// The reports asked for.
+    pub fn asked(&self) -> u64 {
+        self.work
+            .iter()
+            .flat_map(|w| w.windows.iter().map(|win| w.job.per_window(win)))
+            .sum()
+    }
+
+    /// The reports not complete yet (of a range).
+    pub fn later_count(&self) -> u64 {
+        self.later
+            .iter()
+            .flat_map(|(job, w)| w.iter().map(|w| job.per_window(w)))
+            .sum()
+    }
+
+    /// The reports in batches of whole windows, oldest first within a job.
+    pub fn batches(&self) -> impl Iterator<Item = Vec<Planned>> + '_ {
+        self.work.iter().flat_map(|plan| {
+            let most = plan.job.most_per_window().max(1);
+            let per = usize::try_from((BATCH / most).max(1)).unwrap_or(1);
+            plan.windows.chunks(per).map(move |chunk| {
+                chunk
+                    .iter()
+                    .flat_map(|w| in_window(&plan.job, *w, plan.trigger(w)))
+                    .collect()
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,10 +364,10 @@ mod tests {
     use std::collections::HashSet;
     use std::path::Path;
 
-    fn job(extra: &str) -> Arc<Job> {
+    fn job(extra: &str) -> ResolvedJob {
         let text = format!("[storage]\nstate_dir = \"/tmp/x\"\n[[jobs]]\nname = \"j\"\n{extra}\n");
         let c = crate::config::parse(&text, Path::new("/tmp/c.toml")).expect("config");
-        Arc::new(c.jobs[0].clone())
+        ResolvedJob::from_config(Arc::new(c.jobs[0].clone()))
     }
 
     fn ts(s: &str) -> Timestamp {
@@ -297,7 +461,7 @@ mod tests {
         );
         let (from, to) = (ts("2026-11-01T10:00:00Z"), ts("2026-11-01T14:00:00Z"));
         let now = ts("2026-11-01T12:09:59Z");
-        let (complete, later) = range_windows(&j, from, to, now);
+        let (complete, later) = range_windows(j.job(), from, to, now);
         let streamed: Vec<ReportKey> = complete
             .iter()
             .flat_map(|w| in_window(&j, *w, Trigger::Manual))
@@ -307,10 +471,47 @@ mod tests {
         let planned: Vec<ReportKey> = planned.iter().map(Planned::key).collect();
         assert_eq!(streamed, planned);
         assert_eq!(
-            later.iter().map(|w| per_window(&j, w)).sum::<u64>(),
+            later.iter().map(|w| j.per_window(w)).sum::<u64>(),
             not_complete.len() as u64
         );
-        assert_eq!(most_per_window(&j), 4);
+        assert_eq!(j.most_per_window(), 4);
+    }
+
+    #[test]
+    fn a_plan_makes_the_reports_of_its_asks_once_and_refuses_a_range_too_large() {
+        let j = job(
+            "granularity = \"hourly\"\ndevices = [\"a\", \"b\"]\nper_device = true\ncatch_up = \"3h\"\nlag = \"5m\"",
+        );
+        let at = ts("2026-11-01T12:10:00Z");
+        let keyed = |v: Vec<Planned>| -> Vec<(ReportKey, Trigger)> {
+            v.into_iter().map(|p| (p.key(), p.trigger)).collect()
+        };
+        // a fire: what due_since makes, in its order, with its triggers
+        for at_start in [false, true] {
+            let fire = Ask::Fire {
+                at,
+                covered: None,
+                at_start,
+            };
+            let plan = Plan::new(vec![(j.clone(), fire)]).expect("plan");
+            let batched = keyed(plan.batches().flatten().collect());
+            assert_eq!(batched, keyed(due_since(&j, at, None, at_start)));
+            assert_eq!(plan.asked(), batched.len() as u64);
+        }
+        // due now, by hand: the same reports, all manual
+        let plan = Plan::new(vec![(j.clone(), Ask::DueNow(at))]).expect("plan");
+        let manual: Vec<Planned> = plan.batches().flatten().collect();
+        assert_eq!(manual.len(), 6);
+        assert!(manual.iter().all(|p| p.trigger == Trigger::Manual));
+        // 126 years of hourly windows for two devices: over a million reports
+        let far = Ask::Range {
+            from: ts("1900-01-01T00:00:00Z"),
+            to: ts("2026-01-01T00:00:00Z"),
+            now: at,
+        };
+        let refused = Plan::new(vec![(j, far)]).expect_err("too large");
+        assert!(refused.size > MAX_RUN_REPORTS, "{refused:?}");
+        assert!(refused.to_string().contains("split the range"), "{refused}");
     }
 
     #[test]

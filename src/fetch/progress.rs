@@ -1,12 +1,13 @@
-//! Progress of long work, for people: a live bar on a terminal (reports
-//! done of total, ok, failed, calls/s, elapsed, ETA), kept on the last line
-//! (`-q` silences the logs, not the bar; the per-report log lines show only
-//! with `-v`), a plain line every [`LINE_EVERY`] off a terminal (a pipe,
-//! journald; none with `-q`); and in the daemon, a log line and systemd's
-//! `STATUS=` at the same pace.
+//! Progress of long work, for people, shown on a [`ProgressSink`]: a live
+//! bar on a terminal ([`Bar`]: reports done of total, ok, failed, calls/s,
+//! elapsed, ETA), kept on the last line (`-q` silences the logs, not the
+//! bar; the per-report log lines show only with `-v`), a plain line every
+//! [`LINE_EVERY`] off a terminal ([`Lines`]: a pipe, journald; none with
+//! `-q`, [`Silent`]). The daemon brings its own sink (a log line and
+//! systemd's `STATUS=` at the same pace).
 //!
 //! The figures ([`Snapshot`]) and their text are pure; the task that
-//! samples the tally and draws is the thin edge.
+//! samples the tally and shows it ([`ProgressTask`]) is the thin edge.
 
 use crate::fetch::engine::Tally;
 use crate::fetch::estimate::{coarse, thousands};
@@ -63,16 +64,33 @@ impl std::io::Write for LogWriter {
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 /// Where progress goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub trait ProgressSink: Send + Sync {
+    /// How often the figures are shown; `None`: never.
+    fn every(&self) -> Option<Duration>;
+    /// The run starts with these figures.
+    fn begin(&self, _s: &Snapshot) {}
+    /// The figures now.
+    fn show(&self, s: &Snapshot);
+    /// The run ended with these figures.
+    fn end(&self, _s: &Snapshot) {}
+    /// `n` reports wait for another process to let go of them.
+    fn waiting_for(&self, n: usize) {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "waiting for {n} report(s) another mna-reportd process is fetching; \
+             those it does not finish are fetched here (Ctrl-C to stop)"
+        );
+    }
+}
+
+/// Which sink a command shows progress on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// A live bar on stderr, a terminal.
     Bar,
     /// A line on stderr now and then.
     Lines,
-    /// In the daemon: a log line and `STATUS=`, for job `job`.
-    Log {
-        job: String,
-    },
     Off,
 }
 
@@ -88,6 +106,15 @@ impl Mode {
             Mode::Off
         } else {
             Mode::Lines
+        }
+    }
+
+    /// The sink of this mode.
+    pub fn sink(self) -> Arc<dyn ProgressSink> {
+        match self {
+            Mode::Bar => Arc::new(Bar::default()),
+            Mode::Lines => Arc::new(Lines),
+            Mode::Off => Arc::new(Silent),
         }
     }
 }
@@ -158,16 +185,21 @@ impl Sampler {
     }
 }
 
-/// Progress being shown; [`Shown::finish`] ends it.
-pub struct Shown {
+/// Progress being shown; [`ProgressTask::finish`] ends it.
+pub struct ProgressTask {
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Shown {
-    /// Show the progress of `total` reports counted in `tally`, calls
-    /// counted by `limiter`, in `mode`.
-    pub fn start(mode: Mode, total: u64, tally: Arc<Tally>, limiter: Arc<Limiter>) -> Shown {
+impl ProgressTask {
+    /// Show on `sink` the progress of `total` reports counted in `tally`,
+    /// calls counted by `limiter`.
+    pub fn start(
+        sink: Arc<dyn ProgressSink>,
+        total: u64,
+        tally: Arc<Tally>,
+        limiter: Arc<Limiter>,
+    ) -> ProgressTask {
         let stop = CancellationToken::new();
         let sampler = Sampler {
             total,
@@ -176,17 +208,13 @@ impl Shown {
             limiter,
             started: Instant::now(),
         };
-        let task = match mode {
-            Mode::Off => None,
-            Mode::Bar => Some(tokio::spawn(bar(sampler, stop.clone()))),
-            Mode::Lines | Mode::Log { .. } => {
-                Some(tokio::spawn(lines(sampler, mode, stop.clone())))
-            }
-        };
-        Shown { stop, task }
+        let task = sink
+            .every()
+            .map(|every| tokio::spawn(show(sink, every, sampler, stop.clone())));
+        ProgressTask { stop, task }
     }
 
-    /// Stop showing (the bar is left drawn at its end).
+    /// Stop showing (a bar is left drawn at its end).
     pub async fn finish(self) {
         self.stop.cancel();
         if let Some(t) = self.task {
@@ -195,42 +223,84 @@ impl Shown {
     }
 }
 
-async fn bar(sampler: Sampler, stop: CancellationToken) {
-    let style = indicatif::ProgressStyle::with_template(
-        "{bar:20} {pos}/{len} reports, {msg}, {elapsed} elapsed, ETA {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(sampler.total),
-        indicatif::ProgressDrawTarget::stderr(),
-    )
-    .with_style(style);
-    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
-    let draw = |s: Snapshot| {
+async fn show(
+    sink: Arc<dyn ProgressSink>,
+    every: Duration,
+    sampler: Sampler,
+    stop: CancellationToken,
+) {
+    sink.begin(&sampler.sample());
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => break,
+        }
+        sink.show(&sampler.sample());
+    }
+    sink.end(&sampler.sample());
+}
+
+/// A live bar on stderr.
+#[derive(Default)]
+pub struct Bar {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Bar {
+    fn draw(&self, s: &Snapshot) {
+        let mut held = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = held.get_or_insert_with(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:20} {pos}/{len} reports, {msg}, {elapsed} elapsed, ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(s.total),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+            .with_style(style);
+            *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
+            bar
+        });
         bar.set_message(format!(
             "ok {}, failed {}, {:.1} calls/s",
             s.ok, s.failed, s.calls_per_second
         ));
         bar.set_position(s.done);
-    };
-    loop {
-        draw(sampler.sample());
-        tokio::select! {
-            _ = tokio::time::sleep(BAR_EVERY) => {}
-            _ = stop.cancelled() => break,
-        }
-    }
-    draw(sampler.sample());
-    BAR.lock().unwrap_or_else(|p| p.into_inner()).take();
-    bar.abandon();
-    // The bar stays; what follows starts on a line of its own.
-    if !bar.is_hidden() {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr().lock());
     }
 }
 
-fn line_every() -> Duration {
+impl ProgressSink for Bar {
+    fn every(&self) -> Option<Duration> {
+        Some(BAR_EVERY)
+    }
+
+    fn begin(&self, s: &Snapshot) {
+        self.draw(s);
+    }
+
+    fn show(&self, s: &Snapshot) {
+        self.draw(s);
+    }
+
+    fn end(&self, s: &Snapshot) {
+        self.draw(s);
+        BAR.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        bar.abandon();
+        // The bar stays; what follows starts on a line of its own.
+        if !bar.is_hidden() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock());
+        }
+    }
+}
+
+/// How often a line of progress is written (or sent): [`LINE_EVERY`], or
+/// what [`LINE_EVERY_ENV`] says.
+pub fn line_every() -> Duration {
     std::env::var(LINE_EVERY_ENV)
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())
@@ -238,25 +308,29 @@ fn line_every() -> Duration {
         .unwrap_or(LINE_EVERY)
 }
 
-async fn lines(sampler: Sampler, mode: Mode, stop: CancellationToken) {
-    let every = line_every();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.cancelled() => return,
-        }
-        let text = sampler.sample().line();
-        match &mode {
-            Mode::Log { job } => {
-                tracing::info!(job = %job, progress = %text, "catching up");
-                crate::daemon::notify::status(&format!("{job}: {text}"));
-            }
-            _ => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr().lock(), "progress: {text}");
-            }
-        }
+/// A line on stderr every [`line_every`].
+pub struct Lines;
+
+impl ProgressSink for Lines {
+    fn every(&self) -> Option<Duration> {
+        Some(line_every())
     }
+
+    fn show(&self, s: &Snapshot) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "progress: {}", s.line());
+    }
+}
+
+/// No progress shown.
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn every(&self) -> Option<Duration> {
+        None
+    }
+
+    fn show(&self, _: &Snapshot) {}
 }
 
 #[cfg(test)]

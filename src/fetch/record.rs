@@ -7,11 +7,9 @@
 //! Recording is best effort: a history that cannot take the row is logged,
 //! and the run goes on.
 
-use crate::archive::holder;
-use crate::archive::store::{
-    self, Store,
-    runs::{self, RunCounts, RunOutcome, RunProcess, RunTrigger},
-};
+use crate::archive::store::Store;
+use crate::archive::store::runs::{RunCounts, RunOutcome, RunProcess, RunTrigger};
+use crate::fetch::end::{Outcome, RunEnd};
 use crate::fetch::engine::{Summary, Tally};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -29,25 +27,19 @@ pub enum Kind {
     Fire,
 }
 
-/// How a run ended, from what the engine returned: `stopped` with the
-/// code of an error no retry can mend that stopped the whole run (or of a
-/// damaged history), `interrupted` for a fetch cut short by a signal,
-/// `stopped` for a fire cut short by the daemon's shutdown, else `done`.
+/// How a run ended, as the `runs` table records it: its [`RunEnd`], but
+/// a fire cut short by the daemon's shutdown is `stopped` (a fetch cut
+/// short by a signal is `interrupted`); `stopped` carries the code of the
+/// error no retry can mend that stopped the whole run (or of a damaged
+/// history).
 pub fn outcome(summary: &Summary, kind: Kind) -> (RunOutcome, Option<String>) {
-    if let Some(f) = &summary.fail_fast {
-        return (RunOutcome::Stopped, Some(f.code.clone()));
-    }
-    if summary.damaged.is_some() {
-        return (
-            RunOutcome::Stopped,
-            Some("HistoryDatabaseDamaged".to_string()),
-        );
-    }
-    match (summary.interrupted > 0, kind) {
-        (false, _) => (RunOutcome::Done, None),
-        (true, Kind::Fetch) => (RunOutcome::Interrupted, None),
-        (true, Kind::Fire) => (RunOutcome::Stopped, None),
-    }
+    let end = RunEnd::of(summary, 0, summary.interrupted > 0);
+    let outcome = match (end.outcome, kind) {
+        (Outcome::Done, _) => RunOutcome::Done,
+        (Outcome::Stopped, _) | (Outcome::Interrupted, Kind::Fire) => RunOutcome::Stopped,
+        (Outcome::Interrupted, Kind::Fetch) => RunOutcome::Interrupted,
+    };
+    (outcome, end.reason)
 }
 
 /// The counts of a run that planned `planned` reports, of which
@@ -80,23 +72,21 @@ impl RunRecord {
             holder: store.owner().to_string(),
             version: env!("CARGO_PKG_VERSION"),
         };
-        let id = store
-            .on_pool(move |c| {
-                let now = store::now();
-                let closed = runs::close_crashed(c, now, holder::is_alive)?;
+        let id = match store.open_run(trigger, jobs, process).await {
+            Ok((id, closed)) => {
                 if closed > 0 {
                     warn!(
                         closed,
                         "runs left unfinished by a process that is gone are recorded as crashed"
                     );
                 }
-                runs::open(c, trigger, &jobs, now, &process)
-            })
-            .await
-            .inspect_err(
-                |e| warn!(error = %e, "cannot record the start of this run in the runs table"),
-            )
-            .ok();
+                Some(id)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot record the start of this run in the runs table");
+                None
+            }
+        };
         RunRecord {
             store: store.clone(),
             id,
@@ -120,10 +110,7 @@ impl RunRecord {
                 if now == written {
                     continue;
                 }
-                match store
-                    .on_pool(move |c| runs::progress(c, id, now.0, now.1))
-                    .await
-                {
+                match store.run_progress(id, now.0, now.1).await {
                     Ok(()) => written = now,
                     Err(e) => {
                         warn!(error = %e, "cannot record the progress of this run in the runs table")
@@ -136,11 +123,7 @@ impl RunRecord {
     /// How many reports the run planned.
     pub async fn planned(&self, planned: u64) {
         let Some(id) = self.id else { return };
-        if let Err(e) = self
-            .store
-            .on_pool(move |c| runs::set_planned(c, id, planned))
-            .await
-        {
+        if let Err(e) = self.store.set_run_planned(id, planned).await {
             warn!(error = %e, "cannot record the plan of this run in the runs table");
         }
     }
@@ -152,13 +135,7 @@ impl RunRecord {
         }
         let Some(id) = self.id.take() else { return };
         let (outcome, reason) = ended;
-        if let Err(e) = self
-            .store
-            .on_pool(move |c| {
-                runs::complete(c, id, counts, outcome, reason.as_deref(), store::now())
-            })
-            .await
-        {
+        if let Err(e) = self.store.complete_run(id, counts, outcome, reason).await {
             warn!(error = %e, "cannot record the end of this run in the runs table");
         }
     }
@@ -171,9 +148,7 @@ impl Drop for RunRecord {
         }
         let Some(id) = self.id.take() else { return };
         // Only the outcome and the end: the counts stay as last written.
-        let _ = self
-            .store
-            .on_thread(move |c| runs::close_as_crashed(c, id, store::now()));
+        let _ = self.store.close_run_crashed(id);
     }
 }
 

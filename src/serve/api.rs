@@ -16,11 +16,11 @@ use super::Site;
 use super::calendar::{self, Filter};
 use super::months::Span;
 use super::{failures, reports, traffic};
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::status;
 use crate::archive::store;
 use crate::config::Job;
 use crate::domain::report::RegionScope;
-use crate::fetch::discovery;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -104,20 +104,20 @@ async fn with_db<R: Send + 'static>(
 
 /// The job named `name`, with the targets it has now (a discovering job's
 /// devices from the inventory).
-fn job_of(conn: &Connection, site: &Site, name: &str) -> Result<Arc<Job>, ApiError> {
+fn job_of(conn: &Connection, site: &Site, name: &str) -> Result<ResolvedJob, ApiError> {
     let job = site
         .config
         .job(name)
         .ok_or_else(|| ApiError::not_found(format!("no job named {name:?}")))?;
-    Ok(discovery::job_now(conn, &Arc::new(job.clone()))?)
+    Ok(resolved::resolve(conn, &Arc::new(job.clone()))?)
 }
 
 /// Every job of the config, with the targets it has now.
-fn jobs_now(conn: &Connection, site: &Site) -> Result<Vec<Arc<Job>>, ApiError> {
+fn jobs_now(conn: &Connection, site: &Site) -> Result<Vec<ResolvedJob>, ApiError> {
     site.config
         .jobs
         .iter()
-        .map(|j| Ok(discovery::job_now(conn, &Arc::new(j.clone()))?))
+        .map(|j| Ok(resolved::resolve(conn, &Arc::new(j.clone()))?))
         .collect()
 }
 
@@ -180,9 +180,11 @@ pub const MAX_CHOICES: usize = 100;
 
 /// The targets and regions of `job`, `limit` of them from `offset` on, in
 /// the job's order.
-fn choices(job: &Job, offset: usize, limit: usize) -> Vec<Choice> {
+fn choices(resolved: &ResolvedJob, offset: usize, limit: usize) -> Vec<Choice> {
+    let job = resolved.job();
     let regions = job.regions.len().max(1);
-    job.targets
+    resolved
+        .targets()
         .iter()
         .skip(offset / regions)
         .flat_map(|t| {
@@ -200,16 +202,16 @@ fn choices(job: &Job, offset: usize, limit: usize) -> Vec<Choice> {
         .collect()
 }
 
-fn choices_total(job: &Job) -> usize {
-    job.targets.len().saturating_mul(job.regions.len())
+fn choices_total(job: &ResolvedJob) -> usize {
+    job.targets().len().saturating_mul(job.job().regions.len())
 }
 
 async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
     with_db(&site, |conn, site| {
         let now = Timestamp::now();
         let mut jobs = Vec::new();
-        for job in jobs_now(conn, site)? {
-            let job = &*job;
+        for resolved in jobs_now(conn, site)? {
+            let job = &**resolved.job();
             let st = status::job_status(conn, job, now)?;
             jobs.push(JobView {
                 last_error_hint: reports::hint(st.last_error.as_ref().map(|e| e.code.as_str())),
@@ -222,8 +224,8 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
                 step_seconds: job.cadence.step().nominal_secs(),
                 lag_seconds: job.lag.as_secs(),
                 catch_up_seconds: job.catch_up.as_secs(),
-                choices: choices(job, 0, MAX_CHOICES),
-                choices_total: choices_total(job),
+                choices: choices(&resolved, 0, MAX_CHOICES),
+                choices_total: choices_total(&resolved),
             });
         }
         Ok(Jobs {
@@ -249,7 +251,7 @@ async fn targets_of(
     Query(q): Query<PageQuery>,
 ) -> Answer<Choices> {
     with_db(&site, move |conn, site| {
-        let job = &*job_of(conn, site, &name)?;
+        let job = &job_of(conn, site, &name)?;
         let limit = q.limit.unwrap_or(100).min(MAX_PAGE) as usize;
         let offset = q.offset.unwrap_or(0) as usize;
         Ok(Choices {
@@ -295,14 +297,15 @@ async fn calendar_of(
     Query(q): Query<RangeQuery>,
 ) -> Answer<Calendar> {
     with_db(&site, move |conn, site| {
-        let job = &*job_of(conn, site, &name)?;
+        let resolved = job_of(conn, site, &name)?;
+        let job = &**resolved.job();
         let (from, to) = range_of(job, &q)?;
         let filter = Filter {
             target: q.target.clone().filter(|t| !t.is_empty()),
             region: q.region.clone(),
         };
         let now = Timestamp::now();
-        let cells = calendar::cells(conn, job, from, to, &filter, now)?.ok_or_else(|| {
+        let cells = calendar::cells(conn, &resolved, from, to, &filter, now)?.ok_or_else(|| {
             ApiError::bad(format!(
                 "more than {} windows; ask for a day (day=YYYY-MM-DD)",
                 calendar::MAX_CELLS
@@ -314,7 +317,7 @@ async fn calendar_of(
             from: from.as_second(),
             to: to.as_second(),
             now: now.as_second(),
-            expected: filter.expected(job),
+            expected: filter.expected(&resolved),
             cells,
         })
     })
@@ -339,7 +342,8 @@ async fn window_reports(
     Query(q): Query<PageQuery>,
 ) -> Answer<Vec<reports::Report>> {
     with_db(&site, move |conn, site| {
-        let job = &*job_of(conn, site, &name)?;
+        let resolved = job_of(conn, site, &name)?;
+        let job = &**resolved.job();
         let (Some(start), Some(end)) = (q.start, q.end) else {
             return Err(ApiError::bad(
                 "give the window as start=&end= (Unix seconds)",
@@ -365,7 +369,8 @@ async fn traffic_of(
     Query(q): Query<RangeQuery>,
 ) -> Answer<traffic::Traffic> {
     with_db(&site, move |conn, site| {
-        let job = &*job_of(conn, site, &name)?;
+        let resolved = job_of(conn, site, &name)?;
+        let job = &**resolved.job();
         let (from, to) = range_of(job, &q)?;
         if calendar::windows(job, from, to).is_none() {
             return Err(ApiError::bad(

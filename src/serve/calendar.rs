@@ -3,9 +3,9 @@
 //! read aggregated (one row per window and status), so a month costs one
 //! indexed range scan however many reports a window holds.
 
+use crate::archive::resolved::{self, ResolvedJob};
 use crate::config::Job;
 use crate::domain::window::Window;
-use crate::fetch::plan;
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -116,18 +116,23 @@ pub struct Filter {
 
 impl Filter {
     /// How many reports a window of `job` holds under this filter, at most.
-    pub fn expected(&self, job: &Job) -> u64 {
+    pub fn expected(&self, job: &ResolvedJob) -> u64 {
         self.count(job, |_| true)
     }
 
     /// How many reports `window` of `job` holds under this filter: a
     /// discovered device has none of a window that ended before it existed.
-    pub fn expected_in(&self, job: &Job, window: &Window) -> u64 {
+    pub fn expected_in(&self, job: &ResolvedJob, window: &Window) -> u64 {
         self.count(job, |t| t.covers(window))
     }
 
-    fn count(&self, job: &Job, covers: impl Fn(&crate::domain::target::Target) -> bool) -> u64 {
-        let mut targets = job.targets.iter().filter(|t| covers(t));
+    fn count(
+        &self,
+        resolved: &ResolvedJob,
+        covers: impl Fn(&crate::domain::target::Target) -> bool,
+    ) -> u64 {
+        let job = resolved.job();
+        let mut targets = resolved.targets().iter().filter(|t| covers(t));
         let targets = match &self.target {
             Some(t) => u64::from(targets.any(|x| &x.label() == t)),
             None => targets.count() as u64,
@@ -169,12 +174,13 @@ pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>>
 /// The cells of `job`'s windows inside `[from, to)` at `now`.
 pub fn cells(
     conn: &Connection,
-    job: &Job,
+    resolved: &ResolvedJob,
     from: Timestamp,
     to: Timestamp,
     filter: &Filter,
     now: Timestamp,
 ) -> rusqlite::Result<Option<Vec<Cell>>> {
+    let job = &**resolved.job();
     let Some(windows) = windows(job, from, to) else {
         return Ok(None);
     };
@@ -211,7 +217,7 @@ pub fn cells(
         e.1 = Some(id);
         e.2 += n;
     }
-    let cutoff = plan::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
+    let cutoff = resolved::cutoff(job, now).map_or(i64::MIN, |c| c.as_second());
     let horizon = crate::domain::window::sub(now, job.catch_up).map_or(i64::MIN, |h| h.as_second());
     Ok(Some(
         windows
@@ -223,7 +229,7 @@ pub fn cells(
                     start: w.start,
                     end: w.end,
                     state: aged(
-                        state(filter.expected_in(job, &w), &counts, w.end <= cutoff),
+                        state(filter.expected_in(resolved, &w), &counts, w.end <= cutoff),
                         w.end <= horizon,
                     ),
                     counts,

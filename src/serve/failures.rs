@@ -5,12 +5,11 @@
 //! history inside the horizon, never the horizon's planned reports.
 
 use crate::archive::missing;
-use crate::config::Job;
+use crate::archive::resolved::ResolvedJob;
 use crate::domain::report::RegionScope;
 use jiff::Timestamp;
 use rusqlite::Connection;
 use serde::Serialize;
-use std::sync::Arc;
 
 /// A failed or missing report.
 #[derive(Debug, Clone, Serialize)]
@@ -42,14 +41,14 @@ pub struct Page {
 /// horizon counted and halved down to the page ([`missing::page`]).
 pub fn failures(
     conn: &Connection,
-    jobs: &[Arc<Job>],
+    jobs: &[ResolvedJob],
     now: Timestamp,
     offset: usize,
     limit: usize,
 ) -> rusqlite::Result<Page> {
     let dues: Vec<missing::Due> = jobs
         .iter()
-        .filter(|j| j.enabled)
+        .filter(|j| j.job().enabled)
         .map(|j| missing::Due::new(j, now))
         .collect();
     let page = missing::page(conn, &dues, offset as u64, limit)?;

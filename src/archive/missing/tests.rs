@@ -1,8 +1,10 @@
 use super::*;
+use crate::archive::resolved::ResolvedJob;
 use crate::archive::store::{self, query};
+use crate::config::Job;
+use crate::domain::report::Keyed;
 use crate::domain::report::ReportKey;
 use crate::domain::target::Target;
-use crate::fetch::plan;
 use rusqlite::params;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,40 @@ fn job(extra: &str) -> Arc<Job> {
     let text = format!("[storage]\nstate_dir = \"/tmp/x\"\n[[jobs]]\nname = \"j\"\n{extra}\n");
     let c = crate::config::parse(&text, Path::new("/tmp/c.toml")).expect("config");
     Arc::new(c.jobs[0].clone())
+}
+
+/// One report the planner makes.
+struct Report {
+    key: ReportKey,
+    window: Window,
+}
+
+impl Keyed for Report {
+    fn key(&self) -> ReportKey {
+        self.key.clone()
+    }
+}
+
+/// Every report of `job` due at `now`, as the fetch planner makes them
+/// (`fetch::plan::due`: the job's due windows, oldest first, and each
+/// window's targets and regions in order).
+fn planner_due(job: &Arc<Job>, now: Timestamp) -> Vec<Report> {
+    let resolved = ResolvedJob::from_config(job.clone());
+    let windows = job.cadence.due(now, job.lag, job.catch_up, None);
+    let mut out = Vec::new();
+    for w in windows {
+        for (target, region) in resolved.targets_in(w) {
+            let key = ReportKey {
+                job: job.name.clone(),
+                target: target.label(),
+                region: region.stored().to_string(),
+                window_start: w.start,
+                window_end: w.end,
+            };
+            out.push(Report { key, window: w });
+        }
+    }
+    out
 }
 
 fn db() -> Connection {
@@ -40,7 +76,7 @@ fn mix(i: u64) -> u64 {
 /// running or pending, some never recorded, and rows that are not the
 /// horizon's (a second off, another length, another target or region).
 fn history(c: &Connection, job: &Arc<Job>, now: Timestamp, seed: u64) {
-    for (i, p) in plan::due(job, now, false).into_iter().enumerate() {
+    for (i, p) in planner_due(job, now).into_iter().enumerate() {
         let k = p.key();
         let w = p.window;
         let status = match mix(i as u64 + seed) % 10 {
@@ -73,13 +109,13 @@ fn history(c: &Connection, job: &Arc<Job>, now: Timestamp, seed: u64) {
 
 /// The old way: every report planned, the done ones taken out, newest first.
 fn planned(c: &Connection, job: &Arc<Job>, now: Timestamp) -> Vec<(ReportKey, Option<String>)> {
-    let mut todo = query::not_done(c, plan::due(job, now, false)).expect("not done");
+    let mut todo = query::not_done(c, planner_due(job, now)).expect("not done");
     todo.sort_by(|a, b| {
         b.window
             .end
             .cmp(&a.window.end)
-            .then_with(|| a.job.name.cmp(&b.job.name))
-            .then_with(|| a.target.label().cmp(&b.target.label()))
+            .then_with(|| a.key.job.cmp(&b.key.job))
+            .then_with(|| a.key.target.cmp(&b.key.target))
     });
     todo.iter()
         .map(|p| {
@@ -118,14 +154,10 @@ fn same_as_planning(job: &Arc<Job>, now: Timestamp, seed: u64) {
     let c = db();
     history(&c, job, now, seed);
     let want = planned(&c, job, now);
-    let due = Due::new(job, now);
+    let due = Due::new(&ResolvedJob::from_config(job.clone()), now);
     let count = due.total(&c).expect("count");
     let what = format!("{} {:?} at {now}", job.timezone, job.cadence);
-    assert_eq!(
-        count.expected,
-        plan::due(job, now, false).len() as u64,
-        "{what}"
-    );
+    assert_eq!(count.expected, planner_due(job, now).len() as u64, "{what}");
     assert_eq!(count.missing(), want.len() as u64, "{what}");
     let of = |s: &str| want.iter().filter(|(_, x)| x.as_deref() == Some(s)).count() as u64;
     assert_eq!(count.tally.failed, of("failed"), "{what}");
@@ -196,7 +228,9 @@ fn a_device_counts_only_the_windows_ending_after_it_came() {
     let j = Arc::new(j);
     same_as_planning(&j, now, 5);
     let c = db();
-    let count = Due::new(&j, now).total(&c).expect("count");
+    let count = Due::new(&ResolvedJob::from_config(j.clone()), now)
+        .total(&c)
+        .expect("count");
     assert_eq!(count.expected, 47 + 7);
     assert_eq!(count.missing(), 54);
 }
@@ -219,7 +253,10 @@ fn pages_of_several_jobs_merge_newest_first() {
             .then_with(|| x.0.job.cmp(&y.0.job))
             .then_with(|| x.0.target.cmp(&y.0.target))
     });
-    let dues = [Due::new(&a, now), Due::new(&b, now)];
+    let dues = [
+        Due::new(&ResolvedJob::from_config(a.clone()), now),
+        Due::new(&ResolvedJob::from_config(b.clone()), now),
+    ];
     let p = page(&c, &dues, 0, usize::MAX).expect("page");
     assert_eq!(p.total, want.len() as u64);
     assert_eq!(keys(&p), want);
@@ -234,7 +271,7 @@ fn a_horizon_of_minutes_over_400_days_is_counted_not_listed() {
     );
     let now: Timestamp = "2026-11-01T12:00:00Z".parse().expect("now");
     let c = db();
-    let due = Due::new(&j, now);
+    let due = Due::new(&ResolvedJob::from_config(j.clone()), now);
     let count = due.total(&c).expect("count");
     assert_eq!(count.missing(), count.expected);
     assert!(count.expected > 2 * 400 * 1440 - 20, "{}", count.expected);

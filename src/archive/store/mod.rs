@@ -10,12 +10,16 @@
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
+pub mod claim;
 pub mod devices;
+pub mod inventory;
 pub mod outside;
 pub mod query;
 pub mod recover;
 pub mod reports;
+pub mod run_log;
 pub mod runs;
+pub mod seal;
 pub mod tally;
 
 use include_dir::{Dir, include_dir};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::archive::resolved::ResolvedJob;
 use crate::domain::report::ReportKey;
 use crate::fetch::plan;
 use std::collections::{HashMap, HashSet};
@@ -59,7 +60,10 @@ impl Clock {
         self.jumps.extend(tick.jump);
         for f in tick.fires {
             self.fires += 1;
-            for p in crate::domain::report::without_done(f.planned, &self.done) {
+            for p in crate::domain::report::without_done(
+                f.plan(&ResolvedJob::from_config(f.job.clone())),
+                &self.done,
+            ) {
                 *self.fetched.entry(p.key()).or_default() += 1;
                 self.done.insert(p.key());
             }
@@ -99,7 +103,8 @@ fn hourly_job() -> Vec<Arc<Job>> {
 }
 
 fn expected_windows(job: &Arc<Job>, from: Timestamp, to: Timestamp) -> HashSet<ReportKey> {
-    plan::range(job, from, to, crate::domain::report::Trigger::Manual)
+    let job = ResolvedJob::from_config(job.clone());
+    plan::range(&job, from, to, crate::domain::report::Trigger::Manual)
         .iter()
         .map(plan::Planned::key)
         .collect()
@@ -310,8 +315,9 @@ fn a_job_still_running_is_skipped_and_its_next_fire_takes_its_windows() {
     assert_eq!(tick.skipped, vec!["h".to_string()]);
     s.finished("h");
     let tick = s.tick(ts("2026-11-01T02:05:00Z"), Duration::from_secs(3600));
-    let keys: HashSet<ReportKey> = tick.fires[0]
-        .planned
+    let fire = &tick.fires[0];
+    let keys: HashSet<ReportKey> = fire
+        .plan(&ResolvedJob::from_config(fire.job.clone()))
         .iter()
         .map(plan::Planned::key)
         .collect();

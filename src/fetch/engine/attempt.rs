@@ -2,29 +2,17 @@
 //! the download, and the commit; with backoff between tries (`backon`).
 //!
 //! The commit is one trip to the blocking pool: fsync and check the part
-//! file, give it its final name durably (rename, fsync the directory), then,
-//! under the history lock, read the workbook into `report_rows`, write the
-//! try's attempt rows and mark the report `ok`, in one transaction. The
-//! fsyncs happen outside the lock, so the reports in flight overlap them.
-//! A try's attempt rows are written together, with its outcome, and count
-//! as one try in `reports.attempts`.
-//!
-//! The rename and the transaction are two resources: a forced refetch over
-//! a good file first keeps it as `<final>.prev` ([`crate::archive::store::recover`]),
-//! drops that copy once the transaction committed, and puts it back when
-//! the transaction fails; a crash in between is settled at the next start.
-//! A forced refetch of a report recorded under an older name (an archive
-//! from before the injective names) writes the new name; the old file is
-//! untouched until the transaction that records the new one has committed,
-//! and is then removed, unless another row still records it. Every file is
-//! reached through the engine's [`ArchiveRoot`].
+//! file, then the store's seal ([`crate::archive::store::Store::seal`]: the rename and the
+//! commit that records the rows, the try and `ok`, with its
+//! crash-safety argument). A try's attempt rows are written together, with
+//! its outcome, and count as one try in `reports.attempts`.
 
 use super::Engine;
 use super::gate::Gate;
-use crate::archive::ingest;
-use crate::archive::root::{ArchiveRoot, RelPath};
-use crate::archive::store::reports::{self, AttemptKind, AttemptRecord, Fetched};
-use crate::archive::store::{self, Store, StoreError};
+use crate::archive::root::RelPath;
+use crate::archive::store::reports::{AttemptKind, AttemptRecord, Fetched};
+use crate::archive::store::seal::{SealError, SealOrder, Sealed};
+use crate::archive::store::{self, StoreError};
 use crate::fetch::download::{self, DownloadError, Received};
 use crate::fetch::plan::Planned;
 use crate::fetch::retry::{self, Class};
@@ -32,7 +20,6 @@ use crate::tencent::api::{CallError, Success};
 use backon::Retryable;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tracing::warn;
 
 /// One failed try of a report.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +89,15 @@ pub(super) struct Committed {
     pub bytes: u64,
     pub rows: usize,
     pub attempts: u32,
+}
+
+/// How a try's download ended.
+enum Downloaded {
+    Committed(Committed),
+    /// The download or the file failed: the error, and the download's row
+    /// (its error not filled in yet).
+    Failed(DownloadError, AttemptRecord),
+    Store(StoreError),
 }
 
 /// How the blocking part of a commit ended.
@@ -177,6 +173,36 @@ impl Engine {
                 }
             }
         };
+        let (failure, mut download) = match self
+            .download_and_seal(id, &success, final_path, &records)
+            .await
+        {
+            Downloaded::Committed(done) => {
+                tries.store(done.attempts, Ordering::Relaxed);
+                return Ok(done);
+            }
+            Downloaded::Store(e) => return Err(StepError::Store(e)),
+            Downloaded::Failed(failure, download) => (failure, download),
+        };
+        download.error_code = Some(failure.code().to_string());
+        download.error_message = Some(failure.to_string());
+        records.push(download);
+        tries.store(self.record(id, records).await?, Ordering::Relaxed);
+        if failure.needs_new_url() {
+            *url = None;
+        }
+        Err(StepError::Download(failure, success.request_id))
+    }
+
+    /// The download of a try from the URL `success` gave, and, when it
+    /// came whole, the seal; `before` is the try's call row, if any.
+    async fn download_and_seal(
+        &self,
+        id: i64,
+        success: &Success,
+        final_path: &RelPath,
+        before: &[AttemptRecord],
+    ) -> Downloaded {
         let part = final_path.part();
         let (started, t0) = (store::now(), Instant::now());
         let res = download::fetch(
@@ -187,7 +213,7 @@ impl Engine {
             &self.download,
         )
         .await;
-        let mut download = AttemptRecord {
+        let download = AttemptRecord {
             kind: AttemptKind::Download,
             started_at: started,
             duration_ms: t0.elapsed().as_millis() as i64,
@@ -199,39 +225,27 @@ impl Engine {
             error_message: None,
             request_id: Some(success.request_id.clone()),
         };
-        let failure = match res {
-            Ok(received) => {
-                let bytes = received.bytes;
-                metrics::counter!("mna_reportd_download_bytes_total").increment(bytes);
-                let mut all = records.clone();
-                all.push(download.clone());
-                match self
-                    .seal_and_commit(id, &success, received, final_path, all)
-                    .await
-                {
-                    CommitEnd::Committed { rows, attempts } => {
-                        tries.store(attempts, Ordering::Relaxed);
-                        return Ok(Committed {
-                            request_id: success.request_id,
-                            bytes,
-                            rows,
-                            attempts,
-                        });
-                    }
-                    CommitEnd::Store(e) => return Err(StepError::Store(e)),
-                    CommitEnd::Rejected(e) => e,
-                }
-            }
-            Err(e) => e,
+        let received = match res {
+            Ok(received) => received,
+            Err(e) => return Downloaded::Failed(e, download),
         };
-        download.error_code = Some(failure.code().to_string());
-        download.error_message = Some(failure.to_string());
-        records.push(download);
-        tries.store(self.record(id, records).await?, Ordering::Relaxed);
-        if failure.needs_new_url() {
-            *url = None;
+        let bytes = received.bytes;
+        metrics::counter!("mna_reportd_download_bytes_total").increment(bytes);
+        let mut all = before.to_vec();
+        all.push(download.clone());
+        match self
+            .seal_received(id, success, received, final_path, all)
+            .await
+        {
+            CommitEnd::Committed { rows, attempts } => Downloaded::Committed(Committed {
+                request_id: success.request_id.clone(),
+                bytes,
+                rows,
+                attempts,
+            }),
+            CommitEnd::Store(e) => Downloaded::Store(e),
+            CommitEnd::Rejected(e) => Downloaded::Failed(e, download),
         }
-        Err(StepError::Download(failure, success.request_id))
     }
 
     /// The API call of a try, once the run's gate lets it go (the first
@@ -269,7 +283,7 @@ impl Engine {
     }
 
     /// The blocking part of a commit (see the module docs).
-    async fn seal_and_commit(
+    async fn seal_received(
         &self,
         id: i64,
         success: &Success,
@@ -290,207 +304,42 @@ impl Engine {
         let (store, final_path) = (self.store.clone(), final_path.clone());
         let archive = self.archive.clone();
         tokio::task::spawn_blocking(move || {
-            let at = Commit {
-                store: &store,
-                archive: &archive,
+            if let Err(e) = download::seal(&archive, &received) {
+                let _ = archive.remove(&received.path);
+                return CommitEnd::Rejected(e);
+            }
+            let order = SealOrder {
                 id,
+                part: &received.path,
                 final_path: &final_path,
+                body: received.body.as_deref(),
+                fetched: &fetched,
+                records: &records,
             };
-            at.seal_and_commit(&received, &fetched, &records)
+            match store.seal(&archive, &order) {
+                Sealed::Committed { rows, attempts } => CommitEnd::Committed { rows, attempts },
+                Sealed::Rejected(e) => CommitEnd::Rejected(rejected(e)),
+                Sealed::Store(e) => CommitEnd::Store(e),
+            }
         })
         .await
         .unwrap_or_else(|e| CommitEnd::Store(StoreError::Task(e)))
     }
 
-    /// Append `records`, one try, to report `id`'s attempts, in one
-    /// transaction; returns the report's tries so far.
+    /// Append `records`, one try, to report `id`'s attempts; returns the
+    /// report's tries so far.
     async fn record(&self, id: i64, records: Vec<AttemptRecord>) -> Result<u32, StepError> {
         self.store
-            .on_pool(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let tries = reports::record_try(&tx, id, &records, store::now())?;
-                tx.commit()?;
-                Ok(tries)
-            })
+            .record_attempt(id, records)
             .await
             .map_err(StepError::Store)
     }
 }
 
-/// Where a commit happens: the history, the archive, the report and its file.
-struct Commit<'a> {
-    store: &'a Store,
-    archive: &'a ArchiveRoot,
-    id: i64,
-    final_path: &'a RelPath,
-}
-
-/// What the transaction of a commit ends with: the rows read, the tries,
-/// and the file the report recorded under an older name, to remove.
-type Recorded = Result<Result<(usize, u32, Option<String>), DownloadError>, StoreError>;
-
-impl Commit<'_> {
-    fn seal_and_commit(
-        &self,
-        received: &Received,
-        fetched: &Fetched,
-        records: &[AttemptRecord],
-    ) -> CommitEnd {
-        let (archive, final_path) = (self.archive, self.final_path);
-        let part = &received.path;
-        let reject = |e: DownloadError| {
-            let _ = archive.remove(part);
-            CommitEnd::Rejected(e)
-        };
-        if let Err(e) = download::seal(archive, received) {
-            return reject(e);
-        }
-        // Read the rows before the file takes its final name: a file that is no
-        // workbook never replaces anything (a report fetched again with --force
-        // keeps its good file). A small workbook (in memory, rows within their
-        // budget) is read here, before the history lock, so reports in flight
-        // read theirs side by side; a large one is read as it is stored, inside
-        // the transaction, with flat memory.
-        let parsed = match received.body.as_deref().map(ingest::parse_rows) {
-            Some(Ok(parsed)) => parsed,
-            Some(Err(e)) => return reject(DownloadError::from(e)),
-            None => None,
-        };
-        let renamed = std::cell::Cell::new(false);
-        let rename = || {
-            archive
-                .commit(part, final_path)
-                .map(|()| renamed.set(true))
-                .map_err(|source| DownloadError::Io {
-                    what: "rename",
-                    source,
-                })
-        };
-        let kept = match self.keep_previous(part) {
-            Ok(kept) => kept,
-            Err(end) => return end,
-        };
-        let give_back = |what: &str| self.give_back(kept, renamed.get(), what);
-        if parsed.is_some() {
-            // Outside the lock: the fsync of the directory overlaps other commits.
-            if let Err(e) = rename() {
-                give_back("a failed rename");
-                return reject(e);
-            }
-        }
-        let committed = self.record(&parsed, part, &rename, fetched, records);
-        match committed {
-            Ok(Ok((rows, attempts, replaced))) => {
-                if let Some(old) = replaced {
-                    self.remove_replaced(&old);
-                }
-                if kept && let Err(e) = archive.drop_previous(final_path) {
-                    warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
-                }
-                CommitEnd::Committed { rows, attempts }
-            }
-            Ok(Err(e)) => {
-                give_back("a failed commit");
-                reject(e)
-            }
-            // The history refused the commit. A renamed file over no good one
-            // stays: it is whole and checked, and the report, not `ok`, is
-            // fetched again later. A good one it replaced is put back.
-            Err(e) => {
-                give_back("a failed commit");
-                let _ = archive.remove(part);
-                warn!(file = %archive.absolute(final_path).display(), error = %e, "the history refused the commit of a fetched report");
-                CommitEnd::Store(e)
-            }
-        }
-    }
-
-    /// The transaction: the rows (read now from the part file when they
-    /// were not read before), the rename if not done yet, the try, `ok`.
-    fn record(
-        &self,
-        parsed: &Option<(usize, Vec<ingest::SheetRow>)>,
-        part: &RelPath,
-        rename: &dyn Fn() -> Result<(), DownloadError>,
-        fetched: &Fetched,
-        records: &[AttemptRecord],
-    ) -> Recorded {
-        let id = self.id;
-        self.store.on_thread(|c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let read = match parsed {
-                Some((sheets, rows)) => ingest::store_rows(&tx, id, *sheets, rows),
-                None => match self.archive.open_file(part) {
-                    Ok(file) => ingest::ingest_file(&tx, id, file),
-                    Err(e) => Err(ingest::IngestError::Workbook(e.to_string())),
-                },
-            };
-            let rows = match read {
-                Ok(i) => i.rows,
-                Err(ingest::IngestError::Store(e)) => return Err(e),
-                Err(e) => return Ok(Err(DownloadError::from(e))),
-            };
-            if parsed.is_none()
-                && let Err(e) = rename()
-            {
-                return Ok(Err(e));
-            }
-            let now = store::now();
-            let attempts = reports::record_try(&tx, id, records, now)?;
-            let replaced = store::recover::replaced_file(&tx, id, &fetched.file_path)?;
-            reports::mark_ok(&tx, id, fetched, now)?;
-            tx.commit()?;
-            Ok(Ok((rows, attempts, replaced)))
-        })
-    }
-
-    /// A forced refetch over a good file keeps it until the history records
-    /// the new one: every `ok` report's file is the one its row records.
-    /// Whether a copy is kept; on an error, the end of the commit (the part
-    /// file removed).
-    fn keep_previous(&self, part: &RelPath) -> Result<bool, CommitEnd> {
-        let (archive, final_path) = (self.archive, self.final_path);
-        store::recover::keep_previous(self.store, archive, self.id, final_path).map_err(|e| {
-            let _ = archive.remove(part);
-            match e {
-                store::recover::KeepError::Store(e) => CommitEnd::Store(e),
-                store::recover::KeepError::Io(source) => CommitEnd::Rejected(DownloadError::Io {
-                    what: "keep a copy of the previous",
-                    source,
-                }),
-            }
-        })
-    }
-
-    /// After a failure: the good file a forced refetch kept goes back under
-    /// its name (or, never replaced, just loses its copy).
-    fn give_back(&self, kept: bool, renamed: bool, what: &str) {
-        if !kept {
-            return;
-        }
-        let (archive, final_path) = (self.archive, self.final_path);
-        let back = if renamed {
-            archive.restore_previous(final_path)
-        } else {
-            archive.drop_previous(final_path)
-        };
-        if let Err(e) = back {
-            warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot put back the previous report file after {what}; the next start will");
-        }
-    }
-
-    /// After the commit of a forced refetch that gave the report a new name:
-    /// the file under its old name, which no row records any more, goes
-    /// (through the archive; an old path outside it is never touched).
-    fn remove_replaced(&self, old: &str) {
-        match self.archive.locate(old) {
-            Ok(rel) if rel != *self.final_path => {
-                if let Err(e) = self.archive.remove(&rel) {
-                    warn!(file = %old, error = %e, "cannot remove the file a refetched report had under its old name; remove it by hand");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "not removing the old file of a refetched report"),
-        }
+/// The download failure a file the seal refused is.
+fn rejected(e: SealError) -> DownloadError {
+    match e {
+        SealError::Workbook(e) => DownloadError::from(e),
+        SealError::Io { what, source } => DownloadError::Io { what, source },
     }
 }

@@ -2,9 +2,8 @@
 //! a stop or a halt cut it short, or recorded `failed` with its code; and
 //! the error that halts the run for every report.
 
-use super::{Engine, Failure, Outcome, attempt, gate};
+use super::{Engine, Outcome, ReportFailure, attempt, gate};
 use crate::archive::root::RelPath;
-use crate::archive::store::{self, reports};
 use crate::domain::report::{RegionScope, ReportKey};
 use crate::fetch::end::FailFast;
 use crate::fetch::plan::Planned;
@@ -30,10 +29,10 @@ impl Engine {
         // What the history records: tries before the claim, then
         // each one recorded since (a try not recorded is not counted).
         let attempts = tries.load(Ordering::Relaxed);
-        let failure = Failure {
+        let failure = ReportFailure {
             request_id: e.request_id(),
             hint: e.hint(),
-            ..Failure::new(p, key, &e.code(), &e.to_string(), attempts)
+            ..ReportFailure::new(p, key, &e.code(), &e.to_string(), attempts)
         };
         let stops = e.class() == Class::StopRun;
         if stops {
@@ -52,12 +51,7 @@ impl Engine {
     pub(super) async fn give_back(&self, id: i64, key: &ReportKey, final_path: &RelPath) {
         let (archive, part) = (self.archive.clone(), final_path.part());
         let _ = tokio::task::spawn_blocking(move || archive.remove(&part)).await;
-        let owner = self.store.owner().to_string();
-        if let Err(e) = self
-            .store
-            .on_pool(move |c| reports::release(c, id, &owner, store::now()))
-            .await
-        {
+        if let Err(e) = self.store.give_back(id).await {
             self.left_claims.store(true, Ordering::Relaxed);
             warn!(job = %key.job, error = %e, "could not give back an interrupted report; trying again at the end of the run");
         }
@@ -66,7 +60,12 @@ impl Engine {
     /// Record `failure` in the history (report `id`, when it was claimed),
     /// count it and tell the operator (unless `stops`: the failure stopped
     /// the run, whose end tells it once, with the fix).
-    pub(super) async fn failed(&self, id: Option<i64>, failure: Failure, stops: bool) -> Outcome {
+    pub(super) async fn failed(
+        &self,
+        id: Option<i64>,
+        failure: ReportFailure,
+        stops: bool,
+    ) -> Outcome {
         let key = &failure.key;
         if let Some(id) = id {
             let (code, message, request_id) = (
@@ -76,10 +75,7 @@ impl Engine {
             );
             if let Err(e) = self
                 .store
-                .on_pool(move |c| {
-                    let request_id = request_id.as_deref();
-                    reports::mark_failed(c, id, &code, &message, request_id, store::now())
-                })
+                .record_failed(id, code, message, request_id)
                 .await
             {
                 self.left_claims.store(true, Ordering::Relaxed);

@@ -28,7 +28,7 @@ mod permits;
 
 use crate::archive::files;
 use crate::archive::root::{ArchiveRoot, RelPath};
-use crate::archive::store::reports::{self, Claim};
+use crate::archive::store::claim::{self, ClaimOrder};
 use crate::archive::store::{self, Store, StoreError};
 use crate::config::RetrySettings;
 use crate::domain::report::{RegionScope, ReportKey};
@@ -81,7 +81,7 @@ impl Tally {
 
 /// A report that ended `failed`, for the operator.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub struct ReportFailure {
     pub key: ReportKey,
     pub window: String,
     pub code: String,
@@ -91,12 +91,12 @@ pub struct Failure {
     pub attempts: u32,
 }
 
-impl Failure {
+impl ReportFailure {
     /// A failure of `p` without a request id or a hint. A failure can quote
     /// the server or the file (a workbook's text): `message` is made one
     /// line, without escapes.
-    fn new(p: &Planned, key: ReportKey, code: &str, message: &str, attempts: u32) -> Failure {
-        Failure {
+    fn new(p: &Planned, key: ReportKey, code: &str, message: &str, attempts: u32) -> ReportFailure {
+        ReportFailure {
             key,
             window: p.window_text(),
             code: code.to_string(),
@@ -112,7 +112,7 @@ impl Failure {
 #[derive(Debug, Default)]
 pub struct Summary {
     pub ok: usize,
-    pub failed: Vec<Failure>,
+    pub failed: Vec<ReportFailure>,
     /// Already `ok` or `pruned` when their turn came.
     pub already_done: usize,
     /// Being fetched by another process.
@@ -159,7 +159,7 @@ enum Outcome {
     Ok {
         bytes: u64,
     },
-    Failed(Box<Failure>),
+    Failed(Box<ReportFailure>),
     Done,
     /// Being fetched by another process: this report, to wait for.
     Busy(Box<Planned>),
@@ -243,6 +243,11 @@ impl Engine {
     /// The API client, for the calls that are not reports (device listings).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The rate limiter of every call (it counts the calls sent).
+    pub fn limiter(&self) -> std::sync::Arc<crate::tencent::ratelimit::Limiter> {
+        self.client.limiter().clone()
     }
 
     /// The retry rules of every call.
@@ -357,13 +362,13 @@ impl Engine {
             Ok(Claimed::NotOurs(outcome)) => return outcome,
             Ok(Claimed::NoDirectory(id, _guard, e, before)) => {
                 let msg = format!("cannot create the report directory: {e}");
-                let failure = Failure::new(&p, key, "LocalIoError", &msg, before);
+                let failure = ReportFailure::new(&p, key, "LocalIoError", &msg, before);
                 return self.failed(Some(id), failure, false).await;
             }
             Err(e) => {
                 self.note_damage(&e);
                 let code = attempt::store_code(&e);
-                let failure = Failure::new(&p, key, code, &e.to_string(), 0);
+                let failure = ReportFailure::new(&p, key, code, &e.to_string(), 0);
                 return self.failed(None, failure, false).await;
             }
         };
@@ -404,44 +409,33 @@ impl Engine {
         final_path: &RelPath,
         force: bool,
     ) -> Result<Claimed, StoreError> {
-        let (k, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
+        let (key, granularity, trigger) = (key.clone(), p.job.granularity.code(), p.trigger);
         let (store, final_path) = (self.store.clone(), final_path.clone());
         let archive = self.archive.clone();
-        let owner = store.owner().to_string();
         let file = archive.absolute(&final_path).to_string_lossy().into_owned();
         let planned = p.clone();
         let _turn = self.claim_turn.lock().await;
         let task = tokio::task::spawn_blocking(move || -> Result<Claimed, StoreError> {
-            let claimed = store.on_thread(|c| {
-                let now = store::now();
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let (id, status) = reports::record_planned(&tx, &k, granularity, trigger, now)?;
-                if status.is_done() && !force {
-                    return Ok(Claimed::NotOurs(Outcome::Done));
+            let order = ClaimOrder {
+                key: &key,
+                granularity,
+                trigger,
+                file_path: &file,
+                force,
+            };
+            let (id, guard, before) = match store.claim(&order)? {
+                claim::Claimed::Ours {
+                    id,
+                    guard,
+                    attempts,
+                } => (id, guard, attempts),
+                claim::Claimed::Done => return Ok(Claimed::NotOurs(Outcome::Done)),
+                claim::Claimed::Busy => {
+                    return Ok(Claimed::NotOurs(Outcome::Busy(Box::new(planned))));
                 }
-                let req = reports::ClaimRequest {
-                    owner: &owner,
-                    force,
-                    trigger,
-                    file_path: &file,
-                    now,
-                };
-                let claim =
-                    reports::claim_in(&tx, id, &req, |holder| store.holder_alive(id, holder))?;
-                tx.commit()?;
-                Ok(match claim {
-                    // In flight from the moment the claim is ours, under the lock.
-                    Claim::Claimed { attempts } => Claimed::Ours(id, store.in_flight(id), attempts),
-                    Claim::Done => Claimed::NotOurs(Outcome::Done),
-                    Claim::Busy { .. } => Claimed::NotOurs(Outcome::Busy(Box::new(planned))),
-                })
-            })?;
-            let Claimed::Ours(id, guard, before) = claimed else {
-                return Ok(claimed);
             };
             // A part file a dead claimant left is truncated when the download starts.
-            let prepared = archive.create_dirs(&final_path);
-            Ok(match prepared {
+            Ok(match archive.create_dirs(&final_path) {
                 Ok(()) => Claimed::Ours(id, guard, before),
                 Err(e) => Claimed::NoDirectory(id, guard, e, before),
             })
@@ -453,16 +447,7 @@ impl Engine {
     /// release or a failure record failed), so that no report stays
     /// `running` after this run.
     async fn release_left_claims(&self) {
-        let store = self.store.clone();
-        let released = self
-            .store
-            .on_pool(move |c| {
-                reports::release_stale_claims(c, store::now(), |id, owner| {
-                    store.holder_alive(id, owner)
-                })
-            })
-            .await;
-        match released {
+        match self.store.release_left_claims().await {
             Ok(n) => info!(
                 released = n,
                 "gave back the reports a failed release left running"

@@ -123,6 +123,11 @@ impl Client {
         self.api.timeout
     }
 
+    /// The rate limiter every call goes through (it counts the calls sent).
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
     /// One `GetStatisticData` call. Waits for the rate limiter first.
     pub async fn get_statistic_data(&self, req: &StatisticRequest) -> Result<Success, CallError> {
         self.get_statistic_data_timed(req).await.0
