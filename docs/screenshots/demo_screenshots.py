@@ -8,7 +8,7 @@ is done (a few seconds), then, with Debian's chromium and chromium-driver and
 
 It saves overview.png, traffic-month.png (daily-per-device, this month) and
 traffic-day.png (hourly-all, yesterday in its zone). calendar.png is saved by
-tests/web_browser.rs (target/web-screenshots/).
+tests/it/web_browser.rs (target/web-screenshots/).
 """
 
 import sys

@@ -276,6 +276,7 @@ async fn listing(
             return std::future::pending().await;
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Hold(gate)) => gate.passed().await,
         Some(Fault::ApiAnswer(body)) => {
             rec.outcome = Outcome::Raw;
             record(shared, rec);
@@ -398,6 +399,11 @@ pub(crate) async fn handle(
         Some(Fault::Delay(d)) => {
             let resp = reply_ok(&shared, rec, &params, &request_id, false);
             tokio::time::sleep(d).await;
+            resp
+        }
+        Some(Fault::Hold(gate)) => {
+            let resp = reply_ok(&shared, rec, &params, &request_id, false);
+            gate.passed().await;
             resp
         }
         Some(Fault::ExpireUrl) => reply_ok(&shared, rec, &params, &request_id, true),

@@ -199,6 +199,7 @@ pub(crate) async fn handle(
             return fixed(200, XLSX_CONTENT_TYPE, Bytes::from_owner(SharedBytes(body)));
         }
         Some(Fault::DownloadDelay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::DownloadHold(gate)) => gate.passed().await,
         Some(Fault::DownloadReset) => cut = Some(AbortKind::Reset),
         Some(Fault::DownloadTruncated) => cut = Some(AbortKind::Close),
         _ => {}

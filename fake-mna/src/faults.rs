@@ -23,6 +23,9 @@ pub enum Fault {
     Reset,
     /// API: answer normally after this delay.
     Delay(Duration),
+    /// API: answer normally once the gate is open (the call is recorded
+    /// when it arrives).
+    Hold(Gate),
     /// API: answer normally, but the issued URL is already expired (403).
     ExpireUrl,
     /// Download: answer this status (403/404 with COS-like XML bodies).
@@ -39,6 +42,8 @@ pub enum Fault {
     DownloadNotXlsx,
     /// Download: answer normally after this delay.
     DownloadDelay(Duration),
+    /// Download: answer normally once the gate is open.
+    DownloadHold(Gate),
     /// API: answer HTTP 200 with exactly this body (hostile or unusable JSON).
     ApiAnswer(String),
     /// API: HTTP 200 with a body of `bytes` bytes that starts like an
@@ -74,6 +79,7 @@ impl Fault {
                 | Fault::DownloadCorrupt
                 | Fault::DownloadNotXlsx
                 | Fault::DownloadDelay(_)
+                | Fault::DownloadHold(_)
                 | Fault::DownloadDrip(_)
                 | Fault::DownloadHuge { .. }
                 | Fault::DownloadBody(_)
@@ -87,6 +93,7 @@ impl Fault {
             Fault::HttpStatus(s) => format!("HttpStatus({s})"),
             Fault::Reset => "Reset".into(),
             Fault::Delay(d) => format!("Delay({d:?})"),
+            Fault::Hold(_) => "Hold".into(),
             Fault::ExpireUrl => "ExpireUrl".into(),
             Fault::DownloadStatus(s) => format!("DownloadStatus({s})"),
             Fault::DownloadReset => "DownloadReset".into(),
@@ -94,6 +101,7 @@ impl Fault {
             Fault::DownloadCorrupt => "DownloadCorrupt".into(),
             Fault::DownloadNotXlsx => "DownloadNotXlsx".into(),
             Fault::DownloadDelay(d) => format!("DownloadDelay({d:?})"),
+            Fault::DownloadHold(_) => "DownloadHold".into(),
             Fault::ApiAnswer(_) => "ApiAnswer".into(),
             Fault::ApiHugeAnswer { bytes, chunked } => {
                 format!("ApiHugeAnswer({bytes}, chunked: {chunked})")
@@ -106,6 +114,45 @@ impl Fault {
         }
     }
 }
+
+/// Where held answers ([`Fault::Hold`], [`Fault::DownloadHold`]) wait
+/// until a test opens it: an answer then comes at a moment the test
+/// chooses, not after a delay it hopes is long enough. Clones share the gate.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+
+    /// Open it: every answer held there goes on, and later ones pass.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Wait until it is open.
+    pub(crate) async fn passed(&self) {
+        let mut open = self.0.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new()
+    }
+}
+
+/// Two gates are equal when they are the same gate.
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
 
 /// Locks a mutex, ignoring poisoning (a panicked holder leaves plain data).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

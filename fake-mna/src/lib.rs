@@ -65,7 +65,7 @@ pub use devices::{
     FakeDevice, GET_DEVICES, GET_GROUP_DETAIL, GET_GROUP_LIST, SYNTHETIC_CREATED,
     SYNTHETIC_GROUP_NAME,
 };
-pub use faults::Fault;
+pub use faults::{Fault, Gate};
 pub use params::{ParamError, Params, parse_body};
 pub use records::{CallRecord, DownloadRecord, Outcome};
 pub use sign::{authorization, sign_tc3};

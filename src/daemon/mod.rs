@@ -222,6 +222,8 @@ async fn start_listeners(
     if let Some((listen, routes)) = web {
         let listener = crate::serve::listener::bind(listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([web] listen): {e}"))?;
+        // The bound address, the one to connect to when `listen` asked for port 0.
+        info!(addr = %listener.local_addr()?, "serving the page");
         monitor::spawn(listener, routes, hosts, shutdown.clone());
     }
     Ok(shutdown)

@@ -23,7 +23,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock (the system's outside a paused test): the tests age the
+// loop on a paused clock instead of waiting.
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// The loop is stuck when it has not ticked for this long (it ticks at
@@ -374,15 +377,15 @@ mod tests {
         assert!(h.check().is_ok());
     }
 
-    #[test]
-    fn health_is_bad_when_the_loop_is_stale_or_the_database_missing() {
+    #[tokio::test(start_paused = true)]
+    async fn health_is_bad_when_the_loop_is_stale_or_the_database_missing() {
         let d = tempfile::tempdir().expect("tempdir");
         let db = d.path().join("h.db");
         crate::archive::store::Store::open(&db).expect("open");
         let h = Health::new(&db, Duration::from_millis(50));
         h.tick();
         assert_eq!(h.check().map_err(|e| e.to_string()), Ok(()));
-        std::thread::sleep(Duration::from_millis(120));
+        tokio::time::advance(Duration::from_millis(120)).await;
         let err = h.check().expect_err("stale loop").to_string();
         assert!(err.contains("scheduler loop"), "{err}");
         h.tick();
@@ -399,42 +402,41 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    /// The answer of the route `path` (`/healthz` or `/metrics`) of [`router`].
+    async fn answer(state: &AppState, path: &str) -> (u16, String) {
+        let response = match path {
+            "/healthz" => healthz(State(state.clone())).await.into_response(),
+            _ => metrics_page(State(state.clone())).await.into_response(),
+        };
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// On a paused clock: the loop is stuck once the clock has moved past
+    /// the limit without a tick, not after a wait that might be too short.
+    #[tokio::test(start_paused = true)]
     async fn healthz_answers_503_with_the_reason_when_the_loop_is_stuck() {
         let d = tempfile::tempdir().expect("tempdir");
         let db = d.path().join("h.db");
         crate::archive::store::Store::open(&db).expect("open");
         let health = Arc::new(Health::new(&db, Duration::from_millis(200)));
         health.tick();
-        let handle = PrometheusBuilder::new().build_recorder().handle();
-        let shutdown = Shutdown::default();
-        let addr = serve_with(
-            "127.0.0.1:0".parse().expect("addr"),
-            handle,
-            health.clone(),
-            Router::new(),
-            HostPolicy::default(),
-            shutdown.clone(),
-        )
-        .await
-        .expect("serve");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let get = |path: &'static str| async move {
-            let r = reqwest::get(format!("http://{addr}{path}"))
-                .await
-                .expect("get");
-            (r.status().as_u16(), r.text().await.expect("body"))
+        let state = AppState {
+            metrics: PrometheusBuilder::new().build_recorder().handle(),
+            health: health.clone(),
         };
-        assert_eq!(get("/healthz").await.0, 200);
+        assert_eq!(answer(&state, "/healthz").await.0, 200);
         // the loop stops ticking
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let (status, body) = get("/healthz").await;
+        tokio::time::advance(Duration::from_millis(400)).await;
+        let (status, body) = answer(&state, "/healthz").await;
         assert_eq!(status, 503);
         assert!(body.contains("scheduler loop last ticked"), "{body}");
         health.tick();
-        assert_eq!(get("/healthz").await.0, 200);
-        let (status, body) = get("/metrics").await;
+        assert_eq!(answer(&state, "/healthz").await.0, 200);
+        let (status, body) = answer(&state, "/metrics").await;
         assert_eq!(status, 200, "{body}");
-        shutdown.stop.cancel();
     }
 }

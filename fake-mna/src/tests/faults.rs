@@ -130,6 +130,29 @@ async fn delay_fault_trips_client_timeouts() {
 }
 
 #[tokio::test]
+async fn hold_fault_answers_once_the_gate_opens() {
+    let fake = start(FakeConfig::default()).await;
+    let c = client();
+    let gate = crate::Gate::new();
+    fake.push_fault(Fault::Hold(gate.clone()));
+    let held = tokio::spawn(Req::new(&fake, &body()).build(&c).send());
+    // The call is recorded as it arrives; its answer waits at the gate.
+    let start = std::time::Instant::now();
+    while fake.calls().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no call arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!held.is_finished(), "answered before the gate opened");
+    assert_eq!(fake.calls()[0].fault.as_deref(), Some("Hold"));
+    gate.open();
+    let answer = held.await.expect("join").expect("answer");
+    assert_eq!(answer.status(), 200);
+    // An open gate holds nothing.
+    fake.push_fault(Fault::Hold(gate));
+    assert_eq!(Req::new(&fake, &body()).code(&c).await, "Ok");
+}
+
+#[tokio::test]
 async fn expire_url_fault() {
     let fake = start(FakeConfig::default()).await;
     let c = client();
