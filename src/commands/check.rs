@@ -31,26 +31,7 @@ pub fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
         config.jobs.len()
     );
     let credentials = setup::find_credentials(&config);
-    match &credentials {
-        Ok((source, found)) => {
-            let who = match found {
-                Found::Static(c) => format!(
-                    "SecretId {}{}",
-                    redact_id(&c.secret_id),
-                    if c.token.is_some() {
-                        ", with token"
-                    } else {
-                        ""
-                    }
-                ),
-                Found::CvmRole => "fetched at first use".to_string(),
-            };
-            let _ = writeln!(out, "credentials: {source} ({who})");
-        }
-        Err(_) => {
-            let _ = writeln!(out, "credentials: none usable (see the error below)");
-        }
-    }
+    let _ = writeln!(out, "{}", credentials_text(&credentials));
     let web_token = web_token(&mut out, &config);
     let _ = writeln!(
         out,
@@ -103,6 +84,29 @@ pub fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
     credentials?;
     web_token?;
     Ok(Exit::Ok)
+}
+
+/// Where the credentials come from, and whose they are (the SecretId
+/// redacted).
+fn credentials_text<E>(credentials: &Result<(impl std::fmt::Display, Found), E>) -> String {
+    match credentials {
+        Ok((source, found)) => {
+            let who = match found {
+                Found::Static(c) => format!(
+                    "SecretId {}{}",
+                    redact_id(&c.secret_id),
+                    if c.token.is_some() {
+                        ", with token"
+                    } else {
+                        ""
+                    }
+                ),
+                Found::CvmRole => "fetched at first use".to_string(),
+            };
+            format!("credentials: {source} ({who})")
+        }
+        Err(_) => "credentials: none usable (see the error below)".to_string(),
+    }
 }
 
 /// The archive's damage the history shows: reports recording a file

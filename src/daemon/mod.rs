@@ -154,37 +154,53 @@ pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> Result<Ended
         "ready; caught-up fires started"
     );
 
-    let watchdog = notify::watchdog_interval();
-    let mut last_observed = Instant::now();
-    loop {
-        let mut sleep = d.scheduler.sleep_for(Timestamp::now());
-        if let Some(w) = watchdog {
-            sleep = sleep.min(w);
-        }
-        sleep = sleep.min(d.export.sleep_for(&d.config));
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            Some(done) = done_rx.recv() => d.finish(done),
-            _ = hup.recv() => d.reload(),
-            Some(loaded) = reload_rx.recv() => d.reloaded(loaded),
-            _ = d.ctl.stop.cancelled() => break,
-        }
-        let tick = d.scheduler.tick(Timestamp::now(), last_observed.elapsed());
-        last_observed = Instant::now();
-        if let Some(jump) = tick.jump {
-            warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
-        }
-        d.start_fires(tick, RunTrigger::Schedule);
-        d.housekeeping();
-        d.export.tick(d.engine.store(), &d.config);
-        d.health.tick();
-        notify::watchdog();
-    }
+    d.serve(&mut hup, &mut done_rx, &mut reload_rx).await;
 
     notify::stopping();
     d.shutdown(&mut done_rx).await;
     stop_listener.stop.cancel();
     Ok(Ended::Stopped)
+}
+
+impl Daemon {
+    /// The loop, until a stop: sleep until the next fire, watchdog ping or
+    /// export is due, a fire ends, a reload is asked for or one is loaded;
+    /// then start what is due.
+    async fn serve(
+        &mut self,
+        hup: &mut tokio::signal::unix::Signal,
+        done_rx: &mut mpsc::UnboundedReceiver<Finished>,
+        reload_rx: &mut mpsc::UnboundedReceiver<Loaded>,
+    ) {
+        let watchdog = notify::watchdog_interval();
+        let mut last_observed = Instant::now();
+        loop {
+            let mut sleep = self.scheduler.sleep_for(Timestamp::now());
+            if let Some(w) = watchdog {
+                sleep = sleep.min(w);
+            }
+            sleep = sleep.min(self.export.sleep_for(&self.config));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                Some(done) = done_rx.recv() => self.finish(done),
+                _ = hup.recv() => self.reload(),
+                Some(loaded) = reload_rx.recv() => self.reloaded(loaded),
+                _ = self.ctl.stop.cancelled() => break,
+            }
+            let tick = self
+                .scheduler
+                .tick(Timestamp::now(), last_observed.elapsed());
+            last_observed = Instant::now();
+            if let Some(jump) = tick.jump {
+                warn!(by = %jump.0, "the wall clock jumped (suspend, NTP step or manual change); replanning, no window is skipped or repeated");
+            }
+            self.start_fires(tick, RunTrigger::Schedule);
+            self.housekeeping();
+            self.export.tick(self.engine.store(), &self.config);
+            self.health.tick();
+            notify::watchdog();
+        }
+    }
 }
 
 /// Start the `[metrics]` listener (with the page when it shares the
