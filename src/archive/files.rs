@@ -18,7 +18,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
-pub use crate::archive::root::{DIR_MODE, FILE_MODE};
+pub(crate) use crate::archive::root::{DIR_MODE, FILE_MODE};
 
 /// Most bytes of the job field of a file name.
 const JOB_MAX: usize = 64;
@@ -33,7 +33,7 @@ fn stamp(t: i64, zone: &TimeZone) -> String {
 /// name itself; in the file name every field is escaped
 /// ([`crate::domain::filename`]), the times are digits, `T`, `+` and `-`.
 /// At most 237 bytes, a `.part` or `.prev` suffix included.
-pub fn report_path(
+pub(crate) fn report_path(
     job: &str,
     target: &Target,
     region: RegionScope,
@@ -75,7 +75,7 @@ pub fn report_path(
 /// Create `dir` and its missing parents with [`DIR_MODE`], fsyncing the
 /// parent of every directory created so the new entries survive a crash.
 /// (The state directory, and the reports directory itself.)
-pub fn create_dirs(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_dirs(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -96,7 +96,7 @@ pub fn create_dirs(dir: &Path) -> io::Result<()> {
 }
 
 /// fsync a directory, so that entries created or renamed in it are durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -108,7 +108,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Create `path` with [`FILE_MODE`] if nothing is there; an existing file
 /// is left as it is (another process may have just created it). For the
 /// history database.
-pub fn create_private_if_missing(path: &Path) -> io::Result<()> {
+pub(crate) fn create_private_if_missing(path: &Path) -> io::Result<()> {
     fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -22,7 +22,7 @@ pub struct HolderError {
 }
 
 /// This process's owner string.
-pub fn current() -> Result<String, HolderError> {
+pub(crate) fn current() -> Result<String, HolderError> {
     let pid = std::process::id();
     let boot = boot_id().map_err(|source| HolderError {
         path: BOOT_ID.to_string(),
@@ -66,7 +66,7 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 /// Whether the process that wrote `owner` still runs. When `/proc` cannot
 /// tell (it cannot be read), the holder counts as alive: a claim is never
 /// taken from a process that may be working on it.
-pub fn is_alive(owner: &str) -> bool {
+pub(crate) fn is_alive(owner: &str) -> bool {
     judge(owner, boot_id(), start_time)
 }
 

@@ -43,18 +43,18 @@ pub enum IngestError {
 /// What was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Ingested {
-    pub sheets: usize,
+    pub(crate) sheets: usize,
     pub rows: usize,
 }
 
 /// One row of a sheet, ready for `report_rows`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SheetRow {
-    pub sheet: String,
+pub(crate) struct SheetRow {
+    pub(crate) sheet: String,
     /// The sheet's own 1-based row number.
-    pub row_number: i64,
+    pub(crate) row_number: i64,
     /// A JSON object keyed by the header row.
-    pub data: String,
+    pub(crate) data: String,
 }
 
 /// Store the rows of the workbook at `path` as report `report_id`'s,
@@ -68,7 +68,7 @@ pub fn ingest(tx: &Transaction<'_>, report_id: i64, path: &Path) -> Result<Inges
 
 /// [`ingest`] of a file already open (a report file, opened through
 /// [`crate::archive::root::ArchiveRoot`]).
-pub fn ingest_file(
+pub(crate) fn ingest_file(
     tx: &Transaction<'_>,
     report_id: i64,
     file: File,
@@ -85,12 +85,12 @@ pub fn ingest_file(
 
 /// Most JSON text [`parse_rows`] holds in memory; a workbook with more is
 /// left to [`ingest`], which streams.
-pub const PARSED_MAX_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const PARSED_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// Read every row of a workbook held in memory (so the reading can happen
 /// before the history lock is taken); [`store_rows`] writes them. `None`
 /// when the rows would take more than [`PARSED_MAX_BYTES`].
-pub fn parse_rows(bytes: &[u8]) -> Result<Option<(usize, Vec<SheetRow>)>, IngestError> {
+pub(crate) fn parse_rows(bytes: &[u8]) -> Result<Option<(usize, Vec<SheetRow>)>, IngestError> {
     let mut rows = Vec::new();
     let mut held = 0usize;
     let read = read_rows(std::io::Cursor::new(bytes), |row| {
@@ -109,7 +109,7 @@ pub fn parse_rows(bytes: &[u8]) -> Result<Option<(usize, Vec<SheetRow>)>, Ingest
 }
 
 /// Store rows read by [`parse_rows`] as report `report_id`'s, replacing any earlier ones.
-pub fn store_rows(
+pub(crate) fn store_rows(
     tx: &Transaction<'_>,
     report_id: i64,
     sheets: usize,
@@ -157,7 +157,7 @@ impl<'t> Inserter<'t> {
 /// Read every sheet of a workbook, row by row, into `sink`; the number of
 /// sheets. A workbook malformed enough to make the reader panic is an error
 /// like any other, never a crash.
-pub fn read_rows<RS: std::io::Read + std::io::Seek>(
+pub(crate) fn read_rows<RS: std::io::Read + std::io::Seek>(
     source: RS,
     mut sink: impl FnMut(SheetRow) -> Result<(), IngestError>,
 ) -> Result<usize, IngestError> {

@@ -16,36 +16,36 @@ use rusqlite::Connection;
 use std::collections::HashMap;
 
 /// The most windows of one job listed at once.
-pub const LEAF_WINDOWS: u64 = 256;
+pub(crate) const LEAF_WINDOWS: u64 = 256;
 
 /// A job's due reports over a stretch: how many, and how many of them the
 /// history has done, failed or running.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Count {
-    pub expected: u64,
-    pub tally: Tally,
+pub(crate) struct Count {
+    pub(crate) expected: u64,
+    pub(crate) tally: Tally,
 }
 
 impl Count {
     /// Due and not done (failed, running, pending or never recorded).
-    pub fn missing(&self) -> u64 {
+    pub(crate) fn missing(&self) -> u64 {
         self.expected.saturating_sub(self.tally.done)
     }
 }
 
 /// A due report that is not done, with its row when the history has one.
 #[derive(Debug, Clone)]
-pub struct NotDone {
-    pub job: String,
-    pub target: String,
+pub(crate) struct NotDone {
+    pub(crate) job: String,
+    pub(crate) target: String,
     /// As stored (`""` for all regions).
-    pub region: String,
-    pub window: Window,
-    pub row: Option<Recorded>,
+    pub(crate) region: String,
+    pub(crate) window: Window,
+    pub(crate) row: Option<Recorded>,
 }
 
 /// The due reports of one job at one moment.
-pub struct Due {
+pub(crate) struct Due {
     name: String,
     /// Target labels in the job's order, with when each came to exist.
     targets: Vec<(String, Option<i64>)>,
@@ -55,7 +55,7 @@ pub struct Due {
 
 impl Due {
     /// `job`'s horizon at `now` (its targets as they are now).
-    pub fn new(resolved: &ResolvedJob, now: Timestamp) -> Due {
+    pub(crate) fn new(resolved: &ResolvedJob, now: Timestamp) -> Due {
         let job = resolved.job();
         let pieces = match (window::sub(now, job.lag), window::sub(now, job.catch_up)) {
             (Some(until), Some(after)) => job.cadence.pieces(after, until),
@@ -78,12 +78,12 @@ impl Due {
     }
 
     /// The horizon's window ends `(after, until]`; `None` when it is empty.
-    pub fn span(&self) -> Option<(i64, i64)> {
+    pub(crate) fn span(&self) -> Option<(i64, i64)> {
         Some((self.pieces.first()?.after(), self.pieces.last()?.until()))
     }
 
     /// How many reports are due, without the history: every one.
-    pub fn expected(&self) -> u64 {
+    pub(crate) fn expected(&self) -> u64 {
         let mut n = 0u64;
         for piece in &self.pieces {
             for (_, since) in &self.targets {
@@ -94,7 +94,7 @@ impl Due {
     }
 
     /// The first and last windows of the horizon.
-    pub fn bounds(&self) -> Option<(Window, Window)> {
+    pub(crate) fn bounds(&self) -> Option<(Window, Window)> {
         let first = self.pieces.iter().find_map(|p| p.bounds())?.0;
         let last = self.pieces.iter().rev().find_map(|p| p.bounds())?.1;
         Some((first, last))
@@ -105,12 +105,17 @@ impl Due {
     }
 
     /// How many windows end in `(after, until]` inside the horizon.
-    pub fn windows(&self, after: i64, until: i64) -> u64 {
+    pub(crate) fn windows(&self, after: i64, until: i64) -> u64 {
         self.clipped(after, until).map(|p| p.count()).sum()
     }
 
     /// The due reports whose window ends in `(after, until]`, counted.
-    pub fn count(&self, conn: &Connection, after: i64, until: i64) -> rusqlite::Result<Count> {
+    pub(crate) fn count(
+        &self,
+        conn: &Connection,
+        after: i64,
+        until: i64,
+    ) -> rusqlite::Result<Count> {
         let mut c = Count::default();
         for piece in self.clipped(after, until) {
             for (target, since) in &self.targets {
@@ -128,7 +133,7 @@ impl Due {
     }
 
     /// The whole horizon, counted.
-    pub fn total(&self, conn: &Connection) -> rusqlite::Result<Count> {
+    pub(crate) fn total(&self, conn: &Connection) -> rusqlite::Result<Count> {
         match self.span() {
             Some((a, b)) => self.count(conn, a, b),
             None => Ok(Count::default()),
@@ -180,9 +185,9 @@ impl Due {
 /// A page of the not-done reports of some jobs, newest window first (then
 /// by job and target), and how many there are in all.
 #[derive(Debug, Clone, Default)]
-pub struct Page {
-    pub total: u64,
-    pub items: Vec<NotDone>,
+pub(crate) struct Page {
+    pub(crate) total: u64,
+    pub(crate) items: Vec<NotDone>,
 }
 
 /// Into how many parts a stretch is cut at each step of the search.
@@ -205,14 +210,19 @@ fn parts(after: i64, until: i64) -> Vec<(i64, i64)> {
 /// Items `[offset, offset + limit)` of the not-done reports of `dues`.
 /// The horizon is counted in [`FAN`] parts (their sum is the total); the
 /// part holding the page is cut again, down to [`LEAF_WINDOWS`] windows.
-pub fn page(conn: &Connection, dues: &[Due], offset: u64, limit: usize) -> rusqlite::Result<Page> {
+pub(crate) fn page(
+    conn: &Connection,
+    dues: &[Due],
+    offset: u64,
+    limit: usize,
+) -> rusqlite::Result<Page> {
     let counted = counted(conn, dues)?;
     take(conn, dues, &counted, offset, limit)
 }
 
 /// The not-done reports of `dues`: how many, the newest and the oldest
 /// (one count of the horizon for both).
-pub fn newest_and_oldest(
+pub(crate) fn newest_and_oldest(
     conn: &Connection,
     dues: &[Due],
 ) -> rusqlite::Result<(u64, Option<NotDone>, Option<NotDone>)> {

@@ -7,15 +7,15 @@
 //! May import [`crate::domain`], [`crate::config`] and [`crate::tencent`];
 //! not what drives work ([`crate::fetch`]) or the command line.
 
-pub mod export;
-pub mod files;
-pub mod holder;
-pub mod ingest;
-pub mod missing;
-pub mod prune;
-pub mod remote;
-pub mod resolved;
-pub mod root;
-pub mod status;
-pub mod store;
-pub mod workbook;
+pub(crate) mod export;
+pub(crate) mod files;
+pub(crate) mod holder;
+pub(crate) mod ingest;
+pub(crate) mod missing;
+pub(crate) mod prune;
+pub(crate) mod remote;
+pub(crate) mod resolved;
+pub(crate) mod root;
+pub(crate) mod status;
+pub(crate) mod store;
+pub(crate) mod workbook;

@@ -26,17 +26,17 @@ use tracing::{info, warn};
 
 /// What a prune did (or, dry, would do).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Pruned {
-    pub reports: usize,
-    pub files_deleted: usize,
-    pub bytes: u64,
-    pub missing_files: usize,
+pub(crate) struct Pruned {
+    pub(crate) reports: usize,
+    pub(crate) files_deleted: usize,
+    pub(crate) bytes: u64,
+    pub(crate) missing_files: usize,
     /// Files left alone: reached through a link in the reports tree.
-    pub refused_files: usize,
+    pub(crate) refused_files: usize,
     /// Reports skipped: their row records a file outside the archive.
-    pub outside: usize,
+    pub(crate) outside: usize,
     /// Dry: the files that would be deleted, in report order.
-    pub would_delete: Vec<String>,
+    pub(crate) would_delete: Vec<String>,
 }
 
 /// Rows per transaction.
@@ -55,7 +55,7 @@ fn candidates() -> String {
 
 /// Prune reports whose window ended before `cutoff` (Unix seconds), their
 /// files in `archive`.
-pub fn prune(
+pub(crate) fn prune(
     store: &Store,
     archive: &ArchiveRoot,
     cutoff: i64,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 /// A job and the targets it has at one moment.
 #[derive(Debug, Clone)]
-pub struct ResolvedJob {
+pub(crate) struct ResolvedJob {
     job: Arc<Job>,
     targets: Arc<[Target]>,
 }
@@ -28,7 +28,7 @@ pub struct ResolvedJob {
 impl ResolvedJob {
     /// `job` with the targets of its config: all a fixed job has; none for
     /// a discovering job (its devices come from [`resolve`]).
-    pub fn from_config(job: Arc<Job>) -> ResolvedJob {
+    pub(crate) fn from_config(job: Arc<Job>) -> ResolvedJob {
         let targets = match job.discovery {
             None => job.targets.iter().cloned().collect(),
             Some(_) => Arc::from(Vec::new()),
@@ -38,7 +38,7 @@ impl ResolvedJob {
 
     /// `job` with the targets `known` gives it: one per device for a
     /// discovering job; a fixed job keeps those of its config.
-    pub fn with_devices(job: Arc<Job>, known: &[Known]) -> ResolvedJob {
+    pub(crate) fn with_devices(job: Arc<Job>, known: &[Known]) -> ResolvedJob {
         if job.discovery.is_none() {
             return ResolvedJob::from_config(job);
         }
@@ -50,23 +50,26 @@ impl ResolvedJob {
     }
 
     /// The job, as the config has it.
-    pub fn job(&self) -> &Arc<Job> {
+    pub(crate) fn job(&self) -> &Arc<Job> {
         &self.job
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.job.name
     }
 
     /// The targets it has, in order.
-    pub fn targets(&self) -> &[Target] {
+    pub(crate) fn targets(&self) -> &[Target] {
         &self.targets
     }
 
     /// The targets and regions of `window`, in order: one report each. A
     /// device found by discovery has no report of a window that ended
     /// before it existed ([`Target::covers`]).
-    pub fn targets_in(&self, window: Window) -> impl Iterator<Item = (Target, RegionScope)> + '_ {
+    pub(crate) fn targets_in(
+        &self,
+        window: Window,
+    ) -> impl Iterator<Item = (Target, RegionScope)> + '_ {
         self.targets
             .iter()
             .filter(move |t| t.covers(&window))
@@ -79,25 +82,25 @@ impl ResolvedJob {
     }
 
     /// Reports in `window`.
-    pub fn per_window(&self, window: &Window) -> u64 {
+    pub(crate) fn per_window(&self, window: &Window) -> u64 {
         let targets = self.targets.iter().filter(|t| t.covers(window)).count();
         (targets as u64).saturating_mul(self.job.regions.len() as u64)
     }
 
     /// The most reports in any window: every target.
-    pub fn most_per_window(&self) -> u64 {
+    pub(crate) fn most_per_window(&self) -> u64 {
         (self.targets.len() as u64).saturating_mul(self.job.regions.len() as u64)
     }
 }
 
 /// The cutoff of `job` at `now` (`now - lag`): a window ending after it
 /// is not complete yet.
-pub fn cutoff(job: &Job, now: Timestamp) -> Option<Timestamp> {
+pub(crate) fn cutoff(job: &Job, now: Timestamp) -> Option<Timestamp> {
     crate::domain::window::sub(now, job.lag)
 }
 
 /// `job` with the targets it has now, the inventory read from `conn`.
-pub fn resolve(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<ResolvedJob> {
+pub(crate) fn resolve(conn: &Connection, job: &Arc<Job>) -> rusqlite::Result<ResolvedJob> {
     match &job.discovery {
         None => Ok(ResolvedJob::from_config(job.clone())),
         Some(d) => Ok(ResolvedJob::with_devices(

@@ -32,16 +32,16 @@ use std::path::{Component, Path, PathBuf};
 mod prev;
 mod sweep;
 
-pub use prev::Resolved;
+pub(crate) use prev::Resolved;
 
 /// Suffix of a file being written.
-pub const PART_SUFFIX: &str = ".part";
+pub(crate) const PART_SUFFIX: &str = ".part";
 /// Suffix of the good copy a forced refetch keeps until its commit.
-pub const PREV_SUFFIX: &str = ".prev";
+pub(crate) const PREV_SUFFIX: &str = ".prev";
 /// Mode of report files.
-pub const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// Mode of directories we create.
-pub const DIR_MODE: u32 = 0o750;
+pub(crate) const DIR_MODE: u32 = 0o750;
 
 /// Most components of a path below the root.
 const MAX_DEPTH: usize = 16;
@@ -80,7 +80,7 @@ impl RelPath {
     /// A path of names made by the program ([`crate::archive::files::report_path`]):
     /// plain, non-empty and short by construction. A name that is not is
     /// replaced by its escaped form, never taken as a path.
-    pub fn of_names<const N: usize>(names: [String; N]) -> RelPath {
+    pub(crate) fn of_names<const N: usize>(names: [String; N]) -> RelPath {
         let parts = names
             .into_iter()
             .map(|n| {
@@ -103,7 +103,7 @@ impl RelPath {
     }
 
     /// The path, relative to the root.
-    pub fn to_path(&self) -> PathBuf {
+    pub(crate) fn to_path(&self) -> PathBuf {
         self.0.iter().collect()
     }
 
@@ -113,12 +113,12 @@ impl RelPath {
     }
 
     /// The last name.
-    pub fn file_name(&self) -> &OsStr {
+    pub(crate) fn file_name(&self) -> &OsStr {
         &self.0[self.0.len() - 1]
     }
 
     /// The same path with `suffix` added to the last name (`.part`, `.prev`).
-    pub fn with_suffix(&self, suffix: &str) -> RelPath {
+    pub(crate) fn with_suffix(&self, suffix: &str) -> RelPath {
         let mut parts = self.0.clone();
         let last = parts.len() - 1;
         parts[last].push(suffix);
@@ -126,7 +126,7 @@ impl RelPath {
     }
 
     /// The last name without `suffix`, if it ends with it and keeps a name.
-    pub fn strip_suffix(&self, suffix: &str) -> Option<RelPath> {
+    pub(crate) fn strip_suffix(&self, suffix: &str) -> Option<RelPath> {
         let name = self.file_name().to_str()?.strip_suffix(suffix)?;
         if name.is_empty() {
             return None;
@@ -143,7 +143,7 @@ impl RelPath {
     }
 
     /// `<final>.prev`.
-    pub fn prev(&self) -> RelPath {
+    pub(crate) fn prev(&self) -> RelPath {
         self.with_suffix(PREV_SUFFIX)
     }
 
@@ -160,14 +160,14 @@ impl RelPath {
     "the history records the file {recorded:?}, which is not inside the reports directory {}; it is never opened, served or deleted\n  fix: if the file belongs to the archive, move it under storage.reports_dir and correct reports.file_path, or fetch the report again with `mna-reportd fetch --force`",
     root.display()
 )]
-pub struct OutsideArchive {
-    pub recorded: String,
-    pub root: PathBuf,
+pub(crate) struct OutsideArchive {
+    pub(crate) recorded: String,
+    pub(crate) root: PathBuf,
 }
 
 /// Why a report's directory cannot be made.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportDirError {
+pub(crate) enum ReportDirError {
     #[error("{} is a symbolic link inside the reports directory; mna-reportd never writes through links there\n  fix: replace the link with a real directory (move what it points to into its place), or set storage.reports_dir to where the files should go", path.display())]
     Link { path: PathBuf },
     #[error("{} is in the way of a report directory and is not a directory\n  fix: move it out of the reports directory", path.display())]
@@ -197,7 +197,7 @@ impl ArchiveRoot {
     }
 
     /// The reports directory, as configured.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -208,7 +208,7 @@ impl ArchiveRoot {
 
     /// The prefix every recorded path inside the archive starts with: the
     /// reports directory as configured, with one `/` after it.
-    pub fn prefix(&self) -> String {
+    pub(crate) fn prefix(&self) -> String {
         format!("{}/", self.path.to_string_lossy().trim_end_matches('/'))
     }
 
@@ -217,7 +217,7 @@ impl ArchiveRoot {
     /// bytes, no name empty, `.`, `..` or holding a NUL. Nothing on
     /// the disk is looked at. (The same rule, in SQL, counts such rows:
     /// [`crate::archive::store::outside::outside_sql`].)
-    pub fn locate(&self, recorded: &str) -> Result<RelPath, OutsideArchive> {
+    pub(crate) fn locate(&self, recorded: &str) -> Result<RelPath, OutsideArchive> {
         let outside = || OutsideArchive {
             recorded: crate::domain::text::cap(recorded, 512).into_owned(),
             root: self.path.clone(),
@@ -253,7 +253,7 @@ impl ArchiveRoot {
     /// Make the directories above `file` (and the root) with [`DIR_MODE`],
     /// fsyncing the parent of every directory made. A link or a
     /// non-directory in the way is an error, never followed.
-    pub fn create_dirs(&self, file: &RelPath) -> Result<(), ReportDirError> {
+    pub(crate) fn create_dirs(&self, file: &RelPath) -> Result<(), ReportDirError> {
         let io_err = |path: PathBuf| move |source| ReportDirError::Io { path, source };
         crate::archive::files::create_dirs(&self.path).map_err(io_err(self.path.clone()))?;
         let mut dir = self.open_root().map_err(io_err(self.path.clone()))?;
@@ -294,7 +294,7 @@ impl ArchiveRoot {
 
     /// Open the regular file `rel` for reading; a link, a directory, a
     /// FIFO or a device there is refused (never blocks on one).
-    pub fn open_file(&self, rel: &RelPath) -> io::Result<File> {
+    pub(crate) fn open_file(&self, rel: &RelPath) -> io::Result<File> {
         let dir = self.parent_of(rel)?;
         let fd = rustix::fs::openat(
             &dir,
@@ -313,7 +313,7 @@ impl ArchiveRoot {
     }
 
     /// Whether a regular file is at `rel` (a link there is not one).
-    pub fn is_file(&self, rel: &RelPath) -> io::Result<bool> {
+    pub(crate) fn is_file(&self, rel: &RelPath) -> io::Result<bool> {
         let dir = match self.parent_of(rel) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -330,7 +330,7 @@ impl ArchiveRoot {
     /// Remove the file (or link) at `rel`, never what a link points to.
     /// Returns whether something was there; a missing directory on the
     /// way means nothing was.
-    pub fn remove(&self, rel: &RelPath) -> io::Result<bool> {
+    pub(crate) fn remove(&self, rel: &RelPath) -> io::Result<bool> {
         let dir = match self.parent_of(rel) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),

@@ -15,39 +15,43 @@ use std::sync::Arc;
 
 /// The last error recorded for a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LastError {
-    pub code: String,
-    pub message: String,
-    pub window_start: i64,
-    pub window_end: i64,
+pub(crate) struct LastError {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) window_start: i64,
+    pub(crate) window_end: i64,
     /// When it was recorded (Unix seconds).
-    pub at: i64,
+    pub(crate) at: i64,
 }
 
 /// One job's status. JSON field names are part of the interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JobStatus {
-    pub job: String,
-    pub enabled: bool,
+pub(crate) struct JobStatus {
+    pub(crate) job: String,
+    pub(crate) enabled: bool,
     /// The most recent done (`ok` or `pruned`) window, Unix seconds.
-    pub last_done_window_start: Option<i64>,
-    pub last_done_window_end: Option<i64>,
+    pub(crate) last_done_window_start: Option<i64>,
+    pub(crate) last_done_window_end: Option<i64>,
     /// When the last report of the job became `ok`.
-    pub last_success_at: Option<i64>,
+    pub(crate) last_success_at: Option<i64>,
     /// The next scheduled fire (`null` when disabled).
-    pub next_fire: Option<i64>,
+    pub(crate) next_fire: Option<i64>,
     /// Reports due inside the horizon that are not done (failed ones included).
-    pub missing: usize,
+    pub(crate) missing: usize,
     /// Of those, the ones recorded `failed`.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Reports being fetched right now.
-    pub running: usize,
-    pub last_error: Option<LastError>,
+    pub(crate) running: usize,
+    pub(crate) last_error: Option<LastError>,
 }
 
 /// Status of `job` at `now`. The horizon is counted, never planned
 /// ([`crate::archive::missing`]): its size does not change the cost.
-pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Result<JobStatus> {
+pub(crate) fn job_status(
+    conn: &Connection,
+    job: &Job,
+    now: Timestamp,
+) -> rusqlite::Result<JobStatus> {
     let resolved = resolved::resolve(conn, &Arc::new(job.clone()))?;
     let last_done = tally::last_done(conn, &job.name)?;
     let last_success_at = tally::last_success_at(conn, &job.name)?;
@@ -85,7 +89,7 @@ pub fn job_status(conn: &Connection, job: &Job, now: Timestamp) -> rusqlite::Res
 }
 
 /// [`job_status`], the history read through `store` on the blocking pool.
-pub async fn job_status_of(
+pub(crate) async fn job_status_of(
     store: &Store,
     job: &Arc<Job>,
     now: Timestamp,

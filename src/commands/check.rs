@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
+pub(crate) fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut out = String::new();
     let _ = writeln!(
@@ -380,19 +380,19 @@ mod demand {
     use crate::fetch::discovery;
 
     /// One job's steady demand.
-    pub struct Demand {
-        pub job: String,
-        pub reports_per_day: f64,
+    pub(crate) struct Demand {
+        pub(crate) job: String,
+        pub(crate) reports_per_day: f64,
         /// Listing calls per day.
-        pub listings_per_day: f64,
+        pub(crate) listings_per_day: f64,
     }
 
     impl Demand {
-        pub fn per_second(&self) -> f64 {
+        pub(crate) fn per_second(&self) -> f64 {
             (self.reports_per_day + self.listings_per_day) / 86_400.0
         }
 
-        pub fn text(&self) -> String {
+        pub(crate) fn text(&self) -> String {
             let mut t = format!(
                 "{:.2} calls/s ({:.0} reports a day",
                 self.per_second(),
@@ -412,7 +412,7 @@ mod demand {
     /// `job`'s demand: a report per target, region and step, plus, when it
     /// discovers, a listing (a call per 100 devices) per discovery interval
     /// (or per step, when the job fires less often).
-    pub fn of(resolved: &ResolvedJob) -> Demand {
+    pub(crate) fn of(resolved: &ResolvedJob) -> Demand {
         let (job, targets) = (resolved.job(), resolved.targets().len());
         let step = job.cadence.step().nominal_secs().max(1) as f64;
         let per_window = (targets * job.regions.len()) as f64;
@@ -432,10 +432,10 @@ mod demand {
     }
 
     /// The share of `rate_limit` above which `check` warns.
-    pub const WARN_SHARE: f64 = 0.8;
+    pub(crate) const WARN_SHARE: f64 = 0.8;
 
     /// The sum against `rate_limit`, and a warning with what to change above [`WARN_SHARE`].
-    pub fn summary(demands: &[Demand], rate_limit: u32) -> String {
+    pub(crate) fn summary(demands: &[Demand], rate_limit: u32) -> String {
         let sum: f64 = demands.iter().map(Demand::per_second).sum();
         let share = sum / f64::from(rate_limit.max(1));
         let mut out = format!(

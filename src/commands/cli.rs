@@ -19,7 +19,7 @@ use std::time::Duration;
 pub struct Cli {
     /// Config file [default: $MNA_REPORTD_CONFIG, else /etc/mna-reportd/config.toml]
     #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// More log detail (-v debug, -vv trace)
     #[arg(short, long, global = true, action = ArgAction::Count)]
@@ -34,7 +34,7 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,7 +44,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// The daemon: fetch what is due at start, then on every job's schedule, until SIGTERM/SIGINT
     Run,
     /// Validate the config and show where credentials come from; --probe makes one real API call
@@ -73,126 +73,126 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written); exit 1 if it fails
     #[arg(long)]
-    pub probe: bool,
+    pub(crate) probe: bool,
 }
 
 /// Which jobs: `--job NAME...` or `--all`, one of them required (clap's
 /// error then names both).
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("selection").required(true).args(["jobs", "all"])))]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// Job(s) to fetch
     #[arg(long = "job", value_name = "NAME", num_args = 1..)]
-    pub jobs: Vec<String>,
+    pub(crate) jobs: Vec<String>,
     /// Every enabled job
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// Start of the range (RFC 3339, or a local date/date-time in the job's zone)
     #[arg(long, value_name = "T", requires = "to")]
-    pub from: Option<TimeArg>,
+    pub(crate) from: Option<TimeArg>,
     /// End of the range, exclusive
     #[arg(long, value_name = "T", requires = "from")]
-    pub to: Option<TimeArg>,
+    pub(crate) to: Option<TimeArg>,
     /// Fetch reports that are already done again
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Print the windows and request bodies; send nothing, change nothing
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TableFormat {
+pub(crate) enum TableFormat {
     Table,
     Json,
     Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     Table,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// Only this job (repeatable)
     #[arg(long = "job", value_name = "NAME")]
-    pub jobs: Vec<String>,
+    pub(crate) jobs: Vec<String>,
     /// Only windows ending at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)
     #[arg(long, value_name = "T")]
-    pub since: Option<TimeArg>,
+    pub(crate) since: Option<TimeArg>,
     /// Only this status: pending, running, ok, failed, pruned
     #[arg(long, value_name = "S", value_enum)]
-    pub status: Option<Status>,
+    pub(crate) status: Option<Status>,
     /// At most N rows
     #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub format: TableFormat,
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
+    pub(crate) format: StatusFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct RunsArgs {
+pub(crate) struct RunsArgs {
     /// Only the runs of this job
     #[arg(long, value_name = "NAME")]
-    pub job: Option<String>,
+    pub(crate) job: Option<String>,
     /// At most N rows [default: 20]
     #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub format: TableFormat,
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct DevicesArgs {
+pub(crate) struct DevicesArgs {
     /// List the devices from the API first (every discovering job's; the whole account when none discovers)
     #[arg(long)]
-    pub refresh: bool,
+    pub(crate) refresh: bool,
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub format: TableFormat,
+    pub(crate) format: TableFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on [default: [web] listen, else 127.0.0.1:9465]
     #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<std::net::SocketAddr>,
+    pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Destination: a directory, or s3://bucket/prefix
     #[arg(long, value_name = "DIR|URL")]
-    pub to: String,
+    pub(crate) to: String,
     /// Only this job (repeatable)
     #[arg(long = "job", value_name = "NAME", num_args = 1..)]
-    pub jobs: Vec<String>,
+    pub(crate) jobs: Vec<String>,
     /// Only windows starting at or after T (RFC 3339, a local date or date-time, or a duration back from now: 2h, 3d)
     #[arg(long, value_name = "T")]
-    pub since: Option<TimeArg>,
+    pub(crate) since: Option<TimeArg>,
     /// Only windows starting before T
     #[arg(long, value_name = "T")]
-    pub until: Option<TimeArg>,
+    pub(crate) until: Option<TimeArg>,
 }
 
 #[derive(Debug, Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// Age of the window end beyond which files are deleted (e.g. 400d) [default: [storage] retention]
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub older_than: Option<Duration>,
+    pub(crate) older_than: Option<Duration>,
     /// Show what would be deleted; delete nothing
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 #[cfg(test)]

@@ -38,10 +38,10 @@ impl From<CompletionShell> for Shell {
     mna-reportd completions zsh > ~/.zfunc/_mna-reportd   (with fpath+=~/.zfunc)\n  \
     mna-reportd completions fish > ~/.config/fish/completions/mna-reportd.fish\n\
     The Debian package installs the bash, zsh and fish scripts.")]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to print the script for
     #[arg(value_enum)]
-    pub shell: CompletionShell,
+    pub(crate) shell: CompletionShell,
 }
 
 /// The completion script for `shell`.
@@ -54,10 +54,10 @@ pub fn script(shell: CompletionShell) -> Vec<u8> {
 }
 
 #[derive(Debug, Args)]
-pub struct ManpageArgs {
+pub(crate) struct ManpageArgs {
     /// The command whose page to print (e.g. fetch; mna-reportd.toml: the job file's keys); none: the main page
     #[arg(value_name = "COMMAND")]
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
 }
 
 /// Every man page, in roff, by file name: `mna-reportd.1` for the program,
@@ -86,13 +86,13 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// `completions <SHELL>`: the script on stdout.
-pub fn run(args: &CompletionsArgs) -> super::exit::Result<Exit> {
+pub(crate) fn run(args: &CompletionsArgs) -> super::exit::Result<Exit> {
     super::print(&String::from_utf8_lossy(&script(args.shell)))?;
     Ok(Exit::Ok)
 }
 
 /// `manpage [COMMAND]`: that page on stdout; exit 2 for an unknown command.
-pub fn manpage(args: &ManpageArgs) -> super::exit::Result<Exit> {
+pub(crate) fn manpage(args: &ManpageArgs) -> super::exit::Result<Exit> {
     let want = match args.command.as_deref() {
         None => "mna-reportd.1".to_string(),
         Some("mna-reportd.toml" | "toml" | "config") => "mna-reportd.toml.5".to_string(),

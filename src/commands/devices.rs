@@ -16,9 +16,12 @@ use std::time::Duration;
 
 /// The name a `--refresh` without discovering jobs records its listing under
 /// (job names cannot hold parentheses).
-pub const ACCOUNT_LISTING: &str = "(account)";
+pub(crate) const ACCOUNT_LISTING: &str = "(account)";
 
-pub async fn run(config_flag: Option<&Path>, args: DevicesArgs) -> super::exit::Result<Exit> {
+pub(crate) async fn run(
+    config_flag: Option<&Path>,
+    args: DevicesArgs,
+) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let mut failed = false;
     if args.refresh {

@@ -29,7 +29,7 @@ pub enum Exit {
 }
 
 impl Exit {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Exit::Ok => 0,
             Exit::Failed => 1,
@@ -49,7 +49,7 @@ impl From<Exit> for ExitCode {
 /// was written: exit 2. Each says what is wrong and, where it helps, ends
 /// with a `fix:` line.
 #[derive(Debug, thiserror::Error)]
-pub enum Usage {
+pub(crate) enum Usage {
     #[error(
         "--older-than {given} is less than a day: it would delete reports as they arrive\n  fix: give at least 1d (as for storage.retention), e.g. --older-than 400d"
     )]
@@ -113,7 +113,7 @@ impl From<AccessError> for Usage {
 
 /// The error a command ended with; [`Error::code`] is its exit code.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Usage(#[from] Usage),
     #[error(transparent)]
@@ -134,7 +134,7 @@ pub enum Error {
 impl Error {
     /// The exit code: 2 for what the operator must fix before anything can
     /// be written (arguments, config, credentials, a damaged history), else 1.
-    pub fn code(&self) -> Exit {
+    pub(crate) fn code(&self) -> Exit {
         let usage = match self {
             Error::Usage(_) | Error::Config(_) | Error::Credentials(_) | Error::Damaged(_) => true,
             Error::Store(e) => e.damaged().is_some(),
@@ -146,7 +146,7 @@ impl Error {
 
     /// The error as the operator reads it: a usage mistake by its message,
     /// anything else with the chain of its causes.
-    pub fn report(self) -> String {
+    pub(crate) fn report(self) -> String {
         match self {
             Error::Usage(u) => u.to_string(),
             Error::Failed(e) => format!("{e:#}"),
@@ -197,7 +197,7 @@ impl From<crate::archive::export::ExportError> for Error {
 }
 
 /// What a command returns.
-pub type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use crate::tencent::credentials::Found;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
-pub async fn run(config_flag: Option<&Path>, args: ExportArgs) -> super::exit::Result<Exit> {
+pub(crate) async fn run(config_flag: Option<&Path>, args: ExportArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let zone = match args.jobs.as_slice() {
         [one] => config

@@ -55,7 +55,7 @@ fn asks(jobs: &[Arc<Job>], args: &FetchArgs, now: Timestamp) -> exit::Result<Vec
     Ok(asks)
 }
 
-pub async fn run(
+pub(crate) async fn run(
     config_flag: Option<&Path>,
     args: FetchArgs,
     quiet: bool,

@@ -9,7 +9,7 @@ use crate::fetch::engine::Summary;
 use std::io::Write;
 
 /// Say how the fetch ended: counts on stdout, failures and what to do on stderr.
-pub fn print(s: &Summary, skipped: usize, end: &RunEnd) {
+pub(crate) fn print(s: &Summary, skipped: usize, end: &RunEnd) {
     let mut out = std::io::stdout().lock();
     let untouched = match s.untouched {
         0 => String::new(),
@@ -39,7 +39,7 @@ pub fn print(s: &Summary, skipped: usize, end: &RunEnd) {
 
 /// The failures grouped by code: `failed: 2 × CODE, e.g. job target
 /// region window: message (request id …)` and the fix of the code.
-pub fn failures_text(s: &Summary) -> String {
+pub(crate) fn failures_text(s: &Summary) -> String {
     let mut text = String::new();
     // The failure that stopped the run is told once, by the stop's message.
     let stop = s.fail_fast.as_ref().map(|f| f.code.as_str());
@@ -74,7 +74,7 @@ pub fn failures_text(s: &Summary) -> String {
 
 /// What an interrupted fetch says: the command that takes it up again
 /// (the same, without `--force`: what is done is not fetched again).
-pub fn resume_text(args: &[String]) -> String {
+pub(crate) fn resume_text(args: &[String]) -> String {
     let forced = args.iter().any(|a| a == "--force");
     let command: Vec<String> = args
         .iter()

@@ -11,7 +11,7 @@ use crate::fetch::setup;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> super::exit::Result<Exit> {
+pub(crate) fn run(config_flag: Option<&Path>, args: HistoryArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     // `--since` in local form is read in the zone of the job asked for (UTC otherwise).
     let zone = match args.jobs.as_slice() {
@@ -71,7 +71,7 @@ pub fn run(config_flag: Option<&Path>, args: HistoryArgs) -> super::exit::Result
 }
 
 /// CSV with a header row of the column names; server text escaped.
-pub fn csv_text(rows: &[ReportRow]) -> super::exit::Result<String> {
+pub(crate) fn csv_text(rows: &[ReportRow]) -> super::exit::Result<String> {
     let shown = |v: &Option<String>| v.as_deref().map(super::shown);
     Ok(super::csv_of(
         rows.iter().map(|r| ReportRow {
@@ -85,7 +85,7 @@ pub fn csv_text(rows: &[ReportRow]) -> super::exit::Result<String> {
 }
 
 /// Byte counts for people (a table cell: the unit only).
-pub fn human_bytes(b: i64) -> String {
+pub(crate) fn human_bytes(b: i64) -> String {
     crate::domain::human::size(u64::try_from(b).unwrap_or(0))
 }
 
@@ -108,7 +108,7 @@ fn empty_text(filter: &HistoryFilter) -> String {
 }
 
 /// An aligned table; window times in each job's zone.
-pub fn table_text(rows: &[ReportRow], config: &Config) -> String {
+pub(crate) fn table_text(rows: &[ReportRow], config: &Config) -> String {
     if rows.is_empty() {
         return "no reports recorded\n".to_string();
     }

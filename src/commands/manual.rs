@@ -8,7 +8,7 @@ use std::io::Write;
 
 /// Roff text for `s`: backslashes and hyphens escaped, a line never
 /// starting with a control character.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let body = s.replace('\\', "\\e").replace('-', "\\-");
     body.lines()
         .map(|l| {
@@ -168,7 +168,7 @@ fn examples(command: Option<&str>) -> Vec<(&'static str, Vec<&'static str>)> {
 
 /// CONFIGURATION, ENVIRONMENT, FILES and EXAMPLES of a section-1 page
 /// (`command`: `None` for the program's page).
-pub fn sections(command: Option<&str>) -> String {
+pub(crate) fn sections(command: Option<&str>) -> String {
     let mut out = String::new();
     section(&mut out, "CONFIGURATION");
     para(
@@ -231,7 +231,7 @@ pub fn sections(command: Option<&str>) -> String {
 }
 
 /// Render `man` (a clap page) with [`sections`] before VERSION.
-pub fn render_page(
+pub(crate) fn render_page(
     man: &clap_mangen::Man,
     cmd: &clap::Command,
     command: Option<&str>,
@@ -258,7 +258,7 @@ pub fn render_page(
 }
 
 /// `mna-reportd.toml(5)`: every table and key of the job file.
-pub fn config_page(version: &str) -> Vec<u8> {
+pub(crate) fn config_page(version: &str) -> Vec<u8> {
     let mut out = format!(
         ".TH mna-reportd.toml 5 \"\" \"mna-reportd {}\" \"File Formats\"\n",
         escape(version)

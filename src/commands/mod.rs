@@ -4,22 +4,22 @@
 //! The top layer: may import every folder of the crate; nothing imports it
 //! but the binary.
 
-pub mod check;
-pub mod cli;
-pub mod completions;
-pub mod devices;
-pub mod exit;
-pub mod export;
-pub mod fetch;
-pub mod fetch_end;
-pub mod history;
-pub mod logging;
-pub mod manual;
-pub mod probe;
-pub mod prune;
-pub mod runs;
-pub mod serve;
-pub mod status;
+pub(crate) mod check;
+pub(crate) mod cli;
+pub(crate) mod completions;
+pub(crate) mod devices;
+pub(crate) mod exit;
+pub(crate) mod export;
+pub(crate) mod fetch;
+pub(crate) mod fetch_end;
+pub(crate) mod history;
+pub(crate) mod logging;
+pub(crate) mod manual;
+pub(crate) mod probe;
+pub(crate) mod prune;
+pub(crate) mod runs;
+pub(crate) mod serve;
+pub(crate) mod status;
 
 use crate::commands::cli::{Cli, Command};
 use crate::commands::exit::Exit;
@@ -112,14 +112,14 @@ pub(crate) fn table<const N: usize>(
 /// names (`columns` alone when there is no row), and every cell a
 /// spreadsheet would run as a formula neutralised
 /// ([`crate::domain::csv_cell`]).
-pub struct SafeCsv<'a, W: std::io::Write> {
+pub(crate) struct SafeCsv<'a, W: std::io::Write> {
     out: csv::Writer<W>,
     columns: &'a [&'a str],
     rows: u64,
 }
 
 impl<'a, W: std::io::Write> SafeCsv<'a, W> {
-    pub fn new(out: W, columns: &'a [&'a str]) -> SafeCsv<'a, W> {
+    pub(crate) fn new(out: W, columns: &'a [&'a str]) -> SafeCsv<'a, W> {
         SafeCsv {
             out: csv::Writer::from_writer(out),
             columns,
@@ -128,7 +128,7 @@ impl<'a, W: std::io::Write> SafeCsv<'a, W> {
     }
 
     /// Write `row` (and, before the first, the header serde gives).
-    pub fn row<T: serde::Serialize>(&mut self, row: T) -> anyhow::Result<()> {
+    pub(crate) fn row<T: serde::Serialize>(&mut self, row: T) -> anyhow::Result<()> {
         // Serialize into a scratch buffer, then read it back field by field
         // to write it again safe.
         let mut scratch = csv::WriterBuilder::new()
@@ -156,7 +156,7 @@ impl<'a, W: std::io::Write> SafeCsv<'a, W> {
     }
 
     /// The header alone when no row came; flush; the writer.
-    pub fn finish(mut self) -> anyhow::Result<W> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<W> {
         if self.rows == 0 {
             self.out.write_record(self.columns)?;
         }
@@ -167,7 +167,7 @@ impl<'a, W: std::io::Write> SafeCsv<'a, W> {
 
 /// `rows` as CSV with a header row (`columns` alone when there is no row),
 /// through [`SafeCsv`].
-pub fn csv_of<T: serde::Serialize>(
+pub(crate) fn csv_of<T: serde::Serialize>(
     rows: impl Iterator<Item = T>,
     columns: &[&str],
 ) -> anyhow::Result<String> {

@@ -42,7 +42,7 @@ fn probe_request(config: &Config, now: Timestamp) -> Option<(String, StatisticRe
         })
 }
 
-pub async fn run(config_flag: Option<&std::path::Path>) -> super::exit::Result<Exit> {
+pub(crate) async fn run(config_flag: Option<&std::path::Path>) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let (source, found) = setup::find_credentials(&config)?;
     let Some((job, request)) = probe_request(&config, Timestamp::now()) else {

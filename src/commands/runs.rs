@@ -12,9 +12,9 @@ use jiff::tz::TimeZone;
 use std::path::Path;
 
 /// Rows listed when `--limit` is not given.
-pub const DEFAULT_LIMIT: u32 = 20;
+pub(crate) const DEFAULT_LIMIT: u32 = 20;
 
-pub fn run(config_flag: Option<&Path>, args: RunsArgs) -> super::exit::Result<Exit> {
+pub(crate) fn run(config_flag: Option<&Path>, args: RunsArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let conn = setup::open_readonly(&config)?;
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
@@ -57,7 +57,7 @@ struct CsvRow<'a> {
 }
 
 /// CSV with a header row of the column names, through the formula-safe writer.
-pub fn csv_text(rows: &[RunRow]) -> super::exit::Result<String> {
+pub(crate) fn csv_text(rows: &[RunRow]) -> super::exit::Result<String> {
     Ok(super::csv_of(
         rows.iter().map(|r| CsvRow {
             id: r.id,
@@ -79,7 +79,7 @@ pub fn csv_text(rows: &[RunRow]) -> super::exit::Result<String> {
 }
 
 /// An aligned table; times in the zone of the run's job (UTC for several).
-pub fn table_text(rows: &[RunRow], config: &Config) -> String {
+pub(crate) fn table_text(rows: &[RunRow], config: &Config) -> String {
     if rows.is_empty() {
         return "no runs recorded (a run is recorded when the daemon fires or a fetch starts)\n"
             .to_string();

@@ -56,7 +56,7 @@ fn announce(addr: SocketAddr, auth: &Auth) -> Vec<String> {
 }
 
 /// The daemon's page: `[web]`'s address and routes, when the section is there.
-pub fn daemon_routes(
+pub(crate) fn daemon_routes(
     config: &Config,
     health: std::sync::Arc<crate::serve::monitor::Health>,
 ) -> Result<Option<(SocketAddr, Router)>, AccessError> {
@@ -71,7 +71,7 @@ pub fn daemon_routes(
     Ok(Some((listen, page::router(site, auth))))
 }
 
-pub async fn run(config_flag: Option<&Path>, args: ServeArgs) -> super::exit::Result<Exit> {
+pub(crate) async fn run(config_flag: Option<&Path>, args: ServeArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let db = config.storage.database_path();
     if !db.exists() {

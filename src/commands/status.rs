@@ -17,7 +17,7 @@ use crate::fetch::setup;
 use jiff::Timestamp;
 use std::path::Path;
 
-pub fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<Exit> {
+pub(crate) fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
     let now = Timestamp::now();
     let conn = match setup::open_readonly(&config)? {
@@ -100,7 +100,7 @@ struct WithDamage<'a> {
 }
 
 /// An aligned table, times in each job's zone.
-pub fn table_text(rows: &[JobStatus], config: &Config) -> String {
+pub(crate) fn table_text(rows: &[JobStatus], config: &Config) -> String {
     let header = [
         "JOB",
         "LAST DONE WINDOW END",

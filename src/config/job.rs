@@ -15,7 +15,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// Most devices one summed request may name (`DeviceList`).
-pub const MAX_DEVICE_LIST: usize = 10;
+pub(crate) const MAX_DEVICE_LIST: usize = 10;
 
 fn valid_job_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
@@ -314,11 +314,11 @@ fn schedule(cx: &mut Ctx<'_>, at: &At, raw: &RawJob) -> Option<Schedule> {
 }
 
 /// Longest `discovery_interval`.
-pub const MAX_DISCOVERY_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const MAX_DISCOVERY_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
 /// Shortest `discovery_interval`.
-pub const MIN_DISCOVERY_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_DISCOVERY_INTERVAL: Duration = Duration::from_secs(1);
 /// `discovery_interval` when left out.
-pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(3_600);
+pub(crate) const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// `devices`, `per_device` and `group`: what each report covers; with
 /// `devices = "all"` or a `group` per device, the devices come from the API

@@ -5,19 +5,19 @@
 
 /// One key of the job file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key {
+pub(crate) struct Key {
     /// The table it belongs in (`jobs` for `[[jobs]]`).
-    pub table: &'static str,
-    pub name: &'static str,
+    pub(crate) table: &'static str,
+    pub(crate) name: &'static str,
     /// The value used when it is left out, as a reader writes or reads it.
-    pub default: &'static str,
-    pub meaning: &'static str,
+    pub(crate) default: &'static str,
+    pub(crate) meaning: &'static str,
 }
 
 /// The tables of the file, in the order the man page lists them, with what
 /// each holds. `[[jobs]]` is an array of tables; `[defaults]` takes every
 /// job key but `name`.
-pub const TABLES: [(&str, &str); 10] = [
+pub(crate) const TABLES: [(&str, &str); 10] = [
     ("api", "How the Tencent Cloud MNA API is called."),
     (
         "credentials",
@@ -76,7 +76,7 @@ const fn key(
 }
 
 /// Every key, table by table.
-pub const KEYS: &[Key] = &[
+pub(crate) const KEYS: &[Key] = &[
     key(
         "api",
         "endpoint",
@@ -410,7 +410,7 @@ pub const KEYS: &[Key] = &[
 ];
 
 /// The keys a table takes (`defaults` takes every job key but `name`).
-pub fn of(table: &str) -> impl Iterator<Item = &'static Key> + '_ {
+pub(crate) fn of(table: &str) -> impl Iterator<Item = &'static Key> + '_ {
     let (table, skip_name) = match table {
         "defaults" => ("jobs", true),
         t => (t, false),
@@ -420,13 +420,13 @@ pub fn of(table: &str) -> impl Iterator<Item = &'static Key> + '_ {
 }
 
 /// Whether `table` is one of the file's tables.
-pub fn is_table(table: &str) -> bool {
+pub(crate) fn is_table(table: &str) -> bool {
     TABLES.iter().any(|(t, _)| *t == table)
 }
 
 /// The tables other than `table` that take `name`, as written in the file
 /// (`[storage]`, `[[jobs]]`).
-pub fn tables_with(name: &str, table: &str) -> Vec<String> {
+pub(crate) fn tables_with(name: &str, table: &str) -> Vec<String> {
     TABLES
         .iter()
         .filter(|(t, _)| *t != table && !(table == "jobs" && *t == "defaults"))
@@ -436,7 +436,7 @@ pub fn tables_with(name: &str, table: &str) -> Vec<String> {
 }
 
 /// A table's header as written: `[api]`, `[[jobs]]`.
-pub fn header(table: &str) -> String {
+pub(crate) fn header(table: &str) -> String {
     if table == "jobs" {
         "[[jobs]]".to_string()
     } else {

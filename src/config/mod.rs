@@ -9,9 +9,9 @@
 
 mod export;
 mod job;
-pub mod keys;
+pub(crate) mod keys;
 mod model;
-pub mod private_file;
+pub(crate) mod private_file;
 mod raw;
 mod size;
 mod unknown;
@@ -19,26 +19,26 @@ mod validate;
 mod web;
 mod zone;
 
-pub use model::{
+pub(crate) use model::{
     Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,
 };
-pub use size::{DEFAULT_MAX_SIZE, human_size};
+pub(crate) use size::{DEFAULT_MAX_SIZE, human_size};
 
 /// Reports in flight at most by default (`api.concurrency`): enough that
 /// the rate limit alone sets the pace up to 3 s per report (a 2 s answer
 /// and a 1 s download at 20 calls/s need 60), while a report waiting in
 /// flight costs a claim and a small task (downloads stream to disk).
-pub const DEFAULT_CONCURRENCY: usize = 64;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 64;
 /// `api.max_devices` when left out: the most devices one listing reads.
-pub const DEFAULT_MAX_DEVICES: u64 = 100_000;
+pub(crate) const DEFAULT_MAX_DEVICES: u64 = 100_000;
 /// The largest `api.max_devices`.
-pub const MAX_MAX_DEVICES: u64 = 100_000_000;
+pub(crate) const MAX_MAX_DEVICES: u64 = 100_000_000;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The default config path when neither `--config` nor `$MNA_REPORTD_CONFIG` is given.
-pub const DEFAULT_PATH: &str = "/etc/mna-reportd/config.toml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/mna-reportd/config.toml";
 
 /// One thing wrong with the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,10 @@ pub struct Problem {
     /// Dotted key, e.g. `jobs[2].timezone` or `api.rate_limit`.
     pub key: String,
     /// 1-based line, when known.
-    pub line: Option<usize>,
+    pub(crate) line: Option<usize>,
     pub message: String,
     /// What to do about it.
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 /// Why a config could not be loaded.
@@ -79,7 +79,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// The problems found, empty for a read error.
     #[cfg(test)]
-    pub fn problems(&self) -> &[Problem] {
+    pub(crate) fn problems(&self) -> &[Problem] {
         match self {
             ConfigError::Read { .. } | ConfigError::TooLarge { .. } => &[],
             ConfigError::Invalid { problems, .. } => problems,
@@ -146,7 +146,7 @@ impl fmt::Display for Problem {
 }
 
 /// Read and validate the config file at `path`.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
     // Relative paths in the file are taken from its directory, wherever we run.
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = absolute.as_path();
@@ -165,7 +165,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// The largest config file read: a job file is a few kilobytes; this stops
 /// `--config /dev/zero` or a log file passed by mistake from filling memory.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// The text of the file at `path`, read with a limit of [`MAX_CONFIG_BYTES`].
 fn read_capped(path: &Path) -> Result<String, ConfigError> {
@@ -193,7 +193,7 @@ fn read_capped(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// The state directory when neither the file nor `$STATE_DIRECTORY` gives one.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/mna-reportd";
+pub(crate) const DEFAULT_STATE_DIR: &str = "/var/lib/mna-reportd";
 
 /// Validate config `text`, read from `path` (relative paths in it are taken
 /// relative to the file's directory).
@@ -202,7 +202,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 }
 
 /// [`parse`], with `default_state` as the state directory when the file sets none.
-pub fn parse_with(text: &str, path: &Path, default_state: &Path) -> Result<Config, ConfigError> {
+pub(crate) fn parse_with(
+    text: &str,
+    path: &Path,
+    default_state: &Path,
+) -> Result<Config, ConfigError> {
     // Every unknown key at once, each with what was meant; serde's
     // `deny_unknown_fields` below stops at the first.
     if let Ok(doc) = toml::from_str::<toml::Table>(text) {

@@ -13,34 +13,34 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file it was read from.
-    pub path: PathBuf,
-    pub api: Api,
-    pub credentials: CredentialSettings,
-    pub storage: Storage,
-    pub retry: RetrySettings,
-    pub metrics: Metrics,
+    pub(crate) path: PathBuf,
+    pub(crate) api: Api,
+    pub(crate) credentials: CredentialSettings,
+    pub(crate) storage: Storage,
+    pub(crate) retry: RetrySettings,
+    pub(crate) metrics: Metrics,
     /// `[web]`; `None` when the section is absent.
-    pub web: Option<Web>,
+    pub(crate) web: Option<Web>,
     /// `[export]`; `None` when the section is absent.
-    pub export: Option<Export>,
+    pub(crate) export: Option<Export>,
     pub jobs: Vec<Job>,
 }
 
 impl Config {
     /// The names the listeners answer to besides IP addresses and
     /// `localhost` (`[web] allowed_hosts`; none without `[web]`).
-    pub fn allowed_hosts(&self) -> &[String] {
+    pub(crate) fn allowed_hosts(&self) -> &[String] {
         self.web
             .as_ref()
             .map_or(&[], |w| w.allowed_hosts.as_slice())
     }
 
-    pub fn job(&self, name: &str) -> Option<&Job> {
+    pub(crate) fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
     }
 
     /// The zone of job `name`; UTC for a job the config no longer has.
-    pub fn zone_of(&self, name: &str) -> jiff::tz::TimeZone {
+    pub(crate) fn zone_of(&self, name: &str) -> jiff::tz::TimeZone {
         self.job(name)
             .map_or(jiff::tz::TimeZone::UTC, |j| j.cadence.zone().clone())
     }
@@ -48,124 +48,124 @@ impl Config {
 
 /// `[api]`.
 #[derive(Debug, Clone)]
-pub struct Api {
-    pub endpoint: reqwest::Url,
+pub(crate) struct Api {
+    pub(crate) endpoint: reqwest::Url,
     /// The `Host` header the client sends (and signs): host, plus `:port` when not the default.
-    pub host: String,
-    pub rate_limit: NonZeroU32,
-    pub timeout: Duration,
-    pub concurrency: NonZeroUsize,
-    pub language: Option<String>,
-    pub region: Option<String>,
+    pub(crate) host: String,
+    pub(crate) rate_limit: NonZeroU32,
+    pub(crate) timeout: Duration,
+    pub(crate) concurrency: NonZeroUsize,
+    pub(crate) language: Option<String>,
+    pub(crate) region: Option<String>,
     /// `max_devices`: the most devices one listing reads before it stops.
-    pub max_devices: u64,
+    pub(crate) max_devices: u64,
 }
 
 /// `[credentials]`: where to look; the keys themselves are read by [`crate::tencent::credentials`].
 #[derive(Debug, Clone)]
-pub struct CredentialSettings {
-    pub secret_id_file: Option<PathBuf>,
-    pub secret_key_file: Option<PathBuf>,
-    pub token_file: Option<PathBuf>,
-    pub profile: String,
-    pub cvm_role: bool,
-    pub metadata_endpoint: reqwest::Url,
+pub(crate) struct CredentialSettings {
+    pub(crate) secret_id_file: Option<PathBuf>,
+    pub(crate) secret_key_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) profile: String,
+    pub(crate) cvm_role: bool,
+    pub(crate) metadata_endpoint: reqwest::Url,
 }
 
 /// `[storage]`.
 #[derive(Debug, Clone)]
-pub struct Storage {
-    pub state_dir: PathBuf,
-    pub reports_dir: PathBuf,
-    pub retention: Option<Duration>,
+pub(crate) struct Storage {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) reports_dir: PathBuf,
+    pub(crate) retention: Option<Duration>,
     /// The largest report file taken, in bytes.
-    pub max_report_size: u64,
+    pub(crate) max_report_size: u64,
     /// `[storage.remote]`; `None` when the table is absent.
-    pub remote: Option<Remote>,
+    pub(crate) remote: Option<Remote>,
 }
 
 /// `[storage.remote]`: an S3-compatible bucket (`url` = `s3://bucket/prefix`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
-    pub url: String,
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub path_style: Option<bool>,
-    pub access_key_id_file: Option<PathBuf>,
-    pub secret_access_key_file: Option<PathBuf>,
+pub(crate) struct Remote {
+    pub(crate) url: String,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) path_style: Option<bool>,
+    pub(crate) access_key_id_file: Option<PathBuf>,
+    pub(crate) secret_access_key_file: Option<PathBuf>,
 }
 
 impl Storage {
-    pub fn database_path(&self) -> PathBuf {
+    pub(crate) fn database_path(&self) -> PathBuf {
         self.state_dir.join("history.db")
     }
 }
 
 /// `[retry]`: per report, inside one fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySettings {
-    pub max_attempts: NonZeroU32,
-    pub initial_delay: Duration,
-    pub max_delay: Duration,
+pub(crate) struct RetrySettings {
+    pub(crate) max_attempts: NonZeroU32,
+    pub(crate) initial_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 /// `[metrics]`.
 #[derive(Debug, Clone)]
-pub struct Metrics {
-    pub listen: Option<SocketAddr>,
+pub(crate) struct Metrics {
+    pub(crate) listen: Option<SocketAddr>,
 }
 
 /// `[web]`: the read-only page and its JSON API.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Web {
-    pub listen: SocketAddr,
+pub(crate) struct Web {
+    pub(crate) listen: SocketAddr,
     /// The bearer token's file; required unless `listen` is loopback.
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// Names every listener answers to in `Host:`, besides IP addresses and
     /// `localhost` (lower case, as written otherwise).
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 /// `[export]`: the daemon's Parquet export, and the bucket an `s3://`
 /// destination is reached with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Export {
+pub(crate) struct Export {
     /// A directory or `s3://bucket/prefix`; the daemon exports only when set.
-    pub to: Option<String>,
-    pub interval: Duration,
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub path_style: Option<bool>,
-    pub access_key_id_file: Option<PathBuf>,
-    pub secret_access_key_file: Option<PathBuf>,
+    pub(crate) to: Option<String>,
+    pub(crate) interval: Duration,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) path_style: Option<bool>,
+    pub(crate) access_key_id_file: Option<PathBuf>,
+    pub(crate) secret_access_key_file: Option<PathBuf>,
 }
 
 /// How often the daemon exports when `[export]` names no interval.
-pub const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Where the page listens when `[web]` names no address.
-pub const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:9465";
+pub(crate) const DEFAULT_WEB_LISTEN: &str = "127.0.0.1:9465";
 
 /// One `[[jobs]]` entry, defaults applied.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub name: String,
-    pub granularity: Granularity,
-    pub cadence: Cadence,
+    pub(crate) name: String,
+    pub(crate) granularity: Granularity,
+    pub(crate) cadence: Cadence,
     /// The IANA name the zone was given as (for display).
-    pub timezone: String,
-    pub lag: Duration,
-    pub catch_up: Duration,
-    pub schedule: Option<Schedule>,
+    pub(crate) timezone: String,
+    pub(crate) lag: Duration,
+    pub(crate) catch_up: Duration,
+    pub(crate) schedule: Option<Schedule>,
     /// The fixed targets; empty for a job that discovers its devices.
-    pub targets: Vec<Target>,
+    pub(crate) targets: Vec<Target>,
     /// Set when the job's devices come from the API (`devices = "all"`, or
     /// `group` with `per_device`): one report per device listed.
-    pub discovery: Option<Discovery>,
+    pub(crate) discovery: Option<Discovery>,
     /// `None` stands for all regions (no `AccessRegion`).
-    pub regions: Vec<Option<Region>>,
-    pub gateway: Gateway,
-    pub enabled: bool,
+    pub(crate) regions: Vec<Option<Region>>,
+    pub(crate) gateway: Gateway,
+    pub(crate) enabled: bool,
 }
 
 impl Job {
@@ -181,22 +181,22 @@ impl Job {
 
 /// Which devices a discovering job lists, and how often.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Discovery {
-    pub scope: Scope,
+pub(crate) struct Discovery {
+    pub(crate) scope: Scope,
     /// The API's `DeviceType`: 1 own devices, 2 third-party (`GetDevices` only).
-    pub device_type: Option<u8>,
+    pub(crate) device_type: Option<u8>,
     /// Device ids never reported on.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Shortest time between two listings of the job (`discovery_interval`).
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// The most devices a listing reads (`api.max_devices`): past it the
     /// listing stops with an error.
-    pub max_devices: u64,
+    pub(crate) max_devices: u64,
 }
 
 /// What a discovering job lists.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Every device of the account (`GetDevices`).
     All,
     /// The devices of one group (`GetGroupDetail`).
@@ -205,7 +205,7 @@ pub enum Scope {
 
 impl Scope {
     /// As stored in the history: `all` or `group:<id>`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Scope::All => "all".to_string(),
             Scope::Group(g) => format!("group:{g}"),

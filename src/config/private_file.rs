@@ -15,14 +15,17 @@ use std::path::{Path, PathBuf};
     path.display(),
     path.display()
 )]
-pub struct ReadableByOthers {
-    pub path: PathBuf,
-    pub mode: u32,
+pub(crate) struct ReadableByOthers {
+    pub(crate) path: PathBuf,
+    pub(crate) mode: u32,
 }
 
 /// `Ok` unless `meta` (of the file at `path`) is a regular file that
 /// others may read.
-pub fn ensure_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), ReadableByOthers> {
+pub(crate) fn ensure_private(
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), ReadableByOthers> {
     let mode = meta.permissions().mode() & 0o7777;
     if meta.is_file() && mode & 0o004 != 0 {
         Err(ReadableByOthers {

@@ -6,131 +6,131 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// A key as the file gives it: absent, or its value and where it is written.
-pub type OptSpanned<T> = Option<Spanned<T>>;
+pub(crate) type OptSpanned<T> = Option<Spanned<T>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    pub api: Option<RawApi>,
-    pub credentials: Option<RawCredentials>,
-    pub storage: Option<RawStorage>,
-    pub retry: Option<RawRetry>,
-    pub metrics: Option<RawMetrics>,
-    pub web: Option<RawWeb>,
-    pub export: Option<RawExport>,
-    pub defaults: Option<Spanned<RawJob>>,
+pub(crate) struct RawConfig {
+    pub(crate) api: Option<RawApi>,
+    pub(crate) credentials: Option<RawCredentials>,
+    pub(crate) storage: Option<RawStorage>,
+    pub(crate) retry: Option<RawRetry>,
+    pub(crate) metrics: Option<RawMetrics>,
+    pub(crate) web: Option<RawWeb>,
+    pub(crate) export: Option<RawExport>,
+    pub(crate) defaults: Option<Spanned<RawJob>>,
     #[serde(default)]
-    pub jobs: Vec<Spanned<RawJob>>,
+    pub(crate) jobs: Vec<Spanned<RawJob>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawApi {
-    pub endpoint: OptSpanned<String>,
-    pub rate_limit: OptSpanned<i64>,
-    pub timeout: OptSpanned<String>,
-    pub concurrency: OptSpanned<i64>,
-    pub language: OptSpanned<String>,
-    pub region: OptSpanned<String>,
-    pub max_devices: OptSpanned<i64>,
+pub(crate) struct RawApi {
+    pub(crate) endpoint: OptSpanned<String>,
+    pub(crate) rate_limit: OptSpanned<i64>,
+    pub(crate) timeout: OptSpanned<String>,
+    pub(crate) concurrency: OptSpanned<i64>,
+    pub(crate) language: OptSpanned<String>,
+    pub(crate) region: OptSpanned<String>,
+    pub(crate) max_devices: OptSpanned<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCredentials {
-    pub secret_id_file: OptSpanned<String>,
-    pub secret_key_file: OptSpanned<String>,
-    pub token_file: OptSpanned<String>,
-    pub profile: OptSpanned<String>,
-    pub cvm_role: OptSpanned<bool>,
-    pub metadata_endpoint: OptSpanned<String>,
+pub(crate) struct RawCredentials {
+    pub(crate) secret_id_file: OptSpanned<String>,
+    pub(crate) secret_key_file: OptSpanned<String>,
+    pub(crate) token_file: OptSpanned<String>,
+    pub(crate) profile: OptSpanned<String>,
+    pub(crate) cvm_role: OptSpanned<bool>,
+    pub(crate) metadata_endpoint: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStorage {
-    pub state_dir: OptSpanned<String>,
-    pub reports_dir: OptSpanned<String>,
-    pub retention: OptSpanned<String>,
-    pub max_report_size: OptSpanned<String>,
-    pub remote: Option<RawRemote>,
+pub(crate) struct RawStorage {
+    pub(crate) state_dir: OptSpanned<String>,
+    pub(crate) reports_dir: OptSpanned<String>,
+    pub(crate) retention: OptSpanned<String>,
+    pub(crate) max_report_size: OptSpanned<String>,
+    pub(crate) remote: Option<RawRemote>,
 }
 
 /// `[storage.remote]`: the bucket of the remote archive. (The export reads
 /// its bucket, endpoint, region, path style and key files.)
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRemote {
-    pub url: OptSpanned<String>,
-    pub endpoint: OptSpanned<String>,
-    pub region: OptSpanned<String>,
-    pub path_style: OptSpanned<bool>,
-    pub access_key_id_file: OptSpanned<String>,
-    pub secret_access_key_file: OptSpanned<String>,
+pub(crate) struct RawRemote {
+    pub(crate) url: OptSpanned<String>,
+    pub(crate) endpoint: OptSpanned<String>,
+    pub(crate) region: OptSpanned<String>,
+    pub(crate) path_style: OptSpanned<bool>,
+    pub(crate) access_key_id_file: OptSpanned<String>,
+    pub(crate) secret_access_key_file: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRetry {
-    pub max_attempts: OptSpanned<i64>,
-    pub initial_delay: OptSpanned<String>,
-    pub max_delay: OptSpanned<String>,
+pub(crate) struct RawRetry {
+    pub(crate) max_attempts: OptSpanned<i64>,
+    pub(crate) initial_delay: OptSpanned<String>,
+    pub(crate) max_delay: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMetrics {
-    pub listen: OptSpanned<String>,
+pub(crate) struct RawMetrics {
+    pub(crate) listen: OptSpanned<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWeb {
-    pub listen: OptSpanned<String>,
-    pub token_file: OptSpanned<String>,
-    pub allowed_hosts: OptSpanned<Vec<Spanned<String>>>,
+pub(crate) struct RawWeb {
+    pub(crate) listen: OptSpanned<String>,
+    pub(crate) token_file: OptSpanned<String>,
+    pub(crate) allowed_hosts: OptSpanned<Vec<Spanned<String>>>,
 }
 
 /// `[export]`: where and how often the daemon exports, and the bucket
 /// settings an `s3://` destination uses.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawExport {
-    pub to: OptSpanned<String>,
-    pub interval: OptSpanned<String>,
-    pub endpoint: OptSpanned<String>,
-    pub region: OptSpanned<String>,
-    pub path_style: OptSpanned<bool>,
-    pub access_key_id_file: OptSpanned<String>,
-    pub secret_access_key_file: OptSpanned<String>,
+pub(crate) struct RawExport {
+    pub(crate) to: OptSpanned<String>,
+    pub(crate) interval: OptSpanned<String>,
+    pub(crate) endpoint: OptSpanned<String>,
+    pub(crate) region: OptSpanned<String>,
+    pub(crate) path_style: OptSpanned<bool>,
+    pub(crate) access_key_id_file: OptSpanned<String>,
+    pub(crate) secret_access_key_file: OptSpanned<String>,
 }
 
 /// A `[[jobs]]` entry, or `[defaults]` (which takes every key but `name`).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawJob {
-    pub name: OptSpanned<String>,
-    pub granularity: OptSpanned<String>,
-    pub window: OptSpanned<String>,
-    pub step: OptSpanned<String>,
-    pub timezone: OptSpanned<String>,
-    pub lag: OptSpanned<String>,
-    pub catch_up: OptSpanned<String>,
-    pub schedule: OptSpanned<String>,
-    pub devices: OptSpanned<RawDevices>,
-    pub per_device: OptSpanned<bool>,
-    pub group: OptSpanned<String>,
-    pub device_type: OptSpanned<i64>,
-    pub exclude: OptSpanned<Vec<Spanned<String>>>,
-    pub discovery_interval: OptSpanned<String>,
-    pub regions: OptSpanned<Vec<Spanned<String>>>,
-    pub gateway: OptSpanned<String>,
-    pub enabled: OptSpanned<bool>,
+pub(crate) struct RawJob {
+    pub(crate) name: OptSpanned<String>,
+    pub(crate) granularity: OptSpanned<String>,
+    pub(crate) window: OptSpanned<String>,
+    pub(crate) step: OptSpanned<String>,
+    pub(crate) timezone: OptSpanned<String>,
+    pub(crate) lag: OptSpanned<String>,
+    pub(crate) catch_up: OptSpanned<String>,
+    pub(crate) schedule: OptSpanned<String>,
+    pub(crate) devices: OptSpanned<RawDevices>,
+    pub(crate) per_device: OptSpanned<bool>,
+    pub(crate) group: OptSpanned<String>,
+    pub(crate) device_type: OptSpanned<i64>,
+    pub(crate) exclude: OptSpanned<Vec<Spanned<String>>>,
+    pub(crate) discovery_interval: OptSpanned<String>,
+    pub(crate) regions: OptSpanned<Vec<Spanned<String>>>,
+    pub(crate) gateway: OptSpanned<String>,
+    pub(crate) enabled: OptSpanned<bool>,
 }
 
 impl RawJob {
     /// This job with every key it leaves out taken from `defaults`.
-    pub fn with_defaults(&self, defaults: &RawJob) -> RawJob {
+    pub(crate) fn with_defaults(&self, defaults: &RawJob) -> RawJob {
         fn pick<T: Clone>(own: &OptSpanned<T>, def: &OptSpanned<T>) -> OptSpanned<T> {
             own.clone().or_else(|| def.clone())
         }
@@ -158,7 +158,7 @@ impl RawJob {
 
 /// `devices`: a list of ids, or a word (`"all"`: every device of the account).
 #[derive(Debug, Clone)]
-pub enum RawDevices {
+pub(crate) enum RawDevices {
     Word(String),
     List(Vec<Spanned<String>>),
 }

@@ -5,11 +5,11 @@
 //! Pure.
 
 /// The default `[storage] max_report_size`.
-pub const DEFAULT_MAX_SIZE: u64 = 1 << 30;
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 1 << 30;
 
 /// Why a size was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SizeError {
+pub(crate) enum SizeError {
     #[error("no number")]
     NoNumber,
     #[error("unknown unit {0:?}")]
@@ -19,7 +19,7 @@ pub enum SizeError {
 }
 
 /// The bytes `text` stands for.
-pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, SizeError> {
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(digits);
@@ -45,7 +45,7 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
 }
 
 /// A byte count for people: `1 GiB`, `300 MiB`, `1536 B`.
-pub fn human_size(n: u64) -> String {
+pub(crate) fn human_size(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);

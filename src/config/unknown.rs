@@ -12,7 +12,7 @@ use crate::domain::suggest;
 const MANUAL: &str = "`man mna-reportd.toml` and config.example.toml list every key";
 
 /// Every unknown table and key of `doc` (the parsed `text`), in file order.
-pub fn problems(doc: &toml::Table, text: &str) -> Vec<Problem> {
+pub(crate) fn problems(doc: &toml::Table, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
     for (name, value) in doc {
         if keys::is_table(name) {

@@ -15,17 +15,17 @@ use toml::Spanned;
 const DAY: u64 = 86_400;
 
 /// Longest `[api] timeout`.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(3_600);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3_600);
 /// Longest `[retry] initial_delay` and `max_delay`.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3_600);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(3_600);
 /// Longest `[storage] retention` (100 years of 365 days).
-pub const MAX_RETENTION: Duration = Duration::from_secs(36_500 * DAY);
+pub(crate) const MAX_RETENTION: Duration = Duration::from_secs(36_500 * DAY);
 /// Longest `window` and `step` of a job.
-pub const MAX_WINDOW: Duration = Duration::from_secs(366 * DAY);
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(366 * DAY);
 /// Longest `lag` of a job.
-pub const MAX_LAG: Duration = Duration::from_secs(30 * DAY);
+pub(crate) const MAX_LAG: Duration = Duration::from_secs(30 * DAY);
 /// Longest `catch_up` of a job.
-pub const MAX_CATCH_UP: Duration = Duration::from_secs(400 * DAY);
+pub(crate) const MAX_CATCH_UP: Duration = Duration::from_secs(400 * DAY);
 
 pub(super) struct Ctx<'a> {
     text: &'a str,
@@ -134,7 +134,7 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
 }
 
 /// The `Host` header reqwest sends for `url`: host, and `:port` when it is not the scheme's default.
-pub fn host_header(url: &reqwest::Url) -> String {
+pub(crate) fn host_header(url: &reqwest::Url) -> String {
     let host = url.host_str().unwrap_or_default();
     match url.port() {
         Some(port) => format!("{host}:{port}"),

@@ -5,7 +5,7 @@ use crate::fetch::engine::Summary;
 use crate::serve::monitor::{FireHealth, Stop};
 
 /// The health facts of a fire that ended with `s`.
-pub fn of_fire(s: &Summary) -> FireHealth {
+pub(crate) fn of_fire(s: &Summary) -> FireHealth {
     FireHealth {
         damaged: s.damaged.as_ref().map(ToString::to_string),
         stop: s.fail_fast.as_ref().map(|f| Stop {

@@ -7,11 +7,11 @@
 //! systemd watchdog.
 
 mod health;
-pub mod notify;
+pub(crate) mod notify;
 mod start;
-pub use start::StartError;
-pub mod signals;
-pub mod timetable;
+pub(crate) use start::StartError;
+pub(crate) mod signals;
+pub(crate) mod timetable;
 
 use crate::archive::resolved::ResolvedJob;
 use crate::archive::status::{self, JobStatus};
@@ -82,7 +82,7 @@ struct Daemon {
 }
 
 /// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
-pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
     config.jobs.iter().cloned().map(Arc::new).collect()
@@ -91,19 +91,22 @@ fn jobs_of(config: &Config) -> Vec<Arc<Job>> {
 /// More routes to serve from the config (the page of `[web]`): where, and
 /// what. Given by the layer above, which this one does not import.
 /// The page's routes, which show what the daemon's health knows (why a fire stopped).
-pub type ExtraRoutes =
+pub(crate) type ExtraRoutes =
     fn(&Config, Arc<Health>) -> Result<Option<(std::net::SocketAddr, axum::Router)>, AccessError>;
 
 /// How the daemon ended, for the command to map to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// SIGTERM/SIGINT: the fires in flight finished or were given back.
     Stopped,
 }
 
 /// Run the daemon until SIGTERM/SIGINT, serving the routes `extra` makes
 /// (on the metrics listener when they share its address).
-pub async fn run(config_flag: Option<&Path>, extra: ExtraRoutes) -> Result<Ended, StartError> {
+pub(crate) async fn run(
+    config_flag: Option<&Path>,
+    extra: ExtraRoutes,
+) -> Result<Ended, StartError> {
     let path = setup::config_path(config_flag);
     let config = config::load(&path)?;
     let health = Arc::new(Health::new(

@@ -13,23 +13,23 @@ use tracing::warn;
 
 /// How long reports in flight may finish after the first SIGINT/SIGTERM
 /// in `fetch`, where someone waits at the terminal.
-pub const FETCH_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const FETCH_GRACE: Duration = Duration::from_secs(10);
 
 /// How long reports in flight may finish after the first SIGTERM/SIGINT in
 /// the daemon (the systemd units' `TimeoutStopSec` leaves room for it).
-pub const DAEMON_GRACE: Duration = Duration::from_secs(20);
+pub(crate) const DAEMON_GRACE: Duration = Duration::from_secs(20);
 
 /// The SIGHUPs to come (the daemon reloads on each).
-pub fn reload_requests() -> std::io::Result<Signal> {
+pub(crate) fn reload_requests() -> std::io::Result<Signal> {
     signal(SignalKind::hangup())
 }
 
 /// Which signal stopped the run, if any.
 #[derive(Clone, Default)]
-pub struct Stopped(Arc<AtomicI32>);
+pub(crate) struct Stopped(Arc<AtomicI32>);
 
 impl Stopped {
-    pub fn stopped(&self) -> Option<i32> {
+    pub(crate) fn stopped(&self) -> Option<i32> {
         match self.0.load(Ordering::SeqCst) {
             0 => None,
             n => Some(n),
@@ -40,7 +40,7 @@ impl Stopped {
 /// Watch SIGINT and SIGTERM for `ctl`: the first cancels `ctl.stop`, the
 /// second or the end of `grace` cancels `ctl.abort`. An error if the
 /// handlers cannot be installed (the signals then kill the process outright).
-pub fn stop_on_signal(ctl: Control, grace: Duration) -> std::io::Result<Stopped> {
+pub(crate) fn stop_on_signal(ctl: Control, grace: Duration) -> std::io::Result<Stopped> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let (tx, rx) = mpsc::unbounded_channel();

@@ -9,7 +9,7 @@ use crate::tencent::credentials::CredentialError;
 
 /// Why the daemon stopped before or while starting.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub(crate) enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -32,7 +32,7 @@ impl From<AccessError> for StartError {
 
 impl StartError {
     /// Whether the operator must fix something before the daemon can run.
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         match self {
             StartError::Config(_) | StartError::Credentials(_) | StartError::Access(_) => true,
             StartError::Store(e) => e.damaged().is_some(),

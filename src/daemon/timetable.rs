@@ -19,26 +19,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest single sleep before the wall clock is read again.
-pub const MAX_SLEEP: Duration = Duration::from_secs(60);
+pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 /// A wall-clock difference from what the monotonic clock predicts beyond
 /// this is reported as a jump (suspend, NTP step, manual change).
-pub const JUMP_TOLERANCE: Duration = Duration::from_secs(5);
+pub(crate) const JUMP_TOLERANCE: Duration = Duration::from_secs(5);
 
 /// A detected clock jump: positive forward (or a suspend), negative back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Jump(pub SignedDuration);
+pub(crate) struct Jump(pub SignedDuration);
 
 /// When each job fires next.
 #[derive(Debug, Default)]
-pub struct Timetable {
+pub(crate) struct Timetable {
     next: BTreeMap<String, Timestamp>,
     last_wall: Option<Timestamp>,
 }
 
 impl Timetable {
     /// A timetable for `jobs` as of `now` (disabled jobs never fire).
-    pub fn new(jobs: &[Arc<Job>], now: Timestamp) -> Timetable {
+    pub(crate) fn new(jobs: &[Arc<Job>], now: Timestamp) -> Timetable {
         let mut t = Timetable {
             next: BTreeMap::new(),
             last_wall: Some(now),
@@ -48,7 +48,7 @@ impl Timetable {
     }
 
     /// Recompute every job's next fire from `now` (after a reload or a jump).
-    pub fn replan(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
+    pub(crate) fn replan(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
         self.next.clear();
         for j in jobs.iter().filter(|j| j.enabled) {
             if let Some(n) = schedule::next_fire(j.fires(), now) {
@@ -60,7 +60,7 @@ impl Timetable {
     /// After a clock jump: a fire that came due (forward jump, suspend) stays
     /// due, to happen once now; a fire pushed far ahead (backward jump) is
     /// brought back to the next one after `now`.
-    pub fn realign(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
+    pub(crate) fn realign(&mut self, jobs: &[Arc<Job>], now: Timestamp) {
         for j in jobs.iter().filter(|j| j.enabled) {
             if let Some(fresh) = schedule::next_fire(j.fires(), now) {
                 let kept = self
@@ -75,17 +75,17 @@ impl Timetable {
 
     /// The next fire of `job`, if it has one.
     #[cfg(test)]
-    pub fn next_of(&self, job: &str) -> Option<Timestamp> {
+    pub(crate) fn next_of(&self, job: &str) -> Option<Timestamp> {
         self.next.get(job).copied()
     }
 
     /// The earliest next fire of any job.
-    pub fn earliest(&self) -> Option<Timestamp> {
+    pub(crate) fn earliest(&self) -> Option<Timestamp> {
         self.next.values().min().copied()
     }
 
     /// How long to sleep from `now`: until the earliest fire, at most [`MAX_SLEEP`].
-    pub fn sleep_for(&self, now: Timestamp) -> Duration {
+    pub(crate) fn sleep_for(&self, now: Timestamp) -> Duration {
         match self.earliest() {
             Some(t) if t <= now => Duration::ZERO,
             Some(t) => {
@@ -98,7 +98,7 @@ impl Timetable {
 
     /// Record a wake-up: the wall clock reads `now` after `slept` of monotonic
     /// time since the last reading. Returns the jump, if the two disagree.
-    pub fn observe(&mut self, now: Timestamp, slept: Duration) -> Option<Jump> {
+    pub(crate) fn observe(&mut self, now: Timestamp, slept: Duration) -> Option<Jump> {
         let prev = self.last_wall.replace(now)?;
         let expected = prev
             .checked_add(SignedDuration::try_from(slept).ok()?)
@@ -114,7 +114,7 @@ impl Timetable {
 
     /// The jobs whose fire time has come at `now`, each once however many
     /// fire times passed, with their next fire moved past `now`.
-    pub fn take_due(&mut self, jobs: &[Arc<Job>], now: Timestamp) -> Vec<String> {
+    pub(crate) fn take_due(&mut self, jobs: &[Arc<Job>], now: Timestamp) -> Vec<String> {
         let mut due = Vec::new();
         for j in jobs.iter().filter(|j| j.enabled) {
             let Some(at) = self.next.get(&j.name).copied() else {
@@ -140,40 +140,40 @@ impl Timetable {
 /// planned by [`Fire::plan`] once the job's targets are known (those
 /// already done are the caller's to drop, from the history).
 #[derive(Debug)]
-pub struct Fire {
-    pub job: Arc<Job>,
+pub(crate) struct Fire {
+    pub(crate) job: Arc<Job>,
     /// [`plan::due_since`]'s arguments.
-    pub at: Timestamp,
-    pub covered: Option<Timestamp>,
-    pub at_start: bool,
+    pub(crate) at: Timestamp,
+    pub(crate) covered: Option<Timestamp>,
+    pub(crate) at_start: bool,
 }
 
 impl Fire {
     /// The reports of this fire, `job` being the fire's job with the
     /// targets it has now (the fetch service plans a fire as [`plan::Ask::Fire`]).
     #[cfg(test)]
-    pub fn plan(&self, job: &crate::archive::resolved::ResolvedJob) -> Vec<plan::Planned> {
+    pub(crate) fn plan(&self, job: &crate::archive::resolved::ResolvedJob) -> Vec<plan::Planned> {
         plan::due_since(job, self.at, self.covered, self.at_start)
     }
 }
 
 /// What one wake-up of the loop decided.
 #[derive(Debug, Default)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// The wall clock jumped since the last wake-up (the timetable was realigned).
-    pub jump: Option<Jump>,
+    pub(crate) jump: Option<Jump>,
     /// The fires to start now.
-    pub fires: Vec<Fire>,
+    pub(crate) fires: Vec<Fire>,
     /// Jobs whose fire time came while their previous fire still runs: they
     /// do not fire now, and their windows stay due for their next fire.
-    pub skipped: Vec<String>,
+    pub(crate) skipped: Vec<String>,
 }
 
 /// What to fire when: the timetable of the enabled jobs, the cutoff of each
 /// job's last fire (the next one plans from there at least, see
 /// [`plan::due_since`]) and the jobs with a fire running.
 #[derive(Debug)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     jobs: Vec<Arc<Job>>,
     timetable: Timetable,
     covered: HashMap<String, Timestamp>,
@@ -182,7 +182,7 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler for the enabled ones of `jobs` as of `now`; nothing fired yet.
-    pub fn new(jobs: Vec<Arc<Job>>, now: Timestamp) -> Scheduler {
+    pub(crate) fn new(jobs: Vec<Arc<Job>>, now: Timestamp) -> Scheduler {
         let jobs: Vec<Arc<Job>> = jobs.into_iter().filter(|j| j.enabled).collect();
         Scheduler {
             timetable: Timetable::new(&jobs, now),
@@ -193,17 +193,17 @@ impl Scheduler {
     }
 
     /// The jobs scheduled.
-    pub fn jobs(&self) -> &[Arc<Job>] {
+    pub(crate) fn jobs(&self) -> &[Arc<Job>] {
         &self.jobs
     }
 
     /// The job named `name`, if scheduled.
-    pub fn job(&self, name: &str) -> Option<&Arc<Job>> {
+    pub(crate) fn job(&self, name: &str) -> Option<&Arc<Job>> {
         self.jobs.iter().find(|j| j.name == name)
     }
 
     /// At start: a catch-up fire of every job (everything due within its horizon).
-    pub fn start(&mut self, now: Timestamp) -> Tick {
+    pub(crate) fn start(&mut self, now: Timestamp) -> Tick {
         let names: Vec<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
         let mut tick = Tick::default();
         for name in names {
@@ -213,7 +213,7 @@ impl Scheduler {
     }
 
     /// How long to sleep from `now` before the next [`Scheduler::tick`].
-    pub fn sleep_for(&self, now: Timestamp) -> Duration {
+    pub(crate) fn sleep_for(&self, now: Timestamp) -> Duration {
         self.timetable.sleep_for(now)
     }
 
@@ -221,7 +221,7 @@ impl Scheduler {
     /// since the last one. Realigns the timetable after a clock jump, then
     /// fires each job whose time has come (once, however many fire times
     /// passed), unless its previous fire still runs.
-    pub fn tick(&mut self, now: Timestamp, slept: Duration) -> Tick {
+    pub(crate) fn tick(&mut self, now: Timestamp, slept: Duration) -> Tick {
         let jump = self.timetable.observe(now, slept);
         if jump.is_some() {
             self.timetable.realign(&self.jobs, now);
@@ -237,13 +237,13 @@ impl Scheduler {
     }
 
     /// The fire of job `name` ended: it may fire again.
-    pub fn finished(&mut self, name: &str) {
+    pub(crate) fn finished(&mut self, name: &str) {
         self.running.remove(name);
     }
 
     /// Replace the jobs (a reload) as of `now`: every job's next fire is
     /// planned afresh, and each job not scheduled before gets a catch-up fire.
-    pub fn replace_jobs(&mut self, jobs: Vec<Arc<Job>>, now: Timestamp) -> Replaced {
+    pub(crate) fn replace_jobs(&mut self, jobs: Vec<Arc<Job>>, now: Timestamp) -> Replaced {
         let old: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
         self.jobs = jobs.into_iter().filter(|j| j.enabled).collect();
         let new: BTreeSet<String> = self.jobs.iter().map(|j| j.name.clone()).collect();
@@ -287,10 +287,10 @@ impl Scheduler {
 /// What a reload changed: the job names added and removed, and the
 /// catch-up fires of those added.
 #[derive(Debug, Default)]
-pub struct Replaced {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub tick: Tick,
+pub(crate) struct Replaced {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) tick: Tick,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 /// What an API error code means to us: its retry class and the operator's hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeKind {
+pub(crate) enum CodeKind {
     /// `InternalError*`: retried.
     InternalError,
     /// `RequestLimitExceeded*`: retried.
@@ -39,7 +39,7 @@ pub enum CodeKind {
 
 impl CodeKind {
     /// Read an API error code.
-    pub fn parse(code: &str) -> CodeKind {
+    pub(crate) fn parse(code: &str) -> CodeKind {
         match code {
             "AuthFailure.SignatureExpire" => return CodeKind::SignatureExpire,
             "AuthFailure.SecretIdNotFound" | "AuthFailure.InvalidSecretId" => {
@@ -71,7 +71,7 @@ impl CodeKind {
 /// Every value a metric's `code` label takes: `Success`, the API's
 /// documented error codes, the names this program gives failures without
 /// a code (`Timeout`, `HTTP502`, ...), and `other` for anything else.
-pub const METRIC_CODES: &[&str] = &[
+pub(crate) const METRIC_CODES: &[&str] = &[
     "Success",
     // The API's documented codes (GetStatisticData's own and the common ones).
     "ActionOffline",
@@ -127,7 +127,7 @@ pub const METRIC_CODES: &[&str] = &[
 
 /// `code` as a metric label: itself when it is one of [`METRIC_CODES`],
 /// else `other`.
-pub fn metric_label(code: &str) -> &'static str {
+pub(crate) fn metric_label(code: &str) -> &'static str {
     METRIC_CODES
         .iter()
         .find(|c| **c == code)
@@ -138,13 +138,13 @@ pub fn metric_label(code: &str) -> &'static str {
 /// An API error code as the answer gave it (its text, recorded in the
 /// history as is) and what it means, read once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiCode {
+pub(crate) struct ApiCode {
     text: String,
     kind: CodeKind,
 }
 
 impl ApiCode {
-    pub fn new(text: String) -> ApiCode {
+    pub(crate) fn new(text: String) -> ApiCode {
         ApiCode {
             kind: CodeKind::parse(&text),
             text,
@@ -152,11 +152,11 @@ impl ApiCode {
     }
 
     #[cfg(test)]
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
-    pub fn kind(&self) -> CodeKind {
+    pub(crate) fn kind(&self) -> CodeKind {
         self.kind
     }
 }

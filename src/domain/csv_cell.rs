@@ -26,7 +26,7 @@ fn is_plain_number(s: &str) -> bool {
 }
 
 /// `cell`, with a leading `'` when a spreadsheet would read it as a formula.
-pub fn neutralise(cell: &str) -> Cow<'_, str> {
+pub(crate) fn neutralise(cell: &str) -> Cow<'_, str> {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if risky && !is_plain_number(cell) {
         Cow::Owned(format!("'{cell}"))

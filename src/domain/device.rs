@@ -6,14 +6,14 @@ use serde_json::Value;
 
 /// One device as a listing gives it (`DeviceInfos`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeviceInfo {
-    pub device_id: String,
-    pub name: Option<String>,
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
-    pub remark: Option<String>,
+pub(crate) struct DeviceInfo {
+    pub(crate) device_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) group_id: Option<String>,
+    pub(crate) group_name: Option<String>,
+    pub(crate) remark: Option<String>,
     /// `CreateTime` (Unix milliseconds in the answer), in Unix seconds.
-    pub created: Option<i64>,
+    pub(crate) created: Option<i64>,
     /// The device's object as the answer gave it.
-    pub raw: Value,
+    pub(crate) raw: Value,
 }

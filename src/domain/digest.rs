@@ -4,6 +4,6 @@
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of `data`, lowercase.
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }

@@ -10,12 +10,12 @@
 //! escapes `~` (as `%7E`), so a long form never equals a short one.
 
 /// The marker of a shortened component.
-pub const LONG_MARKER: char = '~';
+pub(crate) const LONG_MARKER: char = '~';
 /// Hex digits of the digest a shortened component ends with.
 const DIGEST_HEX: usize = 16;
 
 /// `s` with every byte outside `[A-Za-z0-9-]` written `%XX`.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' {
@@ -30,7 +30,7 @@ pub fn escape(s: &str) -> String {
 /// `s` escaped, at most `max` bytes (`max` at least 17): the escaped form
 /// when it fits, else an escaped prefix cut between escapes, `~` and a
 /// digest of `s`.
-pub fn component(s: &str, max: usize) -> String {
+pub(crate) fn component(s: &str, max: usize) -> String {
     let escaped = escape(s);
     if escaped.len() <= max {
         return escaped;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// A duration in its two largest units: `5 days`, `1 day 6h`, `2h 30m`,
 /// `45s`, `0s`. Days are 24 hours.
-pub fn duration(d: Duration) -> String {
+pub(crate) fn duration(d: Duration) -> String {
     let secs = d.as_secs();
     let (days, hours, mins, s) = (
         secs / 86_400,
@@ -35,7 +35,7 @@ pub fn duration(d: Duration) -> String {
 }
 
 /// A byte count in the largest binary unit below it: `512 B`, `6.5 MiB`.
-pub fn size(b: u64) -> String {
+pub(crate) fn size(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut u = 0;
@@ -51,7 +51,7 @@ pub fn size(b: u64) -> String {
 }
 
 /// `n` with a comma every three digits: `6,782,548`.
-pub fn grouped(n: u64) -> String {
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -65,7 +65,7 @@ pub fn grouped(n: u64) -> String {
 
 /// A byte count for a sentence: `6.5 MiB (6,782,548 bytes)`; small counts
 /// only as bytes (`512 bytes`, `1 byte`).
-pub fn bytes(b: u64) -> String {
+pub(crate) fn bytes(b: u64) -> String {
     match b {
         1 => "1 byte".to_string(),
         0..1024 => format!("{b} bytes"),

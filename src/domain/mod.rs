@@ -6,16 +6,16 @@
 //! No I/O and no clock: moments are arguments. May not import any other
 //! folder of the crate.
 
-pub mod code;
-pub mod csv_cell;
-pub mod device;
-pub mod digest;
-pub mod filename;
-pub mod human;
-pub mod report;
-pub mod schedule;
-pub mod suggest;
-pub mod target;
-pub mod text;
-pub mod timearg;
-pub mod window;
+pub(crate) mod code;
+pub(crate) mod csv_cell;
+pub(crate) mod device;
+pub(crate) mod digest;
+pub(crate) mod filename;
+pub(crate) mod human;
+pub(crate) mod report;
+pub(crate) mod schedule;
+pub(crate) mod suggest;
+pub(crate) mod target;
+pub(crate) mod text;
+pub(crate) mod timearg;
+pub(crate) mod window;

@@ -19,7 +19,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn parse(s: &str) -> Option<Status> {
+    pub(crate) fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "pending" => Status::Pending,
             "running" => Status::Running,
@@ -30,7 +30,7 @@ impl Status {
         })
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Running => "running",
@@ -41,7 +41,7 @@ impl Status {
     }
 
     /// Done reports are not fetched again (unless forced).
-    pub fn is_done(self) -> bool {
+    pub(crate) fn is_done(self) -> bool {
         matches!(self, Status::Ok | Status::Pruned)
     }
 }
@@ -58,7 +58,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn parse(s: &str) -> Option<Trigger> {
+    pub(crate) fn parse(s: &str) -> Option<Trigger> {
         Some(match s {
             "schedule" => Trigger::Schedule,
             "catch-up" => Trigger::CatchUp,
@@ -67,7 +67,7 @@ impl Trigger {
         })
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::Schedule => "schedule",
             Trigger::CatchUp => "catch-up",
@@ -105,14 +105,14 @@ const ALL_REGIONS: &str = "ALL";
 /// The region of a report: one the API names, or none named, which asks
 /// for all of them. Shown as the region's code, or `ALL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RegionScope {
+pub(crate) enum RegionScope {
     All,
     Only(Region),
 }
 
 impl RegionScope {
     /// The region to ask the API for; `None` asks for all of them.
-    pub fn region(self) -> Option<Region> {
+    pub(crate) fn region(self) -> Option<Region> {
         match self {
             RegionScope::All => None,
             RegionScope::Only(r) => Some(r),
@@ -120,7 +120,7 @@ impl RegionScope {
     }
 
     /// The region as the history stores it: `""` for all regions.
-    pub fn stored(self) -> &'static str {
+    pub(crate) fn stored(self) -> &'static str {
         match self {
             RegionScope::All => "",
             RegionScope::Only(r) => r.as_str(),
@@ -128,7 +128,7 @@ impl RegionScope {
     }
 
     /// A region as the history stores it, for people: `ALL` for `""`.
-    pub fn show_stored(stored: &str) -> &str {
+    pub(crate) fn show_stored(stored: &str) -> &str {
         if stored.is_empty() {
             ALL_REGIONS
         } else {
@@ -153,12 +153,12 @@ impl fmt::Display for RegionScope {
 }
 
 /// Something that stands for one report.
-pub trait Keyed {
+pub(crate) trait Keyed {
     fn key(&self) -> ReportKey;
 }
 
 /// `planned` without the reports in `done`.
-pub fn without_done<T: Keyed>(planned: Vec<T>, done: &HashSet<ReportKey>) -> Vec<T> {
+pub(crate) fn without_done<T: Keyed>(planned: Vec<T>, done: &HashSet<ReportKey>) -> Vec<T> {
     planned
         .into_iter()
         .filter(|p| !done.contains(&p.key()))

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// A cron expression that cannot be parsed.
 #[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
+pub(crate) enum ScheduleError {
     #[error(
         "a schedule has 5 fields (minute hour day-of-month month day-of-week) \
          or 6 (seconds first); this one has {0}"
@@ -27,7 +27,7 @@ pub enum ScheduleError {
 
 /// A parsed cron expression of 5 fields (minute precision) or 6 (with seconds first).
 #[derive(Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     cron: Cron,
     source: String,
 }
@@ -40,7 +40,7 @@ impl fmt::Debug for Schedule {
 
 impl Schedule {
     /// Parse a 5- or 6-field cron expression; the error says what is wrong.
-    pub fn parse(source: &str) -> Result<Schedule, ScheduleError> {
+    pub(crate) fn parse(source: &str) -> Result<Schedule, ScheduleError> {
         let fields = source.split_whitespace().count();
         if !source.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
             return Err(ScheduleError::Fields(fields));
@@ -56,12 +56,12 @@ impl Schedule {
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.source
     }
 
     /// The first fire strictly after `t`, in `zone`.
-    pub fn next_after(&self, t: Timestamp, zone: &TimeZone) -> Option<Timestamp> {
+    pub(crate) fn next_after(&self, t: Timestamp, zone: &TimeZone) -> Option<Timestamp> {
         let z = t.to_zoned(zone.clone());
         self.cron
             .find_next_occurrence(&z, false)
@@ -74,13 +74,13 @@ impl Schedule {
 /// window end of its `cadence` plus `lag`.
 #[derive(Debug, Clone, Copy)]
 pub struct Fires<'a> {
-    pub schedule: Option<&'a Schedule>,
-    pub cadence: &'a Cadence,
-    pub lag: Duration,
+    pub(crate) schedule: Option<&'a Schedule>,
+    pub(crate) cadence: &'a Cadence,
+    pub(crate) lag: Duration,
 }
 
 /// The first fire strictly after `t`.
-pub fn next_fire(f: Fires<'_>, t: Timestamp) -> Option<Timestamp> {
+pub(crate) fn next_fire(f: Fires<'_>, t: Timestamp) -> Option<Timestamp> {
     match f.schedule {
         Some(s) => s.next_after(t, f.cadence.zone()),
         None => {

@@ -3,7 +3,7 @@
 //! `/` segment (`Shanghai` finds `Asia/Shanghai`).
 
 /// Edits (insert, delete, substitute, swap of two neighbours) from `a` to `b`.
-pub fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().flat_map(char::to_lowercase).collect();
     let b: Vec<char> = b.chars().flat_map(char::to_lowercase).collect();
     // rows i-2, i-1, i of the optimal-string-alignment table
@@ -29,7 +29,10 @@ pub fn distance(a: &str, b: &str) -> usize {
 /// The candidate closest to `word`, when it is close enough to be a typo:
 /// at most a third of the word's length in edits (at least 2). Ties go to
 /// the first candidate.
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
     let mut best: Option<(usize, &'a str)> = None;
     for c in candidates {

@@ -11,7 +11,7 @@ use std::fmt;
 /// `TimeGranularity` of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Granularity {
+pub(crate) enum Granularity {
     Hourly,
     Daily,
     Minute,
@@ -20,9 +20,9 @@ pub enum Granularity {
 }
 
 impl Granularity {
-    pub const NAMES: &'static [&'static str] = &["hourly", "daily", "minute", "5min"];
+    pub(crate) const NAMES: &'static [&'static str] = &["hourly", "daily", "minute", "5min"];
 
-    pub fn parse(s: &str) -> Option<Granularity> {
+    pub(crate) fn parse(s: &str) -> Option<Granularity> {
         match s {
             "hourly" => Some(Granularity::Hourly),
             "daily" => Some(Granularity::Daily),
@@ -33,7 +33,7 @@ impl Granularity {
     }
 
     /// The API's `TimeGranularity` code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Granularity::Hourly => 1,
             Granularity::Daily => 2,
@@ -43,7 +43,7 @@ impl Granularity {
     }
 
     /// One unit, in seconds.
-    pub fn unit_secs(self) -> u64 {
+    pub(crate) fn unit_secs(self) -> u64 {
         match self {
             Granularity::Hourly => 3_600,
             Granularity::Daily => 86_400,
@@ -52,7 +52,7 @@ impl Granularity {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Granularity::Hourly => "hourly",
             Granularity::Daily => "daily",
@@ -64,7 +64,7 @@ impl Granularity {
 
 /// `AccessRegion` of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Region {
+pub(crate) enum Region {
     MC,
     AP,
     EU,
@@ -72,9 +72,9 @@ pub enum Region {
 }
 
 impl Region {
-    pub const NAMES: &'static [&'static str] = &["MC", "AP", "EU", "AM"];
+    pub(crate) const NAMES: &'static [&'static str] = &["MC", "AP", "EU", "AM"];
 
-    pub fn parse(s: &str) -> Option<Region> {
+    pub(crate) fn parse(s: &str) -> Option<Region> {
         match s {
             "MC" => Some(Region::MC),
             "AP" => Some(Region::AP),
@@ -84,7 +84,7 @@ impl Region {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Region::MC => "MC",
             Region::AP => "AP",
@@ -103,13 +103,13 @@ impl fmt::Display for Region {
 /// `GatewayType` of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Gateway {
+pub(crate) enum Gateway {
     Public,
     Private,
 }
 
 impl Gateway {
-    pub fn parse(s: &str) -> Option<Gateway> {
+    pub(crate) fn parse(s: &str) -> Option<Gateway> {
         match s {
             "public" => Some(Gateway::Public),
             "private" => Some(Gateway::Private),
@@ -117,7 +117,7 @@ impl Gateway {
         }
     }
 
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Gateway::Public => 0,
             Gateway::Private => 1,
@@ -127,7 +127,7 @@ impl Gateway {
 
 /// Which devices one report covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Selection {
+pub(crate) enum Selection {
     /// Every device: `DeviceId = "-1"`.
     All,
     /// One device: `DeviceId = <id>`.
@@ -141,15 +141,15 @@ pub enum Selection {
 
 /// One device selection of a job, with its history label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
-    pub selection: Selection,
+pub(crate) struct Target {
+    pub(crate) selection: Selection,
     /// When the selection came to exist (a listed device's `CreateTime`, Unix
     /// seconds): windows ending at or before it are not its. `None`: always.
-    pub since: Option<i64>,
+    pub(crate) since: Option<i64>,
 }
 
 impl Target {
-    pub fn new(selection: Selection) -> Target {
+    pub(crate) fn new(selection: Selection) -> Target {
         Target {
             selection,
             since: None,
@@ -157,7 +157,7 @@ impl Target {
     }
 
     /// One listed device, which exists from `since` on.
-    pub fn device_since(id: String, since: Option<i64>) -> Target {
+    pub(crate) fn device_since(id: String, since: Option<i64>) -> Target {
         Target {
             selection: Selection::Device(id),
             since,
@@ -166,13 +166,13 @@ impl Target {
 
     /// Whether the report of `window` is this target's: the window ends
     /// after the target came to exist.
-    pub fn covers(&self, window: &crate::domain::window::Window) -> bool {
+    pub(crate) fn covers(&self, window: &crate::domain::window::Window) -> bool {
         self.since.is_none_or(|s| window.end > s)
     }
 
     /// The label recorded in `reports.target`: `all`, `device:<id>`,
     /// `devices:<id>+<id>...`, `group:<id>`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match &self.selection {
             Selection::All => "all".to_string(),
             Selection::Device(d) => format!("device:{d}"),
@@ -186,7 +186,7 @@ impl Target {
     /// `group-<id>`, every byte of an id outside `[A-Za-z0-9-]` escaped,
     /// at most 120 bytes. The four prefixes are distinct and none is a
     /// prefix of another, so distinct labels keep distinct components.
-    pub fn file_component(&self) -> String {
+    pub(crate) fn file_component(&self) -> String {
         use crate::domain::filename::component;
         match &self.selection {
             Selection::All => "all".to_string(),
@@ -200,7 +200,7 @@ impl Target {
 }
 
 /// Most bytes of the id part of [`Target::file_component`].
-pub const TARGET_ID_MAX: usize = 112;
+pub(crate) const TARGET_ID_MAX: usize = 112;
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,9 @@
 use std::borrow::Cow;
 
 /// The most bytes of a server message kept (in errors and in the history).
-pub const MAX_MESSAGE: usize = 4096;
+pub(crate) const MAX_MESSAGE: usize = 4096;
 /// The most bytes of a short server field kept (error code, request id).
-pub const MAX_FIELD: usize = 256;
+pub(crate) const MAX_FIELD: usize = 256;
 
 /// Whether `c` changes how a terminal shows what follows it.
 fn is_unsafe(c: char) -> bool {
@@ -20,7 +20,7 @@ fn is_unsafe(c: char) -> bool {
 
 /// `s` with every control character written as a visible escape (`\n`,
 /// `\u{1b}`, ...), so it prints on one line and cannot drive a terminal.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
+pub(crate) fn escape_controls(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
@@ -39,7 +39,7 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
 
 /// `s` cut to at most `max` bytes at a character boundary, the cut marked
 /// (`… [cut, N bytes in all]`; the marker counts within `max`).
-pub fn cap(s: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn cap(s: &str, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
         return Cow::Borrowed(s);
     }
@@ -55,7 +55,7 @@ pub fn cap(s: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// [`escape_controls`], then [`cap`] at `max` bytes.
-pub fn clean(s: &str, max: usize) -> String {
+pub(crate) fn clean(s: &str, max: usize) -> String {
     cap(&escape_controls(s), max).into_owned()
 }
 

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 /// A time argument that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TimeArgError {
+pub(crate) enum TimeArgError {
     /// Not a time in any accepted form.
     #[error(
         "{0:?} is not a time; use RFC 3339 (2026-11-01T00:00:00Z, 2026-11-01T08:00:00+08:00), \
@@ -29,7 +29,7 @@ pub enum TimeArgError {
 
 /// What a time argument stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeKind {
+pub(crate) enum TimeKind {
     Instant(Timestamp),
     /// A local date-time, to be read in a zone.
     Civil(DateTime),
@@ -40,8 +40,8 @@ pub enum TimeKind {
 /// A time as given: what it stands for, and the text typed (echoed in
 /// errors as the operator wrote it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TimeArg {
-    pub kind: TimeKind,
+pub(crate) struct TimeArg {
+    pub(crate) kind: TimeKind,
     typed: String,
 }
 
@@ -79,7 +79,11 @@ impl FromStr for TimeArg {
 impl TimeArg {
     /// The instant this time stands for in `zone` at `now` (a wall time
     /// skipped by a DST gap is read as the moment after it).
-    pub fn resolve(&self, zone: &TimeZone, now: Timestamp) -> Result<Timestamp, TimeArgError> {
+    pub(crate) fn resolve(
+        &self,
+        zone: &TimeZone,
+        now: Timestamp,
+    ) -> Result<Timestamp, TimeArgError> {
         match self.kind {
             TimeKind::Instant(ts) => Ok(ts),
             TimeKind::Civil(dt) => {

@@ -15,18 +15,18 @@
 //!   end; one repeated by a fold is two ends.
 //! - `start = end - window`, in calendar days or in seconds as above.
 
-pub mod grid;
+pub(crate) mod grid;
 
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{Timestamp, ToSpan, Zoned};
 
 /// Seconds in a day.
-pub const DAY: u64 = 86_400;
+pub(crate) const DAY: u64 = 86_400;
 
 /// A length of time: calendar days of the zone, or exact seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Length {
+pub(crate) enum Length {
     /// Whole calendar days (local midnight to local midnight).
     Days(u32),
     /// Exact seconds, never a whole number of days.
@@ -36,7 +36,7 @@ pub enum Length {
 impl Length {
     /// Classify a duration: whole days become [`Length::Days`].
     /// Returns `None` for zero or lengths beyond `u32` days/seconds.
-    pub fn from_secs(secs: u64) -> Option<Length> {
+    pub(crate) fn from_secs(secs: u64) -> Option<Length> {
         if secs == 0 {
             return None;
         }
@@ -48,7 +48,7 @@ impl Length {
     }
 
     /// The nominal length in seconds (a day counts 86,400).
-    pub fn nominal_secs(self) -> u64 {
+    pub(crate) fn nominal_secs(self) -> u64 {
         match self {
             Length::Days(d) => u64::from(d) * DAY,
             Length::Seconds(s) => u64::from(s),
@@ -58,15 +58,15 @@ impl Length {
 
 /// One report window `[start, end)`, Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct Window {
-    pub start: i64,
-    pub end: i64,
+pub(crate) struct Window {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
 }
 
 impl Window {
     /// Length in seconds.
     #[cfg(test)]
-    pub fn secs(&self) -> i64 {
+    pub(crate) fn secs(&self) -> i64 {
         self.end - self.start
     }
 }
@@ -82,14 +82,14 @@ enum StartRule {
 
 /// Why a window rule cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CadenceError {
+pub(crate) enum CadenceError {
     #[error("a step shorter than a day must divide a day evenly (e.g. 5m, 15m, 1h, 6h)")]
     StepDoesNotDivideDay,
 }
 
 /// Where the windows of one job lie: its step, window length and zone.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cadence {
+pub(crate) struct Cadence {
     step: Length,
     window: Length,
     zone: TimeZone,
@@ -106,7 +106,11 @@ fn unix_day(date: Date) -> i64 {
 
 impl Cadence {
     /// A cadence; a sub-day step must divide a day.
-    pub fn new(step: Length, window: Length, zone: TimeZone) -> Result<Cadence, CadenceError> {
+    pub(crate) fn new(
+        step: Length,
+        window: Length,
+        zone: TimeZone,
+    ) -> Result<Cadence, CadenceError> {
         if let Length::Seconds(s) = step
             && !DAY.is_multiple_of(u64::from(s))
         {
@@ -115,15 +119,15 @@ impl Cadence {
         Ok(Cadence { step, window, zone })
     }
 
-    pub fn zone(&self) -> &TimeZone {
+    pub(crate) fn zone(&self) -> &TimeZone {
         &self.zone
     }
 
-    pub fn step(&self) -> Length {
+    pub(crate) fn step(&self) -> Length {
         self.step
     }
 
-    pub fn window(&self) -> Length {
+    pub(crate) fn window(&self) -> Length {
         self.window
     }
 
@@ -146,7 +150,7 @@ impl Cadence {
     }
 
     /// Every window end `e` with `after < e <= until`, ascending.
-    pub fn ends_between(&self, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
+    pub(crate) fn ends_between(&self, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
         if until <= after {
             return Vec::new();
         }
@@ -212,7 +216,7 @@ impl Cadence {
     }
 
     /// Windows whose end lies in `(after, until]`, ascending by end.
-    pub fn windows_ending_between(&self, after: Timestamp, until: Timestamp) -> Vec<Window> {
+    pub(crate) fn windows_ending_between(&self, after: Timestamp, until: Timestamp) -> Vec<Window> {
         let window = |start: i64, e: Timestamp| Window {
             start,
             end: e.as_second(),
@@ -265,7 +269,7 @@ impl Cadence {
     }
 
     /// Every window lying wholly inside `[from, to)`: `start >= from` and `end <= to`.
-    pub fn windows_within(&self, from: Timestamp, to: Timestamp) -> Vec<Window> {
+    pub(crate) fn windows_within(&self, from: Timestamp, to: Timestamp) -> Vec<Window> {
         let before_from = from.checked_sub(1.second()).unwrap_or(from);
         self.windows_ending_between(before_from, to)
             .into_iter()
@@ -275,7 +279,7 @@ impl Cadence {
 
     /// The windows due at `now`: end `<= now - lag` and `> now - horizon`,
     /// or `> since` when that is earlier (the previous fire's cutoff).
-    pub fn due(
+    pub(crate) fn due(
         &self,
         now: Timestamp,
         lag: std::time::Duration,
@@ -290,7 +294,7 @@ impl Cadence {
     }
 
     /// The first window end strictly after `t`.
-    pub fn next_end_after(&self, t: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn next_end_after(&self, t: Timestamp) -> Option<Timestamp> {
         // A step is at most u32 days; look ahead one step plus two days.
         let reach = self.step.nominal_secs() + 2 * DAY;
         let until = t
@@ -302,7 +306,7 @@ impl Cadence {
 
 /// Unix seconds `t` as wall time in `zone`, formatted with `pattern`
 /// (strftime); the bare number when out of range.
-pub fn local_text(t: i64, zone: &TimeZone, pattern: &str) -> String {
+pub(crate) fn local_text(t: i64, zone: &TimeZone, pattern: &str) -> String {
     match Timestamp::from_second(t) {
         Ok(ts) => ts.to_zoned(zone.clone()).strftime(pattern).to_string(),
         Err(_) => t.to_string(),
@@ -310,7 +314,7 @@ pub fn local_text(t: i64, zone: &TimeZone, pattern: &str) -> String {
 }
 
 /// `t - d`, `None` when out of range.
-pub fn sub(t: Timestamp, d: std::time::Duration) -> Option<Timestamp> {
+pub(crate) fn sub(t: Timestamp, d: std::time::Duration) -> Option<Timestamp> {
     let d = jiff::SignedDuration::try_from(d).ok()?;
     t.checked_sub(d).ok()
 }

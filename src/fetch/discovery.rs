@@ -32,7 +32,7 @@ use tracing::{info, warn};
 
 /// Why a discovering job has no device to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Empty {
+pub(crate) enum Empty {
     /// Its devices were never listed.
     NeverListed,
     /// The last listing failed with this code, and the history knows none.
@@ -46,15 +46,15 @@ pub enum Empty {
 /// A discovering job with no device to fetch, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job {job} has no device to fetch: {}\n  fix: {}", self.reason(), self.fix())]
-pub struct NoDevices {
-    pub job: String,
-    pub discovery: Discovery,
-    pub why: Empty,
+pub(crate) struct NoDevices {
+    pub(crate) job: String,
+    pub(crate) discovery: Discovery,
+    pub(crate) why: Empty,
 }
 
 impl NoDevices {
     /// What the listing found (or did not).
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let of_type = match self.discovery.device_type {
             Some(1) => " of device_type = 1 (own devices)",
             Some(_) => " of device_type = 2 (third-party devices)",
@@ -78,7 +78,7 @@ impl NoDevices {
     }
 
     /// What the operator does about it.
-    pub fn fix(&self) -> String {
+    pub(crate) fn fix(&self) -> String {
         let typed = if self.discovery.device_type.is_some() {
             ", or leave out device_type"
         } else {
@@ -107,7 +107,10 @@ impl NoDevices {
 
 /// Why `job` has no device to fetch, from the history; `None` when it
 /// has one, or does not discover.
-pub async fn why_empty(store: &Store, job: &ResolvedJob) -> Result<Option<NoDevices>, StoreError> {
+pub(crate) async fn why_empty(
+    store: &Store,
+    job: &ResolvedJob,
+) -> Result<Option<NoDevices>, StoreError> {
     let Some(d) = &job.job().discovery else {
         return Ok(None);
     };
@@ -138,7 +141,7 @@ pub async fn why_empty(store: &Store, job: &ResolvedJob) -> Result<Option<NoDevi
 
 /// `job` with the targets it has now, and why it has no device to fetch
 /// if it has none.
-pub async fn resolve(
+pub(crate) async fn resolve(
     store: &Store,
     job: &Arc<Job>,
 ) -> Result<(ResolvedJob, Option<NoDevices>), StoreError> {
@@ -149,31 +152,31 @@ pub async fn resolve(
 
 /// A listing whose every page came in and was recorded.
 #[derive(Debug)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Devices recorded (each once).
-    pub devices: u64,
+    pub(crate) devices: u64,
     /// Devices left out for their ids ([`listing::MAX_DEVICE_ID`]).
-    pub refused: u64,
-    pub calls: u32,
+    pub(crate) refused: u64,
+    pub(crate) calls: u32,
     /// The devices found are as many as the last page's `Length` says: the
     /// list did not change between pages, and a device it lacks is gone.
-    pub complete: bool,
-    pub change: Change,
+    pub(crate) complete: bool,
+    pub(crate) change: Change,
 }
 
 /// A listing that did not complete: the error of the page that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("listing the devices failed on page {page}: {error}")]
-pub struct ListError {
-    pub page: i64,
-    pub error: CallError,
-    pub calls: u32,
+pub(crate) struct ListError {
+    pub(crate) page: i64,
+    pub(crate) error: CallError,
+    pub(crate) calls: u32,
 }
 
 /// Why a refresh did not complete. Pages recorded before it stay recorded
 /// (a device seen is a device that exists); nothing is marked removed.
 #[derive(Debug, thiserror::Error)]
-pub enum RefreshError {
+pub(crate) enum RefreshError {
     #[error(transparent)]
     List(#[from] ListError),
     #[error(transparent)]
@@ -186,7 +189,7 @@ pub enum RefreshError {
 
 impl RefreshError {
     /// The code logged and counted.
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         match self {
             RefreshError::List(e) => e.error.code(),
             RefreshError::Store(_) => "HistoryError".to_string(),
@@ -233,7 +236,7 @@ const REFUSED_NAMED: usize = 20;
 /// recorded in the inventory as it arrives (memory stays one page, whatever
 /// the fleet), at most `d.max_devices`; devices gone are marked at the end,
 /// and only when the listing is complete.
-pub async fn list(
+pub(crate) async fn list(
     client: &Client,
     rules: &RetrySettings,
     store: &Store,
@@ -299,7 +302,7 @@ pub async fn list(
 
 /// List `job`'s devices and record them (or the failure) in the history.
 /// A failure marks no device removed.
-pub async fn refresh(
+pub(crate) async fn refresh(
     client: &Client,
     rules: &RetrySettings,
     store: &Store,
@@ -358,13 +361,13 @@ pub async fn refresh(
 /// When each discovering job last listed (tried to), in this process: a
 /// job lists at most once per `discovery_interval`.
 #[derive(Clone, Default)]
-pub struct ListingPace {
+pub(crate) struct ListingPace {
     last: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl ListingPace {
     /// Whether `job` should list now; if so, the moment is taken as its last.
-    pub fn take(&self, job: &Job) -> bool {
+    pub(crate) fn take(&self, job: &Job) -> bool {
         let Some(d) = &job.discovery else {
             return false;
         };
@@ -380,7 +383,7 @@ impl ListingPace {
 }
 
 /// The calls a listing of `devices` devices takes: one per page.
-pub fn listing_calls(devices: u64) -> u64 {
+pub(crate) fn listing_calls(devices: u64) -> u64 {
     devices.div_ceil(listing::PAGE_SIZE as u64).max(1)
 }
 

@@ -17,28 +17,28 @@ use std::time::{Duration, Instant};
 mod progress;
 mod sink;
 
-pub use progress::Progress;
+pub(crate) use progress::Progress;
 use sink::Sink;
 
 /// The least average rate a download must keep over its progress window.
-pub const MIN_RATE: u64 = 1024;
+pub(crate) const MIN_RATE: u64 = 1024;
 
 /// What bounds one download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The longest wait for the answer's headers, and for any next bytes.
-    pub silence: Duration,
+    pub(crate) silence: Duration,
     /// The progress window: at least [`MIN_RATE`] bytes a second averaged
     /// over any window this long (checked from one window after the start).
-    pub window: Duration,
+    pub(crate) window: Duration,
     /// The largest file taken.
-    pub max_size: u64,
+    pub(crate) max_size: u64,
 }
 
 impl Limits {
     /// The limits for `api.timeout` and `[storage] max_report_size`: the
     /// progress window is twice the timeout (60 s by default).
-    pub fn new(timeout: Duration, max_size: u64) -> Limits {
+    pub(crate) fn new(timeout: Duration, max_size: u64) -> Limits {
         Limits {
             silence: timeout,
             window: timeout.saturating_mul(2),
@@ -47,7 +47,7 @@ impl Limits {
     }
 
     /// The bytes a window must bring.
-    pub fn min_bytes(&self) -> u64 {
+    pub(crate) fn min_bytes(&self) -> u64 {
         (self.window.as_secs_f64() * MIN_RATE as f64)
             .ceil()
             .max(1.0) as u64
@@ -57,19 +57,19 @@ impl Limits {
 /// Files up to this size are also kept in memory while they are written,
 /// so that checking and reading them costs no trip back to the disk.
 /// Larger ones are read back from the file: memory stays bounded.
-pub const IN_MEMORY_MAX: u64 = 1024 * 1024;
+pub(crate) const IN_MEMORY_MAX: u64 = 1024 * 1024;
 
 /// A download whose bytes are all in the part file (not yet fsynced or checked).
 #[derive(Debug)]
-pub struct Received {
+pub(crate) struct Received {
     /// The part file, below the archive root.
-    pub path: RelPath,
-    pub file: std::fs::File,
-    pub bytes: u64,
-    pub sha256: String,
-    pub http_status: u16,
+    pub(crate) path: RelPath,
+    pub(crate) file: std::fs::File,
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) http_status: u16,
     /// The bytes too, when the file is at most [`IN_MEMORY_MAX`].
-    pub body: Option<Vec<u8>>,
+    pub(crate) body: Option<Vec<u8>>,
 }
 
 /// Why a download failed.
@@ -126,7 +126,7 @@ pub enum DownloadError {
 
 impl DownloadError {
     /// The code recorded in the history.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             DownloadError::Expired { .. } => "DownloadExpired",
             DownloadError::HttpStatus { .. } => "DownloadHttpError",
@@ -145,7 +145,7 @@ impl DownloadError {
         }
     }
 
-    pub fn http_status(&self) -> Option<u16> {
+    pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
             DownloadError::Expired { status }
             | DownloadError::HttpStatus { status }
@@ -155,7 +155,7 @@ impl DownloadError {
     }
 
     /// Whether the URL is spent and the API must be asked again.
-    pub fn needs_new_url(&self) -> bool {
+    pub(crate) fn needs_new_url(&self) -> bool {
         matches!(
             self,
             DownloadError::Expired { .. }
@@ -199,7 +199,9 @@ fn check_xlsx_at(root: &ArchiveRoot, rel: &RelPath) -> Result<(), DownloadError>
 }
 
 /// [`check_xlsx`] over any seekable source.
-pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), DownloadError> {
+pub(crate) fn check_xlsx_in<R: std::io::Read + std::io::Seek>(
+    source: R,
+) -> Result<(), DownloadError> {
     let zip = zip::ZipArchive::new(source)
         .map_err(|e| DownloadError::NotXlsx(format!("not a zip archive ({e})")))?;
     for needed in ["[Content_Types].xml", "xl/workbook.xml"] {
@@ -213,7 +215,7 @@ pub fn check_xlsx_in<R: std::io::Read + std::io::Seek>(source: R) -> Result<(), 
 /// Download `url` to `part` below `root` (created 0600, anew), within
 /// `limits`. On error the part file is removed. The caller [`seal`]s what
 /// it receives. The file is created, written and removed on the blocking pool.
-pub async fn fetch(
+pub(crate) async fn fetch(
     http: &reqwest::Client,
     url: &str,
     root: &ArchiveRoot,
@@ -371,7 +373,7 @@ async fn receive(
 }
 
 /// Make a received file durable and check it is a workbook (blocking).
-pub fn seal(root: &ArchiveRoot, received: &Received) -> Result<(), DownloadError> {
+pub(crate) fn seal(root: &ArchiveRoot, received: &Received) -> Result<(), DownloadError> {
     received.file.sync_all().map_err(io("fsync"))?;
     match &received.body {
         Some(bytes) => check_xlsx_in(std::io::Cursor::new(bytes)),

@@ -7,18 +7,18 @@ use serde::Serialize;
 
 /// An error no retry mends, met by one report: the whole run stopped there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailFast {
+pub(crate) struct FailFast {
     /// The error code (the API's, or a local one such as `ConnectionRefused`).
-    pub code: String,
-    pub message: String,
+    pub(crate) code: String,
+    pub(crate) message: String,
     /// What the operator should do.
-    pub fix: String,
-    pub request_id: Option<String>,
+    pub(crate) fix: String,
+    pub(crate) request_id: Option<String>,
 }
 
 impl FailFast {
     /// The message for the operator: what stopped the run, then the fix.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let request = self
             .request_id
             .as_deref()
@@ -35,7 +35,7 @@ impl FailFast {
 
 /// `message` without the code and request id a line says already
 /// (`API error CODE: text (request id R)` is `text`).
-pub fn without_code<'a>(message: &'a str, code: &str, request_id: Option<&str>) -> &'a str {
+pub(crate) fn without_code<'a>(message: &'a str, code: &str, request_id: Option<&str>) -> &'a str {
     let m = message.strip_prefix("API error ").unwrap_or(message);
     let m = m
         .strip_prefix(code)
@@ -50,7 +50,7 @@ pub fn without_code<'a>(message: &'a str, code: &str, request_id: Option<&str>) 
 /// How a run ended (the `runs` table's `outcome`, but `running`/`crashed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Everything planned was tried (some may have failed).
     Done,
     /// A signal stopped it; what was not fetched stays to do.
@@ -60,7 +60,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Done => "done",
             Outcome::Interrupted => "interrupted",
@@ -71,21 +71,21 @@ impl Outcome {
 
 /// The end of a run: what a record of it keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunEnd {
-    pub outcome: Outcome,
+pub(crate) struct RunEnd {
+    pub(crate) outcome: Outcome,
     /// The code that stopped it (`None` when done or interrupted).
-    pub reason: Option<String>,
-    pub planned: usize,
-    pub ok: usize,
-    pub failed: usize,
+    pub(crate) reason: Option<String>,
+    pub(crate) planned: usize,
+    pub(crate) ok: usize,
+    pub(crate) failed: usize,
     /// Already done, busy elsewhere, interrupted or left untouched by a stop.
-    pub skipped: usize,
+    pub(crate) skipped: usize,
 }
 
 impl RunEnd {
     /// The end of a run that planned `planned` reports and did `s`;
     /// `signalled` when a signal stopped it.
-    pub fn of(s: &Summary, planned: usize, signalled: bool) -> RunEnd {
+    pub(crate) fn of(s: &Summary, planned: usize, signalled: bool) -> RunEnd {
         let (outcome, reason) = if let Some(f) = &s.fail_fast {
             (Outcome::Stopped, Some(f.code.clone()))
         } else if s.damaged.is_some() {
@@ -109,15 +109,15 @@ impl RunEnd {
 
 /// The failures of one code.
 #[derive(Debug)]
-pub struct Group<'a> {
-    pub code: &'a str,
-    pub count: usize,
+pub(crate) struct Group<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) count: usize,
     /// The first failure of the code.
-    pub example: &'a ReportFailure,
+    pub(crate) example: &'a ReportFailure,
 }
 
 /// `failures` grouped by code, most frequent first (then by code).
-pub fn group(failures: &[ReportFailure]) -> Vec<Group<'_>> {
+pub(crate) fn group(failures: &[ReportFailure]) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for f in failures {
         match groups.iter_mut().find(|g| g.code == f.code) {

@@ -5,10 +5,10 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// `n` with a comma every three digits: `438,000`.
-pub use crate::domain::human::grouped as thousands;
+pub(crate) use crate::domain::human::grouped as thousands;
 
 /// A duration, coarse: `45 s`, `12 min`, `6 h 5 min`, `3 d 4 h`.
-pub fn coarse(d: Duration) -> String {
+pub(crate) fn coarse(d: Duration) -> String {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() >= 500_000_000);
     let (days, hours, mins) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
     match secs {
@@ -21,13 +21,13 @@ pub fn coarse(d: Duration) -> String {
 
 /// How long `reports` take at `limit` calls a second (one call each, sent at
 /// the limiter's sustained pace).
-pub fn duration(reports: u64, limit: NonZeroU32) -> Duration {
+pub(crate) fn duration(reports: u64, limit: NonZeroU32) -> Duration {
     let rate = crate::tencent::ratelimit::sustained(limit);
     Duration::from_secs_f64(reports as f64 / rate)
 }
 
 /// `438,000 reports, about 6 h 20 min at 20 calls/s`.
-pub fn describe(reports: u64, limit: NonZeroU32) -> String {
+pub(crate) fn describe(reports: u64, limit: NonZeroU32) -> String {
     let noun = if reports == 1 { "report" } else { "reports" };
     if reports == 0 {
         return "0 reports".to_string();

@@ -8,14 +8,14 @@
 //! The plan and the retry classes are pure, but they are about the config's
 //! jobs and the edges' errors, so they sit here, above the edges.
 
-pub mod discovery;
-pub mod download;
-pub mod end;
-pub mod engine;
-pub mod estimate;
-pub mod plan;
-pub mod progress;
-pub mod record;
-pub mod retry;
-pub mod service;
-pub mod setup;
+pub(crate) mod discovery;
+pub(crate) mod download;
+pub(crate) mod end;
+pub(crate) mod engine;
+pub(crate) mod estimate;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod record;
+pub(crate) mod retry;
+pub(crate) mod service;
+pub(crate) mod setup;

@@ -6,7 +6,7 @@
 //! Pure: the moment and the job's targets are arguments.
 
 use crate::archive::resolved::ResolvedJob;
-pub use crate::archive::resolved::cutoff;
+pub(crate) use crate::archive::resolved::cutoff;
 use crate::config::Job;
 use crate::domain::report::{Keyed, RegionScope, ReportKey, Trigger};
 use crate::domain::target::Target;
@@ -18,15 +18,15 @@ use std::sync::Arc;
 /// One report to fetch.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    pub job: Arc<Job>,
-    pub target: Target,
-    pub region: RegionScope,
-    pub window: Window,
-    pub trigger: Trigger,
+    pub(crate) job: Arc<Job>,
+    pub(crate) target: Target,
+    pub(crate) region: RegionScope,
+    pub(crate) window: Window,
+    pub(crate) trigger: Trigger,
 }
 
 impl Planned {
-    pub fn key(&self) -> ReportKey {
+    pub(crate) fn key(&self) -> ReportKey {
         ReportKey {
             job: self.job.name.clone(),
             target: self.target.label(),
@@ -36,7 +36,7 @@ impl Planned {
         }
     }
 
-    pub fn request(&self) -> StatisticRequest {
+    pub(crate) fn request(&self) -> StatisticRequest {
         StatisticRequest::new(
             &self.target,
             self.region.region(),
@@ -47,7 +47,7 @@ impl Planned {
     }
 
     /// The window in the job's zone, for people: `2026-11-01T00:00+08:00..2026-11-01T01:00+08:00`.
-    pub fn window_text(&self) -> String {
+    pub(crate) fn window_text(&self) -> String {
         window_text(self.window, self.job.cadence.zone())
     }
 }
@@ -59,13 +59,13 @@ impl Keyed for Planned {
 }
 
 /// A window in `zone`, for people.
-pub fn window_text(w: Window, zone: &jiff::tz::TimeZone) -> String {
+pub(crate) fn window_text(w: Window, zone: &jiff::tz::TimeZone) -> String {
     let f = |t| crate::domain::window::local_text(t, zone, "%Y-%m-%dT%H:%M%:z");
     format!("{}..{}", f(w.start), f(w.end))
 }
 
 /// The reports of `job` in `window`.
-pub fn in_window(
+pub(crate) fn in_window(
     job: &ResolvedJob,
     window: Window,
     trigger: Trigger,
@@ -94,7 +94,7 @@ fn expand(
 /// `> now - catch_up`), oldest first. With `at_start`, all are catch-up;
 /// otherwise the newest due window is the scheduled one and older ones are
 /// catch-up.
-pub fn due(job: &ResolvedJob, now: Timestamp, at_start: bool) -> Vec<Planned> {
+pub(crate) fn due(job: &ResolvedJob, now: Timestamp, at_start: bool) -> Vec<Planned> {
     due_since(job, now, None, at_start)
 }
 
@@ -102,7 +102,7 @@ pub fn due(job: &ResolvedJob, now: Timestamp, at_start: bool) -> Vec<Planned> {
 /// (`now - lag`) of the job's previous fire. A schedule that fires less
 /// often than the horizon is long (a daily cron for hourly windows), or a
 /// day longer than usual, then loses no window while the daemon runs.
-pub fn due_since(
+pub(crate) fn due_since(
     job: &ResolvedJob,
     now: Timestamp,
     covered: Option<Timestamp>,
@@ -120,20 +120,29 @@ pub fn due_since(
 }
 
 /// The windows [`due_since`] makes the reports of.
-pub fn due_windows_since(job: &Job, now: Timestamp, covered: Option<Timestamp>) -> Vec<Window> {
+pub(crate) fn due_windows_since(
+    job: &Job,
+    now: Timestamp,
+    covered: Option<Timestamp>,
+) -> Vec<Window> {
     job.cadence.due(now, job.lag, job.catch_up, covered)
 }
 
 /// Every report of `job` whose window lies wholly inside `[from, to)`, oldest first.
 #[cfg(test)]
-pub fn range(job: &ResolvedJob, from: Timestamp, to: Timestamp, trigger: Trigger) -> Vec<Planned> {
+pub(crate) fn range(
+    job: &ResolvedJob,
+    from: Timestamp,
+    to: Timestamp,
+    trigger: Trigger,
+) -> Vec<Planned> {
     let windows = job.job().cadence.windows_within(from, to);
     expand(job, &windows, |_| trigger)
 }
 
 /// About how many reports [`range`] gives for `[from, to)` (nominal steps,
 /// rounded up), without making them: to refuse a range too large to plan.
-pub fn range_size(job: &ResolvedJob, from: Timestamp, to: Timestamp) -> u64 {
+pub(crate) fn range_size(job: &ResolvedJob, from: Timestamp, to: Timestamp) -> u64 {
     let span = u64::try_from(to.as_second().saturating_sub(from.as_second())).unwrap_or(0);
     let step = job.job().cadence.step().nominal_secs().max(1);
     (span / step + 1).saturating_mul(job.most_per_window())
@@ -143,7 +152,7 @@ pub fn range_size(job: &ResolvedJob, from: Timestamp, to: Timestamp) -> u64 {
 /// split into those complete at `now` (end plus the job's `lag` has passed)
 /// and those not yet: the reports are made from them as they are taken
 /// ([`in_window`]), so a long range is never held whole.
-pub fn range_windows(
+pub(crate) fn range_windows(
     job: &Job,
     from: Timestamp,
     to: Timestamp,
@@ -157,7 +166,7 @@ pub fn range_windows(
 }
 
 /// The windows of `job` due at `now` (see [`due`]).
-pub fn due_windows(job: &Job, now: Timestamp) -> Vec<Window> {
+pub(crate) fn due_windows(job: &Job, now: Timestamp) -> Vec<Window> {
     due_windows_since(job, now, None)
 }
 
@@ -165,7 +174,10 @@ pub fn due_windows(job: &Job, now: Timestamp) -> Vec<Window> {
 /// has passed at `now`, and those whose report is not complete yet (never
 /// fetched by hand: the API would answer with part of the window).
 #[cfg(test)]
-pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, Vec<Planned>) {
+pub(crate) fn split_complete(
+    planned: Vec<Planned>,
+    now: Timestamp,
+) -> (Vec<Planned>, Vec<Planned>) {
     planned
         .into_iter()
         .partition(|p| cutoff(&p.job, now).is_some_and(|cut| p.window.end <= cut.as_second()))
@@ -173,7 +185,7 @@ pub fn split_complete(planned: Vec<Planned>, now: Timestamp) -> (Vec<Planned>, V
 
 /// Most reports one run plans: more is a mistake in the range (and would
 /// take hours at the API's 20 calls a second).
-pub const MAX_RUN_REPORTS: u64 = 1_000_000;
+pub(crate) const MAX_RUN_REPORTS: u64 = 1_000_000;
 
 /// Reports taken from the history at once to subtract those done: whole
 /// windows, about this many reports.
@@ -181,7 +193,7 @@ const BATCH: u64 = 1024;
 
 /// Which windows of a job a run asks for.
 #[derive(Debug, Clone)]
-pub enum Ask {
+pub(crate) enum Ask {
     /// What is due at `now` (a manual fetch without a range).
     DueNow(Timestamp),
     /// The complete windows inside `[from, to)` at `now` (a manual fetch).
@@ -201,10 +213,10 @@ pub enum Ask {
 
 /// The windows one job's reports are made of, and the trigger of each.
 #[derive(Debug, Clone)]
-pub struct JobPlan {
-    pub job: ResolvedJob,
+pub(crate) struct JobPlan {
+    pub(crate) job: ResolvedJob,
     /// Complete windows, oldest first.
-    pub windows: Vec<Window>,
+    pub(crate) windows: Vec<Window>,
     /// A fire's, not at start: its newest window is the scheduled one.
     scheduled_newest: bool,
     /// A manual fetch's reports are all manual.
@@ -231,14 +243,14 @@ impl JobPlan {
 /// What a run fetches, as windows: the reports are made from them as they
 /// are taken ([`Plan::batches`]), so a long range is never held whole.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Each job's complete windows, in job order.
-    pub work: Vec<JobPlan>,
+    pub(crate) work: Vec<JobPlan>,
     /// Each job's windows of the range not complete yet (never fetched by hand).
-    pub later: Vec<(ResolvedJob, Vec<Window>)>,
+    pub(crate) later: Vec<(ResolvedJob, Vec<Window>)>,
     /// The lags of the jobs whose range reaches past now (those windows are
     /// not even planned).
-    pub future: std::collections::BTreeSet<std::time::Duration>,
+    pub(crate) future: std::collections::BTreeSet<std::time::Duration>,
 }
 
 /// A range asking for more than [`MAX_RUN_REPORTS`] reports.
@@ -247,15 +259,15 @@ pub struct Plan {
     "--from/--to asks for about {size} reports, more than {MAX_RUN_REPORTS} at once\n  \
      fix: split the range into several fetches (e.g. a month at a time)"
 )]
-pub struct TooLarge {
-    pub size: u64,
+pub(crate) struct TooLarge {
+    pub(crate) size: u64,
 }
 
 impl Plan {
     /// Plan `asks` once: the windows of each job (with the targets it has
     /// when asked), refused when a range holds more than
     /// [`MAX_RUN_REPORTS`] reports (estimated before any window is listed).
-    pub fn new(asks: Vec<(ResolvedJob, Ask)>) -> Result<Plan, TooLarge> {
+    pub(crate) fn new(asks: Vec<(ResolvedJob, Ask)>) -> Result<Plan, TooLarge> {
         let size = asks
             .iter()
             .map(|(job, ask)| match ask {
@@ -305,7 +317,7 @@ impl Plan {
 
     /// The same plan, each job with the targets `now_of` gives it (the
     /// devices a discovering job has once it has listed).
-    pub fn with_targets(self, mut now_of: impl FnMut(&ResolvedJob) -> ResolvedJob) -> Plan {
+    pub(crate) fn with_targets(self, mut now_of: impl FnMut(&ResolvedJob) -> ResolvedJob) -> Plan {
         let work = self
             .work
             .into_iter()
@@ -327,7 +339,7 @@ impl Plan {
     }
 
     /// The reports asked for.
-    pub fn asked(&self) -> u64 {
+    pub(crate) fn asked(&self) -> u64 {
         self.work
             .iter()
             .flat_map(|w| w.windows.iter().map(|win| w.job.per_window(win)))
@@ -335,7 +347,7 @@ impl Plan {
     }
 
     /// The reports not complete yet (of a range).
-    pub fn later_count(&self) -> u64 {
+    pub(crate) fn later_count(&self) -> u64 {
         self.later
             .iter()
             .flat_map(|(job, w)| w.iter().map(|w| job.per_window(w)))
@@ -343,7 +355,7 @@ impl Plan {
     }
 
     /// The reports in batches of whole windows, oldest first within a job.
-    pub fn batches(&self) -> impl Iterator<Item = Vec<Planned>> + '_ {
+    pub(crate) fn batches(&self) -> impl Iterator<Item = Vec<Planned>> + '_ {
         self.work.iter().flat_map(|plan| {
             let most = plan.job.most_per_window().max(1);
             let per = usize::try_from((BATCH / most).max(1)).unwrap_or(1);

@@ -19,23 +19,23 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How often a progress line is written off a terminal.
-pub const LINE_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const LINE_EVERY: Duration = Duration::from_secs(10);
 
 /// Overrides [`LINE_EVERY`] (a duration, e.g. `500ms`): for tests, or a
 /// journal that wants more or fewer lines.
-pub const LINE_EVERY_ENV: &str = "MNA_REPORTD_PROGRESS_EVERY";
+pub(crate) const LINE_EVERY_ENV: &str = "MNA_REPORTD_PROGRESS_EVERY";
 
 /// Whether each report's end (and each retry) is a log line at its level:
 /// not under a bar without `-v` (the bar and the closing summary say it).
 static PER_REPORT_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Whether the per-report lines are logged at their level (else at debug).
-pub fn per_report_lines() -> bool {
+pub(crate) fn per_report_lines() -> bool {
     PER_REPORT_LINES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Log each report's end at its level (`true`), or at debug under a bar.
-pub fn set_per_report_lines(on: bool) {
+pub(crate) fn set_per_report_lines(on: bool) {
     PER_REPORT_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -44,7 +44,7 @@ static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex:
 
 /// Stderr for log lines: while a bar is drawn, each line is written with
 /// the bar lifted and drawn again below it, so the two never mix.
-pub struct LogWriter;
+pub(crate) struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -64,7 +64,7 @@ impl std::io::Write for LogWriter {
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 /// Where progress goes.
-pub trait ProgressSink: Send + Sync {
+pub(crate) trait ProgressSink: Send + Sync {
     /// How often the figures are shown; `None`: never.
     fn every(&self) -> Option<Duration>;
     /// The run starts with these figures.
@@ -86,7 +86,7 @@ pub trait ProgressSink: Send + Sync {
 
 /// Which sink a command shows progress on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A live bar on stderr, a terminal.
     Bar,
     /// A line on stderr now and then.
@@ -98,7 +98,7 @@ impl Mode {
     /// For a command: a bar when stderr is a terminal that can draw one
     /// (`TERM` set, not `dumb`), even when `quiet`; else lines, none when
     /// `quiet`.
-    pub fn pick(quiet: bool) -> Mode {
+    pub(crate) fn pick(quiet: bool) -> Mode {
         let drawable = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
         if drawable && std::io::stderr().is_terminal() {
             Mode::Bar
@@ -110,7 +110,7 @@ impl Mode {
     }
 
     /// The sink of this mode.
-    pub fn sink(self) -> Arc<dyn ProgressSink> {
+    pub(crate) fn sink(self) -> Arc<dyn ProgressSink> {
         match self {
             Mode::Bar => Arc::new(Bar::default()),
             Mode::Lines => Arc::new(Lines),
@@ -121,19 +121,19 @@ impl Mode {
 
 /// The figures of a moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Snapshot {
-    pub total: u64,
+pub(crate) struct Snapshot {
+    pub(crate) total: u64,
     /// Ended in any way.
-    pub done: u64,
-    pub ok: u64,
-    pub failed: u64,
-    pub calls_per_second: f64,
-    pub elapsed: Duration,
+    pub(crate) done: u64,
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) calls_per_second: f64,
+    pub(crate) elapsed: Duration,
 }
 
 impl Snapshot {
     /// Time left at the pace so far (`None` before anything ended).
-    pub fn eta(&self) -> Option<Duration> {
+    pub(crate) fn eta(&self) -> Option<Duration> {
         if self.done == 0 || self.elapsed.is_zero() {
             return None;
         }
@@ -143,7 +143,7 @@ impl Snapshot {
     }
 
     /// `1,234 of 438,000 reports (ok 1,230, failed 4), 19.2 calls/s, 1 min elapsed, about 6 h 18 min left`.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let eta = match self.eta() {
             Some(d) if self.done < self.total => format!(", about {} left", coarse(d)),
             _ => String::new(),
@@ -186,7 +186,7 @@ impl Sampler {
 }
 
 /// Progress being shown; [`ProgressTask::finish`] ends it.
-pub struct ProgressTask {
+pub(crate) struct ProgressTask {
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -194,7 +194,7 @@ pub struct ProgressTask {
 impl ProgressTask {
     /// Show on `sink` the progress of `total` reports counted in `tally`,
     /// calls counted by `limiter`.
-    pub fn start(
+    pub(crate) fn start(
         sink: Arc<dyn ProgressSink>,
         total: u64,
         tally: Arc<Tally>,
@@ -215,7 +215,7 @@ impl ProgressTask {
     }
 
     /// Stop showing (a bar is left drawn at its end).
-    pub async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.stop.cancel();
         if let Some(t) = self.task {
             let _ = t.await;
@@ -242,7 +242,7 @@ async fn show(
 
 /// A live bar on stderr.
 #[derive(Default)]
-pub struct Bar {
+pub(crate) struct Bar {
     bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -300,7 +300,7 @@ impl ProgressSink for Bar {
 
 /// How often a line of progress is written (or sent): [`LINE_EVERY`], or
 /// what [`LINE_EVERY_ENV`] says.
-pub fn line_every() -> Duration {
+pub(crate) fn line_every() -> Duration {
     std::env::var(LINE_EVERY_ENV)
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())
@@ -309,7 +309,7 @@ pub fn line_every() -> Duration {
 }
 
 /// A line on stderr every [`line_every`].
-pub struct Lines;
+pub(crate) struct Lines;
 
 impl ProgressSink for Lines {
     fn every(&self) -> Option<Duration> {
@@ -323,7 +323,7 @@ impl ProgressSink for Lines {
 }
 
 /// No progress shown.
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl ProgressSink for Silent {
     fn every(&self) -> Option<Duration> {

@@ -17,12 +17,12 @@ use std::time::Duration;
 use tracing::warn;
 
 /// How often a running run's `ok` and `failed` counts are written.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Who stops a run on a signal: a manual fetch is `interrupted`, a daemon
 /// fire (the daemon shutting down, or its job removed) is `stopped`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Fetch,
     Fire,
 }
@@ -32,7 +32,7 @@ pub enum Kind {
 /// short by a signal is `interrupted`); `stopped` carries the code of the
 /// error no retry can mend that stopped the whole run (or of a damaged
 /// history).
-pub fn outcome(summary: &Summary, kind: Kind) -> (RunOutcome, Option<String>) {
+pub(crate) fn outcome(summary: &Summary, kind: Kind) -> (RunOutcome, Option<String>) {
     let end = RunEnd::of(summary, 0, summary.interrupted > 0);
     let outcome = match (end.outcome, kind) {
         (Outcome::Done, _) => RunOutcome::Done,
@@ -44,7 +44,7 @@ pub fn outcome(summary: &Summary, kind: Kind) -> (RunOutcome, Option<String>) {
 
 /// The counts of a run that planned `planned` reports, of which
 /// `skipped_before` were left out as done before the engine saw them.
-pub fn counts(summary: &Summary, planned: u64, skipped_before: u64) -> RunCounts {
+pub(crate) fn counts(summary: &Summary, planned: u64, skipped_before: u64) -> RunCounts {
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     RunCounts {
         planned,
@@ -57,7 +57,7 @@ pub fn counts(summary: &Summary, planned: u64, skipped_before: u64) -> RunCounts
 }
 
 /// An open row of `runs` (`None` id: it could not be written).
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     store: Store,
     id: Option<i64>,
     /// Writes the counts while the run goes on.
@@ -66,7 +66,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Record the start of a run of `jobs`.
-    pub async fn open(store: &Store, trigger: RunTrigger, jobs: Vec<String>) -> RunRecord {
+    pub(crate) async fn open(store: &Store, trigger: RunTrigger, jobs: Vec<String>) -> RunRecord {
         let process = RunProcess {
             pid: std::process::id(),
             holder: store.owner().to_string(),
@@ -96,7 +96,7 @@ impl RunRecord {
 
     /// Write the `ok` and `failed` counts of `tally` every [`PROGRESS_EVERY`]
     /// (when they changed) until the run is completed.
-    pub fn track(&mut self, tally: Arc<Tally>) {
+    pub(crate) fn track(&mut self, tally: Arc<Tally>) {
         let Some(id) = self.id else { return };
         let store = self.store.clone();
         self.tracker = Some(tokio::spawn(async move {
@@ -121,7 +121,7 @@ impl RunRecord {
     }
 
     /// How many reports the run planned.
-    pub async fn planned(&self, planned: u64) {
+    pub(crate) async fn planned(&self, planned: u64) {
         let Some(id) = self.id else { return };
         if let Err(e) = self.store.set_run_planned(id, planned).await {
             warn!(error = %e, "cannot record the plan of this run in the runs table");
@@ -129,7 +129,7 @@ impl RunRecord {
     }
 
     /// Complete the row.
-    pub async fn complete(mut self, counts: RunCounts, ended: (RunOutcome, Option<String>)) {
+    pub(crate) async fn complete(mut self, counts: RunCounts, ended: (RunOutcome, Option<String>)) {
         if let Some(t) = self.tracker.take() {
             t.abort();
         }

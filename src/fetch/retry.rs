@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// What to do after a failed try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// Try again after a backoff.
     Retry,
     /// Give up now: trying again cannot help.
@@ -31,7 +31,7 @@ impl CodeKind {
     /// `InvalidAction` (the key, its rights or the endpoint: the same for
     /// every report). Not retried: `InvalidParameter*` and every other code
     /// (a 4xx in spirit).
-    pub fn class(self) -> Class {
+    pub(crate) fn class(self) -> Class {
         match self {
             CodeKind::InternalError
             | CodeKind::RequestLimitExceeded
@@ -51,7 +51,7 @@ impl CodeKind {
     }
 
     /// What the operator should do about a failure with this code, if we know.
-    pub fn hint(self) -> Option<&'static str> {
+    pub(crate) fn hint(self) -> Option<&'static str> {
         Some(match self {
             CodeKind::SignatureExpire => {
                 "the local clock is more than 5 minutes off; sync it (timedatectl set-ntp true, or chronyc makestep)"
@@ -88,7 +88,7 @@ impl CodeKind {
 }
 
 /// Classify a failed API call.
-pub fn classify_call(e: &CallError) -> Class {
+pub(crate) fn classify_call(e: &CallError) -> Class {
     match e {
         CallError::Api(api) => api.code.kind().class(),
         CallError::HttpStatus { status } if *status >= 500 => Class::Retry,
@@ -112,7 +112,7 @@ pub fn classify_call(e: &CallError) -> Class {
 /// disk error is not, nor a file above `max_report_size` (it stays too large).
 /// A file host on Tencent Cloud's internal network that cannot be reached
 /// stops the run: every file is there.
-pub fn classify_download(e: &DownloadError) -> Class {
+pub(crate) fn classify_download(e: &DownloadError) -> Class {
     match e {
         DownloadError::InternalHost { .. } => Class::StopRun,
         // A part file that vanished under us (swept by another process) is fetched again.
@@ -131,7 +131,7 @@ pub fn classify_download(e: &DownloadError) -> Class {
 /// The delays between tries of one report: exponential from `initial_delay`
 /// doubling up to `max_delay`, each with full jitter (uniform in `[0, d]`),
 /// at most `max_attempts - 1` of them.
-pub fn backoff(
+pub(crate) fn backoff(
     settings: &RetrySettings,
 ) -> impl Iterator<Item = Duration> + Send + Sync + Unpin + use<> {
     let base = backon::ExponentialBuilder::default()
@@ -144,7 +144,7 @@ pub fn backoff(
 }
 
 /// `d` scaled by `fraction` in `[0, 1]`.
-pub fn full_jitter(d: Duration, fraction: f64) -> Duration {
+pub(crate) fn full_jitter(d: Duration, fraction: f64) -> Duration {
     d.mul_f64(fraction.clamp(0.0, 1.0))
 }
 

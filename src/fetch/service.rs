@@ -22,11 +22,11 @@ use std::time::Duration;
 use tracing::warn;
 
 /// How often a fetch looks again at reports another process is fetching.
-pub const BUSY_POLL: Duration = Duration::from_secs(1);
+pub(crate) const BUSY_POLL: Duration = Duration::from_secs(1);
 
 /// Whether discovering jobs list their devices before the plan is expanded.
 #[derive(Clone)]
-pub enum Listing {
+pub(crate) enum Listing {
     /// Every discovering job lists now (`fetch`).
     Now,
     /// At most once per `discovery_interval` (the daemon's fires); a stop
@@ -35,43 +35,43 @@ pub enum Listing {
 }
 
 /// What a run asks the service for.
-pub struct RunRequest {
+pub(crate) struct RunRequest {
     /// The windows to fetch, planned once.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
     /// Who started the run (recorded in `runs`).
-    pub trigger: RunTrigger,
+    pub(crate) trigger: RunTrigger,
     /// Whether a signal's stop is a fetch's `interrupted` or a fire's `stopped`.
-    pub kind: record::Kind,
+    pub(crate) kind: record::Kind,
     /// Fetch done reports again (`fetch --force`).
-    pub force: bool,
-    pub listing: Listing,
+    pub(crate) force: bool,
+    pub(crate) listing: Listing,
     /// Wait for the reports another process is fetching and take those it
     /// leaves (`fetch` exits 0 only when everything asked for is done).
-    pub wait_for_busy: bool,
+    pub(crate) wait_for_busy: bool,
 }
 
 /// What a run did.
 #[derive(Debug, Default)]
-pub struct Ran {
-    pub summary: Summary,
+pub(crate) struct Ran {
+    pub(crate) summary: Summary,
     /// The reports planned.
-    pub asked: u64,
+    pub(crate) asked: u64,
     /// Left out as done before the engine saw them.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
     /// Jobs whose device listing failed, and why: they went on with the
     /// devices the history knew.
-    pub unlisted: Vec<(String, String)>,
+    pub(crate) unlisted: Vec<(String, String)>,
     /// Discovering jobs left with no device to fetch, and why.
-    pub no_devices: Vec<NoDevices>,
+    pub(crate) no_devices: Vec<NoDevices>,
     /// The plan, with the targets the jobs had once listed.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
 }
 
 /// Run `req` with `engine`: list, plan, fetch and record (see the module
 /// docs), showing progress on `sink`, stopped by `ctl`. An error is the
 /// history's, before any report was tried (the inventory or the done set
 /// could not be read).
-pub async fn run(
+pub(crate) async fn run(
     engine: &Engine,
     req: RunRequest,
     sink: Arc<dyn ProgressSink>,

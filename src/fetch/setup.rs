@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 /// The config path: `--config`, else `$MNA_REPORTD_CONFIG`, else the default.
-pub fn config_path(flag: Option<&Path>) -> PathBuf {
+pub(crate) fn config_path(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| {
             std::env::var_os("MNA_REPORTD_CONFIG")
@@ -26,27 +26,29 @@ pub fn config_path(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Read and validate the config.
-pub fn load_config(flag: Option<&Path>) -> Result<Config, config::ConfigError> {
+pub(crate) fn load_config(flag: Option<&Path>) -> Result<Config, config::ConfigError> {
     config::load(&config_path(flag))
 }
 
 /// Find the credentials (no network).
-pub fn find_credentials(config: &Config) -> Result<(Source, Found), credentials::CredentialError> {
+pub(crate) fn find_credentials(
+    config: &Config,
+) -> Result<(Source, Found), credentials::CredentialError> {
     credentials::resolve(&config.credentials, &credentials::ProcessEnv)
 }
 
 /// A job name the config does not have (a typo, most often).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("no job named {name:?} in {}; its jobs are: {}", config.display(), known.join(", "))]
-pub struct NoSuchJob {
-    pub name: String,
-    pub config: PathBuf,
+pub(crate) struct NoSuchJob {
+    pub(crate) name: String,
+    pub(crate) config: PathBuf,
     /// The config's jobs.
-    pub known: Vec<String>,
+    pub(crate) known: Vec<String>,
 }
 
 /// The jobs named (all must exist), or every enabled job with `all`.
-pub fn select_jobs(
+pub(crate) fn select_jobs(
     config: &Config,
     names: &[String],
     all: bool,
@@ -78,7 +80,7 @@ pub fn select_jobs(
 
 /// Remove the `.part` files that no live claim is writing and that have not
 /// been written to for [`PART_IDLE`]. At every start, and daily in the daemon.
-pub fn sweep_parts(store: &Store, reports_dir: &Path) {
+pub(crate) fn sweep_parts(store: &Store, reports_dir: &Path) {
     let archive = ArchiveRoot::new(reports_dir);
     let keep: HashSet<RelPath> = match store.claimed_file_paths() {
         // A claim's path outside the archive has no part file in it.
@@ -110,11 +112,11 @@ pub fn sweep_parts(store: &Store, reports_dir: &Path) {
 
 /// A `.part` file not written to for this long, and of no live claim, is
 /// left from a process that is gone.
-pub const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+pub(crate) const PART_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Open the history, releasing the claims of dead processes and sweeping
 /// the `.part` files nobody is writing.
-pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
+pub(crate) fn open_store(config: &Config) -> Result<Store, store::StoreError> {
     warn_if_foreign_state_dir(&config.storage.state_dir);
     let store = Store::open(&config.storage.database_path())?;
     let released = store.release_dead_claims()?;
@@ -129,12 +131,12 @@ pub fn open_store(config: &Config) -> Result<Store, store::StoreError> {
 }
 
 /// The process's rate limiter, for `config`.
-pub fn limiter(config: &Config) -> Arc<Limiter> {
+pub(crate) fn limiter(config: &Config) -> Arc<Limiter> {
     Arc::new(Limiter::new(config.api.rate_limit))
 }
 
 /// The engine for `config`, with its own HTTP client, sending through `limiter`.
-pub fn engine(
+pub(crate) fn engine(
     config: &Config,
     found: Found,
     store: Store,
@@ -155,7 +157,7 @@ pub fn engine(
 }
 
 /// Open the history read-only if it exists (for `check` and dry runs, which write nothing).
-pub fn open_readonly(config: &Config) -> Result<Option<store::Reader>, store::StoreError> {
+pub(crate) fn open_readonly(config: &Config) -> Result<Option<store::Reader>, store::StoreError> {
     let path = config.storage.database_path();
     if !path.exists() {
         return Ok(None);

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 /// An answer other than 200: its status and what to do, as `{"error": ...}`.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
 }
@@ -131,7 +131,7 @@ fn jobs_now(conn: &Reader, site: &Site) -> Result<Vec<ResolvedJob>, ApiError> {
         .collect()
 }
 
-pub fn routes(site: Arc<Site>) -> Router {
+pub(crate) fn routes(site: Arc<Site>) -> Router {
     Router::new()
         .route("/api/jobs", get(jobs))
         .route("/api/jobs/{job}/targets", get(targets_of))
@@ -148,45 +148,45 @@ pub fn routes(site: Arc<Site>) -> Router {
 
 /// A target and region of a job, as the calendar's picker offers them.
 #[derive(Debug, Serialize)]
-pub struct Choice {
-    pub target: String,
+pub(crate) struct Choice {
+    pub(crate) target: String,
     /// As stored (`""` for all regions).
-    pub region: String,
-    pub label: String,
+    pub(crate) region: String,
+    pub(crate) label: String,
 }
 
 /// A job on the overview.
 #[derive(Debug, Serialize)]
-pub struct JobView {
+pub(crate) struct JobView {
     #[serde(flatten)]
-    pub status: status::JobStatus,
-    pub granularity: crate::domain::target::Granularity,
-    pub timezone: String,
-    pub schedule: Option<String>,
-    pub window_seconds: u64,
-    pub step_seconds: u64,
-    pub lag_seconds: u64,
-    pub catch_up_seconds: u64,
+    pub(crate) status: status::JobStatus,
+    pub(crate) granularity: crate::domain::target::Granularity,
+    pub(crate) timezone: String,
+    pub(crate) schedule: Option<String>,
+    pub(crate) window_seconds: u64,
+    pub(crate) step_seconds: u64,
+    pub(crate) lag_seconds: u64,
+    pub(crate) catch_up_seconds: u64,
     /// The hint for the last error's code.
-    pub last_error_hint: Option<&'static str>,
+    pub(crate) last_error_hint: Option<&'static str>,
     /// In the daemon: why the job's last fire stopped at once (a wrong key
     /// or endpoint), with the fix; the next fire tries again.
-    pub stopped: Option<String>,
+    pub(crate) stopped: Option<String>,
     /// The first [`MAX_CHOICES`] targets and regions; the rest through
     /// `/api/jobs/{job}/targets`.
-    pub choices: Vec<Choice>,
+    pub(crate) choices: Vec<Choice>,
     /// How many targets and regions the job has in all.
-    pub choices_total: usize,
+    pub(crate) choices_total: usize,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Jobs {
-    pub now: i64,
-    pub jobs: Vec<JobView>,
+pub(crate) struct Jobs {
+    pub(crate) now: i64,
+    pub(crate) jobs: Vec<JobView>,
 }
 
 /// How many targets and regions `/api/jobs` lists per job.
-pub const MAX_CHOICES: usize = 100;
+pub(crate) const MAX_CHOICES: usize = 100;
 
 /// The targets and regions of `job`, `limit` of them from `offset` on, in
 /// the job's order.
@@ -249,10 +249,10 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
 
 /// A page of a job's targets and regions, and how many there are in all.
 #[derive(Debug, Serialize)]
-pub struct Choices {
-    pub total: usize,
-    pub offset: usize,
-    pub items: Vec<Choice>,
+pub(crate) struct Choices {
+    pub(crate) total: usize,
+    pub(crate) offset: usize,
+    pub(crate) items: Vec<Choice>,
 }
 
 async fn targets_of(
@@ -275,7 +275,7 @@ async fn targets_of(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RangeQuery {
+pub(crate) struct RangeQuery {
     month: Option<String>,
     day: Option<String>,
     target: Option<String>,
@@ -291,14 +291,14 @@ fn range_of(job: &Job, q: &RangeQuery) -> Result<(Timestamp, Timestamp), ApiErro
 }
 
 #[derive(Debug, Serialize)]
-pub struct Calendar {
-    pub job: String,
-    pub timezone: String,
-    pub from: i64,
-    pub to: i64,
-    pub now: i64,
-    pub expected: u64,
-    pub cells: Vec<calendar::Cell>,
+pub(crate) struct Calendar {
+    pub(crate) job: String,
+    pub(crate) timezone: String,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) now: i64,
+    pub(crate) expected: u64,
+    pub(crate) cells: Vec<calendar::Cell>,
 }
 
 async fn calendar_of(
@@ -336,7 +336,7 @@ async fn calendar_of(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     start: Option<i64>,
     end: Option<i64>,
     limit: Option<u32>,
@@ -344,7 +344,7 @@ pub struct PageQuery {
 }
 
 /// The most items one page holds.
-pub const MAX_PAGE: u32 = 500;
+pub(crate) const MAX_PAGE: u32 = 500;
 
 async fn window_reports(
     State(site): State<Arc<Site>>,
@@ -406,10 +406,10 @@ async fn failures_of(
 }
 
 /// The most runs `/api/runs` answers.
-pub const MAX_RUNS: u32 = 100;
+pub(crate) const MAX_RUNS: u32 = 100;
 
 #[derive(Debug, Deserialize)]
-pub struct RunsQuery {
+pub(crate) struct RunsQuery {
     limit: Option<u32>,
     job: Option<String>,
 }
@@ -427,10 +427,10 @@ async fn runs_of(
 }
 
 #[derive(Debug, Serialize)]
-pub struct ReportView {
+pub(crate) struct ReportView {
     #[serde(flatten)]
-    pub report: reports::Report,
-    pub attempts_list: Vec<reports::Attempt>,
+    pub(crate) report: reports::Report,
+    pub(crate) attempts_list: Vec<reports::Attempt>,
 }
 
 async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<ReportView> {

@@ -16,7 +16,7 @@ fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, kind)], body)
 }
 
-pub fn routes() -> Router {
+pub(crate) fn routes() -> Router {
     Router::new()
         .route(
             "/",

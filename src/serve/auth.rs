@@ -22,14 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The cookie a login sets.
-pub const COOKIE: &str = "mna_reportd_session";
+pub(crate) const COOKIE: &str = "mna_reportd_session";
 
 /// The most sessions kept; the oldest go first.
 const MAX_SESSIONS: usize = 1024;
 
 /// Why the token could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("cannot read the web token {}: {source}\n  fix: check [web] token_file and that this user may read it", path.display())]
     Read {
         path: PathBuf,
@@ -48,7 +48,7 @@ pub enum TokenError {
 /// Why the page cannot be served as asked: its token is not usable, or it
 /// would be reachable from other hosts without one.
 #[derive(Debug, thiserror::Error)]
-pub enum AccessError {
+pub(crate) enum AccessError {
     #[error("{0}")]
     Token(TokenError),
     #[error("{listen} is reachable from other hosts and [web] has no token_file\n  fix: add token_file to [web] in {} (a file holding a long random token), or listen on 127.0.0.1", config.display())]
@@ -65,14 +65,14 @@ impl From<TokenError> for AccessError {
 }
 
 /// The least characters a token holds.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// The most a token file may hold: a token is far shorter, and a file that
 /// never ends (a FIFO, a device) must not fill memory.
-pub const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_TOKEN_BYTES: u64 = 64 * 1024;
 
 /// Read the token from `path` (surrounding whitespace dropped).
-pub fn read_token(path: &Path) -> Result<SecretString, TokenError> {
+pub(crate) fn read_token(path: &Path) -> Result<SecretString, TokenError> {
     let read_err = |source| TokenError::Read {
         path: path.to_path_buf(),
         source,
@@ -108,7 +108,7 @@ fn random_hex(n: usize) -> Result<String, TokenError> {
 }
 
 /// Whether `a` equals `b`, in time that depends only on their lengths.
-pub fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -116,14 +116,14 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The token and the live sessions.
-pub struct Auth {
+pub(crate) struct Auth {
     token: Option<SecretString>,
     sessions: Mutex<Vec<String>>,
 }
 
 impl Auth {
     /// No token: every request is let in.
-    pub fn open() -> Auth {
+    pub(crate) fn open() -> Auth {
         Auth {
             token: None,
             sessions: Mutex::new(Vec::new()),
@@ -131,7 +131,7 @@ impl Auth {
     }
 
     /// Requests must show `token`.
-    pub fn with_token(token: SecretString) -> Auth {
+    pub(crate) fn with_token(token: SecretString) -> Auth {
         Auth {
             token: Some(token),
             sessions: Mutex::new(Vec::new()),
@@ -139,7 +139,7 @@ impl Auth {
     }
 
     /// Whether a token is asked for.
-    pub fn required(&self) -> bool {
+    pub(crate) fn required(&self) -> bool {
         self.token.is_some()
     }
 
@@ -237,7 +237,7 @@ pub(super) fn see_other(to: &str, cookie: Option<HeaderValue>) -> Response {
 
 /// The middleware: let the request through, log it in (`?token=`), send a
 /// page asked for without a session to the login form, or answer 401.
-pub async fn require(
+pub(crate) async fn require(
     State(auth): State<std::sync::Arc<Auth>>,
     req: Request,
     next: Next,

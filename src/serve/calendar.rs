@@ -15,7 +15,7 @@ use std::collections::HashMap;
 /// The state a cell is coloured by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum CellState {
+pub(crate) enum CellState {
     /// Every report of the window is done and its file kept.
     Ok,
     /// A report of the window failed.
@@ -38,12 +38,12 @@ pub enum CellState {
 
 /// How many reports of a window the history has, by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub ok: u64,
-    pub failed: u64,
-    pub running: u64,
-    pub pruned: u64,
-    pub pending: u64,
+pub(crate) struct Counts {
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
+    pub(crate) running: u64,
+    pub(crate) pruned: u64,
+    pub(crate) pending: u64,
 }
 
 impl Counts {
@@ -62,7 +62,7 @@ impl Counts {
 /// `due` when its end plus the lag has passed. Failed outranks running,
 /// which outranks the rest; a window is ok or pruned only when all its
 /// reports are done.
-pub fn state(expected: u64, c: &Counts, due: bool) -> CellState {
+pub(crate) fn state(expected: u64, c: &Counts, due: bool) -> CellState {
     if expected == 0 && c.ok + c.failed + c.running + c.pruned == 0 {
         return CellState::Empty;
     }
@@ -90,7 +90,7 @@ pub fn state(expected: u64, c: &Counts, due: bool) -> CellState {
 /// A window that ended before the horizon is old, not missing: the daemon
 /// never fetches it (the overview's and the failures' "missing" is inside
 /// the horizon too).
-pub fn aged(state: CellState, before_horizon: bool) -> CellState {
+pub(crate) fn aged(state: CellState, before_horizon: bool) -> CellState {
     match state {
         CellState::Missing if before_horizon => CellState::Old,
         s => s,
@@ -99,31 +99,31 @@ pub fn aged(state: CellState, before_horizon: bool) -> CellState {
 
 /// One cell.
 #[derive(Debug, Clone, Serialize)]
-pub struct Cell {
-    pub start: i64,
-    pub end: i64,
-    pub state: CellState,
-    pub counts: Counts,
+pub(crate) struct Cell {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) state: CellState,
+    pub(crate) counts: Counts,
     /// The report's id when the cell holds exactly one recorded report.
-    pub report: Option<i64>,
+    pub(crate) report: Option<i64>,
 }
 
 /// Which reports of the job a calendar shows.
 #[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub target: Option<String>,
-    pub region: Option<String>,
+pub(crate) struct Filter {
+    pub(crate) target: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl Filter {
     /// How many reports a window of `job` holds under this filter, at most.
-    pub fn expected(&self, job: &ResolvedJob) -> u64 {
+    pub(crate) fn expected(&self, job: &ResolvedJob) -> u64 {
         self.count(job, |_| true)
     }
 
     /// How many reports `window` of `job` holds under this filter: a
     /// discovered device has none of a window that ended before it existed.
-    pub fn expected_in(&self, job: &ResolvedJob, window: &Window) -> u64 {
+    pub(crate) fn expected_in(&self, job: &ResolvedJob, window: &Window) -> u64 {
         self.count(job, |t| t.covers(window))
     }
 
@@ -152,12 +152,12 @@ impl Filter {
 
 /// The most cells one answer holds (a month of minute windows is refused;
 /// the page asks for a day of those).
-pub const MAX_CELLS: usize = 10_000;
+pub(crate) const MAX_CELLS: usize = 10_000;
 
 /// The windows of `job` inside `[from, to)`, or `None` when they are more
 /// than [`MAX_CELLS`]: a range far too long is refused by counting, before
 /// any window is listed.
-pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>> {
+pub(crate) fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>> {
     let before = from
         .checked_sub(jiff::SignedDuration::from_secs(1))
         .unwrap_or(from);
@@ -173,7 +173,7 @@ pub fn windows(job: &Job, from: Timestamp, to: Timestamp) -> Option<Vec<Window>>
 }
 
 /// The cells of `job`'s windows inside `[from, to)` at `now`.
-pub fn cells(
+pub(crate) fn cells(
     conn: &Reader,
     resolved: &ResolvedJob,
     from: Timestamp,

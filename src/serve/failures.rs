@@ -13,33 +13,33 @@ use serde::Serialize;
 
 /// A failed or missing report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub job: String,
-    pub target: String,
-    pub region: String,
-    pub window_start: i64,
-    pub window_end: i64,
+pub(crate) struct Failure {
+    pub(crate) job: String,
+    pub(crate) target: String,
+    pub(crate) region: String,
+    pub(crate) window_start: i64,
+    pub(crate) window_end: i64,
     /// `failed`, `running`, `pending`, or `missing` (no row at all).
-    pub status: String,
-    pub report: Option<i64>,
-    pub attempts: i64,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub hint: Option<&'static str>,
-    pub request_id: Option<String>,
+    pub(crate) status: String,
+    pub(crate) report: Option<i64>,
+    pub(crate) attempts: i64,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
+    pub(crate) hint: Option<&'static str>,
+    pub(crate) request_id: Option<String>,
 }
 
 /// A page of failures and how many there are in all.
 #[derive(Debug, Clone, Serialize)]
-pub struct Page {
-    pub total: usize,
-    pub offset: usize,
-    pub items: Vec<Failure>,
+pub(crate) struct Page {
+    pub(crate) total: usize,
+    pub(crate) offset: usize,
+    pub(crate) items: Vec<Failure>,
 }
 
 /// The failed and missing reports of `jobs` at `now`, newest first: the
 /// horizon counted and halved down to the page ([`missing::page`]).
-pub fn failures(
+pub(crate) fn failures(
     conn: &Reader,
     jobs: &[ResolvedJob],
     now: Timestamp,

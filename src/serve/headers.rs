@@ -7,12 +7,12 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
 /// The page's Content-Security-Policy.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; font-src 'none'; object-src 'none'; frame-src 'none'; frame-ancestors 'none'; \
 base-uri 'none'; form-action 'self'";
 
 /// Add the security headers to `res`.
-pub async fn secure(mut res: Response) -> Response {
+pub(crate) async fn secure(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -14,13 +14,13 @@ use axum::routing::get;
 use std::sync::Arc;
 
 /// The largest login form body taken.
-pub const MAX_FORM: usize = 4096;
+pub(crate) const MAX_FORM: usize = 4096;
 
 /// `next` when it is a path of this origin: it starts with one `/`
 /// (not `//` or `/\`, which browsers read as another host) and holds no
 /// whitespace or control character (browsers drop tabs and line breaks,
 /// which could join two slashes). Else `/`.
-pub fn safe_next(next: &str) -> &str {
+pub(crate) fn safe_next(next: &str) -> &str {
     let b = next.as_bytes();
     let same_origin = b.first() == Some(&b'/')
         && !matches!(b.get(1), Some(b'/') | Some(b'\\'))
@@ -32,7 +32,7 @@ pub fn safe_next(next: &str) -> &str {
 }
 
 /// `GET /login` and `POST /login`, outside the token check.
-pub fn routes(auth: Arc<Auth>) -> Router {
+pub(crate) fn routes(auth: Arc<Auth>) -> Router {
     Router::new()
         .route("/login", get(form).post(submit))
         .with_state(auth)

@@ -17,18 +17,18 @@
 //!
 //! Served alone by the `serve` command, or by the daemon beside `/metrics`.
 
-pub mod api;
-pub mod assets;
-pub mod auth;
-pub mod calendar;
-pub mod failures;
-pub mod headers;
-pub mod listener;
-pub mod login;
-pub mod monitor;
-pub mod months;
-pub mod reports;
-pub mod traffic;
+pub(crate) mod api;
+pub(crate) mod assets;
+pub(crate) mod auth;
+pub(crate) mod calendar;
+pub(crate) mod failures;
+pub(crate) mod headers;
+pub(crate) mod listener;
+pub(crate) mod login;
+pub(crate) mod monitor;
+pub(crate) mod months;
+pub(crate) mod reports;
+pub(crate) mod traffic;
 
 use crate::config::Config;
 use axum::Router;
@@ -37,16 +37,16 @@ use std::sync::Arc;
 
 /// What the handlers read: the config (jobs, zones) and where the history
 /// and the report files are.
-pub struct Site {
-    pub config: Config,
-    pub db: PathBuf,
-    pub reports_dir: PathBuf,
+pub(crate) struct Site {
+    pub(crate) config: Config,
+    pub(crate) db: PathBuf,
+    pub(crate) reports_dir: PathBuf,
     /// In the daemon: its health (why a job's last fire stopped).
-    pub health: Option<Arc<crate::serve::monitor::Health>>,
+    pub(crate) health: Option<Arc<crate::serve::monitor::Health>>,
 }
 
 impl Site {
-    pub fn new(config: Config) -> Site {
+    pub(crate) fn new(config: Config) -> Site {
         Site {
             db: config.storage.database_path(),
             reports_dir: config.storage.reports_dir.clone(),
@@ -56,14 +56,14 @@ impl Site {
     }
 
     /// The page served by the daemon, which shows why a fire stopped.
-    pub fn with_health(mut self, health: Arc<crate::serve::monitor::Health>) -> Site {
+    pub(crate) fn with_health(mut self, health: Arc<crate::serve::monitor::Health>) -> Site {
         self.health = Some(health);
         self
     }
 
     /// Why the daemon's last fire of `job` stopped at an error no retry
     /// mends, with the fix (`None` outside the daemon, or when it did not).
-    pub fn stopped(&self, job: &str) -> Option<String> {
+    pub(crate) fn stopped(&self, job: &str) -> Option<String> {
         let health = self.health.as_ref()?;
         health
             .stopped()
@@ -74,7 +74,7 @@ impl Site {
 }
 
 /// The page and its API, behind `auth` and the security headers.
-pub fn router(site: Site, auth: Arc<auth::Auth>) -> Router {
+pub(crate) fn router(site: Site, auth: Arc<auth::Auth>) -> Router {
     let site = Arc::new(site);
     Router::new()
         .merge(assets::routes())

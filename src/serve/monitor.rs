@@ -31,13 +31,13 @@ use tracing::{info, warn};
 
 /// The loop is stuck when it has not ticked for this long (it ticks at
 /// least every [`crate::daemon::timetable::MAX_SLEEP`]).
-pub const STALE_AFTER: Duration = Duration::from_secs(180);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(180);
 
 /// How long the health probe waits for the database's write lock.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Install the process's Prometheus recorder and describe the series.
-pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+pub(crate) fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     metrics::describe_counter!(
         "mna_reportd_reports_total",
@@ -76,7 +76,7 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
 
 /// Why the history database does not take a write.
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub(crate) enum ProbeError {
     #[error("{0}")]
     Path(#[from] std::ffi::NulError),
     #[error("{}: {source}", path.display())]
@@ -90,7 +90,7 @@ pub enum ProbeError {
 
 /// One reason `/healthz` answers 503.
 #[derive(Debug, thiserror::Error)]
-pub enum Reason {
+pub(crate) enum Reason {
     #[error("the scheduler loop last ticked {}s ago", .0.as_secs())]
     Stale(Duration),
     #[error("the history database is not writable: {0}")]
@@ -109,29 +109,29 @@ pub enum Reason {
 /// Every reason `/healthz` answers 503, joined by `; `.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.iter().map(Reason::to_string).collect::<Vec<_>>().join("; "))]
-pub struct Unhealthy(pub Vec<Reason>);
+pub(crate) struct Unhealthy(pub Vec<Reason>);
 
 /// What the end of one fire says of the daemon's health.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FireHealth {
+pub(crate) struct FireHealth {
     /// The history turned out damaged: what happened and what to do.
-    pub damaged: Option<String>,
+    pub(crate) damaged: Option<String>,
     /// The fire stopped at an error no retry mends.
-    pub stop: Option<Stop>,
+    pub(crate) stop: Option<Stop>,
     /// Some report of the fire got an answer (ok or failed).
-    pub reached_api: bool,
+    pub(crate) reached_api: bool,
 }
 
 /// An error no retry mends (a wrong key or endpoint) that stopped a fire.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stop {
-    pub code: String,
-    pub message: String,
-    pub fix: String,
+pub(crate) struct Stop {
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) fix: String,
 }
 
 /// What `/healthz` looks at.
-pub struct Health {
+pub(crate) struct Health {
     started: Instant,
     last_tick_ms: AtomicU64,
     db: PathBuf,
@@ -145,7 +145,7 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(db: &Path, stale_after: Duration) -> Health {
+    pub(crate) fn new(db: &Path, stale_after: Duration) -> Health {
         Health {
             started: Instant::now(),
             last_tick_ms: AtomicU64::new(0),
@@ -159,7 +159,7 @@ impl Health {
     /// The last fire of `job` stopped at an error no retry mends (`why`,
     /// with its fix), or (`None`) it did not: unhealthy until a fire of the
     /// job ends without such a stop.
-    pub fn mark_stopped(&self, job: &str, why: Option<String>) {
+    pub(crate) fn mark_stopped(&self, job: &str, why: Option<String>) {
         let mut stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         match why {
             Some(text) => stopped.insert(job.to_string(), text),
@@ -171,7 +171,7 @@ impl Health {
     /// a damaged history, a stop at an error no retry mends (logged once,
     /// with its fix), or a fire that reached the API unstopped (the stop's
     /// cause is gone).
-    pub fn note_fire(&self, job: &str, s: &FireHealth) {
+    pub(crate) fn note_fire(&self, job: &str, s: &FireHealth) {
         if let Some(damaged) = &s.damaged {
             self.mark_damaged(damaged.clone());
         }
@@ -185,7 +185,7 @@ impl Health {
     }
 
     /// Why the last fires of the jobs stopped, job by job.
-    pub fn stopped(&self) -> Vec<(String, String)> {
+    pub(crate) fn stopped(&self) -> Vec<(String, String)> {
         let stopped = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
         stopped
             .iter()
@@ -195,24 +195,24 @@ impl Health {
 
     /// The history was found damaged (`what` says so and what to do):
     /// unhealthy from now on.
-    pub fn mark_damaged(&self, what: String) {
+    pub(crate) fn mark_damaged(&self, what: String) {
         let _ = self.damaged.set(what);
     }
 
     /// The scheduler loop is alive now.
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let ms = self.started.elapsed().as_millis() as u64;
         self.last_tick_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time since the loop last ticked.
-    pub fn loop_age(&self) -> Duration {
+    pub(crate) fn loop_age(&self) -> Duration {
         let last = Duration::from_millis(self.last_tick_ms.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
     }
 
     /// `Ok` when healthy, else the reasons.
-    pub fn check(&self) -> Result<(), Unhealthy> {
+    pub(crate) fn check(&self) -> Result<(), Unhealthy> {
         let mut reasons = Vec::new();
         let age = self.loop_age();
         if age > self.stale_after {
@@ -256,7 +256,7 @@ fn writable(path: &Path) -> Result<(), ProbeError> {
 /// (where SQLite keeps its WAL) are writable, and the store commits a
 /// tiny change within [`PROBE_TIMEOUT`] ([`crate::archive::store::probe`]:
 /// a stuck writer holding the lock fails it).
-pub fn probe_db(path: &Path) -> Result<(), ProbeError> {
+pub(crate) fn probe_db(path: &Path) -> Result<(), ProbeError> {
     writable(path)?;
     if let Some(dir) = path.parent() {
         writable(dir)?;
@@ -307,7 +307,7 @@ fn router(metrics: PrometheusHandle, health: Arc<Health>) -> Router {
 /// Bind `listen` and serve `/metrics`, `/healthz` and `extra` (the page,
 /// when it shares the address) to the `Host` names `hosts` allows, until
 /// `shutdown`. Returns the bound address.
-pub async fn serve_with(
+pub(crate) async fn serve_with(
     listen: SocketAddr,
     metrics: PrometheusHandle,
     health: Arc<Health>,
@@ -331,7 +331,7 @@ pub async fn serve_with(
 }
 
 /// Serve `app` on `listener` ([`crate::serve::listener::serve`]) until `shutdown`.
-pub fn spawn(
+pub(crate) fn spawn(
     listener: tokio::net::TcpListener,
     app: Router,
     hosts: HostPolicy,

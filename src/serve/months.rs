@@ -7,14 +7,14 @@ use jiff::tz::TimeZone;
 
 /// A range the page asked for, in the job's zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Span {
+pub(crate) enum Span {
     Month { year: i16, month: i8 },
     Day(Date),
 }
 
 /// Why a range was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SpanError {
+pub(crate) enum SpanError {
     #[error("{0:?} is not a month (YYYY-MM)")]
     Month(String),
     #[error("{0:?} is not a day (YYYY-MM-DD)")]
@@ -26,7 +26,11 @@ pub enum SpanError {
 impl Span {
     /// `month` (YYYY-MM) or `day` (YYYY-MM-DD); the month holding `today`
     /// when neither is given.
-    pub fn parse(month: Option<&str>, day: Option<&str>, today: Date) -> Result<Span, SpanError> {
+    pub(crate) fn parse(
+        month: Option<&str>,
+        day: Option<&str>,
+        today: Date,
+    ) -> Result<Span, SpanError> {
         if let Some(d) = day {
             return d
                 .parse::<Date>()
@@ -63,7 +67,7 @@ impl Span {
     }
 
     /// The instants `[from, to)` of the range's days in `zone`.
-    pub fn instants(self, zone: &TimeZone) -> Result<(Timestamp, Timestamp), SpanError> {
+    pub(crate) fn instants(self, zone: &TimeZone) -> Result<(Timestamp, Timestamp), SpanError> {
         let (a, b) = self.days()?;
         let at = |d: Date| {
             d.to_zoned(zone.clone())

@@ -7,11 +7,11 @@
 use crate::archive::root::ArchiveRoot;
 use crate::archive::store::{Reader, StoreError};
 
-pub use crate::archive::store::page::{Attempt, Report, hint};
+pub(crate) use crate::archive::store::page::{Attempt, Report, hint};
 
 /// Why a report's file is not given.
 #[derive(Debug, thiserror::Error)]
-pub enum FileError {
+pub(crate) enum FileError {
     #[error("report {0} has no file (only ok reports keep one)")]
     NoFile(i64),
     #[error("report {0} has no file in the archive")]
@@ -24,14 +24,14 @@ pub enum FileError {
 
 /// The path the history records for `ok` report `id` (a string, never
 /// followed as a path: see [`open_inside`]).
-pub fn file_path(conn: &Reader, id: i64) -> Result<String, FileError> {
+pub(crate) fn file_path(conn: &Reader, id: i64) -> Result<String, FileError> {
     conn.ok_report_file(id)?.ok_or(FileError::NoFile(id))
 }
 
 /// Open report `id`'s file, recorded as `recorded`, through `archive`: a
 /// recorded path outside it is refused and logged, never opened; a link
 /// anywhere below the root, or anything but a regular file, is refused.
-pub fn open_inside(
+pub(crate) fn open_inside(
     archive: &ArchiveRoot,
     id: i64,
     recorded: &str,
@@ -73,7 +73,7 @@ fn each_row(
 
 /// Why the rows download stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RowsError {
+pub(crate) enum RowsError {
     #[error("reading the report's rows from the history failed: {0}")]
     Store(#[from] StoreError),
     #[error("writing the rows as CSV failed: {0}")]
@@ -85,7 +85,11 @@ pub enum RowsError {
 /// spreadsheets ([`crate::domain::csv_cell`]). Two passes over the rows (the
 /// keys, then the rows), each a batch at a time: memory stays flat
 /// whatever the report's size.
-pub fn write_rows_csv(conn: &Reader, id: i64, out: impl std::io::Write) -> Result<(), RowsError> {
+pub(crate) fn write_rows_csv(
+    conn: &Reader,
+    id: i64,
+    out: impl std::io::Write,
+) -> Result<(), RowsError> {
     use crate::domain::csv_cell::neutralise;
     let mut keys: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -15,20 +15,20 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// How many targets get a series of their own.
-pub const TOP: usize = 10;
+pub(crate) const TOP: usize = 10;
 
 /// A numeric column of a sheet.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Column {
-    pub sheet: String,
-    pub column: String,
+pub(crate) struct Column {
+    pub(crate) sheet: String,
+    pub(crate) column: String,
 }
 
 /// The columns of `samples` (sheet, JSON object) that hold more numbers
 /// than other non-null values, with at least one number, by sheet then
 /// name. A few text cells among numbers keep the column numeric (they are
 /// skipped when summing). Pure.
-pub fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
+pub(crate) fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
     // (sheet, column) -> (order seen, numbers seen, other values seen)
     let mut seen: HashMap<(String, String), (usize, usize, usize)> = HashMap::new();
     for (sheet, data) in samples {
@@ -62,7 +62,7 @@ pub fn numeric_columns(samples: &[(String, String)]) -> Vec<Column> {
 /// The column of `sheet` in `samples` that names the device of a row: a
 /// key called `DeviceId`, `device_id` or `Device` (any case) whose values
 /// are text. Pure.
-pub fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String> {
+pub(crate) fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String> {
     let mut found: Option<String> = None;
     for (_, data) in samples.iter().filter(|(s, _)| s == sheet) {
         let Ok(serde_json::Value::Object(map)) = serde_json::from_str(data) else {
@@ -85,39 +85,39 @@ pub fn device_column(samples: &[(String, String)], sheet: &str) -> Option<String
 
 /// One target's values, one per window (`null`: no done report).
 #[derive(Debug, Clone, Serialize)]
-pub struct Series {
-    pub target: String,
+pub(crate) struct Series {
+    pub(crate) target: String,
     /// The device's name in the device inventory, where it has one.
-    pub name: Option<String>,
-    pub total: f64,
-    pub values: Vec<Option<f64>>,
+    pub(crate) name: Option<String>,
+    pub(crate) total: f64,
+    pub(crate) values: Vec<Option<f64>>,
 }
 
 /// One column's chart.
 #[derive(Debug, Clone, Serialize)]
-pub struct Chart {
-    pub sheet: String,
-    pub column: String,
+pub(crate) struct Chart {
+    pub(crate) sheet: String,
+    pub(crate) column: String,
     /// Summed over every target, one per window.
-    pub total: Vec<Option<f64>>,
+    pub(crate) total: Vec<Option<f64>>,
     /// The top targets by total, largest first.
-    pub top: Vec<Series>,
+    pub(crate) top: Vec<Series>,
     /// Every other target, summed; `None` when there are none.
-    pub other: Option<Series>,
+    pub(crate) other: Option<Series>,
     /// Cells of the column in the range that are not numbers (left out).
-    pub skipped: i64,
+    pub(crate) skipped: i64,
 }
 
 /// The traffic of `job` inside `[from, to)`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     /// Window starts, one per point.
-    pub windows: Vec<i64>,
-    pub charts: Vec<Chart>,
+    pub(crate) windows: Vec<i64>,
+    pub(crate) charts: Vec<Chart>,
 }
 
 /// Sum each numeric column of `job` per window and target inside `[from, to)`.
-pub fn traffic(
+pub(crate) fn traffic(
     conn: &Reader,
     job: &Job,
     from: Timestamp,
@@ -179,7 +179,7 @@ pub fn traffic(
 
 /// Give each top series of a device (`device:<id>`) its name from the
 /// device inventory, when the history has one.
-pub fn name_devices(conn: &Reader, charts: &mut [Chart]) -> Result<(), StoreError> {
+pub(crate) fn name_devices(conn: &Reader, charts: &mut [Chart]) -> Result<(), StoreError> {
     for s in charts.iter_mut().flat_map(|c| c.top.iter_mut()) {
         if let Some(id) = s.target.strip_prefix("device:") {
             s.name = conn.device_name(id)?;
@@ -197,7 +197,7 @@ fn add_into(acc: &mut [Option<f64>], values: &[Option<f64>]) {
 }
 
 /// A column's chart from its per-target values. Pure.
-pub fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Chart {
+pub(crate) fn chart(c: &Column, per: HashMap<String, Vec<Option<f64>>>, n: usize) -> Chart {
     let mut series: Vec<Series> = per
         .into_iter()
         .map(|(target, values)| Series {

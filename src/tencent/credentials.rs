@@ -25,10 +25,10 @@ use secret_file::{read_optional_secret, read_secret};
 
 /// A key pair, and a token for temporary keys.
 #[derive(Clone)]
-pub struct Credentials {
-    pub secret_id: String,
-    pub secret_key: SecretString,
-    pub token: Option<SecretString>,
+pub(crate) struct Credentials {
+    pub(crate) secret_id: String,
+    pub(crate) secret_key: SecretString,
+    pub(crate) token: Option<SecretString>,
 }
 
 impl fmt::Debug for Credentials {
@@ -43,7 +43,7 @@ impl fmt::Debug for Credentials {
 
 /// The SecretId with all but its first 4 and last 2 characters hidden
 /// (enough to tell keys apart in a log).
-pub fn redact_id(id: &str) -> String {
+pub(crate) fn redact_id(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     if chars.len() <= 8 {
         return "****".to_string();
@@ -55,7 +55,7 @@ pub fn redact_id(id: &str) -> String {
 
 /// Where the credentials in use were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     ConfigFiles { id: PathBuf, key: PathBuf },
     CredentialsDirectory(PathBuf),
     Environment,
@@ -88,7 +88,7 @@ impl fmt::Display for Source {
 
 /// Why no credentials could be had.
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
+pub(crate) enum CredentialError {
     /// The OS error is in the message, not a source a caller printing the
     /// chain would repeat.
     #[error("cannot read {what} {}: {error}", path.display())]
@@ -124,13 +124,13 @@ pub enum CredentialError {
 }
 
 /// The process environment, as the chain sees it.
-pub trait Env {
+pub(crate) trait Env {
     fn var(&self, name: &str) -> Option<String>;
     fn home(&self) -> Option<PathBuf>;
 }
 
 /// The real environment.
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
@@ -191,7 +191,7 @@ fn validate(source: &Source, c: &Credentials) -> Result<(), CredentialError> {
 
 /// What the chain settled on: a fixed key pair, or the CVM role.
 #[derive(Debug, Clone)]
-pub enum Found {
+pub(crate) enum Found {
     Static(Credentials),
     CvmRole,
 }
@@ -199,7 +199,7 @@ pub enum Found {
 /// Walk the chain and return the first complete source, its keys checked
 /// for characters the API cannot take. No network: the CVM role, when it is
 /// the source, is fetched later by [`Provider`].
-pub fn resolve(
+pub(crate) fn resolve(
     settings: &CredentialSettings,
     env: &dyn Env,
 ) -> Result<(Source, Found), CredentialError> {
@@ -414,12 +414,12 @@ fn read_profile(path: &Path, profile: &str) -> Result<Option<Credentials>, Crede
 }
 
 /// Refresh CVM role credentials this long before they expire (as the SDKs do).
-pub const CVM_REFRESH_BEFORE: Duration = Duration::from_secs(300);
+pub(crate) const CVM_REFRESH_BEFORE: Duration = Duration::from_secs(300);
 
 /// Hands out the credentials to sign with: fixed ones, or the CVM role's,
 /// fetched on first use and refreshed before `ExpiredTime`.
 #[derive(Clone)]
-pub struct Provider {
+pub(crate) struct Provider {
     inner: Arc<ProviderInner>,
 }
 
@@ -444,13 +444,13 @@ struct RoleCredentials {
 }
 
 impl Provider {
-    pub fn fixed(creds: Credentials) -> Provider {
+    pub(crate) fn fixed(creds: Credentials) -> Provider {
         Provider {
             inner: Arc::new(ProviderInner::Static(Arc::new(creds))),
         }
     }
 
-    pub fn cvm_role(endpoint: reqwest::Url, http: reqwest::Client) -> Provider {
+    pub(crate) fn cvm_role(endpoint: reqwest::Url, http: reqwest::Client) -> Provider {
         Provider {
             inner: Arc::new(ProviderInner::Cvm {
                 endpoint,
@@ -460,7 +460,7 @@ impl Provider {
         }
     }
 
-    pub fn from_found(
+    pub(crate) fn from_found(
         found: Found,
         settings: &CredentialSettings,
         http: reqwest::Client,
@@ -472,7 +472,7 @@ impl Provider {
     }
 
     /// The credentials to sign the next request with.
-    pub async fn current(&self) -> Result<Arc<Credentials>, CredentialError> {
+    pub(crate) async fn current(&self) -> Result<Arc<Credentials>, CredentialError> {
         match &*self.inner {
             ProviderInner::Static(c) => Ok(c.clone()),
             ProviderInner::Cvm {

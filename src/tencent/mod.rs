@@ -6,8 +6,8 @@
 //! ([`crate::archive`]), what drives work ([`crate::fetch`]) or the command
 //! line.
 
-pub mod api;
-pub mod credentials;
-pub mod ratelimit;
-pub mod reach;
-pub mod sign;
+pub(crate) mod api;
+pub(crate) mod credentials;
+pub(crate) mod ratelimit;
+pub(crate) mod reach;
+pub(crate) mod sign;

@@ -29,31 +29,31 @@ use tokio::time::Instant;
 
 /// Extra share of a second added to each interval (4 %: at most 19.2
 /// calls/s for a limit of 20, 96 % of it).
-pub const SAFETY_MARGIN: f64 = 0.04;
+pub(crate) const SAFETY_MARGIN: f64 = 0.04;
 
 /// The share of the pace kept after a refusal.
-pub const SLOWDOWN: f64 = 0.5;
+pub(crate) const SLOWDOWN: f64 = 0.5;
 
 /// The share of the limit won back each second without a refusal.
-pub const RECOVERY_PER_SECOND: f64 = 0.05;
+pub(crate) const RECOVERY_PER_SECOND: f64 = 0.05;
 
 /// The slowest a run of refusals takes the pace to (a share of the limit).
-pub const FLOOR: f64 = 0.1;
+pub(crate) const FLOOR: f64 = 0.1;
 
 /// Refusals within this long of a slowdown were sent before it: they do
 /// not slow down further.
-pub const REFUSAL_SPAN: Duration = Duration::from_secs(1);
+pub(crate) const REFUSAL_SPAN: Duration = Duration::from_secs(1);
 
 /// How late a waiter may wake and still keep the slots' pace (timer
 /// granularity, a busy scheduler): sends then lag the even grid by up to
 /// this, which the margin covers along with arrival jitter (10 ms of it
 /// leaves 30 ms for the network at 20 calls/s).
-pub const LATE_WAKE: Duration = Duration::from_millis(10);
+pub(crate) const LATE_WAKE: Duration = Duration::from_millis(10);
 
 /// The pace of calls, as a share of the limit: 1 unless refusals slowed it.
 /// Pure: every method takes the moment.
 #[derive(Clone, Copy, Debug)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// The share right after the last slowdown.
     base: f64,
     /// When the last slowdown was (`None`: never).
@@ -71,7 +71,7 @@ impl Default for Pace {
 
 impl Pace {
     /// The share of the limit in force at `now`.
-    pub fn share(&self, now: Instant) -> f64 {
+    pub(crate) fn share(&self, now: Instant) -> f64 {
         match self.since {
             None => 1.0,
             Some(at) => {
@@ -84,7 +84,7 @@ impl Pace {
 
     /// A refusal at `now`: slow down, unless one did within [`REFUSAL_SPAN`].
     /// Says whether it slowed down.
-    pub fn refused(&mut self, now: Instant) -> bool {
+    pub(crate) fn refused(&mut self, now: Instant) -> bool {
         if self
             .since
             .is_some_and(|at| now.saturating_duration_since(at) < REFUSAL_SPAN)
@@ -97,7 +97,7 @@ impl Pace {
     }
 
     /// The time between two calls at `now`, for `limit` calls a second.
-    pub fn interval(&self, limit: u32, now: Instant) -> Duration {
+    pub(crate) fn interval(&self, limit: u32, now: Instant) -> Duration {
         let per_second = f64::from(limit.max(1)) * self.share(now);
         Duration::from_secs_f64((1.0 + SAFETY_MARGIN) / per_second)
     }
@@ -105,7 +105,7 @@ impl Pace {
 
 /// The calls per second sent at most, for a limit of `per_second`: the
 /// limit less the margin.
-pub fn sustained(per_second: NonZeroU32) -> f64 {
+pub(crate) fn sustained(per_second: NonZeroU32) -> f64 {
     f64::from(per_second.get()) / (1.0 + SAFETY_MARGIN)
 }
 
@@ -118,7 +118,7 @@ struct State {
 /// Even spacing of calls at a limit per second, slowed by refusals.
 /// One per process; a reload changes its limit in place
 /// ([`Limiter::set_limit`]), so fires before and after share it.
-pub struct Limiter {
+pub(crate) struct Limiter {
     limit: std::sync::atomic::AtomicU32,
     /// Calls let go so far.
     sent: std::sync::atomic::AtomicU64,
@@ -128,7 +128,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(per_second: NonZeroU32) -> Limiter {
+    pub(crate) fn new(per_second: NonZeroU32) -> Limiter {
         Limiter {
             limit: std::sync::atomic::AtomicU32::new(per_second.get()),
             sent: std::sync::atomic::AtomicU64::new(0),
@@ -141,12 +141,12 @@ impl Limiter {
     }
 
     /// Calls allowed per second (the configured limit).
-    pub fn limit(&self) -> usize {
+    pub(crate) fn limit(&self) -> usize {
         self.limit.load(std::sync::atomic::Ordering::Relaxed) as usize
     }
 
     /// Change the limit; the next call keeps the spacing of the previous one.
-    pub fn set_limit(&self, per_second: NonZeroU32) {
+    pub(crate) fn set_limit(&self, per_second: NonZeroU32) {
         self.limit
             .store(per_second.get(), std::sync::atomic::Ordering::Relaxed);
     }
@@ -154,19 +154,19 @@ impl Limiter {
     /// The calls per second this limiter sends at now (the limit less the
     /// margin, and less any slowdown).
     #[cfg(test)]
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         let now = Instant::now();
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         1.0 / state.pace.interval(self.limit() as u32, now).as_secs_f64()
     }
 
     /// Calls let go so far, for progress.
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The server refused a call for its rate: slow the process down.
-    pub fn refused(&self) {
+    pub(crate) fn refused(&self) {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if state.pace.refused(now) {
@@ -198,7 +198,7 @@ impl Limiter {
     /// Wait until the next call may go, and count it. Callers go in the
     /// order they came (the queue is a fair lock): reports taken oldest
     /// first are sent oldest first.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let _turn = self.queue.lock().await;
         loop {
             match self.try_take(Instant::now()) {

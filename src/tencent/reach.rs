@@ -6,7 +6,7 @@ use std::error::Error;
 
 /// Why a host cannot be reached, when no retry can change it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unreachable {
+pub(crate) enum Unreachable {
     /// Nothing listens there (`Connection refused`).
     Refused,
     /// The host name does not resolve.
@@ -17,7 +17,7 @@ pub enum Unreachable {
 
 impl Unreachable {
     /// The code recorded in the history.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Unreachable::Refused => "ConnectionRefused",
             Unreachable::NotResolved => "NameNotResolved",
@@ -26,7 +26,7 @@ impl Unreachable {
     }
 
     /// What happened, for people.
-    pub fn what(self) -> &'static str {
+    pub(crate) fn what(self) -> &'static str {
         match self {
             Unreachable::Refused => "refuses connections",
             Unreachable::NotResolved => "does not resolve",
@@ -35,7 +35,7 @@ impl Unreachable {
     }
 
     /// What the operator should do when the API endpoint is unreachable.
-    pub fn endpoint_fix(self) -> &'static str {
+    pub(crate) fn endpoint_fix(self) -> &'static str {
         match self {
             Unreachable::Refused => {
                 "nothing listens at api.endpoint; check its host and port (the default is https://mna.tencentcloudapi.com), and any proxy or firewall in the way"
@@ -53,7 +53,7 @@ impl Unreachable {
 /// Why the request behind `e` could not reach its host, when that is
 /// something no retry mends; `None` for every other failure (a reset, a
 /// timeout, an unreachable network: those may pass).
-pub fn unreachable(e: &reqwest::Error) -> Option<Unreachable> {
+pub(crate) fn unreachable(e: &reqwest::Error) -> Option<Unreachable> {
     if !e.is_connect() || e.is_timeout() {
         return None;
     }
@@ -107,7 +107,7 @@ fn classify_text(text: &str) -> Option<Unreachable> {
 /// Whether `host` is on Tencent Cloud's internal network: its object
 /// storage's `cos-internal` endpoints (and the like), which resolve and
 /// answer only from inside Tencent Cloud (a CVM or Lighthouse machine).
-pub fn is_tencent_internal(host: &str) -> bool {
+pub(crate) fn is_tencent_internal(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host.split('.').any(|label| {
         label == "cos-internal"
@@ -118,7 +118,7 @@ pub fn is_tencent_internal(host: &str) -> bool {
 }
 
 /// What to do when a file URL on such a host cannot be reached.
-pub const INTERNAL_FIX: &str = "the API gives report files on Tencent Cloud's internal network, reachable only from inside Tencent Cloud: run mna-reportd on a Tencent Cloud machine (CVM or Lighthouse) in the region of the account's MNA service (see the README, \"Where the daemon runs\")";
+pub(crate) const INTERNAL_FIX: &str = "the API gives report files on Tencent Cloud's internal network, reachable only from inside Tencent Cloud: run mna-reportd on a Tencent Cloud machine (CVM or Lighthouse) in the region of the account's MNA service (see the README, \"Where the daemon runs\")";
 
 #[cfg(test)]
 mod tests {

@@ -12,21 +12,21 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 /// The signature algorithm name, first token of the `Authorization` header.
-pub const ALGORITHM: &str = "TC3-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "TC3-HMAC-SHA256";
 
 /// What one request is signed over.
 #[derive(Debug, Clone, Copy)]
-pub struct SignInput<'a> {
+pub(crate) struct SignInput<'a> {
     /// Service name of the credential scope (`mna` for this product).
-    pub service: &'a str,
+    pub(crate) service: &'a str,
     /// The `Host` header exactly as sent, with `:port` when there is one.
-    pub host: &'a str,
+    pub(crate) host: &'a str,
     /// The `Content-Type` header exactly as sent.
-    pub content_type: &'a str,
+    pub(crate) content_type: &'a str,
     /// The body bytes exactly as sent.
-    pub body: &'a [u8],
+    pub(crate) body: &'a [u8],
     /// The `X-TC-Timestamp` header value (Unix seconds).
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
@@ -38,13 +38,13 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 /// The UTC date (`YYYY-MM-DD`) of a Unix timestamp, as the credential scope wants it.
-pub fn scope_date(timestamp: i64) -> String {
+pub(crate) fn scope_date(timestamp: i64) -> String {
     let ts = jiff::Timestamp::from_second(timestamp).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     ts.strftime("%Y-%m-%d").to_string()
 }
 
 /// The canonical request of the TC3 algorithm for a `POST /` with no query.
-pub fn canonical_request(input: &SignInput<'_>) -> String {
+pub(crate) fn canonical_request(input: &SignInput<'_>) -> String {
     format!(
         "POST\n/\n\ncontent-type:{}\nhost:{}\n\ncontent-type;host\n{}",
         input.content_type.trim().to_ascii_lowercase(),
@@ -54,7 +54,7 @@ pub fn canonical_request(input: &SignInput<'_>) -> String {
 }
 
 /// The string to sign, from the canonical request.
-pub fn string_to_sign(input: &SignInput<'_>) -> String {
+pub(crate) fn string_to_sign(input: &SignInput<'_>) -> String {
     format!(
         "{ALGORITHM}\n{}\n{}/{}/tc3_request\n{}",
         input.timestamp,
@@ -65,7 +65,7 @@ pub fn string_to_sign(input: &SignInput<'_>) -> String {
 }
 
 /// The lowercase hex signature for `input` under `secret_key`.
-pub fn signature(secret_key: &SecretString, input: &SignInput<'_>) -> String {
+pub(crate) fn signature(secret_key: &SecretString, input: &SignInput<'_>) -> String {
     let date = scope_date(input.timestamp);
     let mut k = Vec::with_capacity(3 + secret_key.expose_secret().len());
     k.extend_from_slice(b"TC3");
@@ -80,7 +80,11 @@ pub fn signature(secret_key: &SecretString, input: &SignInput<'_>) -> String {
 }
 
 /// The `Authorization` header value for `input`.
-pub fn authorization(secret_id: &str, secret_key: &SecretString, input: &SignInput<'_>) -> String {
+pub(crate) fn authorization(
+    secret_id: &str,
+    secret_key: &SecretString,
+    input: &SignInput<'_>,
+) -> String {
     format!(
         "{ALGORITHM} Credential={}/{}/{}/tc3_request, SignedHeaders=content-type;host, Signature={}",
         secret_id,

@@ -14,12 +14,12 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// A timestamp column in UTC (the report windows).
-pub fn utc() -> DataType {
+pub(crate) fn utc() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 /// Seconds as microseconds.
-pub fn micros(secs: i64) -> i64 {
+pub(crate) fn micros(secs: i64) -> i64 {
     secs.saturating_mul(1_000_000)
 }
 
@@ -34,7 +34,7 @@ fn data_type(kind: Kind) -> DataType {
 }
 
 /// The schema of a `report_rows` file with `columns`.
-pub fn rows_schema(columns: &Columns) -> SchemaRef {
+pub(crate) fn rows_schema(columns: &Columns) -> SchemaRef {
     let fixed = FIXED.iter().map(|&name| {
         let ty = match name {
             "report_id" | "granularity" | "row_number" => DataType::Int64,
@@ -53,7 +53,7 @@ pub fn rows_schema(columns: &Columns) -> SchemaRef {
 /// A cell that does not fit the type its column was given: the rows
 /// changed between reading the types and writing.
 #[derive(Debug)]
-pub struct Misfit;
+pub(crate) struct Misfit;
 
 enum Cells {
     Int(Int64Builder),
@@ -107,7 +107,7 @@ impl Cells {
 }
 
 /// The builders of one `report_rows` batch.
-pub struct RowsBatch {
+pub(crate) struct RowsBatch {
     schema: SchemaRef,
     report_id: Int64Builder,
     job: StringBuilder,
@@ -124,7 +124,7 @@ pub struct RowsBatch {
 }
 
 impl RowsBatch {
-    pub fn new(columns: &Columns) -> RowsBatch {
+    pub(crate) fn new(columns: &Columns) -> RowsBatch {
         let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
         RowsBatch {
             schema: rows_schema(columns),
@@ -144,17 +144,17 @@ impl RowsBatch {
     }
 
     /// Rows taken since the last [`RowsBatch::finish`].
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no row was taken since the last [`RowsBatch::finish`].
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Take one row of report `meta`, its cells parsed.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         meta: &ReportMeta,
         row: &StoredRow,
@@ -188,7 +188,7 @@ impl RowsBatch {
     }
 
     /// The rows taken as a batch; the builders start empty again.
-    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
         let mut arrays: Vec<ArrayRef> = vec![
             Arc::new(self.report_id.finish()),
             Arc::new(self.job.finish()),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// An export destination.
 #[derive(Debug, Clone)]
-pub enum Destination {
+pub(crate) enum Destination {
     /// A local directory (absolute).
     Local(PathBuf),
     /// A bucket and key prefix.
@@ -20,7 +20,7 @@ pub enum Destination {
 impl Destination {
     /// `to` as given to `--to` or `[export] to`: an `s3://bucket/prefix`
     /// URL, else a directory (relative to the working directory).
-    pub fn parse(to: &str) -> Result<Destination, ExportError> {
+    pub(crate) fn parse(to: &str) -> Result<Destination, ExportError> {
         if to.starts_with("s3://") {
             return super::remote::RemoteDest::parse(to).map(Destination::Remote);
         }
@@ -36,7 +36,7 @@ impl Destination {
     /// The destination as the `exports` table records it: the directory's
     /// canonical path (so two spellings of one directory, or a link to
     /// it, are one destination), or the URL without a trailing slash.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Destination::Local(dir) => canonical(dir).to_string_lossy().into_owned(),
             Destination::Remote(r) => r.key(),
@@ -45,7 +45,12 @@ impl Destination {
 
     /// Where to write the file that will be `<tree>/<rel>`, creating its
     /// directory; `spool` holds the files bound for a bucket.
-    pub fn temp_path(&self, tree: &str, rel: &str, spool: &Path) -> Result<PathBuf, ExportError> {
+    pub(crate) fn temp_path(
+        &self,
+        tree: &str,
+        rel: &str,
+        spool: &Path,
+    ) -> Result<PathBuf, ExportError> {
         let (dir, name) = match self {
             Destination::Local(root) => {
                 let full = root.join(tree).join(rel);
@@ -69,7 +74,7 @@ impl Destination {
     }
 
     /// Give the written file at `temp` its final name `<tree>/<rel>`.
-    pub fn publish(&self, temp: &Path, tree: &str, rel: &str) -> Result<(), ExportError> {
+    pub(crate) fn publish(&self, temp: &Path, tree: &str, rel: &str) -> Result<(), ExportError> {
         match self {
             Destination::Local(root) => {
                 let full = root.join(tree).join(rel);

@@ -133,7 +133,11 @@ impl<'a> Writer<'a> {
 
 /// Write the `report_rows` file of reports `ids` at `path`; the number of
 /// rows, or `None` (and nothing written) when the reports have no row.
-pub fn write_rows(store: &Store, ids: &[i64], path: &Path) -> Result<Option<u64>, ExportError> {
+pub(crate) fn write_rows(
+    store: &Store,
+    ids: &[i64],
+    path: &Path,
+) -> Result<Option<u64>, ExportError> {
     let (columns, counted) = columns(store, ids)?;
     if counted == 0 {
         return Ok(None);
@@ -170,7 +174,7 @@ pub fn write_rows(store: &Store, ids: &[i64], path: &Path) -> Result<Option<u64>
 }
 
 /// Write the `reports` file of reports `ids` at `path`.
-pub fn write_reports(store: &Store, ids: &[i64], path: &Path) -> Result<(), ExportError> {
+pub(crate) fn write_reports(store: &Store, ids: &[i64], path: &Path) -> Result<(), ExportError> {
     let mut w = Writer::create(path, super::reports::schema(), Vec::new())?;
     for chunk in ids.chunks(BATCH_ROWS) {
         let metas = chunk

@@ -21,34 +21,34 @@
 //! in row groups of [`ROW_GROUP_ROWS`] ([`file`]); the columns are chosen
 //! in a first pass over the same pages ([`schema`]).
 
-pub mod batch;
-pub mod dest;
-pub mod file;
-pub mod periodic;
-pub mod remote;
-pub mod reports;
-pub mod schema;
+pub(crate) mod batch;
+pub(crate) mod dest;
+pub(crate) mod file;
+pub(crate) mod periodic;
+pub(crate) mod remote;
+pub(crate) mod reports;
+pub(crate) mod schema;
 
 use crate::archive::remote::client::{BucketSettings, S3Keys, find_keys};
 use crate::archive::store::exports::{self, ExportFilter, Unexported};
 use crate::archive::store::{Store, StoreError};
-pub use dest::Destination;
+pub(crate) use dest::Destination;
 use std::path::{Path, PathBuf};
 
 /// Rows read from the history per query.
-pub const PAGE_ROWS: usize = 4096;
+pub(crate) const PAGE_ROWS: usize = 4096;
 /// Rows per Arrow batch handed to the Parquet writer.
-pub const BATCH_ROWS: usize = 8192;
+pub(crate) const BATCH_ROWS: usize = 8192;
 /// Rows per Parquet row group.
-pub const ROW_GROUP_ROWS: usize = 65_536;
+pub(crate) const ROW_GROUP_ROWS: usize = 65_536;
 
 /// The two trees of an export.
-pub const ROWS_TREE: &str = "report_rows";
-pub const REPORTS_TREE: &str = "reports";
+pub(crate) const ROWS_TREE: &str = "report_rows";
+pub(crate) const REPORTS_TREE: &str = "reports";
 
 /// Why an export stopped. Files already published stay, and are recorded.
 #[derive(Debug, thiserror::Error)]
-pub enum ExportError {
+pub(crate) enum ExportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write {}: {source}\n  fix: check that the export destination exists and that this user may write there", path.display())]
@@ -79,14 +79,14 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    pub fn io(path: &Path, source: std::io::Error) -> ExportError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> ExportError {
         ExportError::Io {
             path: path.to_path_buf(),
             source,
         }
     }
 
-    pub fn parquet(path: &Path, e: parquet::errors::ParquetError) -> ExportError {
+    pub(crate) fn parquet(path: &Path, e: parquet::errors::ParquetError) -> ExportError {
         ExportError::Parquet {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -96,17 +96,17 @@ impl ExportError {
 
 /// What a run exported.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Exported {
+pub(crate) struct Exported {
     /// Sets written (each a `reports` file and, with rows, a `report_rows` file).
-    pub files: usize,
-    pub reports: usize,
-    pub rows: u64,
+    pub(crate) files: usize,
+    pub(crate) reports: usize,
+    pub(crate) rows: u64,
 }
 
 /// Export to `dest` the sealed reports inside `filter` it has not
 /// received, after finishing what a crashed run planned. `spool` holds
 /// files bound for a bucket while they upload.
-pub fn export(
+pub(crate) fn export(
     store: &Store,
     dest: &Destination,
     filter: &ExportFilter,
@@ -166,7 +166,7 @@ fn write_set(
 
 /// The bucket settings of `[export]` for `bucket`, each key falling back
 /// to `[storage.remote]`'s.
-pub fn bucket_settings(config: &crate::config::Config, bucket: &str) -> BucketSettings {
+pub(crate) fn bucket_settings(config: &crate::config::Config, bucket: &str) -> BucketSettings {
     let e = config.export.as_ref();
     let r = config.storage.remote.as_ref();
     BucketSettings {
@@ -194,7 +194,7 @@ pub fn bucket_settings(config: &crate::config::Config, bucket: &str) -> BucketSe
 /// [`crate::archive::remote::client`] (`fallback` last: for a COS
 /// endpoint, the account's key). Must be called on the runtime the
 /// uploads will run on.
-pub fn destination(
+pub(crate) fn destination(
     config: &crate::config::Config,
     to: &str,
     fallback: Option<S3Keys>,
@@ -212,12 +212,12 @@ pub fn destination(
 }
 
 /// Where files bound for a bucket are written before they upload.
-pub fn spool(config: &crate::config::Config) -> PathBuf {
+pub(crate) fn spool(config: &crate::config::Config) -> PathBuf {
     config.storage.state_dir.join("export-spool")
 }
 
 /// The UTC date of a moment, `YYYY-MM-DD`.
-pub fn utc_date(secs: i64) -> String {
+pub(crate) fn utc_date(secs: i64) -> String {
     jiff::Timestamp::from_second(secs)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_else(|_| "invalid".to_string())
@@ -258,7 +258,7 @@ fn file_name(first: &Unexported, ids: &[i64]) -> String {
 
 /// The export lag of `dest`: how long the oldest sealed report it has not
 /// received has been sealed, in seconds (0 when it has them all).
-pub fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreError> {
+pub(crate) fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreError> {
     let key = dest.key();
     let oldest = store.on_thread(|c| exports::oldest_unexported(c, &key, None))?;
     Ok(oldest.map_or(0, |t| (now - t).max(0)))
@@ -267,7 +267,7 @@ pub fn lag(store: &Store, dest: &Destination, now: i64) -> Result<i64, StoreErro
 /// For `status`: how long the oldest sealed report (of `job`, or of all)
 /// that `to` has not received has waited, seconds (`None`: it has them
 /// all), read through `reader`.
-pub fn lag_on(
+pub(crate) fn lag_on(
     reader: &crate::archive::store::Reader,
     to: &str,
     job: Option<&str>,

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// How often the lag gauge is refreshed between runs.
-pub const LAG_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const LAG_EVERY: Duration = Duration::from_secs(60);
 
 /// The state of the daemon's export: when it last ran, and the run or lag
 /// reading in flight.
 #[derive(Default)]
-pub struct Periodic {
+pub(crate) struct Periodic {
     last_run: Option<Instant>,
     last_lag: Option<Instant>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -28,7 +28,7 @@ pub struct Periodic {
 impl Periodic {
     /// How long the daemon may sleep before [`Periodic::tick`] has work
     /// (a day without `[export] to`).
-    pub fn sleep_for(&self, config: &Config) -> Duration {
+    pub(crate) fn sleep_for(&self, config: &Config) -> Duration {
         let Some(interval) = config
             .export
             .as_ref()
@@ -45,7 +45,7 @@ impl Periodic {
 
     /// From the daemon's loop: start an export when one is due, else
     /// refresh the lag gauge when that is due; nothing while one runs.
-    pub fn tick(&mut self, store: &Store, config: &Config) {
+    pub(crate) fn tick(&mut self, store: &Store, config: &Config) {
         let Some((to, interval)) = config
             .export
             .as_ref()

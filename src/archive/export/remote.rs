@@ -16,13 +16,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Files up to this size go in one PUT.
-pub const SINGLE_PUT_BYTES: u64 = 16 << 20;
+pub(crate) const SINGLE_PUT_BYTES: u64 = 16 << 20;
 /// Part size of a multipart upload.
 const PART_BYTES: usize = 8 << 20;
 
 /// A bucket and key prefix an export uploads to.
 #[derive(Clone)]
-pub struct RemoteDest {
+pub(crate) struct RemoteDest {
     bucket: String,
     prefix: String,
     store: Option<Arc<dyn ObjectStore>>,
@@ -37,7 +37,7 @@ impl std::fmt::Debug for RemoteDest {
 
 impl RemoteDest {
     /// `s3://bucket[/prefix]`, not connected yet.
-    pub fn parse(url: &str) -> Result<RemoteDest, ExportError> {
+    pub(crate) fn parse(url: &str) -> Result<RemoteDest, ExportError> {
         let rest = url.strip_prefix("s3://").unwrap_or(url);
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -53,13 +53,13 @@ impl RemoteDest {
         })
     }
 
-    pub fn bucket(&self) -> &str {
+    pub(crate) fn bucket(&self) -> &str {
         &self.bucket
     }
 
     /// Connect through the client of `settings` (its bucket replaced by
     /// this one's) with `keys`; uploads will run on the current runtime.
-    pub fn connect(
+    pub(crate) fn connect(
         mut self,
         settings: &BucketSettings,
         keys: &S3Keys,
@@ -78,7 +78,7 @@ impl RemoteDest {
     }
 
     /// The URL, without a trailing slash.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self.prefix.as_str() {
             "" => format!("s3://{}", self.bucket),
             p => format!("s3://{}/{p}", self.bucket),
@@ -86,7 +86,7 @@ impl RemoteDest {
     }
 
     /// Upload the file at `path` as `<prefix>/<rel>`.
-    pub fn upload(&self, path: &Path, rel: &str) -> Result<(), ExportError> {
+    pub(crate) fn upload(&self, path: &Path, rel: &str) -> Result<(), ExportError> {
         let (Some(store), Some(runtime)) = (&self.store, &self.runtime) else {
             return Err(ExportError::Remote(format!(
                 "{} is not connected",

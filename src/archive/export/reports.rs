@@ -11,7 +11,7 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 /// The schema of a `reports` file.
-pub fn schema() -> SchemaRef {
+pub(crate) fn schema() -> SchemaRef {
     let f = |name: &str, ty: DataType, nullable: bool| Field::new(name, ty, nullable);
     Arc::new(Schema::new(vec![
         f("report_id", DataType::Int64, false),
@@ -33,7 +33,7 @@ pub fn schema() -> SchemaRef {
 }
 
 /// `reports` as one batch of the [`schema`].
-pub fn batch(reports: &[ReportMeta]) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn batch(reports: &[ReportMeta]) -> Result<RecordBatch, ArrowError> {
     let ints = |f: fn(&ReportMeta) -> i64| {
         let mut b = Int64Builder::with_capacity(reports.len());
         reports.iter().for_each(|r| b.append_value(f(r)));

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 /// The fixed columns of a `report_rows` file, in order.
-pub const FIXED: [&str; 9] = [
+pub(crate) const FIXED: [&str; 9] = [
     "report_id",
     "job",
     "target",
@@ -26,7 +26,7 @@ pub const FIXED: [&str; 9] = [
 
 /// What a header column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// No value seen yet (a column of nulls is written as utf8).
     Null,
     Int,
@@ -37,7 +37,7 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of one cell.
-    pub fn of(v: &Value) -> Kind {
+    pub(crate) fn of(v: &Value) -> Kind {
         match v {
             Value::Null => Kind::Null,
             Value::Number(n) if n.is_i64() => Kind::Int,
@@ -48,7 +48,7 @@ impl Kind {
     }
 
     /// The narrowest kind that holds both.
-    pub fn join(self, other: Kind) -> Kind {
+    pub(crate) fn join(self, other: Kind) -> Kind {
         match (self, other) {
             (a, b) if a == b => a,
             (Kind::Null, k) | (k, Kind::Null) => k,
@@ -63,7 +63,7 @@ impl Kind {
 /// stores as dates, or the same with a space for the `T` as the service
 /// writes times as text: microseconds since the epoch, the wall time read
 /// as UTC (the workbook carries no zone). Other text is not a timestamp.
-pub fn timestamp_micros(s: &str) -> Option<i64> {
+pub(crate) fn timestamp_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let shaped = match b.len() {
         10 => b[4] == b'-' && b[7] == b'-',
@@ -87,7 +87,7 @@ pub fn timestamp_micros(s: &str) -> Option<i64> {
 /// A header as a column name: lower snake case (`Traffic (MB)` →
 /// `traffic_mb`, `UpLink` → `up_link`), letters of any script kept; empty
 /// → `column`.
-pub fn snake_case(header: &str) -> String {
+pub(crate) fn snake_case(header: &str) -> String {
     let mut out = String::with_capacity(header.len());
     let mut prev_lower = false;
     let mut gap = false;
@@ -112,18 +112,18 @@ pub fn snake_case(header: &str) -> String {
 
 /// One header column of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
+pub(crate) struct Column {
     /// The header as the sheet writes it (the key of the row's JSON).
-    pub header: String,
+    pub(crate) header: String,
     /// Its column name in the file.
-    pub name: String,
-    pub kind: Kind,
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
 }
 
 /// The header columns of one file, built by [`Columns::observe`] over
 /// every row it will hold, in the order headers first appear.
 #[derive(Debug, Default, Clone)]
-pub struct Columns {
+pub(crate) struct Columns {
     columns: Vec<Column>,
     by_header: HashMap<String, usize>,
     names: HashSet<String>,
@@ -131,7 +131,7 @@ pub struct Columns {
 
 impl Columns {
     /// Take the cells of one row into account.
-    pub fn observe(&mut self, row: &[(String, Value)]) {
+    pub(crate) fn observe(&mut self, row: &[(String, Value)]) {
         for (header, value) in row {
             let i = match self.by_header.get(header) {
                 Some(&i) => i,
@@ -162,19 +162,19 @@ impl Columns {
     }
 
     /// The columns, in order.
-    pub fn list(&self) -> &[Column] {
+    pub(crate) fn list(&self) -> &[Column] {
         &self.columns
     }
 
     /// The index of the column of `header`.
-    pub fn index(&self, header: &str) -> Option<usize> {
+    pub(crate) fn index(&self, header: &str) -> Option<usize> {
         self.by_header.get(header).copied()
     }
 }
 
 /// A row's JSON object as its cells in the order written (the header's
 /// column order), which a map would lose.
-pub fn parse_row(data: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
+pub(crate) fn parse_row(data: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
     struct Ordered;
     impl<'de> Visitor<'de> for Ordered {
         type Value = Vec<(String, Value)>;

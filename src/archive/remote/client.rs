@@ -21,22 +21,22 @@ use std::sync::Arc;
 
 /// Where a bucket is and how to reach it.
 #[derive(Debug, Clone, Default)]
-pub struct BucketSettings {
-    pub bucket: String,
+pub(crate) struct BucketSettings {
+    pub(crate) bucket: String,
     /// `https://...`; `None` for AWS S3.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    pub path_style: Option<bool>,
-    pub access_key_id_file: Option<PathBuf>,
-    pub secret_access_key_file: Option<PathBuf>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) path_style: Option<bool>,
+    pub(crate) access_key_id_file: Option<PathBuf>,
+    pub(crate) secret_access_key_file: Option<PathBuf>,
 }
 
 /// An S3 key pair.
 #[derive(Clone)]
-pub struct S3Keys {
-    pub access_key_id: SecretString,
-    pub secret_access_key: SecretString,
-    pub session_token: Option<SecretString>,
+pub(crate) struct S3Keys {
+    pub(crate) access_key_id: SecretString,
+    pub(crate) secret_access_key: SecretString,
+    pub(crate) session_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for S3Keys {
@@ -47,7 +47,7 @@ impl std::fmt::Debug for S3Keys {
 
 /// Why no client could be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("cannot read the bucket key file {}: {source}\n  fix: check the path and that this user may read it", path.display())]
     KeyFile {
         path: PathBuf,
@@ -72,7 +72,7 @@ pub enum ClientError {
 
 /// Where the credentials came from (for `check` and logs; never the keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeysSource {
+pub(crate) enum KeysSource {
     Files,
     CredentialsDirectory,
     Environment,
@@ -115,7 +115,7 @@ fn read_key(path: &Path) -> Result<SecretString, ClientError> {
 }
 
 /// The first complete credential source (see the module docs).
-pub fn find_keys(
+pub(crate) fn find_keys(
     settings: &BucketSettings,
     env: &dyn Fn(&str) -> Option<String>,
     fallback: Option<S3Keys>,
@@ -179,7 +179,7 @@ fn is_loopback(endpoint: &str) -> bool {
 
 /// Whether requests go path style by default for `endpoint`: yes for an
 /// IP address or localhost, no for a name (COS, AWS).
-pub fn default_path_style(endpoint: Option<&str>) -> bool {
+pub(crate) fn default_path_style(endpoint: Option<&str>) -> bool {
     match endpoint.and_then(host) {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(_) => true,
@@ -188,12 +188,12 @@ pub fn default_path_style(endpoint: Option<&str>) -> bool {
 }
 
 /// Whether `endpoint` is Tencent COS (it takes the account's key pair).
-pub fn is_cos(endpoint: Option<&str>) -> bool {
+pub(crate) fn is_cos(endpoint: Option<&str>) -> bool {
     matches!(endpoint.and_then(host), Some(url::Host::Domain(d)) if d.ends_with(".myqcloud.com"))
 }
 
 /// The object store of `settings` with `keys`.
-pub fn build(
+pub(crate) fn build(
     settings: &BucketSettings,
     keys: &S3Keys,
 ) -> Result<Arc<dyn ObjectStore>, ClientError> {

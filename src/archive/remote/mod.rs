@@ -2,4 +2,4 @@
 //! COS, AWS S3, MinIO, ...). [`client`] builds the client and finds its
 //! credentials; the Parquet export uploads through it.
 
-pub mod client;
+pub(crate) mod client;

@@ -11,7 +11,7 @@ use std::io;
 
 /// What [`ArchiveRoot::resolve_previous`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// No `.prev` copy.
     Nothing,
     /// The final file is the recorded one: the copy was removed.
@@ -27,7 +27,7 @@ impl ArchiveRoot {
     /// `<final>.prev` (a hard link, made durable). An existing `.prev` is
     /// kept as it is: it is the copy the history records (see
     /// [`ArchiveRoot::resolve_previous`]). Returns whether a copy is kept.
-    pub fn keep_previous(&self, fin: &RelPath) -> io::Result<bool> {
+    pub(crate) fn keep_previous(&self, fin: &RelPath) -> io::Result<bool> {
         let dir = match self.parent_of(fin) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -54,7 +54,7 @@ impl ArchiveRoot {
     }
 
     /// Put the kept copy back under `fin`, durably.
-    pub fn restore_previous(&self, fin: &RelPath) -> io::Result<()> {
+    pub(crate) fn restore_previous(&self, fin: &RelPath) -> io::Result<()> {
         let prev = fin.prev();
         self.commit(&prev, fin)?;
         // A rename between two links of one file does nothing.
@@ -62,14 +62,18 @@ impl ArchiveRoot {
     }
 
     /// The history records the new file: the kept copy goes.
-    pub fn drop_previous(&self, fin: &RelPath) -> io::Result<()> {
+    pub(crate) fn drop_previous(&self, fin: &RelPath) -> io::Result<()> {
         self.remove(&fin.prev()).map(drop)
     }
 
     /// Settle a `<final>.prev` left by a forced refetch that did not
     /// finish, against what the history `recorded` for the report (sha256,
     /// size): whichever of the two files is that one stays under the final name.
-    pub fn resolve_previous(&self, fin: &RelPath, recorded: (&str, u64)) -> io::Result<Resolved> {
+    pub(crate) fn resolve_previous(
+        &self,
+        fin: &RelPath,
+        recorded: (&str, u64),
+    ) -> io::Result<Resolved> {
         let prev = fin.prev();
         let dir = match self.parent_of(fin) {
             Ok(d) => d,
@@ -91,7 +95,7 @@ impl ArchiveRoot {
     }
 
     /// Whether the regular file at `rel` has the recorded sha256 and size.
-    pub fn matches_recorded(
+    pub(crate) fn matches_recorded(
         &self,
         rel: &RelPath,
         (sha256, bytes): (&str, u64),

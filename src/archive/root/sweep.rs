@@ -13,11 +13,11 @@ use std::os::unix::ffi::OsStrExt;
 
 /// What [`ArchiveRoot::sweep_parts`] did and found.
 #[derive(Debug, Default)]
-pub struct Swept {
+pub(crate) struct Swept {
     /// Part files removed.
-    pub removed: usize,
+    pub(crate) removed: usize,
     /// `.prev` copies left by a forced refetch that did not finish.
-    pub previous: Vec<RelPath>,
+    pub(crate) previous: Vec<RelPath>,
 }
 
 impl ArchiveRoot {
@@ -35,7 +35,7 @@ impl ArchiveRoot {
     /// without following links; and every `.prev` copy found. (A part file
     /// being written is younger: another process may have claimed its
     /// report after `keep` was read.) Links to directories are not entered.
-    pub fn sweep_parts(
+    pub(crate) fn sweep_parts(
         &self,
         keep: &HashSet<RelPath>,
         idle: std::time::Duration,

@@ -7,20 +7,20 @@ use rusqlite::params;
 
 /// How many reports of one window have one status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowCount {
-    pub window_start: i64,
-    pub window_end: i64,
-    pub status: String,
-    pub count: u64,
+pub(crate) struct WindowCount {
+    pub(crate) window_start: i64,
+    pub(crate) window_end: i64,
+    pub(crate) status: String,
+    pub(crate) count: u64,
     /// The smallest report id among them.
-    pub first_id: i64,
+    pub(crate) first_id: i64,
 }
 
 impl Reader {
     /// The reports of `job` whose window lies inside `[from, to)` (ends in
     /// `(from, to]` and starts at or after `from`), of `target` and
     /// `region` when given, counted per window and status.
-    pub fn window_counts(
+    pub(crate) fn window_counts(
         &self,
         job: &str,
         from: i64,

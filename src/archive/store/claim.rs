@@ -9,7 +9,7 @@ use super::{InFlight, Store, StoreError, now, query};
 use crate::domain::report::{Keyed, ReportKey, Trigger};
 
 /// What claiming a report gave.
-pub enum Claimed {
+pub(crate) enum Claimed {
     /// Ours, in flight in this process while `guard` lives; `attempts`
     /// tries were recorded before.
     Ours {
@@ -25,15 +25,15 @@ pub enum Claimed {
 
 /// A report to claim.
 #[derive(Debug, Clone, Copy)]
-pub struct ClaimOrder<'a> {
-    pub key: &'a ReportKey,
+pub(crate) struct ClaimOrder<'a> {
+    pub(crate) key: &'a ReportKey,
     /// The job's granularity code.
-    pub granularity: u8,
-    pub trigger: Trigger,
+    pub(crate) granularity: u8,
+    pub(crate) trigger: Trigger,
     /// The file the report will get.
-    pub file_path: &'a str,
+    pub(crate) file_path: &'a str,
     /// Claim a done report too (`fetch --force`).
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 impl Store {
@@ -42,7 +42,7 @@ impl Store {
     /// a claim whose holder no longer works on it is taken over
     /// ([`Store::holder_alive`]). Blocking: async callers call it on the
     /// blocking pool.
-    pub fn claim(&self, order: &ClaimOrder<'_>) -> Result<Claimed, StoreError> {
+    pub(crate) fn claim(&self, order: &ClaimOrder<'_>) -> Result<Claimed, StoreError> {
         self.on_thread(|c| {
             let now = now();
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -75,7 +75,7 @@ impl Store {
 
     /// Append `records`, one try, to report `id`'s attempts, in one
     /// transaction; returns the report's tries so far.
-    pub async fn record_attempt(
+    pub(crate) async fn record_attempt(
         &self,
         id: i64,
         records: Vec<AttemptRecord>,
@@ -91,14 +91,14 @@ impl Store {
 
     /// Give back report `id`, claimed by us but not finished: `pending`
     /// again (or done, if it was before).
-    pub async fn give_back(&self, id: i64) -> Result<(), StoreError> {
+    pub(crate) async fn give_back(&self, id: i64) -> Result<(), StoreError> {
         let owner = self.owner().to_string();
         self.on_pool(move |c| reports::release(c, id, &owner, now()))
             .await
     }
 
     /// Record report `id` `failed` with `code` and `message`, dropping our claim.
-    pub async fn record_failed(
+    pub(crate) async fn record_failed(
         &self,
         id: i64,
         code: String,
@@ -114,7 +114,7 @@ impl Store {
     /// Give back the claims of ours that no report in flight holds (a
     /// release or a failure record failed), and those of processes gone.
     /// Returns how many reports were released.
-    pub async fn release_left_claims(&self) -> Result<usize, StoreError> {
+    pub(crate) async fn release_left_claims(&self) -> Result<usize, StoreError> {
         let store = self.clone();
         self.on_pool(move |c| {
             reports::release_stale_claims(c, now(), |id, owner| store.holder_alive(id, owner))
@@ -124,7 +124,7 @@ impl Store {
 
     /// `planned` minus the reports the history has as done, read on the
     /// blocking pool.
-    pub async fn not_done<T: Keyed + Send + 'static>(
+    pub(crate) async fn not_done<T: Keyed + Send + 'static>(
         &self,
         planned: Vec<T>,
     ) -> Result<Vec<T>, StoreError> {
@@ -132,7 +132,7 @@ impl Store {
     }
 
     /// [`Store::not_done`] on the calling thread.
-    pub fn not_done_now<T: Keyed>(&self, planned: Vec<T>) -> Result<Vec<T>, StoreError> {
+    pub(crate) fn not_done_now<T: Keyed>(&self, planned: Vec<T>) -> Result<Vec<T>, StoreError> {
         self.on_thread(|c| query::not_done(c, planned))
     }
 }

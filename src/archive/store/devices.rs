@@ -15,19 +15,19 @@ use std::collections::HashSet;
 
 /// How many ids of the devices added or removed a [`Change`] names (the
 /// counts are whole): a fleet of millions costs no more memory or log.
-pub const CHANGE_IDS_SHOWN: usize = 100;
+pub(crate) const CHANGE_IDS_SHOWN: usize = 100;
 
 /// What recording a listing changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Change {
+pub(crate) struct Change {
     /// Ids seen for the first time, or back after being removed (the
     /// first [`CHANGE_IDS_SHOWN`]).
-    pub added: Vec<String>,
+    pub(crate) added: Vec<String>,
     /// Ids marked removed by this listing (the first [`CHANGE_IDS_SHOWN`]).
-    pub removed: Vec<String>,
+    pub(crate) removed: Vec<String>,
     /// How many were added, and removed.
-    pub added_count: u64,
-    pub removed_count: u64,
+    pub(crate) added_count: u64,
+    pub(crate) removed_count: u64,
 }
 
 impl Change {
@@ -39,7 +39,7 @@ impl Change {
     }
 
     /// This change and `other`'s together.
-    pub fn merge(&mut self, other: Change) {
+    pub(crate) fn merge(&mut self, other: Change) {
         for id in other
             .added
             .into_iter()
@@ -61,55 +61,55 @@ impl Change {
 
 /// What one page of a listing did to the inventory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PageRecorded {
-    pub change: Change,
+pub(crate) struct PageRecorded {
+    pub(crate) change: Change,
     /// Devices of the page not seen earlier in this listing (a device on
     /// two pages, the list having moved, counts once).
-    pub fresh: u64,
+    pub(crate) fresh: u64,
 }
 
 /// One device a job reports on: its id and when it came to exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Known {
-    pub device_id: String,
-    pub created_at: Option<i64>,
+pub(crate) struct Known {
+    pub(crate) device_id: String,
+    pub(crate) created_at: Option<i64>,
 }
 
 /// One `devices` row, as the `devices` command shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceRow {
-    pub device_id: String,
-    pub name: Option<String>,
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
-    pub remark: Option<String>,
-    pub device_type: Option<i64>,
-    pub created_at: Option<i64>,
-    pub first_seen: i64,
-    pub last_seen: i64,
-    pub removed_at: Option<i64>,
+pub(crate) struct DeviceRow {
+    pub(crate) device_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) group_id: Option<String>,
+    pub(crate) group_name: Option<String>,
+    pub(crate) remark: Option<String>,
+    pub(crate) device_type: Option<i64>,
+    pub(crate) created_at: Option<i64>,
+    pub(crate) first_seen: i64,
+    pub(crate) last_seen: i64,
+    pub(crate) removed_at: Option<i64>,
 }
 
 /// The last listing of a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Listing {
-    pub job: String,
-    pub scope: String,
+pub(crate) struct Listing {
+    pub(crate) job: String,
+    pub(crate) scope: String,
     /// When the last complete listing ended.
-    pub listed_at: Option<i64>,
+    pub(crate) listed_at: Option<i64>,
     /// How many devices it had.
-    pub devices: Option<i64>,
-    pub calls: Option<i64>,
+    pub(crate) devices: Option<i64>,
+    pub(crate) calls: Option<i64>,
     /// When the last failed listing ended, and why.
-    pub failed_at: Option<i64>,
-    pub error_code: Option<String>,
+    pub(crate) failed_at: Option<i64>,
+    pub(crate) error_code: Option<String>,
 }
 
 /// Start a listing at `now`: its stamp, which every device it lists gets
 /// as `last_seen`. Later than any `last_seen` recorded, so that a device
 /// not seen by this listing is told by `last_seen < stamp` alone, with no
 /// list of ids kept in memory.
-pub fn begin_listing(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
+pub(crate) fn begin_listing(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
     let latest: Option<i64> =
         conn.query_row("SELECT max(last_seen) FROM devices", [], |r| r.get(0))?;
     Ok(latest.map_or(now, |l| now.max(l + 1)))
@@ -117,7 +117,7 @@ pub fn begin_listing(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
 
 /// Record one page `devices` of a listing of `d` stamped `stamp`, in one
 /// transaction.
-pub fn record_page(
+pub(crate) fn record_page(
     conn: &mut Connection,
     d: &Discovery,
     devices: &[DeviceInfo],
@@ -178,7 +178,7 @@ pub fn record_page(
 /// devices as it said) marks removed the devices of its scope it did not
 /// see (`last_seen` before its stamp).
 #[allow(clippy::too_many_arguments)]
-pub fn finish_listing(
+pub(crate) fn finish_listing(
     conn: &mut Connection,
     job: &str,
     d: &Discovery,
@@ -224,7 +224,7 @@ pub fn finish_listing(
 /// Record the whole listing `devices` of `job` at `now` in one go (a
 /// listing of one page): [`begin_listing`], [`record_page`], [`finish_listing`].
 #[cfg(test)]
-pub fn record_listing(
+pub(crate) fn record_listing(
     conn: &mut Connection,
     job: &str,
     d: &Discovery,
@@ -250,7 +250,7 @@ pub fn record_listing(
 }
 
 /// Record a failed listing of `job` at `now`: the inventory stays as it was.
-pub fn record_failure(
+pub(crate) fn record_failure(
     conn: &Connection,
     job: &str,
     d: &Discovery,
@@ -269,7 +269,7 @@ pub fn record_failure(
 
 /// The devices `d` reports on now: in its scope, not removed, not excluded;
 /// ordered by id.
-pub fn known(conn: &Connection, d: &Discovery) -> rusqlite::Result<Vec<Known>> {
+pub(crate) fn known(conn: &Connection, d: &Discovery) -> rusqlite::Result<Vec<Known>> {
     if !has_inventory(conn)? {
         return Ok(Vec::new());
     }
@@ -281,7 +281,7 @@ pub fn known(conn: &Connection, d: &Discovery) -> rusqlite::Result<Vec<Known>> {
 }
 
 /// How many devices not removed are in `d`'s scope, excluded ones counted.
-pub fn in_scope_count(conn: &Connection, d: &Discovery) -> rusqlite::Result<usize> {
+pub(crate) fn in_scope_count(conn: &Connection, d: &Discovery) -> rusqlite::Result<usize> {
     if !has_inventory(conn)? {
         return Ok(0);
     }
@@ -323,13 +323,17 @@ fn has_inventory(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 /// Every device of the inventory, by id.
-pub fn all(conn: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
+pub(crate) fn all(conn: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
     page_after(conn, "", i64::MAX)
 }
 
 /// At most `limit` devices of the inventory whose ids sort after `after`,
 /// by id: the whole inventory a page at a time, each page a query of its own.
-pub fn page_after(conn: &Connection, after: &str, limit: i64) -> rusqlite::Result<Vec<DeviceRow>> {
+pub(crate) fn page_after(
+    conn: &Connection,
+    after: &str,
+    limit: i64,
+) -> rusqlite::Result<Vec<DeviceRow>> {
     if !has_inventory(conn)? {
         return Ok(Vec::new());
     }
@@ -356,7 +360,7 @@ pub fn page_after(conn: &Connection, after: &str, limit: i64) -> rusqlite::Resul
 }
 
 /// The last listing of `job`, if it ever listed.
-pub fn listing(conn: &Connection, job: &str) -> rusqlite::Result<Option<Listing>> {
+pub(crate) fn listing(conn: &Connection, job: &str) -> rusqlite::Result<Option<Listing>> {
     if !has_inventory(conn)? {
         return Ok(None);
     }

@@ -13,61 +13,61 @@ const SEALED: &str = "status IN ('ok', 'pruned')";
 
 /// Which reports an export takes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExportFilter {
+pub(crate) struct ExportFilter {
     /// Only these jobs (all when empty).
-    pub jobs: Vec<String>,
+    pub(crate) jobs: Vec<String>,
     /// Only windows starting at or after this moment (Unix seconds).
-    pub since: Option<i64>,
+    pub(crate) since: Option<i64>,
     /// Only windows starting before this moment (Unix seconds).
-    pub until: Option<i64>,
+    pub(crate) until: Option<i64>,
 }
 
 /// A sealed report not yet exported: enough to place it in a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unexported {
-    pub id: i64,
-    pub job: String,
-    pub window_start: i64,
+pub(crate) struct Unexported {
+    pub(crate) id: i64,
+    pub(crate) job: String,
+    pub(crate) window_start: i64,
 }
 
 /// The `reports` columns an export writes to `reports/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportMeta {
-    pub id: i64,
-    pub job: String,
-    pub target: String,
-    pub region: String,
-    pub granularity: i64,
-    pub window_start: i64,
-    pub window_end: i64,
-    pub status: String,
-    pub attempts: i64,
-    pub trigger: String,
-    pub request_id: Option<String>,
-    pub bytes: Option<i64>,
-    pub sha256: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+pub(crate) struct ReportMeta {
+    pub(crate) id: i64,
+    pub(crate) job: String,
+    pub(crate) target: String,
+    pub(crate) region: String,
+    pub(crate) granularity: i64,
+    pub(crate) window_start: i64,
+    pub(crate) window_end: i64,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) trigger: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) bytes: Option<i64>,
+    pub(crate) sha256: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 /// One `report_rows` row with the identity of its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRow {
-    pub sheet: String,
-    pub row_number: i64,
-    pub data: String,
+pub(crate) struct StoredRow {
+    pub(crate) sheet: String,
+    pub(crate) row_number: i64,
+    pub(crate) data: String,
 }
 
 /// A set of reports planned into one file and not yet written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
-    pub file: String,
-    pub ids: Vec<i64>,
+    pub(crate) file: String,
+    pub(crate) ids: Vec<i64>,
 }
 
 /// Sealed reports inside `filter` that `destination` has no row for, by
 /// job, window start and id.
-pub fn unexported(
+pub(crate) fn unexported(
     conn: &Connection,
     destination: &str,
     filter: &ExportFilter,
@@ -98,7 +98,7 @@ pub fn unexported(
 
 /// Record that reports `ids` go to `file` of `destination` (not written
 /// yet). A set planned before under another name is planned again.
-pub fn plan(
+pub(crate) fn plan(
     conn: &mut Connection,
     destination: &str,
     file: &str,
@@ -119,7 +119,7 @@ pub fn plan(
 }
 
 /// The sets planned for `destination` whose file is not written yet.
-pub fn planned(conn: &Connection, destination: &str) -> rusqlite::Result<Vec<Planned>> {
+pub(crate) fn planned(conn: &Connection, destination: &str) -> rusqlite::Result<Vec<Planned>> {
     let mut st = conn.prepare(
         "SELECT file, report_id FROM exports WHERE destination = ?1 AND exported_at IS NULL
          ORDER BY file, report_id",
@@ -142,7 +142,12 @@ pub fn planned(conn: &Connection, destination: &str) -> rusqlite::Result<Vec<Pla
 }
 
 /// Record that `file` of `destination` is written, at `at`.
-pub fn complete(conn: &Connection, destination: &str, file: &str, at: i64) -> rusqlite::Result<()> {
+pub(crate) fn complete(
+    conn: &Connection,
+    destination: &str,
+    file: &str,
+    at: i64,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE exports SET exported_at = ?3 WHERE destination = ?1 AND file = ?2 AND exported_at IS NULL",
         params![destination, file, at],
@@ -151,7 +156,7 @@ pub fn complete(conn: &Connection, destination: &str, file: &str, at: i64) -> ru
 }
 
 /// The `reports` row of report `id`.
-pub fn report(conn: &Connection, id: i64) -> rusqlite::Result<Option<ReportMeta>> {
+pub(crate) fn report(conn: &Connection, id: i64) -> rusqlite::Result<Option<ReportMeta>> {
     conn.prepare_cached(
         "SELECT id, job, target, region, granularity, window_start, window_end, status,
                 attempts, \"trigger\", request_id, bytes, sha256, created_at, updated_at
@@ -181,7 +186,7 @@ pub fn report(conn: &Connection, id: i64) -> rusqlite::Result<Option<ReportMeta>
 
 /// Up to `limit` rows of report `id` after `after` (sheet, row number),
 /// in that order.
-pub fn rows_page(
+pub(crate) fn rows_page(
     conn: &Connection,
     id: i64,
     after: Option<(&str, i64)>,
@@ -211,7 +216,7 @@ pub fn rows_page(
 /// `None` when every one is exported. A history not yet migrated to the
 /// `exports` table (read by `status` before any writer opened it) has
 /// exported nothing.
-pub fn oldest_unexported(
+pub(crate) fn oldest_unexported(
     conn: &Connection,
     destination: &str,
     job: Option<&str>,

@@ -12,43 +12,43 @@ use std::sync::Arc;
 
 /// What one listing read, for [`Store::finish_listing`].
 #[derive(Debug, Clone, Copy)]
-pub struct ListingEnd {
+pub(crate) struct ListingEnd {
     /// Its stamp ([`Store::begin_listing`]).
-    pub stamp: i64,
+    pub(crate) stamp: i64,
     /// Devices it recorded (each once).
-    pub listed: u64,
-    pub calls: u32,
+    pub(crate) listed: u64,
+    pub(crate) calls: u32,
     /// Every page came in, as many devices as it said.
-    pub complete: bool,
+    pub(crate) complete: bool,
 }
 
 impl Store {
     /// `job` with the targets it has now, the inventory read on the
     /// blocking pool.
-    pub async fn resolve(&self, job: &Arc<Job>) -> Result<ResolvedJob, StoreError> {
+    pub(crate) async fn resolve(&self, job: &Arc<Job>) -> Result<ResolvedJob, StoreError> {
         let job = job.clone();
         self.on_pool(move |c| resolved::resolve(c, &job)).await
     }
 
     /// The last listing of `job`, if it ever listed.
-    pub async fn last_listing(&self, job: &str) -> Result<Option<Listing>, StoreError> {
+    pub(crate) async fn last_listing(&self, job: &str) -> Result<Option<Listing>, StoreError> {
         let job = job.to_string();
         self.on_pool(move |c| devices::listing(c, &job)).await
     }
 
     /// How many devices not removed are in `d`'s scope, excluded ones counted.
-    pub async fn in_scope_count(&self, d: &Discovery) -> Result<usize, StoreError> {
+    pub(crate) async fn in_scope_count(&self, d: &Discovery) -> Result<usize, StoreError> {
         let d = d.clone();
         self.on_pool(move |c| devices::in_scope_count(c, &d)).await
     }
 
     /// Start a listing now: its stamp ([`devices::begin_listing`]).
-    pub async fn begin_listing(&self) -> Result<i64, StoreError> {
+    pub(crate) async fn begin_listing(&self) -> Result<i64, StoreError> {
         self.on_pool(|c| devices::begin_listing(c, now())).await
     }
 
     /// Record one page of a listing of `d` stamped `stamp`, in one transaction.
-    pub async fn record_page(
+    pub(crate) async fn record_page(
         &self,
         d: &Discovery,
         items: Vec<DeviceInfo>,
@@ -61,7 +61,7 @@ impl Store {
 
     /// End the listing of `job` now ([`devices::finish_listing`]): only a
     /// complete one marks devices removed.
-    pub async fn finish_listing(
+    pub(crate) async fn finish_listing(
         &self,
         job: &str,
         d: &Discovery,
@@ -81,7 +81,7 @@ impl Store {
     }
 
     /// Record a failed listing of `job` now: the inventory stays as it was.
-    pub async fn record_listing_failure(
+    pub(crate) async fn record_listing_failure(
         &self,
         job: &str,
         d: &Discovery,

@@ -15,25 +15,25 @@
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
-pub mod calendar;
-pub mod claim;
-pub mod devices;
-pub mod exports;
-pub mod inventory;
-pub mod outside;
-pub mod page;
-pub mod probe;
-pub mod query;
-pub mod reader;
-pub mod recover;
+pub(crate) mod calendar;
+pub(crate) mod claim;
+pub(crate) mod devices;
+pub(crate) mod exports;
+pub(crate) mod inventory;
+pub(crate) mod outside;
+pub(crate) mod page;
+pub(crate) mod probe;
+pub(crate) mod query;
+pub(crate) mod reader;
+pub(crate) mod recover;
 pub mod reports;
-pub mod run_log;
-pub mod runs;
-pub mod seal;
-pub mod tally;
-pub mod traffic;
+pub(crate) mod run_log;
+pub(crate) mod runs;
+pub(crate) mod seal;
+pub(crate) mod tally;
+pub(crate) mod traffic;
 
-pub use reader::{Reader, open_readonly};
+pub(crate) use reader::{Reader, open_readonly};
 
 use include_dir::{Dir, include_dir};
 use rusqlite::Connection;
@@ -55,7 +55,7 @@ static MIGRATIONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 });
 
 /// How long a writer waits for another process's write lock.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the history database failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +90,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// The database file is damaged: nothing works until it is replaced.
-    pub fn damaged(&self) -> Option<&HistoryDamaged> {
+    pub(crate) fn damaged(&self) -> Option<&HistoryDamaged> {
         match self {
             StoreError::Damaged(d) => Some(d),
             _ => None,
@@ -103,12 +103,12 @@ impl StoreError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the history database {} is damaged ({detail}); nothing can be recorded until it is replaced\n  fix: stop mna-reportd, move history.db and its -wal and -shm files aside, then restore a backup, or save what is readable with `sqlite3 <moved history.db> .recover | sqlite3 history.db`; the report files under the reports directory are not affected", path.display())]
 pub struct HistoryDamaged {
-    pub path: PathBuf,
-    pub detail: String,
+    pub(crate) path: PathBuf,
+    pub(crate) detail: String,
 }
 
 /// Whether `e` says the database file is damaged.
-pub fn is_damage(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_damage(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
@@ -220,7 +220,7 @@ impl Store {
 
     /// Whether the holder of a claim on report `id` still works on it: a
     /// live other process, or this one with the report in flight.
-    pub fn holder_alive(&self, id: i64, holder: &str) -> bool {
+    pub(crate) fn holder_alive(&self, id: i64, holder: &str) -> bool {
         if holder == &*self.owner {
             self.in_flight
                 .lock()
@@ -232,7 +232,7 @@ impl Store {
     }
 
     /// Mark report `id` in flight in this process until the guard drops.
-    pub fn in_flight(&self, id: i64) -> InFlight {
+    pub(crate) fn in_flight(&self, id: i64) -> InFlight {
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -256,7 +256,7 @@ impl Store {
     }
 
     /// Run `f` with the connection on the blocking pool.
-    pub async fn on_pool<R: Send + 'static>(
+    pub(crate) async fn on_pool<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -268,7 +268,7 @@ impl Store {
 }
 
 /// A report in flight in this process (see [`Store::in_flight`]).
-pub struct InFlight {
+pub(crate) struct InFlight {
     store: Store,
     id: i64,
 }
@@ -302,7 +302,7 @@ fn schema_version(conn: &Connection) -> rusqlite::Result<usize> {
 /// Bring `conn` to the latest schema of `migrations/`. The version is read
 /// again under the write lock (`BEGIN IMMEDIATE`, which waits the busy
 /// timeout), so processes opening one database at once migrate it once.
-pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     let known = MIGRATIONS.len();
     if schema_version(conn)? == known {
         return Ok(());
@@ -321,7 +321,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
 }
 
 /// Now, Unix seconds.
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 

@@ -19,7 +19,7 @@ const ODD: &str = "file_path IS NOT NULL
 /// prefix, or the rest is longer than 4096 bytes, or has an empty, `.` or
 /// `..` name, or a NUL. `file_path` must not be NULL. Row by row: for a
 /// few rows; [`outside_ids`] finds them in a whole history.
-pub fn outside_sql(param: &str) -> String {
+pub(crate) fn outside_sql(param: &str) -> String {
     let rest = format!("substr(file_path, length({param}) + 1)");
     let wrapped = format!("('/' || {rest} || '/')");
     format!(
@@ -37,7 +37,7 @@ pub fn outside_sql(param: &str) -> String {
 /// to `end`: the paths before or after the prefix's range (a range of the
 /// index `reports_by_file`), and, inside it, the rows of the index
 /// `reports_odd_file` that [`outside_sql`] refuses. Reads only those rows.
-pub fn outside_ids(prefix: &str, end: &str) -> String {
+pub(crate) fn outside_ids(prefix: &str, end: &str) -> String {
     format!(
         "SELECT id FROM reports INDEXED BY reports_by_file
            WHERE file_path IS NOT NULL AND (file_path < {prefix} OR file_path >= {end})
@@ -50,7 +50,7 @@ pub fn outside_ids(prefix: &str, end: &str) -> String {
 
 /// The first string after every string that starts with `prefix` (which
 /// ends with `/`): the same with the `/` made `0`, the next byte.
-pub fn prefix_end(prefix: &str) -> String {
+pub(crate) fn prefix_end(prefix: &str) -> String {
     match prefix.strip_suffix('/') {
         Some(head) => format!("{head}0"),
         None => format!("{prefix}\u{10FFFF}"),
@@ -60,7 +60,7 @@ pub fn prefix_end(prefix: &str) -> String {
 /// How many reports of each job record a file outside the archive whose
 /// prefix is `prefix` (jobs with none left out). Through two indexes: it
 /// reads only the rows outside, one row per job back.
-pub fn files_outside(
+pub(crate) fn files_outside(
     conn: &Connection,
     prefix: &str,
 ) -> rusqlite::Result<std::collections::BTreeMap<String, u64>> {
@@ -76,7 +76,7 @@ pub fn files_outside(
 
 /// What the operator reads about `n` reports recording a file outside the
 /// archive at `root` (history at `db`): one line, and what to do.
-pub fn damage_text(
+pub(crate) fn damage_text(
     n: u64,
     root: &crate::archive::root::ArchiveRoot,
     db: &std::path::Path,

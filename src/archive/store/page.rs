@@ -13,31 +13,31 @@ use serde::Serialize;
 
 /// A report, for the page: no server paths, its hint, whether it has a file.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub id: i64,
-    pub job: String,
-    pub target: String,
+pub(crate) struct Report {
+    pub(crate) id: i64,
+    pub(crate) job: String,
+    pub(crate) target: String,
     /// `ALL` for every region.
-    pub region: String,
-    pub window_start: i64,
-    pub window_end: i64,
-    pub status: String,
-    pub attempts: i64,
-    pub trigger: String,
-    pub request_id: Option<String>,
-    pub bytes: Option<i64>,
-    pub sha256: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
+    pub(crate) region: String,
+    pub(crate) window_start: i64,
+    pub(crate) window_end: i64,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) trigger: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) bytes: Option<i64>,
+    pub(crate) sha256: Option<String>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
     /// What to do about the error, when its code tells.
-    pub hint: Option<&'static str>,
+    pub(crate) hint: Option<&'static str>,
     /// An `ok` report whose file the history names: it can be downloaded.
-    pub has_file: bool,
-    pub updated_at: i64,
+    pub(crate) has_file: bool,
+    pub(crate) updated_at: i64,
 }
 
 /// The operator's hint for an error `code`.
-pub fn hint(code: Option<&str>) -> Option<&'static str> {
+pub(crate) fn hint(code: Option<&str>) -> Option<&'static str> {
     code.and_then(|c| CodeKind::parse(c).hint())
 }
 
@@ -71,29 +71,29 @@ fn report(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
 
 /// One call or download try.
 #[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub attempt: i64,
-    pub kind: String,
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub http_status: Option<i64>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub request_id: Option<String>,
+pub(crate) struct Attempt {
+    pub(crate) attempt: i64,
+    pub(crate) kind: String,
+    pub(crate) started_at: i64,
+    pub(crate) duration_ms: i64,
+    pub(crate) http_status: Option<i64>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
+    pub(crate) request_id: Option<String>,
 }
 
 /// The most attempts one answer lists.
-pub const MAX_ATTEMPTS: u32 = 500;
+pub(crate) const MAX_ATTEMPTS: u32 = 500;
 
 /// Rows read from the history per batch of a report's rows.
-pub const ROWS_BATCH: i64 = 1_000;
+pub(crate) const ROWS_BATCH: i64 = 1_000;
 
 /// A row of a report: its sheet, number and cells.
-pub type Row = (String, i64, serde_json::Map<String, serde_json::Value>);
+pub(crate) type Row = (String, i64, serde_json::Map<String, serde_json::Value>);
 
 impl Reader {
     /// Report `id`.
-    pub fn report(&self, id: i64) -> Result<Option<Report>, StoreError> {
+    pub(crate) fn report(&self, id: i64) -> Result<Option<Report>, StoreError> {
         self.answer(
             self.conn()
                 .query_row(&format!("{SELECT} WHERE id = ?1"), params![id], report)
@@ -102,7 +102,7 @@ impl Reader {
     }
 
     /// Report `id` with its first [`MAX_ATTEMPTS`] attempts, in order.
-    pub fn report_with_attempts(
+    pub(crate) fn report_with_attempts(
         &self,
         id: i64,
     ) -> Result<Option<(Report, Vec<Attempt>)>, StoreError> {
@@ -114,7 +114,7 @@ impl Reader {
 
     /// The reports of `job`'s window `[start, end)`, by target and region
     /// (not-ok first), `limit` of them from `offset` on.
-    pub fn window_reports(
+    pub(crate) fn window_reports(
         &self,
         job: &str,
         start: i64,
@@ -159,7 +159,7 @@ impl Reader {
 
     /// The path the history records for report `id` when it is `ok` (a
     /// string, never followed as a path by the store).
-    pub fn ok_report_file(&self, id: i64) -> Result<Option<String>, StoreError> {
+    pub(crate) fn ok_report_file(&self, id: i64) -> Result<Option<String>, StoreError> {
         let path: Option<Option<String>> = self.answer(
             self.conn()
                 .query_row(
@@ -175,7 +175,7 @@ impl Reader {
     /// Up to [`ROWS_BATCH`] rows of report `id` after `(sheet, row)` (from
     /// the first without), in order; a row whose data is not a JSON object
     /// has no cells.
-    pub fn report_rows_after(
+    pub(crate) fn report_rows_after(
         &self,
         id: i64,
         after: Option<&(String, i64)>,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Commit a write to the history at `path`, waiting at most `timeout` for
 /// the write lock. Never creates the file.
-pub fn probe_write(path: &Path, timeout: Duration) -> Result<(), StoreError> {
+pub(crate) fn probe_write(path: &Path, timeout: Duration) -> Result<(), StoreError> {
     let write = || -> rusqlite::Result<()> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         conn.busy_timeout(timeout)?;

@@ -12,12 +12,12 @@ macro_rules! report_row {
     ($($field:ident: $ty:ty,)*) => {
         /// One `reports` row, as `history` shows it (json field names = column names).
         #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-        pub struct ReportRow {
+        pub(crate) struct ReportRow {
             $(pub $field: $ty,)*
         }
 
         /// The `reports` columns `history` shows, in its order.
-        pub const COLUMNS: &[&str] = &[$(stringify!($field)),*];
+        pub(crate) const COLUMNS: &[&str] = &[$(stringify!($field)),*];
 
         fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
             Ok(ReportRow {
@@ -50,16 +50,16 @@ report_row! {
 
 /// Filters of `history`.
 #[derive(Debug, Clone, Default)]
-pub struct HistoryFilter {
-    pub jobs: Vec<String>,
+pub(crate) struct HistoryFilter {
+    pub(crate) jobs: Vec<String>,
     /// Windows ending at or after this moment.
-    pub since: Option<i64>,
-    pub status: Option<Status>,
-    pub limit: Option<u32>,
+    pub(crate) since: Option<i64>,
+    pub(crate) status: Option<Status>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// The recorded reports matching `f`, newest window first.
-pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<ReportRow>> {
+pub(crate) fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<ReportRow>> {
     // Quoted: `trigger` is an SQL keyword.
     let columns: Vec<String> = COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
     let mut sql = format!("SELECT {} FROM reports WHERE 1 = 1", columns.join(", "));
@@ -90,7 +90,7 @@ pub fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<Rep
 }
 
 /// The keys of `job`'s done (`ok` or `pruned`) reports whose window ends in `(after, until]`.
-pub fn done_keys(
+pub(crate) fn done_keys(
     conn: &Connection,
     job: &str,
     after: i64,
@@ -114,7 +114,7 @@ pub fn done_keys(
 }
 
 /// `planned` minus the reports the history has as done.
-pub fn not_done<T: Keyed>(conn: &Connection, planned: Vec<T>) -> rusqlite::Result<Vec<T>> {
+pub(crate) fn not_done<T: Keyed>(conn: &Connection, planned: Vec<T>) -> rusqlite::Result<Vec<T>> {
     let mut done = HashSet::new();
     let keys: Vec<ReportKey> = planned.iter().map(Keyed::key).collect();
     let jobs: HashSet<&str> = keys.iter().map(|k| k.job.as_str()).collect();

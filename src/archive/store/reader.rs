@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The history, open read-only.
-pub struct Reader {
+pub(crate) struct Reader {
     conn: Connection,
     path: PathBuf,
 }
@@ -23,7 +23,7 @@ pub struct Reader {
 /// the WAL index it shares with writers: the file is then read as it is on
 /// disk (`immutable`), which misses only changes a writer has not
 /// checkpointed yet.
-pub fn open_readonly(path: &Path) -> Result<Reader, StoreError> {
+pub(crate) fn open_readonly(path: &Path) -> Result<Reader, StoreError> {
     let open_error = |source| match is_damage(&source) {
         true => sql_error(path, source),
         false => StoreError::Open {
@@ -73,7 +73,7 @@ pub fn open_readonly(path: &Path) -> Result<Reader, StoreError> {
 impl Reader {
     /// An empty history in memory, with every table: what a process reads
     /// before the first fetch made the file.
-    pub fn empty() -> Result<Reader, StoreError> {
+    pub(crate) fn empty() -> Result<Reader, StoreError> {
         let path = PathBuf::from(":memory:");
         let mut conn = Connection::open_in_memory().map_err(|e| sql_error(&path, e))?;
         super::migrate(&mut conn).map_err(|source| StoreError::Migrate {
@@ -91,7 +91,7 @@ impl Reader {
     /// Run `f`, a reader of the history kept beside the store (a job's
     /// resolved targets, its status, the not-done filter of a plan), its
     /// error typed. The connection never leaves the call.
-    pub fn read<R>(
+    pub(crate) fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
@@ -99,7 +99,7 @@ impl Reader {
     }
 
     /// The recorded reports matching `filter`, newest window first.
-    pub fn history(
+    pub(crate) fn history(
         &self,
         filter: &super::query::HistoryFilter,
     ) -> Result<Vec<super::query::ReportRow>, StoreError> {
@@ -112,27 +112,31 @@ impl Reader {
     }
 
     /// The newest `limit` recorded fires and manual fetches (of `job`, if given).
-    pub fn runs(&self, job: Option<&str>, limit: u32) -> Result<Vec<runs::RunRow>, StoreError> {
+    pub(crate) fn runs(
+        &self,
+        job: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<runs::RunRow>, StoreError> {
         self.answer(runs::list(&self.conn, job, limit))
     }
 
     /// The last listing of discovering job `job`, if any.
-    pub fn device_listing(&self, job: &str) -> Result<Option<devices::Listing>, StoreError> {
+    pub(crate) fn device_listing(&self, job: &str) -> Result<Option<devices::Listing>, StoreError> {
         self.answer(devices::listing(&self.conn, job))
     }
 
     /// The devices `d` reports on now.
-    pub fn known_devices(&self, d: &Discovery) -> Result<Vec<devices::Known>, StoreError> {
+    pub(crate) fn known_devices(&self, d: &Discovery) -> Result<Vec<devices::Known>, StoreError> {
         self.answer(devices::known(&self.conn, d))
     }
 
     /// The whole device inventory.
-    pub fn device_inventory(&self) -> Result<Vec<devices::DeviceRow>, StoreError> {
+    pub(crate) fn device_inventory(&self) -> Result<Vec<devices::DeviceRow>, StoreError> {
         self.answer(devices::all(&self.conn))
     }
 
     /// Up to `limit` devices of the inventory whose id sorts after `after`.
-    pub fn devices_after(
+    pub(crate) fn devices_after(
         &self,
         after: &str,
         limit: i64,
@@ -142,13 +146,13 @@ impl Reader {
 
     /// Per job, how many reports record a file outside the archive whose
     /// prefix is `prefix` (see [`outside::files_outside`]).
-    pub fn files_outside(&self, prefix: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    pub(crate) fn files_outside(&self, prefix: &str) -> Result<BTreeMap<String, u64>, StoreError> {
         self.answer(outside::files_outside(&self.conn, prefix))
     }
 
     /// Items `[offset, offset + limit)` of the not-done reports of `dues`,
     /// newest first, and how many there are (see [`missing::page`]).
-    pub fn failures_page(
+    pub(crate) fn failures_page(
         &self,
         dues: &[Due],
         offset: u64,
@@ -158,7 +162,7 @@ impl Reader {
     }
 
     /// How many reports of `dues` are not done, the newest and the oldest.
-    pub fn newest_and_oldest_missing(
+    pub(crate) fn newest_and_oldest_missing(
         &self,
         dues: &[Due],
     ) -> Result<(u64, Option<NotDone>, Option<NotDone>), StoreError> {

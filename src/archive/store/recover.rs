@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 /// What the history says of the report whose file is `final_path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// `ok` and not being fetched: its file's (sha256, size).
     File(String, u64),
     /// Being fetched again right now: that fetch settles the copy.
@@ -22,7 +22,7 @@ pub enum Recorded {
 }
 
 /// What the history records for the report whose file is `final_path`.
-pub fn recorded_file(conn: &Connection, final_path: &Path) -> rusqlite::Result<Recorded> {
+pub(crate) fn recorded_file(conn: &Connection, final_path: &Path) -> rusqlite::Result<Recorded> {
     let row: Option<(Option<String>, Option<i64>, bool)> = conn
         .prepare_cached(
             "SELECT sha256, bytes, id IN (SELECT report_id FROM claims) FROM reports
@@ -42,7 +42,10 @@ pub fn recorded_file(conn: &Connection, final_path: &Path) -> rusqlite::Result<R
 
 /// The file report `id` had before its claim, when it was `ok` then (a
 /// forced refetch): (sha256, size).
-pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<(String, u64)>> {
+pub(crate) fn file_before_claim(
+    conn: &Connection,
+    id: i64,
+) -> rusqlite::Result<Option<(String, u64)>> {
     let row: Option<(Option<String>, Option<i64>)> = conn
         .prepare_cached(
             "SELECT r.sha256, r.bytes FROM reports r JOIN claims c ON c.report_id = r.id
@@ -59,7 +62,7 @@ pub fn file_before_claim(conn: &Connection, id: i64) -> rusqlite::Result<Option<
 /// Before a forced refetch of report `id` replaces its good file at
 /// `final_path`, keep that file as `<final>.prev` (settling a copy an
 /// earlier try left). Returns whether a copy is kept.
-pub fn keep_previous(
+pub(crate) fn keep_previous(
     store: &Store,
     archive: &ArchiveRoot,
     id: i64,
@@ -79,7 +82,7 @@ pub fn keep_previous(
 /// report records (an old name of the same report, from before the
 /// injective names). Its file is removed once the transaction commits: a
 /// failed commit leaves it as it was, and no row keeps a removed file.
-pub fn replaced_file(
+pub(crate) fn replaced_file(
     conn: &Connection,
     id: i64,
     new_path: &str,
@@ -104,7 +107,7 @@ pub fn replaced_file(
 
 /// Why the good copy could not be kept.
 #[derive(Debug, thiserror::Error)]
-pub enum KeepError {
+pub(crate) enum KeepError {
     #[error(transparent)]
     Store(#[from] super::StoreError),
     #[error(transparent)]
@@ -114,7 +117,11 @@ pub enum KeepError {
 /// Settle each `.prev` copy in `found` (see [`ArchiveRoot::resolve_previous`]);
 /// a copy whose report is being fetched again right now is left to that
 /// fetch. Returns how many were settled.
-pub fn resolve_previous_copies(store: &Store, archive: &ArchiveRoot, found: &[RelPath]) -> usize {
+pub(crate) fn resolve_previous_copies(
+    store: &Store,
+    archive: &ArchiveRoot,
+    found: &[RelPath],
+) -> usize {
     let mut settled = 0;
     for prev in found {
         let Some(rel) = prev.strip_suffix(crate::archive::root::PREV_SUFFIX) else {

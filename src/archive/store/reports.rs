@@ -92,7 +92,11 @@ pub struct ClaimRequest<'a> {
 /// Claim report `id`, taking over a claim whose holder no longer runs
 /// ([`crate::archive::holder::is_alive`]).
 #[cfg(test)]
-pub fn claim(conn: &mut Connection, id: i64, req: &ClaimRequest<'_>) -> rusqlite::Result<Claim> {
+pub(crate) fn claim(
+    conn: &mut Connection,
+    id: i64,
+    req: &ClaimRequest<'_>,
+) -> rusqlite::Result<Claim> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let claim = claim_in(&tx, id, req, crate::archive::holder::is_alive)?;
     tx.commit()?;
@@ -157,7 +161,7 @@ pub enum AttemptKind {
 }
 
 impl AttemptKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AttemptKind::Call => "call",
             AttemptKind::Download => "download",
@@ -197,7 +201,7 @@ pub fn record_try(
 
 /// [`record_try`] of a single call or download.
 #[cfg(test)]
-pub fn record_attempt(
+pub(crate) fn record_attempt(
     conn: &Connection,
     id: i64,
     a: &AttemptRecord,
@@ -208,7 +212,7 @@ pub fn record_attempt(
 
 /// [`record_attempt`] in a transaction of its own.
 #[cfg(test)]
-pub fn record_attempt_now(
+pub(crate) fn record_attempt_now(
     conn: &mut Connection,
     id: i64,
     a: &AttemptRecord,
@@ -272,7 +276,7 @@ fn status_after_claim(tx: &Connection, id: i64, otherwise: Status) -> rusqlite::
 /// Mark report `id` `failed` with the last error, and drop the claim. A
 /// report that was done before (a forced fetch) stays done, with its file;
 /// the failure is in `attempts`.
-pub fn mark_failed(
+pub(crate) fn mark_failed(
     conn: &mut Connection,
     id: i64,
     code: &str,
@@ -305,7 +309,12 @@ pub fn mark_failed(
 
 /// Give back an unfinished claim (shutdown): the report is `pending` again
 /// (or done, if it was before).
-pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlite::Result<()> {
+pub(crate) fn release(
+    conn: &mut Connection,
+    id: i64,
+    owner: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let back = status_after_claim(&tx, id, Status::Pending)?;
     let n = tx.execute(
@@ -325,7 +334,7 @@ pub fn release(conn: &mut Connection, id: i64, owner: &str, now: i64) -> rusqlit
 /// back to `pending` (or done, if they were); also `running` rows without
 /// any claim. Returns how
 /// many reports were released.
-pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+pub(crate) fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
     release_stale_claims(conn, now, |_, owner| {
         crate::archive::holder::is_alive(owner)
     })
@@ -334,7 +343,7 @@ pub fn release_dead_claims(conn: &mut Connection, now: i64) -> rusqlite::Result<
 /// [`release_dead_claims`], with `holder_alive(report, owner)` saying
 /// whether a claim's holder still works on it (see
 /// [`crate::archive::store::Store::holder_alive`]).
-pub fn release_stale_claims(
+pub(crate) fn release_stale_claims(
     conn: &mut Connection,
     now: i64,
     holder_alive: impl Fn(i64, &str) -> bool,
@@ -367,7 +376,7 @@ pub fn release_stale_claims(
 
 /// The files that live claims will get (as the claims record them): their
 /// `.part` files may be being written right now.
-pub fn claimed_file_paths(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn claimed_file_paths(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt =
         conn.prepare("SELECT file_path, owner FROM claims WHERE file_path IS NOT NULL")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
@@ -384,12 +393,12 @@ pub fn claimed_file_paths(conn: &mut Connection) -> rusqlite::Result<Vec<String>
 impl super::Store {
     /// Take back the claims of processes that are gone (at start-up);
     /// how many.
-    pub fn release_dead_claims(&self) -> Result<usize, super::StoreError> {
+    pub(crate) fn release_dead_claims(&self) -> Result<usize, super::StoreError> {
         self.on_thread(|c| release_dead_claims(c, super::now()))
     }
 
     /// The files that live claims are writing (kept by the `.part` sweep).
-    pub fn claimed_file_paths(&self) -> Result<Vec<String>, super::StoreError> {
+    pub(crate) fn claimed_file_paths(&self) -> Result<Vec<String>, super::StoreError> {
         self.on_thread(claimed_file_paths)
     }
 }

@@ -10,7 +10,7 @@ impl Store {
     /// Open a `running` row for a run of `jobs` by `process`, after closing
     /// as `crashed` the rows of processes that are gone (how many, with
     /// the new row's id).
-    pub async fn open_run(
+    pub(crate) async fn open_run(
         &self,
         trigger: RunTrigger,
         jobs: Vec<String>,
@@ -26,19 +26,24 @@ impl Store {
     }
 
     /// How many reports run `id` planned.
-    pub async fn set_run_planned(&self, id: i64, planned: u64) -> Result<(), StoreError> {
+    pub(crate) async fn set_run_planned(&self, id: i64, planned: u64) -> Result<(), StoreError> {
         self.on_pool(move |c| runs::set_planned(c, id, planned))
             .await
     }
 
     /// Run `id`'s `ok` and `failed` counts so far.
-    pub async fn run_progress(&self, id: i64, ok: u64, failed: u64) -> Result<(), StoreError> {
+    pub(crate) async fn run_progress(
+        &self,
+        id: i64,
+        ok: u64,
+        failed: u64,
+    ) -> Result<(), StoreError> {
         self.on_pool(move |c| runs::progress(c, id, ok, failed))
             .await
     }
 
     /// Complete run `id` now.
-    pub async fn complete_run(
+    pub(crate) async fn complete_run(
         &self,
         id: i64,
         counts: RunCounts,
@@ -51,7 +56,7 @@ impl Store {
 
     /// Close run `id` as `crashed` now, if it is still `running` (on the
     /// calling thread: for a drop).
-    pub fn close_run_crashed(&self, id: i64) -> Result<usize, StoreError> {
+    pub(crate) fn close_run_crashed(&self, id: i64) -> Result<usize, StoreError> {
         self.on_thread(|c| runs::close_as_crashed(c, id, now()))
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// Why a run was started (the `trigger` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunTrigger {
+pub(crate) enum RunTrigger {
     Schedule,
     CatchUp,
     Manual,
@@ -17,7 +17,7 @@ pub enum RunTrigger {
 }
 
 impl RunTrigger {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunTrigger::Schedule => "schedule",
             RunTrigger::CatchUp => "catch-up",
@@ -31,7 +31,7 @@ impl RunTrigger {
 /// `crashed`, by [`close_as_crashed`], when it never completed: its process
 /// died, or its task panicked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
+pub(crate) enum RunOutcome {
     /// Everything it planned was tried.
     Done,
     /// A signal stopped a manual fetch.
@@ -42,7 +42,7 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Done => "done",
             RunOutcome::Interrupted => "interrupted",
@@ -53,25 +53,25 @@ impl RunOutcome {
 
 /// What a run came to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunCounts {
-    pub planned: u64,
-    pub ok: u64,
-    pub failed: u64,
+pub(crate) struct RunCounts {
+    pub(crate) planned: u64,
+    pub(crate) ok: u64,
+    pub(crate) failed: u64,
     /// Already done (before it started or while it ran), or busy elsewhere.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
 }
 
 /// Who runs it: the process id, the claim holder string that tells a live
 /// process from a gone one ([`crate::archive::holder`]) and the version.
 #[derive(Debug, Clone)]
-pub struct RunProcess {
-    pub pid: u32,
-    pub holder: String,
-    pub version: &'static str,
+pub(crate) struct RunProcess {
+    pub(crate) pid: u32,
+    pub(crate) holder: String,
+    pub(crate) version: &'static str,
 }
 
 /// Record the start of a run of `jobs`; its id.
-pub fn open(
+pub(crate) fn open(
     conn: &Connection,
     trigger: RunTrigger,
     jobs: &[String],
@@ -95,7 +95,7 @@ pub fn open(
 }
 
 /// How many reports run `id` planned, once it knows.
-pub fn set_planned(conn: &Connection, id: i64, planned: u64) -> rusqlite::Result<()> {
+pub(crate) fn set_planned(conn: &Connection, id: i64, planned: u64) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE runs SET planned = ?2 WHERE id = ?1 AND outcome = 'running'")?
         .execute(params![id, clamp(planned)])?;
     Ok(())
@@ -103,7 +103,7 @@ pub fn set_planned(conn: &Connection, id: i64, planned: u64) -> rusqlite::Result
 
 /// The reports run `id` has ended `ok` and `failed` so far (so that a run
 /// that never completes still tells how far it got).
-pub fn progress(conn: &Connection, id: i64, ok: u64, failed: u64) -> rusqlite::Result<()> {
+pub(crate) fn progress(conn: &Connection, id: i64, ok: u64, failed: u64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET ok = ?2, failed = ?3 WHERE id = ?1 AND outcome = 'running'",
     )?
@@ -112,7 +112,7 @@ pub fn progress(conn: &Connection, id: i64, ok: u64, failed: u64) -> rusqlite::R
 }
 
 /// Complete run `id` (a row already completed is left as it is).
-pub fn complete(
+pub(crate) fn complete(
     conn: &Connection,
     id: i64,
     counts: RunCounts,
@@ -140,7 +140,7 @@ pub fn complete(
 
 /// Close as `crashed` every `running` row whose process `alive` says is
 /// gone; how many. Their end is unknown: `ended_at` is when this noticed.
-pub fn close_crashed(
+pub(crate) fn close_crashed(
     conn: &Connection,
     now: i64,
     alive: impl Fn(&str) -> bool,
@@ -163,7 +163,7 @@ pub fn close_crashed(
 
 /// Close run `id` as `crashed` at `now` if it is still `running`; its
 /// counts stay as last written. Whether it was.
-pub fn close_as_crashed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
+pub(crate) fn close_as_crashed(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "UPDATE runs SET outcome = 'crashed', ended_at = ?2 WHERE id = ?1 AND outcome = 'running'",
     )?
@@ -172,25 +172,25 @@ pub fn close_as_crashed(conn: &Connection, id: i64, now: i64) -> rusqlite::Resul
 
 /// One row of `runs`, as listed. JSON and CSV field names are the columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunRow {
-    pub id: i64,
-    pub trigger: String,
+pub(crate) struct RunRow {
+    pub(crate) id: i64,
+    pub(crate) trigger: String,
     /// The job names (a JSON list in the table).
-    pub jobs: Vec<String>,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
-    pub planned: i64,
-    pub ok: i64,
-    pub failed: i64,
-    pub skipped: i64,
-    pub outcome: String,
-    pub reason: Option<String>,
-    pub pid: i64,
-    pub version: String,
+    pub(crate) jobs: Vec<String>,
+    pub(crate) started_at: i64,
+    pub(crate) ended_at: Option<i64>,
+    pub(crate) planned: i64,
+    pub(crate) ok: i64,
+    pub(crate) failed: i64,
+    pub(crate) skipped: i64,
+    pub(crate) outcome: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) pid: i64,
+    pub(crate) version: String,
 }
 
 /// The listed columns, in order (the CSV header when there is no row).
-pub const COLUMNS: &[&str] = &[
+pub(crate) const COLUMNS: &[&str] = &[
     "id",
     "trigger",
     "jobs",
@@ -209,7 +209,11 @@ pub const COLUMNS: &[&str] = &[
 /// The newest `limit` runs, newest first; only those of `job` when given.
 /// None from a history not migrated yet (read by a newer command while an
 /// older daemon runs): it has no `runs` table.
-pub fn list(conn: &Connection, job: Option<&str>, limit: u32) -> rusqlite::Result<Vec<RunRow>> {
+pub(crate) fn list(
+    conn: &Connection,
+    job: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<RunRow>> {
     let has_table: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",

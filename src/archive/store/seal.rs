@@ -32,23 +32,23 @@ use std::cell::Cell;
 use tracing::warn;
 
 /// A fetched report to seal.
-pub struct SealOrder<'a> {
-    pub id: i64,
+pub(crate) struct SealOrder<'a> {
+    pub(crate) id: i64,
     /// The part file, fsynced and checked as a workbook.
-    pub part: &'a RelPath,
+    pub(crate) part: &'a RelPath,
     /// The name it takes.
-    pub final_path: &'a RelPath,
+    pub(crate) final_path: &'a RelPath,
     /// Its bytes, when they are held in memory.
-    pub body: Option<&'a [u8]>,
-    pub fetched: &'a Fetched,
+    pub(crate) body: Option<&'a [u8]>,
+    pub(crate) fetched: &'a Fetched,
     /// The attempt rows of the try that fetched it.
-    pub records: &'a [AttemptRecord],
+    pub(crate) records: &'a [AttemptRecord],
 }
 
 /// Why the file was not kept: it is not a good workbook, or a file
 /// operation failed. The part file is gone.
 #[derive(Debug, thiserror::Error)]
-pub enum SealError {
+pub(crate) enum SealError {
     #[error(transparent)]
     Workbook(IngestError),
     #[error("cannot {what} the report file: {source}")]
@@ -60,7 +60,7 @@ pub enum SealError {
 }
 
 /// How a seal ended.
-pub enum Sealed {
+pub(crate) enum Sealed {
     /// Renamed and recorded `ok`: the rows read, the report's tries.
     Committed { rows: usize, attempts: u32 },
     /// The file is not good (rows, rename or a copy failed): nothing kept.
@@ -76,7 +76,7 @@ type Recorded = Result<Result<(usize, u32, Option<String>), SealError>, StoreErr
 impl Store {
     /// Seal `order` (see the module docs): blocking, async callers call it
     /// on the blocking pool.
-    pub fn seal(&self, archive: &ArchiveRoot, order: &SealOrder<'_>) -> Sealed {
+    pub(crate) fn seal(&self, archive: &ArchiveRoot, order: &SealOrder<'_>) -> Sealed {
         let at = Seal {
             store: self,
             archive,

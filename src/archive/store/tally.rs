@@ -13,11 +13,11 @@ use std::collections::HashSet;
 
 /// How many of a stretch's windows hold a report of each kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// `ok` or `pruned`.
-    pub done: u64,
-    pub failed: u64,
-    pub running: u64,
+    pub(crate) done: u64,
+    pub(crate) failed: u64,
+    pub(crate) running: u64,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -39,7 +39,7 @@ fn add(t: &mut Tally, status: &str) {
 
 /// The reports of `job`'s `target` and `region` whose window is one of
 /// `piece`'s and ends after `since`, by kind.
-pub fn tally(
+pub(crate) fn tally(
     conn: &Connection,
     job: &str,
     target: &str,
@@ -97,25 +97,25 @@ pub fn tally(
 
 /// A report row, as the failures list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    pub id: i64,
-    pub window: Window,
-    pub status: String,
-    pub attempts: i64,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub request_id: Option<String>,
+pub(crate) struct Recorded {
+    pub(crate) id: i64,
+    pub(crate) window: Window,
+    pub(crate) status: String,
+    pub(crate) attempts: i64,
+    pub(crate) error_code: Option<String>,
+    pub(crate) error_message: Option<String>,
+    pub(crate) request_id: Option<String>,
 }
 
 impl Recorded {
-    pub fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.status == Status::Ok.as_str() || self.status == Status::Pruned.as_str()
     }
 }
 
 /// The rows of `job`'s `target` and `region` whose window ends in
 /// `(after, until]`. The caller keeps the stretch short.
-pub fn recorded(
+pub(crate) fn recorded(
     conn: &Connection,
     job: &str,
     target: &str,
@@ -150,7 +150,7 @@ pub fn recorded(
 /// The most recent done window of `job` (`ok` or `pruned`), as `(start, end)`:
 /// read backwards by window end until the first done one (the index by
 /// target would read every row of the job and sort them).
-pub fn last_done(conn: &Connection, job: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+pub(crate) fn last_done(conn: &Connection, job: &str) -> rusqlite::Result<Option<(i64, i64)>> {
     conn.prepare_cached(
         "SELECT window_start, window_end FROM reports INDEXED BY reports_by_job_end
          WHERE job = ?1 AND status IN ('ok', 'pruned')
@@ -161,18 +161,18 @@ pub fn last_done(conn: &Connection, job: &str) -> rusqlite::Result<Option<(i64, 
 }
 
 /// When the last report of `job` became `ok`.
-pub fn last_success_at(conn: &Connection, job: &str) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn last_success_at(conn: &Connection, job: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT max(updated_at) FROM reports WHERE job = ?1 AND status = 'ok'")?
         .query_row(params![job], |r| r.get(0))
 }
 
 /// The last error recorded for `job`: code, message, window and when.
-pub type LastError = (String, String, i64, i64, i64);
+pub(crate) type LastError = (String, String, i64, i64, i64);
 
 /// [`last_error`]'s query. No `INDEXED BY`: a history not migrated yet (read
 /// by a newer `status` while an older daemon runs) lacks the partial index
 /// `reports_failed_by_end`, which the planner takes when it is there.
-pub const LAST_ERROR_SQL: &str =
+pub(crate) const LAST_ERROR_SQL: &str =
     "SELECT error_code, coalesce(error_message, ''), window_start, window_end, updated_at
      FROM reports
      WHERE job = ?1 AND status = 'failed' AND window_end > ?2 AND window_end <= ?3
@@ -184,7 +184,7 @@ pub const LAST_ERROR_SQL: &str =
 /// the most recently recorded one that carries an error code. A failure
 /// outside the horizon (an old manual fetch's, say) is history, not status.
 /// One range read of the failed reports' index ([`LAST_ERROR_SQL`]).
-pub fn last_error(
+pub(crate) fn last_error(
     conn: &Connection,
     job: &str,
     (after, until): (i64, i64),

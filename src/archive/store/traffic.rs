@@ -13,22 +13,22 @@ const SAMPLE_ROWS: i64 = 2_000;
 
 /// One column's two figures for one window and device.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ColumnSum {
+pub(crate) struct ColumnSum {
     /// The sum of its numbers; `None` when it has none.
-    pub sum: Option<f64>,
+    pub(crate) sum: Option<f64>,
     /// How many of its cells are not numbers (text, left out).
-    pub skipped: i64,
+    pub(crate) skipped: i64,
 }
 
 /// The sums of one window and device.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WindowSums {
-    pub window_start: i64,
+pub(crate) struct WindowSums {
+    pub(crate) window_start: i64,
     /// The row's device (its `device` column when given and set, else the
     /// report's target).
-    pub who: String,
+    pub(crate) who: String,
     /// One per column asked for, in order.
-    pub columns: Vec<ColumnSum>,
+    pub(crate) columns: Vec<ColumnSum>,
 }
 
 /// The JSON path of key `k` inside an SQL string literal.
@@ -49,7 +49,7 @@ fn sums_of(c: &str) -> String {
 
 impl Reader {
     /// A sample of the rows of `job`'s latest done reports: (sheet, JSON object).
-    pub fn traffic_samples(&self, job: &str) -> Result<Vec<(String, String)>, StoreError> {
+    pub(crate) fn traffic_samples(&self, job: &str) -> Result<Vec<(String, String)>, StoreError> {
         let read = || -> rusqlite::Result<Vec<(String, String)>> {
             let mut st = self.conn().prepare_cached(
                 "SELECT rr.sheet, rr.data FROM report_rows rr
@@ -71,7 +71,7 @@ impl Reader {
     /// `device` column when given (`-1`, the API's "all devices", and empty
     /// count as none), else the report's target. Keys holding a quote or a
     /// backslash are the caller's to refuse.
-    pub fn traffic_sums(
+    pub(crate) fn traffic_sums(
         &self,
         job: &str,
         sheet: &str,
@@ -120,7 +120,7 @@ impl Reader {
 
     /// The inventory's name of device `id`, when it has one (none in a
     /// history without an inventory).
-    pub fn device_name(&self, id: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn device_name(&self, id: &str) -> Result<Option<String>, StoreError> {
         let read = || -> rusqlite::Result<Option<String>> {
             let inventory: bool = self.conn().query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'devices')",

@@ -12,7 +12,7 @@
 
 mod scan;
 
-pub use scan::{
+pub(crate) use scan::{
     MAX_ELEMENT_TEXT_BYTES, MAX_EVENT_BYTES, MAX_KEPT_BYTES, MAX_KEPT_ELEMENTS, MAX_SHARED_STRINGS,
 };
 
@@ -20,23 +20,23 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 
 /// Rows of a sheet (Excel's limit).
-pub const MAX_ROWS: u32 = 1_048_576;
+pub(crate) const MAX_ROWS: u32 = 1_048_576;
 /// Columns of a sheet (Excel's limit, `XFD`).
-pub const MAX_COLUMNS: u32 = 16_384;
+pub(crate) const MAX_COLUMNS: u32 = 16_384;
 /// Characters of a cell (Excel's limit).
-pub const MAX_CELL_CHARS: usize = 32_767;
+pub(crate) const MAX_CELL_CHARS: usize = 32_767;
 /// Parts (zip entries) of a workbook.
-pub const MAX_PARTS: usize = 10_000;
+pub(crate) const MAX_PARTS: usize = 10_000;
 /// Decompressed bytes of one XML part.
-pub const MAX_PART_BYTES: u64 = 512 << 20;
+pub(crate) const MAX_PART_BYTES: u64 = 512 << 20;
 /// Decompressed bytes of the shared strings part (calamine holds it whole).
-pub const MAX_SHARED_STRINGS_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_SHARED_STRINGS_BYTES: u64 = 64 << 20;
 /// Decompressed bytes of all XML parts together.
-pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_TOTAL_BYTES: u64 = 1 << 30;
 /// JSON text of one row in `report_rows`.
-pub const MAX_ROW_BYTES: usize = 4 << 20;
+pub(crate) const MAX_ROW_BYTES: usize = 4 << 20;
 /// JSON text of all the rows of one workbook in `report_rows`.
-pub const MAX_DATA_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_DATA_BYTES: u64 = 1 << 30;
 
 /// Which limit a workbook went over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub enum WorkbookError {
 
 impl WorkbookError {
     /// The code recorded in the history.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             WorkbookError::TooLarge { .. } => "WorkbookTooLarge",
             WorkbookError::Invalid(_) => "WorkbookInvalid",
@@ -132,7 +132,7 @@ impl WorkbookError {
 
 /// Why [`guard`] gave up: the workbook breaks a limit, or is no readable zip.
 #[derive(Debug, thiserror::Error)]
-pub enum GuardError {
+pub(crate) enum GuardError {
     #[error(transparent)]
     Refused(#[from] WorkbookError),
     #[error("{0}")]
@@ -154,7 +154,7 @@ fn is_shared_strings(name: &str) -> bool {
 /// Check every XML part of the zip in `source` against the limits, then
 /// hand `source` back, rewound, behind a reader that refuses to read the
 /// parts that were not checked.
-pub fn guard<RS: Read + Seek>(source: RS) -> Result<Guarded<RS>, GuardError> {
+pub(crate) fn guard<RS: Read + Seek>(source: RS) -> Result<Guarded<RS>, GuardError> {
     guard_with(source, &CAPS)
 }
 
@@ -243,7 +243,7 @@ struct Unchecked {
 /// A reader over a checked workbook that fails any read of a part that
 /// was not checked (calamine reads a part as XML only when the workbook
 /// points it there). [`Guarded::refusal`] tells the error apart.
-pub struct Guarded<RS> {
+pub(crate) struct Guarded<RS> {
     inner: RS,
     pos: u64,
     unchecked: Vec<Unchecked>,
@@ -252,18 +252,18 @@ pub struct Guarded<RS> {
 
 impl<RS> Guarded<RS> {
     /// A handle on what was refused, to look at once the reader is gone.
-    pub fn refusal(&self) -> Refusal {
+    pub(crate) fn refusal(&self) -> Refusal {
         Refusal(self.refused.clone())
     }
 }
 
 /// What a [`Guarded`] reader refused to read, if anything.
 #[derive(Clone)]
-pub struct Refusal(Arc<Mutex<Option<String>>>);
+pub(crate) struct Refusal(Arc<Mutex<Option<String>>>);
 
 impl Refusal {
     /// The error to report when the reader failed after a refused read.
-    pub fn error(&self) -> Option<WorkbookError> {
+    pub(crate) fn error(&self) -> Option<WorkbookError> {
         let name = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
         Some(WorkbookError::Invalid(format!(
             "it has the reader read {name} as XML, which is no XML part"

@@ -16,22 +16,22 @@ use super::{Limit, WorkbookError};
 /// Longest tag, comment, CDATA section, processing instruction or text run.
 /// A cell's text (32,767 characters, each at most 10 bytes as a character
 /// reference) fits three times over.
-pub const MAX_EVENT_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_EVENT_BYTES: u64 = 1 << 20;
 /// Most text bytes inside one element whose text calamine joins into one
 /// string (a cell value, a shared string, a defined name).
-pub const MAX_ELEMENT_TEXT_BYTES: u64 = 512 << 10;
+pub(crate) const MAX_ELEMENT_TEXT_BYTES: u64 = 512 << 10;
 /// Most shared strings (`<si>`), in any part, and the most a `uniqueCount`
 /// may announce (calamine reserves that many up front): two a row of a full
 /// sheet. At this count and the shared strings' size cap, calamine holds
 /// about 100 MiB.
-pub const MAX_SHARED_STRINGS: u64 = 1 << 21;
+pub(crate) const MAX_SHARED_STRINGS: u64 = 1 << 21;
 /// Most elements of the kinds calamine keeps whole in memory (styles,
 /// sheets, defined names, relationships) in one part.
-pub const MAX_KEPT_ELEMENTS: u64 = 1 << 16;
+pub(crate) const MAX_KEPT_ELEMENTS: u64 = 1 << 16;
 
 /// Bytes of the kept elements of one part: their tags (names, targets,
 /// formats) and the text of defined names.
-pub const MAX_KEPT_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_KEPT_BYTES: u64 = 16 << 20;
 
 /// Elements whose text calamine joins into one string.
 const JOINED: [&[u8]; 6] = [b"v", b"t", b"f", b"is", b"si", b"definedName"];
@@ -68,7 +68,7 @@ enum Mode {
 }
 
 /// The pass over one part; feed it the decompressed bytes in order.
-pub struct Scanner {
+pub(crate) struct Scanner {
     part: String,
     mode: Mode,
     /// Length of the current text run.
@@ -87,7 +87,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    pub fn new(part: &str) -> Scanner {
+    pub(crate) fn new(part: &str) -> Scanner {
         Scanner {
             part: part.to_string(),
             mode: Mode::Text,
@@ -136,7 +136,7 @@ impl Scanner {
         Ok(())
     }
 
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), WorkbookError> {
+    pub(crate) fn feed(&mut self, mut chunk: &[u8]) -> Result<(), WorkbookError> {
         while !chunk.is_empty() {
             match self.mode {
                 Mode::Text => {
@@ -320,7 +320,7 @@ impl Scanner {
 
     /// The part ended: nothing more to check (a part cut short is the XML
     /// reader's error to report).
-    pub fn finish(self) -> Result<(), WorkbookError> {
+    pub(crate) fn finish(self) -> Result<(), WorkbookError> {
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 
 /// Window ends in `(after, until]`, Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece {
+pub(crate) enum Piece {
     /// Every `e` in `(after, until]` with `(e + offset) % period == 0`; its
     /// window is `[e - length, e)`. `offset` is the zone's UTC offset there.
     Regular {
@@ -43,20 +43,20 @@ fn multiples(after: i64, until: i64, offset: i64, period: i64) -> u64 {
 }
 
 impl Piece {
-    pub fn after(&self) -> i64 {
+    pub(crate) fn after(&self) -> i64 {
         match self {
             Piece::Regular { after, .. } | Piece::Listed { after, .. } => *after,
         }
     }
 
-    pub fn until(&self) -> i64 {
+    pub(crate) fn until(&self) -> i64 {
         match self {
             Piece::Regular { until, .. } | Piece::Listed { until, .. } => *until,
         }
     }
 
     /// How many windows of the piece end after `since` (all when `None`).
-    pub fn count_after(&self, since: Option<i64>) -> u64 {
+    pub(crate) fn count_after(&self, since: Option<i64>) -> u64 {
         let from = since.map_or(self.after(), |s| s.max(self.after()));
         match self {
             Piece::Regular {
@@ -70,12 +70,12 @@ impl Piece {
     }
 
     /// How many windows the piece holds.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count_after(None)
     }
 
     /// The part of the piece whose ends lie in `(after, until]`, if any.
-    pub fn clip(&self, after: i64, until: i64) -> Option<Piece> {
+    pub(crate) fn clip(&self, after: i64, until: i64) -> Option<Piece> {
         let (a, b) = (after.max(self.after()), until.min(self.until()));
         if b <= a {
             return None;
@@ -106,7 +106,7 @@ impl Piece {
     }
 
     /// The piece's first and last windows, without listing the rest.
-    pub fn bounds(&self) -> Option<(Window, Window)> {
+    pub(crate) fn bounds(&self) -> Option<(Window, Window)> {
         match self {
             Piece::Regular {
                 after,
@@ -129,7 +129,7 @@ impl Piece {
 
     /// Every window of the piece, ascending. The caller bounds the piece
     /// first ([`Piece::clip`]): a regular piece may hold a great many.
-    pub fn windows(&self) -> Vec<Window> {
+    pub(crate) fn windows(&self) -> Vec<Window> {
         match self {
             Piece::Regular {
                 after,
@@ -190,7 +190,7 @@ impl Cadence {
 
     /// The windows ending in `(after, until]` as pieces, ascending and
     /// adjoining: listing them all gives [`Cadence::windows_ending_between`].
-    pub fn pieces(&self, after: Timestamp, until: Timestamp) -> Vec<Piece> {
+    pub(crate) fn pieces(&self, after: Timestamp, until: Timestamp) -> Vec<Piece> {
         let (a, b) = (after.as_second(), until.as_second());
         if b <= a {
             return Vec::new();
@@ -245,7 +245,7 @@ impl Cadence {
     }
 
     /// How many windows end in `(after, until]`, without listing them.
-    pub fn count_ending_between(&self, after: Timestamp, until: Timestamp) -> u64 {
+    pub(crate) fn count_ending_between(&self, after: Timestamp, until: Timestamp) -> u64 {
         self.pieces(after, until).iter().map(Piece::count).sum()
     }
 }

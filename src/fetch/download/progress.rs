@@ -22,7 +22,7 @@ struct Bucket {
 
 /// The arrivals of one download, against the rule.
 #[derive(Debug, Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     start: Instant,
     window: Duration,
     min_bytes: u64,
@@ -33,7 +33,7 @@ pub struct Progress {
 impl Progress {
     /// A download that started at `start` and must bring at least
     /// `min_bytes` (at least 1) in every `window`.
-    pub fn new(start: Instant, window: Duration, min_bytes: u64) -> Progress {
+    pub(crate) fn new(start: Instant, window: Duration, min_bytes: u64) -> Progress {
         Progress {
             start,
             window,
@@ -44,7 +44,7 @@ impl Progress {
     }
 
     /// `n` bytes arrived at `now` (not before the previous arrival).
-    pub fn record(&mut self, now: Instant, n: u64) {
+    pub(crate) fn record(&mut self, now: Instant, n: u64) {
         while let Some(b) = self.buckets.front() {
             if b.last + self.window <= now {
                 self.buckets.pop_front();
@@ -66,7 +66,7 @@ impl Progress {
     }
 
     /// The instant from which the download is stalled if nothing more arrives.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         let mut sum: u64 = self.buckets.iter().map(|b| b.bytes).sum();
         let mut t = self.start + self.window;
         // At `t`, the bytes counted are those of the buckets that drop out after `t`.
@@ -85,7 +85,7 @@ impl Progress {
 
     /// Whether the rule is broken at `now`.
     #[cfg(test)]
-    pub fn stalled(&self, now: Instant) -> bool {
+    pub(crate) fn stalled(&self, now: Instant) -> bool {
         now >= self.deadline()
     }
 }

@@ -11,21 +11,21 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Size of one batch between the network and the disk.
-pub const WRITE_BUFFER: usize = 256 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 256 * 1024;
 /// Batches waiting for the writer, at most.
 const QUEUE: usize = 2;
 
 /// What the writer gives back at the end.
 #[derive(Debug)]
-pub struct Written<W> {
-    pub out: W,
-    pub sha256: String,
+pub(crate) struct Written<W> {
+    pub(crate) out: W,
+    pub(crate) sha256: String,
     /// Every byte, when they fit in the `keep` limit given to [`Sink::spawn`].
-    pub body: Option<Vec<u8>>,
+    pub(crate) body: Option<Vec<u8>>,
 }
 
 /// The async side of the writer.
-pub struct Sink<W> {
+pub(crate) struct Sink<W> {
     tx: Option<mpsc::Sender<Vec<u8>>>,
     task: JoinHandle<io::Result<Written<W>>>,
     batch: Vec<u8>,
@@ -34,7 +34,7 @@ pub struct Sink<W> {
 impl<W: Write + Send + 'static> Sink<W> {
     /// Start the writer on `out`. `keep`: keep a copy of the bytes while
     /// they stay within this many (with `reserve` bytes reserved up front).
-    pub fn spawn(out: W, keep: Option<u64>, reserve: usize) -> Sink<W> {
+    pub(crate) fn spawn(out: W, keep: Option<u64>, reserve: usize) -> Sink<W> {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
         let task = tokio::task::spawn_blocking(move || {
             let mut out = out;
@@ -66,7 +66,7 @@ impl<W: Write + Send + 'static> Sink<W> {
     }
 
     /// Add `bytes`; a full batch goes to the writer (waiting while it is behind).
-    pub async fn push(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    pub(crate) async fn push(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             let room = WRITE_BUFFER - self.batch.len();
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
@@ -98,7 +98,7 @@ impl<W: Write + Send + 'static> Sink<W> {
     }
 
     /// Write what is left and give back the writer's result.
-    pub async fn finish(mut self) -> io::Result<Written<W>> {
+    pub(crate) async fn finish(mut self) -> io::Result<Written<W>> {
         if !self.batch.is_empty() {
             self.send().await?;
         }

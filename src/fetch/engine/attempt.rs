@@ -85,10 +85,10 @@ pub(super) fn store_code(e: &StoreError) -> &'static str {
 
 /// A report fetched and committed.
 pub(super) struct Committed {
-    pub request_id: String,
-    pub bytes: u64,
-    pub rows: usize,
-    pub attempts: u32,
+    pub(crate) request_id: String,
+    pub(crate) bytes: u64,
+    pub(crate) rows: usize,
+    pub(crate) attempts: u32,
 }
 
 /// How a try's download ended.

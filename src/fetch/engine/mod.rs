@@ -43,20 +43,20 @@ use tracing::{debug, info, warn};
 
 /// Cancellation of a run: `stop` starts nothing new, `abort` gives up what runs.
 #[derive(Clone, Default)]
-pub struct Control {
-    pub stop: CancellationToken,
-    pub abort: CancellationToken,
+pub(crate) struct Control {
+    pub(crate) stop: CancellationToken,
+    pub(crate) abort: CancellationToken,
     /// Reports ended so far, for progress.
-    pub tally: std::sync::Arc<Tally>,
+    pub(crate) tally: std::sync::Arc<Tally>,
 }
 
 /// Reports ended so far in the runs of a [`Control`], counted as they end.
 #[derive(Debug, Default)]
-pub struct Tally {
-    pub ok: AtomicUsize,
-    pub failed: AtomicUsize,
+pub(crate) struct Tally {
+    pub(crate) ok: AtomicUsize,
+    pub(crate) failed: AtomicUsize,
     /// Ended otherwise: already done, busy elsewhere, interrupted.
-    pub other: AtomicUsize,
+    pub(crate) other: AtomicUsize,
 }
 
 impl Tally {
@@ -70,7 +70,7 @@ impl Tally {
     }
 
     /// (ok, failed, ended in all).
-    pub fn get(&self) -> (usize, usize, usize) {
+    pub(crate) fn get(&self) -> (usize, usize, usize) {
         let (ok, failed) = (
             self.ok.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
@@ -81,14 +81,14 @@ impl Tally {
 
 /// A report that ended `failed`, for the operator.
 #[derive(Debug, Clone)]
-pub struct ReportFailure {
-    pub key: ReportKey,
-    pub window: String,
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-    pub hint: Option<&'static str>,
-    pub attempts: u32,
+pub(crate) struct ReportFailure {
+    pub(crate) key: ReportKey,
+    pub(crate) window: String,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) request_id: Option<String>,
+    pub(crate) hint: Option<&'static str>,
+    pub(crate) attempts: u32,
 }
 
 impl ReportFailure {
@@ -110,28 +110,28 @@ impl ReportFailure {
 
 /// What a run did.
 #[derive(Debug, Default)]
-pub struct Summary {
-    pub ok: usize,
-    pub failed: Vec<ReportFailure>,
+pub(crate) struct Summary {
+    pub(crate) ok: usize,
+    pub(crate) failed: Vec<ReportFailure>,
     /// Already `ok` or `pruned` when their turn came.
-    pub already_done: usize,
+    pub(crate) already_done: usize,
     /// Being fetched by another process.
-    pub busy: usize,
+    pub(crate) busy: usize,
     /// Those reports, to wait for.
-    pub busy_reports: Vec<Planned>,
+    pub(crate) busy_reports: Vec<Planned>,
     /// Not started, or abandoned, because of a stop (or a damaged history).
-    pub interrupted: usize,
+    pub(crate) interrupted: usize,
     /// The history database turned out damaged: the run stopped.
-    pub damaged: Option<store::HistoryDamaged>,
+    pub(crate) damaged: Option<store::HistoryDamaged>,
     /// An error no retry mends stopped the run.
-    pub fail_fast: Option<FailFast>,
+    pub(crate) fail_fast: Option<FailFast>,
     /// Not started, or given back, because of that stop.
-    pub untouched: usize,
-    pub bytes: u64,
+    pub(crate) untouched: usize,
+    pub(crate) bytes: u64,
 }
 
 impl Summary {
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.ok
             + self.failed.len()
             + self.already_done
@@ -170,7 +170,7 @@ enum Outcome {
 
 /// Fetches reports.
 #[derive(Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     client: Client,
     store: Store,
     archive: ArchiveRoot,
@@ -192,7 +192,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         client: Client,
         store: Store,
         archive: ArchiveRoot,
@@ -220,7 +220,7 @@ impl Engine {
     /// resized to its concurrency (the reports in flight from before the
     /// reload count against the new limit), and what it knows of the
     /// history (damaged, claims left to give back).
-    pub fn reconfigured(&self, next: Engine) -> Engine {
+    pub(crate) fn reconfigured(&self, next: Engine) -> Engine {
         self.permits.resize(next.concurrency);
         Engine {
             permits: self.permits.clone(),
@@ -231,27 +231,27 @@ impl Engine {
     }
 
     /// The largest report file taken (`[storage] max_report_size`).
-    pub fn with_max_report_size(mut self, bytes: u64) -> Engine {
+    pub(crate) fn with_max_report_size(mut self, bytes: u64) -> Engine {
         self.download.max_size = bytes;
         self
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
     /// The API client, for the calls that are not reports (device listings).
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
     /// The rate limiter of every call (it counts the calls sent).
-    pub fn limiter(&self) -> std::sync::Arc<crate::tencent::ratelimit::Limiter> {
+    pub(crate) fn limiter(&self) -> std::sync::Arc<crate::tencent::ratelimit::Limiter> {
         self.client.limiter().clone()
     }
 
     /// The retry rules of every call.
-    pub fn retry_settings(&self) -> &RetrySettings {
+    pub(crate) fn retry_settings(&self) -> &RetrySettings {
         &self.retry
     }
 
@@ -259,7 +259,7 @@ impl Engine {
     /// each report from the iterator only when a place is free: a long range
     /// is never held whole. `force` fetches done reports again. Each report
     /// that ends is counted in `ctl.tally` as it ends.
-    pub async fn run<I>(&self, planned: I, force: bool, ctl: &Control) -> Summary
+    pub(crate) async fn run<I>(&self, planned: I, force: bool, ctl: &Control) -> Summary
     where
         I: IntoIterator<Item = Planned>,
         I::IntoIter: Send,

@@ -7,14 +7,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Shared permits: clones count against one limit.
 #[derive(Clone, Debug)]
-pub struct Permits {
+pub(crate) struct Permits {
     sem: Arc<Semaphore>,
     /// The limit the permits are (or, shrinking, will be) worth.
     size: Arc<Mutex<usize>>,
 }
 
 impl Permits {
-    pub fn new(size: usize) -> Permits {
+    pub(crate) fn new(size: usize) -> Permits {
         let size = size.max(1);
         Permits {
             sem: Arc::new(Semaphore::new(size)),
@@ -23,14 +23,14 @@ impl Permits {
     }
 
     /// Wait for a permit.
-    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
         self.sem.clone().acquire_owned().await.ok()
     }
 
     /// Make the limit `size`: more permits at once, or fewer as the reports
     /// in flight end (never taken from one that runs). Needs a tokio runtime
     /// when shrinking below the permits in use.
-    pub fn resize(&self, size: usize) {
+    pub(crate) fn resize(&self, size: usize) {
         let size = size.max(1);
         let mut now = self.size.lock().unwrap_or_else(|p| p.into_inner());
         if size > *now {

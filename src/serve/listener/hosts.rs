@@ -11,14 +11,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The names a listener answers to besides IP literals and `localhost`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostPolicy {
+pub(crate) struct HostPolicy {
     /// Lower case, without a trailing dot.
     names: Vec<String>,
 }
 
 /// Why a request's `Host` is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A name that is not allowed (421 Misdirected Request).
     Name,
     /// HTTP/1.1 without a `Host` header, or one that is not text (400).
@@ -28,14 +28,14 @@ pub enum Refusal {
 impl HostPolicy {
     /// Allow `names` (as `[web] allowed_hosts` gives them) besides IP
     /// literals and `localhost`.
-    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> HostPolicy {
+    pub(crate) fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> HostPolicy {
         HostPolicy {
             names: names.into_iter().map(|n| normal(n.as_ref())).collect(),
         }
     }
 
     /// Whether the `Host` value `host` (with or without a port) is answered.
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         let Some(name) = name_of(host) else {
             return false;
         };
@@ -54,7 +54,7 @@ impl HostPolicy {
 
     /// Whether `req` may be answered: its `Host` header (or, without one,
     /// the authority of an absolute request target) is allowed.
-    pub fn check<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
         let headers: Vec<_> = req.headers().get_all(header::HOST).iter().collect();
         let host = match headers.as_slice() {
             [] => req.uri().authority().map(|a| a.as_str().to_string()),

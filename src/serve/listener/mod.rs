@@ -17,7 +17,7 @@
 //!
 //! Also raises the process's open-file limit ([`raise_open_files_limit`]).
 
-pub mod hosts;
+pub(crate) mod hosts;
 mod tracked;
 
 use axum::Router;
@@ -40,17 +40,17 @@ use tracked::{Progress, Tracked};
 
 /// Time allowed for a whole request head, from the connection's opening or
 /// the end of its previous answer.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which no byte moves for this long is closed.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections served at once by one listener; more are answered 503.
-pub const MAX_CONNECTIONS: usize = 256;
+pub(crate) const MAX_CONNECTIONS: usize = 256;
 /// The largest request body taken.
-pub const MAX_BODY: usize = 16 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// The largest request head (request line and headers).
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// How long answers in flight may finish after the stop.
-pub const DRAIN: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN: Duration = Duration::from_secs(10);
 /// Connections the kernel queues before the listener takes them (the
 /// system's `net.core.somaxconn` caps it): a burst larger than the usual
 /// 128 must not see its SYNs dropped and retried a second later.
@@ -62,7 +62,7 @@ const BUSY_WARN_EVERY: Duration = Duration::from_secs(60);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A listening socket on `addr`, with a backlog of [`BACKLOG`].
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -76,15 +76,15 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// When a listener stops: `stop` closes it and lets answers in flight
 /// finish; `abort` (or the end of [`DRAIN`]) drops what is left.
 #[derive(Clone, Default)]
-pub struct Shutdown {
-    pub stop: CancellationToken,
-    pub abort: CancellationToken,
+pub(crate) struct Shutdown {
+    pub(crate) stop: CancellationToken,
+    pub(crate) abort: CancellationToken,
 }
 
 /// Serve `app` on `listener` for the `Host` names `hosts` allows, within the
 /// bounds of this module, until `shutdown`. Returns how many connections
 /// were dropped unfinished at the end.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     hosts: HostPolicy,
@@ -288,7 +288,7 @@ fn refuse_busy(stream: TcpStream) {
 /// Raise the soft limit of open files to the hard limit, so a listener's
 /// connections do not take the descriptors the daemon's own work needs. A
 /// failure (a sandbox that forbids it) leaves the limit as it is.
-pub fn raise_open_files_limit() {
+pub(crate) fn raise_open_files_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -13,13 +13,13 @@ use tokio::time::Instant;
 
 /// When a byte last moved, as milliseconds since the stream was opened.
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     opened: Instant,
     last_ms: Arc<AtomicU64>,
 }
 
 impl Progress {
-    pub fn new() -> Progress {
+    pub(crate) fn new() -> Progress {
         Progress {
             opened: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
@@ -38,7 +38,7 @@ impl Progress {
     }
 
     /// Returns once no byte has moved for `limit`.
-    pub async fn stalled(&self, limit: Duration) {
+    pub(crate) async fn stalled(&self, limit: Duration) {
         loop {
             let quiet = self.quiet_for();
             if quiet >= limit {
@@ -50,13 +50,13 @@ impl Progress {
 }
 
 /// `inner`, reporting every byte read or written to a [`Progress`].
-pub struct Tracked<T> {
+pub(crate) struct Tracked<T> {
     inner: T,
     progress: Progress,
 }
 
 impl<T> Tracked<T> {
-    pub fn new(inner: T, progress: Progress) -> Tracked<T> {
+    pub(crate) fn new(inner: T, progress: Progress) -> Tracked<T> {
         Tracked { inner, progress }
     }
 }

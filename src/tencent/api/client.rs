@@ -20,28 +20,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The product's `X-TC-RequestClient`.
-pub const REQUEST_CLIENT: &str = concat!("mna-reportd/", env!("CARGO_PKG_VERSION"));
+pub(crate) const REQUEST_CLIENT: &str = concat!("mna-reportd/", env!("CARGO_PKG_VERSION"));
 
 /// The HTTP client cannot be set up (with the causes, see [`describe`]).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the HTTP client: {0}")]
-pub struct ClientSetupError(String);
+pub(crate) struct ClientSetupError(String);
 
 /// Build the process's HTTP client (rustls with the ring provider, system roots).
-pub fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+pub(crate) fn http_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
     builder(api)
         .build()
         .map_err(|e| ClientSetupError(describe(&e)))
 }
 
 /// Idle download connections kept for reuse.
-pub const DOWNLOAD_IDLE: usize = 4;
+pub(crate) const DOWNLOAD_IDLE: usize = 4;
 
 /// The HTTP client of downloads: apart from the API's, so that the read
 /// buffers a connection grows while bringing a large file are not kept by
 /// the many API connections waiting for slow answers, and with few idle
 /// connections kept.
-pub fn download_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
+pub(crate) fn download_client(api: &Api) -> Result<reqwest::Client, ClientSetupError> {
     builder(api)
         .pool_max_idle_per_host(DOWNLOAD_IDLE)
         .build()
@@ -63,7 +63,7 @@ fn builder(api: &Api) -> reqwest::ClientBuilder {
 
 /// A reqwest error with its causes, for people (reqwest's top line alone says
 /// "error sending request").
-pub fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut out = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -79,7 +79,7 @@ pub fn describe(e: &reqwest::Error) -> String {
 }
 
 /// A URL without its query string (pre-signed URLs carry credentials there).
-pub fn redact_url(url: &reqwest::Url) -> String {
+pub(crate) fn redact_url(url: &reqwest::Url) -> String {
     let mut u = url.clone();
     if u.query().is_some() {
         u.set_query(Some("…"));
@@ -89,7 +89,7 @@ pub fn redact_url(url: &reqwest::Url) -> String {
 
 /// The API client of a process.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     downloads: reqwest::Client,
     api: Arc<Api>,
@@ -98,7 +98,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         downloads: reqwest::Client,
         api: Api,
@@ -115,21 +115,24 @@ impl Client {
     }
 
     /// The HTTP client of downloads.
-    pub fn downloads(&self) -> &reqwest::Client {
+    pub(crate) fn downloads(&self) -> &reqwest::Client {
         &self.downloads
     }
 
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.api.timeout
     }
 
     /// The rate limiter every call goes through (it counts the calls sent).
-    pub fn limiter(&self) -> &Arc<Limiter> {
+    pub(crate) fn limiter(&self) -> &Arc<Limiter> {
         &self.limiter
     }
 
     /// One `GetStatisticData` call. Waits for the rate limiter first.
-    pub async fn get_statistic_data(&self, req: &StatisticRequest) -> Result<Success, CallError> {
+    pub(crate) async fn get_statistic_data(
+        &self,
+        req: &StatisticRequest,
+    ) -> Result<Success, CallError> {
         self.get_statistic_data_timed(req).await.0
     }
 
@@ -137,7 +140,7 @@ impl Client {
     /// rate limiter's wait (`None` when it never left: no credentials).
     /// An attempt's start and duration are measured from there, so they
     /// tell the API's time, not the queue's.
-    pub async fn get_statistic_data_timed(
+    pub(crate) async fn get_statistic_data_timed(
         &self,
         req: &StatisticRequest,
     ) -> (Result<Success, CallError>, Option<Sent>) {
@@ -156,7 +159,7 @@ impl Client {
 
     /// One page of a device listing (`GetDevices`, `GetGroupDetail`), through
     /// the same rate limiter and signing as every call.
-    pub async fn list_devices(
+    pub(crate) async fn list_devices(
         &self,
         req: &listing::PageRequest,
     ) -> Result<listing::Page<listing::DeviceInfo>, CallError> {
@@ -226,10 +229,10 @@ impl Client {
 
 /// When a call left, after the rate limiter's wait.
 #[derive(Debug, Clone, Copy)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// Unix seconds (the request's `X-TC-Timestamp`).
-    pub at: i64,
-    pub instant: std::time::Instant,
+    pub(crate) at: i64,
+    pub(crate) instant: std::time::Instant,
 }
 
 /// What came back for a call: a status and body, or a body above the cap.

@@ -10,40 +10,40 @@
 
 use super::{ApiError, CallError};
 use crate::domain::code;
-pub use crate::domain::device::DeviceInfo;
+pub(crate) use crate::domain::device::DeviceInfo;
 use crate::domain::text;
 use serde::Serialize;
 use serde_json::Value;
 
 /// `GetDevices`.
-pub const GET_DEVICES: &str = "GetDevices";
+pub(crate) const GET_DEVICES: &str = "GetDevices";
 /// `GetGroupDetail`.
-pub const GET_GROUP_DETAIL: &str = "GetGroupDetail";
+pub(crate) const GET_GROUP_DETAIL: &str = "GetGroupDetail";
 
 /// Devices asked for per page: every answer stays small whatever the fleet.
-pub const PAGE_SIZE: i64 = 100;
+pub(crate) const PAGE_SIZE: i64 = 100;
 
 /// Fewest pages one listing may read (a million devices at [`PAGE_SIZE`]).
-pub const MAX_PAGES: i64 = 10_000;
+pub(crate) const MAX_PAGES: i64 = 10_000;
 
 /// Most pages one listing of at most `max_devices` devices reads: twice
 /// the pages they fill (a server may give fewer a page), at least
 /// [`MAX_PAGES`]; an answer whose `TotalPage` never ends cannot keep a
 /// listing going forever.
-pub fn max_pages(max_devices: u64) -> i64 {
+pub(crate) fn max_pages(max_devices: u64) -> i64 {
     let full = max_devices.div_ceil(PAGE_SIZE as u64).saturating_mul(2);
     i64::try_from(full).unwrap_or(i64::MAX).max(MAX_PAGES)
 }
 
 /// The longest device id kept, in bytes: the API's ids are far shorter,
 /// and a longer one is refused rather than cut.
-pub const MAX_DEVICE_ID: usize = 256;
+pub(crate) const MAX_DEVICE_ID: usize = 256;
 
 /// One page of a listing: which action, with which body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageRequest {
-    pub action: &'static str,
-    pub body: Vec<u8>,
+pub(crate) struct PageRequest {
+    pub(crate) action: &'static str,
+    pub(crate) body: Vec<u8>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +58,7 @@ struct DevicesBody<'a> {
 }
 
 /// Page `page` (from 1) of `GetDevices` (`device_type`: 1 own, 2 third-party).
-pub fn devices_page(page: i64, device_type: Option<u8>) -> PageRequest {
+pub(crate) fn devices_page(page: i64, device_type: Option<u8>) -> PageRequest {
     body(
         GET_DEVICES,
         &DevicesBody {
@@ -71,7 +71,7 @@ pub fn devices_page(page: i64, device_type: Option<u8>) -> PageRequest {
 }
 
 /// Page `page` (from 1) of `GetGroupDetail` for `group`.
-pub fn group_detail_page(page: i64, group: &str) -> PageRequest {
+pub(crate) fn group_detail_page(page: i64, group: &str) -> PageRequest {
     body(
         GET_GROUP_DETAIL,
         &DevicesBody {
@@ -93,20 +93,20 @@ fn body(action: &'static str, b: &DevicesBody<'_>) -> PageRequest {
 
 /// One page of an answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
+pub(crate) struct Page<T> {
+    pub(crate) items: Vec<T>,
     /// Devices left out for their ids ([`MAX_DEVICE_ID`], control
     /// characters): each id as shown in a log (escaped and cut).
-    pub refused: Vec<String>,
+    pub(crate) refused: Vec<String>,
     /// `TotalPage`: how many pages the listing has.
-    pub total_page: i64,
+    pub(crate) total_page: i64,
     /// `Length`: how many items in all.
-    pub length: i64,
-    pub request_id: String,
+    pub(crate) length: i64,
+    pub(crate) request_id: String,
 }
 
 /// Interpret a `GetDevices` or `GetGroupDetail` answer.
-pub fn parse_devices(status: u16, body: &[u8]) -> Result<Page<DeviceInfo>, CallError> {
+pub(crate) fn parse_devices(status: u16, body: &[u8]) -> Result<Page<DeviceInfo>, CallError> {
     let (response, request_id) = envelope(status, body)?;
     let mut items = Vec::new();
     let mut refused = Vec::new();

@@ -2,9 +2,9 @@
 //! errors; [`listing`] has the device listings. [`client`] sends them;
 //! everything else here is pure.
 
-pub use crate::domain::code;
-pub mod client;
-pub mod listing;
+pub(crate) use crate::domain::code;
+pub(crate) mod client;
+pub(crate) mod listing;
 
 use crate::domain::target::{Gateway, Granularity, Region, Selection, Target};
 use crate::domain::text;
@@ -12,37 +12,37 @@ use crate::domain::window::Window;
 use crate::tencent::credentials::CredentialError;
 use serde::{Deserialize, Serialize};
 
-pub use client::Client;
+pub(crate) use client::Client;
 
 /// API version of the action.
-pub const VERSION: &str = "2021-01-19";
+pub(crate) const VERSION: &str = "2021-01-19";
 /// The action.
-pub const ACTION: &str = "GetStatisticData";
+pub(crate) const ACTION: &str = "GetStatisticData";
 /// Service name in the credential scope.
-pub const SERVICE: &str = "mna";
+pub(crate) const SERVICE: &str = "mna";
 /// Content type sent, and signed, byte for byte.
-pub const CONTENT_TYPE: &str = "application/json";
+pub(crate) const CONTENT_TYPE: &str = "application/json";
 
 /// The JSON body of `GetStatisticData`, as the official model names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct StatisticRequest {
-    pub device_id: String,
-    pub begin_time: i64,
-    pub end_time: i64,
-    pub time_granularity: u8,
+pub(crate) struct StatisticRequest {
+    pub(crate) device_id: String,
+    pub(crate) begin_time: i64,
+    pub(crate) end_time: i64,
+    pub(crate) time_granularity: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_region: Option<Region>,
-    pub gateway_type: u8,
+    pub(crate) access_region: Option<Region>,
+    pub(crate) gateway_type: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub device_list: Option<Vec<String>>,
+    pub(crate) device_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
+    pub(crate) group_id: Option<String>,
 }
 
 impl StatisticRequest {
     /// The request for one report: a target in one region over one window.
-    pub fn new(
+    pub(crate) fn new(
         target: &Target,
         region: Option<Region>,
         window: Window,
@@ -70,7 +70,7 @@ impl StatisticRequest {
     }
 
     /// The body bytes exactly as sent and signed.
-    pub fn to_body(&self) -> Vec<u8> {
+    pub(crate) fn to_body(&self) -> Vec<u8> {
         // Serializing plain strings and integers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -78,22 +78,22 @@ impl StatisticRequest {
 
 /// A successful answer: where the file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Success {
-    pub file_path: String,
-    pub request_id: String,
+pub(crate) struct Success {
+    pub(crate) file_path: String,
+    pub(crate) request_id: String,
 }
 
 /// An error the API answered with (HTTP 200 and `Response.Error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message} (request id {request_id})")]
-pub struct ApiError {
-    pub code: code::ApiCode,
-    pub message: String,
-    pub request_id: String,
+pub(crate) struct ApiError {
+    pub(crate) code: code::ApiCode,
+    pub(crate) message: String,
+    pub(crate) request_id: String,
 }
 
 /// The largest API answer body read; a larger one fails the try.
-pub const MAX_ANSWER: usize = 1024 * 1024;
+pub(crate) const MAX_ANSWER: usize = 1024 * 1024;
 
 fn request_id_text(request_id: &Option<String>) -> String {
     request_id
@@ -104,7 +104,7 @@ fn request_id_text(request_id: &Option<String>) -> String {
 
 /// Why one API call did not give a file URL.
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     #[error("API error {0}")]
     Api(ApiError),
     #[error("HTTP {status} from the API endpoint (a gateway or proxy in the way?)")]
@@ -142,7 +142,7 @@ pub enum CallError {
 
 impl CallError {
     /// The code recorded in the history: the API's own code, or a local one.
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         match self {
             CallError::Api(e) => e.code.to_string(),
             CallError::HttpStatus { status } => format!("HTTP{status}"),
@@ -156,7 +156,7 @@ impl CallError {
         }
     }
 
-    pub fn http_status(&self) -> Option<u16> {
+    pub(crate) fn http_status(&self) -> Option<u16> {
         match self {
             CallError::Api(_) | CallError::BadResponse { .. } => Some(200),
             CallError::HttpStatus { status } | CallError::ResponseTooLarge { status } => {
@@ -166,7 +166,7 @@ impl CallError {
         }
     }
 
-    pub fn request_id(&self) -> Option<&str> {
+    pub(crate) fn request_id(&self) -> Option<&str> {
         match self {
             CallError::Api(e) => Some(&e.request_id),
             CallError::BadResponse { request_id, .. } => request_id.as_deref(),
@@ -199,7 +199,7 @@ struct ErrorBody {
 
 /// Interpret an answer: HTTP status and body. Server text (code, message,
 /// request id) comes out escaped and capped ([`crate::domain::text`]).
-pub fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
+pub(crate) fn parse_response(status: u16, body: &[u8]) -> Result<Success, CallError> {
     if status != 200 {
         return Err(CallError::HttpStatus { status });
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The largest key, SecretId or token file read: a temporary token is a
 /// few kilobytes; this stops a path such as `/dev/zero` from filling memory.
-pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 pub(super) fn read_secret(
     what: &'static str,
