@@ -248,23 +248,7 @@ devices = ["mna-1"]
 #[test]
 fn a_failed_discovery_keeps_the_known_devices_and_their_reports_are_fetched() {
     let w = World::new("");
-    w.write_config(
-        METRICS_PORT_0,
-        r#"
-[[jobs]]
-name = "fleet"
-granularity = "hourly"
-lag = "0s"
-catch_up = "3h"
-devices = "all"
-per_device = true
-"#,
-    );
-    let old = jiff::Timestamp::now().as_second() - 7 * 86_400;
-    w.fake.set_devices(vec![
-        FakeDevice::new("mna-a", old),
-        FakeDevice::new("mna-b", old),
-    ]);
+    let old = fleet_of_two(&w);
     let o = w.run(&["devices", "--refresh"]);
     assert_exit(&o, 0);
     assert_eq!(w.fake.calls_of(GET_DEVICES).len(), 1);

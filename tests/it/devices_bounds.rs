@@ -31,23 +31,7 @@ per_device = true
 #[test]
 fn invented_error_codes_add_no_metric_series() {
     let w = World::new("");
-    w.write_config(
-        METRICS_PORT_0,
-        r#"
-[[jobs]]
-name = "fleet"
-granularity = "hourly"
-lag = "0s"
-catch_up = "3h"
-devices = "all"
-per_device = true
-"#,
-    );
-    let old = jiff::Timestamp::now().as_second() - 7 * 86_400;
-    w.fake.set_devices(vec![
-        FakeDevice::new("mna-a", old),
-        FakeDevice::new("mna-b", old),
-    ]);
+    let _ = fleet_of_two(&w);
     assert_exit(&w.run(&["devices", "--refresh"]), 0);
     const INVENTED: usize = 40;
     for i in 0..INVENTED {

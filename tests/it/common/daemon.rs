@@ -44,6 +44,23 @@ pub const PAGE_LISTENING: &str = "serving the page";
 /// daemon logs the one it got ([`Daemon::listening`]).
 pub const METRICS_PORT_0: &str = "[metrics]\nlisten = \"127.0.0.1:0\"\n";
 
+/// `/metrics` on port 0 and a job `fleet`, hourly and per device over every
+/// device of the account, which the fake serves two of (`mna-a`, `mna-b`,
+/// a week old); their creation time.
+pub fn fleet_of_two(w: &super::World) -> i64 {
+    w.write_config(
+        METRICS_PORT_0,
+        "[[jobs]]\nname = \"fleet\"\ngranularity = \"hourly\"\nlag = \"0s\"\n\
+         catch_up = \"3h\"\ndevices = \"all\"\nper_device = true\n",
+    );
+    let old = jiff::Timestamp::now().as_second() - 7 * 86_400;
+    w.fake.set_devices(vec![
+        fake_mna::FakeDevice::new("mna-a", old),
+        fake_mna::FakeDevice::new("mna-b", old),
+    ]);
+    old
+}
+
 /// A systemd notification socket (`$NOTIFY_SOCKET`) the daemon reports to.
 pub struct Notify {
     sock: UnixDatagram,
