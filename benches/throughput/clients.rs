@@ -101,12 +101,15 @@ impl Env {
         made.expect("create a temp dir")
     }
 
-    /// A fresh unthrottled fake, each call and download delayed by the
+    /// A fresh unthrottled fake serving [`DATA_ROWS`]-row reports, each call and download delayed by the
     /// latency, its workbooks for the benchmark's windows built before the
     /// clock starts (a real server's work does not run on the client's cores).
     fn fake(self) -> FakeMna {
-        let fake = FakeMna::start_background(loopback(), FakeConfig::default())
-            .expect("the fake API starts");
+        let cfg = FakeConfig {
+            rows_per_report: Some(DATA_ROWS as usize),
+            ..FakeConfig::default()
+        };
+        let fake = FakeMna::start_background(loopback(), cfg).expect("the fake API starts");
         let windows = (0..SDK_REPORTS).map(|i| {
             let begin = BASE + i * HOUR;
             Params {

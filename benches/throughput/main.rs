@@ -11,6 +11,10 @@
 //! - `sdk`: wall time against sequential scripts using the official
 //!   Python SDK (`bench/sdk_sequential.py`), plain and doing the same work
 //!   per report as mna-reportd;
+//! - `cpu`: CPU time per report of the whole process, 300 reports from an
+//!   unthrottled fake;
+//! - `idle`: wake-ups per minute and resident memory of the daemon once it
+//!   has caught up;
 //! - `memory`: peak RSS of a fetch of one 256 MiB report, and of a small one;
 //! - `ingest`: time of `ingest` on 100,000 rows, and peak RSS of fetches of
 //!   10k / 100k / 300k-row reports.
@@ -26,6 +30,7 @@
 
 mod clients;
 mod harness;
+mod idle;
 mod ingest;
 mod latency;
 mod memory;
@@ -221,9 +226,11 @@ fn build_id() -> String {
 
 type Scenario = fn(&mut Results);
 
-const SCENARIOS: [(&str, Scenario); 5] = [
+const SCENARIOS: [(&str, Scenario); 7] = [
     ("rate", rate::scenario),
     ("latency", latency::scenario),
+    ("cpu", idle::cpu),
+    ("idle", idle::idle),
     ("sdk", sdk::scenario),
     ("memory", memory::scenario),
     ("ingest", ingest::scenario),

@@ -6,8 +6,10 @@
 //! the next start and exit 0 (see [`signals`]). The loop itself pings the
 //! systemd watchdog.
 
+mod alarm;
 mod health;
 pub(crate) mod notify;
+mod resident;
 mod start;
 pub(crate) use start::StartError;
 pub(crate) mod signals;
@@ -176,6 +178,7 @@ impl Daemon {
         reload_rx: &mut mpsc::UnboundedReceiver<Loaded>,
     ) {
         let watchdog = notify::watchdog_interval();
+        let alarm = alarm::Alarm::new();
         let mut last_observed = Instant::now();
         loop {
             let mut sleep = self.scheduler.sleep_for(Timestamp::now());
@@ -184,7 +187,7 @@ impl Daemon {
             }
             sleep = sleep.min(self.export.sleep_for(&self.config));
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = alarm.sleep(sleep) => {}
                 Some(done) = done_rx.recv() => self.finish(done),
                 _ = hup.recv() => self.reload(),
                 Some(loaded) = reload_rx.recv() => self.reloaded(loaded),
@@ -322,6 +325,9 @@ impl Daemon {
             }
         }
         notify::status(&self.status_line());
+        if self.fires.is_empty() {
+            resident::shrink();
+        }
     }
 
     /// Once a day (and at start), in the background: sweep `.part` files

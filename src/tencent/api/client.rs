@@ -48,6 +48,9 @@ pub(crate) fn download_client(api: &Api) -> Result<reqwest::Client, ClientSetupE
         .map_err(|e| ClientSetupError(describe(&e)))
 }
 
+/// How long an idle connection is kept for the next call or download.
+const POOL_IDLE: Duration = Duration::from_secs(10);
+
 fn builder(api: &Api) -> reqwest::ClientBuilder {
     // Installing the provider twice is harmless; the first one stays.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -55,7 +58,10 @@ fn builder(api: &Api) -> reqwest::ClientBuilder {
         .user_agent(REQUEST_CLIENT)
         .connect_timeout(api.timeout.min(Duration::from_secs(10)))
         .read_timeout(api.timeout)
-        .pool_idle_timeout(Duration::from_secs(50))
+        // A connection idle this long is closed: calls and downloads come
+        // in runs (a catch-up, a fire) far apart, and while the pool holds a
+        // connection its timer wakes the process.
+        .pool_idle_timeout(POOL_IDLE)
         // No redirects: an API call carries X-TC-Token, which a redirect to
         // another host would pass on; pre-signed download URLs answer directly.
         .redirect(reqwest::redirect::Policy::none())

@@ -61,6 +61,8 @@ fn arrivals(sent: &[u128], jitter_ms: u64, seed: u64) -> Vec<u128> {
     at
 }
 
+const WINDOW_US: u128 = 1_030_000;
+
 #[tokio::test(start_paused = true)]
 async fn never_more_than_the_limit_in_any_second_even_with_arrival_jitter() {
     for (limit, tasks) in [(1, 1), (5, 3), (20, 8), (20, 64), (100, 16)] {
@@ -70,7 +72,7 @@ async fn never_more_than_the_limit_in_any_second_even_with_arrival_jitter() {
             "limit {limit}, {tasks} tasks"
         );
         for seed in 0..20 {
-            let at = arrivals(&sent, 35, seed);
+            let at = arrivals(&sent, 25, seed);
             assert!(
                 max_in_any_second(&at) <= limit as usize,
                 "limit {limit}, {tasks} tasks, seed {seed}: {} arrivals in a second",
@@ -81,33 +83,44 @@ async fn never_more_than_the_limit_in_any_second_even_with_arrival_jitter() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn uses_at_least_95_percent_of_the_limit() {
+async fn uses_the_whole_limit_the_200th_call_goes_after_9_windows() {
+    // the even spacing of one call every 1.04 / 20 s sent the 200th call
+    // at 10.35 s; 200 calls need only 9 windows past the first run of 20
     let at = run(limiter(20), 64, 200).await;
-    let rate = 199.0 / (at[199] as f64 / 1e6);
-    assert!((19.0..=20.0).contains(&rate), "{rate} calls/s");
+    assert!(
+        (9 * WINDOW_US..9 * WINDOW_US + 20_000).contains(&at[199]),
+        "the 200th call at {} µs",
+        at[199]
+    );
 }
 
 #[tokio::test(start_paused = true)]
-async fn calls_are_evenly_spaced_never_in_a_burst() {
+async fn each_call_goes_a_window_after_the_one_limit_calls_before() {
     let l = limiter(20);
-    let at = run(l.clone(), 32, 40).await;
-    let interval = Duration::from_secs_f64(1.04 / 20.0).as_micros();
-    assert!(at.windows(2).all(|w| w[1] - w[0] >= interval), "{at:?}");
-    // an idle spell banks nothing: after it, the calls are spaced as before
+    let at = run(l.clone(), 32, 60).await;
+    assert!(at[..20].iter().all(|t| *t == 0), "{at:?}");
+    assert!(at.windows(21).all(|w| w[20] - w[0] >= WINDOW_US), "{at:?}");
+    // an idle spell banks nothing beyond the limit: after it, a run of 20
+    // at most, then the window again
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let at = run(l, 32, 3).await;
-    assert_eq!(at[0], 0);
-    assert!(at.windows(2).all(|w| w[1] - w[0] >= interval), "{at:?}");
+    let at = run(l, 32, 25).await;
+    assert!(at[..20].iter().all(|t| *t == 0), "{at:?}");
+    assert!(at[20..].iter().all(|t| *t >= WINDOW_US), "{at:?}");
 }
 
 #[test]
-fn a_refusal_halves_the_pace_once_a_second_and_it_recovers_gradually() {
+fn a_refusal_halves_the_pace_widens_the_margin_and_both_recover_gradually() {
     let t0 = Instant::now();
     let s = Duration::from_secs_f64;
+    let ms = Duration::from_millis;
     let mut p = Pace::default();
     assert_eq!(p.share(t0), 1.0);
+    assert_eq!(p.margin(t0), BASE_MARGIN);
+    assert_eq!(p.window(t0), ms(1030));
     assert!(p.refused(t0));
     assert_eq!(p.share(t0), 0.5);
+    assert_eq!(p.margin(t0), BASE_MARGIN * 2);
+    assert_eq!(p.window(t0), ms(1060).div_f64(0.5));
     // refusals of calls sent before the slowdown do not slow down again
     assert!(!p.refused(t0 + s(0.5)));
     assert_eq!(p.share(t0 + s(0.5)), 0.5 + 0.5 * RECOVERY_PER_SECOND);
@@ -115,81 +128,67 @@ fn a_refusal_halves_the_pace_once_a_second_and_it_recovers_gradually() {
     assert!((p.share(t0 + s(5.0)) - 0.75).abs() < 1e-9);
     assert_eq!(p.share(t0 + s(10.0)), 1.0);
     assert_eq!(p.share(t0 + s(100.0)), 1.0);
-    // a run of refusals goes no lower than the floor
+    // the learned margin halves each clean minute
+    assert_eq!(
+        p.margin(t0 + MARGIN_HALF_LIFE),
+        BASE_MARGIN + BASE_MARGIN / 2
+    );
+    assert!(p.margin(t0 + MARGIN_HALF_LIFE * 20) < BASE_MARGIN + ms(1));
+    // a run of refusals goes no lower than the floor, no wider than the cap
     for i in 1..20 {
         p.refused(t0 + s(1.01 * f64::from(i)));
     }
     assert!(p.share(t0 + s(20.0)) >= FLOOR);
     assert!(p.share(t0 + s(19.2)) < 0.2);
-    // the interval follows the share
-    let q = Pace::default();
-    assert_eq!(q.interval(20, t0), s(1.04 / 20.0));
-    assert_eq!(
-        p.interval(20, t0 + s(19.2)),
-        s(1.04 / (20.0 * p.share(t0 + s(19.2))))
-    );
+    assert_eq!(p.margin(t0 + s(19.19)), MAX_MARGIN);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_refusal_slows_the_whole_process_down_for_a_while() {
     let l = limiter(20);
     let before = l.rate();
-    assert!((before - 20.0 / 1.04).abs() < 1e-6, "{before}");
+    assert!((before - 20.0 / 1.03).abs() < 1e-6, "{before}");
     l.refused();
     l.refused();
-    assert!((l.rate() - before / 2.0).abs() < 1e-6, "{}", l.rate());
+    assert!((l.rate() - 20.0 / 2.12).abs() < 1e-6, "{}", l.rate());
     let t0 = Instant::now();
-    let at = run(l.clone(), 8, 20).await;
-    // 20 calls at half the pace: about 2 s, not 1
-    assert!(at[19] > 1_800_000, "{at:?}");
-    tokio::time::sleep_until(t0 + Duration::from_secs(12)).await;
-    assert!((l.rate() - before).abs() < 1e-6);
+    let at = run(l.clone(), 8, 40).await;
+    // 20 calls at once, the next 20 a slowed window (2.12 s) later, not 1.03 s
+    assert!(at[20] >= 2_000_000, "{at:?}");
+    tokio::time::sleep_until(t0 + Duration::from_secs(600)).await;
+    assert!(l.margin() < BASE_MARGIN + Duration::from_millis(1));
+    assert!((l.rate() - before).abs() < 0.01, "{}", l.rate());
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_new_limit_changes_the_spacing() {
+async fn a_new_limit_changes_the_calls_per_window() {
     let l = limiter(4);
     let t0 = Instant::now();
-    l.acquire().await;
-    l.acquire().await;
-    assert_eq!(t0.elapsed(), Duration::from_secs_f64(1.04 / 4.0));
+    for _ in 0..5 {
+        l.acquire().await;
+    }
+    assert_eq!(t0.elapsed(), Duration::from_millis(1030));
     l.set_limit(NonZeroU32::new(2).expect("nonzero"));
+    // the last 2 sends count: one at 0, one at 1.03 s
     l.acquire().await;
+    assert_eq!(t0.elapsed(), Duration::from_millis(1030));
     l.acquire().await;
-    assert_eq!(
-        t0.elapsed(),
-        Duration::from_secs_f64(1.04 / 4.0)
-            + Duration::from_secs_f64(1.04 / 4.0)
-            + Duration::from_secs_f64(1.04 / 2.0)
-    );
+    assert_eq!(t0.elapsed(), Duration::from_millis(2060));
     assert_eq!(l.limit(), 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_waiter_woken_late_keeps_the_pace_but_a_pause_banks_nothing() {
-    let l = limiter(20);
+async fn a_waiter_woken_late_takes_its_slot_from_when_it_went() {
+    let l = limiter(2);
     let t0 = Instant::now();
-    let interval = Duration::from_secs_f64(1.04 / 20.0);
+    let w = Duration::from_millis(1030);
     assert!(l.try_take(t0).is_ok());
-    // woken 3 ms after its slot: the next slot still follows the one due
-    assert!(l.try_take(t0 + interval + Duration::from_millis(3)).is_ok());
-    assert_eq!(
-        l.try_take(t0 + interval + Duration::from_millis(4)),
-        Err(t0 + interval * 2)
-    );
-    // 40 calls each woken 5 ms late: 40 slots in 40 intervals, not 40 x 5 ms more
-    for i in 2..42 {
-        assert!(
-            l.try_take(t0 + interval * i + Duration::from_millis(5))
-                .is_ok()
-        );
-    }
-    assert_eq!(l.try_take(t0 + interval * 42), Ok(()));
-    // after a pause longer than the lateness allowed, the grid starts again from now
-    let later = t0 + interval * 100;
-    assert!(l.try_take(later).is_ok());
-    assert_eq!(
-        l.try_take(later + Duration::from_millis(1)),
-        Err(later + interval)
-    );
+    assert!(l.try_take(t0).is_ok());
+    assert_eq!(l.try_take(t0 + Duration::from_millis(1)), Err(t0 + w));
+    // woken 5 ms late: the slot counts from when the call went, so the
+    // window behind it is never shorter than a window
+    let late = t0 + w + Duration::from_millis(5);
+    assert!(l.try_take(late).is_ok());
+    assert!(l.try_take(late).is_ok());
+    assert_eq!(l.try_take(late), Err(late + w));
 }
