@@ -49,6 +49,11 @@ pub(crate) const MAX_MARGIN: Duration = Duration::from_millis(500);
 /// A clean stretch this long halves the margin learned above [`BASE_MARGIN`].
 pub(crate) const MARGIN_HALF_LIFE: Duration = Duration::from_secs(60);
 
+/// How late a waiter may wake and still take the slot it was due (timer
+/// granularity, a busy scheduler); the margin covers it along with the
+/// arrival jitter.
+pub(crate) const LATE_WAKE: Duration = Duration::from_millis(5);
+
 /// The share of the pace kept after a refusal.
 pub(crate) const SLOWDOWN: f64 = 0.5;
 
@@ -222,16 +227,25 @@ impl Limiter {
         while state.sent.len() > limit {
             state.sent.pop_front();
         }
+        let mut at = now;
         if state.sent.len() == limit {
             let window = state.pace.window(now);
             match state.sent.front() {
                 Some(oldest) if *oldest + window > now => return Err(*oldest + window),
-                _ => {
+                Some(oldest) => {
+                    // A waiter woken a little late keeps the windows' grid:
+                    // its slot counts from when it was due, not from the
+                    // wake-up, else each window would start that much later.
+                    let due = *oldest + window;
+                    if now - due <= LATE_WAKE {
+                        at = due;
+                    }
                     state.sent.pop_front();
                 }
+                None => {}
             }
         }
-        state.sent.push_back(now);
+        state.sent.push_back(at);
         self.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

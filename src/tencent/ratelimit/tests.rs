@@ -178,17 +178,22 @@ async fn a_new_limit_changes_the_calls_per_window() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_waiter_woken_late_takes_its_slot_from_when_it_went() {
+async fn a_waiter_woken_late_keeps_the_grid_but_a_pause_banks_nothing() {
     let l = limiter(2);
     let t0 = Instant::now();
     let w = Duration::from_millis(1030);
     assert!(l.try_take(t0).is_ok());
     assert!(l.try_take(t0).is_ok());
     assert_eq!(l.try_take(t0 + Duration::from_millis(1)), Err(t0 + w));
-    // woken 5 ms late: the slot counts from when the call went, so the
-    // window behind it is never shorter than a window
-    let late = t0 + w + Duration::from_millis(5);
+    // woken 3 ms late: the slot counts from when it was due
+    let late = t0 + w + Duration::from_millis(3);
     assert!(l.try_take(late).is_ok());
     assert!(l.try_take(late).is_ok());
-    assert_eq!(l.try_take(late), Err(late + w));
+    assert_eq!(l.try_take(late), Err(t0 + w * 2));
+    // after a pause longer than the lateness allowed, the window starts
+    // from the call itself
+    let later = t0 + w * 10;
+    assert!(l.try_take(later).is_ok());
+    assert!(l.try_take(later).is_ok());
+    assert_eq!(l.try_take(later), Err(later + w));
 }
