@@ -20,6 +20,8 @@ pub(crate) mod claim;
 pub(crate) mod devices;
 pub(crate) mod exports;
 pub(crate) mod inventory;
+#[allow(dead_code)]
+pub(crate) mod outbox;
 pub(crate) mod outside;
 pub(crate) mod page;
 pub(crate) mod probe;
