@@ -2,6 +2,8 @@
 //! credentials, the HTTP client, the rate limiter, the history and the
 //! engine. Shared by every command that needs them.
 
+use crate::archive::remote::client::{self, S3Keys};
+use crate::archive::remote::reach::RemoteArchive;
 use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::store::{self, Store};
 use crate::config::{self, Config, Job};
@@ -35,6 +37,32 @@ pub(crate) fn find_credentials(
     config: &Config,
 ) -> Result<(Source, Found), credentials::CredentialError> {
     credentials::resolve(&config.credentials, &credentials::ProcessEnv)
+}
+
+/// For a bucket on Tencent COS (`endpoint` under `myqcloud.com`), the
+/// account's own key pair (COS takes it as an S3 key): the last source of
+/// a bucket's key chain. `None` elsewhere, or for a CVM role's key (it
+/// is fetched at first use, and not for the bucket).
+pub(crate) fn cos_keys(config: &Config, endpoint: Option<&str>) -> Option<S3Keys> {
+    if !client::is_cos(endpoint) {
+        return None;
+    }
+    match find_credentials(config).ok()?.1 {
+        Found::Static(c) => Some(S3Keys {
+            access_key_id: c.secret_id.into(),
+            secret_access_key: c.secret_key,
+            session_token: c.token,
+        }),
+        Found::CvmRole => None,
+    }
+}
+
+/// The remote archive of `[storage.remote]` as its readers hold it (the
+/// page, `prune`): the bucket, or why it cannot be used.
+pub(crate) fn remote_archive(config: &Config) -> RemoteArchive {
+    let remote = config.storage.remote.as_ref();
+    let fallback = remote.and_then(|r| cos_keys(config, r.endpoint.as_deref()));
+    RemoteArchive::open(remote, fallback)
 }
 
 /// A job name the config does not have (a typo, most often).

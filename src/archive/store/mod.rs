@@ -8,7 +8,8 @@
 //! fire and manual fetch; [`reader`] is the read-only handle the page and
 //! the commands read through, with [`page`] (one report, its attempts and
 //! rows), [`calendar`] (a window's reports by status) and [`traffic`]
-//! (sums of the rows' numeric columns) behind it; [`probe`] proves the
+//! (sums of the rows' numeric columns) behind it; [`remote`] tells where a
+//! report's file is kept (disk, bucket) and which pruned objects are left; [`probe`] proves the
 //! database takes a write for `/healthz`. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
@@ -28,6 +29,7 @@ pub(crate) mod probe;
 pub(crate) mod query;
 pub(crate) mod reader;
 pub(crate) mod recover;
+pub(crate) mod remote;
 pub mod reports;
 pub(crate) mod run_log;
 pub(crate) mod runs;
