@@ -325,7 +325,8 @@ impl Daemon {
     }
 
     /// Once a day (and at start), in the background: sweep `.part` files
-    /// left by processes that are gone, and apply `[storage] retention`.
+    /// left by processes that are gone, and apply `[storage] retention`
+    /// (to the bucket's objects too).
     fn housekeeping(&mut self) {
         if self
             .housekeeping_task
@@ -344,13 +345,23 @@ impl Daemon {
         let store = self.engine.store().clone();
         let reports_dir = self.config.storage.reports_dir.clone();
         let retention = self.config.storage.retention;
+        let config = self.config.clone();
+        let runtime = tokio::runtime::Handle::current();
         self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
             setup::sweep_parts(&store, &reports_dir);
             let Some(retention) = retention else { return };
             let cutoff = Timestamp::now().as_second()
                 - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
             let archive = crate::archive::root::ArchiveRoot::new(&reports_dir);
-            if let Err(e) = crate::archive::prune::prune(&store, &archive, cutoff, false) {
+            // The bucket's objects too; one the bucket could not delete is
+            // left for the next day's prune.
+            let bucket = crate::archive::prune::InBucket {
+                remote: setup::remote_archive(&config),
+                runtime,
+            };
+            if let Err(e) =
+                crate::archive::prune::prune(&store, &archive, cutoff, false, Some(&bucket))
+            {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
             }
         }));

@@ -159,6 +159,11 @@ impl Bucket {
         }
     }
 
+    /// `s3://bucket/key`: an object as people read it.
+    pub(crate) fn object_url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
     /// Where the keys came from.
     pub(crate) fn keys_source(&self) -> &KeysSource {
         &self.source
