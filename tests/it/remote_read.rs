@@ -1,0 +1,288 @@
+//! Reading the remote archive against a real S3 server: the page downloads
+//! a file kept only in the bucket through the program, byte for byte (a
+//! local one still from disk); `history`, `status` and the page say where
+//! each file is and how many wait for their upload; `prune` deletes the
+//! objects of pruned reports, and one the bucket could not delete is
+//! deleted by the next prune; `check` shows the remote and `check --probe`
+//! writes, reads back and deletes an object, or says what to fix.
+
+use crate::common::s3_read::{BUCKET, PREFIX, RemoteWorld, dead_endpoint};
+use crate::common::{HOURLY, assert_exit, stderr, stdout};
+use crate::web_support::{get, serve_world};
+
+/// Three hourly reports of 2026-11-01, fetched.
+fn three_reports() -> RemoteWorld {
+    let rw = RemoteWorld::new(HOURLY);
+    let o = rw.w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T03:00:00Z",
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(rw.ok_ids().len(), 3);
+    rw
+}
+
+#[test]
+fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_from_disk() {
+    let rw = three_reports();
+    let ids = rw.ok_ids();
+    let (remote_id, local_id, both_id) = (ids[0], ids[1], ids[2]);
+    let (remote_key, remote_bytes) = rw.upload(remote_id, false);
+    let (_, local_bytes) = rw.file_of(local_id);
+    let (both_key, both_bytes) = rw.upload(both_id, true);
+    // The bucket's copy of the third differs: the local one must be served.
+    rw.put(&both_key, &vec![b'x'; both_bytes.len()]);
+    // A hostile row: a key outside the reports (a snapshot's folder) with
+    // an object there; never read.
+    rw.put(&format!("{PREFIX}/_history/secret"), b"not a report");
+    rw.w.db()
+        .execute_batch(&format!(
+            "INSERT INTO reports (job, target, region, granularity, window_start, window_end, status,
+                 \"trigger\", bytes, sha256, remote_key, uploaded_at, created_at, updated_at)
+             VALUES ('hourly-all', 'all', '', 1, 0, 3600, 'ok', 'manual', 12, 'aa',
+                     '{PREFIX}/_history/secret', 1, 1, 1);"
+        ))
+        .expect("hostile row");
+    let hostile: i64 =
+        rw.w.db()
+            .query_row("SELECT max(id) FROM reports", [], |r| r.get(0))
+            .expect("id");
+    assert!(!std::path::Path::new(&rw.w.state().join("reports")).join(&remote_key[PREFIX.len() + 1..]).exists());
+
+    let served = serve_world(&rw.w, "127.0.0.1:0");
+    let file = |id: i64| get(served.addr, &format!("/api/reports/{id}/file"), &[]);
+    let a = file(remote_id);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.body == remote_bytes, "the bucket's file, byte for byte");
+    assert_eq!(
+        a.header("content-type"),
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    let length = remote_bytes.len().to_string();
+    assert_eq!(a.header("content-length"), Some(length.as_str()));
+    let name = remote_key.rsplit('/').next().expect("name");
+    assert_eq!(
+        a.header("content-disposition"),
+        Some(format!("attachment; filename=\"{name}\"").as_str())
+    );
+    assert!(
+        !a.headers.iter().any(|(k, v)| {
+            let t = format!("{k}: {v}").to_ascii_lowercase();
+            t.contains("amz") || t.contains("127.0.0.1:") && k.eq_ignore_ascii_case("location")
+        }),
+        "nothing of the bucket reaches the browser"
+    );
+    let a = file(local_id);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.body == local_bytes, "the local file");
+    let a = file(both_id);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(a.body == both_bytes, "local first when both are there");
+    let a = file(hostile);
+    assert_eq!(a.status, 404, "{}", a.text());
+    assert!(!a.text().contains("not a report"));
+
+    // Where each file is, on the report and the window's list.
+    let stored = |id: i64| {
+        get(served.addr, &format!("/api/reports/{id}"), &[]).json()["stored"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(stored(remote_id).as_deref(), Some("remote"));
+    assert_eq!(stored(local_id).as_deref(), Some("local"));
+    assert_eq!(stored(both_id).as_deref(), Some("both"));
+    let r = get(served.addr, &format!("/api/reports/{remote_id}"), &[]).json();
+    assert_eq!(r["has_file"], true);
+    // The job card: one report waits for its upload.
+    let jobs = get(served.addr, "/api/jobs", &[]).json();
+    assert_eq!(jobs["jobs"][0]["upload_backlog"], 1, "{jobs}");
+    assert!(jobs["jobs"][0]["upload_lag_seconds"].as_i64() >= Some(0));
+
+    // The bucket gone: a clear 503, the local files still served.
+    let RemoteWorld { w, s3, .. } = rw;
+    drop(s3);
+    let a = get(served.addr, &format!("/api/reports/{remote_id}/file"), &[]);
+    assert_eq!(a.status, 503, "{}", a.text());
+    let said = a.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        said.contains("in the bucket") && said.contains("fix:"),
+        "{said}"
+    );
+    assert!(!said.contains(crate::common::s3::SECRET_ACCESS_KEY));
+    let a = get(served.addr, &format!("/api/reports/{local_id}/file"), &[]);
+    assert_eq!(a.status, 200);
+    drop(served);
+    drop(w);
+}
+
+#[test]
+fn history_and_status_say_where_files_are_and_what_waits_for_its_upload() {
+    let rw = three_reports();
+    let ids = rw.ok_ids();
+    rw.upload(ids[0], false);
+    rw.upload(ids[2], true);
+    let o = rw.w.run(&["history", "--format", "json"]);
+    assert_exit(&o, 0);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let stored = |id: i64| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["stored"].clone())
+    };
+    assert_eq!(stored(ids[0]), Some("remote".into()));
+    assert_eq!(stored(ids[1]), Some("local".into()));
+    assert_eq!(stored(ids[2]), Some("both".into()));
+    let o = rw.w.run(&["history"]);
+    assert_exit(&o, 0);
+    let table = stdout(&o);
+    assert!(table.contains("FILE"), "{table}");
+    for word in ["remote", "local", "both"] {
+        assert!(table.contains(word), "{word} in\n{table}");
+    }
+    let o = rw.w.run(&["history", "--format", "csv"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).lines().next().is_some_and(|h| h.ends_with("remote_key,uploaded_at,stored")),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = rw.w.run(&["status", "--format", "json"]);
+    assert_exit(&o, 0);
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(st[0]["upload_backlog"], 1, "{st}");
+    assert!(st[0]["upload_lag_seconds"].as_i64() >= Some(0), "{st}");
+    let o = rw.w.run(&["status"]);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("upload to s3://{BUCKET}/{PREFIX}:"))
+            && text.contains("hourly-all  1 reports waiting (backlog), the oldest for"),
+        "{text}"
+    );
+    // All uploaded: nothing waits.
+    rw.upload(ids[1], true);
+    let o = rw.w.run(&["status"]);
+    assert!(stdout(&o).contains("every sealed report uploaded (backlog 0, lag 0s)"), "{}", stdout(&o));
+}
+
+#[test]
+fn prune_deletes_the_objects_of_pruned_reports_and_the_next_prune_those_a_dead_bucket_left() {
+    let rw = three_reports();
+    let ids = rw.ok_ids();
+    let (k0, _) = rw.upload(ids[0], false);
+    let (k1, _) = rw.upload(ids[1], true);
+    let (k2, _) = rw.upload(ids[2], true);
+    // Another object in the bucket, not of a pruned report: it stays.
+    rw.put(&format!("{PREFIX}/_history/keep"), b"snapshot");
+    let o = rw.w.run(&["prune", "--older-than", "1d", "--dry-run"]);
+    assert_exit(&o, 0);
+    let said = stdout(&o);
+    for k in [&k0, &k1, &k2] {
+        assert!(said.contains(&format!("s3://{BUCKET}/{k}")), "{k} in\n{said}");
+    }
+    assert_eq!(rw.keys().len(), 4, "a dry run deletes nothing");
+
+    // The bucket unreachable: the local prune goes on, the objects are left, said.
+    rw.point_at(&dead_endpoint());
+    let o = rw.w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    let said = stdout(&o);
+    assert!(said.contains("pruned 3 reports (2 files"), "{said}");
+    assert!(
+        said.contains("3 objects of pruned reports left in the bucket; the next prune deletes them")
+            && said.contains("fix:"),
+        "{said}"
+    );
+    assert_eq!(rw.w.status_counts(), vec![("pruned".to_string(), 3)]);
+    assert_eq!(rw.keys().len(), 4);
+    let left: i64 =
+        rw.w.db()
+            .query_row(
+                "SELECT count(*) FROM reports WHERE remote_key IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+    assert_eq!(left, 3, "the rows keep their keys until the objects are gone");
+
+    // The bucket back: the next prune deletes them, and only them.
+    rw.point_at(&rw.s3.endpoint.clone());
+    let o = rw.w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("pruned 0 reports (0 files, 0 B, 3 objects in the bucket)"), "{}", stdout(&o));
+    assert_eq!(rw.keys(), vec![format!("{PREFIX}/_history/keep")]);
+    let left: i64 =
+        rw.w.db()
+            .query_row(
+                "SELECT count(*) FROM reports WHERE remote_key IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+    assert_eq!(left, 0);
+    let o = rw.w.run(&["history", "--format", "json"]);
+    assert!(stdout(&o).contains("\"stored\": null"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_report_kept_only_in_the_bucket_is_pruned_in_one_go() {
+    let rw = three_reports();
+    let ids = rw.ok_ids();
+    for id in &ids {
+        rw.upload(*id, false);
+    }
+    let o = rw.w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("pruned 3 reports (0 files, ") && stdout(&o).contains("3 objects in the bucket"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(rw.keys().is_empty(), "{:?}", rw.keys());
+}
+
+#[test]
+fn check_shows_the_remote_and_the_probe_round_trips_an_object_or_names_the_fix() {
+    let rw = RemoteWorld::new(HOURLY);
+    let o = rw.w.run(&["check"]);
+    assert_exit(&o, 0);
+    let said = stdout(&o);
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("remote: "))
+        .unwrap_or_else(|| panic!("no remote line in\n{said}"));
+    assert!(
+        line.contains(&format!("s3://{BUCKET}/{PREFIX} at {}", rw.s3.endpoint))
+            && line.contains("path-style requests")
+            && line.contains("keys from access_key_id_file and secret_access_key_file"),
+        "{line}"
+    );
+    assert!(!said.contains(crate::common::s3::SECRET_ACCESS_KEY));
+    assert!(!said.contains(crate::common::s3::ACCESS_KEY_ID));
+
+    let o = rw.w.run(&["check", "--probe"]);
+    assert_exit(&o, 0);
+    let said = stdout(&o);
+    for step in ["wrote", "read back", "deleted", "probe: bucket ok"] {
+        assert!(said.contains(step), "{step} in\n{said}");
+    }
+    assert!(rw.keys().is_empty(), "the probe leaves nothing: {:?}", rw.keys());
+    assert!(!said.contains(crate::common::s3::SECRET_ACCESS_KEY));
+
+    let RemoteWorld { w, s3, .. } = rw;
+    drop(s3);
+    let o = w.run(&["check", "--probe"]);
+    assert_exit(&o, 1);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("probe: bucket failed to write"), "{said}");
+    assert!(
+        said.contains("  fix: check [storage.remote] endpoint and that this host reaches it"),
+        "{said}"
+    );
+    assert!(said.contains("GetStatisticData"), "the API probe still ran: {said}");
+}
