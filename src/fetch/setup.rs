@@ -210,8 +210,10 @@ pub(crate) fn cos_keys(
 /// from the chain (the account's key last, for COS).
 pub(crate) fn remote_bucket(
     config: &Config,
-) -> Result<Option<crate::archive::remote::bucket::Bucket>, crate::archive::remote::client::ClientError>
-{
+) -> Result<
+    Option<crate::archive::remote::bucket::Bucket>,
+    crate::archive::remote::client::ClientError,
+> {
     let Some(remote) = &config.storage.remote else {
         return Ok(None);
     };
@@ -224,8 +226,10 @@ pub(crate) fn remote_bucket(
 pub(crate) fn outbox(
     config: &Config,
     store: &Store,
-) -> Result<Option<crate::archive::remote::outbox::Outbox>, crate::archive::remote::client::ClientError>
-{
+) -> Result<
+    Option<crate::archive::remote::outbox::Outbox>,
+    crate::archive::remote::client::ClientError,
+> {
     Ok(remote_bucket(config)?.map(|bucket| {
         crate::archive::remote::outbox::Outbox::new(
             bucket,

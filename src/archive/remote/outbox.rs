@@ -160,14 +160,20 @@ impl Outbox {
             let Some(last) = batch.last() else { break };
             after = last.id;
             let mut results = futures_util::stream::iter(batch)
-                .map(|p| async move { (p.id, upload(&self.bucket, &self.store, &self.root, &p).await) })
+                .map(|p| async move {
+                    (
+                        p.id,
+                        upload(&self.bucket, &self.store, &self.root, &p).await,
+                    )
+                })
                 .buffer_unordered(PARALLEL);
             while let Some((id, r)) = results.next().await {
                 match r {
                     Ok(Uploaded::Sent(n)) => {
                         pass.sent += 1;
                         pass.bytes += n;
-                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "sent").increment(1);
+                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "sent")
+                            .increment(1);
                         metrics::counter!("mna_reportd_upload_bytes_total").increment(n);
                     }
                     Ok(Uploaded::AlreadyThere) => {
@@ -176,12 +182,14 @@ impl Outbox {
                     }
                     Ok(Uploaded::Changed) => {}
                     Err(UploadError::Bucket(e)) if e.is_bucket_wide() => {
-                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "failed").increment(1);
+                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "failed")
+                            .increment(1);
                         pass.problem.get_or_insert(e);
                     }
                     Err(e) => {
                         pass.skipped += 1;
-                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "failed").increment(1);
+                        metrics::counter!("mna_reportd_uploads_total", "outcome" => "failed")
+                            .increment(1);
                         warn!(report = id, error = %e, "report not uploaded; it stays in the outbox");
                     }
                 }
@@ -236,8 +244,15 @@ impl Outbox {
                 break;
             }
         }
-        let oldest = self.store.on_pool(|c| outbox::oldest_kept(c)).await.ok()??;
-        let wait = oldest.saturating_add(keep_secs).saturating_sub(now()).max(1);
+        let oldest = self
+            .store
+            .on_pool(|c| outbox::oldest_kept(c))
+            .await
+            .ok()??;
+        let wait = oldest
+            .saturating_add(keep_secs)
+            .saturating_sub(now())
+            .max(1);
         Some(Duration::from_secs(wait as u64))
     }
 
@@ -275,7 +290,13 @@ impl Outbox {
             _ => {}
         }
         if pass.sent + pass.already > 0 {
-            info!(sent = pass.sent, bytes = pass.bytes, already_there = pass.already, waiting = pass.backlog, "uploaded");
+            info!(
+                sent = pass.sent,
+                bytes = pass.bytes,
+                already_there = pass.already,
+                waiting = pass.backlog,
+                "uploaded"
+            );
         }
         self.status.update(|s| {
             s.problem = match text {

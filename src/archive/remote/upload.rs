@@ -97,9 +97,13 @@ pub(crate) async fn upload(
     if let Some(head) = bucket.head(&key).await?
         && is_complete(&head, size, sha256)
     {
-        return record(store, p.id, sha256, &key)
-            .await
-            .map(|r| if r { Uploaded::AlreadyThere } else { Uploaded::Changed });
+        return record(store, p.id, sha256, &key).await.map(|r| {
+            if r {
+                Uploaded::AlreadyThere
+            } else {
+                Uploaded::Changed
+            }
+        });
     }
     let attributes = identity(p, sha256).attributes();
     let sent = bucket
@@ -134,9 +138,13 @@ pub(crate) async fn upload(
             .into());
         }
     }
-    record(store, p.id, sha256, &key)
-        .await
-        .map(|r| if r { Uploaded::Sent(size) } else { Uploaded::Changed })
+    record(store, p.id, sha256, &key).await.map(|r| {
+        if r {
+            Uploaded::Sent(size)
+        } else {
+            Uploaded::Changed
+        }
+    })
 }
 
 async fn record(store: &Store, id: i64, sha256: &str, key: &str) -> Result<bool, UploadError> {
