@@ -91,7 +91,8 @@ pub(crate) fn prune(
     let mut after_id = 0i64;
     let mut objects = Vec::new();
     loop {
-        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+        let row =
+            |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
         type Row = (i64, Option<String>, Option<i64>, String, Option<String>);
         let batch: Vec<Row> = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

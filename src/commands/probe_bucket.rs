@@ -62,10 +62,7 @@ pub(crate) async fn run(config: &Config) -> Option<(String, bool)> {
 }
 
 /// Write, read back, delete and look again for one object below `_probe/`.
-async fn round_trip(
-    bucket: &Bucket,
-    out: &mut String,
-) -> Result<(), (&'static str, BucketError)> {
+async fn round_trip(bucket: &Bucket, out: &mut String) -> Result<(), (&'static str, BucketError)> {
     let now = jiff::Timestamp::now();
     let name = format!(
         "_probe/{}-{}-{}",

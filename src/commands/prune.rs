@@ -18,10 +18,7 @@ use std::path::Path;
 /// The shortest `--older-than`, as the shortest `[storage] retention`.
 const MIN_OLDER_THAN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-pub(crate) async fn run(
-    config_flag: Option<&Path>,
-    args: PruneArgs,
-) -> super::exit::Result<Exit> {
+pub(crate) async fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<Exit> {
     if let Some(older_than) = args.older_than.filter(|d| *d < MIN_OLDER_THAN) {
         return Err(Usage::PruneTooSoon {
             given: human::duration(older_than),

@@ -126,7 +126,11 @@ fn upload_text<'a>(
             (job, said)
         })
         .collect();
-    let width = rows.iter().map(|(j, _)| j.chars().count()).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(j, _)| j.chars().count())
+        .max()
+        .unwrap_or(0);
     for (job, said) in rows {
         text.push_str(&format!("  {job:<width$}  {said}\n"));
     }

@@ -117,6 +117,7 @@ pub(crate) async fn run(
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
+    let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
     let ctl = Control::default();
@@ -129,6 +130,11 @@ pub(crate) async fn run(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
+    if let Some(outbox) = outbox {
+        info!(bucket = %outbox.bucket().url(), keys = %outbox.bucket().keys_source(), "uploading sealed reports to the bucket");
+        health.watch_uploads(outbox.status());
+        tokio::spawn(outbox.run(ctl.stop.clone()));
+    }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
     let mut d = Daemon {

@@ -10,29 +10,48 @@ use crate::common::s3_read::{BUCKET, PREFIX, RemoteWorld, dead_endpoint};
 use crate::common::{HOURLY, assert_exit, stderr, stdout};
 use crate::web_support::{get, serve_world};
 
-/// Three hourly reports of 2026-11-01, fetched.
-fn three_reports() -> RemoteWorld {
+/// Three hourly reports of 2026-11-01, fetched by real fetches with the
+/// outbox: the first kept only in the bucket (`keep_local = "0s"`), the
+/// second in both places, the third only on disk (the bucket was
+/// unreachable: it waits for its upload). Their ids, in that order.
+fn three_reports() -> (RemoteWorld, [i64; 3]) {
     let rw = RemoteWorld::new(HOURLY);
-    let o = rw.w.fetch(
-        "hourly-all",
-        "2026-11-01T00:00:00Z",
-        "2026-11-01T03:00:00Z",
-        &[],
+    let hour = |h: u32, endpoint: &str, keep_local: Option<&str>| {
+        rw.point_at(endpoint, keep_local);
+        let o = rw.w.fetch(
+            "hourly-all",
+            &format!("2026-11-01T{h:02}:00:00Z"),
+            &format!("2026-11-01T{:02}:00:00Z", h + 1),
+            &[],
+        );
+        assert_exit(&o, 0);
+    };
+    let endpoint = rw.s3.endpoint.clone();
+    hour(0, &endpoint, Some("0s"));
+    hour(1, &endpoint, None);
+    hour(2, &dead_endpoint(), None);
+    rw.point_at(&endpoint, None);
+    let ids = rw.ok_ids();
+    assert_eq!(ids.len(), 3);
+    let ids = [ids[0], ids[1], ids[2]];
+    let kept = |id| (rw.local_file(id).is_some(), rw.remote_key(id).is_some());
+    assert_eq!(
+        ids.map(kept),
+        [(false, true), (true, true), (true, false)],
+        "remote only, both, local only"
     );
-    assert_exit(&o, 0);
-    assert_eq!(rw.ok_ids().len(), 3);
-    rw
+    (rw, ids)
 }
 
 #[test]
 fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_from_disk() {
-    let rw = three_reports();
-    let ids = rw.ok_ids();
-    let (remote_id, local_id, both_id) = (ids[0], ids[1], ids[2]);
-    let (remote_key, remote_bytes) = rw.upload(remote_id, false);
-    let (_, local_bytes) = rw.file_of(local_id);
-    let (both_key, both_bytes) = rw.upload(both_id, true);
-    // The bucket's copy of the third differs: the local one must be served.
+    let (rw, [remote_id, both_id, local_id]) = three_reports();
+    let remote_bytes = rw.served(remote_id);
+    let remote_key = rw.remote_key(remote_id).expect("key");
+    let both_bytes = rw.served(both_id);
+    let local_bytes = rw.served(local_id);
+    // The bucket's copy of the second differs: the local one must be served.
+    let both_key = rw.remote_key(both_id).expect("key");
     rw.put(&both_key, &vec![b'x'; both_bytes.len()]);
     // A hostile row: a key outside the reports (a snapshot's folder) with
     // an object there; never read.
@@ -49,7 +68,6 @@ fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_
         rw.w.db()
             .query_row("SELECT max(id) FROM reports", [], |r| r.get(0))
             .expect("id");
-    assert!(!std::path::Path::new(&rw.w.state().join("reports")).join(&remote_key[PREFIX.len() + 1..]).exists());
 
     let served = serve_world(&rw.w, "127.0.0.1:0");
     let file = |id: i64| get(served.addr, &format!("/api/reports/{id}/file"), &[]);
@@ -62,7 +80,12 @@ fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_
     );
     let length = remote_bytes.len().to_string();
     assert_eq!(a.header("content-length"), Some(length.as_str()));
-    let name = remote_key.rsplit('/').next().expect("name");
+    // The file's name, as a local file's is given (`+` of the offset made safe).
+    let name = remote_key
+        .rsplit('/')
+        .next()
+        .expect("name")
+        .replace('+', "_");
     assert_eq!(
         a.header("content-disposition"),
         Some(format!("attachment; filename=\"{name}\"").as_str())
@@ -119,10 +142,7 @@ fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_
 
 #[test]
 fn history_and_status_say_where_files_are_and_what_waits_for_its_upload() {
-    let rw = three_reports();
-    let ids = rw.ok_ids();
-    rw.upload(ids[0], false);
-    rw.upload(ids[2], true);
+    let (rw, [remote_id, both_id, local_id]) = three_reports();
     let o = rw.w.run(&["history", "--format", "json"]);
     assert_exit(&o, 0);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
@@ -133,20 +153,33 @@ fn history_and_status_say_where_files_are_and_what_waits_for_its_upload() {
             .find(|r| r["id"] == id)
             .map(|r| r["stored"].clone())
     };
-    assert_eq!(stored(ids[0]), Some("remote".into()));
-    assert_eq!(stored(ids[1]), Some("local".into()));
-    assert_eq!(stored(ids[2]), Some("both".into()));
+    assert_eq!(stored(remote_id), Some("remote".into()));
+    assert_eq!(stored(both_id), Some("both".into()));
+    assert_eq!(stored(local_id), Some("local".into()));
     let o = rw.w.run(&["history"]);
     assert_exit(&o, 0);
     let table = stdout(&o);
-    assert!(table.contains("FILE"), "{table}");
+    let header = table.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("SIZE") && header.contains("FILE"),
+        "{table}"
+    );
     for word in ["remote", "local", "both"] {
-        assert!(table.contains(word), "{word} in\n{table}");
+        assert!(
+            table
+                .lines()
+                .skip(1)
+                .any(|l| l.split_whitespace().any(|c| c == word)),
+            "{word} in\n{table}"
+        );
     }
     let o = rw.w.run(&["history", "--format", "csv"]);
     assert_exit(&o, 0);
     assert!(
-        stdout(&o).lines().next().is_some_and(|h| h.ends_with("remote_key,uploaded_at,stored")),
+        stdout(&o)
+            .lines()
+            .next()
+            .is_some_and(|h| h.ends_with("remote_key,uploaded_at,stored")),
         "{}",
         stdout(&o)
     );
@@ -164,82 +197,118 @@ fn history_and_status_say_where_files_are_and_what_waits_for_its_upload() {
             && text.contains("hourly-all  1 reports waiting (backlog), the oldest for"),
         "{text}"
     );
-    // All uploaded: nothing waits.
-    rw.upload(ids[1], true);
+    // The bucket back, a fetch of a done window drains the outbox: nothing waits.
+    let o = rw.w.fetch(
+        "hourly-all",
+        "2026-11-01T02:00:00Z",
+        "2026-11-01T03:00:00Z",
+        &[],
+    );
+    assert_exit(&o, 0);
     let o = rw.w.run(&["status"]);
-    assert!(stdout(&o).contains("every sealed report uploaded (backlog 0, lag 0s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("hourly-all  every sealed report uploaded (backlog 0, lag 0s)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = rw.w.run(&["status", "--format", "json"]);
+    let st: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(
+        (
+            st[0]["upload_backlog"].clone(),
+            st[0]["upload_lag_seconds"].clone()
+        ),
+        (0.into(), 0.into())
+    );
 }
 
 #[test]
 fn prune_deletes_the_objects_of_pruned_reports_and_the_next_prune_those_a_dead_bucket_left() {
-    let rw = three_reports();
-    let ids = rw.ok_ids();
-    let (k0, _) = rw.upload(ids[0], false);
-    let (k1, _) = rw.upload(ids[1], true);
-    let (k2, _) = rw.upload(ids[2], true);
+    let (rw, [remote_id, both_id, _]) = three_reports();
+    let keys = [remote_id, both_id].map(|id| rw.remote_key(id).expect("key"));
     // Another object in the bucket, not of a pruned report: it stays.
     rw.put(&format!("{PREFIX}/_history/keep"), b"snapshot");
     let o = rw.w.run(&["prune", "--older-than", "1d", "--dry-run"]);
     assert_exit(&o, 0);
     let said = stdout(&o);
-    for k in [&k0, &k1, &k2] {
-        assert!(said.contains(&format!("s3://{BUCKET}/{k}")), "{k} in\n{said}");
+    for k in &keys {
+        assert!(
+            said.contains(&format!("s3://{BUCKET}/{k}")),
+            "{k} in\n{said}"
+        );
     }
-    assert_eq!(rw.keys().len(), 4, "a dry run deletes nothing");
+    assert!(said.contains("would prune 3 reports (2 files, "), "{said}");
+    assert_eq!(rw.keys().len(), 3, "a dry run deletes nothing");
 
     // The bucket unreachable: the local prune goes on, the objects are left, said.
-    rw.point_at(&dead_endpoint());
+    rw.point_at(&dead_endpoint(), None);
     let o = rw.w.run(&["prune", "--older-than", "1d"]);
     assert_exit(&o, 0);
     let said = stdout(&o);
     assert!(said.contains("pruned 3 reports (2 files"), "{said}");
     assert!(
-        said.contains("3 objects of pruned reports left in the bucket; the next prune deletes them")
-            && said.contains("fix:"),
+        said.contains(
+            "2 objects of pruned reports left in the bucket; the next prune deletes them"
+        ) && said.contains("fix:"),
         "{said}"
     );
     assert_eq!(rw.w.status_counts(), vec![("pruned".to_string(), 3)]);
-    assert_eq!(rw.keys().len(), 4);
-    let left: i64 =
+    assert_eq!(rw.keys().len(), 3);
+    let with_key = || -> i64 {
         rw.w.db()
             .query_row(
                 "SELECT count(*) FROM reports WHERE remote_key IS NOT NULL",
                 [],
                 |r| r.get(0),
             )
-            .expect("count");
-    assert_eq!(left, 3, "the rows keep their keys until the objects are gone");
+            .expect("count")
+    };
+    assert_eq!(
+        with_key(),
+        2,
+        "the rows keep their keys until the objects are gone"
+    );
 
     // The bucket back: the next prune deletes them, and only them.
-    rw.point_at(&rw.s3.endpoint.clone());
-    let o = rw.w.run(&["prune", "--older-than", "1d"]);
-    assert_exit(&o, 0);
-    assert!(stdout(&o).contains("pruned 0 reports (0 files, 0 B, 3 objects in the bucket)"), "{}", stdout(&o));
-    assert_eq!(rw.keys(), vec![format!("{PREFIX}/_history/keep")]);
-    let left: i64 =
-        rw.w.db()
-            .query_row(
-                "SELECT count(*) FROM reports WHERE remote_key IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-    assert_eq!(left, 0);
-    let o = rw.w.run(&["history", "--format", "json"]);
-    assert!(stdout(&o).contains("\"stored\": null"), "{}", stdout(&o));
-}
-
-#[test]
-fn a_report_kept_only_in_the_bucket_is_pruned_in_one_go() {
-    let rw = three_reports();
-    let ids = rw.ok_ids();
-    for id in &ids {
-        rw.upload(*id, false);
-    }
+    rw.point_at(&rw.s3.endpoint.clone(), None);
     let o = rw.w.run(&["prune", "--older-than", "1d"]);
     assert_exit(&o, 0);
     assert!(
-        stdout(&o).contains("pruned 3 reports (0 files, ") && stdout(&o).contains("3 objects in the bucket"),
+        stdout(&o).contains("pruned 0 reports (0 files, 0 bytes, 2 objects in the bucket)"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(rw.keys(), vec![format!("{PREFIX}/_history/keep")]);
+    assert_eq!(with_key(), 0);
+    let o = rw.w.run(&["history", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert!(
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["stored"].is_null()),
+        "{rows}"
+    );
+}
+
+#[test]
+fn a_report_kept_only_in_the_bucket_is_pruned_too() {
+    let rw = RemoteWorld::new(HOURLY);
+    rw.point_at(&rw.s3.endpoint.clone(), Some("0s"));
+    let o = rw.w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T03:00:00Z",
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(rw.keys().len(), 3);
+    assert!(rw.ok_ids().iter().all(|id| rw.local_file(*id).is_none()));
+    let o = rw.w.run(&["prune", "--older-than", "1d"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("pruned 3 reports (0 files, ")
+            && stdout(&o).contains("3 objects in the bucket"),
         "{}",
         stdout(&o)
     );
@@ -271,7 +340,11 @@ fn check_shows_the_remote_and_the_probe_round_trips_an_object_or_names_the_fix()
     for step in ["wrote", "read back", "deleted", "probe: bucket ok"] {
         assert!(said.contains(step), "{step} in\n{said}");
     }
-    assert!(rw.keys().is_empty(), "the probe leaves nothing: {:?}", rw.keys());
+    assert!(
+        rw.keys().is_empty(),
+        "the probe leaves nothing: {:?}",
+        rw.keys()
+    );
     assert!(!said.contains(crate::common::s3::SECRET_ACCESS_KEY));
 
     let RemoteWorld { w, s3, .. } = rw;
@@ -284,5 +357,8 @@ fn check_shows_the_remote_and_the_probe_round_trips_an_object_or_names_the_fix()
         said.contains("  fix: check [storage.remote] endpoint and that this host reaches it"),
         "{said}"
     );
-    assert!(said.contains("GetStatisticData"), "the API probe still ran: {said}");
+    assert!(
+        said.contains("GetStatisticData"),
+        "the API probe still ran: {said}"
+    );
 }

@@ -48,7 +48,13 @@ pub(crate) fn delete(
     let (bucket, runtime) = match bucket.map(|b| (b.remote.bucket(), &b.runtime)) {
         Some((Ok(bucket), runtime)) => (bucket, runtime),
         Some((Err(why), _)) => return leave(store, out, why),
-        None => return leave(store, out, RemoteArchive::Off.bucket().err().unwrap_or_default()),
+        None => {
+            return leave(
+                store,
+                out,
+                RemoteArchive::Off.bucket().err().unwrap_or_default(),
+            );
+        }
     };
     let mut after = 0;
     loop {

@@ -8,7 +8,6 @@
 //! prefix).
 
 use super::bucket::Bucket;
-use super::client::S3Keys;
 
 /// The remote archive of the config.
 #[derive(Debug, Clone)]
@@ -22,21 +21,6 @@ pub(crate) enum RemoteArchive {
 }
 
 impl RemoteArchive {
-    /// The bucket of `remote` (`None`: no `[storage.remote]`), its keys
-    /// from the chain with `fallback` last.
-    pub(crate) fn open(
-        remote: Option<&crate::config::Remote>,
-        fallback: Option<S3Keys>,
-    ) -> RemoteArchive {
-        match remote {
-            None => RemoteArchive::Off,
-            Some(r) => match Bucket::open(r, fallback) {
-                Ok(b) => RemoteArchive::Open(b),
-                Err(e) => RemoteArchive::Unusable(e.to_string()),
-            },
-        }
-    }
-
     /// Whether `[storage.remote]` is set.
     pub(crate) fn is_set(&self) -> bool {
         !matches!(self, RemoteArchive::Off)
@@ -83,6 +67,7 @@ pub(crate) fn is_report_key(bucket: &Bucket, job: &str, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::remote::client::S3Keys;
 
     fn bucket(prefix: &str) -> Bucket {
         let remote = crate::config::Remote {

@@ -166,7 +166,13 @@ mod tests {
             .expect("query")
             .collect::<rusqlite::Result<_>>()
             .expect("rows");
-        let want = [Some("local"), Some("both"), Some("remote"), Some("remote"), None];
+        let want = [
+            Some("local"),
+            Some("both"),
+            Some("remote"),
+            Some("remote"),
+            None,
+        ];
         assert_eq!(stored, want.map(|s| s.map(str::to_string)));
     }
 

@@ -1,23 +1,24 @@
 //! The remote archive's readers under test: a world whose
 //! `[storage.remote]` is a bucket of the real S3 server ([`super::s3`]),
-//! its keys in two files, and report objects put there as a verified
-//! upload leaves them: the object at the report's key, `remote_key` and
-//! `uploaded_at` recorded, the local copy kept or gone (`file_path`
-//! cleared, as `keep_local` does).
+//! its keys in two files; the config rewritten to point elsewhere (a dead
+//! endpoint) or to keep local copies for a while or not at all.
 
 use super::s3::{ACCESS_KEY_ID, S3Server, SECRET_ACCESS_KEY};
 use super::{Settings, World, write_secret};
-use std::path::Path;
 
 /// The bucket and key prefix of the tests' remote archive.
 pub const BUCKET: &str = "archive";
 pub const PREFIX: &str = "acct";
 
 /// The `[storage.remote]` table (it ends `[storage]`'s lines) for a bucket
-/// at `endpoint`, keys in `s3_id` and `s3_secret` beside the config.
-pub fn remote_table(endpoint: &str) -> String {
+/// at `endpoint`, keys in `s3_id` and `s3_secret` beside the config, and
+/// `keep_local` when given.
+pub fn remote_table(endpoint: &str, keep_local: Option<&str>) -> String {
+    let keep = keep_local
+        .map(|k| format!("keep_local = \"{k}\"\n"))
+        .unwrap_or_default();
     format!(
-        "[storage.remote]\nurl = \"s3://{BUCKET}/{PREFIX}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id_file = \"s3_id\"\nsecret_access_key_file = \"s3_secret\"\n"
+        "[storage.remote]\nurl = \"s3://{BUCKET}/{PREFIX}\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\naccess_key_id_file = \"s3_id\"\nsecret_access_key_file = \"s3_secret\"\n{keep}"
     )
 }
 
@@ -42,13 +43,13 @@ impl RemoteWorld {
             s3,
             jobs: jobs.to_string(),
         };
-        rw.point_at(&rw.s3.endpoint.clone());
+        rw.point_at(&rw.s3.endpoint.clone(), None);
         rw
     }
 
-    /// Rewrite the config with the bucket at `endpoint`.
-    pub fn point_at(&self, endpoint: &str) {
-        let table = remote_table(endpoint);
+    /// Rewrite the config with the bucket at `endpoint` and `keep_local`.
+    pub fn point_at(&self, endpoint: &str, keep_local: Option<&str>) {
+        let table = remote_table(endpoint, keep_local);
         let settings = Settings {
             storage: &table,
             ..Settings::default()
@@ -56,64 +57,45 @@ impl RemoteWorld {
         self.w.write_config_with(&settings, "", &self.jobs);
     }
 
-    /// The object key of a report file recorded as `file_path`: its path
-    /// below the reports directory, under the prefix.
-    pub fn key_of(&self, file_path: &str) -> String {
-        let reports = self.w.state().join("reports");
-        let rel = Path::new(file_path)
-            .strip_prefix(&reports)
-            .map(|p| p.to_string_lossy().into_owned())
-            .ok()
-            .or_else(|| {
-                file_path
-                    .split_once("/reports/")
-                    .map(|(_, r)| r.to_string())
+    /// The object key report `id` records.
+    pub fn remote_key(&self, id: i64) -> Option<String> {
+        self.w
+            .db()
+            .query_row("SELECT remote_key FROM reports WHERE id = ?1", [id], |r| {
+                r.get(0)
             })
-            .unwrap_or_else(|| panic!("{file_path} is not below {}", reports.display()));
-        format!("{PREFIX}/{rel}")
+            .expect("report")
     }
 
-    /// Report `id`'s file path and bytes, as recorded.
-    pub fn file_of(&self, id: i64) -> (String, Vec<u8>) {
-        let path: String = self
-            .w
+    /// Report `id`'s local file, if it has one.
+    pub fn local_file(&self, id: i64) -> Option<String> {
+        self.w
             .db()
             .query_row("SELECT file_path FROM reports WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
-            .unwrap_or_else(|e| panic!("report {id} has no file: {e}"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        (path, bytes)
+            .expect("report")
+    }
+
+    /// The bytes the fake API served for report `id`.
+    pub fn served(&self, id: i64) -> Vec<u8> {
+        let request_id: String = self
+            .w
+            .db()
+            .query_row("SELECT request_id FROM reports WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .expect("report");
+        self.w
+            .fake
+            .served_file(&request_id)
+            .unwrap_or_else(|| panic!("nothing served for {request_id}"))
     }
 
     /// Put `body` at `key` in the bucket.
     pub fn put(&self, key: &str, body: &[u8]) {
         let got = self.s3.request("PUT", &format!("/{BUCKET}/{key}"), body);
         assert_eq!(got.map(|(s, _)| s), Some(200), "put {key}");
-    }
-
-    /// Upload `ok` report `id` as the outbox does: its file to its key,
-    /// then `remote_key` and `uploaded_at` recorded; without `keep_local`
-    /// its local file deleted and `file_path` cleared. Its key and bytes.
-    pub fn upload(&self, id: i64, keep_local: bool) -> (String, Vec<u8>) {
-        let (path, bytes) = self.file_of(id);
-        let key = self.key_of(&path);
-        self.put(&key, &bytes);
-        self.w
-            .db()
-            .execute(
-                "UPDATE reports SET remote_key = ?2, uploaded_at = unixepoch() WHERE id = ?1",
-                rusqlite::params![id, key],
-            )
-            .expect("record the upload");
-        if !keep_local {
-            std::fs::remove_file(&path).expect("delete the local copy");
-            self.w
-                .db()
-                .execute("UPDATE reports SET file_path = NULL WHERE id = ?1", [id])
-                .expect("forget the local copy");
-        }
-        (key, bytes)
     }
 
     /// The ids of the `ok` reports, by window.
