@@ -186,7 +186,7 @@ fn every_report_goes_to_the_bucket_once_with_its_identity_and_checksum() {
     );
     assert_exit(&o, 0);
     assert!(
-        stderr(&o).contains(&format!("uploaded 24 reports")),
+        stderr(&o).contains("uploaded 24 reports"),
         "{}",
         stderr(&o)
     );
@@ -292,7 +292,7 @@ fn a_bucket_down_for_the_first_half_of_a_run_loses_nothing_and_fetches_nothing_t
     assert!(rows.len() >= 24);
     assert_eq!(api_calls(&w), rows.len(), "no window fetched twice");
     assert_uploaded_once(&w, &s3, "acct-b");
-    let log = std::fs::read_to_string(&d_log(&w)).unwrap_or_default();
+    let log = std::fs::read_to_string(d_log(&w)).unwrap_or_default();
     assert_eq!(
         log.matches("the bucket fails").count(),
         1,
