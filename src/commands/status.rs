@@ -115,8 +115,9 @@ fn upload_text<'a>(
         .map(|(job, u)| {
             let said = match u {
                 Some(u) if u.upload_backlog > 0 => format!(
-                    "{} reports waiting (backlog), the oldest for {} (lag)",
+                    "{} report{} waiting (backlog), the oldest for {} (lag)",
                     u.upload_backlog,
+                    if u.upload_backlog == 1 { "" } else { "s" },
                     crate::domain::human::duration(std::time::Duration::from_secs(
                         u.upload_lag_seconds.unsigned_abs()
                     ))

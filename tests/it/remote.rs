@@ -185,11 +185,7 @@ fn every_report_goes_to_the_bucket_once_with_its_identity_and_checksum() {
         &[],
     );
     assert_exit(&o, 0);
-    assert!(
-        stderr(&o).contains("uploaded 24 reports"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("uploaded 24 reports"), "{}", stderr(&o));
     assert_exit(
         &w.fetch(
             "two-devices",

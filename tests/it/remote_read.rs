@@ -194,7 +194,7 @@ fn history_and_status_say_where_files_are_and_what_waits_for_its_upload() {
     let text = stdout(&o);
     assert!(
         text.contains(&format!("upload to s3://{BUCKET}/{PREFIX}:"))
-            && text.contains("hourly-all  1 reports waiting (backlog), the oldest for"),
+            && text.contains("hourly-all  1 report waiting (backlog), the oldest for"),
         "{text}"
     );
     // The bucket back, a fetch of a done window drains the outbox: nothing waits.
@@ -361,4 +361,27 @@ fn check_shows_the_remote_and_the_probe_round_trips_an_object_or_names_the_fix()
         said.contains("GetStatisticData"),
         "the API probe still ran: {said}"
     );
+}
+
+#[test]
+fn the_probe_names_keys_the_bucket_refuses_with_their_fix() {
+    let rw = RemoteWorld::new(HOURLY);
+    // The server checks signatures from now on; the keys in the files are not its.
+    rw.s3.require_keys();
+    let o = rw.w.run(&["check", "--probe"]);
+    assert_exit(&o, 1);
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("probe: bucket failed to write"), "{said}");
+    assert!(
+        said.contains(
+            "  fix: the bucket refuses the key from access_key_id_file and secret_access_key_file: check the access key id and secret"
+        ),
+        "{said}"
+    );
+    assert!(
+        !said.contains(crate::common::s3::SECRET_ACCESS_KEY),
+        "{said}"
+    );
+    rw.s3.stop_checking_keys();
+    assert!(rw.keys().is_empty(), "{:?}", rw.keys());
 }
