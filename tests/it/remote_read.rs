@@ -6,8 +6,9 @@
 //! deleted by the next prune; `check` shows the remote and `check --probe`
 //! writes, reads back and deletes an object, or says what to fix.
 
+use crate::common::rss::vm_hwm;
 use crate::common::s3_read::{BUCKET, PREFIX, RemoteWorld, dead_endpoint};
-use crate::common::{HOURLY, assert_exit, stderr, stdout};
+use crate::common::{FETCH_ONE_HOUR, HOURLY, assert_exit, stderr, stdout};
 use crate::web_support::{get, serve_world};
 
 /// Three hourly reports of 2026-11-01, fetched by real fetches with the
@@ -384,4 +385,46 @@ fn the_probe_names_keys_the_bucket_refuses_with_their_fix() {
     );
     rw.s3.stop_checking_keys();
     assert!(rw.keys().is_empty(), "{:?}", rw.keys());
+}
+
+#[test]
+fn a_large_file_kept_only_in_the_bucket_streams_through_the_page_in_bounded_memory() {
+    const SIZE: usize = 96 << 20;
+    let fake = fake_mna::FakeConfig {
+        file_bytes: Some(SIZE as u64),
+        ..fake_mna::FakeConfig::default()
+    };
+    let rw = RemoteWorld::with_fake(fake, HOURLY);
+    rw.point_at(&rw.s3.endpoint.clone(), Some("0s"));
+    let o = rw.w.run(&FETCH_ONE_HOUR);
+    assert_exit(&o, 0);
+    let [id] = rw.ok_ids()[..] else {
+        panic!("one report")
+    };
+    assert_eq!(rw.local_file(id), None, "kept only in the bucket");
+    // (the fake keeps no copy of a file this large: the recorded checksum tells)
+    let (sha, bytes): (String, i64) =
+        rw.w.db()
+            .query_row(
+                "SELECT sha256, bytes FROM reports WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row");
+    assert!(bytes >= SIZE as i64, "{bytes}");
+    let served = serve_world(&rw.w, "127.0.0.1:0");
+    let a = get(served.addr, &format!("/api/reports/{id}/file"), &[]);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.body.len() as i64, bytes);
+    assert_eq!(
+        fake_mna::sign::sha256_hex(&a.body),
+        sha,
+        "the bucket's file, byte for byte"
+    );
+    let peak = vm_hwm(served.child.id()).expect("serve still runs") as f64 / f64::from(1 << 20);
+    assert!(
+        peak < 64.0,
+        "peak RSS of serve {peak:.1} MiB for a {} MiB file from the bucket",
+        SIZE >> 20
+    );
 }

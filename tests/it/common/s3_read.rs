@@ -33,9 +33,14 @@ impl RemoteWorld {
     /// The S3 server started with the bucket made, and a world with `jobs`
     /// whose `[storage.remote]` is that bucket.
     pub fn new(jobs: &str) -> RemoteWorld {
+        RemoteWorld::with_fake(fake_mna::FakeConfig::default(), jobs)
+    }
+
+    /// Same, the fake API configured by `fake`.
+    pub fn with_fake(fake: fake_mna::FakeConfig, jobs: &str) -> RemoteWorld {
         let s3 = S3Server::start();
         s3.create_bucket(BUCKET);
-        let w = World::new(jobs);
+        let w = World::with(fake, "", jobs);
         write_secret(&w.dir.path().join("s3_id"), ACCESS_KEY_ID);
         write_secret(&w.dir.path().join("s3_secret"), SECRET_ACCESS_KEY);
         let rw = RemoteWorld {
