@@ -428,3 +428,77 @@ fn a_large_file_kept_only_in_the_bucket_streams_through_the_page_in_bounded_memo
         SIZE >> 20
     );
 }
+
+#[test]
+fn the_daemon_prunes_the_buckets_objects_and_its_page_serves_files_kept_only_there() {
+    use crate::common::Settings;
+    use crate::common::daemon::PAGE_LISTENING;
+    use crate::common::s3_read::remote_table;
+    let rw = RemoteWorld::new(HOURLY);
+    rw.point_at(&rw.s3.endpoint.clone(), Some("0s"));
+    let o = rw.w.fetch(
+        "hourly-all",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T02:00:00Z",
+        &[],
+    );
+    assert_exit(&o, 0);
+    // One recent window: inside the retention.
+    let now = jiff::Timestamp::now().as_second();
+    let end = now - now.rem_euclid(3600) - 3 * 3600;
+    let utc = |t: i64| jiff::Timestamp::from_second(t).expect("time").to_string();
+    let o = rw.w.fetch("hourly-all", &utc(end - 3600), &utc(end), &[]);
+    assert_exit(&o, 0);
+    let ids = rw.ok_ids();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(rw.keys().len(), 3);
+    let old = [ids[0], ids[1]].map(|id| rw.remote_key(id).expect("uploaded"));
+    let recent = ids[2];
+    let recent_key = rw.remote_key(recent).expect("uploaded");
+    assert!(ids.iter().all(|id| rw.local_file(*id).is_none()));
+
+    // The daemon with `retention` and its page; the job's horizon is the
+    // last two hours (its catch-up fire ends soon, and the daily
+    // housekeeping runs when the loop first wakes).
+    let storage = format!(
+        "retention = \"1d\"\n{}",
+        remote_table(&rw.s3.endpoint, Some("0s"))
+    );
+    rw.w.write_config_with(
+        &Settings {
+            storage: &storage,
+            ..Settings::default()
+        },
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+        &format!("{HOURLY}catch_up = \"2h\"\n"),
+    );
+    let d = rw.w.start_daemon(&[]);
+    let page = d.listening(PAGE_LISTENING);
+    crate::common::daemon::wait_for(
+        "the daily prune to delete the old objects",
+        std::time::Duration::from_secs(120),
+        || {
+            let keys = rw.keys();
+            keys.contains(&recent_key) && !old.iter().any(|k| keys.contains(k))
+        },
+    );
+    let pruned: i64 =
+        rw.w.db()
+            .query_row(
+                "SELECT count(*) FROM reports WHERE status = 'pruned' AND remote_key IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+    assert_eq!(pruned, 2);
+    let a = get(page, &format!("/api/reports/{recent}/file"), &[]);
+    assert_eq!(a.status, 200, "{}\n{}", a.text(), d.log_text());
+    let sha: String =
+        rw.w.db()
+            .query_row("SELECT sha256 FROM reports WHERE id = ?1", [recent], |r| {
+                r.get(0)
+            })
+            .expect("row");
+    assert_eq!(fake_mna::sign::sha256_hex(&a.body), sha);
+    d.stop();
+}
