@@ -131,19 +131,9 @@ pub(crate) fn prune(
             .into_iter()
             .filter_map(|(id, p, ..)| p.map(|p| (id, p)))
             .collect();
-        if dry_run {
-            for (_, path) in files {
-                match archive.locate(&path).map(|rel| archive.is_file(&rel)) {
-                    Ok(Ok(true)) => {
-                        out.files_deleted += 1;
-                        out.would_delete.push(path);
-                    }
-                    Ok(Ok(false)) => out.missing_files += 1,
-                    Ok(Err(_)) | Err(_) => out.refused_files += 1,
-                }
-            }
-        } else {
-            delete_files(store, archive, &files, &mut out)?;
+        match dry_run {
+            true => would_delete_files(archive, files, &mut out),
+            false => delete_files(store, archive, &files, &mut out)?,
         }
     }
     match dry_run {
@@ -160,6 +150,20 @@ pub(crate) fn prune(
         );
     }
     Ok(out)
+}
+
+/// Dry: count the files of `files` a prune would delete, and list them.
+fn would_delete_files(archive: &ArchiveRoot, files: Vec<(i64, String)>, out: &mut Pruned) {
+    for (_, path) in files {
+        match archive.locate(&path).map(|rel| archive.is_file(&rel)) {
+            Ok(Ok(true)) => {
+                out.files_deleted += 1;
+                out.would_delete.push(path);
+            }
+            Ok(Ok(false)) => out.missing_files += 1,
+            Ok(Err(_)) | Err(_) => out.refused_files += 1,
+        }
+    }
 }
 
 /// How many reports a prune to `cutoff` skips because their row records a

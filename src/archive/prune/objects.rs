@@ -16,6 +16,7 @@
 //! of the bucket as a whole ends them for this prune.
 
 use super::Pruned;
+use crate::archive::remote::bucket::{Bucket, BucketError};
 use crate::archive::remote::reach::{self, RemoteArchive};
 use crate::archive::store::remote::{self as rows, PrunedObject};
 use crate::archive::store::{Store, StoreError};
@@ -49,11 +50,7 @@ pub(crate) fn delete(
         Some((Ok(bucket), runtime)) => (bucket, runtime),
         Some((Err(why), _)) => return leave(store, out, why),
         None => {
-            return leave(
-                store,
-                out,
-                RemoteArchive::Off.bucket().err().unwrap_or_default(),
-            );
+            return leave(store, out, reach::NOT_SET.to_string());
         }
     };
     let mut after = 0;
@@ -70,49 +67,62 @@ pub(crate) fn delete(
             }
             out.objects_refused += 1;
         }
-        let live: Vec<PrunedObject> = store.on_thread(|c| {
-            let mut live = Vec::with_capacity(ours.len());
-            for o in ours {
-                if rows::still_pruned_at(c, o.id, &o.remote_key)? {
-                    live.push(o);
-                }
-            }
-            Ok(live)
-        })?;
-        let done: Vec<(PrunedObject, Result<(), _>)> = runtime.block_on(
-            futures_util::stream::iter(live)
-                .map(|o| async move {
-                    let r = bucket.delete(&o.remote_key).await;
-                    (o, r)
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .collect(),
-        );
-        let mut stop = None;
-        let mut gone = Vec::new();
-        for (o, r) in done {
-            match r {
-                Ok(()) => gone.push(o),
-                Err(e) if e.is_bucket_wide() => stop = Some(e),
-                Err(e) => {
-                    warn!(report = o.id, error = %e, "cannot delete a pruned report's object; the next prune tries again")
-                }
-            }
-        }
-        out.objects_deleted += gone.len();
-        store.on_thread(|c| {
-            let tx = c.transaction()?;
-            for o in &gone {
-                rows::forget_object(&tx, o.id, &o.remote_key)?;
-            }
-            tx.commit()
-        })?;
-        if let Some(e) = stop {
+        if let Some(e) = delete_page(store, bucket, runtime, ours, out)? {
             out.objects_why = Some(e.to_string());
             break;
         }
     }
     count_left(store, out)
+}
+
+/// Delete the objects of `page` whose rows are still pruned at their key,
+/// [`IN_FLIGHT`] at a time, and forget the keys of those gone; the failure
+/// of the bucket as a whole, if one came.
+fn delete_page(
+    store: &Store,
+    bucket: &Bucket,
+    runtime: &tokio::runtime::Handle,
+    page: Vec<PrunedObject>,
+    out: &mut Pruned,
+) -> Result<Option<BucketError>, StoreError> {
+    let live: Vec<PrunedObject> = store.on_thread(|c| {
+        let mut live = Vec::with_capacity(page.len());
+        for o in page {
+            if rows::still_pruned_at(c, o.id, &o.remote_key)? {
+                live.push(o);
+            }
+        }
+        Ok(live)
+    })?;
+    let done: Vec<(PrunedObject, Result<(), BucketError>)> = runtime.block_on(
+        futures_util::stream::iter(live)
+            .map(|o| async move {
+                let r = bucket.delete(&o.remote_key).await;
+                (o, r)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect(),
+    );
+    let mut stop = None;
+    let mut gone = Vec::new();
+    for (o, r) in done {
+        match r {
+            Ok(()) => gone.push(o),
+            Err(e) if e.is_bucket_wide() => stop = Some(e),
+            Err(e) => {
+                warn!(report = o.id, error = %e, "cannot delete a pruned report's object; the next prune tries again")
+            }
+        }
+    }
+    out.objects_deleted += gone.len();
+    store.on_thread(|c| {
+        let tx = c.transaction()?;
+        for o in &gone {
+            rows::forget_object(&tx, o.id, &o.remote_key)?;
+        }
+        tx.commit()
+    })?;
+    Ok(stop)
 }
 
 /// No bucket to delete from (`why`): the objects of pruned reports stay,
@@ -157,7 +167,7 @@ pub(crate) fn would_delete(
             if out.objects_left > 0 {
                 out.objects_why = Some(match other {
                     Some(Err(why)) => why,
-                    _ => RemoteArchive::Off.bucket().err().unwrap_or_default(),
+                    _ => reach::NOT_SET.to_string(),
                 });
             }
             return Ok(());
@@ -180,4 +190,70 @@ pub(crate) fn would_delete(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_pruned_object(dir: &std::path::Path) -> Store {
+        let s = Store::open(&dir.join("h.db")).expect("open");
+        s.on_thread(|c| {
+            c.execute_batch(
+                "INSERT INTO reports (id, job, target, granularity, window_start, window_end, status,
+                     \"trigger\", bytes, sha256, remote_key, uploaded_at, created_at, updated_at)
+                 VALUES (1, 'j', 't', 1, 0, 3600, 'pruned', 'manual', 1, 'aa',
+                         'p/j/2026/11/a.xlsx', 5, 5, 5);",
+            )
+        })
+        .expect("row");
+        s
+    }
+
+    fn keys_left(s: &Store) -> i64 {
+        s.on_thread(|c| {
+            c.query_row(
+                "SELECT count(*) FROM reports WHERE remote_key IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .expect("count")
+    }
+
+    #[tokio::test]
+    async fn without_a_usable_bucket_the_objects_stay_counted_for_the_next_prune() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = store_with_pruned_object(d.path());
+        let mut out = Pruned::default();
+        delete(&s, None, &mut out).expect("prune");
+        assert_eq!(out.objects_left, 1);
+        assert!(
+            out.objects_why
+                .as_deref()
+                .is_some_and(|w| w.contains("no [storage.remote]")),
+            "{out:?}"
+        );
+        let unusable = InBucket {
+            remote: RemoteArchive::Unusable("no credentials for the bucket b".into()),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let mut out = Pruned::default();
+        delete(&s, Some(&unusable), &mut out).expect("prune");
+        assert_eq!(out.objects_left, 1);
+        assert_eq!(
+            out.objects_why.as_deref(),
+            Some("no credentials for the bucket b")
+        );
+        assert_eq!(keys_left(&s), 1, "the row keeps its key for the next prune");
+        let mut dry = Pruned::default();
+        would_delete(
+            &s,
+            Some(&unusable),
+            vec![("j".into(), "p/j/2026/11/b.xlsx".into())],
+            &mut dry,
+        )
+        .expect("dry");
+        assert_eq!((dry.objects_left, dry.objects_deleted), (2, 0));
+    }
 }

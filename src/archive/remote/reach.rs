@@ -9,6 +9,10 @@
 
 use super::bucket::Bucket;
 
+/// Why there is no bucket without `[storage.remote]`, with the fix (the
+/// history may still name objects a former config uploaded).
+pub(crate) const NOT_SET: &str = "no [storage.remote] in the config\n  fix: add the table back (its url, endpoint and keys) so the bucket can be reached";
+
 /// The remote archive of the config.
 #[derive(Debug, Clone)]
 pub(crate) enum RemoteArchive {
@@ -31,10 +35,7 @@ impl RemoteArchive {
         match self {
             RemoteArchive::Open(b) => Ok(b),
             RemoteArchive::Unusable(why) => Err(why.clone()),
-            RemoteArchive::Off => Err(
-                "no [storage.remote] in the config\n  fix: add the table back (its url, endpoint and keys) so the bucket can be reached"
-                    .to_string(),
-            ),
+            RemoteArchive::Off => Err(NOT_SET.to_string()),
         }
     }
 }
