@@ -602,6 +602,9 @@ mod tests {
 
     #[test]
     fn keys_are_the_report_path_under_the_prefix() {
+        // The client needs a crypto provider (build_s3 installs it; this
+        // test builds its store by hand, maybe before any other test did).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         assert_eq!(
             split_url("s3://b/a/b/"),
             ("b".to_string(), "a/b".to_string())
