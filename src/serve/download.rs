@@ -85,7 +85,12 @@ pub(crate) async fn file(
         match reports::open_inside(&archive, id, recorded) {
             Ok(file) => Ok((Source::Local(file), name)),
             // Gone from disk (deleted after its upload): the bucket's copy.
-            Err(FileError::Io(_)) if f.remote_key.is_some() => Ok((Source::Remote(f), name)),
+            // (A link or anything else refused on disk stays refused.)
+            Err(FileError::Io(e))
+                if e.kind() == std::io::ErrorKind::NotFound && f.remote_key.is_some() =>
+            {
+                Ok((Source::Remote(f), name))
+            }
             Err(e) => Err(file_error(e)),
         }
     })

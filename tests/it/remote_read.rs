@@ -104,6 +104,15 @@ fn the_page_serves_a_file_kept_only_in_the_bucket_byte_for_byte_and_a_local_one_
     let a = file(both_id);
     assert_eq!(a.status, 200, "{}", a.text());
     assert!(a.body == both_bytes, "local first when both are there");
+    // Its local copy gone from disk (the row still names it): the bucket's.
+    rw.put(&both_key, &both_bytes);
+    std::fs::remove_file(rw.local_file(both_id).expect("local")).expect("remove");
+    let a = file(both_id);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(
+        a.body == both_bytes,
+        "the bucket's copy of a file gone from disk"
+    );
     let a = file(hostile);
     assert_eq!(a.status, 404, "{}", a.text());
     assert!(!a.text().contains("not a report"));
