@@ -78,6 +78,16 @@ pub(crate) fn record_uploaded(
     Ok(n == 1)
 }
 
+/// Whether report `id` left the outbox without an upload of record: it is
+/// no longer `ok` (pruned, or being fetched again and failed) and records
+/// no object. An object sent for it meanwhile belongs to no row.
+pub(crate) fn gone_unrecorded(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT status != 'ok' AND remote_key IS NULL FROM reports WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(true))
+}
+
 /// The outbox by job: reports waiting, and the window end of the oldest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backlog {
