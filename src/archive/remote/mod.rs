@@ -9,3 +9,6 @@ pub(crate) mod bucket;
 pub(crate) mod client;
 #[allow(dead_code)]
 pub(crate) mod meta;
+pub(crate) mod restore;
+pub(crate) mod snapshot;
+mod spool;

@@ -15,6 +15,7 @@
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
+pub(crate) mod backup;
 pub(crate) mod calendar;
 pub(crate) mod claim;
 pub(crate) mod devices;
@@ -29,9 +30,11 @@ pub(crate) mod query;
 pub(crate) mod reader;
 pub(crate) mod recover;
 pub mod reports;
+pub(crate) mod restore;
 pub(crate) mod run_log;
 pub(crate) mod runs;
 pub(crate) mod seal;
+pub(crate) mod snapshots;
 pub(crate) mod tally;
 pub(crate) mod traffic;
 
