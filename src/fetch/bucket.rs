@@ -10,15 +10,20 @@ use crate::tencent::credentials::Found;
 /// For a COS endpoint, the account's key pair as an S3 key (a CVM role
 /// gives none here).
 pub(crate) fn cos_fallback(config: &Config) -> Option<S3Keys> {
+    cos_keys(config, &super::setup::find_credentials(config).ok()?.1)
+}
+
+/// [`cos_fallback`] from the account's credentials already found.
+pub(crate) fn cos_keys(config: &Config, found: &Found) -> Option<S3Keys> {
     let remote = config.storage.remote.as_ref()?;
     if !client::is_cos(remote.endpoint.as_deref()) {
         return None;
     }
-    match super::setup::find_credentials(config).ok()?.1 {
+    match found {
         Found::Static(c) => Some(S3Keys {
-            access_key_id: c.secret_id.into(),
-            secret_access_key: c.secret_key,
-            session_token: c.token,
+            access_key_id: c.secret_id.clone().into(),
+            secret_access_key: c.secret_key.clone(),
+            session_token: c.token.clone(),
         }),
         Found::CvmRole => None,
     }

@@ -363,3 +363,35 @@ async fn forget_missing_files(store: &Store, archive: &ArchiveRoot) -> Result<u6
         }
     }
 }
+
+/// What makes the state directory not empty for a restore: a history
+/// (`history.db` or its WAL) or a report file in the reports directory;
+/// `None` when there is neither.
+pub(crate) fn occupant(db: &Path, reports_dir: &Path) -> std::io::Result<Option<String>> {
+    let mut found = Vec::new();
+    for side in ["", backup::SIDE_FILES[0]] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(side);
+        let p = PathBuf::from(p);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) => {
+                found.push(format!(
+                    "{} ({})",
+                    p.display(),
+                    crate::domain::human::size(m.len())
+                ));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(rel) = ArchiveRoot::new(reports_dir).any_file()? {
+        found.push(format!(
+            "report files in {} (such as {})",
+            reports_dir.display(),
+            rel.to_path().display()
+        ));
+    }
+    Ok((!found.is_empty()).then(|| found.join(" and ")))
+}
