@@ -96,8 +96,14 @@ pub(crate) async fn run(
     }
     drop(history);
     let store = setup::open_store(&config)?;
+    let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
+    // Reports upload while the fetch goes on; what is left goes at its end.
+    let uploading = outbox.as_ref().map(|o| {
+        let stop = tokio_util::sync::CancellationToken::new();
+        (tokio::spawn(o.clone().run(stop.clone())), stop)
+    });
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
@@ -115,6 +121,14 @@ pub(crate) async fn run(
     let ran = service::run(&engine, req, mode.sink(), &ctl).await?;
     let stopped_by = signal.and_then(|s| s.stopped());
     print_end(&ran, stopped_by.is_some());
+    if let (Some(outbox), Some((task, stop))) = (&outbox, uploading) {
+        stop.cancel();
+        let _ = task.await;
+        if stopped_by.is_none() {
+            let last = outbox.drain(1).await;
+            print_uploads(&last, &outbox.status().get(), &outbox.bucket().url(), quiet);
+        }
+    }
     let s = &ran.summary;
     if let Some(damaged) = &s.damaged {
         return Err(damaged.clone().into());
@@ -146,6 +160,44 @@ fn print_end(ran: &Ran, signalled: bool) {
              check the credentials and the API, then `mna-reportd devices --refresh`",
             super::shown(e)
         );
+    }
+}
+
+/// Say what is left in the upload outbox at the end of a fetch: the
+/// bucket's failure once, with its fix (the reports are done locally and
+/// upload at the next fetch or from the daemon).
+fn print_uploads(
+    pass: &crate::archive::remote::outbox::Pass,
+    all: &crate::archive::remote::outbox::UploadState,
+    url: &str,
+    quiet: bool,
+) {
+    let mut err = std::io::stderr().lock();
+    match &pass.problem {
+        Some(e) => {
+            let _ = writeln!(
+                err,
+                "warning: {} reports wait for their upload to {url}: {}",
+                pass.backlog,
+                super::shown(&e.to_string())
+            );
+        }
+        None if pass.backlog > 0 => {
+            let _ = writeln!(
+                err,
+                "warning: {} reports could not be uploaded to {url} (see the log); they stay in the outbox",
+                pass.backlog
+            );
+        }
+        None if !quiet && all.sent > 0 => {
+            let _ = writeln!(
+                err,
+                "uploaded {} reports ({}) to {url}",
+                all.sent,
+                crate::domain::human::bytes(all.bytes)
+            );
+        }
+        None => {}
     }
 }
 

@@ -10,12 +10,12 @@ use crate::archive::remote::restore::{self, Request, Restored, Source};
 use crate::commands::cli::RestoreArgs;
 use crate::commands::exit::{self, Exit, Usage};
 use crate::config::Config;
-use crate::fetch::{bucket, setup};
+use crate::fetch::setup;
 use std::path::{Path, PathBuf};
 
 pub(crate) async fn run(config_flag: Option<&Path>, args: RestoreArgs) -> exit::Result<Exit> {
     let config = setup::load_config(config_flag)?;
-    let remote = bucket::open(&config).map_err(Usage::Bucket)?;
+    let remote = setup::remote_bucket(&config).map_err(Usage::Bucket)?;
     let given = args
         .from
         .as_deref()
@@ -105,7 +105,8 @@ fn from(config: &Config, remote: Option<&Bucket>, given: &str) -> exit::Result<G
         None => {
             let mut other = settings.clone();
             other.url = format!("s3://{name}");
-            Bucket::open(&other, bucket::cos_fallback(config)).map_err(Usage::Bucket)?
+            Bucket::open(&other, setup::cos_keys(config, other.endpoint.as_deref()))
+                .map_err(Usage::Bucket)?
         }
     };
     Ok(Given::Object(b, key))

@@ -7,7 +7,7 @@ use crate::archive::remote::snapshot::{self, SnapshotError};
 use crate::archive::store::Store;
 use crate::commands::exit::{self, Exit, Usage};
 use crate::domain::human;
-use crate::fetch::{bucket, setup};
+use crate::fetch::setup;
 use std::path::Path;
 
 pub(crate) async fn run(config_flag: Option<&Path>) -> exit::Result<Exit> {
@@ -28,7 +28,7 @@ pub(crate) async fn run(config_flag: Option<&Path>) -> exit::Result<Exit> {
         }
         .into());
     }
-    let bucket = bucket::open(&config)
+    let bucket = setup::remote_bucket(&config)
         .map_err(Usage::Bucket)?
         .ok_or_else(|| anyhow::anyhow!("no [storage.remote]"))?;
     let store = Store::open(&db)?;

@@ -123,8 +123,9 @@ pub(crate) async fn run(
     let limiter = setup::limiter(&config);
     let snapshot_setup = snapshot::Setup {
         store: store.clone(),
-        fallback: crate::fetch::bucket::cos_keys(&config, &found),
+        open_bucket: setup::remote_bucket,
     };
+    let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
     let ctl = Control::default();
@@ -137,6 +138,11 @@ pub(crate) async fn run(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
+    if let Some(outbox) = outbox {
+        info!(bucket = %outbox.bucket().url(), keys = %outbox.bucket().keys_source(), "uploading sealed reports to the bucket");
+        health.watch_uploads(outbox.status());
+        tokio::spawn(outbox.run(ctl.stop.clone()));
+    }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
     let snapshots = snapshot::Timer::seeded(engine.store(), &config).await;
@@ -422,7 +428,6 @@ impl Daemon {
             );
             new.storage = self.config.storage.clone();
         }
-        self.snapshot_setup.fallback = crate::fetch::bucket::cos_keys(&new, &found);
         let engine = setup::engine(
             &new,
             found,

@@ -8,7 +8,6 @@
 //! The plan and the retry classes are pure, but they are about the config's
 //! jobs and the edges' errors, so they sit here, above the edges.
 
-pub(crate) mod bucket;
 pub(crate) mod discovery;
 pub(crate) mod download;
 pub(crate) mod end;

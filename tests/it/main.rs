@@ -33,6 +33,7 @@ mod progress;
 mod query;
 mod rate_latency;
 mod readme_sql;
+mod remote;
 mod runs;
 mod secrets;
 mod status_last_error;

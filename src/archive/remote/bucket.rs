@@ -41,7 +41,7 @@ pub(crate) const HISTORY_DIR: &str = "_history";
 pub(crate) const MAX_LISTING: usize = 10_000_000;
 
 /// Why a bucket operation failed, by what the operator can do about it.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum BucketError {
     #[error(
         "the bucket {bucket} refuses the key ({detail})\n  fix: check the bucket's access key id and secret ({source_}), and that the key may read and write the bucket"

@@ -211,7 +211,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// wait out, without holding anything).
 pub(crate) fn build_s3(settings: &BucketSettings, keys: &S3Keys) -> Result<AmazonS3, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Client options first: they replace the whole set (`allow_http` below
+    // included).
     let mut b = AmazonS3Builder::new()
+        .with_client_options(
+            object_store::ClientOptions::new()
+                .with_timeout(REQUEST_TIMEOUT)
+                .with_connect_timeout(CONNECT_TIMEOUT),
+        )
+        .with_retry(object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+        })
         .with_bucket_name(&settings.bucket)
         .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
         .with_access_key_id(keys.access_key_id.expose_secret())
@@ -234,18 +246,7 @@ pub(crate) fn build_s3(settings: &BucketSettings, keys: &S3Keys) -> Result<Amazo
     let path_style = settings
         .path_style
         .unwrap_or_else(|| default_path_style(endpoint));
-    b = b
-        .with_virtual_hosted_style_request(!path_style)
-        .with_client_options(
-            object_store::ClientOptions::new()
-                .with_timeout(REQUEST_TIMEOUT)
-                .with_connect_timeout(CONNECT_TIMEOUT),
-        )
-        .with_retry(object_store::RetryConfig {
-            backoff: object_store::BackoffConfig::default(),
-            max_retries: 3,
-            retry_timeout: Duration::from_secs(30),
-        });
+    b = b.with_virtual_hosted_style_request(!path_style);
     b.build().map_err(|e| ClientError::Build {
         bucket: settings.bucket.clone(),
         detail: e.to_string(),

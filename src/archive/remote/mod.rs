@@ -2,13 +2,16 @@
 //! COS, AWS S3, MinIO, ...). [`client`] builds the client and finds its
 //! credentials (the Parquet export uploads through it); [`bucket`] is the
 //! remote archive's bucket and every operation on it; [`meta`] the
-//! identity an object carries.
+//! identity an object carries; [`outbox`] the task that uploads each
+//! sealed report ([`upload`]) and removes local copies after `keep_local`.
 
 #[allow(dead_code)] // wired in by the outbox, snapshots and the page
 pub(crate) mod bucket;
 pub(crate) mod client;
 #[allow(dead_code)]
 pub(crate) mod meta;
+pub(crate) mod outbox;
 pub(crate) mod restore;
 pub(crate) mod snapshot;
 mod spool;
+pub(crate) mod upload;

@@ -141,6 +141,8 @@ pub struct Store {
     /// Reports this process is working on now: a claim of ours on any
     /// other report is stale (say its release failed) and may be retaken.
     in_flight: Arc<Mutex<std::collections::HashSet<i64>>>,
+    /// Notified after each seal commits (the upload outbox waits on it).
+    sealed: Arc<tokio::sync::Notify>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -215,7 +217,14 @@ impl Store {
             path: path.into(),
             owner: crate::archive::holder::current()?.into(),
             in_flight: Arc::default(),
+            sealed: Arc::default(),
         })
+    }
+
+    /// Notified after each seal of this process commits (a permit is kept
+    /// while nobody waits, so a seal is never missed).
+    pub(crate) fn sealed(&self) -> Arc<tokio::sync::Notify> {
+        self.sealed.clone()
     }
 
     /// This process's claim owner string.

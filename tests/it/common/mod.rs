@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod proxy;
 pub mod renames;
 pub mod rss;
 pub mod s3;

@@ -8,12 +8,12 @@
 
 use super::take;
 use crate::archive::remote::bucket::Bucket;
-use crate::archive::remote::client::S3Keys;
+use crate::archive::remote::client::ClientError;
 use crate::archive::store::{Store, outbox};
 use crate::config::Config;
 use futures_util::FutureExt;
 use jiff::{SignedDuration, Timestamp};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -34,12 +34,16 @@ pub(crate) struct Timer {
     task: Option<tokio::task::JoinHandle<bool>>,
 }
 
+/// Opens the bucket of `[storage.remote]` (with the account's key as the
+/// last source of its keys, for COS), reading key files: run on the
+/// blocking pool.
+pub(crate) type OpenBucket = fn(&Config) -> Result<Option<Bucket>, ClientError>;
+
 /// What a snapshot needs from the daemon.
 #[derive(Clone)]
 pub(crate) struct Setup {
     pub(crate) store: Store,
-    /// The bucket's keys' last source (the account's key for COS).
-    pub(crate) fallback: Option<S3Keys>,
+    pub(crate) open_bucket: OpenBucket,
 }
 
 fn interval(config: &Config) -> Option<Duration> {
@@ -103,37 +107,40 @@ impl Timer {
                 self.next = Some(self.next.map_or(retry, |n| n.min(retry)));
             }
         }
-        let (Some(every), Some(remote)) = (interval(config), config.storage.remote.clone()) else {
+        let (Some(every), Some(keep)) = (
+            interval(config),
+            config.storage.remote.as_ref().map(|r| r.snapshot_keep),
+        ) else {
             return;
         };
         if self.next.is_some_and(|t| t > now) {
             return;
         }
         self.next = Some(after(now, every));
-        let setup = setup.clone();
-        let db = config.storage.database_path();
-        let state_dir = config.storage.state_dir.clone();
+        let (setup, config) = (setup.clone(), config.clone());
         self.task = Some(tokio::spawn(async move {
-            let bucket = match Bucket::open(&remote, setup.fallback.clone()) {
-                Ok(b) => b,
+            let open = setup.open_bucket;
+            let c = config.clone();
+            let bucket = match tokio::task::spawn_blocking(move || open(&c)).await {
+                Ok(Ok(Some(b))) => b,
+                Ok(Ok(None)) => return false,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "history snapshot: the bucket cannot be used; trying again later");
+                    return false;
+                }
                 Err(e) => {
-                    warn!(error = %e, "snapshot: the bucket cannot be used; trying again later");
+                    warn!(error = %e, "history snapshot: opening the bucket failed");
                     return false;
                 }
             };
-            write(&setup.store, &db, &state_dir, &bucket, remote.snapshot_keep).await
+            let (db, state_dir) = (config.storage.database_path(), &config.storage.state_dir);
+            write(&setup.store, &db, state_dir, &bucket, keep).await
         }));
     }
 }
 
 /// One snapshot, logged; whether it was written.
-async fn write(
-    store: &Store,
-    db: &PathBuf,
-    state_dir: &PathBuf,
-    bucket: &Bucket,
-    keep: u32,
-) -> bool {
+async fn write(store: &Store, db: &Path, state_dir: &Path, bucket: &Bucket, keep: u32) -> bool {
     match take(store, db, state_dir, bucket, keep).await {
         Ok(t) => {
             metrics::gauge!(GAUGE).set(t.taken_at as f64);

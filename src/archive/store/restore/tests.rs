@@ -60,8 +60,16 @@ fn each_object_meets_its_row_as_decided() {
     let o = obj("p/j/x", 0, "aa");
     let never = |_: &str| panic!("the disk is not asked");
     assert_eq!(decide(None, &o, never), Action::Insert);
-    for s in [Status::Pending, Status::Failed, Status::Running, Status::Pruned] {
-        assert_eq!(decide(Some(&row(s, "zz", None)), &o, never), Action::Adopt(9));
+    for s in [
+        Status::Pending,
+        Status::Failed,
+        Status::Running,
+        Status::Pruned,
+    ] {
+        assert_eq!(
+            decide(Some(&row(s, "zz", None)), &o, never),
+            Action::Adopt(9)
+        );
     }
     assert_eq!(
         decide(Some(&row(Status::Ok, "aa", Some("/r/x"))), &o, never),
@@ -84,7 +92,11 @@ fn the_old_machines_claims_and_runs_are_dropped() {
     assert_eq!(status(&c, 4).0, "ok");
     assert_eq!(status(&c, 5).0, "pending");
     let open: i64 = c
-        .query_row("SELECT count(*) FROM runs WHERE outcome = 'running'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM runs WHERE outcome = 'running'",
+            [],
+            |r| r.get(0),
+        )
         .expect("runs");
     assert_eq!(open, 0);
 }
@@ -103,10 +115,17 @@ fn the_listing_records_what_the_history_does_not_hold_and_forgets_what_is_gone()
         .collect();
     add_listed(&mut c, &listed).expect("list");
     let todo = unmatched(&c, "", 2).expect("page");
-    assert_eq!(todo, vec![("p/j/b".to_string(), 10), ("p/j/c".to_string(), 10)]);
+    assert_eq!(
+        todo,
+        vec![("p/j/b".to_string(), 10), ("p/j/c".to_string(), 10)]
+    );
     let rest = unmatched(&c, "p/j/c", 10).expect("rest");
     assert_eq!(rest.len(), 2, "{rest:?}");
-    let objects = [obj("p/j/b", 3600, "bb"), obj("p/j/c", 7200, "cc"), obj("p/j/g", 90_000, "gg")];
+    let objects = [
+        obj("p/j/b", 3600, "bb"),
+        obj("p/j/c", 7200, "cc"),
+        obj("p/j/g", 90_000, "gg"),
+    ];
     let actions: Vec<(Action, Object)> = objects
         .into_iter()
         .map(|o| {
@@ -119,8 +138,19 @@ fn the_listing_records_what_the_history_does_not_hold_and_forgets_what_is_gone()
         vec![Action::MarkUploaded(2), Action::Adopt(3), Action::Insert]
     );
     apply(&mut c, &actions, 100).expect("apply");
-    assert_eq!(status(&c, 2), ("ok".into(), Some("/r/j/b.xlsx".into()), Some("p/j/b".into()), Some(70)));
-    assert_eq!(status(&c, 3), ("ok".into(), None, Some("p/j/c".into()), Some(70)));
+    assert_eq!(
+        status(&c, 2),
+        (
+            "ok".into(),
+            Some("/r/j/b.xlsx".into()),
+            Some("p/j/b".into()),
+            Some(70)
+        )
+    );
+    assert_eq!(
+        status(&c, 3),
+        ("ok".into(), None, Some("p/j/c".into()), Some(70))
+    );
     let (id, bytes, sha): (i64, i64, String) = c
         .query_row(
             "SELECT id, bytes, sha256 FROM reports WHERE window_start = 90000",
@@ -147,20 +177,41 @@ fn rows_without_their_file_keep_the_remote_copy_or_are_fetched_again() {
     );
     assert_eq!(local_claims(&c, 2, 1).expect("page")[0].id, 4);
     // No file is on this disk; 6's object was found gone.
-    c.execute("UPDATE reports SET remote_key = NULL, uploaded_at = NULL WHERE id = 6", [])
-        .expect("gone");
+    c.execute(
+        "UPDATE reports SET remote_key = NULL, uploaded_at = NULL WHERE id = 6",
+        [],
+    )
+    .expect("gone");
     forget_local_files(&mut c, &[1, 2, 4, 6]).expect("forget");
     let lost = refetch_lost(&mut c, Some(3700), 100).expect("lost");
     // 1 is uploaded: remote only. 2 ended at 7200 (after the cutoff):
     // pending; 4 ended at 14400: pending; 6: pending.
-    assert_eq!(lost, Lost { pending: 3, pruned: 0 });
-    assert_eq!(status(&c, 1), ("ok".into(), None, Some("p/j/a".into()), Some(50)));
+    assert_eq!(
+        lost,
+        Lost {
+            pending: 3,
+            pruned: 0
+        }
+    );
+    assert_eq!(
+        status(&c, 1),
+        ("ok".into(), None, Some("p/j/a".into()), Some(50))
+    );
     assert_eq!(status(&c, 2).0, "pending");
     let lost = refetch_lost(&mut c, None, 100).expect("again");
     assert_eq!(lost, Lost::default());
     // Past the retention: pruned.
-    c.execute("UPDATE reports SET status = 'ok', uploaded_at = NULL, remote_key = NULL WHERE id = 1", [])
-        .expect("lose 1");
-    assert_eq!(refetch_lost(&mut c, Some(3700), 100).expect("pruned"), Lost { pending: 0, pruned: 1 });
+    c.execute(
+        "UPDATE reports SET status = 'ok', uploaded_at = NULL, remote_key = NULL WHERE id = 1",
+        [],
+    )
+    .expect("lose 1");
+    assert_eq!(
+        refetch_lost(&mut c, Some(3700), 100).expect("pruned"),
+        Lost {
+            pending: 0,
+            pruned: 1
+        }
+    );
     assert_eq!(status(&c, 1).0, "pruned");
 }
