@@ -36,6 +36,7 @@ mod readme_sql;
 mod remote;
 mod runs;
 mod secrets;
+mod snapshot_restore;
 mod status_last_error;
 mod systemd_units;
 mod web_api;

@@ -1,35 +1,34 @@
-//! For the snapshot and restore tests: a `[storage.remote]` table on the
-//! test's S3 server, the keys in a command's environment, objects put with
-//! user metadata, and a gzip file read back.
+//! For the snapshot and restore tests: a world whose `[storage.remote]` is
+//! on the test's S3 server, objects put with user metadata, and a gzip
+//! file read back.
 
-use super::World;
 use super::s3::{ACCESS_KEY_ID, S3Server, SECRET_ACCESS_KEY};
+use super::{Settings, World, write_secret};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output};
 use std::time::Duration;
 
-/// The `[storage.remote]` table of `s3://bucket/prefix` on `s3`, with
-/// `extra` lines (the last table of `[storage]`'s lines).
-pub fn remote_table(s3: &S3Server, bucket: &str, prefix: &str, extra: &str) -> String {
-    format!(
-        "[storage.remote]\nurl = \"s3://{bucket}/{prefix}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n{extra}\n",
+/// The bucket the snapshot tests use.
+pub const BUCKET: &str = "mna-reports";
+
+/// A world whose `[storage.remote]` is `s3://mna-reports/<prefix>` on
+/// `s3` (keys in files), with `remote_extra` lines in that table, `extra`
+/// tables and `jobs`.
+pub fn remote_world(s3: &S3Server, prefix: &str, remote_extra: &str, extra: &str, jobs: &str) -> World {
+    let w = World::with(fake_mna::FakeConfig::default(), "", jobs);
+    let storage = format!(
+        "[storage.remote]\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\n\
+         access_key_id_file = \"s3_id\"\nsecret_access_key_file = \"s3_secret\"\n{remote_extra}",
         s3.endpoint
-    )
-}
-
-/// `cmd` with the bucket's keys in its environment.
-pub fn with_keys(cmd: &mut Command) -> &mut Command {
-    cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-}
-
-/// Run `args` with the bucket's keys.
-pub fn run_with_keys(w: &World, args: &[&str]) -> Output {
-    with_keys(&mut w.cmd())
-        .args(args)
-        .output()
-        .expect("run mna-reportd")
+    );
+    let settings = Settings {
+        storage: &storage,
+        ..Settings::default()
+    };
+    w.write_config_with(&settings, extra, jobs);
+    write_secret(&w.dir.path().join("s3_id"), ACCESS_KEY_ID);
+    write_secret(&w.dir.path().join("s3_secret"), SECRET_ACCESS_KEY);
+    w
 }
 
 /// PUT `body` at `bucket/key` with the user metadata `meta`
