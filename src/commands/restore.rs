@@ -121,38 +121,57 @@ fn summary(r: &Restored, remote: Option<&Bucket>) -> String {
         r.reports
     );
     if let Some(b) = remote {
+        let found = [
+            (c.inserted, "recorded as new reports from their metadata"),
+            (c.adopted, "completed reports the snapshot had not done"),
+            (c.marked, "recorded as the uploads of their reports"),
+            (
+                c.reupload,
+                "differ from the report's file on this disk, which uploads again",
+            ),
+            (c.foreign, "are not reports (left alone)"),
+        ];
+        let found: Vec<String> = found
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
         out.push_str(&format!(
-            "bucket {}: {} report objects, {} not recorded as uploaded in the snapshot: {} recorded from their metadata as new reports, {} reports completed from them, {} uploads recorded, {} without a report's metadata left alone\n",
+            "bucket {}: {} objects, {} of them not recorded as uploaded in the snapshot{}{}\n",
             super::shown(&b.url()),
             c.listed,
             c.looked_at,
-            c.inserted,
-            c.adopted,
-            c.marked,
-            c.foreign,
+            if found.is_empty() { "" } else { ": " },
+            found.join(", ")
         ));
-        if c.reupload + c.gone > 0 {
-            out.push_str(&format!(
-                "{} local files differ from their object and {} objects are gone: they upload again\n",
-                c.reupload, c.gone
-            ));
+    }
+    let lines = [
+        (
+            c.gone,
+            "reports recorded as uploaded are no longer in the bucket",
+        ),
+        (
+            c.missing_files,
+            "recorded local files are not on this disk (uploaded reports are read from the bucket)",
+        ),
+        (
+            c.lost.pending,
+            "reports neither on disk nor in the bucket are pending again: the next run fetches them",
+        ),
+        (
+            c.lost.pruned,
+            "such reports past the retention are marked pruned",
+        ),
+        (c.dropped.claims, "claims of the old machine dropped"),
+        (
+            c.dropped.runs,
+            "runs left running by the old machine closed as crashed",
+        ),
+    ];
+    for (n, what) in lines {
+        if n > 0 {
+            out.push_str(&format!("{n} {what}\n"));
         }
-    }
-    out.push_str(&format!(
-        "{} recorded local files are not on this disk (read from the bucket where uploaded)\n",
-        c.missing_files
-    ));
-    if c.lost.pending + c.lost.pruned > 0 {
-        out.push_str(&format!(
-            "{} reports neither on disk nor in the bucket are pending again (the next run fetches them); {} past the retention marked pruned\n",
-            c.lost.pending, c.lost.pruned
-        ));
-    }
-    if c.dropped.claims + c.dropped.runs > 0 {
-        out.push_str(&format!(
-            "dropped {} claims and closed {} runs of the old machine\n",
-            c.dropped.claims, c.dropped.runs
-        ));
     }
     if let Some(p) = &r.replaced {
         out.push_str(&format!(
@@ -160,6 +179,8 @@ fn summary(r: &Restored, remote: Option<&Bucket>) -> String {
             p.display()
         ));
     }
-    out.push_str("next: mna-reportd check, then start mna-reportd; it fetches only what the bucket does not hold\n");
+    out.push_str(
+        "next: mna-reportd check, then start mna-reportd; it fetches only what the bucket does not hold\n",
+    );
     out
 }

@@ -14,7 +14,13 @@ pub const BUCKET: &str = "mna-reports";
 /// A world whose `[storage.remote]` is `s3://mna-reports/<prefix>` on
 /// `s3` (keys in files), with `remote_extra` lines in that table, `extra`
 /// tables and `jobs`.
-pub fn remote_world(s3: &S3Server, prefix: &str, remote_extra: &str, extra: &str, jobs: &str) -> World {
+pub fn remote_world(
+    s3: &S3Server,
+    prefix: &str,
+    remote_extra: &str,
+    extra: &str,
+    jobs: &str,
+) -> World {
     let w = World::with(fake_mna::FakeConfig::default(), "", jobs);
     let storage = format!(
         "[storage.remote]\nurl = \"s3://{BUCKET}/{prefix}\"\nendpoint = \"{}\"\n\
