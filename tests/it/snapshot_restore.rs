@@ -10,7 +10,6 @@ use crate::common::daemon::*;
 use crate::common::s3::S3Server;
 use crate::common::s3_snapshot::*;
 use crate::common::*;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -73,6 +72,45 @@ fn key_of(w: &World, start: i64) -> String {
         .unwrap_or_else(|| panic!("no uploaded report at {start}"))
 }
 
+/// The window starts `GetStatisticData` was asked for while `f` ran, sorted.
+fn asked_while(w: &World, f: impl FnOnce()) -> Vec<i64> {
+    let before = api_calls(w);
+    f();
+    let mut asked: Vec<i64> = w.fake.calls_of("GetStatisticData")[before..]
+        .iter()
+        .map(|c| c.body["BeginTime"].as_i64().unwrap_or_default())
+        .collect();
+    asked.sort();
+    asked
+}
+
+/// No scratch file (a dot file) is left in the state directory.
+fn assert_no_scratch_file(w: &World) {
+    let files = w.files();
+    assert!(
+        files.iter().all(|f| !f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .starts_with('.')),
+        "scratch files left: {files:?}"
+    );
+}
+
+/// Move the history files of `w`'s state directory to `to` (or back).
+fn move_history(w: &World, back: bool) {
+    let (from, to) = match back {
+        false => (w.state(), w.dir.path().to_path_buf()),
+        true => (w.dir.path().to_path_buf(), w.state()),
+    };
+    for e in std::fs::read_dir(&from).expect("read").flatten() {
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with("history.db") {
+            std::fs::rename(e.path(), to.join(&name)).expect("move");
+        }
+    }
+}
+
 fn t(text: &str) -> i64 {
     text.parse::<jiff::Timestamp>().expect("time").as_second()
 }
@@ -118,15 +156,7 @@ fn after_a_wipe_restore_then_fetch_asks_the_api_only_for_what_the_bucket_lacks()
         assert!(said.contains(want), "{want}: {said}");
     }
     assert_eq!(integrity(&w.db_path()), "ok");
-    assert!(
-        w.files().iter().all(|f| !f
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .starts_with('.')),
-        "no scratch file left: {:?}",
-        w.files()
-    );
+    assert_no_scratch_file(&w);
     let restored = ok_rows(&w);
     assert_eq!(restored.len(), 10, "{restored:?}");
     assert!(
@@ -134,19 +164,13 @@ fn after_a_wipe_restore_then_fetch_asks_the_api_only_for_what_the_bucket_lacks()
         "remote only: {restored:?}"
     );
 
-    let before = api_calls(&w);
-    fetched(&w, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z");
-    let mut asked: Vec<i64> = w.fake.calls_of("GetStatisticData")[before..]
-        .iter()
-        .map(|c| c.body["BeginTime"].as_i64().unwrap_or_default())
-        .collect();
-    asked.sort();
+    let asked = asked_while(&w, || {
+        fetched(&w, "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z")
+    });
     assert_eq!(
-        api_calls(&w) - before,
-        2,
-        "only the two windows whose objects were lost are fetched: {asked:?}"
+        asked, lost,
+        "only the two windows whose objects were lost are fetched"
     );
-    assert_eq!(asked, lost);
     let after = ok_rows(&w);
     assert_eq!(after.len(), 12);
     assert!(
@@ -186,21 +210,11 @@ fn restore_refuses_a_state_directory_that_holds_a_history_or_reports_unless_forc
     assert_exit(&o, 2);
     assert!(!stderr(&o).contains("report files in"), "{}", stderr(&o));
     std::fs::rename(&moved, &reports).expect("reports back");
-    let history: Vec<PathBuf> = std::fs::read_dir(w.state())
-        .expect("state")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains("history.db"))
-        .collect();
-    for p in &history {
-        std::fs::rename(p, w.dir.path().join(p.file_name().expect("name"))).expect("move");
-    }
+    move_history(&w, false);
     let o = w.run(&["restore"]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("report files in"), "{}", stderr(&o));
-    for p in &history {
-        std::fs::rename(w.dir.path().join(p.file_name().expect("name")), p).expect("back");
-    }
+    move_history(&w, true);
     // Nothing was written by the refusals.
     assert_eq!(ok_rows(&w).len(), 2);
 
@@ -231,9 +245,11 @@ fn restore_refuses_a_state_directory_that_holds_a_history_or_reports_unless_forc
         rows.iter().all(|r| r.1.is_some() && r.2.is_some()),
         "{rows:?}"
     );
-    let before = api_calls(&w);
-    fetched(&w, "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z");
-    assert_eq!(api_calls(&w), before);
+    let asked = asked_while(&w, || {
+        fetched(&w, "2026-11-01T00:00:00Z", "2026-11-01T02:00:00Z")
+    });
+    assert_eq!(asked, Vec::<i64>::new());
+    assert_no_scratch_file(&w);
 
     // A --from that names nothing.
     let o = w.run(&["restore", "--force", "--from", "no-such-file.db.gz"]);
