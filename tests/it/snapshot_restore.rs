@@ -425,3 +425,67 @@ fn the_daemon_writes_a_snapshot_when_one_is_due_and_exports_its_time() {
     d.stop();
     assert_eq!(s3.keys(BUCKET, "acct/_history/").len(), 1);
 }
+
+/// Add `mib` MiB of incompressible rows to report 1 of `w`'s history.
+fn grow_history(w: &World, mib: usize) {
+    let mut rng = fastrand::Rng::with_seed(20);
+    let mut db = w.db();
+    let tx = db.transaction().expect("tx");
+    let mut bytes = [0u8; 2000];
+    for n in 0..mib * 256 {
+        rng.fill(&mut bytes);
+        let blob = hex::encode(bytes);
+        tx.execute(
+            "INSERT INTO report_rows (report_id, sheet, row_number, data) VALUES (1, 'Big', ?1, ?2)",
+            rusqlite::params![n as i64, format!("{{\"blob\":\"{blob}\"}}")],
+        )
+        .expect("row");
+    }
+    tx.commit().expect("commit");
+}
+
+#[test]
+fn a_large_history_is_snapshotted_and_restored_in_flat_memory() {
+    use crate::common::rss::run_measured;
+    let s3 = S3Server::start();
+    s3.create_bucket(BUCKET);
+    let w = remote_world(&s3, "acct", "", "", HOURLY);
+    fetched(&w, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z");
+    grow_history(&w, 96);
+    let size = std::fs::metadata(w.db_path()).expect("db").len()
+        + std::fs::metadata(w.state().join("history.db-wal")).map_or(0, |m| m.len());
+    assert!(size > 96 << 20, "{size}");
+    let m = run_measured(w.cmd().arg("snapshot"));
+    assert_exit(&m.output, 0);
+    assert!(
+        m.peak_mib() < 64.0,
+        "peak RSS {:.1} MiB for a snapshot of a {} MiB history",
+        m.peak_mib(),
+        size >> 20
+    );
+    let keys = s3.keys(BUCKET, "acct/_history/");
+    assert_eq!(keys.len(), 1);
+    // Hardly compressible: the snapshot is many parts, a multipart upload.
+    let (_, gz) = s3.head(BUCKET, &keys[0]);
+    assert!(gz > 32 << 20, "{gz}");
+    assert_eq!(s3.open_uploads(BUCKET), 0);
+    std::fs::remove_dir_all(w.state()).expect("wipe");
+    let m = run_measured(w.cmd().arg("restore"));
+    assert_exit(&m.output, 0);
+    assert!(
+        m.peak_mib() < 64.0,
+        "peak RSS {:.1} MiB for a restore of a {} MiB history",
+        m.peak_mib(),
+        size >> 20
+    );
+    let rows: i64 = w
+        .db()
+        .query_row(
+            "SELECT count(*) FROM report_rows WHERE sheet = 'Big'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("rows");
+    assert_eq!(rows, 96 * 256);
+    assert_no_scratch_file(&w);
+}

@@ -104,9 +104,12 @@ pub(crate) async fn take(
     let now = Timestamp::now();
     let (copy, gz) = (spool.file(".db"), spool.file(".db.gz"));
     let src = db.to_path_buf();
+    let started = std::time::Instant::now();
     let (copied, bytes) = tokio::task::spawn_blocking(move || {
         let copied = backup::backup(&src, &copy)?;
+        tracing::debug!(bytes = copied.bytes, took = ?started.elapsed(), "snapshot: history copied");
         let bytes = compress(&copy, &gz)?;
+        tracing::debug!(bytes, took = ?started.elapsed(), "snapshot: copy compressed");
         std::fs::remove_file(&copy).map_err(local("cannot remove", &copy))?;
         Ok::<_, SnapshotError>((copied, bytes))
     })
@@ -117,6 +120,7 @@ pub(crate) async fn take(
     bucket
         .upload(&key, file, bytes, attributes(now), Some(store))
         .await?;
+    tracing::debug!(key, took = ?started.elapsed(), "snapshot: uploaded");
     match bucket.head(&key).await? {
         Some(h) if h.size == bytes => {}
         found => {
