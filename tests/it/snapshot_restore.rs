@@ -316,6 +316,22 @@ fn snapshot_keep_leaves_the_newest_snapshots_and_nothing_else_is_touched() {
     let db = w.dir.path().join("copy.db");
     std::fs::write(&db, gunzip(&s3.get(BUCKET, &snap))).expect("write");
     assert_eq!(integrity(&db), "ok");
+    // One named by its URL is restored; one that is not a history is
+    // refused, and the state directory stays as it was.
+    std::fs::remove_dir_all(w.state()).expect("wipe");
+    let old = format!("s3://{BUCKET}/acct/_history/history-20220101T000000Z.db.gz");
+    let o = w.run(&["restore", "--from", &old]);
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("cannot be used") && stderr(&o).contains("fix:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.db_path().exists());
+    assert_no_scratch_file(&w);
+    let o = w.run(&["restore", "--from", &format!("s3://{BUCKET}/{snap}")]);
+    assert_exit(&o, 0);
+    assert_eq!(ok_rows(&w).len(), 1);
 }
 
 #[test]
