@@ -37,7 +37,7 @@ pub(crate) enum RestoreError {
     )]
     NoSnapshot { url: String },
     #[error(
-        "the snapshot {from} cannot be used: {detail}\n  fix: give an older one with --from (the bucket keeps the newest snapshot_keep below {HISTORY_DIR}/)"
+        "the snapshot {from} cannot be used: {detail}\n  fix: give another with --from: an older one below {HISTORY_DIR}/ of the bucket (it keeps the newest snapshot_keep), or a file"
     )]
     Unusable { from: String, detail: String },
     #[error(transparent)]
@@ -124,7 +124,7 @@ pub(crate) async fn restore(req: Request<'_>) -> Result<Restored, RestoreError> 
     let from = fetch_copy(&req, &spool, &copy).await?;
     let unusable = |e: StoreError| RestoreError::Unusable {
         from: from.clone(),
-        detail: format!("{e:#}"),
+        detail: unusable_detail(&e),
     };
     let c2 = copy.clone();
     let checked = tokio::task::spawn_blocking(move || backup::check_copy(&c2))
@@ -153,6 +153,21 @@ pub(crate) async fn restore(req: Request<'_>) -> Result<Restored, RestoreError> 
     })
 }
 
+/// Why a downloaded snapshot cannot be used, in one line that names no
+/// scratch file.
+fn unusable_detail(e: &StoreError) -> String {
+    match e {
+        StoreError::Damaged(d) => format!("it is not a whole SQLite database ({})", d.detail),
+        StoreError::Migrate { source, .. } => first_line(&source.to_string()),
+        StoreError::Open { source, .. } => first_line(&source.to_string()),
+        e => first_line(&e.to_string()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
 /// Bring the snapshot into `copy`, decompressed; its name for the operator.
 async fn fetch_copy(req: &Request<'_>, spool: &Spool, copy: &Path) -> Result<String, RestoreError> {
     match &req.source {
@@ -174,7 +189,8 @@ async fn fetch_copy(req: &Request<'_>, spool: &Spool, copy: &Path) -> Result<Str
         }
         Source::File(path) => {
             let (p, c) = (path.clone(), copy.to_path_buf());
-            tokio::task::spawn_blocking(move || snapshot::unpack(&p, &c))
+            let name = path.display().to_string();
+            tokio::task::spawn_blocking(move || snapshot::unpack(&name, &p, &c))
                 .await
                 .map_err(SnapshotError::from)??;
             Ok(path.display().to_string())

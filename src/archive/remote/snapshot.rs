@@ -41,6 +41,10 @@ pub(crate) enum SnapshotError {
         "the snapshot {key} in the bucket is {found} bytes, {sent} were sent\n  fix: nothing if it is a passing fault: the next snapshot tries again; else check the bucket"
     )]
     Short { key: String, sent: u64, found: u64 },
+    #[error(
+        "the snapshot {name} is not a whole gzip file ({detail})\n  fix: give another with --from: an older one below _history/ of the bucket, or a file"
+    )]
+    Corrupt { name: String, detail: String },
     #[error("{0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -240,13 +244,15 @@ pub(crate) async fn download(
     out.flush().await.map_err(local("cannot write", &gz))?;
     drop(out);
     let to2 = to.to_path_buf();
-    let n = tokio::task::spawn_blocking(move || unpack(&gz, &to2)).await??;
+    let name = key.to_string();
+    let n = tokio::task::spawn_blocking(move || unpack(&name, &gz, &to2)).await??;
     Ok(n)
 }
 
-/// Copy the snapshot file `from` into a new file `to`, decompressed if it
-/// is gzip (a plain database file is copied as it is); the bytes written.
-pub(crate) fn unpack(from: &Path, to: &Path) -> Result<u64, SnapshotError> {
+/// Copy the snapshot file `from` (which the operator knows as `name`)
+/// into a new file `to`, decompressed if it is gzip (a plain database file
+/// is copied as it is); the bytes written.
+pub(crate) fn unpack(name: &str, from: &Path, to: &Path) -> Result<u64, SnapshotError> {
     let mut input = BufReader::with_capacity(
         BUFFER,
         std::fs::File::open(from).map_err(local("cannot read", from))?,
@@ -257,13 +263,29 @@ pub(crate) fn unpack(from: &Path, to: &Path) -> Result<u64, SnapshotError> {
     let output =
         crate::archive::files::create_private_new(to).map_err(local("cannot create", to))?;
     let mut out = BufWriter::with_capacity(BUFFER, output);
-    let mut whole = head.chain(input);
-    let written = if magic[..n] == [0x1f, 0x8b] {
-        std::io::copy(&mut flate2::read::MultiGzDecoder::new(whole), &mut out)
-    } else {
-        std::io::copy(&mut whole, &mut out)
+    let whole = head.chain(input);
+    let mut reader: Box<dyn Read> = match magic[..n] == [0x1f, 0x8b] {
+        true => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        false => Box::new(whole),
+    };
+    let mut buf = vec![0u8; BUFFER];
+    let mut written = 0u64;
+    loop {
+        let k = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(SnapshotError::Corrupt {
+                    name: name.to_string(),
+                    detail: e.to_string(),
+                });
+            }
+        };
+        out.write_all(&buf[..k])
+            .map_err(local("cannot write", to))?;
+        written += k as u64;
     }
-    .map_err(local("cannot unpack into", to))?;
     out.flush().map_err(local("cannot write", to))?;
     Ok(written)
 }
@@ -312,12 +334,22 @@ mod tests {
         let bytes = compress(&plain, &gz).expect("compress");
         assert!(bytes > 0 && bytes < data.len() as u64);
         let back = dir.path().join("b.db");
-        assert_eq!(unpack(&gz, &back).expect("unpack"), data.len() as u64);
+        assert_eq!(unpack("a", &gz, &back).expect("unpack"), data.len() as u64);
         assert_eq!(std::fs::read(&back).expect("read"), data);
         let copied = dir.path().join("c.db");
-        unpack(&plain, &copied).expect("copy");
+        unpack("a", &plain, &copied).expect("copy");
         assert_eq!(std::fs::read(&copied).expect("read"), data);
         // An existing destination is never overwritten.
-        assert!(unpack(&plain, &copied).is_err());
+        assert!(unpack("a", &plain, &copied).is_err());
+        // A cut gzip file is named as such.
+        let bytes = std::fs::read(&gz).expect("read");
+        std::fs::write(&gz, &bytes[..bytes.len() / 2]).expect("cut");
+        let e = unpack("snap.db.gz", &gz, &dir.path().join("d.db")).expect_err("cut");
+        assert!(matches!(e, SnapshotError::Corrupt { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("snap.db.gz is not a whole gzip file"),
+            "{e}"
+        );
     }
 }
