@@ -96,7 +96,7 @@ pub(crate) async fn run(
     }
     drop(history);
     let store = setup::open_store(&config)?;
-    let outbox = setup::outbox(&config, &store)?;
+    let outbox = setup::outbox(&config, &store)?.map(|o| o.quiet());
     let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
     // Reports upload while the fetch goes on; what is left goes at its end.

@@ -265,7 +265,7 @@ impl Health {
             reasons.push(Reason::Stopped { job, text });
         }
         if let Some(UploadState {
-            problem: Some((text, since)),
+            problem: Some((text, since, _)),
             backlog,
             ..
         }) = self.uploads()

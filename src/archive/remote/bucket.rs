@@ -37,6 +37,55 @@ pub(crate) const PART_BYTES: usize = 8 << 20;
 /// The folder of history snapshots below the prefix.
 pub(crate) const HISTORY_DIR: &str = "_history";
 
+/// The mark of a noted intent to create a multipart upload (its id is not
+/// known yet): `intent:<key>`.
+pub(crate) const INTENT: &str = "intent:";
+
+/// Most bytes of a listing of uploads read.
+const LISTING_CAP: usize = 4 << 20;
+
+/// Note (`Some(store)`) the multipart upload `id` of `key`, replacing the
+/// note `replaces`.
+async fn note(
+    journal: Option<&Store>,
+    replaces: Option<&str>,
+    id: &str,
+    key: &str,
+) -> Result<(), BucketError> {
+    let Some(store) = journal else { return Ok(()) };
+    let (id2, key2, old) = (
+        id.to_string(),
+        key.to_string(),
+        replaces.map(str::to_string),
+    );
+    store
+        .on_pool(move |c| {
+            outbox::begin_multipart(c, &id2, &key2, None, crate::archive::store::now())?;
+            if let Some(old) = old {
+                outbox::end_multipart(c, &old)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| BucketError::Local {
+            file: key.to_string(),
+            detail: format!("cannot note the upload in the history: {e}"),
+        })
+}
+
+/// Forget the note `id`.
+async fn forget(journal: Option<&Store>, id: &str) -> Result<(), BucketError> {
+    let Some(store) = journal else { return Ok(()) };
+    let id2 = id.to_string();
+    store
+        .on_pool(move |c| outbox::end_multipart(c, &id2))
+        .await
+        .map_err(|e| BucketError::Local {
+            file: id.to_string(),
+            detail: e.to_string(),
+        })
+}
+
 /// Most objects one listing returns before the caller must stop.
 pub(crate) const MAX_LISTING: usize = 10_000_000;
 
@@ -276,25 +325,21 @@ impl Bucket {
             attributes,
             ..PutMultipartOptions::default()
         };
-        let id = self
-            .s3
-            .create_multipart_opts(&path, opts)
-            .await
-            .map_err(|e| self.classify(key, e))?;
-        if let Some(store) = journal {
-            let (id2, key2) = (id.clone(), key.to_string());
-            let noted = store
-                .on_pool(move |c| {
-                    outbox::begin_multipart(c, &id2, &key2, None, crate::archive::store::now())
-                })
-                .await;
-            if let Err(e) = noted {
-                let _ = self.s3.abort_multipart(&path, &id).await;
-                return Err(BucketError::Local {
-                    file: key.to_string(),
-                    detail: format!("cannot note the upload in the history: {e}"),
-                });
+        // The intent is noted before the upload is created, and replaced by
+        // its id once known: a crash in between leaves the intent, and the
+        // next start finds the upload by its key ([`Bucket::open_uploads`]).
+        let intent = format!("{INTENT}{key}");
+        note(journal, None, &intent, key).await?;
+        let id = match self.s3.create_multipart_opts(&path, opts).await {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = forget(journal, &intent).await;
+                return Err(self.classify(key, e));
             }
+        };
+        if let Err(e) = note(journal, Some(&intent), &id, key).await {
+            let _ = self.s3.abort_multipart(&path, &id).await;
+            return Err(e);
         }
         let sent = self.send_parts(&path, &id, &mut reader).await;
         let ended = match sent {
@@ -309,12 +354,64 @@ impl Bucket {
         if ended.is_err() {
             let _ = self.s3.abort_multipart(&path, &id).await;
         }
-        if let Some(store) = journal {
-            let id2 = id.clone();
-            let _ = store.on_pool(move |c| outbox::end_multipart(c, &id2)).await;
-        }
+        let _ = forget(journal, &id).await;
         ended?;
         reader.finish()
+    }
+
+    /// The multipart uploads in progress whose key starts with `prefix`:
+    /// (key, upload id), at most a thousand. object_store has no listing of
+    /// uploads, so this is a ListMultipartUploads request presigned by it
+    /// (the keys never leave the process) and its answer read here.
+    pub(crate) async fn open_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, BucketError> {
+        use object_store::signer::{SignedUrlOptions, Signer};
+        let opts = SignedUrlOptions::new().with_query([("uploads", ""), ("prefix", prefix)]);
+        let url = self
+            .s3
+            .signed_url_opts(
+                reqwest::Method::GET,
+                &ObjectPath::from(""),
+                std::time::Duration::from_secs(300),
+                &opts,
+            )
+            .await
+            .map_err(|e| self.classify(prefix, e))?;
+        let down = |detail: String| BucketError::Down {
+            bucket: self.bucket.clone(),
+            detail,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| down(e.to_string()))?;
+        let resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| down(e.to_string()))?;
+        let status = resp.status();
+        let body = crate::archive::remote::listing::capped_text(resp, LISTING_CAP)
+            .await
+            .map_err(down)?;
+        if !status.is_success() {
+            let detail = format!("{status}: {}", one_line(&body));
+            return Err(match status.as_u16() {
+                401 | 403 => BucketError::Refused {
+                    bucket: self.bucket.clone(),
+                    source_: self.source.to_string(),
+                    detail,
+                },
+                404 => BucketError::NoBucket {
+                    bucket: self.bucket.clone(),
+                    detail,
+                },
+                _ => down(detail),
+            });
+        }
+        Ok(crate::archive::remote::listing::uploads(&body))
     }
 
     async fn send_parts(

@@ -9,6 +9,7 @@
 pub(crate) mod bucket;
 pub(crate) mod client;
 #[allow(dead_code)]
+pub(crate) mod listing;
 pub(crate) mod meta;
 pub(crate) mod outbox;
 pub(crate) mod restore;

@@ -44,8 +44,9 @@ pub(crate) struct UploadState {
     /// Reports waiting for their upload (as of the last pass).
     pub(crate) backlog: u64,
     /// The bucket-wide failure of the last pass (its text has the fix),
-    /// and since when (Unix seconds); `None` once a pass went through.
-    pub(crate) problem: Option<(String, i64)>,
+    /// since when (Unix seconds), and its class; `None` once a pass went
+    /// through.
+    pub(crate) problem: Option<(String, i64, &'static str)>,
     /// Reports uploaded, found already there, and failed, since start.
     pub(crate) sent: u64,
     pub(crate) already: u64,
@@ -90,6 +91,9 @@ pub(crate) struct Outbox {
     root: ArchiveRoot,
     keep_local: Option<Duration>,
     status: Arc<UploadStatus>,
+    /// Whether a bucket-wide failure is logged (the daemon) or left to the
+    /// caller to say once (a `fetch` prints it at its end).
+    log_problems: bool,
 }
 
 impl Outbox {
@@ -105,7 +109,15 @@ impl Outbox {
             root,
             keep_local,
             status: Arc::default(),
+            log_problems: true,
         }
+    }
+
+    /// An outbox whose bucket-wide failures are not logged: its caller
+    /// says them once.
+    pub(crate) fn quiet(mut self) -> Outbox {
+        self.log_problems = false;
+        self
     }
 
     pub(crate) fn status(&self) -> Arc<UploadStatus> {
@@ -124,6 +136,10 @@ impl Outbox {
             Err(e) => return warn!(error = %e, "cannot read the multipart uploads left open"),
         };
         for m in open {
+            if m.upload_id.starts_with(super::bucket::INTENT) {
+                self.abort_by_key(&m.remote_key, &m.upload_id).await;
+                continue;
+            }
             match self.bucket.abort(&m.remote_key, &m.upload_id).await {
                 Ok(()) => {
                     info!(key = %m.remote_key, "aborted a multipart upload a crash left");
@@ -138,6 +154,30 @@ impl Outbox {
                 }
             }
         }
+    }
+
+    /// A crash came between the creation of a multipart upload of `key`
+    /// and the note of its id: find it by its key and abort it.
+    async fn abort_by_key(&self, key: &str, note: &str) {
+        let found = match self.bucket.open_uploads(key).await {
+            Ok(f) => f,
+            Err(e) => {
+                return warn!(key = %key, error = %e, "cannot list the multipart uploads a crash may have left; the next start tries again");
+            }
+        };
+        for (k, id) in found.iter().filter(|(k, _)| k == key) {
+            match self.bucket.abort(k, id).await {
+                Ok(()) => info!(key = %k, "aborted a multipart upload a crash left"),
+                Err(e) => {
+                    return warn!(key = %k, error = %e, "cannot abort a multipart upload a crash left; the next start tries again");
+                }
+            }
+        }
+        let note = note.to_string();
+        let _ = self
+            .store
+            .on_pool(move |c| outbox::end_multipart(c, &note))
+            .await;
     }
 
     /// Upload every report waiting, [`PARALLEL`] at a time; stop early at a
@@ -278,15 +318,18 @@ impl Outbox {
     }
 
     /// Note a pass's end in the status and the log: a bucket-wide failure
-    /// once when it begins (and when it changes), its end once.
+    /// once when it begins (and when its class changes), its end once.
     fn note(&self, pass: &Pass) {
         let text = pass.problem.as_ref().map(ToString::to_string);
-        let before = self.status.get().problem.map(|p| p.0);
-        match (&text, &before) {
-            (Some(t), b) if b.as_ref() != Some(t) => {
+        let class = pass.problem.as_ref().map(BucketError::class);
+        let before = self.status.get().problem.map(|p| p.2);
+        match (&text, before) {
+            (Some(t), b) if b != class && self.log_problems => {
                 error!(waiting = pass.backlog, error = %t, "the bucket fails: reports wait locally and upload when it answers");
             }
-            (None, Some(_)) => info!("the bucket answers again; uploads resumed"),
+            (None, Some(_)) if self.log_problems => {
+                info!("the bucket answers again; uploads resumed")
+            }
             _ => {}
         }
         if pass.sent + pass.already > 0 {
@@ -299,9 +342,9 @@ impl Outbox {
             );
         }
         self.status.update(|s| {
-            s.problem = match text {
-                Some(t) => Some((t, s.problem.as_ref().map_or(now(), |p| p.1))),
-                None => None,
+            s.problem = match (text, class) {
+                (Some(t), Some(c)) => Some((t, s.problem.as_ref().map_or(now(), |p| p.1), c)),
+                _ => None,
             }
         });
     }
