@@ -289,7 +289,18 @@ fn snapshot_keep_leaves_the_newest_snapshots_and_nothing_else_is_touched() {
         );
     }
     put_with_meta(&s3, BUCKET, "acct/_history/notes.txt", b"mine", &[]);
+    // Uploads of snapshots left open: one by a crash long ago, one begun
+    // an hour ago (another process may still send it).
+    let hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let recent = hour_ago.strftime("%Y%m%dT%H%M%SZ").to_string();
+    for stamp in ["20190101T000000Z", recent.as_str()] {
+        let path = format!("/{BUCKET}/acct/_history/history-{stamp}.db.gz?uploads");
+        let got = s3.request("POST", &path, &[]).map(|(s, _)| s);
+        assert_eq!(got, Some(200), "create an upload");
+    }
+    assert_eq!(s3.open_uploads(BUCKET), 2);
     let (snap, said) = snapshot_said(&w);
+    assert_eq!(s3.open_uploads(BUCKET), 1, "the stale upload is aborted");
     assert!(said.contains("2 kept, 2 older deleted"), "{said}");
     let mut want = vec![
         "acct/_history/history-20220101T000000Z.db.gz".to_string(),

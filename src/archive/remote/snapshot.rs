@@ -121,8 +121,12 @@ pub(crate) async fn take(
     let gz = spool.file(".db.gz");
     let file = std::fs::File::open(&gz).map_err(local("cannot read", &gz))?;
     let key = bucket.history_key(&name_at(now));
+    abort_stale_uploads(bucket, now).await;
+    // Not noted in the history: the outbox aborts the uploads noted there
+    // when a process starts, and a `fetch` may start while the daemon
+    // writes a snapshot. One a crash leaves is aborted by a later snapshot.
     bucket
-        .upload(&key, file, bytes, attributes(now), Some(store))
+        .upload(&key, file, bytes, attributes(now), None)
         .await?;
     tracing::debug!(key, took = ?started.elapsed(), "snapshot: uploaded");
     match bucket.head(&key).await? {
@@ -148,6 +152,36 @@ pub(crate) async fn take(
         bytes,
         pruned,
     })
+}
+
+/// A snapshot upload begun this long before another one is taken is
+/// left by a crash (or a link slower than any history needs).
+pub(crate) const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Abort the multipart uploads of snapshots begun over [`STALE_UPLOAD`]
+/// before `now` (a crash left them; the bucket would keep their parts).
+/// A failure is logged: the next snapshot tries again.
+async fn abort_stale_uploads(bucket: &Bucket, now: Timestamp) {
+    let prefix = bucket.history_key("history-");
+    let open = match bucket.open_uploads(&prefix).await {
+        Ok(o) => o,
+        Err(e) => {
+            return tracing::warn!(error = %e, "cannot list the snapshot uploads left open");
+        }
+    };
+    let cutoff = now.as_second() - STALE_UPLOAD.as_secs() as i64;
+    for (key, id) in open {
+        let stale = taken_at(last_part(&key)).is_some_and(|t| t.as_second() < cutoff);
+        if !stale {
+            continue;
+        }
+        match bucket.abort(&key, &id).await {
+            Ok(()) => tracing::info!(key, "aborted a snapshot upload a crash left"),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "cannot abort a snapshot upload a crash left")
+            }
+        }
+    }
 }
 
 /// The object's attributes: a gzip file, and when it was taken.
