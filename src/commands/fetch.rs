@@ -185,8 +185,9 @@ fn print_uploads(
         None if pass.backlog > 0 => {
             let _ = writeln!(
                 err,
-                "warning: {} reports could not be uploaded to {url} (see the log); they stay in the outbox",
-                pass.backlog
+                "warning: {} reports could not be uploaded to {url}; they stay in the outbox (for example: {})",
+                pass.backlog,
+                super::shown(pass.example.as_deref().unwrap_or("see the log"))
             );
         }
         None if !quiet && all.sent > 0 => {

@@ -498,3 +498,25 @@ fn a_256_mib_report_uploads_in_under_64_mib_of_memory() {
     assert_eq!(s3.writes(BUCKET).get(key), Some(&1));
     assert_eq!(s3.open_uploads(BUCKET), 0);
 }
+
+#[test]
+fn a_bucket_that_does_not_exist_is_named_with_the_fix() {
+    let s3 = S3Server::start();
+    let w = world(
+        &s3.endpoint,
+        "p",
+        MOTO_KEYS,
+        "",
+        FakeConfig::default(),
+        "",
+        HOURLY,
+    );
+    let o = w.run(&FETCH_ONE_HOUR);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 reports wait") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("fix: create it"), "{err}");
+}

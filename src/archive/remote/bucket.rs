@@ -276,6 +276,18 @@ impl Bucket {
         }
     }
 
+    /// A write's failure: a 404 to a write means the bucket (or, for a
+    /// part, the upload) is not there, never the object.
+    fn classify_write(&self, key: &str, e: object_store::Error) -> BucketError {
+        match self.classify(key, e) {
+            BucketError::NotFound { key } => BucketError::NoBucket {
+                bucket: self.bucket.clone(),
+                detail: format!("404 Not Found to a write of {key}"),
+            },
+            e => e,
+        }
+    }
+
     /// The size and identity of the object at `key`; `None` when there is
     /// none. An object whose metadata is not a report's has identity `None`.
     pub(crate) async fn head(&self, key: &str) -> Result<Option<Head>, BucketError> {
@@ -317,7 +329,7 @@ impl Bucket {
             self.s3
                 .put_opts(&Self::path(key)?, PutPayload::from(body), opts)
                 .await
-                .map_err(|e| self.classify(key, e))?;
+                .map_err(|e| self.classify_write(key, e))?;
             return reader.finish();
         }
         let path = Self::path(key)?;
@@ -334,7 +346,7 @@ impl Bucket {
             Ok(id) => id,
             Err(e) => {
                 let _ = forget(journal, &intent).await;
-                return Err(self.classify(key, e));
+                return Err(self.classify_write(key, e));
             }
         };
         if let Err(e) = note(journal, Some(&intent), &id, key).await {
@@ -348,7 +360,7 @@ impl Bucket {
                 .complete_multipart(&path, &id, parts)
                 .await
                 .map(drop)
-                .map_err(|e| self.classify(key, e)),
+                .map_err(|e| self.classify_write(key, e)),
             Err(e) => Err(e),
         };
         if ended.is_err() {
@@ -431,7 +443,7 @@ impl Bucket {
                 .s3
                 .put_part(path, &id.to_string(), parts.len(), PutPayload::from(body))
                 .await
-                .map_err(|e| self.classify(path.as_ref(), e))?;
+                .map_err(|e| self.classify_write(path.as_ref(), e))?;
             parts.push(part);
             if last {
                 return Ok(parts);

@@ -75,8 +75,9 @@ pub(crate) struct Pass {
     pub(crate) sent: u64,
     pub(crate) bytes: u64,
     pub(crate) already: u64,
-    /// Reports skipped for their own trouble.
+    /// Reports skipped for their own trouble, and one such trouble.
     pub(crate) skipped: u64,
+    pub(crate) example: Option<String>,
     /// The bucket-wide failure that ended the pass early.
     pub(crate) problem: Option<BucketError>,
     /// Reports still waiting after the pass.
@@ -228,6 +229,7 @@ impl Outbox {
                     }
                     Err(e) => {
                         pass.skipped += 1;
+                        pass.example.get_or_insert_with(|| e.to_string());
                         metrics::counter!("mna_reportd_uploads_total", "outcome" => "failed")
                             .increment(1);
                         warn!(report = id, error = %e, "report not uploaded; it stays in the outbox");
@@ -393,6 +395,7 @@ impl Outbox {
             total.bytes += pass.bytes;
             total.already += pass.already;
             total.skipped = pass.skipped;
+            total.example = pass.example.clone();
             total.backlog = pass.backlog;
             total.problem = pass.problem.clone();
             if pass.problem.is_none() || i + 1 == tries {
