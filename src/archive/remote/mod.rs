@@ -3,7 +3,10 @@
 //! credentials (the Parquet export uploads through it); [`bucket`] is the
 //! remote archive's bucket and every operation on it; [`meta`] the
 //! identity an object carries; [`outbox`] the task that uploads each
-//! sealed report ([`upload`]) and removes local copies after `keep_local`.
+//! sealed report ([`upload`]) and removes local copies after `keep_local`;
+//! [`snapshot`] the history's snapshots in `_history/` (and the daemon's
+//! timer of them), [`restore`] a state directory rebuilt from one and the
+//! bucket's listing, both with their scratch files in a [`spool`].
 
 #[allow(dead_code)] // wired in by the outbox, snapshots and the page
 pub(crate) mod bucket;

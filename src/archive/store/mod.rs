@@ -9,7 +9,11 @@
 //! the commands read through, with [`page`] (one report, its attempts and
 //! rows), [`calendar`] (a window's reports by status) and [`traffic`]
 //! (sums of the rows' numeric columns) behind it; [`probe`] proves the
-//! database takes a write for `/healthz`. An error SQLite gives for a damaged file is
+//! database takes a write for `/healthz`; [`backup`] copies the live
+//! database whole (snapshots) and installs a restored one, [`restore`]
+//! reconciles a restored history with the bucket and the disk, and
+//! [`snapshots`] forgets the snapshots pruned from the bucket. An error
+//! SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
