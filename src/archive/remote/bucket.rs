@@ -609,6 +609,9 @@ mod tests {
 
     #[test]
     fn keys_are_the_report_path_under_the_prefix() {
+        // The builder makes its HTTP client at once: TLS needs its provider
+        // (installed by the program's own client setup, which this skips).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         assert_eq!(
             split_url("s3://b/a/b/"),
             ("b".to_string(), "a/b".to_string())
