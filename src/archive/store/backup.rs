@@ -154,7 +154,7 @@ pub(crate) fn settle(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 /// Put the database `restored` (closed, no side files) in place of `db`
-/// with one rename, then make the rename durable. Whatever was at `db`
+/// with one rename, its content and the rename made durable. Whatever was at `db`
 /// (with `--force`) is first moved aside with its side files, under
 /// `aside` (returned), so no WAL of the old database is ever read with the
 /// new one.
@@ -168,6 +168,9 @@ pub(crate) fn install(
         s.push(side);
         PathBuf::from(s)
     };
+    // Durable before it takes the name: a crash after the rename must not
+    // find a history whose pages were still in the page cache.
+    std::fs::File::open(restored)?.sync_all()?;
     let mut moved = None;
     if db.exists() {
         std::fs::rename(db, aside)?;
