@@ -555,3 +555,22 @@ fn after_a_restore_the_daemons_catch_up_asks_for_no_uploaded_window() {
         "uploaded windows fetched again: {asked:?} of {uploaded:?}"
     );
 }
+
+#[test]
+fn a_snapshot_the_bucket_refuses_fails_with_the_fix_and_leaves_no_scratch_file() {
+    let s3 = S3Server::start();
+    // No bucket made: every request is refused with NoSuchBucket.
+    let w = remote_world(&s3, "acct", "", "", HOURLY);
+    let o = w.fetch(JOB, "2026-11-01T00:00:00Z", "2026-11-01T01:00:00Z", &[]);
+    assert_exit(&o, 0);
+    let o = w.run(&["snapshot"]);
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert!(e.contains(BUCKET) && e.contains("fix:"), "{e}");
+    assert_no_scratch_file(&w);
+    let recorded: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM snapshots", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(recorded, 0);
+}
