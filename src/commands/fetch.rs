@@ -8,6 +8,7 @@
 //! window order, oldest first, a batch of windows at a time: memory does
 //! not grow with its length. Progress shows while it runs.
 
+use crate::archive::remote::outbox::Outbox;
 use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::query;
 use crate::archive::store::runs::RunTrigger;
@@ -99,11 +100,7 @@ pub(crate) async fn run(
     let outbox = setup::outbox(&config, &store)?.map(|o| o.quiet());
     let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
-    // Reports upload while the fetch goes on; what is left goes at its end.
-    let uploading = outbox.as_ref().map(|o| {
-        let stop = tokio_util::sync::CancellationToken::new();
-        (tokio::spawn(o.clone().run(stop.clone())), stop)
-    });
+    let uploading = outbox.map(Uploading::start);
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
@@ -121,13 +118,8 @@ pub(crate) async fn run(
     let ran = service::run(&engine, req, mode.sink(), &ctl).await?;
     let stopped_by = signal.and_then(|s| s.stopped());
     print_end(&ran, stopped_by.is_some());
-    if let (Some(outbox), Some((task, stop))) = (&outbox, uploading) {
-        stop.cancel();
-        let _ = task.await;
-        if stopped_by.is_none() {
-            let last = outbox.drain(1).await;
-            print_uploads(&last, &outbox.status().get(), &outbox.bucket().url(), quiet);
-        }
+    if let Some(u) = uploading {
+        u.finish(stopped_by.is_none(), quiet).await;
     }
     let s = &ran.summary;
     if let Some(damaged) = &s.damaged {
@@ -160,6 +152,34 @@ fn print_end(ran: &Ran, signalled: bool) {
              check the credentials and the API, then `mna-reportd devices --refresh`",
             super::shown(e)
         );
+    }
+}
+
+/// The upload outbox of a fetch: reports upload while the fetch goes on;
+/// what is left goes at its end.
+struct Uploading {
+    outbox: Outbox,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Uploading {
+    fn start(outbox: Outbox) -> Uploading {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(outbox.clone().run(stop.clone()));
+        Uploading { outbox, task, stop }
+    }
+
+    /// Stop the task; unless the fetch was stopped by a signal, drain the
+    /// outbox and say what is left.
+    async fn finish(self, drain: bool, quiet: bool) {
+        self.stop.cancel();
+        let _ = self.task.await;
+        if drain {
+            let last = self.outbox.drain(1).await;
+            let url = self.outbox.bucket().url();
+            print_uploads(&last, &self.outbox.status().get(), &url, quiet);
+        }
     }
 }
 
