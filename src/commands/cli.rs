@@ -1,6 +1,6 @@
 //! The command line: global options and the commands of the product
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `runs`, `devices`,
-//! `prune`, `export`, `serve`, `completions`).
+//! `prune`, `export`, `snapshot`, `restore`, `serve`, `completions`).
 
 use crate::domain::report::Status;
 use crate::domain::timearg::TimeArg;
@@ -47,7 +47,7 @@ pub enum LogFormat {
 pub(crate) enum Command {
     /// The daemon: fetch what is due at start, then on every job's schedule, until SIGTERM/SIGINT
     Run,
-    /// Validate the config and show where credentials come from; --probe makes one real API call
+    /// Validate the config and show where credentials come from; --probe makes one real API call (and one bucket round trip)
     Check(CheckArgs),
     /// Fetch now, for --job NAME... or --all: what is due, or every window inside --from/--to
     Fetch(FetchArgs),
@@ -59,10 +59,14 @@ pub(crate) enum Command {
     Runs(RunsArgs),
     /// The device inventory from the history; --refresh lists the devices from the API first
     Devices(DevicesArgs),
-    /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
+    /// Delete report files (on disk and in the bucket) whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
     /// Write the rows of sealed reports not yet exported to DIR or s3://bucket/prefix as Hive-partitioned Parquet
     Export(ExportArgs),
+    /// Write a compressed snapshot of history.db to the bucket of [storage.remote] now (keeping the newest snapshot_keep)
+    Snapshot,
+    /// Rebuild an empty state directory from the newest history snapshot (or --from) and the bucket's listing
+    Restore(RestoreArgs),
     /// Serve the read-only web page and its JSON API over the history, scheduling nothing
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -74,7 +78,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written); exit 1 if it fails
+    /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written), and with [storage.remote] write, read back and delete one object below <prefix>/_probe/; exit 1 if either fails
     #[arg(long)]
     pub(crate) probe: bool,
 }
@@ -183,6 +187,16 @@ pub(crate) struct ExportArgs {
     /// Only windows starting before T
     #[arg(long, value_name = "T")]
     pub(crate) until: Option<TimeArg>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The snapshot: s3://bucket/key of one, or a file (gzip or a plain database) [default: the newest in the bucket]
+    #[arg(long, value_name = "s3://...|FILE")]
+    pub(crate) from: Option<String>,
+    /// Restore over a state directory that holds a history or reports (the history there is moved aside, not deleted)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

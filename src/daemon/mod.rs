@@ -15,6 +15,7 @@ pub(crate) use start::StartError;
 pub(crate) mod signals;
 pub(crate) mod timetable;
 
+use crate::archive::remote::snapshot::timer as snapshot;
 use crate::archive::resolved::ResolvedJob;
 use crate::archive::status::{self, JobStatus};
 use crate::archive::store;
@@ -81,6 +82,9 @@ struct Daemon {
     housekeeping_task: Option<tokio::task::JoinHandle<()>>,
     /// `[export]`: the daemon's own Parquet export.
     export: crate::archive::export::periodic::Periodic,
+    /// `[storage.remote] snapshot_interval`: the history's snapshots, and what they need.
+    snapshots: snapshot::Timer,
+    snapshot_setup: snapshot::Setup,
 }
 
 /// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
@@ -119,6 +123,11 @@ pub(crate) async fn run(
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
+    let snapshot_setup = snapshot::Setup {
+        store: store.clone(),
+        open_bucket: setup::remote_bucket,
+    };
+    let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
     let ctl = Control::default();
@@ -131,8 +140,14 @@ pub(crate) async fn run(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
+    if let Some(outbox) = outbox {
+        info!(bucket = %outbox.bucket().url(), keys = %outbox.bucket().keys_source(), "uploading sealed reports to the bucket");
+        health.watch_uploads(outbox.status());
+        tokio::spawn(outbox.run(ctl.stop.clone()));
+    }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
+    let snapshots = snapshot::Timer::seeded(engine.store(), &config).await;
     let mut d = Daemon {
         scheduler,
         path,
@@ -150,6 +165,8 @@ pub(crate) async fn run(
         last_housekeeping: None,
         housekeeping_task: None,
         export: Default::default(),
+        snapshots,
+        snapshot_setup,
     };
     let catch_up = d.scheduler.start(Timestamp::now());
     d.start_fires(catch_up, RunTrigger::CatchUp);
@@ -168,8 +185,8 @@ pub(crate) async fn run(
 }
 
 impl Daemon {
-    /// The loop, until a stop: sleep until the next fire, watchdog ping or
-    /// export is due, a fire ends, a reload is asked for or one is loaded;
+    /// The loop, until a stop: sleep until the next fire, watchdog ping,
+    /// export or snapshot is due, a fire ends, a reload is asked for or one is loaded;
     /// then start what is due.
     async fn serve(
         &mut self,
@@ -186,6 +203,7 @@ impl Daemon {
                 sleep = sleep.min(w);
             }
             sleep = sleep.min(self.export.sleep_for(&self.config));
+            sleep = sleep.min(self.snapshots.sleep_for(&self.config, Timestamp::now()));
             tokio::select! {
                 _ = alarm.sleep(sleep) => {}
                 Some(done) = done_rx.recv() => self.finish(done),
@@ -203,6 +221,8 @@ impl Daemon {
             self.start_fires(tick, RunTrigger::Schedule);
             self.housekeeping();
             self.export.tick(self.engine.store(), &self.config);
+            self.snapshots
+                .tick(&self.snapshot_setup, &self.config, Timestamp::now());
             self.health.tick();
             notify::watchdog();
         }
@@ -331,7 +351,8 @@ impl Daemon {
     }
 
     /// Once a day (and at start), in the background: sweep `.part` files
-    /// left by processes that are gone, and apply `[storage] retention`.
+    /// left by processes that are gone, and apply `[storage] retention`
+    /// (to the bucket's objects too).
     fn housekeeping(&mut self) {
         if self
             .housekeeping_task
@@ -350,13 +371,23 @@ impl Daemon {
         let store = self.engine.store().clone();
         let reports_dir = self.config.storage.reports_dir.clone();
         let retention = self.config.storage.retention;
+        let config = self.config.clone();
+        let runtime = tokio::runtime::Handle::current();
         self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
             setup::sweep_parts(&store, &reports_dir);
             let Some(retention) = retention else { return };
             let cutoff = Timestamp::now().as_second()
                 - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
             let archive = crate::archive::root::ArchiveRoot::new(&reports_dir);
-            if let Err(e) = crate::archive::prune::prune(&store, &archive, cutoff, false) {
+            // The bucket's objects too; one the bucket could not delete is
+            // left for the next day's prune.
+            let bucket = crate::archive::prune::InBucket {
+                remote: setup::remote_archive(&config),
+                runtime,
+            };
+            if let Err(e) =
+                crate::archive::prune::prune(&store, &archive, cutoff, false, Some(&bucket))
+            {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
             }
         }));

@@ -22,7 +22,7 @@ pub(crate) struct Swept {
 
 impl ArchiveRoot {
     /// A handle on the directory `rel` (the root for `None`), never through a link.
-    fn open_dir(&self, rel: Option<&RelPath>) -> io::Result<OwnedFd> {
+    pub(super) fn open_dir(&self, rel: Option<&RelPath>) -> io::Result<OwnedFd> {
         let mut dir = self.open_root()?;
         for name in rel.map(|r| r.0.as_slice()).unwrap_or_default() {
             dir = rustix::fs::openat(&dir, name.as_os_str(), DIR_FLAGS, Mode::empty())?;
