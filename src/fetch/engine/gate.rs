@@ -1,12 +1,21 @@
 //! Fail fast, once, for a whole run. The first API call of a run goes alone:
 //! the other reports wait for its answer, so a wrong key or endpoint costs
-//! one call, not one per report in flight. An error no retry mends (see
+//! one call, not one per report in flight. They wait [`PATIENCE`] at most:
+//! the API refuses a key before it does any work, so a refusal comes back
+//! within a round trip, while a good call's answer takes as long as the
+//! service needs to build the report (hundreds of milliseconds to seconds),
+//! which the other calls need not wait out. An error no retry mends (see
 //! [`crate::fetch::retry::Class::StopRun`]) halts the run: no report starts
 //! after it, the reports waiting or backing off give up at once.
 
 use crate::fetch::end::FailFast;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How long the other calls wait for the first one's answer.
+pub(super) const PATIENCE: Duration = Duration::from_millis(100);
 use tokio_util::sync::CancellationToken;
 
 /// Where the run's first call is.
@@ -31,6 +40,8 @@ pub(super) struct Gate {
     why: OnceLock<FailFast>,
     /// Serialises the halting (the first reason is kept).
     halting: Mutex<()>,
+    /// When the first call went (while it is under way).
+    piloting_since: Mutex<Option<Instant>>,
     /// Callers pass in the order they came (tokio's mutex is fair): once
     /// the gate opens, the waiting calls reach the rate limiter oldest first.
     queue: tokio::sync::Mutex<()>,
@@ -43,6 +54,7 @@ impl Default for Gate {
             halted: CancellationToken::new(),
             why: OnceLock::new(),
             halting: Mutex::new(()),
+            piloting_since: Mutex::new(None),
             queue: tokio::sync::Mutex::new(()),
         }
     }
@@ -110,16 +122,36 @@ impl Gate {
                 pilot
             });
             if pilot {
+                *self.since() = Some(Instant::now());
                 return Ok(Pass { pilot: Some(self) });
             }
-            if *seen.borrow_and_update() == State::Open {
-                return Ok(Pass { pilot: None });
+            let state = *seen.borrow_and_update();
+            let waited_enough = (*self.since()).map(|t| t + PATIENCE);
+            match (state, waited_enough) {
+                (State::Open, _) => return Ok(Pass { pilot: None }),
+                (State::Piloting, Some(at)) if at <= Instant::now() => {
+                    return Ok(Pass { pilot: None });
+                }
+                _ => {}
             }
+            let patience = async {
+                match waited_enough {
+                    Some(at) if state == State::Piloting => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = seen.changed() => {}
                 _ = self.halted.cancelled() => {}
+                _ = patience => {}
             }
         }
+    }
+
+    fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.piloting_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stop the run for `why` (the first reason stays).
@@ -159,11 +191,24 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_first_call_slower_than_a_refusal_holds_the_others_only_that_long() {
+        // a 1.5 s answer held every other call 1.5 s at the start of each run
+        let gate = Gate::default();
+        let t0 = Instant::now();
+        let _first = gate.before_call().await.expect("pass");
+        let second = gate.before_call().await.expect("pass");
+        assert!(second.pilot.is_none());
+        assert_eq!(t0.elapsed(), PATIENCE);
+        let third = tokio::time::timeout(Duration::from_millis(1), gate.before_call()).await;
+        assert!(matches!(third, Ok(Ok(_))), "the gate stays open");
+    }
+
     #[tokio::test]
     async fn the_first_call_goes_alone_until_it_answers() {
         let gate = Gate::default();
         let first = gate.before_call().await.expect("pass");
-        let second = tokio::time::timeout(Duration::from_millis(50), gate.before_call()).await;
+        let second = tokio::time::timeout(PATIENCE / 2, gate.before_call()).await;
         assert!(
             second.is_err(),
             "a second call went before the first answered"
