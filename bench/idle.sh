@@ -52,7 +52,8 @@ for _ in $(seq 200); do
   grep -q "fire done" "$work/daemon.log" 2>/dev/null && break
   sleep 0.1
 done
-# tokio's blocking-pool threads linger 10 s after their last task: let them go
+# tokio's blocking-pool threads linger 10 s after their last task, idle HTTP
+# connections 10 s: let them go
 sleep 15
 
 switches() {
