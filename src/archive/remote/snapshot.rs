@@ -283,14 +283,23 @@ pub(crate) async fn download(
     Ok(n)
 }
 
+/// The most a snapshot may expand when it is decompressed, times its size.
+const MAX_EXPANSION: u64 = 200;
+/// And bytes over that (a small snapshot of an empty history).
+const EXPANSION_ALLOWANCE: u64 = 64 << 20;
+
 /// Copy the snapshot file `from` (which the operator knows as `name`)
 /// into a new file `to`, decompressed if it is gzip (a plain database file
 /// is copied as it is); the bytes written.
 pub(crate) fn unpack(name: &str, from: &Path, to: &Path) -> Result<u64, SnapshotError> {
-    let mut input = BufReader::with_capacity(
-        BUFFER,
-        std::fs::File::open(from).map_err(local("cannot read", from))?,
-    );
+    let file = std::fs::File::open(from).map_err(local("cannot read", from))?;
+    let packed = file.metadata().map_err(local("cannot read", from))?.len();
+    // A history compresses a few times over; a file that expands past this
+    // is a bomb, not a snapshot, and would fill the disk.
+    let cap = packed
+        .saturating_mul(MAX_EXPANSION)
+        .saturating_add(EXPANSION_ALLOWANCE);
+    let mut input = BufReader::with_capacity(BUFFER, file);
     let mut magic = [0u8; 2];
     let n = read_up_to(&mut input, &mut magic).map_err(local("cannot read", from))?;
     let head = std::io::Cursor::new(magic[..n].to_vec());
@@ -316,9 +325,19 @@ pub(crate) fn unpack(name: &str, from: &Path, to: &Path) -> Result<u64, Snapshot
                 });
             }
         };
+        written += k as u64;
+        if written > cap {
+            drop(out);
+            let _ = std::fs::remove_file(to);
+            return Err(SnapshotError::Corrupt {
+                name: name.to_string(),
+                detail: format!(
+                    "it expands past {cap} bytes ({MAX_EXPANSION} times its size): not a snapshot"
+                ),
+            });
+        }
         out.write_all(&buf[..k])
             .map_err(local("cannot write", to))?;
-        written += k as u64;
     }
     out.flush().map_err(local("cannot write", to))?;
     Ok(written)
@@ -338,6 +357,26 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_bomb_is_refused_before_it_fills_the_disk() {
+        use std::io::Write;
+        let d = tempfile::tempdir().expect("tempdir");
+        let bomb = d.path().join("bomb.db.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&bomb).expect("create"),
+            flate2::Compression::best(),
+        );
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(EXPANSION_ALLOWANCE >> 20) + 64 {
+            gz.write_all(&zeros).expect("write");
+        }
+        gz.finish().expect("finish");
+        let out = d.path().join("out.db");
+        let e = unpack("bomb.db.gz", &bomb, &out).expect_err("a bomb");
+        assert!(e.to_string().contains("not a snapshot"), "{e}");
+        assert!(!out.exists(), "nothing left behind");
+    }
 
     #[test]
     fn snapshot_names_sort_by_time_and_read_back() {
