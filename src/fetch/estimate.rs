@@ -70,10 +70,10 @@ mod tests {
 
     #[test]
     fn an_estimate_is_at_the_sustained_pace_of_the_limit() {
-        // a year of hourly reports for 50 devices, 20 calls in each 1.03 s window
+        // a year of hourly reports for 50 devices, 20 calls in each 1.04 s window
         assert_eq!(
             describe(438_000, limit(20)),
-            "438,000 reports, about 6 h 15 min at 20 calls/s"
+            "438,000 reports, about 6 h 19 min at 20 calls/s"
         );
         assert_eq!(describe(1, limit(20)), "1 report, about 0 s at 20 calls/s");
         assert_eq!(describe(0, limit(20)), "0 reports");

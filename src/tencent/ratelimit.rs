@@ -14,11 +14,10 @@
 //! every `1/limit` seconds would waste the first second (its calls could all
 //! have gone at once) and, to be as safe, needs the same margin on every
 //! interval, not once per window: 200 calls take 199 intervals, about
-//! 10.2 s at a 4 % margin, against 9 windows, 9.3 s at a 30 ms margin.
+//! 10.35 s at a 4 % margin, against 9 windows, 9.4 s at a 40 ms margin.
 //!
 //! The margin is learned from the answers: it starts at [`BASE_MARGIN`]
-//! (arrival jitter up to about 20 ms, and a waiter that wakes a little
-//! late). When the server refuses a call anyway (`RequestLimitExceeded`:
+//! (arrival jitter, a waiter that wakes a little late, a busy server). When the server refuses a call anyway (`RequestLimitExceeded`:
 //! another client on the account, a network jitterier than the margin), the
 //! margin doubles (up to [`MAX_MARGIN`]) and the whole process slows down:
 //! the pace is halved (multiplicative decrease, once per second however many
@@ -40,8 +39,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The margin added to the one-second window until a refusal says more is
-/// needed: arrivals jitter up to 20 ms, and a waiter may wake a few ms late.
-pub(crate) const BASE_MARGIN: Duration = Duration::from_millis(30);
+/// needed: arrivals jitter up to 20 ms, a waiter may wake a few ms late,
+/// and a busy server (or client) may take a run of calls in late.
+pub(crate) const BASE_MARGIN: Duration = Duration::from_millis(40);
 
 /// The widest the learned margin grows.
 pub(crate) const MAX_MARGIN: Duration = Duration::from_millis(500);
