@@ -54,7 +54,7 @@ for _ in $(seq 200); do
 done
 # tokio's blocking-pool threads linger 10 s after their last task, idle HTTP
 # connections 10 s: let them go
-sleep 15
+sleep 30
 
 switches() {
   local total=0 v n

@@ -26,8 +26,10 @@ const CPU_RUNS: usize = 3;
 const CPU_TARGET_MS: f64 = 0.4;
 /// How long the idle daemon is watched.
 const SAMPLE: Duration = Duration::from_secs(120);
-/// After the catch-up: longer than the runtime keeps an idle blocking thread.
-const SETTLE: Duration = Duration::from_secs(15);
+/// After the catch-up: longer than the runtime keeps an idle blocking thread
+/// (10 s) and than the HTTP pools take to close idle connections (two ticks
+/// of their 10 s timer).
+const SETTLE: Duration = Duration::from_secs(30);
 const WAKES_TARGET: f64 = 1.0;
 const RSS_TARGET_MIB: f64 = 12.0;
 
