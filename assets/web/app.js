@@ -83,6 +83,16 @@ function bytes(n) {
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return (n < 0 ? "-" : "") + (i === 0 ? String(v) : v.toFixed(v < 10 ? 2 : 1)) + " " + units[i];
 }
+// Seconds as the largest whole units, e.g. "2h 5m", "40s".
+function duration(secs) {
+  let s = Math.max(0, Math.floor(secs || 0));
+  const parts = [];
+  for (const [u, n] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (s >= n) { parts.push(`${Math.floor(s / n)}${u}`); s %= n; }
+  }
+  if (s > 0 || parts.length === 0) parts.push(`${s}s`);
+  return parts.slice(0, 2).join(" ");
+}
 function isBytes(column) { return /byte|traffic|flow/i.test(column); }
 function number(n, asBytes) {
   if (n === null || n === undefined) return "-";
@@ -111,6 +121,10 @@ function card(j) {
   row("Failed in horizon", String(j.failed), "failed");
   row("Running", String(j.running), "running");
   row("Last success", zonedText(j.last_success_at, zone), "last-success");
+  // With a bucket: the reports sealed and not uploaded yet, and how long the oldest waited.
+  if (j.upload_backlog !== undefined) {
+    row("Upload backlog", j.upload_backlog === 0 ? "0 (every sealed report uploaded)" : `${j.upload_backlog} waiting, the oldest for ${duration(j.upload_lag_seconds)}`, "upload-backlog");
+  }
   if (j.last_error) {
     row("Last error", `${j.last_error.code}: ${j.last_error.message}`, "last-error");
     row("Fix", j.last_error_hint || "-", "last-error-hint");
@@ -258,6 +272,7 @@ async function showReport(id) {
       ["Request id", r.request_id, "request-id"], ["Error code", r.error_code, "error-code"],
       ["Message", r.error_message, "error-message"], ["Fix", r.hint, "hint"],
       ["Size", r.bytes === null ? null : bytes(r.bytes), "size"],
+      ["File kept", r.stored === null ? null : { local: "on disk", remote: "in the bucket (downloaded through this page)", both: "on disk and in the bucket" }[r.stored] || r.stored, "stored"],
     ]),
     links,
     el("h4", {}, "Attempts"),
@@ -283,7 +298,7 @@ async function selectCell(td, job, c) {
     }
     const ul = el("ul");
     for (const r of shown) {
-      const a = el("a", { href: "#calendar" }, `${r.target} (${r.region}): ${r.status}${r.error_code ? " " + r.error_code : ""}`);
+      const a = el("a", { href: "#calendar" }, `${r.target} (${r.region}): ${r.status}${r.error_code ? " " + r.error_code : ""}${r.stored ? " [" + r.stored + "]" : ""}`);
       a.addEventListener("click", (e) => { e.preventDefault(); showReport(r.id).catch(showError); });
       ul.append(el("li", {}, a));
     }

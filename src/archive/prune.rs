@@ -11,11 +11,20 @@
 //! A deleted file's path leaves its row (only a report whose file exists
 //! carries one).
 //!
+//! The objects of pruned reports in the bucket (`[storage.remote]`) are
+//! deleted after, by [`objects`]: a report kept only in the bucket is
+//! pruned as any other, and a bucket that is down leaves its objects to
+//! the next prune without stopping this one.
+//!
 //! Every file is deleted through the [`ArchiveRoot`], never by the path
 //! string its row holds: a row whose recorded file is outside the archive
 //! is skipped (left `ok`, not marked, counted in [`Pruned::outside`] and
 //! logged: `check` and `status` report it as damage), and a file reached
 //! through a link anywhere in the reports tree is left alone, with a warning.
+
+mod objects;
+
+pub(crate) use objects::InBucket;
 
 use crate::archive::root::ArchiveRoot;
 use crate::archive::store::outside::{outside_ids, outside_sql, prefix_end};
@@ -35,8 +44,19 @@ pub(crate) struct Pruned {
     pub(crate) refused_files: usize,
     /// Reports skipped: their row records a file outside the archive.
     pub(crate) outside: usize,
-    /// Dry: the files that would be deleted, in report order.
+    /// Dry: the files that would be deleted, in report order, then the
+    /// objects (`s3://bucket/key`).
     pub(crate) would_delete: Vec<String>,
+    /// Objects of pruned reports deleted from the bucket (dry: that would be).
+    pub(crate) objects_deleted: usize,
+    /// Objects of pruned reports left in the bucket (the bucket down or
+    /// refusing, or not configured): the next prune deletes them.
+    pub(crate) objects_left: usize,
+    /// Why objects were left, with the fix.
+    pub(crate) objects_why: Option<String>,
+    /// Pruned reports whose recorded object key is not a report key of
+    /// their job below the bucket's prefix: never deleted.
+    pub(crate) objects_refused: usize,
 }
 
 /// Rows per transaction.
@@ -54,12 +74,14 @@ fn candidates() -> String {
 }
 
 /// Prune reports whose window ended before `cutoff` (Unix seconds), their
-/// files in `archive`.
+/// files in `archive`, their objects in `bucket` (`None`: no
+/// `[storage.remote]`).
 pub(crate) fn prune(
     store: &Store,
     archive: &ArchiveRoot,
     cutoff: i64,
     dry_run: bool,
+    bucket: Option<&InBucket>,
 ) -> Result<Pruned, StoreError> {
     let mut out = Pruned {
         outside: skipped_outside(store, archive, cutoff)?,
@@ -67,18 +89,21 @@ pub(crate) fn prune(
     };
     let prefix = archive.prefix();
     let mut after_id = 0i64;
+    let mut objects = Vec::new();
     loop {
-        let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
-        let batch: Vec<(i64, Option<String>, Option<i64>)> = store.on_thread(|c| {
+        let row =
+            |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
+        type Row = (i64, Option<String>, Option<i64>, String, Option<String>);
+        let batch: Vec<Row> = store.on_thread(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let p = params![cutoff, after_id, BATCH, Status::Ok, store::now(), Status::Pruned, prefix];
             let rows = if dry_run {
-                tx.prepare(&format!("SELECT id, file_path, bytes FROM reports WHERE id IN ({}) ORDER BY id", candidates()))?
+                tx.prepare(&format!("SELECT id, file_path, bytes, job, remote_key FROM reports WHERE id IN ({}) ORDER BY id", candidates()))?
                     .query_map(p, row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?
             } else {
                 tx.prepare(&format!(
-                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({}) RETURNING id, file_path, bytes", candidates()
+                    "UPDATE reports SET status = ?6, updated_at = ?5 WHERE id IN ({}) RETURNING id, file_path, bytes, job, remote_key", candidates()
                 ))?
                 .query_map(p, row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
@@ -95,34 +120,50 @@ pub(crate) fn prune(
             .iter()
             .map(|b| b.2.unwrap_or(0).max(0) as u64)
             .sum::<u64>();
+        if dry_run {
+            objects.extend(
+                batch
+                    .iter()
+                    .filter_map(|(_, _, _, job, key)| Some((job.clone(), key.clone()?))),
+            );
+        }
         let files: Vec<(i64, String)> = batch
             .into_iter()
-            .filter_map(|(id, p, _)| p.map(|p| (id, p)))
+            .filter_map(|(id, p, ..)| p.map(|p| (id, p)))
             .collect();
-        if dry_run {
-            for (_, path) in files {
-                match archive.locate(&path).map(|rel| archive.is_file(&rel)) {
-                    Ok(Ok(true)) => {
-                        out.files_deleted += 1;
-                        out.would_delete.push(path);
-                    }
-                    Ok(Ok(false)) => out.missing_files += 1,
-                    Ok(Err(_)) | Err(_) => out.refused_files += 1,
-                }
-            }
-        } else {
-            delete_files(store, archive, &files, &mut out)?;
+        match dry_run {
+            true => would_delete_files(archive, files, &mut out),
+            false => delete_files(store, archive, &files, &mut out)?,
         }
     }
-    if out.reports > 0 && !dry_run {
+    match dry_run {
+        true => objects::would_delete(store, bucket, objects, &mut out)?,
+        false => objects::delete(store, bucket, &mut out)?,
+    }
+    if (out.reports > 0 || out.objects_deleted > 0) && !dry_run {
         info!(
             reports = out.reports,
             files = out.files_deleted,
+            objects = out.objects_deleted,
             bytes = out.bytes,
             "pruned old report files"
         );
     }
     Ok(out)
+}
+
+/// Dry: count the files of `files` a prune would delete, and list them.
+fn would_delete_files(archive: &ArchiveRoot, files: Vec<(i64, String)>, out: &mut Pruned) {
+    for (_, path) in files {
+        match archive.locate(&path).map(|rel| archive.is_file(&rel)) {
+            Ok(Ok(true)) => {
+                out.files_deleted += 1;
+                out.would_delete.push(path);
+            }
+            Ok(Ok(false)) => out.missing_files += 1,
+            Ok(Err(_)) | Err(_) => out.refused_files += 1,
+        }
+    }
 }
 
 /// How many reports a prune to `cutoff` skips because their row records a
@@ -268,7 +309,7 @@ mod tests {
             )
         })
         .expect("claim");
-        let p = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false).expect("prune");
+        let p = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false, None).expect("prune");
         assert_eq!(p.reports, 0);
         assert!(old.exists());
     }
@@ -279,11 +320,11 @@ mod tests {
         let s = Store::open(&d.path().join("h.db")).expect("open");
         let old = ok_report(&s, d.path(), 1_000);
         let new = ok_report(&s, d.path(), 10_000);
-        let dry = prune(&s, &ArchiveRoot::new(d.path()), 5_000, true).expect("dry");
+        let dry = prune(&s, &ArchiveRoot::new(d.path()), 5_000, true, None).expect("dry");
         assert_eq!(dry.reports, 1);
         assert_eq!(dry.would_delete, vec![old.to_string_lossy().into_owned()]);
         assert!(old.exists());
-        let done = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false).expect("prune");
+        let done = prune(&s, &ArchiveRoot::new(d.path()), 5_000, false, None).expect("prune");
         assert_eq!(
             done,
             Pruned {
@@ -293,7 +334,7 @@ mod tests {
                 missing_files: 0,
                 refused_files: 0,
                 outside: 0,
-                would_delete: Vec::new(),
+                ..Pruned::default()
             }
         );
         assert!(!old.exists() && new.exists());
@@ -312,7 +353,7 @@ mod tests {
         assert_eq!(done.len(), 1);
         // a second prune finds nothing
         assert_eq!(
-            prune(&s, &ArchiveRoot::new(d.path()), 5_000, false)
+            prune(&s, &ArchiveRoot::new(d.path()), 5_000, false, None)
                 .expect("again")
                 .reports,
             0
@@ -338,9 +379,9 @@ mod tests {
             )
         })
         .expect("edit");
-        let dry = prune(&s, &archive, 5_000, true).expect("dry");
+        let dry = prune(&s, &archive, 5_000, true, None).expect("dry");
         assert_eq!((dry.reports, dry.outside), (0, 2));
-        let done = prune(&s, &archive, 5_000, false).expect("prune");
+        let done = prune(&s, &archive, 5_000, false, None).expect("prune");
         assert_eq!((done.reports, done.files_deleted, done.outside), (0, 0, 2));
         assert!(notes.exists() && d.path().join("notes.txt").exists());
         let ok: i64 = s

@@ -1,11 +1,12 @@
 //! Per-job status for people and scripts: the last done window, the next
 //! fire, the reports missing or failed inside the catch-up horizon, and the
-//! last error of a report inside it that is still failed. Computed from the
-//! config, the history and a moment.
+//! last error of a report inside it that is still failed; with a bucket,
+//! its upload backlog and lag ([`upload_of`]). Computed from the config,
+//! the history and a moment.
 
 use crate::archive::missing;
 use crate::archive::resolved;
-use crate::archive::store::{Store, StoreError, tally};
+use crate::archive::store::{Store, StoreError, outbox, tally};
 use crate::config::Job;
 use crate::domain::schedule;
 use jiff::Timestamp;
@@ -86,6 +87,32 @@ pub(crate) fn job_status(
         running: size(count.tally.running),
         last_error,
     })
+}
+
+/// A job's upload outbox (with `[storage.remote]`): reports sealed and not
+/// yet in the bucket, and how long the oldest of them has waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Upload {
+    pub(crate) upload_backlog: u64,
+    /// Seconds since the oldest waiting report was sealed; 0 when none waits.
+    pub(crate) upload_lag_seconds: i64,
+}
+
+/// `job`'s upload outbox at `now` (Unix seconds), from the outbox of every
+/// job (`backlog`, as [`crate::archive::store::Reader::upload_backlog`]
+/// reads it).
+pub(crate) fn upload_of(backlog: &[outbox::Backlog], job: &str, now: i64) -> Upload {
+    backlog
+        .iter()
+        .find(|b| b.job == job)
+        .map(|b| Upload {
+            upload_backlog: b.reports,
+            upload_lag_seconds: now.saturating_sub(b.oldest_sealed_at).max(0),
+        })
+        .unwrap_or(Upload {
+            upload_backlog: 0,
+            upload_lag_seconds: 0,
+        })
 }
 
 /// [`job_status`], the history read through `store` on the blocking pool.

@@ -2,7 +2,8 @@
 //! show each job's targets (a discovering job's known devices and last
 //! listing), next fires, the reports it would fetch now with how long they
 //! take at the rate limit, and its steady demand in calls per second, with
-//! the sum against `api.rate_limit`.
+//! the sum against `api.rate_limit`; with `[storage.remote]`, the bucket,
+//! its request style and where its keys come from.
 //! No API call; it only reads the history, if there is one. Without
 //! credentials it still reports the whole config, then fails (exit 2), so a
 //! job file can be checked on a machine without keys.
@@ -47,6 +48,9 @@ pub(crate) fn run(config_flag: Option<&Path>) -> super::exit::Result<Exit> {
         config.storage.database_path().display(),
         config.storage.reports_dir.display()
     );
+    if let Some(line) = remote_text(&config) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(line) = export_text(&config) {
         let _ = writeln!(out, "{line}");
     }
@@ -120,6 +124,52 @@ fn archive_text(conn: &Reader, config: &crate::config::Config) -> super::exit::R
     } else {
         "archive: every recorded file is inside the reports directory".to_string()
     })
+}
+
+/// With `[storage.remote]`: the bucket, its endpoint, the request style,
+/// where its keys come from (never the keys), and what is kept. Missing keys
+/// are said, not failed: fetching does not need them (`check --probe`
+/// tries the bucket).
+fn remote_text(config: &crate::config::Config) -> Option<String> {
+    use crate::archive::remote::{bucket, client};
+    let remote = config.storage.remote.as_ref()?;
+    let endpoint = remote.endpoint.as_deref();
+    let path_style = remote
+        .path_style
+        .unwrap_or_else(|| client::default_path_style(endpoint));
+    let fallback = setup::cos_keys(config, endpoint);
+    let keys = match bucket::keys_source(remote, fallback) {
+        Ok(source) => format!("keys from {source}"),
+        Err(e) => format!("no bucket keys: {e}"),
+    };
+    let human = crate::domain::human::duration;
+    let kept = match remote.keep_local {
+        Some(d) => format!("local copies kept {} after upload", human(d)),
+        None => "local copies kept until retention".to_string(),
+    };
+    let snapshots = match remote.snapshot_interval {
+        Some(d) => format!(
+            "a history snapshot every {}, the newest {} kept",
+            human(d),
+            remote.snapshot_keep
+        ),
+        None => "no scheduled history snapshot".to_string(),
+    };
+    Some(format!(
+        "remote: {} at {}{}, {} requests; {kept}; {snapshots}; {keys}",
+        super::shown(&remote.url),
+        endpoint.map_or_else(|| "AWS S3".to_string(), super::shown),
+        remote
+            .region
+            .as_deref()
+            .map(|r| format!(" ({})", super::shown(r)))
+            .unwrap_or_default(),
+        if path_style {
+            "path-style"
+        } else {
+            "virtual-hosted-style"
+        },
+    ))
 }
 
 /// With `[export] to`: where the daemon exports, how often, and where the

@@ -47,7 +47,7 @@ pub enum LogFormat {
 pub(crate) enum Command {
     /// The daemon: fetch what is due at start, then on every job's schedule, until SIGTERM/SIGINT
     Run,
-    /// Validate the config and show where credentials come from; --probe makes one real API call
+    /// Validate the config and show where credentials come from; --probe makes one real API call (and one bucket round trip)
     Check(CheckArgs),
     /// Fetch now, for --job NAME... or --all: what is due, or every window inside --from/--to
     Fetch(FetchArgs),
@@ -59,7 +59,7 @@ pub(crate) enum Command {
     Runs(RunsArgs),
     /// The device inventory from the history; --refresh lists the devices from the API first
     Devices(DevicesArgs),
-    /// Delete report files whose window ended before now - DURATION; their rows stay, marked pruned
+    /// Delete report files (on disk and in the bucket) whose window ended before now - DURATION; their rows stay, marked pruned
     Prune(PruneArgs),
     /// Write the rows of sealed reports not yet exported to DIR or s3://bucket/prefix as Hive-partitioned Parquet
     Export(ExportArgs),
@@ -74,7 +74,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written); exit 1 if it fails
+    /// Also make one real, signed GetStatisticData call (the first job's newest window; nothing written), and with [storage.remote] write, read back and delete one object below <prefix>/_probe/; exit 1 if either fails
     #[arg(long)]
     pub(crate) probe: bool,
 }

@@ -126,6 +126,9 @@ pub(crate) enum Error {
     Damaged(#[from] HistoryDamaged),
     #[error(transparent)]
     Start(#[from] StartError),
+    /// `[storage.remote]`'s keys are missing or its endpoint is unusable.
+    #[error(transparent)]
+    Bucket(#[from] crate::archive::remote::client::ClientError),
     /// Anything else: the work failed (a report, the network, a file).
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
@@ -136,7 +139,11 @@ impl Error {
     /// be written (arguments, config, credentials, a damaged history), else 1.
     pub(crate) fn code(&self) -> Exit {
         let usage = match self {
-            Error::Usage(_) | Error::Config(_) | Error::Credentials(_) | Error::Damaged(_) => true,
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::Credentials(_)
+            | Error::Damaged(_)
+            | Error::Bucket(_) => true,
             Error::Store(e) => e.damaged().is_some(),
             Error::Start(e) => e.is_usage(),
             Error::Failed(_) => false,

@@ -5,14 +5,13 @@
 //! is named, else in UTC.
 
 use crate::archive::export::{self, Destination};
-use crate::archive::remote::client::{self, S3Keys};
+use crate::archive::remote::client::S3Keys;
 use crate::archive::store::Store;
 use crate::archive::store::exports::ExportFilter;
 use crate::commands::cli::ExportArgs;
 use crate::commands::exit::{Exit, Usage};
 use crate::domain::timearg::TimeArg;
 use crate::fetch::setup;
-use crate::tencent::credentials::Found;
 use jiff::tz::TimeZone;
 use std::path::Path;
 
@@ -62,22 +61,12 @@ pub(crate) async fn run(config_flag: Option<&Path>, args: ExportArgs) -> super::
     Ok(Exit::Ok)
 }
 
-/// For a bucket on Tencent COS, the account's own key pair (COS takes it
-/// as an S3 key), the last source of the bucket key chain.
+/// For a bucket on Tencent COS, the account's own key pair (see
+/// [`setup::cos_keys`]).
 fn cos_keys(config: &crate::config::Config, to: &str) -> Option<S3Keys> {
     let bucket = to.strip_prefix("s3://")?.split('/').next()?;
     let settings = export::bucket_settings(config, bucket);
-    if !client::is_cos(settings.endpoint.as_deref()) {
-        return None;
-    }
-    match setup::find_credentials(config).ok()?.1 {
-        Found::Static(c) => Some(S3Keys {
-            access_key_id: c.secret_id.into(),
-            secret_access_key: c.secret_key,
-            session_token: c.token,
-        }),
-        Found::CvmRole => None,
-    }
+    setup::cos_keys(config, settings.endpoint.as_deref())
 }
 
 fn describe(dest: &Destination) -> String {

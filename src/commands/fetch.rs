@@ -8,6 +8,7 @@
 //! window order, oldest first, a batch of windows at a time: memory does
 //! not grow with its length. Progress shows while it runs.
 
+use crate::archive::remote::outbox::Outbox;
 use crate::archive::resolved::{self, ResolvedJob};
 use crate::archive::store::query;
 use crate::archive::store::runs::RunTrigger;
@@ -96,8 +97,10 @@ pub(crate) async fn run(
     }
     drop(history);
     let store = setup::open_store(&config)?;
+    let outbox = setup::outbox(&config, &store)?.map(|o| o.quiet());
     let engine = setup::engine(&config, found, store, setup::limiter(&config))?;
     let ctl = Control::default();
+    let uploading = outbox.map(Uploading::start);
     let signal = signals::stop_on_signal(ctl.clone(), signals::FETCH_GRACE)
         .inspect_err(|e| warn!(error = %e, "cannot install signal handlers; SIGINT/SIGTERM will kill the process outright"))
         .ok();
@@ -115,6 +118,9 @@ pub(crate) async fn run(
     let ran = service::run(&engine, req, mode.sink(), &ctl).await?;
     let stopped_by = signal.and_then(|s| s.stopped());
     print_end(&ran, stopped_by.is_some());
+    if let Some(u) = uploading {
+        u.finish(stopped_by.is_none(), quiet).await;
+    }
     let s = &ran.summary;
     if let Some(damaged) = &s.damaged {
         return Err(damaged.clone().into());
@@ -146,6 +152,73 @@ fn print_end(ran: &Ran, signalled: bool) {
              check the credentials and the API, then `mna-reportd devices --refresh`",
             super::shown(e)
         );
+    }
+}
+
+/// The upload outbox of a fetch: reports upload while the fetch goes on;
+/// what is left goes at its end.
+struct Uploading {
+    outbox: Outbox,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Uploading {
+    fn start(outbox: Outbox) -> Uploading {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(outbox.clone().run(stop.clone()));
+        Uploading { outbox, task, stop }
+    }
+
+    /// Stop the task; unless the fetch was stopped by a signal, drain the
+    /// outbox and say what is left.
+    async fn finish(self, drain: bool, quiet: bool) {
+        self.stop.cancel();
+        let _ = self.task.await;
+        if drain {
+            let last = self.outbox.drain(1).await;
+            let url = self.outbox.bucket().url();
+            print_uploads(&last, &self.outbox.status().get(), &url, quiet);
+        }
+    }
+}
+
+/// Say what is left in the upload outbox at the end of a fetch: the
+/// bucket's failure once, with its fix (the reports are done locally and
+/// upload at the next fetch or from the daemon).
+fn print_uploads(
+    pass: &crate::archive::remote::outbox::Pass,
+    all: &crate::archive::remote::outbox::UploadState,
+    url: &str,
+    quiet: bool,
+) {
+    let mut err = std::io::stderr().lock();
+    match &pass.problem {
+        Some(e) => {
+            let _ = writeln!(
+                err,
+                "warning: {} reports wait for their upload to {url}: {}",
+                pass.backlog,
+                super::shown(&e.to_string())
+            );
+        }
+        None if pass.backlog > 0 => {
+            let _ = writeln!(
+                err,
+                "warning: {} reports could not be uploaded to {url}; they stay in the outbox (for example: {})",
+                pass.backlog,
+                super::shown(pass.example.as_deref().unwrap_or("see the log"))
+            );
+        }
+        None if !quiet && all.sent > 0 => {
+            let _ = writeln!(
+                err,
+                "uploaded {} reports ({}) to {url}",
+                all.sent,
+                crate::domain::human::bytes(all.bytes)
+            );
+        }
+        None => {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! `history`: the recorded reports, newest first, as an aligned table, JSON
-//! (an array of objects whose fields are the `reports` columns) or CSV (the
-//! same columns, with a header row).
+//! (an array of objects whose fields are the `reports` columns and
+//! `stored`: where the file is kept, `local`, `remote` or `both`) or CSV
+//! (the same fields, with a header row).
 
 use crate::archive::store::query::{COLUMNS, HistoryFilter, ReportRow};
 use crate::commands::cli::{HistoryArgs, TableFormat};
@@ -121,6 +122,7 @@ pub(crate) fn table_text(rows: &[ReportRow], config: &Config) -> String {
         "STATUS",
         "TRIES",
         "SIZE",
+        "FILE",
         "TRIGGER",
         "ERROR",
     ];
@@ -137,6 +139,7 @@ pub(crate) fn table_text(rows: &[ReportRow], config: &Config) -> String {
                 r.status.to_string(),
                 r.attempts.to_string(),
                 r.bytes.map(human_bytes).unwrap_or_else(|| "-".to_string()),
+                r.stored.clone().unwrap_or_else(|| "-".to_string()),
                 r.trigger.to_string(),
                 r.error_code
                     .as_deref()

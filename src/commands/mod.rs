@@ -16,6 +16,7 @@ pub(crate) mod history;
 pub(crate) mod logging;
 pub(crate) mod manual;
 pub(crate) mod probe;
+pub(crate) mod probe_bucket;
 pub(crate) mod prune;
 pub(crate) mod runs;
 pub(crate) mod serve;
@@ -46,7 +47,7 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Status(args) => status::run(config, args),
         Command::Runs(args) => runs::run(config, args),
         Command::Devices(args) => devices::run(config, args).await,
-        Command::Prune(args) => prune::run(config, args),
+        Command::Prune(args) => prune::run(config, args).await,
         Command::Export(args) => export::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Manpage(args) => completions::manpage(&args),

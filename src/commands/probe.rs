@@ -2,7 +2,8 @@
 //! newest complete window of the first job (its first report), to test the
 //! endpoint and the key before a run. Nothing is downloaded or written.
 //! Prints the endpoint, where the credentials come from, the latency, the
-//! request id and the verdict, with the fix when it failed (exit 1).
+//! request id and the verdict, with the fix when it failed (exit 1). With
+//! `[storage.remote]`, the bucket is probed too ([`super::probe_bucket`]).
 
 use crate::commands::exit::{Exit, Usage};
 use crate::config::{Config, Job};
@@ -84,6 +85,13 @@ pub(crate) async fn run(config_flag: Option<&std::path::Path>) -> super::exit::R
             let _ = writeln!(out, "  fix: {}", fix(e));
             Exit::Failed
         }
+    };
+    let exit = match super::probe_bucket::run(&config).await {
+        Some((text, ok)) => {
+            out.push_str(&text);
+            if ok { exit } else { Exit::Failed }
+        }
+        None => exit,
     };
     match exit {
         Exit::Ok => super::print(&out)?,

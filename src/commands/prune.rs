@@ -1,10 +1,12 @@
 //! `prune [--older-than D] [--dry-run]`: delete report files whose window
 //! ended before now - D (D is `[storage] retention` when `--older-than` is
-//! not given); their rows stay, marked `pruned`. `--dry-run` lists the files
+//! not given), on disk and in `[storage.remote]`'s bucket; their rows stay,
+//! marked `pruned`. Objects the bucket could not delete are said, and
+//! deleted by the next prune. `--dry-run` lists the files
 //! it would delete. Less than a day is refused, as for `[storage]
 //! retention`: it would delete reports as they arrive.
 
-use crate::archive::prune;
+use crate::archive::prune::{self, InBucket};
 use crate::archive::store::Store;
 use crate::commands::cli::PruneArgs;
 use crate::commands::exit::{Exit, Usage};
@@ -16,7 +18,7 @@ use std::path::Path;
 /// The shortest `--older-than`, as the shortest `[storage] retention`.
 const MIN_OLDER_THAN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-pub(crate) fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<Exit> {
+pub(crate) async fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::Result<Exit> {
     if let Some(older_than) = args.older_than.filter(|d| *d < MIN_OLDER_THAN) {
         return Err(Usage::PruneTooSoon {
             given: human::duration(older_than),
@@ -40,7 +42,18 @@ pub(crate) fn run(config_flag: Option<&Path>, args: PruneArgs) -> super::exit::R
     }
     let store = Store::open(&config.storage.database_path())?;
     let archive = crate::archive::root::ArchiveRoot::new(&config.storage.reports_dir);
-    let p = prune::prune(&store, &archive, cutoff, args.dry_run)?;
+    let bucket = InBucket {
+        remote: setup::remote_archive(&config),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let dry_run = args.dry_run;
+    // Off the runtime's thread: the prune is synchronous, and its bucket
+    // requests run on this runtime.
+    let p = tokio::task::spawn_blocking(move || {
+        prune::prune(&store, &archive, cutoff, dry_run, Some(&bucket))
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
     let verb = if args.dry_run {
         "would prune"
     } else {
@@ -72,10 +85,15 @@ fn summary_text(
     reports_dir: &Path,
 ) -> String {
     format!(
-        "{verb} {} reports ({} files, {}{}{}) whose window ended more than {} ago ({source}){}",
+        "{verb} {} reports ({} files, {}{}{}{}) whose window ended more than {} ago ({source}){}{}",
         p.reports,
         p.files_deleted,
         human::bytes(p.bytes),
+        if p.objects_deleted > 0 {
+            format!(", {} objects in the bucket", p.objects_deleted)
+        } else {
+            String::new()
+        },
         if p.missing_files > 0 {
             format!(", {} files already gone", p.missing_files)
         } else {
@@ -98,6 +116,26 @@ fn summary_text(
             )
         } else {
             String::new()
-        }
+        },
+        objects_text(p)
     )
+}
+
+/// What is left in the bucket, why, and that the next prune retries.
+fn objects_text(p: &prune::Pruned) -> String {
+    let mut out = String::new();
+    if p.objects_left > 0 {
+        out.push_str(&format!(
+            "\n{} objects of pruned reports left in the bucket; the next prune deletes them: {}",
+            p.objects_left,
+            p.objects_why.as_deref().unwrap_or("see the log")
+        ));
+    }
+    if p.objects_refused > 0 {
+        out.push_str(&format!(
+            "\n{} pruned reports record an object key that is not a report key of their job below the bucket's prefix (never deleted)\n  fix: check [storage.remote] url; such keys were not written by this program",
+            p.objects_refused
+        ));
+    }
+    out
 }

@@ -1,7 +1,8 @@
 //! `serve`: the read-only page and its JSON API over an existing history,
 //! scheduling nothing (to look at an archive, or beside a daemon on the
 //! same state: the history is only read). Also makes the daemon's page
-//! ([`daemon_routes`]) from `[web]`.
+//! ([`daemon_routes`]) from `[web]`. Both read a file whose local copy is
+//! gone from `[storage.remote]`'s bucket.
 
 use crate::commands::cli::ServeArgs;
 use crate::commands::exit::{Exit, Usage};
@@ -67,7 +68,9 @@ pub(crate) fn daemon_routes(
     for line in announce(listen, &auth) {
         info!("{line}");
     }
-    let site = page::Site::new(config.clone()).with_health(health);
+    let site = page::Site::new(config.clone())
+        .with_health(health)
+        .with_remote(setup::remote_archive(config));
     Ok(Some((listen, page::router(site, auth))))
 }
 
@@ -88,7 +91,11 @@ pub(crate) async fn run(config_flag: Option<&Path>, args: ServeArgs) -> super::e
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}\n  fix: pick another address with --listen or [web] listen"))?;
     let addr = socket.local_addr()?;
     let hosts = HostPolicy::new(config.allowed_hosts());
-    let app = page::router(page::Site::new(config), auth.clone());
+    let remote = setup::remote_archive(&config);
+    if let crate::archive::remote::reach::RemoteArchive::Unusable(why) = &remote {
+        tracing::warn!("files kept only in the bucket cannot be served: {why}");
+    }
+    let app = page::router(page::Site::new(config).with_remote(remote), auth.clone());
     super::print(&format!("{}\n", announce(addr, &auth).join("\n")))?;
     let ctl = crate::fetch::engine::Control::default();
     // A first signal stops; a second one, or the end of the drain, drops

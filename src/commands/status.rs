@@ -5,7 +5,10 @@
 //! outside the reports directory, damage that the table reports in a line
 //! after it, and with `[export] to`, `export_lag_seconds`: how long the
 //! job's oldest sealed report not yet exported has waited, which the table
-//! reports for all jobs in a line after it).
+//! reports for all jobs in a line after it; and with `[storage.remote]`,
+//! `upload_backlog` and `upload_lag_seconds`: the reports waiting for their
+//! upload and how long the oldest has waited, which the table reports per
+//! job in lines after it).
 
 use crate::archive::root::ArchiveRoot;
 use crate::archive::status::{self, JobStatus};
@@ -31,6 +34,15 @@ pub(crate) fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::
     }
     let archive = ArchiveRoot::new(&config.storage.reports_dir);
     let outside = conn.files_outside(&archive.prefix())?;
+    let backlog = match &config.storage.remote {
+        Some(_) => Some(conn.upload_backlog()?),
+        None => None,
+    };
+    let upload = |job: &str| {
+        backlog
+            .as_deref()
+            .map(|b| status::upload_of(b, job, now.as_second()))
+    };
     let text = match args.format {
         StatusFormat::Json => {
             let to = config.export.as_ref().and_then(|e| e.to.as_deref());
@@ -51,6 +63,7 @@ pub(crate) fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::
                     Ok(WithDamage {
                         files_outside: outside.get(&status.job).copied().unwrap_or(0),
                         export_lag_seconds: lag,
+                        upload: upload(&status.job),
                         status,
                     })
                 })
@@ -65,6 +78,10 @@ pub(crate) fn run(config_flag: Option<&Path>, args: StatusArgs) -> super::exit::
                 text.push_str(&format!("\n{}\n", outside::damage_text(n, &archive, &db)));
             }
             text.push_str(&export_line(&conn, &config, now.as_second())?);
+            if let Some(remote) = &config.storage.remote {
+                let per_job = rows.iter().map(|r| (r.job.as_str(), upload(&r.job)));
+                text.push_str(&upload_text(&remote.url, per_job));
+            }
             text
         }
     };
@@ -87,6 +104,40 @@ fn export_line(conn: &Reader, config: &Config, now: i64) -> super::exit::Result<
     })
 }
 
+/// With `[storage.remote]`: per job, the reports waiting for their upload
+/// and how long the oldest has waited, after the table.
+fn upload_text<'a>(
+    url: &str,
+    per_job: impl Iterator<Item = (&'a str, Option<status::Upload>)>,
+) -> String {
+    let mut text = format!("\nupload to {}:\n", super::shown(url));
+    let rows: Vec<(&str, String)> = per_job
+        .map(|(job, u)| {
+            let said = match u {
+                Some(u) if u.upload_backlog > 0 => format!(
+                    "{} report{} waiting (backlog), the oldest for {} (lag)",
+                    u.upload_backlog,
+                    if u.upload_backlog == 1 { "" } else { "s" },
+                    crate::domain::human::duration(std::time::Duration::from_secs(
+                        u.upload_lag_seconds.unsigned_abs()
+                    ))
+                ),
+                _ => "every sealed report uploaded (backlog 0, lag 0s)".to_string(),
+            };
+            (job, said)
+        })
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(j, _)| j.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (job, said) in rows {
+        text.push_str(&format!("  {job:<width$}  {said}\n"));
+    }
+    text
+}
+
 /// A job's status with its reports recording a file outside the archive.
 #[derive(serde::Serialize)]
 struct WithDamage<'a> {
@@ -97,6 +148,10 @@ struct WithDamage<'a> {
     /// exported there has waited (0: all exported).
     #[serde(skip_serializing_if = "Option::is_none")]
     export_lag_seconds: Option<i64>,
+    /// With `[storage.remote]`: `upload_backlog` (reports waiting for their
+    /// upload) and `upload_lag_seconds` (how long the oldest has waited).
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    upload: Option<status::Upload>,
 }
 
 /// An aligned table, times in each job's zone.

@@ -4,7 +4,7 @@
 //! and the same bucket settings of `[storage.remote]`, which an export
 //! falls back to key by key.
 
-use super::model::{DEFAULT_EXPORT_INTERVAL, Export, Remote};
+use super::model::{DEFAULT_EXPORT_INTERVAL, DEFAULT_SNAPSHOT_KEEP, Export, Remote};
 use super::raw::{OptSpanned, RawExport, RawRemote};
 use super::validate::{Ctx, resolve};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,12 @@ use std::time::Duration;
 
 /// The shortest `interval` (a run with nothing new costs one query).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// The longest `interval`.
+/// The longest `interval` and `snapshot_interval`.
 const MAX_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
+/// The shortest `snapshot_interval`.
+const MIN_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+/// The longest `keep_local` (ten years: longer is "for good", leave it out).
+const MAX_KEEP: Duration = Duration::from_secs(3650 * 86_400);
 
 fn nonempty(cx: &mut Ctx<'_>, key: &str, v: &OptSpanned<String>, hint: &str) -> Option<String> {
     let v = v.as_ref()?;
@@ -186,6 +190,28 @@ pub(super) fn remote(cx: &mut Ctx<'_>, raw: RawRemote, base: &Path) -> Remote {
         (&raw.access_key_id_file, &raw.secret_access_key_file),
         base,
     );
+    let keep_local = cx.duration("storage.remote.keep_local", &raw.keep_local, MAX_KEEP);
+    let snapshot_interval = cx.duration(
+        "storage.remote.snapshot_interval",
+        &raw.snapshot_interval,
+        MAX_INTERVAL,
+    );
+    if let (Some(i), Some(v)) = (snapshot_interval, &raw.snapshot_interval)
+        && i < MIN_SNAPSHOT_INTERVAL
+    {
+        cx.problem(
+            "storage.remote.snapshot_interval",
+            Some(v.span()),
+            "a snapshot interval under one minute",
+            Some("use at least \"1m\", e.g. \"1d\"".to_string()),
+        );
+    }
+    let snapshot_keep = cx.int_in(
+        "storage.remote.snapshot_keep",
+        &raw.snapshot_keep,
+        1..=10_000,
+        i64::from(DEFAULT_SNAPSHOT_KEEP),
+    );
     Remote {
         url: url.unwrap_or_default(),
         endpoint: b.endpoint,
@@ -193,5 +219,8 @@ pub(super) fn remote(cx: &mut Ctx<'_>, raw: RawRemote, base: &Path) -> Remote {
         path_style: raw.path_style.map(|p| p.into_inner()),
         access_key_id_file: b.access_key_id_file,
         secret_access_key_file: b.secret_access_key_file,
+        keep_local,
+        snapshot_interval,
+        snapshot_keep: u32::try_from(snapshot_keep).unwrap_or(DEFAULT_SNAPSHOT_KEEP),
     }
 }

@@ -264,6 +264,24 @@ pub(crate) const KEYS: &[Key] = &[
         "File holding the bucket's secret access key (mode 600 or 640).",
     ),
     key(
+        "storage.remote",
+        "keep_local",
+        "none (kept until retention prunes it)",
+        "How long a report's local file stays after its upload is verified; \"0s\" deletes it at once.",
+    ),
+    key(
+        "storage.remote",
+        "snapshot_interval",
+        "none (no periodic snapshot)",
+        "How often the daemon writes a compressed history.db snapshot to <prefix>/_history/.",
+    ),
+    key(
+        "storage.remote",
+        "snapshot_keep",
+        "14",
+        "How many snapshots stay in the bucket (the newest; older ones are deleted).",
+    ),
+    key(
         "export",
         "to",
         "none (the daemon does not export)",

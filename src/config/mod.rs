@@ -20,7 +20,8 @@ mod web;
 mod zone;
 
 pub(crate) use model::{
-    Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, RetrySettings, Scope,
+    Api, Config, CredentialSettings, DEFAULT_WEB_LISTEN, Discovery, Job, Remote, RetrySettings,
+    Scope,
 };
 pub(crate) use size::{DEFAULT_MAX_SIZE, human_size};
 

@@ -93,7 +93,18 @@ pub(crate) struct Remote {
     pub(crate) path_style: Option<bool>,
     pub(crate) access_key_id_file: Option<PathBuf>,
     pub(crate) secret_access_key_file: Option<PathBuf>,
+    /// How long a report's local file stays after its upload is verified;
+    /// `None` = for good (until `retention` prunes it).
+    pub(crate) keep_local: Option<Duration>,
+    /// How often the daemon writes a history snapshot to the bucket;
+    /// `None` = never on its own (`mna-reportd snapshot` still does).
+    pub(crate) snapshot_interval: Option<Duration>,
+    /// How many snapshots are kept in the bucket (the newest).
+    pub(crate) snapshot_keep: u32,
 }
+
+/// Snapshots kept when `snapshot_keep` is not set.
+pub(crate) const DEFAULT_SNAPSHOT_KEEP: u32 = 14;
 
 impl Storage {
     pub(crate) fn database_path(&self) -> PathBuf {

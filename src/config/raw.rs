@@ -67,6 +67,9 @@ pub(crate) struct RawRemote {
     pub(crate) path_style: OptSpanned<bool>,
     pub(crate) access_key_id_file: OptSpanned<String>,
     pub(crate) secret_access_key_file: OptSpanned<String>,
+    pub(crate) keep_local: OptSpanned<String>,
+    pub(crate) snapshot_interval: OptSpanned<String>,
+    pub(crate) snapshot_keep: OptSpanned<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

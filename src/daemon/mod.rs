@@ -117,6 +117,7 @@ pub(crate) async fn run(
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
+    let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
     let ctl = Control::default();
@@ -129,6 +130,11 @@ pub(crate) async fn run(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let stop_listener = start_listeners(&config, web, &health, ctl.abort.clone()).await?;
+    if let Some(outbox) = outbox {
+        info!(bucket = %outbox.bucket().url(), keys = %outbox.bucket().keys_source(), "uploading sealed reports to the bucket");
+        health.watch_uploads(outbox.status());
+        tokio::spawn(outbox.run(ctl.stop.clone()));
+    }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
     let mut d = Daemon {
@@ -325,7 +331,8 @@ impl Daemon {
     }
 
     /// Once a day (and at start), in the background: sweep `.part` files
-    /// left by processes that are gone, and apply `[storage] retention`.
+    /// left by processes that are gone, and apply `[storage] retention`
+    /// (to the bucket's objects too).
     fn housekeeping(&mut self) {
         if self
             .housekeeping_task
@@ -344,13 +351,23 @@ impl Daemon {
         let store = self.engine.store().clone();
         let reports_dir = self.config.storage.reports_dir.clone();
         let retention = self.config.storage.retention;
+        let config = self.config.clone();
+        let runtime = tokio::runtime::Handle::current();
         self.housekeeping_task = Some(tokio::task::spawn_blocking(move || {
             setup::sweep_parts(&store, &reports_dir);
             let Some(retention) = retention else { return };
             let cutoff = Timestamp::now().as_second()
                 - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
             let archive = crate::archive::root::ArchiveRoot::new(&reports_dir);
-            if let Err(e) = crate::archive::prune::prune(&store, &archive, cutoff, false) {
+            // The bucket's objects too; one the bucket could not delete is
+            // left for the next day's prune.
+            let bucket = crate::archive::prune::InBucket {
+                remote: setup::remote_archive(&config),
+                runtime,
+            };
+            if let Err(e) =
+                crate::archive::prune::prune(&store, &archive, cutoff, false, Some(&bucket))
+            {
                 warn!(error = %e, "retention: pruning failed; trying again tomorrow");
             }
         }));

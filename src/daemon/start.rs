@@ -2,6 +2,7 @@
 //! the operator's mistakes (config, credentials, the page's access, a
 //! damaged history) their own exit code.
 
+use crate::archive::remote::client::ClientError;
 use crate::archive::store::StoreError;
 use crate::config::ConfigError;
 use crate::serve::auth::AccessError;
@@ -16,6 +17,9 @@ pub(crate) enum StartError {
     Credentials(#[from] CredentialError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `[storage.remote]`'s keys are missing or its endpoint is unusable.
+    #[error(transparent)]
+    Bucket(#[from] ClientError),
     /// The page of `[web]` cannot be served as configured.
     #[error("{0}")]
     Access(AccessError),
@@ -34,7 +38,10 @@ impl StartError {
     /// Whether the operator must fix something before the daemon can run.
     pub(crate) fn is_usage(&self) -> bool {
         match self {
-            StartError::Config(_) | StartError::Credentials(_) | StartError::Access(_) => true,
+            StartError::Config(_)
+            | StartError::Credentials(_)
+            | StartError::Access(_)
+            | StartError::Bucket(_) => true,
             StartError::Store(e) => e.damaged().is_some(),
             StartError::Failed(_) => false,
         }

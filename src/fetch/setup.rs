@@ -2,6 +2,7 @@
 //! credentials, the HTTP client, the rate limiter, the history and the
 //! engine. Shared by every command that needs them.
 
+use crate::archive::remote::reach::RemoteArchive;
 use crate::archive::root::{ArchiveRoot, RelPath};
 use crate::archive::store::{self, Store};
 use crate::config::{self, Config, Job};
@@ -35,6 +36,16 @@ pub(crate) fn find_credentials(
     config: &Config,
 ) -> Result<(Source, Found), credentials::CredentialError> {
     credentials::resolve(&config.credentials, &credentials::ProcessEnv)
+}
+
+/// The remote archive of `[storage.remote]` as its readers hold it (the
+/// page, `prune`): the bucket, or why it cannot be used.
+pub(crate) fn remote_archive(config: &Config) -> RemoteArchive {
+    match remote_bucket(config) {
+        Ok(None) => RemoteArchive::Off,
+        Ok(Some(bucket)) => RemoteArchive::Open(bucket),
+        Err(e) => RemoteArchive::Unusable(e.to_string()),
+    }
 }
 
 /// A job name the config does not have (a typo, most often).
@@ -183,4 +194,59 @@ fn warn_if_foreign_state_dir(dir: &Path) {
             "this state directory belongs to another user; run mna-reportd as that user (e.g. sudo -u mna-reportd mna-reportd ...)"
         );
     }
+}
+
+/// For a bucket on Tencent COS (`endpoint` `*.myqcloud.com`), the
+/// account's own key pair (COS takes it as an S3 key): the last source of
+/// the bucket key chain. `None` for any other endpoint, or an account key
+/// that is not static (a CVM role).
+pub(crate) fn cos_keys(
+    config: &Config,
+    endpoint: Option<&str>,
+) -> Option<crate::archive::remote::client::S3Keys> {
+    if !crate::archive::remote::client::is_cos(endpoint) {
+        return None;
+    }
+    match find_credentials(config).ok()?.1 {
+        Found::Static(c) => Some(crate::archive::remote::client::S3Keys {
+            access_key_id: c.secret_id.into(),
+            secret_access_key: c.secret_key,
+            session_token: c.token,
+        }),
+        Found::CvmRole => None,
+    }
+}
+
+/// The bucket of `[storage.remote]` (`None` without the table), its keys
+/// from the chain (the account's key last, for COS).
+pub(crate) fn remote_bucket(
+    config: &Config,
+) -> Result<
+    Option<crate::archive::remote::bucket::Bucket>,
+    crate::archive::remote::client::ClientError,
+> {
+    let Some(remote) = &config.storage.remote else {
+        return Ok(None);
+    };
+    let fallback = cos_keys(config, remote.endpoint.as_deref());
+    crate::archive::remote::bucket::Bucket::open(remote, fallback).map(Some)
+}
+
+/// The upload outbox of `[storage.remote]` over `store` (`None` without
+/// the table).
+pub(crate) fn outbox(
+    config: &Config,
+    store: &Store,
+) -> Result<
+    Option<crate::archive::remote::outbox::Outbox>,
+    crate::archive::remote::client::ClientError,
+> {
+    Ok(remote_bucket(config)?.map(|bucket| {
+        crate::archive::remote::outbox::Outbox::new(
+            bucket,
+            store.clone(),
+            ArchiveRoot::new(&config.storage.reports_dir),
+            config.storage.remote.as_ref().and_then(|r| r.keep_local),
+        )
+    }))
 }

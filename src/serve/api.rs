@@ -1,8 +1,8 @@
 //! The JSON API (the page's own, and for scripts). Every route is a GET;
 //! every answer is aggregated or a page, never the whole history:
 //!
-//! - `/api/jobs`: per job its status (as `status --format json`), cadence and
-//!   its first [`MAX_CHOICES`] targets with their total
+//! - `/api/jobs`: per job its status (as `status --format json`, the upload
+//!   backlog and lag included), cadence and its first [`MAX_CHOICES`] targets with their total
 //! - `/api/jobs/{job}/targets[?limit=&offset=]`: a page of its targets and regions, with the total
 //! - `/api/jobs/{job}/calendar?month=YYYY-MM|day=YYYY-MM-DD[&target=&region=]`: cells with states
 //! - `/api/jobs/{job}/reports?start=&end=[&limit=&offset=]`: the reports of one window
@@ -10,7 +10,8 @@
 //! - `/api/failures[?limit=&offset=]`: failed and missing reports inside the horizon, newest first
 //! - `/api/runs[?limit=&job=]`: the newest recorded fires and manual fetches (at most [`MAX_RUNS`])
 //! - `/api/reports/{id}`: a report with its attempts and hint
-//! - `/api/reports/{id}/file`: its xlsx (ok reports only); `/api/reports/{id}/rows.csv`: its rows
+//! - `/api/reports/{id}/file`: its xlsx (ok reports only; from disk, or from the bucket through
+//!   this process, see [`super::download`]); `/api/reports/{id}/rows.csv`: its rows
 
 use super::Site;
 use super::calendar::{self, Filter};
@@ -40,14 +41,14 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
         }
     }
 
-    fn not_found(what: impl Into<String>) -> ApiError {
+    pub(super) fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, what)
     }
 
@@ -89,7 +90,7 @@ impl IntoResponse for ApiError {
 type Answer<T> = Result<Json<T>, ApiError>;
 
 /// Run `f` with a read-only handle on the history, off the async threads.
-async fn with_db<R: Send + 'static>(
+pub(super) async fn with_db<R: Send + 'static>(
     site: &Arc<Site>,
     f: impl FnOnce(&Reader, &Site) -> Result<R, ApiError> + Send + 'static,
 ) -> Result<R, ApiError> {
@@ -141,7 +142,7 @@ pub(crate) fn routes(site: Arc<Site>) -> Router {
         .route("/api/failures", get(failures_of))
         .route("/api/runs", get(runs_of))
         .route("/api/reports/{id}", get(report))
-        .route("/api/reports/{id}/file", get(file))
+        .route("/api/reports/{id}/file", get(super::download::file))
         .route("/api/reports/{id}/rows.csv", get(rows_csv))
         .with_state(site)
 }
@@ -177,6 +178,10 @@ pub(crate) struct JobView {
     pub(crate) choices: Vec<Choice>,
     /// How many targets and regions the job has in all.
     pub(crate) choices_total: usize,
+    /// With `[storage.remote]`: reports waiting for their upload, and how
+    /// long the oldest has waited.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub(crate) upload: Option<status::Upload>,
 }
 
 #[derive(Debug, Serialize)]
@@ -219,6 +224,10 @@ fn choices_total(job: &ResolvedJob) -> usize {
 async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
     with_db(&site, |conn, site| {
         let now = Timestamp::now();
+        let backlog = match site.remote.is_set() {
+            true => Some(conn.upload_backlog()?),
+            false => None,
+        };
         let mut jobs = Vec::new();
         for resolved in jobs_now(conn, site)? {
             let job = &**resolved.job();
@@ -236,6 +245,9 @@ async fn jobs(State(site): State<Arc<Site>>) -> Answer<Jobs> {
                 catch_up_seconds: job.catch_up.as_secs(),
                 choices: choices(&resolved, 0, MAX_CHOICES),
                 choices_total: choices_total(&resolved),
+                upload: backlog
+                    .as_deref()
+                    .map(|b| status::upload_of(b, &job.name, now.as_second())),
             });
         }
         Ok(Jobs {
@@ -445,56 +457,6 @@ async fn report(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Answer<Re
     })
     .await
     .map(Json)
-}
-
-fn file_error(e: reports::FileError) -> ApiError {
-    match e {
-        reports::FileError::Store(e) => e.into(),
-        e => ApiError::not_found(e.to_string()),
-    }
-}
-
-/// A report's file, only through the archive root (see [`reports::open_inside`]).
-async fn file(State(site): State<Arc<Site>>, Path(id): Path<i64>) -> Result<Response, ApiError> {
-    let (file, name) = with_db(&site, move |conn, site| {
-        let recorded = reports::file_path(conn, id).map_err(file_error)?;
-        let archive = crate::archive::root::ArchiveRoot::new(&site.reports_dir);
-        let f = reports::open_inside(&archive, id, &recorded).map_err(file_error)?;
-        let name = std::path::Path::new(&recorded)
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect::<String>()
-            })
-            .unwrap_or_else(|| format!("report-{id}.xlsx"));
-        Ok((f, name))
-    })
-    .await?;
-    let len = file.metadata().map(|m| m.len()).ok();
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-    let mut res = Response::new(Body::from_stream(stream));
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    if let Some(len) = len {
-        h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
-    }
-    Ok(res)
 }
 
 /// A writer whose every write goes to the answer's body as one chunk; a

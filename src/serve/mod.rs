@@ -4,7 +4,7 @@
 //! API it uses: an overview per job, a
 //! calendar of windows coloured by state, traffic charts from
 //! `report_rows`, the failures inside the horizon, a report's attempts, and
-//! downloads of a report's file and rows.
+//! downloads of a report's file (from disk or the bucket, [`download`]) and rows.
 //!
 //! Everything is read through the store's read-only handle, opened per
 //! request ([`crate::archive::store::open_readonly`]), by its methods: no
@@ -21,6 +21,7 @@ pub(crate) mod api;
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod calendar;
+pub(crate) mod download;
 pub(crate) mod failures;
 pub(crate) mod headers;
 pub(crate) mod listener;
@@ -30,6 +31,7 @@ pub(crate) mod months;
 pub(crate) mod reports;
 pub(crate) mod traffic;
 
+use crate::archive::remote::reach::RemoteArchive;
 use crate::config::Config;
 use axum::Router;
 use std::path::PathBuf;
@@ -43,6 +45,9 @@ pub(crate) struct Site {
     pub(crate) reports_dir: PathBuf,
     /// In the daemon: its health (why a job's last fire stopped).
     pub(crate) health: Option<Arc<crate::serve::monitor::Health>>,
+    /// `[storage.remote]`'s bucket, where a file whose local copy is gone
+    /// is read from.
+    pub(crate) remote: RemoteArchive,
 }
 
 impl Site {
@@ -52,7 +57,14 @@ impl Site {
             reports_dir: config.storage.reports_dir.clone(),
             config,
             health: None,
+            remote: RemoteArchive::Off,
         }
+    }
+
+    /// The page that reads files kept only in the bucket from `remote`.
+    pub(crate) fn with_remote(mut self, remote: RemoteArchive) -> Site {
+        self.remote = remote;
+        self
     }
 
     /// The page served by the daemon, which shows why a fire stopped.

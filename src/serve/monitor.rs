@@ -12,6 +12,7 @@
 //! `mna_reportd_missing_windows{job}`, `mna_reportd_download_bytes_total`,
 //! `mna_reportd_discovery_failures_total{job,code}`.
 
+use crate::archive::remote::outbox::{UploadState, UploadStatus};
 use crate::serve::listener::{self, Shutdown, hosts::HostPolicy};
 use axum::Router;
 use axum::extract::State;
@@ -68,6 +69,18 @@ pub(crate) fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus:
         "Device listings of a discovering job that failed, by error code (the job went on with the devices it knew)"
     );
     metrics::describe_gauge!(
+        "mna_reportd_upload_backlog",
+        "Reports sealed locally whose upload to [storage.remote] is not recorded yet"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_uploads_total",
+        "Report uploads by outcome: sent (and verified), already-there (found complete after a crash), failed"
+    );
+    metrics::describe_counter!(
+        "mna_reportd_upload_bytes_total",
+        "Bytes of report files uploaded to [storage.remote]"
+    );
+    metrics::describe_gauge!(
         "mna_reportd_export_lag_seconds",
         "How long the oldest sealed report not yet exported to [export] to has waited (0: all exported)"
     );
@@ -104,6 +117,13 @@ pub(crate) enum Reason {
     /// key or endpoint); the next fire tries again.
     #[error("job {job}: {text}")]
     Stopped { job: String, text: String },
+    /// The bucket of `[storage.remote]` fails; reports wait locally.
+    #[error("uploads: {backlog} reports wait, the bucket failing since {}: {text}", jiff::Timestamp::from_second(*since).map(|t| t.to_string()).unwrap_or_default())]
+    Uploads {
+        text: String,
+        since: i64,
+        backlog: u64,
+    },
 }
 
 /// Every reason `/healthz` answers 503, joined by `; `.
@@ -142,6 +162,8 @@ pub(crate) struct Health {
     /// Per job, why its last fire stopped at once (cleared by a fire that
     /// did not).
     stopped: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// The upload outbox of `[storage.remote]`, when there is one.
+    uploads: std::sync::OnceLock<Arc<UploadStatus>>,
 }
 
 impl Health {
@@ -153,7 +175,18 @@ impl Health {
             stale_after,
             damaged: std::sync::OnceLock::new(),
             stopped: Default::default(),
+            uploads: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Watch the upload outbox: unhealthy while the bucket fails.
+    pub(crate) fn watch_uploads(&self, status: Arc<UploadStatus>) {
+        let _ = self.uploads.set(status);
+    }
+
+    /// The upload outbox's state, when there is an outbox.
+    pub(crate) fn uploads(&self) -> Option<UploadState> {
+        self.uploads.get().map(|s| s.get())
     }
 
     /// The last fire of `job` stopped at an error no retry mends (`why`,
@@ -226,6 +259,18 @@ impl Health {
         }
         for (job, text) in self.stopped() {
             reasons.push(Reason::Stopped { job, text });
+        }
+        if let Some(UploadState {
+            problem: Some((text, since, _)),
+            backlog,
+            ..
+        }) = self.uploads()
+        {
+            reasons.push(Reason::Uploads {
+                text,
+                since,
+                backlog,
+            });
         }
         if reasons.is_empty() {
             Ok(())

@@ -22,12 +22,6 @@ pub(crate) enum FileError {
     Store(#[from] StoreError),
 }
 
-/// The path the history records for `ok` report `id` (a string, never
-/// followed as a path: see [`open_inside`]).
-pub(crate) fn file_path(conn: &Reader, id: i64) -> Result<String, FileError> {
-    conn.ok_report_file(id)?.ok_or(FileError::NoFile(id))
-}
-
 /// Open report `id`'s file, recorded as `recorded`, through `archive`: a
 /// recorded path outside it is refused and logged, never opened; a link
 /// anywhere below the root, or anything but a regular file, is refused.

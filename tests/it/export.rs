@@ -314,6 +314,10 @@ fn fetched_for_s3(storage: &str, extra: &str) -> World {
         ..Settings::default()
     };
     w.write_config_with(&settings, extra, JOBS);
+    // A `[storage.remote]` in `storage` names these key files: a fetch
+    // uploads its reports there.
+    write_secret(&w.dir.path().join("s3_id"), s3::ACCESS_KEY_ID);
+    write_secret(&w.dir.path().join("s3_secret"), s3::SECRET_ACCESS_KEY);
     fetched(
         &w,
         "hourly-all",
@@ -383,8 +387,6 @@ fn without_export_keys_the_bucket_settings_of_storage_remote_reach_the_bucket() 
         s3.endpoint
     );
     let w = fetched_for_s3(&remote, "");
-    write_secret(&w.dir.path().join("s3_id"), s3::ACCESS_KEY_ID);
-    write_secret(&w.dir.path().join("s3_secret"), s3::SECRET_ACCESS_KEY);
     let said = export(&w, "s3://analytics/warehouse", &[]);
     assert!(said.contains("exported 7 reports"), "{said}");
     mirror(&s3, "analytics", "warehouse", &w.dir.path().join("mirror"));

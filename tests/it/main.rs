@@ -33,6 +33,8 @@ mod progress;
 mod query;
 mod rate_latency;
 mod readme_sql;
+mod remote;
+mod remote_read;
 mod runs;
 mod secrets;
 mod status_last_error;

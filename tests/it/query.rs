@@ -95,6 +95,9 @@ fn history_json_csv_and_table() {
         "error_message",
         "created_at",
         "updated_at",
+        "remote_key",
+        "uploaded_at",
+        "stored",
     ];
     for r in rows {
         let obj = r.as_object().expect("objects");

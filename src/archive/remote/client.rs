@@ -14,10 +14,11 @@
 //! loopback endpoint.
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a bucket is and how to reach it.
 #[derive(Debug, Clone, Default)]
@@ -197,8 +198,32 @@ pub(crate) fn build(
     settings: &BucketSettings,
     keys: &S3Keys,
 ) -> Result<Arc<dyn ObjectStore>, ClientError> {
+    build_s3(settings, keys).map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+}
+
+/// Seconds a request may take (an 8 MiB part over a slow link included).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Seconds a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The S3 client of `settings` with `keys`: a request is tried again a few
+/// times within half a minute (a bucket down for longer is the caller's to
+/// wait out, without holding anything).
+pub(crate) fn build_s3(settings: &BucketSettings, keys: &S3Keys) -> Result<AmazonS3, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Client options first: they replace the whole set (`allow_http` below
+    // included).
     let mut b = AmazonS3Builder::new()
+        .with_client_options(
+            object_store::ClientOptions::new()
+                .with_timeout(REQUEST_TIMEOUT)
+                .with_connect_timeout(CONNECT_TIMEOUT),
+        )
+        .with_retry(object_store::RetryConfig {
+            backoff: object_store::BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+        })
         .with_bucket_name(&settings.bucket)
         .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
         .with_access_key_id(keys.access_key_id.expose_secret())
@@ -222,12 +247,10 @@ pub(crate) fn build(
         .path_style
         .unwrap_or_else(|| default_path_style(endpoint));
     b = b.with_virtual_hosted_style_request(!path_style);
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| ClientError::Build {
-            bucket: settings.bucket.clone(),
-            detail: e.to_string(),
-        })
+    b.build().map_err(|e| ClientError::Build {
+        bucket: settings.bucket.clone(),
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! fire and manual fetch; [`reader`] is the read-only handle the page and
 //! the commands read through, with [`page`] (one report, its attempts and
 //! rows), [`calendar`] (a window's reports by status) and [`traffic`]
-//! (sums of the rows' numeric columns) behind it; [`probe`] proves the
+//! (sums of the rows' numeric columns) behind it; [`remote`] tells where a
+//! report's file is kept (disk, bucket) and which pruned objects are left; [`probe`] proves the
 //! database takes a write for `/healthz`. An error SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
@@ -20,12 +21,15 @@ pub(crate) mod claim;
 pub(crate) mod devices;
 pub(crate) mod exports;
 pub(crate) mod inventory;
+#[allow(dead_code)]
+pub(crate) mod outbox;
 pub(crate) mod outside;
 pub(crate) mod page;
 pub(crate) mod probe;
 pub(crate) mod query;
 pub(crate) mod reader;
 pub(crate) mod recover;
+pub(crate) mod remote;
 pub mod reports;
 pub(crate) mod run_log;
 pub(crate) mod runs;
@@ -150,6 +154,8 @@ pub struct Store {
     /// Reports this process is working on now: a claim of ours on any
     /// other report is stale (say its release failed) and may be retaken.
     in_flight: Arc<Mutex<std::collections::HashSet<i64>>>,
+    /// Notified after each seal commits (the upload outbox waits on it).
+    sealed: Arc<tokio::sync::Notify>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -224,7 +230,14 @@ impl Store {
             path: path.into(),
             owner: crate::archive::holder::current()?.into(),
             in_flight: Arc::default(),
+            sealed: Arc::default(),
         })
+    }
+
+    /// Notified after each seal of this process commits (a permit is kept
+    /// while nobody waits, so a seal is never missed).
+    pub(crate) fn sealed(&self) -> Arc<tokio::sync::Notify> {
+        self.sealed.clone()
     }
 
     /// This process's claim owner string.

@@ -1,10 +1,10 @@
 //! One report as the page shows it: the report (no server paths, the
 //! operator's hint for its error code), the reports of one window a page
-//! at a time, its attempts (at most [`MAX_ATTEMPTS`]), the file path the
-//! history records for it, and its rows a batch of [`ROWS_BATCH`] at a time
+//! at a time, its attempts (at most [`MAX_ATTEMPTS`]), and its rows a batch of [`ROWS_BATCH`] at a time
 //! (each batch a query of its own: no read transaction held while a client
 //! reads).
 
+use super::remote::STORED_SQL;
 use super::{Reader, StoreError};
 use crate::domain::code::CodeKind;
 use crate::domain::report::RegionScope;
@@ -31,8 +31,11 @@ pub(crate) struct Report {
     pub(crate) error_message: Option<String>,
     /// What to do about the error, when its code tells.
     pub(crate) hint: Option<&'static str>,
-    /// An `ok` report whose file the history names: it can be downloaded.
+    /// An `ok` report whose file the history names (on disk or in the
+    /// bucket): it can be downloaded.
     pub(crate) has_file: bool,
+    /// Where its file is kept: `local`, `remote`, `both`; `None` without one.
+    pub(crate) stored: Option<String>,
     pub(crate) updated_at: i64,
 }
 
@@ -41,13 +44,19 @@ pub(crate) fn hint(code: Option<&str>) -> Option<&'static str> {
     code.and_then(|c| CodeKind::parse(c).hint())
 }
 
-const SELECT: &str = "SELECT id, job, target, region, window_start, window_end, status, attempts, \"trigger\",
-    request_id, bytes, sha256, error_code, error_message, file_path IS NOT NULL, updated_at FROM reports";
+/// The columns of [`report`], from `reports`.
+static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, job, target, region, window_start, window_end, status, attempts, \"trigger\",
+         request_id, bytes, sha256, error_code, error_message, {STORED_SQL}, updated_at FROM reports"
+    )
+});
 
 fn report(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
     let code: Option<String> = r.get(12)?;
     let status: String = r.get(6)?;
     let region: String = r.get(3)?;
+    let stored: Option<String> = r.get(14)?;
     Ok(Report {
         id: r.get(0)?,
         job: r.get(1)?,
@@ -63,7 +72,8 @@ fn report(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
         hint: hint(code.as_deref()),
         error_code: code,
         error_message: r.get(13)?,
-        has_file: status == "ok" && r.get::<_, bool>(14)?,
+        has_file: status == "ok" && stored.is_some(),
+        stored,
         status,
         updated_at: r.get(15)?,
     })
@@ -96,7 +106,7 @@ impl Reader {
     pub(crate) fn report(&self, id: i64) -> Result<Option<Report>, StoreError> {
         self.answer(
             self.conn()
-                .query_row(&format!("{SELECT} WHERE id = ?1"), params![id], report)
+                .query_row(&format!("{} WHERE id = ?1", *SELECT), params![id], report)
                 .optional(),
         )
     }
@@ -124,8 +134,9 @@ impl Reader {
     ) -> Result<Vec<Report>, StoreError> {
         let read = || -> rusqlite::Result<Vec<Report>> {
             let mut st = self.conn().prepare_cached(&format!(
-                "{SELECT} WHERE job = ?1 AND window_start = ?2 AND window_end = ?3
-                 ORDER BY status = 'ok', target, region LIMIT ?4 OFFSET ?5"
+                "{} WHERE job = ?1 AND window_start = ?2 AND window_end = ?3
+                 ORDER BY status = 'ok', target, region LIMIT ?4 OFFSET ?5",
+                *SELECT
             ))?;
             st.query_map(params![job, start, end, limit, offset], report)?
                 .collect()
@@ -155,21 +166,6 @@ impl Reader {
             .collect()
         };
         self.answer(read())
-    }
-
-    /// The path the history records for report `id` when it is `ok` (a
-    /// string, never followed as a path by the store).
-    pub(crate) fn ok_report_file(&self, id: i64) -> Result<Option<String>, StoreError> {
-        let path: Option<Option<String>> = self.answer(
-            self.conn()
-                .query_row(
-                    "SELECT file_path FROM reports WHERE id = ?1 AND status = 'ok'",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
-        Ok(path.flatten())
     }
 
     /// Up to [`ROWS_BATCH`] rows of report `id` after `(sheet, row)` (from

@@ -8,20 +8,33 @@ use std::collections::HashSet;
 
 /// [`ReportRow`], its column list [`COLUMNS`] and its reading from a row,
 /// from the one list of its fields (each named as its `reports` column).
+/// Derived fields follow the columns, each with its SQL expression.
 macro_rules! report_row {
-    ($($field:ident: $ty:ty,)*) => {
-        /// One `reports` row, as `history` shows it (json field names = column names).
+    ($($field:ident: $ty:ty,)* ; $($derived:ident: $dty:ty = $sql:expr,)*) => {
+        /// One `reports` row, as `history` shows it (json field names = column
+        /// names, then the derived fields).
         #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
         pub(crate) struct ReportRow {
             $(pub $field: $ty,)*
+            $(pub $derived: $dty,)*
         }
 
-        /// The `reports` columns `history` shows, in its order.
-        pub(crate) const COLUMNS: &[&str] = &[$(stringify!($field)),*];
+        /// The fields `history` shows, in its order: `reports` columns, then
+        /// the derived ones.
+        pub(crate) const COLUMNS: &[&str] = &[$(stringify!($field),)* $(stringify!($derived)),*];
+
+        /// The select list of [`ReportRow`] (columns quoted: `trigger` is an
+        /// SQL keyword).
+        fn select_list() -> String {
+            let mut out: Vec<String> = vec![$(format!("\"{}\"", stringify!($field))),*];
+            $(out.push(format!("{} AS {}", $sql, stringify!($derived)));)*
+            out.join(", ")
+        }
 
         fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
             Ok(ReportRow {
                 $($field: r.get(stringify!($field))?,)*
+                $($derived: r.get(stringify!($derived))?,)*
             })
         }
     };
@@ -46,6 +59,11 @@ report_row! {
     error_message: Option<String>,
     created_at: i64,
     updated_at: i64,
+    remote_key: Option<String>,
+    uploaded_at: Option<i64>,
+    ;
+    // Where the file is kept: `local`, `remote`, `both`; null without one.
+    stored: Option<String> = super::remote::STORED_SQL,
 }
 
 /// Filters of `history`.
@@ -60,9 +78,7 @@ pub(crate) struct HistoryFilter {
 
 /// The recorded reports matching `f`, newest window first.
 pub(crate) fn history(conn: &Connection, f: &HistoryFilter) -> rusqlite::Result<Vec<ReportRow>> {
-    // Quoted: `trigger` is an SQL keyword.
-    let columns: Vec<String> = COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
-    let mut sql = format!("SELECT {} FROM reports WHERE 1 = 1", columns.join(", "));
+    let mut sql = format!("SELECT {} FROM reports WHERE 1 = 1", select_list());
     let mut args: Vec<Value> = Vec::new();
     if !f.jobs.is_empty() {
         sql.push_str(&format!(

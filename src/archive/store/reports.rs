@@ -234,7 +234,8 @@ pub struct Fetched {
 }
 
 /// Mark report `id` `ok` (its file is durable) and drop the claim, inside
-/// the caller's transaction.
+/// the caller's transaction. A new file is not in the bucket yet: the
+/// report goes (back) into the upload outbox.
 pub fn mark_ok(
     tx: &rusqlite::Transaction<'_>,
     id: i64,
@@ -243,7 +244,8 @@ pub fn mark_ok(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE reports SET status = ?7, request_id = ?2, file_path = ?3, bytes = ?4, sha256 = ?5,
-                error_code = NULL, error_message = NULL, updated_at = ?6 WHERE id = ?1",
+                error_code = NULL, error_message = NULL, updated_at = ?6,
+                remote_key = NULL, uploaded_at = NULL WHERE id = ?1",
     )?
     .execute(params![
         id,

@@ -141,6 +141,8 @@ impl Seal<'_> {
                 if kept && let Err(e) = archive.drop_previous(final_path) {
                     warn!(file = %archive.absolute(final_path).display(), error = %e, "cannot remove the previous copy of a fetched report; the next start will");
                 }
+                // A new report for the upload outbox.
+                self.store.sealed.notify_one();
                 Sealed::Committed { rows, attempts }
             }
             Ok(Err(e)) => {

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod proxy;
 pub mod renames;
 pub mod rss;
 pub mod s3;
+pub mod s3_read;
 
 use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna};
 use rusqlite::Connection;

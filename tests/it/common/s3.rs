@@ -17,6 +17,8 @@ pub const SECRET_ACCESS_KEY: &str = "export-test-secret";
 
 pub struct S3Server {
     child: Child,
+    /// Every line the server logged (one per request, with its status).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     addr: String,
@@ -34,10 +36,17 @@ impl S3Server {
             .expect("python3 runs (the S3 tests need moto: pip install \"moto[server]\")");
         let stderr = child.stderr.take().expect("stderr piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = log.clone();
         // Drain stderr for the server's life (it logs every request), and
         // hand over the address of its startup line.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("\" ") {
+                    keep.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(line.clone());
+                }
                 if let Some(at) = line.find("Running on http://") {
                     let _ = tx.send(line[at + "Running on http://".len()..].trim().to_string());
                 }
@@ -55,6 +64,7 @@ impl S3Server {
         };
         let server = S3Server {
             child,
+            log,
             endpoint: format!("http://{addr}"),
             addr,
         };
@@ -163,5 +173,151 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The server's request log, the remote archive's view of it.
+impl S3Server {
+    /// The request lines logged so far: `(method, path with query, status)`.
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter()
+            .filter_map(|l| {
+                let q = l.split('"').nth(1)?;
+                let mut it = q.split(' ');
+                let (m, p) = (it.next()?, it.next()?);
+                let status = l
+                    .split('"')
+                    .nth(2)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((m.to_string(), p.to_string(), status))
+            })
+            .collect()
+    }
+
+    /// Per key of `bucket`, how many times an object was written there and
+    /// accepted: a whole PUT, or the completion of a multipart upload.
+    pub fn writes(&self, bucket: &str) -> std::collections::BTreeMap<String, usize> {
+        let mut n = std::collections::BTreeMap::new();
+        let start = format!("/{bucket}/");
+        for (m, p, status) in self.requests() {
+            let Some(rest) = p.strip_prefix(&start) else {
+                continue;
+            };
+            let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let whole_put = m == "PUT" && !query.contains("partNumber");
+            let completed = m == "POST" && query.contains("uploadId");
+            if status == 200 && (whole_put || completed) {
+                *n.entry(key.to_string()).or_default() += 1;
+            }
+        }
+        n
+    }
+
+    /// The user metadata of `bucket/key` (`x-amz-meta-*`, names without
+    /// the prefix) and its size.
+    pub fn head(&self, bucket: &str, key: &str) -> (Vec<(String, String)>, u64) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let head = format!(
+            "HEAD /{bucket}/{key} HTTP/1.0\r\nHost: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        assert!(
+            resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+            "HEAD {bucket}/{key}: {resp}"
+        );
+        let mut meta = Vec::new();
+        let mut size = 0;
+        for l in resp.lines() {
+            let Some((name, value)) = l.split_once(':') else {
+                continue;
+            };
+            let name = name.trim().to_ascii_lowercase();
+            if let Some(m) = name.strip_prefix("x-amz-meta-") {
+                meta.push((m.to_string(), value.trim().to_string()));
+            } else if name == "content-length" {
+                size = value.trim().parse().expect("length");
+            }
+        }
+        meta.sort();
+        (meta, size)
+    }
+
+    /// Multipart uploads begun in `bucket` and neither completed nor aborted.
+    pub fn open_uploads(&self, bucket: &str) -> usize {
+        let (status, body) = self
+            .request("GET", &format!("/{bucket}?uploads"), &[])
+            .expect("list uploads");
+        assert_eq!(status, 200, "list uploads of {bucket}");
+        String::from_utf8_lossy(&body).matches("<UploadId>").count()
+    }
+
+    /// One IAM query (moto serves every service on its port; the scope of
+    /// the Authorization header routes it): the answer's body.
+    fn iam(&self, query: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let body = format!("{query}&Version=2010-05-08");
+        let head = format!(
+            "POST / HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        assert!(resp.contains(" 200 "), "IAM {query}: {resp}");
+        resp
+    }
+
+    /// From now on the server checks every request's signature against the
+    /// keys it knows, as a real one does: a user that may do anything is
+    /// made, and its key pair returned (access key id, secret). Buckets
+    /// must be created before.
+    pub fn require_keys(&self) -> (String, String) {
+        self.iam("Action=CreateUser&UserName=reports");
+        let made = self.iam("Action=CreateAccessKey&UserName=reports");
+        let field = |name: &str| {
+            made.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|s| s.split(&format!("</{name}>")).next())
+                .unwrap_or_else(|| panic!("no {name} in {made}"))
+                .to_string()
+        };
+        let (id, secret) = (field("AccessKeyId"), field("SecretAccessKey"));
+        let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
+        self.iam(&format!(
+            "Action=PutUserPolicy&UserName=reports&PolicyName=all&PolicyDocument={policy}"
+        ));
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let head = format!(
+            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0",
+            self.addr
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        assert!(resp.contains(" 200 "), "reset-auth: {resp}");
+        (id, secret)
+    }
+}
+
+impl S3Server {
+    /// Stop checking signatures again (the test's own reads are unsigned).
+    pub fn stop_checking_keys(&self) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let head = format!(
+            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\ninf",
+            self.addr
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        assert!(resp.contains(" 200 "), "reset-auth: {resp}");
     }
 }
