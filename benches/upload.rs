@@ -7,7 +7,8 @@
 //!   with `[storage.remote]`: the wall time of each, and the uploads per
 //!   second the difference allows;
 //! - one report of 256 MiB, without and with the bucket: the time the
-//!   upload adds, the MiB/s it makes, and the child's peak RSS (`wait4`).
+//!   upload adds, the MiB/s it makes, and the child's peak RSS (its
+//!   `VmHWM`, read while it runs).
 //!
 //! moto is a Python server: its own speed bounds what is measured here
 //! (COS or S3 answer faster), so the figures are a floor for the client.
@@ -99,7 +100,8 @@ fn config(dir: &Path, api: &str, s3: Option<(&str, &str)>) -> std::path::PathBuf
 }
 
 /// `fetch` of `hours` hourly windows from 2026-11-01: (seconds, peak RSS in KiB).
-#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
+/// The child's exit is waited for before its last `VmHWM` may be missed
+/// only by the final 5 ms, in which it frees rather than grows.
 fn fetch(dir: &Path, config: &Path, hours: i64) -> (f64, i64) {
     let to = jiff::Timestamp::from_second(1_793_491_200 + hours * 3600).expect("time");
     let started = Instant::now();
@@ -125,18 +127,34 @@ fn fetch(dir: &Path, config: &Path, hours: i64) -> (f64, i64) {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn fetch");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: waits for our own child, writing into our locals.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "fetch failed"
-    );
-    (started.elapsed().as_secs_f64(), usage.ru_maxrss)
+    // The child's own high-water mark (`VmHWM`), read while it runs:
+    // `wait4`'s `ru_maxrss` would count this process's memory too (the
+    // spawn shares it until `exec`).
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let peak = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(kib) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok())
+                })
+            {
+                peak = peak.max(kib);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    });
+    let mut child = child;
+    let status = child.wait().expect("wait");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(status.success(), "fetch failed");
+    (started.elapsed().as_secs_f64(), peak.join().unwrap_or(0))
 }
 
 /// Fetch `hours` windows of a fake serving `cfg`, without and with the

@@ -14,10 +14,12 @@ CREATE INDEX reports_kept_local ON reports (uploaded_at)
 -- Multipart uploads begun and neither completed nor aborted: written before
 -- the first part is sent and deleted once the upload is completed or
 -- aborted, so the uploads a crash leaves are known and aborted at start.
+-- `owner` is the process that uploads (as in `claims`): an upload of a
+-- live process is its own, never a leftover.
 CREATE TABLE multipart_uploads (
     upload_id  TEXT    PRIMARY KEY,
     remote_key TEXT    NOT NULL,
-    report_id  INTEGER,
+    owner      TEXT    NOT NULL,
     started_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 -- History snapshots written to the bucket (`<prefix>/_history/`).

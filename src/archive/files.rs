@@ -118,5 +118,16 @@ pub(crate) fn create_private_if_missing(path: &Path) -> io::Result<()> {
         .map(drop)
 }
 
+/// Create a new file at `path` with [`FILE_MODE`], for writing; something
+/// already there is an error (a scratch file of the state directory).
+pub(crate) fn create_private_new(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .read(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
 #[cfg(test)]
 mod tests;

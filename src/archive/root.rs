@@ -30,6 +30,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 mod prev;
+mod survey;
 mod sweep;
 
 pub(crate) use prev::Resolved;

@@ -1,6 +1,6 @@
 //! The command line: global options and the commands of the product
 //! contract (`run`, `check`, `fetch`, `history`, `status`, `runs`, `devices`,
-//! `prune`, `export`, `serve`, `completions`).
+//! `prune`, `export`, `snapshot`, `restore`, `serve`, `completions`).
 
 use crate::domain::report::Status;
 use crate::domain::timearg::TimeArg;
@@ -63,6 +63,10 @@ pub(crate) enum Command {
     Prune(PruneArgs),
     /// Write the rows of sealed reports not yet exported to DIR or s3://bucket/prefix as Hive-partitioned Parquet
     Export(ExportArgs),
+    /// Write a compressed snapshot of history.db to the bucket of [storage.remote] now (keeping the newest snapshot_keep)
+    Snapshot,
+    /// Rebuild an empty state directory from the newest history snapshot (or --from) and the bucket's listing
+    Restore(RestoreArgs),
     /// Serve the read-only web page and its JSON API over the history, scheduling nothing
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -183,6 +187,16 @@ pub(crate) struct ExportArgs {
     /// Only windows starting before T
     #[arg(long, value_name = "T")]
     pub(crate) until: Option<TimeArg>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The snapshot: s3://bucket/key of one, or a file (gzip or a plain database) [default: the newest in the bucket]
+    #[arg(long, value_name = "s3://...|FILE")]
+    pub(crate) from: Option<String>,
+    /// Restore over a state directory that holds a history or reports (the history there is moved aside, not deleted)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,25 @@ pub(crate) enum Usage {
     /// An export destination that cannot be used (no bucket, no keys).
     #[error("{0}")]
     ExportTo(crate::archive::export::ExportError),
+    /// `snapshot` or `restore` without a bucket to use.
+    #[error("{command} needs a bucket, and {} has no [storage.remote]\n  fix: add [storage.remote] with url = \"s3://bucket/prefix\" (see config.example.toml){alternative}", config.display())]
+    NoRemote {
+        command: &'static str,
+        config: PathBuf,
+        /// Another way, if the command has one (`, or ...`).
+        alternative: &'static str,
+    },
+    /// The bucket of `[storage.remote]` cannot be used (no keys, a bad endpoint).
+    #[error("{0}")]
+    Bucket(crate::archive::remote::client::ClientError),
+    /// `restore` into a state directory that holds a history or reports.
+    #[error("the state directory {} is not empty: {what}\n  fix: stop mna-reportd and restore into an empty state directory (move {} aside, or set storage.state_dir to a new one); or give --force to restore over it (its history.db is moved aside, its report files are kept)", state_dir.display(), state_dir.display())]
+    RestoreOccupied { state_dir: PathBuf, what: String },
+    /// `restore --from` names neither a file nor an object.
+    #[error(
+        "--from {given}: {why}\n  fix: give a snapshot file (history-<time>.db.gz, or a database file), or s3://bucket/prefix/_history/history-<time>.db.gz"
+    )]
+    RestoreFrom { given: String, why: String },
 }
 
 impl From<TimeArgError> for Usage {

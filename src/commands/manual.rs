@@ -146,6 +146,27 @@ const EXAMPLES: &[(Option<&str>, &str, &[&str])] = &[
         ],
     ),
     (
+        Some("snapshot"),
+        "Write a history snapshot to the bucket now, as the packaged service's user:",
+        &["sudo -u mna-reportd mna-reportd snapshot"],
+    ),
+    (
+        Some("restore"),
+        "On a new machine with the same config: rebuild the state directory from the bucket, then start:",
+        &[
+            "sudo -u mna-reportd mna-reportd restore",
+            "sudo -u mna-reportd mna-reportd check",
+            "systemctl enable --now mna-reportd",
+        ],
+    ),
+    (
+        Some("restore"),
+        "Restore a given snapshot over what is there (the history there is moved aside):",
+        &[
+            "mna-reportd restore --force --from s3://mna-reports-1250000000/account-a/_history/history-20261201T000000Z.db.gz",
+        ],
+    ),
+    (
         Some("serve"),
         "Serve the page on another port:",
         &["mna-reportd serve --listen 127.0.0.1:8080"],

@@ -18,8 +18,10 @@ pub(crate) mod manual;
 pub(crate) mod probe;
 pub(crate) mod probe_bucket;
 pub(crate) mod prune;
+pub(crate) mod restore;
 pub(crate) mod runs;
 pub(crate) mod serve;
+pub(crate) mod snapshot;
 pub(crate) mod status;
 
 use crate::commands::cli::{Cli, Command};
@@ -49,6 +51,8 @@ pub async fn dispatch(cli: Cli) -> Exit {
         Command::Devices(args) => devices::run(config, args).await,
         Command::Prune(args) => prune::run(config, args).await,
         Command::Export(args) => export::run(config, args).await,
+        Command::Snapshot => snapshot::run(config).await,
+        Command::Restore(args) => restore::run(config, args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Manpage(args) => completions::manpage(&args),
     };

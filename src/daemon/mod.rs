@@ -13,6 +13,7 @@ pub(crate) use start::StartError;
 pub(crate) mod signals;
 pub(crate) mod timetable;
 
+use crate::archive::remote::snapshot::timer as snapshot;
 use crate::archive::resolved::ResolvedJob;
 use crate::archive::status::{self, JobStatus};
 use crate::archive::store;
@@ -79,6 +80,9 @@ struct Daemon {
     housekeeping_task: Option<tokio::task::JoinHandle<()>>,
     /// `[export]`: the daemon's own Parquet export.
     export: crate::archive::export::periodic::Periodic,
+    /// `[storage.remote] snapshot_interval`: the history's snapshots, and what they need.
+    snapshots: snapshot::Timer,
+    snapshot_setup: snapshot::Setup,
 }
 
 /// How often the daemon sweeps stale `.part` files and applies `[storage] retention`.
@@ -117,6 +121,10 @@ pub(crate) async fn run(
     let (source, found) = setup::find_credentials(&config)?;
     let store = setup::open_store(&config)?;
     let limiter = setup::limiter(&config);
+    let snapshot_setup = snapshot::Setup {
+        store: store.clone(),
+        open_bucket: setup::remote_bucket,
+    };
     let outbox = setup::outbox(&config, &store)?;
     let engine = setup::engine(&config, found, store, limiter.clone())?;
     info!(config = %path.display(), credentials = %source, jobs = config.jobs.len(), "mna-reportd starting");
@@ -137,6 +145,7 @@ pub(crate) async fn run(
     }
     let scheduler = Scheduler::new(jobs_of(&config), Timestamp::now());
     seed_gauges(engine.store(), scheduler.jobs()).await;
+    let snapshots = snapshot::Timer::seeded(engine.store(), &config).await;
     let mut d = Daemon {
         scheduler,
         path,
@@ -154,6 +163,8 @@ pub(crate) async fn run(
         last_housekeeping: None,
         housekeeping_task: None,
         export: Default::default(),
+        snapshots,
+        snapshot_setup,
     };
     let catch_up = d.scheduler.start(Timestamp::now());
     d.start_fires(catch_up, RunTrigger::CatchUp);
@@ -172,8 +183,8 @@ pub(crate) async fn run(
 }
 
 impl Daemon {
-    /// The loop, until a stop: sleep until the next fire, watchdog ping or
-    /// export is due, a fire ends, a reload is asked for or one is loaded;
+    /// The loop, until a stop: sleep until the next fire, watchdog ping,
+    /// export or snapshot is due, a fire ends, a reload is asked for or one is loaded;
     /// then start what is due.
     async fn serve(
         &mut self,
@@ -189,6 +200,7 @@ impl Daemon {
                 sleep = sleep.min(w);
             }
             sleep = sleep.min(self.export.sleep_for(&self.config));
+            sleep = sleep.min(self.snapshots.sleep_for(&self.config, Timestamp::now()));
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 Some(done) = done_rx.recv() => self.finish(done),
@@ -206,6 +218,8 @@ impl Daemon {
             self.start_fires(tick, RunTrigger::Schedule);
             self.housekeeping();
             self.export.tick(self.engine.store(), &self.config);
+            self.snapshots
+                .tick(&self.snapshot_setup, &self.config, Timestamp::now());
             self.health.tick();
             notify::watchdog();
         }

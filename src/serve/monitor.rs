@@ -84,6 +84,10 @@ pub(crate) fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus:
         "mna_reportd_export_lag_seconds",
         "How long the oldest sealed report not yet exported to [export] to has waited (0: all exported)"
     );
+    metrics::describe_gauge!(
+        "mna_reportd_last_snapshot_timestamp_seconds",
+        "When the newest history snapshot in the bucket of [storage.remote] was taken (Unix seconds)"
+    );
     Ok(handle)
 }
 

@@ -37,6 +37,7 @@ mod remote;
 mod remote_read;
 mod runs;
 mod secrets;
+mod snapshot_restore;
 mod status_last_error;
 mod systemd_units;
 mod web_api;

@@ -43,6 +43,9 @@ _mna__reportd() {
             mna__reportd,prune)
                 cmd="mna__reportd__subcmd__prune"
                 ;;
+            mna__reportd,restore)
+                cmd="mna__reportd__subcmd__restore"
+                ;;
             mna__reportd,run)
                 cmd="mna__reportd__subcmd__run"
                 ;;
@@ -51,6 +54,9 @@ _mna__reportd() {
                 ;;
             mna__reportd,serve)
                 cmd="mna__reportd__subcmd__serve"
+                ;;
+            mna__reportd,snapshot)
+                cmd="mna__reportd__subcmd__snapshot"
                 ;;
             mna__reportd,status)
                 cmd="mna__reportd__subcmd__status"
@@ -82,6 +88,9 @@ _mna__reportd() {
             mna__reportd__subcmd__help,prune)
                 cmd="mna__reportd__subcmd__help__subcmd__prune"
                 ;;
+            mna__reportd__subcmd__help,restore)
+                cmd="mna__reportd__subcmd__help__subcmd__restore"
+                ;;
             mna__reportd__subcmd__help,run)
                 cmd="mna__reportd__subcmd__help__subcmd__run"
                 ;;
@@ -90,6 +99,9 @@ _mna__reportd() {
                 ;;
             mna__reportd__subcmd__help,serve)
                 cmd="mna__reportd__subcmd__help__subcmd__serve"
+                ;;
+            mna__reportd__subcmd__help,snapshot)
+                cmd="mna__reportd__subcmd__help__subcmd__snapshot"
                 ;;
             mna__reportd__subcmd__help,status)
                 cmd="mna__reportd__subcmd__help__subcmd__status"
@@ -101,7 +113,7 @@ _mna__reportd() {
 
     case "${cmd}" in
         mna__reportd)
-            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status runs devices prune export serve completions manpage help"
+            opts="-v -q -h -V --config --verbose --quiet --log-format --help --version run check fetch history status runs devices prune export snapshot restore serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +277,7 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help)
-            opts="run check fetch history status runs devices prune export serve completions manpage help"
+            opts="run check fetch history status runs devices prune export snapshot restore serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +416,20 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -433,6 +459,20 @@ _mna__reportd() {
             return 0
             ;;
         mna__subcmd__reportd__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__help__subcmd__snapshot)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -550,6 +590,32 @@ _mna__reportd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mna__subcmd__reportd__subcmd__restore)
+            opts="-v -q -h --from --force --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mna__subcmd__reportd__subcmd__run)
             opts="-v -q -h --config --verbose --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -617,6 +683,28 @@ _mna__reportd() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mna__subcmd__reportd__subcmd__snapshot)
+            opts="-v -q -h --config --verbose --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -5,14 +5,17 @@
 //! identity an object carries; [`outbox`] the task that uploads each
 //! sealed report ([`upload`]) and removes local copies after `keep_local`;
 //! [`reach`] the bucket as its readers hold it (or why they cannot), and
-//! the keys they may touch.
+//! the keys they may touch; [`snapshot`] the history's snapshots in `_history/` (and the daemon's
+//! timer of them), [`restore`] a state directory rebuilt from one and the
+//! bucket's listing, both with their scratch files in a [`spool`].
 
-#[allow(dead_code)] // wired in by the outbox, snapshots and the page
 pub(crate) mod bucket;
 pub(crate) mod client;
-#[allow(dead_code)]
 pub(crate) mod listing;
 pub(crate) mod meta;
 pub(crate) mod outbox;
 pub(crate) mod reach;
+pub(crate) mod restore;
+pub(crate) mod snapshot;
+mod spool;
 pub(crate) mod upload;

@@ -129,14 +129,20 @@ impl Outbox {
         &self.bucket
     }
 
-    /// Abort the multipart uploads the history notes (left by a crash: no
-    /// upload of this process has begun yet).
+    /// Abort the multipart uploads the history notes that no live process
+    /// is sending: those a crash left, and those a task of this process
+    /// dropped (an upload of another live process, the daemon's while a
+    /// `fetch` starts, is its own).
     pub(crate) async fn abort_leftovers(&self) {
         let open = match self.store.on_pool(|c| outbox::open_multiparts(c)).await {
             Ok(o) => o,
             Err(e) => return warn!(error = %e, "cannot read the multipart uploads left open"),
         };
-        for m in open {
+        let ours = self.store.owner().to_string();
+        let left = open
+            .into_iter()
+            .filter(|m| m.owner == ours || !crate::archive::holder::is_alive(&m.owner));
+        for m in left {
             if m.upload_id.starts_with(super::bucket::INTENT) {
                 self.abort_by_key(&m.remote_key, &m.upload_id).await;
                 continue;

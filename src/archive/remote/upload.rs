@@ -97,13 +97,7 @@ pub(crate) async fn upload(
     if let Some(head) = bucket.head(&key).await?
         && is_complete(&head, size, sha256)
     {
-        return record(store, p.id, sha256, &key).await.map(|r| {
-            if r {
-                Uploaded::AlreadyThere
-            } else {
-                Uploaded::Changed
-            }
-        });
+        return finish(bucket, store, p.id, sha256, &key, Uploaded::AlreadyThere).await;
     }
     let attributes = identity(p, sha256).attributes();
     let sent = bucket
@@ -138,13 +132,32 @@ pub(crate) async fn upload(
             .into());
         }
     }
-    record(store, p.id, sha256, &key).await.map(|r| {
-        if r {
-            Uploaded::Sent(size)
-        } else {
-            Uploaded::Changed
-        }
-    })
+    finish(bucket, store, p.id, sha256, &key, Uploaded::Sent(size)).await
+}
+
+/// Record the upload of report `id` to `key` (`done`); when the report
+/// changed meanwhile and left the outbox without an upload of record (a
+/// prune came while it was sent), the object, which no row would ever
+/// name, is deleted.
+async fn finish(
+    bucket: &Bucket,
+    store: &Store,
+    id: i64,
+    sha256: &str,
+    key: &str,
+    done: Uploaded,
+) -> Result<Uploaded, UploadError> {
+    if record(store, id, sha256, key).await? {
+        return Ok(done);
+    }
+    let gone = store
+        .on_pool(move |c| outbox::gone_unrecorded(c, id))
+        .await
+        .map_err(|e| UploadError::Store(e.to_string()))?;
+    if gone {
+        bucket.delete(key).await?;
+    }
+    Ok(Uploaded::Changed)
 }
 
 async fn record(store: &Store, id: i64, sha256: &str, key: &str) -> Result<bool, UploadError> {

@@ -11,6 +11,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
+/// Whether a walk goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Walk {
+    On,
+    Stop,
+}
+
 /// What [`ArchiveRoot::sweep_parts`] did and found.
 #[derive(Debug, Default)]
 pub(crate) struct Swept {
@@ -22,7 +29,7 @@ pub(crate) struct Swept {
 
 impl ArchiveRoot {
     /// A handle on the directory `rel` (the root for `None`), never through a link.
-    fn open_dir(&self, rel: Option<&RelPath>) -> io::Result<OwnedFd> {
+    pub(super) fn open_dir(&self, rel: Option<&RelPath>) -> io::Result<OwnedFd> {
         let mut dir = self.open_root()?;
         for name in rel.map(|r| r.0.as_slice()).unwrap_or_default() {
             dir = rustix::fs::openat(&dir, name.as_os_str(), DIR_FLAGS, Mode::empty())?;
@@ -44,6 +51,41 @@ impl ArchiveRoot {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        self.walk(|dir, name, rel, kind, st| {
+            // A time in the future counts as stale, as an unreadable one did.
+            let age = now.saturating_sub(st.st_mtime);
+            let stale = age < 0 || age >= idle.as_secs() as i64;
+            let is_file = kind == FileType::RegularFile;
+            if (is_file || kind == FileType::Symlink)
+                && name.as_bytes().ends_with(PART_SUFFIX.as_bytes())
+                && !keep.contains(&rel)
+                && stale
+            {
+                if super::unlink_if_exists(dir, name)? {
+                    swept.removed += 1;
+                }
+            } else if is_file && name.as_bytes().ends_with(PREV_SUFFIX.as_bytes()) {
+                swept.previous.push(rel);
+            }
+            Ok(Walk::On)
+        })?;
+        Ok(swept)
+    }
+
+    /// Visit every entry below the root that is not a directory, depth
+    /// first, opening each directory through a handle and never entering a
+    /// link (nor going deeper than [`MAX_DEPTH`]); `visit` gets the entry's
+    /// directory, name, path, type and `lstat`, and may stop the walk.
+    pub(super) fn walk(
+        &self,
+        mut visit: impl FnMut(
+            &OwnedFd,
+            &OsString,
+            RelPath,
+            FileType,
+            &rustix::fs::Stat,
+        ) -> io::Result<Walk>,
+    ) -> io::Result<()> {
         let mut stack: Vec<Option<RelPath>> = vec![None];
         while let Some(at) = stack.pop() {
             let dir = match self.open_dir(at.as_ref()) {
@@ -74,23 +116,11 @@ impl ArchiveRoot {
                     }
                     continue;
                 }
-                // A time in the future counts as stale, as an unreadable one did.
-                let age = now.saturating_sub(st.st_mtime as i64);
-                let stale = age < 0 || age >= idle.as_secs() as i64;
-                let is_file = kind == FileType::RegularFile;
-                if (is_file || kind == FileType::Symlink)
-                    && name.as_bytes().ends_with(PART_SUFFIX.as_bytes())
-                    && !keep.contains(&rel)
-                    && stale
-                {
-                    if super::unlink_if_exists(&dir, &name)? {
-                        swept.removed += 1;
-                    }
-                } else if is_file && name.as_bytes().ends_with(PREV_SUFFIX.as_bytes()) {
-                    swept.previous.push(rel);
+                if visit(&dir, &name, rel, kind, &st)? == Walk::Stop {
+                    return Ok(());
                 }
             }
         }
-        Ok(swept)
+        Ok(())
     }
 }

@@ -10,18 +10,22 @@
 //! rows), [`calendar`] (a window's reports by status) and [`traffic`]
 //! (sums of the rows' numeric columns) behind it; [`remote`] tells where a
 //! report's file is kept (disk, bucket) and which pruned objects are left; [`probe`] proves the
-//! database takes a write for `/healthz`. An error SQLite gives for a damaged file is
+//! database takes a write for `/healthz`; [`backup`] copies the live
+//! database whole (snapshots) and installs a restored one, [`restore`]
+//! reconciles a restored history with the bucket and the disk, and
+//! [`snapshots`] forgets the snapshots pruned from the bucket. An error
+//! SQLite gives for a damaged file is
 //! [`StoreError::Damaged`], which says what to do.
 //!
 //! rusqlite is synchronous: async code goes through [`Store::on_pool`], which
 //! runs the closure on tokio's blocking pool with the connection locked.
 
+pub(crate) mod backup;
 pub(crate) mod calendar;
 pub(crate) mod claim;
 pub(crate) mod devices;
 pub(crate) mod exports;
 pub(crate) mod inventory;
-#[allow(dead_code)]
 pub(crate) mod outbox;
 pub(crate) mod outside;
 pub(crate) mod page;
@@ -31,9 +35,11 @@ pub(crate) mod reader;
 pub(crate) mod recover;
 pub(crate) mod remote;
 pub mod reports;
+pub(crate) mod restore;
 pub(crate) mod run_log;
 pub(crate) mod runs;
 pub(crate) mod seal;
+pub(crate) mod snapshots;
 pub(crate) mod tally;
 pub(crate) mod traffic;
 

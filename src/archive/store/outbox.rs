@@ -78,6 +78,16 @@ pub(crate) fn record_uploaded(
     Ok(n == 1)
 }
 
+/// Whether report `id` left the outbox without an upload of record: it is
+/// no longer `ok` (pruned, or being fetched again and failed) and records
+/// no object. An object sent for it meanwhile belongs to no row.
+pub(crate) fn gone_unrecorded(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT status != 'ok' AND remote_key IS NULL FROM reports WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(true))
+}
+
 /// The outbox by job: reports waiting, and the window end of the oldest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backlog {
@@ -162,6 +172,8 @@ pub(crate) fn forget_local(conn: &Connection, id: i64, path: &str) -> rusqlite::
 pub(crate) struct Multipart {
     pub(crate) upload_id: String,
     pub(crate) remote_key: String,
+    /// The process that began it.
+    pub(crate) owner: String,
 }
 
 /// Note a multipart upload before its first part is sent.
@@ -169,14 +181,14 @@ pub(crate) fn begin_multipart(
     conn: &Connection,
     upload_id: &str,
     key: &str,
-    report_id: Option<i64>,
+    owner: &str,
     at: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO multipart_uploads (upload_id, remote_key, report_id, started_at)
+        "INSERT OR REPLACE INTO multipart_uploads (upload_id, remote_key, owner, started_at)
          VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![upload_id, key, report_id, at])?;
+    .execute(params![upload_id, key, owner, at])?;
     Ok(())
 }
 
@@ -190,14 +202,17 @@ pub(crate) fn end_multipart(conn: &Connection, upload_id: &str) -> rusqlite::Res
 /// Every multipart upload noted and not ended (left by a crash when no
 /// upload runs).
 pub(crate) fn open_multiparts(conn: &Connection) -> rusqlite::Result<Vec<Multipart>> {
-    conn.prepare_cached("SELECT upload_id, remote_key FROM multipart_uploads ORDER BY started_at")?
-        .query_map([], |r| {
-            Ok(Multipart {
-                upload_id: r.get(0)?,
-                remote_key: r.get(1)?,
-            })
-        })?
-        .collect()
+    conn.prepare_cached(
+        "SELECT upload_id, remote_key, owner FROM multipart_uploads ORDER BY started_at",
+    )?
+    .query_map([], |r| {
+        Ok(Multipart {
+            upload_id: r.get(0)?,
+            remote_key: r.get(1)?,
+            owner: r.get(2)?,
+        })
+    })?
+    .collect()
 }
 
 /// Note a snapshot written to the bucket.
@@ -292,12 +307,13 @@ mod tests {
     #[test]
     fn multipart_uploads_are_noted_until_ended() {
         let c = db();
-        begin_multipart(&c, "u1", "p/k", Some(1), 5).expect("begin");
-        begin_multipart(&c, "u2", "p/k2", None, 6).expect("begin");
+        begin_multipart(&c, "u1", "p/k", "1:2", 5).expect("begin");
+        begin_multipart(&c, "u2", "p/k2", "3:4", 6).expect("begin");
         end_multipart(&c, "u1").expect("end");
         let open = open_multiparts(&c).expect("open");
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].upload_id, "u2");
+        assert_eq!(open[0].owner, "3:4");
         assert_eq!(last_snapshot(&c).expect("none"), None);
         record_snapshot(&c, "p/_history/a", 100, 5).expect("snap");
         assert_eq!(last_snapshot(&c).expect("one"), Some(100));

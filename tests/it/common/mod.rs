@@ -9,6 +9,7 @@ pub mod renames;
 pub mod rss;
 pub mod s3;
 pub mod s3_read;
+pub mod s3_snapshot;
 
 use fake_mna::{DEFAULT_SECRET_ID, DEFAULT_SECRET_KEY, FakeConfig, FakeMna};
 use rusqlite::Connection;

@@ -28,9 +28,10 @@ pub(super) async fn note(
         key.to_string(),
         replaces.map(str::to_string),
     );
+    let owner = store.owner().to_string();
     store
         .on_pool(move |c| {
-            outbox::begin_multipart(c, &id2, &key2, None, crate::archive::store::now())?;
+            outbox::begin_multipart(c, &id2, &key2, &owner, crate::archive::store::now())?;
             if let Some(old) = old {
                 outbox::end_multipart(c, &old)?;
             }
