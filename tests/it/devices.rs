@@ -370,8 +370,12 @@ per_device = true
         ok_ends(&w, "mna-a").len() >= 3 && ok_ends(&w, "mna-b").len() >= 3
     });
 
-    // a device added now gets the windows ending after its creation, without a restart
-    let created = jiff::Timestamp::now().as_second() - 30;
+    // a device added now gets the windows ending after its creation, without a restart.
+    // Created 90 s ago: the window that ended last (less than 60 s ago) is
+    // after its creation, so no minute boundary needs to pass, and the
+    // 3-minute catch-up still holds a window ending before it (the one that
+    // ended between 120 s and 180 s ago) that it must not get.
+    let created = jiff::Timestamp::now().as_second() - 90;
     w.fake.add_device(FakeDevice::new("mna-c", created));
     wait_for("a report of the new device", LONG, || {
         !ok_ends(&w, "mna-c").is_empty()

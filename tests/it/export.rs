@@ -215,9 +215,11 @@ fn kill_during_export(w: &World, seed: u64) -> bool {
         if child.try_wait().expect("wait").is_some() {
             break;
         }
-        // every file it starts (under whatever name it writes it)
+        // every file it starts (under whatever name it writes it), looked
+        // for every millisecond: a spinning look would take a core from the
+        // export it watches
         seen.extend(walk(&out));
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1));
     }
     // killed the moment its `wanted`th file is seen: inside a set's writing
     let _ = child.kill();

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 const JOB: &str = "[[jobs]]\nname = \"h\"\ngranularity = \"hourly\"\ntimezone = \"UTC\"\n";
 
+/// The process' wait for the write lock (`MNA_REPORTD_BUSY_TIMEOUT`, 30 s
+/// otherwise) in the tests that hold the lock until a write of it gives up.
+const BUSY: (&str, &str) = ("MNA_REPORTD_BUSY_TIMEOUT", "5s");
+
 /// The final path of job `h`'s report for the hour starting at `hour` on 2026-11-01 (UTC).
 fn final_of(w: &World, hour: u32) -> PathBuf {
     w.state().join(format!(
@@ -230,6 +234,7 @@ fn a_forced_fetch_whose_commit_times_out_keeps_the_recorded_file() {
         .cmd()
         .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(1)])
         .arg("--force")
+        .env(BUSY.0, BUSY.1)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -533,6 +538,7 @@ fn a_report_whose_release_failed_is_given_back_before_the_process_exits() {
     let mut child = w
         .cmd()
         .args(["fetch", "--job", "h", "--from", &hour(0), "--to", &hour(1)])
+        .env(BUSY.0, BUSY.1)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -67,6 +67,20 @@ static MIGRATIONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
 /// How long a writer waits for another process's write lock.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Test seam: a writer's wait for the write lock, in place of
+/// [`BUSY_TIMEOUT`] (a `humantime` duration), so that the tests that hold
+/// the lock until a commit gives up wait seconds, not half a minute.
+pub(crate) const BUSY_TIMEOUT_ENV: &str = "MNA_REPORTD_BUSY_TIMEOUT";
+
+/// [`BUSY_TIMEOUT`], or what [`BUSY_TIMEOUT_ENV`] says.
+fn busy_timeout() -> Duration {
+    std::env::var(BUSY_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(BUSY_TIMEOUT)
+}
+
 /// Why the history database failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -151,7 +165,7 @@ pub struct Store {
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout())?;
     use_wal(conn)?;
     // NORMAL in WAL mode never corrupts; a power cut may lose the last
     // commits, which only costs a refetch: a report is `ok` only after its
