@@ -276,14 +276,20 @@ async fn huge_downloads_chunked_or_declared_and_a_drip() {
     fake.push_fault(Fault::DownloadDrip(Duration::from_millis(20)));
     let mut resp = c.get(&url).send().await.expect("answer");
     assert_eq!(resp.content_length(), Some(whole.len() as u64));
-    let (mut chunks, mut got) = (0, Vec::new());
-    while chunks < 5 {
+    // A byte every 20 ms: a reader late by a busy machine finds a few
+    // bytes waiting, never more than a small part of the body.
+    let mut got = Vec::new();
+    while got.len() < 5 {
         let chunk = resp.chunk().await.expect("chunk").expect("more");
-        assert_eq!(chunk.len(), 1, "one byte at a time");
+        assert!(
+            chunk.len() < whole.len() / 10,
+            "a drip, not the body at once: {} of {} bytes",
+            chunk.len(),
+            whole.len()
+        );
         got.extend_from_slice(&chunk);
-        chunks += 1;
     }
-    assert_eq!(got, whole[..5]);
+    assert_eq!(got, whole[..got.len()]);
     let faults: Vec<_> = fake.downloads().into_iter().map(|d| d.fault).collect();
     assert_eq!(
         faults[0].as_deref(),
