@@ -294,15 +294,7 @@ impl S3Server {
         self.iam(&format!(
             "Action=PutUserPolicy&UserName=reports&PolicyName=all&PolicyDocument={policy}"
         ));
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
-        let head = format!(
-            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0",
-            self.addr
-        );
-        s.write_all(head.as_bytes()).expect("write");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
-        assert!(resp.contains(" 200 "), "reset-auth: {resp}");
+        self.reset_auth("0");
         (id, secret)
     }
 }
@@ -310,10 +302,17 @@ impl S3Server {
 impl S3Server {
     /// Stop checking signatures again (the test's own reads are unsigned).
     pub fn stop_checking_keys(&self) {
+        self.reset_auth("inf");
+    }
+
+    /// The number of requests moto serves before it checks signatures
+    /// (`0`: from now on; `inf`: never).
+    fn reset_auth(&self, after: &str) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         let head = format!(
-            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\ninf",
-            self.addr
+            "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{after}",
+            self.addr,
+            after.len()
         );
         s.write_all(head.as_bytes()).expect("write");
         let mut resp = String::new();
