@@ -261,16 +261,14 @@ impl S3Server {
     /// One IAM query (moto serves every service on its port; the scope of
     /// the Authorization header routes it): the answer's body.
     fn iam(&self, query: &str) -> String {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let s = TcpStream::connect(&self.addr).expect("connect");
         let body = format!("{query}&Version=2010-05-08");
         let head = format!(
             "POST / HTTP/1.0\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
             body.len()
         );
-        s.write_all(head.as_bytes()).expect("write");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
+        let resp = exchange(s, &head);
         assert!(resp.contains(" 200 "), "IAM {query}: {resp}");
         resp
     }
@@ -308,15 +306,21 @@ impl S3Server {
     /// The number of requests moto serves before it checks signatures
     /// (`0`: from now on; `inf`: never).
     fn reset_auth(&self, after: &str) {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        let s = TcpStream::connect(&self.addr).expect("connect");
         let head = format!(
             "POST /moto-api/reset-auth HTTP/1.0\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{after}",
             self.addr,
             after.len()
         );
-        s.write_all(head.as_bytes()).expect("write");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
+        let resp = exchange(s, &head);
         assert!(resp.contains(" 200 "), "reset-auth: {resp}");
     }
+}
+
+/// Send a whole raw request on `s` and read the whole answer.
+fn exchange(mut s: TcpStream, request: &str) -> String {
+    s.write_all(request.as_bytes()).expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    resp
 }
